@@ -1,0 +1,157 @@
+// The wire format of docs/protocol.md as pure functions: no I/O, no DOM.
+import { ProtocolError } from "./errors.js";
+
+/**
+ * @typedef {{ op: string, path: string, from?: string, value?: unknown }} Operation
+ * @typedef {{ name: string, rev: number, patch: Operation[] }} SignalMessage
+ *   One `message` event: a change, or a snapshot (one root `replace`).
+ * @typedef {{ name: string, rev: number }} ClosedMessage
+ *   The data of a `closed` event.
+ */
+
+const EVENTS_PATH = "nb-sse-signals/events";
+const SNAPSHOT_PATH = "nb-sse-signals/snapshot";
+
+/** @param {unknown} value */
+function describe(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") {
+    return `the string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)}`;
+  }
+  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
+}
+
+/**
+ * @param {unknown} data already-decoded JSON
+ * @param {string} what the kind of message, for error messages
+ * @returns {{ name: string, rev: number } & Record<string, unknown>}
+ */
+function header(data, what) {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new ProtocolError(`${what}: expected a JSON object, got ${describe(data)}`);
+  }
+  const record = /** @type {Record<string, unknown>} */ (data);
+  const { name, rev } = record;
+  if (typeof name !== "string" || name === "") {
+    throw new ProtocolError(`${what}: expected "name" to be a non-empty string, got ${describe(name)}`);
+  }
+  if (typeof rev !== "number" || !Number.isSafeInteger(rev) || rev < 0) {
+    throw new ProtocolError(`${what} for ${name}: expected "rev" to be an integer >= 0, got ${describe(rev)}`);
+  }
+  return { ...record, name, rev };
+}
+
+/** @param {string} text */
+function decode(text) {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ProtocolError(`expected JSON event data, got ${describe(text)}`, { cause: error });
+  }
+}
+
+/**
+ * Validate one change or snapshot, `{"name", "rev", "patch"}`. The operations
+ * themselves are checked when applied (they need the document).
+ *
+ * @param {unknown} data decoded JSON
+ * @returns {SignalMessage}
+ * @throws {ProtocolError}
+ */
+export function checkMessage(data) {
+  const { name, rev, patch } = header(data, "signal message");
+  if (!Array.isArray(patch)) {
+    throw new ProtocolError(`signal message for ${name}: expected "patch" to be an array, got ${describe(patch)}`);
+  }
+  for (const [index, op] of patch.entries()) {
+    if (typeof op !== "object" || op === null || Array.isArray(op)) {
+      throw new ProtocolError(`signal message for ${name}: expected patch[${index}] to be an object, got ${describe(op)}`);
+    }
+  }
+  return { name, rev, patch };
+}
+
+/**
+ * Parse the `data` of one SSE `message` event.
+ *
+ * @param {string} text
+ * @returns {SignalMessage}
+ * @throws {ProtocolError}
+ */
+export function parseMessage(text) {
+  return checkMessage(decode(text));
+}
+
+/**
+ * Parse the `data` of one `closed` event, `{"name", "rev"}`.
+ *
+ * @param {string} text
+ * @returns {ClosedMessage}
+ * @throws {ProtocolError}
+ */
+export function parseClosed(text) {
+  const { name, rev } = header(decode(text), "closed event");
+  return { name, rev };
+}
+
+/**
+ * Parse the body of `GET nb-sse-signals/snapshot`: a JSON array of snapshot messages.
+ *
+ * @param {unknown} data decoded JSON
+ * @returns {SignalMessage[]}
+ * @throws {ProtocolError}
+ */
+export function checkSnapshots(data) {
+  if (!Array.isArray(data)) {
+    throw new ProtocolError(`snapshot response: expected a JSON array, got ${describe(data)}`);
+  }
+  return data.map(checkMessage);
+}
+
+/**
+ * A snapshot is a message whose patch is exactly one `replace` of the root.
+ *
+ * @param {SignalMessage} message
+ */
+export function isSnapshot(message) {
+  const { patch } = message;
+  return patch.length === 1 && patch[0].op === "replace" && patch[0].path === "";
+}
+
+/**
+ * @param {string} base server prefix ending in "/" (see baseurl.js)
+ * @param {string} path
+ * @param {Iterable<string>} names
+ * @param {Record<string, string | undefined>} extra
+ */
+function build(base, path, names, extra) {
+  const query = new URLSearchParams();
+  for (const name of names) query.append("signal", name);
+  for (const [key, value] of Object.entries(extra)) {
+    if (value) query.append(key, value);
+  }
+  return `${base}${path}?${query}`;
+}
+
+/**
+ * `<base>nb-sse-signals/events?signal=a&signal=b[&token=…][&lastEventId=…]`.
+ *
+ * @param {string} base server prefix ending in "/"
+ * @param {Iterable<string>} names
+ * @param {{ token?: string, lastEventId?: string }} [options]
+ */
+export function eventsUrl(base, names, { token, lastEventId } = {}) {
+  return build(base, EVENTS_PATH, names, { token, lastEventId });
+}
+
+/**
+ * `<base>nb-sse-signals/snapshot?signal=a[&token=…]`.
+ *
+ * @param {string} base server prefix ending in "/"
+ * @param {Iterable<string>} names
+ * @param {{ token?: string }} [options]
+ */
+export function snapshotUrl(base, names, { token } = {}) {
+  return build(base, SNAPSHOT_PATH, names, { token });
+}

@@ -1,0 +1,220 @@
+// One signal's client state: value and revision, the client rules of
+// docs/protocol.md, and resync through the snapshot endpoint. No DOM.
+import { _areEquals } from "fast-json-patch/module/core.mjs";
+import { SignalsError } from "./errors.js";
+import { applyPatch } from "./patch.js";
+import { checkSnapshots, isSnapshot } from "./protocol.js";
+
+/**
+ * @typedef {import("./protocol.js").SignalMessage} SignalMessage
+ * @typedef {"empty" | "live" | "resync" | "closed"} SignalState
+ *   empty: no value yet; live: value at `rev`; resync: value at `rev` is
+ *   shown while a newer one is fetched; closed: the publisher closed it.
+ * @typedef {{ warn(...data: unknown[]): void }} Logger
+ * @typedef {{
+ *   snapshotUrl: string,
+ *   onChange?: (signal: Signal) => void,
+ *   fetch?: typeof globalThis.fetch,
+ *   setTimeout?: (callback: () => void, ms: number) => unknown,
+ *   clearTimeout?: (handle: any) => void,
+ *   log?: Logger,
+ * }} SignalOptions
+ */
+
+// Live patches kept while a snapshot is on its way; past this the oldest
+// would be useless anyway (the snapshot leaves a gap, and we resync again).
+const MAX_BUFFERED = 10_000;
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 30_000;
+
+export class Signal {
+  /** The last good value; replaced, never modified, by every change. @type {unknown} */
+  value = undefined;
+  /** Revision of `value`; -1 before the first snapshot. */
+  rev = -1;
+  closed = false;
+
+  /** Live patches received during a resync, by revision. @type {Map<number, SignalMessage>} */
+  #buffer = new Map();
+  /** The current resync, if any; a fetch whose episode ended is ignored. @type {object | null} */
+  #episode = null;
+  /** Consecutive resyncs without a patch applied in between, for backoff. */
+  #attempts = 0;
+  /** @type {unknown} */
+  #timer = undefined;
+  #disposed = false;
+  /** @type {Required<SignalOptions>} */
+  #options;
+
+  /**
+   * @param {string} name
+   * @param {SignalOptions} options `fetch`, timers and `log` default to the globals
+   */
+  constructor(name, options) {
+    this.name = name;
+    // `??` rather than a spread: a caller may pass `fetch: undefined`.
+    this.#options = {
+      snapshotUrl: options.snapshotUrl,
+      onChange: options.onChange ?? (() => {}),
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      setTimeout: options.setTimeout ?? ((callback, ms) => globalThis.setTimeout(callback, ms)),
+      clearTimeout: options.clearTimeout ?? ((handle) => globalThis.clearTimeout(handle)),
+      log: options.log ?? console,
+    };
+  }
+
+  /** @returns {SignalState} */
+  get state() {
+    if (this.closed) return "closed";
+    if (this.#episode) return "resync";
+    return this.rev < 0 ? "empty" : "live";
+  }
+
+  /**
+   * Take one `message` event from the stream. Never throws: a message that
+   * cannot be applied starts a resync.
+   *
+   * @param {SignalMessage} message
+   */
+  receive(message) {
+    if (this.#disposed) return;
+    if (isSnapshot(message)) {
+      // The stream is ordered: what it sent before a snapshot is superseded.
+      this.#buffer.clear();
+      this.#snapshot(message);
+      return;
+    }
+    if (message.rev <= this.rev) return; // a duplicate, e.g. replayed after a reconnect
+    if (this.#episode) {
+      this.#keep(message);
+      return;
+    }
+    if (this.rev < 0 || message.rev !== this.rev + 1) {
+      this.#keep(message);
+      this.#resync(`expected revision ${this.rev + 1}, got ${message.rev}`);
+    } else if (this.#apply(message)) {
+      this.#attempts = 0;
+    }
+    this.#changed();
+  }
+
+  /**
+   * Take a `closed` event: the value stays; if the publisher got further than
+   * we did, fetch its last value once.
+   *
+   * @param {number} rev the signal's last revision
+   */
+  close(rev) {
+    if (this.#disposed) return;
+    this.closed = true;
+    if (rev > this.rev) this.#resync(`closed at revision ${rev}, we have ${this.rev}`);
+    this.#changed();
+  }
+
+  /**
+   * Fetch a snapshot because something arrived that cannot be trusted (the
+   * connection could not even parse it). No-op while a resync is running.
+   *
+   * @param {string} reason
+   */
+  resync(reason) {
+    if (!this.#disposed) {
+      this.#resync(reason);
+      this.#changed();
+    }
+  }
+
+  /** Stop timers and ignore any fetch still on its way. */
+  dispose() {
+    this.#disposed = true;
+    this.#episode = null;
+    this.#buffer.clear();
+    this.#options.clearTimeout(this.#timer);
+  }
+
+  /** @param {SignalMessage} message */
+  #keep(message) {
+    if (this.#buffer.size >= MAX_BUFFERED) this.#buffer.clear();
+    this.#buffer.set(message.rev, message);
+  }
+
+  /**
+   * Apply a contiguous patch; on failure leave value and rev as they were.
+   *
+   * @param {SignalMessage} message
+   * @returns {boolean} whether it applied
+   */
+  #apply(message) {
+    try {
+      this.value = applyPatch(this.value, message.patch);
+      this.rev = message.rev;
+      this.closed = false; // a closed signal can be declared again
+      return true;
+    } catch (error) {
+      this.#resync(`revision ${message.rev} does not apply (${/** @type {Error} */ (error).message})`);
+      return false;
+    }
+  }
+
+  /**
+   * Replace the value whatever our revision (the hub may have restarted), but
+   * keep the current object when nothing changed, so views need not redraw.
+   *
+   * @param {SignalMessage} message a snapshot
+   */
+  #snapshot(message) {
+    const value = message.patch[0].value;
+    if (message.rev !== this.rev || !_areEquals(value, this.value)) this.value = value;
+    this.rev = message.rev;
+    this.closed = false;
+    this.#episode = null;
+    this.#options.clearTimeout(this.#timer);
+    // Apply what arrived during the resync, in order, from the snapshot on.
+    for (const rev of [...this.#buffer.keys()]) if (rev <= this.rev) this.#buffer.delete(rev);
+    for (let next = this.#buffer.get(this.rev + 1); next; next = this.#buffer.get(this.rev + 1)) {
+      this.#buffer.delete(next.rev);
+      if (!this.#apply(next)) break;
+    }
+    if (!this.#episode && this.#buffer.size > 0) {
+      this.#resync(`revisions after ${this.rev} are missing`);
+    }
+    this.#changed();
+  }
+
+  /** @param {string} reason */
+  #resync(reason) {
+    if (this.#episode) return;
+    const episode = {};
+    this.#episode = episode;
+    const delay = this.#attempts === 0 ? 0 : Math.min(FIRST_RETRY_MS * 2 ** (this.#attempts - 1), MAX_RETRY_MS);
+    this.#attempts += 1;
+    this.#options.log.warn(`[nb_sse_signals] ${this.name}: ${reason}; fetching a snapshot`);
+    this.#timer = this.#options.setTimeout(() => this.#fetch(episode), delay);
+  }
+
+  /** @param {object} episode */
+  async #fetch(episode) {
+    const { fetch } = this.#options;
+    try {
+      const response = await fetch(this.#options.snapshotUrl, { credentials: "same-origin" });
+      if (!response.ok) throw new SignalsError(`the snapshot endpoint answered ${response.status}`);
+      const found = checkSnapshots(await response.json()).find((m) => m.name === this.name);
+      if (!found || !isSnapshot(found)) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
+      if (this.#episode !== episode) return;
+      this.#snapshot(found);
+    } catch (error) {
+      if (this.#episode !== episode) return;
+      this.#episode = null;
+      if (this.closed) {
+        // A closed signal may be gone from the hub: show what we have.
+        this.#changed();
+        return;
+      }
+      this.#resync(`resync failed (${/** @type {Error} */ (error).message})`);
+    }
+  }
+
+  #changed() {
+    if (!this.#disposed) this.#options.onChange(this);
+  }
+}

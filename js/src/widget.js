@@ -1,0 +1,126 @@
+// The anywidget front end: `initialize` follows the signal (once per model),
+// `render` draws it (once per view).
+import { resolveBase } from "./baseurl.js";
+import { sharedPool } from "./connection.js";
+import { select } from "./patch.js";
+import { View } from "./view.js";
+
+/**
+ * The part of anywidget's model this widget uses. Synced from Python:
+ * `url`, `token`, `name`, `pointer`, `template`, `format_js`. Set here,
+ * never saved back (the kernel keeps its own copy; N tabs must not echo
+ * the value N times): `value`, `rev`, `status`.
+ *
+ * @typedef {{
+ *   get(key: string): any,
+ *   set(key: string, value: unknown): void,
+ *   on(event: string, callback: () => void): void,
+ *   off(event: string, callback: () => void): void,
+ * }} Model
+ */
+
+const FOLLOW = ["change:url", "change:token", "change:name"];
+
+/**
+ * The part of `value` the widget's pointer selects, or null.
+ *
+ * @param {unknown} value
+ * @param {string} pointer
+ */
+function selected(value, pointer) {
+  try {
+    return select(value, pointer || "") ?? null;
+  } catch (error) {
+    console.error(`[nb_sse_signals] pointer ${JSON.stringify(pointer)}:`, /** @type {Error} */ (error).message);
+    return null;
+  }
+}
+
+/**
+ * Join the page's shared stream without waiting for it (anywidget gives up on
+ * a model whose initialize takes about 2 s).
+ *
+ * @param {{ model: Model }} context
+ * @returns {() => void} leave
+ */
+function initialize({ model }) {
+  let leave = () => {};
+  /** @type {unknown} */
+  let whole;
+  let rev = -1;
+  const follow = () => {
+    leave();
+    leave = () => {};
+    const name = model.get("name");
+    if (!name) {
+      console.error("[nb_sse_signals] the widget has no signal name");
+      model.set("status", "error");
+      return;
+    }
+    const base = resolveBase(model.get("url"));
+    leave = sharedPool().join(
+      base,
+      name,
+      (event) => {
+        if (event.type === "status") {
+          model.set("status", event.status);
+          return;
+        }
+        whole = event.value;
+        rev = event.rev;
+        // rev first, so a `change:value` observer reads the matching rev.
+        model.set("rev", rev);
+        model.set("value", selected(whole, model.get("pointer")));
+      },
+      { token: model.get("token") || "" },
+    );
+  };
+  const reselect = () => {
+    if (rev >= 0) model.set("value", selected(whole, model.get("pointer")));
+  };
+  for (const event of FOLLOW) model.on(event, follow);
+  model.on("change:pointer", reselect);
+  follow();
+  return () => {
+    for (const event of FOLLOW) model.off(event, follow);
+    model.off("change:pointer", reselect);
+    leave();
+  };
+}
+
+/**
+ * @param {{ model: Model, el: HTMLElement }} context
+ * @returns {() => void} remove the view
+ */
+function render({ model, el }) {
+  /** @type {View} */
+  let view;
+  const draw = () => {
+    view?.destroy();
+    view = new View(el, {
+      name: model.get("name") || "",
+      template: model.get("template") || "",
+      formatJs: model.get("format_js") || "",
+    });
+    view.setStatus(model.get("status") || "connecting");
+    view.update(model.get("value"));
+  };
+  const onValue = () => view.update(model.get("value"));
+  const onStatus = () => view.setStatus(model.get("status") || "connecting");
+  /** @type {[string, () => void][]} */
+  const handlers = [
+    ["change:value", onValue],
+    ["change:status", onStatus],
+    ["change:template", draw],
+    ["change:format_js", draw],
+    ["change:name", draw],
+  ];
+  for (const [event, handler] of handlers) model.on(event, handler);
+  draw();
+  return () => {
+    for (const [event, handler] of handlers) model.off(event, handler);
+    view.destroy();
+  };
+}
+
+export default { initialize, render };

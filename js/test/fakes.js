@@ -1,0 +1,216 @@
+// Stand-ins for what Node does not have: EventSource, a clock we drive by
+// hand, the snapshot endpoint, and just enough DOM for view.js. Each call
+// makes fresh state, so tests never reset anything.
+
+/** Let pending promise callbacks (a fake fetch, its .json()) run. */
+export const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A clock whose timers run only when a test calls `tick`. */
+export function fakeClock() {
+  /** @type {Map<number, { at: number, callback: () => void }>} */
+  const timers = new Map();
+  let now = 0;
+  let next = 1;
+  return {
+    /** @param {() => void} callback @param {number} ms */
+    setTimeout(callback, ms) {
+      timers.set(next, { at: now + ms, callback });
+      return next++;
+    },
+    /** @param {any} id */
+    clearTimeout(id) {
+      timers.delete(id);
+    },
+    /** Advance by `ms`, running due timers in order. @param {number} ms */
+    tick(ms) {
+      const end = now + ms;
+      for (;;) {
+        const due = [...timers].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at || a[0] - b[0])[0];
+        if (!due) break;
+        timers.delete(due[0]);
+        now = due[1].at;
+        due[1].callback();
+      }
+      now = end;
+    },
+    get pending() {
+      return timers.size;
+    },
+  };
+}
+
+/** An EventSource class that records its instances; tests play the server. */
+export function fakeEventSources() {
+  /** @type {any[]} */
+  const instances = [];
+  class FakeEventSource {
+    static CONNECTING = 0;
+    static OPEN = 1;
+    static CLOSED = 2;
+    /** @param {string} url */
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      /** @type {Record<string, ((event: any) => void)[]>} */
+      this.listeners = {};
+      /** @type {((event: any) => void) | null} */
+      this.onopen = null;
+      /** @type {((event: any) => void) | null} */
+      this.onmessage = null;
+      /** @type {((event: any) => void) | null} */
+      this.onerror = null;
+      instances.push(this);
+    }
+    get names() {
+      return new URL(this.url, "http://host/").searchParams.getAll("signal");
+    }
+    /** @param {string} type @param {(event: any) => void} listener */
+    addEventListener(type, listener) {
+      (this.listeners[type] ??= []).push(listener);
+    }
+    close() {
+      this.readyState = 2;
+    }
+    // What the server and the browser do:
+    open() {
+      this.readyState = 1;
+      this.onopen?.({});
+    }
+    /** @param {unknown} data an object is sent as JSON @param {string} [type] */
+    emit(data, type = "message") {
+      const event = { data: typeof data === "string" ? data : JSON.stringify(data) };
+      if (type === "message") this.onmessage?.(event);
+      for (const listener of this.listeners[type] ?? []) listener(event);
+    }
+    /** @param {boolean} giveUp whether the browser stops retrying (HTTP error) */
+    error(giveUp) {
+      this.readyState = giveUp ? 2 : 0;
+      this.onerror?.({});
+    }
+  }
+  return { EventSource: /** @type {typeof EventSource} */ (/** @type {unknown} */ (FakeEventSource)), instances, live: () => instances.filter((s) => s.readyState !== 2) };
+}
+
+/**
+ * A fetch whose answers the test gives: `answer(url)` returns
+ * `{ status, body }` or a promise of it, or throws for a network error.
+ *
+ * @param {(url: string) => ({ status: number, body: unknown } | Promise<{ status: number, body: unknown }>)} answer
+ */
+export function fakeFetch(answer) {
+  /** @type {{ url: string, init: any }[]} */
+  const calls = [];
+  /** @type {typeof globalThis.fetch} */
+  const fetch = async (/** @type {any} */ input, /** @type {any} */ init) => {
+    const url = String(input);
+    calls.push({ url, init });
+    const { status, body } = await answer(url);
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    return /** @type {Response} */ (/** @type {unknown} */ ({ status, ok: status >= 200 && status < 300, json: async () => JSON.parse(text), text: async () => text }));
+  };
+  return { fetch, calls };
+}
+
+/** A snapshot message. @param {string} name @param {number} rev @param {unknown} value */
+export const snapshot = (name, rev, value) => ({ name, rev, patch: [{ op: "replace", path: "", value }] });
+
+/** A logger that keeps what it is told. */
+export function quietLog() {
+  /** @type {string[]} */
+  const lines = [];
+  const keep = (/** @type {unknown[]} */ ...data) => void lines.push(data.map(String).join(" "));
+  return { warn: keep, error: keep, lines };
+}
+
+/** Just the DOM view.js uses. */
+export class FakeNode {
+  /** @param {any} doc @param {number} nodeType @param {string} name */
+  constructor(doc, nodeType, name) {
+    this.ownerDocument = doc;
+    this.nodeType = nodeType;
+    this.nodeName = name;
+    /** @type {FakeNode[]} */
+    this.childNodes = [];
+    /** @type {FakeNode | null} */
+    this.parentNode = null;
+    /** @type {Record<string, string>} */
+    this.attributes = {};
+    this.className = "";
+    this.id = "";
+    this.data = "";
+    this.innerHTML = "";
+  }
+  /** @returns {FakeNode | null} */
+  get lastChild() {
+    return this.childNodes.at(-1) ?? null;
+  }
+  /** @param {FakeNode} child */
+  appendChild(child) {
+    return this.insertBefore(child, null);
+  }
+  /** @param {FakeNode} child @param {FakeNode | null} before */
+  insertBefore(child, before) {
+    child.parentNode?.removeChild(child);
+    const at = before ? this.childNodes.indexOf(before) : this.childNodes.length;
+    this.childNodes.splice(at, 0, child);
+    child.parentNode = this;
+    return child;
+  }
+  /** @param {FakeNode} child */
+  removeChild(child) {
+    this.childNodes.splice(this.childNodes.indexOf(child), 1);
+    child.parentNode = null;
+    return child;
+  }
+  /** @param {FakeNode} added @param {FakeNode} removed */
+  replaceChild(added, removed) {
+    this.insertBefore(added, removed);
+    return this.removeChild(removed);
+  }
+  /** @param {string} key @param {string} value */
+  setAttribute(key, value) {
+    this.attributes[key] = value;
+  }
+  /** @param {string} key */
+  getAttribute(key) {
+    return this.attributes[key] ?? null;
+  }
+  /** @returns {string} */
+  get textContent() {
+    return this.nodeType === 3 ? this.data : this.childNodes.map((c) => c.textContent).join("") || this.innerHTML;
+  }
+  set textContent(text) {
+    this.childNodes = [];
+    this.innerHTML = "";
+    if (text) this.appendChild(this.ownerDocument.createTextNode(text));
+  }
+}
+
+export function fakeDocument() {
+  const doc = {
+    /** @param {string} name */
+    createElement: (name) => new FakeNode(doc, 1, name.toUpperCase()),
+    /** @param {string} text */
+    createTextNode: (text) => Object.assign(new FakeNode(doc, 3, "#text"), { data: text }),
+    /** @param {string} id @returns {FakeNode | null} */
+    getElementById: (id) => find(doc.head, (n) => n.id === id) ?? find(doc.body, (n) => n.id === id),
+    /** @type {FakeNode} */
+    head: /** @type {any} */ (null),
+    /** @type {FakeNode & { dataset: Record<string, string> }} */
+    body: /** @type {any} */ (null),
+    location: { href: "http://host/lab/tree/x.ipynb" },
+  };
+  doc.head = doc.createElement("head");
+  doc.body = Object.assign(doc.createElement("body"), { dataset: {} });
+  return doc;
+}
+
+/** @param {FakeNode} node @param {(node: FakeNode) => boolean} test @returns {FakeNode | null} */
+function find(node, test) {
+  if (test(node)) return node;
+  for (const child of node.childNodes) {
+    const found = find(child, test);
+    if (found) return found;
+  }
+  return null;
+}

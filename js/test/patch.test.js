@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { PatchError } from "../src/errors.js";
+import { applyPatch, select } from "../src/patch.js";
+import { Signal } from "../src/signal.js";
+import { quietLog, snapshot } from "./fakes.js";
+
+// The shared RFC 6902 suite lives beside the repository, never in it.
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const suiteDir = path.resolve(repoRoot, "../shared/conformance/json-patch");
+const present = existsSync(suiteDir);
+
+/** @returns {{ comment?: string, doc: unknown, patch: any[], expected?: unknown, error?: string, disabled?: boolean }[]} */
+function records(/** @type {string} */ file) {
+  return JSON.parse(readFileSync(path.join(suiteDir, file), "utf8")).filter(
+    (/** @type {any} */ r) => !r.disabled && "patch" in r && ("expected" in r || "error" in r),
+  );
+}
+
+/** A signal at rev 0 holding `doc`, with nothing to fetch. */
+function signalAt(/** @type {unknown} */ doc) {
+  /** @type {unknown[]} */
+  const seen = [];
+  const signal = new Signal("s", {
+    snapshotUrl: "/nb-sse-signals/snapshot?signal=s",
+    onChange: (s) => seen.push(s.value),
+    fetch: () => new Promise(() => {}), // a resync never completes: we look at what stays shown
+    log: quietLog(),
+  });
+  signal.receive(snapshot("s", 0, doc));
+  return { signal, seen };
+}
+
+for (const file of ["tests.json", "spec_tests.json"]) {
+  describe(`JSON Patch conformance: ${file}`, { skip: present ? false : `${suiteDir} is absent: conformance suite skipped` }, () => {
+    const suite = present ? records(file) : [];
+    test("the suite is not empty", () => assert.ok(suite.length > 10, `only ${suite.length} records in ${file}`));
+    for (const [index, record] of suite.entries()) {
+      const name = `#${index} ${record.comment ?? JSON.stringify(record.patch)}`;
+      if ("expected" in record) {
+        test(`${name} gives the expected document`, () => {
+          const before = structuredClone(record.doc);
+          assert.deepEqual(applyPatch(record.doc, structuredClone(record.patch)), record.expected);
+          assert.deepEqual(record.doc, before, "the input document must not change");
+          const { signal } = signalAt(structuredClone(record.doc));
+          signal.receive({ name: "s", rev: 1, patch: structuredClone(record.patch) });
+          assert.equal(signal.rev, 1);
+          assert.deepEqual(signal.value, record.expected);
+        });
+      } else {
+        test(`${name} is rejected (${record.error})`, () => {
+          const before = structuredClone(record.doc);
+          assert.throws(() => applyPatch(record.doc, structuredClone(record.patch)), PatchError);
+          assert.deepEqual(record.doc, before, "a rejected patch must not change its input");
+          const { signal, seen } = signalAt(structuredClone(record.doc));
+          const shown = signal.value;
+          signal.receive({ name: "s", rev: 1, patch: structuredClone(record.patch) });
+          assert.equal(signal.value, shown, "the exposed value must stay the same object");
+          assert.deepEqual(signal.value, before, "and hold the same content");
+          assert.equal(signal.rev, 0);
+          assert.equal(signal.state, "resync");
+          for (const value of seen) assert.deepEqual(value, before, "no listener may see a half-applied value");
+        });
+      }
+    }
+  });
+}
+
+describe("applyPatch", () => {
+  test("leaves a half-applied patch invisible: the input is untouched when a later op fails", () => {
+    const doc = { a: { b: [1, 2] }, c: 1 };
+    const before = structuredClone(doc);
+    assert.throws(
+      () => applyPatch(doc, [{ op: "add", path: "/a/b/-", value: 3 }, { op: "remove", path: "/c" }, { op: "remove", path: "/nope" }]),
+      /patch operation 2 \(remove "\/nope"\) failed/,
+    );
+    assert.deepEqual(doc, before);
+  });
+
+  test("shares every subtree the patch did not touch", () => {
+    const doc = { touched: { list: [1] }, untouched: { deep: [1, 2, 3] } };
+    const next = /** @type {any} */ (applyPatch(doc, [{ op: "add", path: "/touched/list/-", value: 2 }]));
+    assert.equal(next.untouched, doc.untouched);
+    assert.notEqual(next.touched, doc.touched);
+    assert.deepEqual(next.touched.list, [1, 2]);
+    assert.deepEqual(doc.touched.list, [1]);
+  });
+
+  test("copies the containers of both ends of a move", () => {
+    const doc = { from: { x: 1 }, to: {} };
+    const next = applyPatch(doc, [{ op: "move", from: "/from/x", path: "/to/x" }]);
+    assert.deepEqual(next, { from: {}, to: { x: 1 } });
+    assert.deepEqual(doc, { from: { x: 1 }, to: {} });
+  });
+
+  test("refuses to move a value into its own child", () => {
+    assert.throws(() => applyPatch({ a: { b: {} } }, [{ op: "move", from: "/a", path: "/a/b/c" }]), PatchError);
+  });
+
+  test("refuses array indices with leading zeros and a '-' that is not an add target", () => {
+    assert.throws(() => applyPatch([1, 2], [{ op: "replace", path: "/01", value: 0 }]), PatchError);
+    assert.throws(() => applyPatch([1, 2], [{ op: "replace", path: "/-", value: 0 }]), PatchError);
+  });
+
+  test("refuses __proto__ paths", () => {
+    assert.throws(() => applyPatch({}, [{ op: "add", path: "/__proto__/polluted", value: 1 }]), PatchError);
+    assert.equal(/** @type {any} */ ({}).polluted, undefined);
+  });
+});
+
+describe("select", () => {
+  const doc = { value: { "a/b": [10, 20], "m~n": true }, list: [] };
+  test("follows a JSON Pointer with escapes", () => {
+    assert.equal(select(doc, "/value/a~1b/1"), 20);
+    assert.equal(select(doc, "/value/m~0n"), true);
+    assert.equal(select(doc, ""), doc);
+  });
+  test("gives undefined where the pointer selects nothing", () => {
+    assert.equal(select(doc, "/missing"), undefined);
+    assert.equal(select(doc, "/list/0"), undefined);
+    assert.equal(select(doc, "/value/a~1b/01"), undefined);
+    assert.equal(select(doc, "/value/a~1b/0/deeper"), undefined);
+    assert.equal(select(doc, "/toString"), undefined, "inherited properties are not part of the value");
+  });
+});

@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Signal } from "../src/signal.js";
+import { fakeClock, fakeFetch, quietLog, settle, snapshot } from "./fakes.js";
+
+const URL_ = "/nb-sse-signals/snapshot?signal=s";
+
+/**
+ * A signal "s" with a hand-driven clock and a snapshot endpoint whose
+ * answers the test resolves.
+ */
+function setup() {
+  const clock = fakeClock();
+  /** @type {((answer: { status: number, body: unknown }) => void)[]} */
+  const pending = [];
+  const { fetch, calls } = fakeFetch(() => new Promise((resolve) => pending.push(resolve)));
+  /** @type {{ value: unknown, rev: number, state: string }[]} */
+  const seen = [];
+  const log = quietLog();
+  const signal = new Signal("s", {
+    snapshotUrl: URL_,
+    onChange: (s) => seen.push({ value: s.value, rev: s.rev, state: s.state }),
+    fetch,
+    setTimeout: clock.setTimeout,
+    clearTimeout: clock.clearTimeout,
+    log,
+  });
+  /** Answer the oldest fetch still waiting. */
+  const answer = async (/** @type {number} */ status, /** @type {unknown} */ body) => {
+    const resolve = pending.shift();
+    assert.ok(resolve, "a snapshot fetch should be waiting");
+    resolve({ status, body });
+    await settle();
+  };
+  return { signal, clock, calls, seen, log, answer };
+}
+
+/** @param {number} rev @param {number} n */
+const setCount = (rev, n) => ({ name: "s", rev, patch: [{ op: "replace", path: "/count", value: n }] });
+
+describe("Signal", () => {
+  test("applies a snapshot, then contiguous patches", () => {
+    const { signal, seen } = setup();
+    assert.equal(signal.state, "empty");
+    signal.receive(snapshot("s", 3, { count: 0 }));
+    signal.receive(setCount(4, 1));
+    signal.receive(setCount(5, 2));
+    assert.deepEqual(signal.value, { count: 2 });
+    assert.equal(signal.rev, 5);
+    assert.equal(signal.state, "live");
+    assert.deepEqual(seen.map((s) => s.rev), [3, 4, 5]);
+  });
+
+  test("ignores a duplicate revision", () => {
+    const { signal, seen } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(1, 1));
+    const shown = signal.value;
+    signal.receive(setCount(1, 99));
+    signal.receive(setCount(0, 98));
+    assert.equal(signal.value, shown);
+    assert.equal(seen.length, 2, "a duplicate is not a change");
+  });
+
+  test("on a gap fetches a snapshot and applies the live patches buffered meanwhile", async () => {
+    const { signal, clock, calls, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(3, 3)); // 1 and 2 are missing
+    assert.equal(signal.state, "resync");
+    assert.deepEqual(signal.value, { count: 0 }, "the last good value stays while resyncing");
+    clock.tick(0);
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0].url, URL_);
+    assert.equal(calls[0].init.credentials, "same-origin");
+    signal.receive(setCount(4, 4));
+    signal.receive(setCount(5, 5));
+    await answer(200, [snapshot("s", 3, { count: 3 })]);
+    assert.equal(signal.rev, 5);
+    assert.deepEqual(signal.value, { count: 5 });
+    assert.equal(signal.state, "live");
+  });
+
+  test("a failed patch starts a resync and never shows what it half did", async () => {
+    const { signal, clock, seen, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0, items: [] }));
+    const good = signal.value;
+    signal.receive({
+      name: "s",
+      rev: 1,
+      patch: [
+        { op: "add", path: "/items/-", value: "half" },
+        { op: "replace", path: "/count", value: 1 },
+        { op: "remove", path: "/missing" },
+      ],
+    });
+    assert.equal(signal.value, good, "the same object stays exposed");
+    assert.deepEqual(good, { count: 0, items: [] }, "and it was not modified in place");
+    assert.equal(signal.rev, 0);
+    assert.equal(signal.state, "resync");
+    for (const { value } of seen) assert.deepEqual(value, { count: 0, items: [] }, "no listener ever saw the half-applied patch");
+    clock.tick(0);
+    await answer(200, [snapshot("s", 1, { count: 1, items: ["whole"] })]);
+    assert.deepEqual(signal.value, { count: 1, items: ["whole"] });
+    assert.equal(signal.rev, 1);
+  });
+
+  test("a patch before any snapshot resyncs rather than patching nothing", () => {
+    const { signal, clock, calls } = setup();
+    signal.receive(setCount(7, 7));
+    assert.equal(signal.state, "resync");
+    clock.tick(0);
+    assert.equal(calls.length, 1);
+  });
+
+  test("a snapshot on the stream ends a resync, and the fetch answer that follows is ignored", async () => {
+    const { signal, clock, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(2, 2));
+    clock.tick(0);
+    signal.receive(snapshot("s", 6, { count: 6 }));
+    assert.equal(signal.state, "live");
+    await answer(200, [snapshot("s", 2, { count: 2 })]);
+    assert.equal(signal.rev, 6);
+    assert.deepEqual(signal.value, { count: 6 });
+  });
+
+  test("a snapshot of the revision it has keeps the same object, so views need not redraw", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 4, { deep: { list: [1, 2] } }));
+    const shown = signal.value;
+    signal.receive(snapshot("s", 4, { deep: { list: [1, 2] } }));
+    assert.equal(signal.value, shown);
+  });
+
+  test("a snapshot replaces the value whatever the revision (the hub restarted)", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 9, { count: 9 }));
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    assert.equal(signal.rev, 0);
+    assert.deepEqual(signal.value, { count: 0 });
+  });
+
+  test("retries a failed snapshot fetch with a growing delay", async () => {
+    const { signal, clock, calls, answer, log } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(2, 2));
+    clock.tick(0);
+    await answer(503, { error: "busy" });
+    assert.equal(calls.length, 1);
+    assert.equal(signal.state, "resync");
+    assert.match(log.lines.join("\n"), /answered 503/);
+    clock.tick(249);
+    assert.equal(calls.length, 1, "the retry waits");
+    clock.tick(1);
+    assert.equal(calls.length, 2);
+    await answer(200, [snapshot("s", 2, { count: 2 })]);
+    assert.deepEqual(signal.value, { count: 2 });
+  });
+
+  test("a snapshot answer without our signal is a failed resync", async () => {
+    const { signal, clock, answer } = setup();
+    signal.receive(setCount(1, 1));
+    clock.tick(0);
+    await answer(200, [snapshot("other", 1, {})]);
+    assert.equal(signal.state, "resync");
+    assert.equal(signal.rev, -1);
+  });
+
+  test("a gap left after the snapshot starts another resync", async () => {
+    const { signal, clock, calls, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(2, 2));
+    clock.tick(0);
+    signal.receive(setCount(5, 5));
+    await answer(200, [snapshot("s", 2, { count: 2 })]);
+    assert.equal(signal.rev, 2);
+    assert.equal(signal.state, "resync", "revisions 3 and 4 are still missing");
+    clock.tick(1000);
+    assert.equal(calls.length, 2);
+  });
+
+  test("closed keeps the value; a later revision than ours is fetched once", async () => {
+    const { signal, clock, calls, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.close(0);
+    assert.equal(signal.state, "closed");
+    assert.deepEqual(signal.value, { count: 0 });
+    signal.close(3);
+    clock.tick(0);
+    await answer(404, { error: "unknown" });
+    clock.tick(60_000);
+    assert.equal(calls.length, 1, "a closed signal is not retried");
+    assert.equal(signal.state, "closed");
+  });
+
+  test("a change after closed reopens it", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.close(0);
+    signal.receive(setCount(1, 1));
+    assert.equal(signal.state, "live");
+  });
+
+  test("after dispose, a fetch on its way changes nothing", async () => {
+    const { signal, clock, seen, answer } = setup();
+    signal.receive(setCount(1, 1));
+    clock.tick(0);
+    signal.dispose();
+    const before = seen.length;
+    await answer(200, [snapshot("s", 1, { count: 1 })]);
+    assert.equal(signal.rev, -1);
+    assert.equal(seen.length, before);
+  });
+});

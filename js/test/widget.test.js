@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import { REGISTRY_KEY } from "../src/connection.js";
+import widget from "../src/widget.js";
+import { fakeDocument, fakeEventSources, snapshot } from "./fakes.js";
+
+// The widget uses the page's globals (EventSource, the registry on
+// globalThis, real timers); these tests stand in for the page.
+const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A Backbone-like model as anywidget hands it over. @param {Record<string, unknown>} state */
+function fakeModel(state) {
+  /** @type {Map<string, Set<() => void>>} */
+  const handlers = new Map();
+  let saves = 0;
+  return {
+    state,
+    get saves() {
+      return saves;
+    },
+    /** @param {string} key */
+    get: (key) => state[key],
+    /** @param {string} key @param {unknown} value */
+    set(key, value) {
+      if (state[key] === value) return;
+      state[key] = value;
+      for (const handler of handlers.get(`change:${key}`) ?? []) handler();
+    },
+    /** @param {string} event @param {() => void} handler */
+    on: (event, handler) => void (handlers.get(event) ?? handlers.set(event, new Set()).get(event))?.add(handler),
+    /** @param {string} event @param {() => void} handler */
+    off: (event, handler) => void handlers.get(event)?.delete(handler),
+    save_changes: () => void (saves += 1),
+    handlers,
+  };
+}
+
+const defaults = { url: "http://127.0.0.1:8765/", token: "", name: "k/count", pointer: "", template: "", format_js: "", value: null, rev: -1, status: "" };
+
+describe("widget", () => {
+  /** @type {ReturnType<typeof fakeEventSources>} */
+  let sources;
+  beforeEach(() => {
+    sources = fakeEventSources();
+    /** @type {any} */ (globalThis).EventSource = sources.EventSource;
+  });
+  afterEach(() => {
+    delete (/** @type {any} */ (globalThis)).EventSource;
+    delete (/** @type {any} */ (globalThis))[REGISTRY_KEY];
+  });
+
+  test("initialize sets value, rev and status from the stream and never saves them", async () => {
+    const model = fakeModel({ ...defaults, pointer: "/value" });
+    const other = fakeModel({ ...defaults });
+    const cleanup = widget.initialize({ model });
+    const cleanupOther = widget.initialize({ model: other });
+    assert.equal(model.state.status, "connecting", "initialize returns before the network answers");
+    await wait(60);
+    assert.equal(sources.instances.length, 1, "two widgets of one signal share one stream");
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("k/count", 2, { value: 2 }));
+    assert.equal(model.state.value, 2, "the pointer selects a part");
+    assert.deepEqual(other.state.value, { value: 2 });
+    assert.equal(model.state.rev, 2);
+    assert.equal(model.state.status, "live");
+    source.emit({ name: "k/count", rev: 3, patch: [{ op: "replace", path: "/value", value: 3 }] });
+    assert.equal(model.state.value, 3);
+    model.set("pointer", "");
+    assert.deepEqual(model.state.value, { value: 3 }, "a new pointer reselects at once");
+    assert.equal(model.saves + other.saves, 0, "the kernel has its own copy: nothing is sent back");
+    cleanup();
+    cleanupOther();
+    await wait(60);
+    assert.equal(sources.live().length, 0, "the last widget to go closes the stream");
+  });
+
+  test("initialize follows a new signal name", async () => {
+    const model = fakeModel({ ...defaults });
+    const cleanup = widget.initialize({ model });
+    await wait(60);
+    model.set("name", "k/other");
+    await wait(60);
+    assert.deepEqual(sources.live().map((s) => s.names), [["k/other"]]);
+    cleanup();
+  });
+
+  test("render draws the model's value and follows its changes until cleaned up", () => {
+    const doc = fakeDocument();
+    const el = doc.createElement("div");
+    const model = fakeModel({ ...defaults, value: 1, status: "live", template: "n={value}" });
+    const cleanup = widget.render({ model, el: /** @type {any} */ (el) });
+    const root = /** @type {any} */ (el.childNodes[0]);
+    assert.equal(root.childNodes[1].innerHTML, "n=1");
+    model.set("value", 2);
+    model.set("status", "stale");
+    assert.equal(root.childNodes[1].innerHTML, "n=2");
+    assert.match(root.className, /nb-sse-signals-status-stale/);
+    cleanup();
+    assert.equal(el.childNodes.length, 0);
+    assert.equal([...model.handlers.values()].reduce((n, s) => n + s.size, 0), 0, "no handler left behind");
+  });
+});

@@ -1,0 +1,203 @@
+"""Tornado handlers for subscribers: the SSE stream and snapshots; see :func:`signal_handlers`.
+
+Authentication is one overridable method, :meth:`SignalsHandler.authorize`:
+a token on the standalone server, Jupyter's own auth in the server extension
+(see ``_serverext``). Every refusal is a JSON body ``{"error": ...}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import orjson
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from . import _protocol as proto
+from ._errors import CursorError, ProtocolError, UnknownSignalError
+from ._hub import SignalHub, Subscription
+from ._publish import SECRET_HEADER
+
+log = logging.getLogger("nb_sse_signals")
+
+TOKEN_COOKIE = "nb_sse_signals_token"
+RETRY_MS = 2000
+
+
+class SignalsHandler(web.RequestHandler):
+    """Shared plumbing: the hub, the subscriber check, JSON errors."""
+
+    hub: SignalHub
+    token: str | None
+    publish_secret: str | None
+
+    def initialize(
+        self,
+        hub: SignalHub,
+        token: str | None = None,
+        publish_secret: str | None = None,
+        **_: Any,
+    ) -> None:
+        self.hub = hub
+        self.token = token
+        self.publish_secret = publish_secret
+
+    async def authorize(self) -> bool:
+        """True if the request may read signals. Default: the standalone server's token.
+
+        A holder of the publish secret may read too (a kernel following a signal
+        it does not publish); the reverse is never true.
+        """
+        if self.has_publish_secret() or self.token is None:
+            return True
+        given = _request_token(self)
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def has_publish_secret(self) -> bool:
+        given = self.request.headers.get(SECRET_HEADER, "")
+        secret = self.publish_secret
+        return bool(given and secret) and hmac.compare_digest(given.encode(), secret.encode())  # type: ignore[union-attr]
+
+    async def check_subscriber(self) -> None:
+        if not await self.authorize():
+            raise web.HTTPError(
+                403, "expected subscriber credentials (a token), got none or a wrong one"
+            )
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()  # Jupyter's security headers, when mounted there
+        # The token, not the origin, is the credential on the standalone server, so a
+        # notebook on another origin may subscribe (cookies are never sent cross-origin
+        # by EventSource without withCredentials, and we do not allow that).
+        if getattr(self, "token", None) is not None:
+            self.set_header("Access-Control-Allow-Origin", "*")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = (
+            exc.log_message
+            if isinstance(exc, web.HTTPError) and exc.log_message
+            else (self._reason)
+        )
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(orjson.dumps({"error": message}))
+
+    def signal_names(self) -> list[str]:
+        names = self.get_arguments("signal")
+        if not names:
+            raise web.HTTPError(400, "expected at least one 'signal' query parameter, got none")
+        try:
+            return [proto.check_key(n) for n in names]
+        except ProtocolError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+
+
+def _request_token(handler: web.RequestHandler) -> str | None:
+    header = handler.request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return handler.get_argument("token", None) or handler.get_cookie(TOKEN_COOKIE)
+
+
+class EventsHandler(SignalsHandler):
+    """``GET nb-sse-signals/events``: the SSE stream of docs/protocol.md.
+
+    The subscription is dropped as soon as Tornado reports the connection closed
+    (``on_connection_close``; Tornado notes it "may not be called promptly" when
+    the peer vanishes without a FIN, in which case the next write finds it).
+    """
+
+    keepalive: float
+    _subscription: Subscription | None = None
+
+    def initialize(
+        self,
+        hub: SignalHub,
+        token: str | None = None,
+        publish_secret: str | None = None,
+        keepalive: float = 15.0,
+        **_: Any,
+    ) -> None:
+        super().initialize(hub, token, publish_secret)
+        self.keepalive = keepalive
+
+    async def get(self) -> None:
+        await self.check_subscriber()
+        names = self.signal_names()
+        cursor = self.request.headers.get("Last-Event-ID") or self.get_argument("lastEventId", None)
+        try:
+            sub = self.hub.subscribe(names, cursor or None)
+        except (CursorError, ProtocolError) as exc:
+            raise web.HTTPError(400, str(exc)) from None
+        except UnknownSignalError as exc:
+            raise web.HTTPError(404, str(exc)) from None
+        self._subscription = sub
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        # The retry hint rides on the first event: a block with only ``retry:`` is an
+        # empty event to some clients (httpx-sse yields it), though the spec drops it.
+        retry = b"retry: %d\n" % RETRY_MS
+        try:
+            while True:
+                chunk = await sub.next_batch(self.keepalive)
+                if chunk is None:
+                    break
+                if chunk and retry:
+                    chunk, retry = retry + chunk, b""
+                self.write(chunk or proto.KEEP_ALIVE)
+                await self.flush()
+        except StreamClosedError:
+            pass
+        finally:
+            sub.close()
+
+    def on_connection_close(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+        super().on_connection_close()
+
+
+class SnapshotHandler(SignalsHandler):
+    """``GET nb-sse-signals/snapshot``: a JSON array of snapshot messages, to resync one signal."""
+
+    async def get(self) -> None:
+        await self.check_subscriber()
+        names = self.signal_names()
+        try:
+            datas = self.hub.snapshots(names)
+        except UnknownSignalError as exc:
+            raise web.HTTPError(404, str(exc)) from None
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(b"[" + b",".join(datas) + b"]")
+
+
+def signal_handlers(
+    hub: SignalHub,
+    prefix: str = "/",
+    *,
+    token: str | None = None,
+    publish_secret: str | None = None,
+    keepalive: float = 15.0,
+) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
+    """Routes for any Tornado application: ``web.Application(signal_handlers(hub, "/x/"))``.
+
+    ``token`` guards the subscriber endpoints (``None``: open, for apps that
+    authenticate in front). The publish endpoints are mounted only with a
+    ``publish_secret``.
+    """
+    from ._publish import PublishHandler
+
+    base = prefix.rstrip("/") + "/nb-sse-signals"
+    common = {"hub": hub, "token": token, "publish_secret": publish_secret}
+    routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
+        (base + "/events", EventsHandler, {**common, "keepalive": keepalive}),
+        (base + "/snapshot", SnapshotHandler, common),
+    ]
+    if publish_secret is not None:
+        routes.append((base + "/publish", PublishHandler, {"hub": hub, "secret": publish_secret}))
+    return routes

@@ -1,0 +1,447 @@
+"""SignalHub: the transport-agnostic core. Named JSON values, revisions, history, fan-out.
+
+Threads: every publisher method (``declare``, ``set``, ``patch``, ``close``) may
+be called from any thread; they take one lock, change the value, serialise the
+change once into an SSE frame, and hand the same bytes to every subscriber.
+Subscribers live on one asyncio loop (the first one that subscribes): waking
+them is batched into one callback per loop turn, however many changes and
+subscribers there are.
+
+Errors leave the hub as it was: a refused value or patch changes no revision,
+no history and no subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import string
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from . import _protocol as proto
+from ._diff import diff
+from ._errors import PatchError, SignalClosedError, UnknownSignalError
+from ._json import JSON, normalise
+from ._patch import apply_patch
+
+__all__ = ["SignalHub", "SignalInfo", "Subscription"]
+
+_EPOCH_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """A signal's state as the hub sees it, for dashboards and magics."""
+
+    name: str
+    rev: int
+    subscribers: int
+    closed: bool
+    changes: int
+    rate: float  # changes per second over the last few seconds
+
+
+class _Signal:
+    __slots__ = (
+        "changes",
+        "closed",
+        "floor_seq",
+        "history",
+        "name",
+        "rev",
+        "snapshot",
+        "subscribers",
+        "times",
+        "value",
+    )
+
+    def __init__(self, name: str, value: JSON, seq: int, history: int) -> None:
+        self.name = name
+        self.value = value
+        self.rev = 0
+        self.closed = False
+        # Events with seq <= floor_seq are no longer in history: a cursor older than
+        # that cannot be resumed from history for this signal.
+        self.floor_seq = seq
+        self.history: deque[tuple[int, bytes]] = deque()
+        self.snapshot: tuple[int, bytes] | None = None
+        self.subscribers: set[Subscription] = set()
+        self.changes = 0
+        self.times: deque[float] = deque(maxlen=256)
+
+    def snapshot_frame(self) -> bytes:
+        """The id-less snapshot event at the current revision, serialised once per revision."""
+        cached = self.snapshot
+        if cached is not None and cached[0] == self.rev:
+            return cached[1]
+        if self.closed:
+            frame = proto.encode_event(proto.closed_data(self.name, self.rev), event="closed")
+        else:
+            data = proto.snapshot_data(self.name, self.rev, orjson.dumps(self.value))
+            frame = proto.encode_event(data)
+        self.snapshot = (self.rev, frame)
+        return frame
+
+
+class Subscription:
+    """One subscriber's view of the hub: a bounded buffer of frames and a wake-up event.
+
+    Use from the hub's event loop only. ``await next_batch(timeout)`` returns the
+    bytes to write (possibly several events at once), ``b""`` when the timeout
+    passed with nothing to send (time for a keep-alive), and ``None`` once the
+    subscription is closed.
+    """
+
+    def __init__(self, hub: SignalHub, names: tuple[str, ...]) -> None:
+        self.names = names
+        self._hub = hub
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._resync = False
+        self._closed = False
+        self._wake = asyncio.Event()
+        self.resyncs = 0  # how many times this subscriber fell behind
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _push(self, frame: bytes) -> bool:
+        """Queue a frame (hub lock held); return True if the subscriber needs waking."""
+        if self._resync:
+            return False
+        hub = self._hub
+        if (
+            self._pending_bytes + len(frame) > hub.buffer_bytes
+            or len(self._pending) >= hub.buffer_events
+        ):
+            # Fell behind: drop the backlog, send the state instead (state, not events).
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._resync = True
+            self.resyncs += 1
+            return True
+        self._pending.append(frame)
+        self._pending_bytes += len(frame)
+        return len(self._pending) == 1
+
+    def _take(self) -> bytes:
+        """Everything there is to send now (hub lock held)."""
+        if self._resync:
+            self._resync = False
+            return self._hub._snapshot_batch(self.names)
+        out = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        return out
+
+    async def next_batch(self, timeout: float | None = None) -> bytes | None:
+        while True:
+            if self._closed:
+                return None
+            with self._hub._lock:
+                out = self._take()
+                if out:
+                    return out
+                self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                return b""
+
+    def close(self) -> None:
+        """Leave the hub now: no more frames, subscriber counts drop at once. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._hub._unsubscribe(self)
+        self._wake.set()
+
+
+class SignalHub:
+    """Named JSON signals with contiguous revisions, bounded history, and fan-out.
+
+    ``history``: changes kept per signal for resuming (older cursors get snapshots).
+    ``buffer_bytes``/``buffer_events``: a subscriber's backlog bound; past it, the
+    subscriber is sent snapshots instead. ``closed_memory``: how many closed
+    signals are remembered (so late subscribers learn they closed, not 404).
+    """
+
+    def __init__(
+        self,
+        *,
+        history: int = 1024,
+        buffer_bytes: int = 4 << 20,
+        buffer_events: int = 8192,
+        closed_memory: int = 1024,
+        epoch: str | None = None,
+    ) -> None:
+        self.history = history
+        self.buffer_bytes = buffer_bytes
+        self.buffer_events = buffer_events
+        self.closed_memory = closed_memory
+        self.epoch = epoch or "".join(secrets.choice(_EPOCH_ALPHABET) for _ in range(10))
+        self._lock = threading.Lock()
+        self._signals: dict[str, _Signal] = {}
+        self._closed_order: OrderedDict[str, None] = OrderedDict()
+        self._seq = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._dirty: set[Subscription] = set()
+        self._wake_scheduled = False
+
+    # -- publishing (any thread) --------------------------------------------------------
+
+    def declare(self, name: str, value: object) -> int:
+        """Create ``name`` with ``value``; if it exists, set it; if it was closed, reopen it."""
+        proto.check_key(name)
+        doc = normalise(value)
+        with self._lock:
+            sig = self._signals.get(name)
+            if sig is None:
+                self._seq += 1
+                self._signals[name] = _Signal(name, doc, self._seq, self.history)
+                return 0
+            if sig.closed:
+                self._closed_order.pop(name, None)
+                sig.closed = False
+                sig.value = None  # the reopening event is a whole-value replace
+                return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
+            return self._set_locked(sig, doc)
+
+    def set(self, name: str, value: object) -> int:
+        """Replace the value; the hub sends the difference (nothing if equal). Returns the rev."""
+        doc = normalise(value)
+        with self._lock:
+            return self._set_locked(self._open(name), doc)
+
+    def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None = None) -> int:
+        """Apply an RFC 6902 patch atomically; ``base`` guards against a publisher's stale view."""
+        if not isinstance(ops, list | tuple):
+            raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
+        clean = normalise(list(ops))
+        assert isinstance(clean, list)
+        with self._lock:
+            sig = self._open(name)
+            if base is not None and base != sig.rev:
+                raise PatchError(
+                    f"expected a patch of {name!r} at revision {sig.rev}, got one made at {base}"
+                )
+            if not clean:
+                return sig.rev
+            # apply_patch is atomic and copies inserted values, so the ops list stays ours.
+            sig.value = apply_patch(sig.value, clean)  # type: ignore[arg-type]
+            return self._record(sig, orjson.dumps(clean))
+
+    def close(self, name: str) -> None:
+        """Close ``name``: subscribers get a ``closed`` event; later subscribers too."""
+        with self._lock:
+            sig = self._open(name)
+            sig.closed = True
+            sig.value = None
+            sig.snapshot = None
+            self._seq += 1
+            frame = proto.encode_event(
+                proto.closed_data(name, sig.rev),
+                event_id=proto.format_cursor(self.epoch, self._seq),
+                event="closed",
+            )
+            self._append(sig, self._seq, frame)
+            self._closed_order[name] = None
+            while len(self._closed_order) > self.closed_memory:
+                old, _ = self._closed_order.popitem(last=False)
+                # Its subscribers already had the closed event; they keep the name, harmlessly.
+                self._signals.pop(old).subscribers.clear()
+
+    def _open(self, name: str) -> _Signal:
+        sig = self._signals.get(name)
+        if sig is None:
+            raise UnknownSignalError(f"expected the name of a declared signal, got {name!r}")
+        if sig.closed:
+            raise SignalClosedError(f"signal {name!r} is closed; declare it again to reopen it")
+        return sig
+
+    def _set_locked(self, sig: _Signal, doc: JSON) -> int:
+        ops = diff(sig.value, doc)
+        if not ops:
+            return sig.rev
+        return self._commit(sig, doc, ops)
+
+    def _commit(self, sig: _Signal, doc: JSON, ops: list[dict[str, JSON]]) -> int:
+        # ops may share containers with doc (see _diff): serialise before anything else runs.
+        patch_json = orjson.dumps(ops)
+        sig.value = doc
+        return self._record(sig, patch_json)
+
+    def _record(self, sig: _Signal, patch_json: bytes) -> int:
+        sig.rev += 1
+        sig.changes += 1
+        sig.times.append(time.monotonic())
+        self._seq += 1
+        frame = proto.encode_event(
+            proto.change_data(sig.name, sig.rev, patch_json),
+            event_id=proto.format_cursor(self.epoch, self._seq),
+        )
+        self._append(sig, self._seq, frame)
+        return sig.rev
+
+    def _append(self, sig: _Signal, seq: int, frame: bytes) -> None:
+        sig.history.append((seq, frame))
+        while len(sig.history) > self.history:
+            sig.floor_seq = sig.history.popleft()[0]
+        wake = [sub for sub in sig.subscribers if sub._push(frame)]
+        if wake:
+            self._dirty.update(wake)
+            self._schedule_wake()
+
+    def _schedule_wake(self) -> None:
+        loop = self._loop
+        if loop is None or self._wake_scheduled or loop.is_closed():
+            return
+        self._wake_scheduled = True
+        if threading.get_ident() == self._loop_thread:
+            loop.call_soon(self._wake_dirty)
+        else:
+            loop.call_soon_threadsafe(self._wake_dirty)
+
+    def _wake_dirty(self) -> None:
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            self._wake_scheduled = False
+        for sub in dirty:
+            sub._wake.set()
+
+    # -- reading (any thread) -------------------------------------------------------------
+
+    def get(self, name: str) -> tuple[int, JSON]:
+        """(rev, a private copy of the value) of an open signal."""
+        with self._lock:
+            sig = self._open(name)
+            return sig.rev, orjson.loads(orjson.dumps(sig.value))
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [name for name, sig in self._signals.items() if not sig.closed]
+
+    def info(self) -> list[SignalInfo]:
+        now = time.monotonic()
+        with self._lock:
+            return [_info(sig, now) for sig in self._signals.values()]
+
+    def subscriber_count(self, name: str | None = None) -> int:
+        """Live subscribers of ``name``, or of the whole hub (each subscription once)."""
+        with self._lock:
+            if name is not None:
+                sig = self._signals.get(name)
+                return 0 if sig is None else len(sig.subscribers)
+            subs: set[Subscription] = set()
+            for sig in self._signals.values():
+                subs |= sig.subscribers
+            return len(subs)
+
+    # -- subscribing (the hub's event loop) -------------------------------------------
+
+    def subscribe(self, names: Iterable[str], cursor: str | None = None) -> Subscription:
+        """Subscribe to ``names``; the first batch is a snapshot, or a replay after ``cursor``.
+
+        Raises :class:`UnknownSignalError` naming every unknown key, or
+        :class:`~nb_sse_signals.CursorError` for a malformed cursor; nothing
+        changes then.
+        """
+        keys = tuple(dict.fromkeys(proto.check_key(n) for n in names))
+        if not keys:
+            raise UnknownSignalError("expected at least one signal name, got none")
+        parsed = proto.parse_cursor(cursor) if cursor else None
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            unknown = [k for k in keys if k not in self._signals]
+            if unknown:
+                raise UnknownSignalError(
+                    "expected names of declared signals, got unknown "
+                    + ", ".join(repr(k) for k in unknown)
+                )
+            if self._loop is None or self._loop.is_closed():
+                self._loop, self._loop_thread = loop, threading.get_ident()
+            elif self._loop is not loop:
+                raise RuntimeError("a SignalHub serves subscribers on one event loop only")
+            sub = Subscription(self, keys)
+            first = self._resume_batch(keys, parsed)
+            if first:
+                sub._pending.append(first)
+                sub._pending_bytes = len(first)
+            for key in keys:
+                self._signals[key].subscribers.add(sub)
+            return sub
+
+    def _resume_batch(self, keys: tuple[str, ...], cursor: tuple[str, int] | None) -> bytes:
+        if cursor is None or cursor[0] != self.epoch or cursor[1] > self._seq:
+            return self._snapshot_batch(keys)
+        after = cursor[1]
+        replay: list[tuple[int, bytes]] = []
+        stale: list[str] = []
+        for key in keys:
+            sig = self._signals[key]
+            if sig.floor_seq <= after:
+                replay.extend(item for item in sig.history if item[0] > after)
+            else:
+                stale.append(key)
+        replay.sort(key=lambda item: item[0])
+        return b"".join(frame for _, frame in replay) + self._snapshot_batch(stale)
+
+    def _snapshot_batch(self, keys: Sequence[str]) -> bytes:
+        """Snapshots of ``keys``; only the last carries the cursor at which all were taken."""
+        frames = [self._signals[k].snapshot_frame() for k in keys if k in self._signals]
+        if not frames:
+            return b""
+        frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
+        return b"".join(frames)
+
+    def snapshots(self, names: Iterable[str]) -> list[bytes]:
+        """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
+        keys = [proto.check_key(n) for n in names]
+        with self._lock:
+            unknown = [k for k in keys if k not in self._signals]
+            if unknown:
+                raise UnknownSignalError(
+                    "expected names of declared signals, got unknown "
+                    + ", ".join(repr(k) for k in unknown)
+                )
+            out = []
+            for key in keys:
+                sig = self._signals[key]
+                if sig.closed:
+                    out.append(proto.closed_data(key, sig.rev))
+                else:
+                    out.append(proto.snapshot_data(key, sig.rev, orjson.dumps(sig.value)))
+            return out
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            for key in sub.names:
+                sig = self._signals.get(key)
+                if sig is not None:
+                    sig.subscribers.discard(sub)
+            self._dirty.discard(sub)
+
+
+def _info(sig: _Signal, now: float) -> SignalInfo:
+    recent = [t for t in sig.times if now - t <= 5.0]
+    return SignalInfo(
+        name=sig.name,
+        rev=sig.rev,
+        subscribers=len(sig.subscribers),
+        closed=sig.closed,
+        changes=sig.changes,
+        rate=len(recent) / 5.0,
+    )

@@ -1,0 +1,142 @@
+"""Turn what users publish into plain JSON, or say exactly where it is not JSON.
+
+``normalise`` returns a fresh tree of ``dict``/``list``/scalars that shares no
+mutable container with its input, so code still holding the input cannot change
+a published value behind the signal's back. Scalars are shared (immutable).
+
+Accepted beyond plain JSON: dataclass instances, pydantic models (when pydantic
+is installed), numpy scalars and arrays, tuples (as lists). Rejected with
+:class:`NotJSONError` naming the JSON Pointer of the culprit: NaN and
+infinities, non-string dict keys, sets, bytes, and any other object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, cast
+
+import orjson
+
+from ._errors import NotJSONError
+from ._patch import JSON, escape
+
+__all__ = ["JSON", "dumps", "loads", "normalise"]
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+_PLAIN_ITEMS = frozenset({str, int, bool, float, type(None)})
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _where(path: str) -> str:
+    return f"at {path!r}" if path else "at the root"
+
+
+def _float(value: float, path: str) -> float:
+    if not math.isfinite(value):
+        raise NotJSONError(
+            f"expected a finite number {_where(path)}, got {value!r}: JSON has no NaN or Infinity",
+            path,
+        )
+    return value
+
+
+def _plain_list(items: list[Any]) -> bool:
+    """True when every item is a JSON scalar and every float is finite (checked at C speed)."""
+    kinds = set(map(type, items))
+    if not kinds <= _PLAIN_ITEMS:
+        return False
+    if float in kinds:
+        return all(map(math.isfinite, (x for x in items if type(x) is float)))
+    return True
+
+
+def normalise(value: object, path: str = "") -> JSON:
+    """Return ``value`` as a fresh JSON tree; raise :class:`NotJSONError` naming the bad path.
+
+    Pure and thread-safe. ``path`` is the JSON Pointer of ``value`` within the
+    document, used only in error messages.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value  # type: ignore[return-value]
+    if kind is float:
+        return _float(value, path)  # type: ignore[arg-type]
+    if kind is list or kind is tuple:
+        items: list[Any] = list(value)  # type: ignore[call-overload]
+        if _plain_list(items):
+            return cast(JSON, items)
+        return [normalise(item, f"{path}/{i}") for i, item in enumerate(items)]
+    if kind is dict:
+        return _normalise_dict(value, path)  # type: ignore[arg-type]
+    return _normalise_other(value, path)
+
+
+def _normalise_dict(value: dict[Any, Any], path: str) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise NotJSONError(
+                f"expected string keys {_where(path)}, got key {_describe(key)}", path
+            )
+        kind = type(item)
+        if kind in _SCALARS:
+            out[key] = item
+        else:
+            out[key] = normalise(item, f"{path}/{escape(key)}")
+    return out
+
+
+def _normalise_other(value: object, path: str) -> JSON:
+    if isinstance(value, bool | int | str):  # subclasses such as IntEnum or StrEnum
+        return normalise(_builtin(value), path)
+    if isinstance(value, float):
+        return _float(float(value), path)
+    if isinstance(value, dict):
+        return _normalise_dict(dict(value), path)
+    if isinstance(value, list | tuple):
+        return normalise(list(value), path)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return _normalise_dict(fields, path)
+    converter = _converter(value)
+    if converter is not None:
+        return normalise(converter(value), path)
+    raise NotJSONError(f"expected a JSON value {_where(path)}, got {_describe(value)}", path)
+
+
+def _builtin(value: bool | int | str) -> JSON:
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
+
+
+def _converter(value: object) -> Callable[[Any], object] | None:
+    """Conversions for optional libraries, looked up by module name so none is imported here."""
+    module = type(value).__module__.split(".", 1)[0]
+    if module == "numpy":
+        tolist = getattr(value, "tolist", None)
+        if callable(tolist):
+            return lambda v: v.tolist()
+    if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):  # pydantic v2
+        return lambda v: v.model_dump(mode="json")
+    return None
+
+
+def dumps(value: JSON) -> bytes:
+    """Compact UTF-8 JSON of an already normalised value."""
+    return orjson.dumps(value)
+
+
+def loads(data: bytes | str) -> JSON:
+    """Parse JSON (``orjson.JSONDecodeError``, a ``ValueError``, on bad input)."""
+    return cast(JSON, orjson.loads(data))

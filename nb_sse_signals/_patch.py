@@ -1,0 +1,311 @@
+"""Apply RFC 6902 JSON Patches in place, atomically; JSON Pointer (RFC 6901) helpers.
+
+``apply_patch`` edits the document it is given (no up-front deep copy, so one op on a
+100k-element list costs O(path)) and keeps an undo log of inverse actions: when any op
+fails, every earlier op is undone and the document is exactly what it was, key order
+included (see ``_undo``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from functools import partial
+from operator import is_
+from typing import TypeAlias, cast
+
+import orjson
+
+from ._errors import PatchError
+from ._undo import (
+    Undo,
+    dict_del,
+    dict_set,
+    list_del,
+    list_insert,
+    list_set,
+    rollback,
+)
+
+JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
+Op: TypeAlias = dict[str, JSON]
+
+# RFC 6901 section 4: only "~0" and "~1" are escapes; a lone "~" is an error.
+_BAD_ESCAPE = re.compile(r"~(?![01])")
+# RFC 6901 section 4: array indexes are "0" or digits without a leading zero (ASCII only).
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+
+
+# --- equality and copying ---------------------------------------------------------------
+
+
+def json_equal(a: object, b: object) -> bool:
+    """Deep equality where ``1``, ``1.0`` and ``True`` differ and object key order does not.
+
+    Everything runs at C speed unless types must be told apart: identical objects (and
+    containers whose items are all identical) are equal at once; Python ``==`` is a
+    necessary condition that rejects most differences; then equal orjson bytes prove
+    type-strict equality; only what is left is walked.
+    """
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is list:
+        la, lb = cast(list[JSON], a), cast(list[JSON], b)
+        if len(la) != len(lb):
+            return False
+        if all(map(is_, la, lb)):
+            return True
+        return la == lb and (same_bytes(la, lb) or all(map(json_equal, la, lb)))
+    if kind is dict:
+        da, db = cast(dict[str, JSON], a), cast(dict[str, JSON], b)
+        if len(da) != len(db) or da != db:
+            return False
+        # ``da == db`` guarantees every key of da is in db.
+        theirs = list(map(db.__getitem__, da))
+        if all(map(is_, da.values(), theirs)):
+            return True
+        return same_bytes(da, db) or all(map(json_equal, da.values(), theirs))
+    return a == b
+
+
+def same_bytes(a: JSON, b: JSON) -> bool:
+    """True when orjson writes both the same (which proves ``json_equal``)."""
+    # orjson writes true / 1 / 1.0 differently, so equal bytes mean type-strict equality.
+    # Different bytes prove nothing (key order, -0.0): the caller then walks.
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except orjson.JSONEncodeError:  # ints beyond 64 bits, very deep nesting
+        return False
+
+
+def copy_json(value: JSON) -> JSON:
+    """A deep copy of the containers of a JSON value; scalars are immutable and shared."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in cast(dict[str, JSON], value).items()}
+    if kind is list:
+        return [copy_json(v) for v in cast(list[JSON], value)]
+    return value
+
+
+# --- JSON Pointer -----------------------------------------------------------------------
+
+
+def escape(token: str) -> str:
+    """Escape one reference token: "~" first, so "/" -> "~1" is not re-escaped (RFC 6901 s3)."""
+    if "~" in token or "/" in token:
+        return token.replace("~", "~0").replace("/", "~1")
+    return token
+
+
+def unescape(token: str) -> str:
+    """Undo ``escape``: "~1" first, so "~01" becomes "~1" and not "/" (RFC 6901 section 4)."""
+    if "~" not in token:
+        return token
+    if _BAD_ESCAPE.search(token):
+        raise PatchError(f"expected '~0' or '~1' in pointer token {token!r}, found a lone '~'")
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def parse_pointer(pointer: object) -> list[str]:
+    """The unescaped reference tokens of a pointer; ``""`` (the whole document) gives ``[]``."""
+    if not isinstance(pointer, str):
+        raise PatchError(f"expected a JSON Pointer string, found {_describe(pointer)}")
+    if pointer == "":
+        return []
+    if pointer[0] != "/":
+        raise PatchError(f"expected a JSON Pointer starting with '/', found {pointer!r}")
+    return [unescape(t) for t in pointer[1:].split("/")]
+
+
+def join_pointer(tokens: Sequence[str | int]) -> str:
+    """The pointer to ``tokens`` (dict keys and list indexes), escaped."""
+    return "".join("/" + (escape(t) if isinstance(t, str) else str(t)) for t in tokens)
+
+
+def array_index(token: str, length: int, *, for_add: bool = False) -> int:
+    """The list index a token names; ``for_add`` admits "-" and ``length`` (append)."""
+    if for_add and token == "-":
+        return length
+    if not _INDEX.fullmatch(token):
+        raise PatchError(f"expected an array index (digits, no leading zero), found {token!r}")
+    index = int(token)
+    limit = length if for_add else length - 1
+    if index > limit:
+        raise PatchError(f"expected an array index at most {limit}, found {index}")
+    return index
+
+
+# --- apply --------------------------------------------------------------------------------
+
+
+def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
+    """Apply ``patch`` to ``doc`` in place and return the new root (a root add/replace swaps it).
+
+    Atomic: on any failure every op already applied is undone, ``doc`` is left exactly as
+    it was and :class:`PatchError` says which op failed, what was expected and what was
+    found. Inserted values are deep-copied, so the caller may keep and reuse ``patch``.
+    ``test`` uses :func:`json_equal`: unlike RFC 6902 section 4.6, which compares numbers
+    by value, ``1`` and ``1.0`` are different here (as are ``1`` and ``true`` in the RFC).
+    """
+    applier = _Applier(doc)
+    for i, op in enumerate(patch):
+        try:
+            applier.apply(op)
+        except PatchError as e:
+            rollback(applier.undo)
+            raise PatchError(f"op {i} {_describe_op(op)}: {e}") from None
+        except BaseException:
+            rollback(applier.undo)
+            raise
+    return applier.root
+
+
+class _Applier:
+    def __init__(self, root: JSON) -> None:
+        self.root = root
+        self.undo: Undo = []
+
+    def apply(self, op: object) -> None:
+        if not isinstance(op, dict):
+            raise PatchError(f"expected an operation object, found {_describe(op)}")
+        name = op.get("op")
+        path = parse_pointer(_member(op, "path"))
+        if name == "add":
+            self.add(path, copy_json(_member(op, "value")))
+        elif name == "remove":
+            self.remove(path)
+        elif name == "replace":
+            self.replace(path, copy_json(_member(op, "value")))
+        elif name == "move":
+            source = parse_pointer(_member(op, "from"))
+            if source == path:
+                self.get(source)  # a no-op, but the location must exist
+                return
+            if path[: len(source)] == source:
+                raise PatchError("expected a 'path' outside 'from', found a move into itself")
+            self.add(path, self.remove(source))
+        elif name == "copy":
+            self.add(path, copy_json(self.get(parse_pointer(_member(op, "from")))))
+        elif name == "test":
+            expected, found = _member(op, "value"), self.get(path)
+            if not json_equal(expected, found):
+                raise PatchError(f"expected {_describe(expected)}, found {_describe(found)}")
+        else:
+            raise PatchError(
+                f"expected 'op' to be add/remove/replace/move/copy/test, found {_describe(name)}"
+            )
+
+    def get(self, tokens: list[str]) -> JSON:
+        node = self.root
+        for depth, token in enumerate(tokens):
+            if type(node) is dict:
+                if token not in node:
+                    raise PatchError(
+                        f"expected member {token!r} at {_at(tokens[:depth])}, found none"
+                    )
+                node = node[token]
+            elif type(node) is list:
+                node = node[array_index(token, len(node))]
+            else:
+                raise PatchError(
+                    f"expected an object or array at {_at(tokens[:depth])}, found {_describe(node)}"
+                )
+        return node
+
+    def add(self, tokens: list[str], value: JSON) -> None:
+        if not tokens:
+            self.set_root(value)
+            return
+        parent, key = self.get(tokens[:-1]), tokens[-1]
+        if type(parent) is dict:
+            dict_set(parent, key, value, self.undo)
+        elif type(parent) is list:
+            list_insert(parent, array_index(key, len(parent), for_add=True), value, self.undo)
+        else:
+            raise PatchError(
+                f"expected an object or array at {_at(tokens[:-1])}, found {_describe(parent)}"
+            )
+
+    def remove(self, tokens: list[str]) -> JSON:
+        if not tokens:
+            raise PatchError("expected a location inside the document, found '' (the root)")
+        parent, key = self._parent(tokens)
+        if type(parent) is dict:
+            return dict_del(parent, key, self.undo)
+        return list_del(cast(list[JSON], parent), array_index(key, len(parent)), self.undo)
+
+    def replace(self, tokens: list[str], value: JSON) -> None:
+        # In place rather than remove + add, so a member keeps its position in its object.
+        if not tokens:
+            self.set_root(value)
+            return
+        parent, key = self._parent(tokens)
+        if type(parent) is dict:
+            dict_set(parent, key, value, self.undo)
+        else:
+            xs = cast(list[JSON], parent)
+            list_set(xs, array_index(key, len(xs)), value, self.undo)
+
+    def _parent(self, tokens: list[str]) -> tuple[dict[str, JSON] | list[JSON], str]:
+        """The container holding an existing location, and the location's last token."""
+        parent, key = self.get(tokens[:-1]), tokens[-1]
+        if type(parent) is dict:
+            if key not in parent:
+                raise PatchError(f"expected member {key!r} at {_at(tokens[:-1])}, found none")
+            return parent, key
+        if type(parent) is list:
+            return parent, key
+        raise PatchError(
+            f"expected an object or array at {_at(tokens[:-1])}, found {_describe(parent)}"
+        )
+
+    def set_root(self, value: JSON) -> None:
+        self.undo.append(partial(setattr, self, "root", self.root))
+        self.root = value
+
+
+def _member(op: dict[str, JSON], name: str) -> JSON:
+    if name not in op:
+        raise PatchError(f"expected a {name!r} member, found none")
+    return op[name]
+
+
+def _at(tokens: list[str]) -> str:
+    return repr(join_pointer(tokens)) if tokens else "the root"
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:57] + '...' if len(text) > 60 else text}"
+
+
+def _describe_op(op: object) -> str:
+    try:
+        text = json.dumps(op)
+    except (TypeError, ValueError):
+        text = repr(op)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def select(doc: JSON, tokens: list[str]) -> JSON:
+    """A copy of the part of ``doc`` at the pointer ``tokens``, or None where there is none.
+
+    For readers (widgets following a part of a value), so lenient: a missing
+    part is ``None``, not an error.
+    """
+    node = doc
+    for token in tokens:
+        if isinstance(node, dict):
+            if token not in node:
+                return None
+            node = node[token]
+        elif isinstance(node, list) and _INDEX.fullmatch(token) and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return copy_json(node)

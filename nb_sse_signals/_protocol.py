@@ -1,0 +1,200 @@
+"""The wire format as pure code: SSE frames, protocol messages, cursors. No I/O here.
+
+See docs/protocol.md for the contract this module implements.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ._errors import CursorError, ProtocolError
+from ._json import JSON
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,200}")
+_CURSOR = re.compile(r"([A-Za-z0-9]{1,32})-(0|[1-9][0-9]{0,18})")
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+
+KEEP_ALIVE = b": keep-alive\n\n"
+
+
+def check_key(name: object) -> str:
+    """Return ``name`` if it is a valid signal key, else raise :class:`ProtocolError`."""
+    if not isinstance(name, str) or not KEY_PATTERN.fullmatch(name):
+        raise ProtocolError(
+            f"expected a signal key of 1-200 characters from [A-Za-z0-9_.:/-], got {name!r}"
+        )
+    return name
+
+
+# -- cursors --------------------------------------------------------------------------
+
+
+def format_cursor(epoch: str, seq: int) -> str:
+    return f"{epoch}-{seq}"
+
+
+def parse_cursor(text: str) -> tuple[str, int]:
+    """Split a ``Last-Event-ID`` into (epoch, sequence); raise :class:`CursorError` if malformed."""
+    match = _CURSOR.fullmatch(text.strip())
+    if match is None:
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise CursorError(
+            f"expected a Last-Event-ID of the form '<epoch>-<sequence>', got {shown!r}"
+        )
+    return match.group(1), int(match.group(2))
+
+
+# -- SSE frames (https://html.spec.whatwg.org/multipage/server-sent-events.html) -------
+
+
+def encode_event(data: bytes, *, event_id: str | None = None, event: str | None = None) -> bytes:
+    """One SSE event. Each line of ``data`` becomes its own ``data:`` field, as the spec asks."""
+    parts: list[bytes] = []
+    if event is not None:
+        parts.append(b"event: " + _field(event) + b"\n")
+    if event_id is not None:
+        parts.append(b"id: " + _field(event_id) + b"\n")
+    for line in _LINE_BREAK.split(data):
+        parts.append(b"data: " + line + b"\n")
+    parts.append(b"\n")
+    return b"".join(parts)
+
+
+def _field(value: str) -> bytes:
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ProtocolError(f"expected a single-line SSE field without NUL, got {value!r}")
+    return value.encode()
+
+
+def encode_comment(text: str) -> bytes:
+    return b"".join(b": " + line + b"\n" for line in _LINE_BREAK.split(text.encode())) + b"\n"
+
+
+def encode_retry(milliseconds: int) -> bytes:
+    return f"retry: {int(milliseconds)}\n\n".encode()
+
+
+def with_id(frame: bytes, event_id: str) -> bytes:
+    """Give an id-less frame an ``id:`` (snapshots share bytes; only the last gets one)."""
+    return b"id: " + _field(event_id) + b"\n" + frame
+
+
+@dataclass
+class ServerSentEvent:
+    """One decoded event. ``id`` is the stream's last event ID after this event (spec semantics)."""
+
+    data: str = ""
+    event: str = "message"
+    id: str = ""
+    retry: int | None = None
+
+
+@dataclass
+class SSEDecoder:
+    """Incremental decoder for a ``text/event-stream`` body, per the SSE parsing algorithm.
+
+    Feed it lines (without their line break) with :meth:`decode_line`; it returns
+    an event when a blank line dispatches one. Comments are dropped.
+    """
+
+    last_event_id: str = ""
+    retry: int | None = None
+    _data: list[str] = field(default_factory=list)
+    _event: str = ""
+    _saw_data: bool = False
+
+    def decode_line(self, line: str) -> ServerSentEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+            self._saw_data = True
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\0" not in value:
+                self.last_event_id = value  # as per the spec, kept across events
+        elif name == "retry" and value.isdigit():
+            self.retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        saw, data, event = self._saw_data, "\n".join(self._data), self._event or "message"
+        self._data, self._event, self._saw_data = [], "", False
+        if not saw:
+            return None  # the spec drops events without data
+        return ServerSentEvent(data=data, event=event, id=self.last_event_id, retry=self.retry)
+
+    def decode(self, text: str) -> list[ServerSentEvent]:
+        """Decode a whole chunk of complete lines (tests and simple clients)."""
+        events = []
+        for line in re.split(r"\r\n|\r|\n", text):
+            event = self.decode_line(line)
+            if event is not None:
+                events.append(event)
+        return events
+
+
+# -- protocol messages -------------------------------------------------------------------
+
+
+def change_data(name: str, rev: int, patch_json: bytes) -> bytes:
+    """The ``data`` of a change; ``patch_json`` is the already-serialised op list."""
+    return (
+        b'{"name":'
+        + orjson.dumps(name)
+        + b',"rev":'
+        + str(rev).encode()
+        + b',"patch":'
+        + (patch_json + b"}")
+    )
+
+
+def snapshot_data(name: str, rev: int, value_json: bytes) -> bytes:
+    return change_data(name, rev, b'[{"op":"replace","path":"","value":' + value_json + b"}]")
+
+
+def closed_data(name: str, rev: int) -> bytes:
+    return orjson.dumps({"name": name, "rev": rev})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A decoded change or snapshot message."""
+
+    name: str
+    rev: int
+    patch: list[dict[str, JSON]]
+
+    @property
+    def is_snapshot(self) -> bool:
+        return (
+            len(self.patch) == 1
+            and self.patch[0].get("op") == "replace"
+            and self.patch[0].get("path") == ""
+        )
+
+
+def parse_change(data: str | bytes) -> Change:
+    """Decode and validate a message's data; raise :class:`ProtocolError` saying what is wrong."""
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"expected JSON message data, got invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
+    name, rev, patch = obj.get("name"), obj.get("rev"), obj.get("patch")
+    check_key(name)
+    if type(rev) is not int or rev < 0:
+        raise ProtocolError(f"expected 'rev' to be an integer >= 0, got {rev!r}")
+    if not isinstance(patch, list) or not all(isinstance(op, dict) for op in patch):
+        raise ProtocolError(f"expected 'patch' to be a list of operation objects, got {patch!r}")
+    return Change(name, rev, patch)  # type: ignore[arg-type]

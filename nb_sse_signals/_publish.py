@@ -1,0 +1,124 @@
+"""The publish endpoint: other processes (kernels, scripts) change signals through it.
+
+One URL, two transports: a WebSocket (``GET`` + upgrade; persistent, what kernels
+use) and ``POST`` of one message or a JSON array of them. Both need the publish
+secret in ``X-Signals-Publish-Secret``; subscriber credentials are not enough.
+Messages and replies are in docs/protocol.md; :func:`handle_message` is the one
+place they are interpreted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+import orjson
+from tornado import websocket
+
+from ._errors import SignalsError
+from ._hub import SignalHub
+
+log = logging.getLogger("nb_sse_signals")
+
+SECRET_HEADER = "X-Signals-Publish-Secret"
+
+
+def handle_message(hub: SignalHub, message: object) -> dict[str, Any]:
+    """Apply one publish message to ``hub``; return its reply. Never raises for bad input."""
+    if not isinstance(message, dict):
+        return {"ok": False, "error": f"expected a JSON object, got {type(message).__name__}"}
+    reply: dict[str, Any] = {"id": message["id"]} if "id" in message else {}
+    op, name = message.get("op"), message.get("name")
+    try:
+        if not isinstance(name, str):
+            raise SignalsError(f"expected 'name' to be a string, got {name!r}")
+        if op == "declare" or op == "set":
+            if "value" not in message:
+                raise SignalsError(f"expected a 'value' in a {op!r} message, got none")
+            method = hub.declare if op == "declare" else hub.set
+            reply["rev"] = method(name, message["value"])
+        elif op == "patch":
+            base = message.get("base")
+            if base is not None and type(base) is not int:
+                raise SignalsError(f"expected 'base' to be an integer revision, got {base!r}")
+            reply["rev"] = hub.patch(name, message.get("patch"), base)  # type: ignore[arg-type]
+        elif op == "close":
+            hub.close(name)
+        elif op == "info":
+            reply["signals"] = [vars(i) for i in hub.info() if i.name == name]
+        else:
+            raise SignalsError(
+                f"expected 'op' to be one of declare, set, patch, close, info; got {op!r}"
+            )
+    except (SignalsError, TypeError, ValueError) as exc:
+        reply.update(ok=False, error=str(exc))
+        return reply
+    reply["ok"] = True
+    return reply
+
+
+class PublishHandler(websocket.WebSocketHandler):
+    """``nb-sse-signals/publish``: WebSocket or POST, guarded by the publish secret."""
+
+    hub: SignalHub
+    secret: str
+
+    def initialize(self, hub: SignalHub, secret: str, **_: Any) -> None:
+        self.hub = hub
+        self.secret = secret
+
+    def _authorized(self) -> bool:
+        given = self.request.headers.get(SECRET_HEADER, "")
+        return bool(given) and hmac.compare_digest(given.encode(), self.secret.encode())
+
+    def _refuse(self) -> None:
+        self.set_status(403)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(orjson.dumps({"error": f"expected the publish secret in {SECRET_HEADER}"}))
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not self._authorized():
+            self._refuse()
+            return
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        # Browsers cannot set our secret header on a WebSocket, so any caller that got
+        # this far holds the secret; the origin adds nothing.
+        return True
+
+    def check_xsrf_cookie(self) -> None:
+        # Authenticated by a header no browser form can send; cookies play no part.
+        return None
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            payload = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            self.write_message(orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"}))
+            return
+        replies = _handle_payload(self.hub, payload)
+        self.write_message(orjson.dumps(replies), binary=isinstance(message, bytes))
+
+    async def post(self) -> None:
+        if not self._authorized():
+            self._refuse()
+            return
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        try:
+            payload = orjson.loads(self.request.body)
+        except orjson.JSONDecodeError as exc:
+            self.set_status(400)
+            self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
+            return
+        replies = _handle_payload(self.hub, payload)
+        failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
+        self.set_status(400 if failed else 200)
+        self.finish(orjson.dumps(replies))
+
+
+def _handle_payload(hub: SignalHub, payload: object) -> Any:
+    if isinstance(payload, list):
+        return [handle_message(hub, m) for m in payload]
+    return handle_message(hub, payload)

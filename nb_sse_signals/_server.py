@@ -1,0 +1,188 @@
+"""The standalone server: a hub and its handlers in a Tornado app, nothing else to start.
+
+``Server(...).start()`` runs it in a background thread (scripts, kernels without
+a Jupyter server extension); ``await server.start_async()`` runs it on the
+current asyncio loop (the console script). Binds loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import threading
+from importlib import resources
+from typing import Any, Self
+
+from tornado import httpserver, web
+
+from ._handlers import TOKEN_COOKIE, SignalsHandler, signal_handlers
+from ._hub import SignalHub
+
+log = logging.getLogger("nb_sse_signals")
+
+
+class _PageHandler(SignalsHandler):
+    """``/``: the demo page. ``/?token=T`` sets a cookie, so its EventSource needs no token."""
+
+    async def get(self) -> None:
+        query_token = self.get_argument("token", None)
+        if not await self.authorize():
+            self.set_status(403)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(
+                "Forbidden: open the URL that `nb-sse-signals serve` printed (with ?token=)."
+            )
+            return
+        if query_token is not None:
+            self.set_cookie(TOKEN_COOKIE, query_token, httponly=True, samesite="Strict")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(resources.files("nb_sse_signals").joinpath("demo.html").read_bytes())
+
+
+class _StaticHandler(web.StaticFileHandler):
+    """The built front-end (``nb_sse_signals/static``), for the demo page's client."""
+
+
+class Server:
+    """A standalone signals server. ``url`` includes no token; ``token`` is what subscribers need.
+
+    ``port=0`` picks a free port. ``token=None`` makes a random one (``token=""``
+    disables it: only for apps that authenticate in front of us).
+    ``publish_secret=None`` makes a random one for out-of-process publishers.
+    """
+
+    def __init__(
+        self,
+        hub: SignalHub | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        publish_secret: str | None = None,
+        keepalive: float = 15.0,
+        demo: bool = False,
+    ) -> None:
+        self.hub = hub or SignalHub()
+        self.host = host
+        self.port = port
+        self.token = secrets.token_urlsafe(24) if token is None else token
+        self.publish_secret = publish_secret or secrets.token_urlsafe(32)
+        self.keepalive = keepalive
+        self.demo = demo
+        self._http: httpserver.HTTPServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._demo_task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def page_url(self) -> str:
+        """The URL to open in a browser: the page, with the token that sets the cookie."""
+        return f"{self.url}?token={self.token}" if self.token else self.url
+
+    def make_app(self) -> web.Application:
+        token = self.token or None
+        static = resources.files("nb_sse_signals").joinpath("static")
+        routes: list[Any] = [
+            *signal_handlers(
+                self.hub,
+                "/",
+                token=token,
+                publish_secret=self.publish_secret,
+                keepalive=self.keepalive,
+            ),
+            (r"/", _PageHandler, {"hub": self.hub, "token": token}),
+            (r"/static/(.*)", _StaticHandler, {"path": str(static)}),
+        ]
+        return web.Application(routes)
+
+    async def start_async(self) -> Self:
+        """Listen on the current loop; with ``demo``, start the demo publisher too."""
+        sock = _bind(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        self._http = httpserver.HTTPServer(self.make_app())
+        self._http.add_sockets([sock])
+        self._loop = asyncio.get_running_loop()
+        if self.demo:
+            from ._demo import run_demo
+
+            self._demo_task = asyncio.create_task(run_demo(self.hub))
+        log.info("nb_sse_signals serving at %s", self.url)
+        return self
+
+    async def stop_async(self) -> None:
+        if self._demo_task is not None:
+            self._demo_task.cancel()
+            self._demo_task = None
+        if self._http is not None:
+            self._http.stop()
+            await self._http.close_all_connections()
+            self._http = None
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Run in a daemon thread with its own event loop; returns once it listens."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # report to the starting thread, then give up
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self.stop_async())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="nb_sse_signals-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"the signals server did not start within {timeout} s")
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop a server started with :meth:`start`; closes every connection. Idempotent."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(**kwargs: Any) -> Server:
+    """Start a standalone server in a background thread: ``serve(port=8765).hub.set(...)``."""
+    return Server(**kwargs).start()

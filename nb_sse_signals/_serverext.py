@@ -1,0 +1,91 @@
+"""The Jupyter server extension: the hub and its handlers under the server's ``base_url``.
+
+Enabled by ``pip install`` alone (``etc/jupyter/jupyter_server_config.d/
+nb_sse_signals.json`` in the wheel). Subscribers use Jupyter's own auth
+(cookie or token; none gets 403). Kernels started by this server find it through
+environment variables set here, which every kernel inherits: the server's
+loopback URL and a publish secret made per server start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from ._handlers import EventsHandler, SnapshotHandler
+from ._hub import SignalHub
+from ._publish import PublishHandler
+from ._publisher import ENV_BASE_URL, ENV_SECRET, ENV_URL
+
+AUTH_RESOURCE = "nb_sse_signals"
+
+
+class _JupyterAuth(APIHandler):
+    """Jupyter's user and authorizer decide (kernels of this server may read with the secret)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    async def authorize(self) -> bool:
+        if self.has_publish_secret():  # type: ignore[attr-defined]  # from SignalsHandler
+            return True
+        user = self.current_user
+        if not user:
+            return False
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, "read", AUTH_RESOURCE)
+        )
+        return bool(allowed)
+
+
+class JupyterEventsHandler(EventsHandler, _JupyterAuth):
+    """The SSE stream, behind Jupyter's auth."""
+
+
+class JupyterSnapshotHandler(SnapshotHandler, _JupyterAuth):
+    """Snapshots, behind Jupyter's auth."""
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "nb_sse_signals"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    hub = SignalHub()
+    secret = secrets.token_urlsafe(32)
+    base_url = serverapp.web_app.settings["base_url"]
+    subscriber = {"hub": hub, "publish_secret": secret}
+    serverapp.web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base_url, "nb-sse-signals/events"), JupyterEventsHandler, subscriber),
+            (
+                url_path_join(base_url, "nb-sse-signals/snapshot"),
+                JupyterSnapshotHandler,
+                subscriber,
+            ),
+            (
+                url_path_join(base_url, "nb-sse-signals/publish"),
+                PublishHandler,
+                {"hub": hub, "secret": secret},
+            ),
+        ],
+    )
+    serverapp.web_app.settings["nb_sse_signals_hub"] = hub
+    os.environ[ENV_SECRET] = secret
+    os.environ[ENV_BASE_URL] = base_url
+
+    def announce() -> None:
+        # Runs once the loop starts, after the HTTP server bound its final port
+        # (extensions load before that, and the port may move on a clash).
+        scheme = "https" if serverapp.certfile else "http"
+        host = "[::1]" if ":" in (serverapp.ip or "") else "127.0.0.1"
+        os.environ[ENV_URL] = f"{scheme}://{host}:{serverapp.port}{base_url}"
+
+    announce()
+    serverapp.io_loop.add_callback(announce)
+    serverapp.log.info("nb_sse_signals: signals at %snb-sse-signals/events", base_url)

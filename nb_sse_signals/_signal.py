@@ -1,0 +1,267 @@
+"""ServerSignal: the publisher's handle on one signal.
+
+Every method is thread-safe. Changes are diffed (``set``/``update``) or recorded
+(``mutate``) into JSON Patch ops in the caller's thread, serialised at once (so
+later edits cannot change what was recorded), and handed to the publisher's
+thread, which sends them at most ``max_rate`` times a second per signal. A burst
+of changes is coalesced; the last value always arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import orjson
+
+from ._diff import diff
+from ._errors import SignalClosedError
+from ._json import JSON, normalise
+from ._mutate import Recorder
+from ._patch import Op, copy_json, parse_pointer, select
+from ._protocol import check_key
+from ._publisher import Publisher, default_publisher
+
+if TYPE_CHECKING:
+    from ._drive import Driver
+    from ._widget import SignalWidget
+
+__all__ = ["ServerSignal", "default_scope"]
+
+Listener = Callable[[JSON, int], None]
+
+
+def default_scope() -> str:
+    """This process's namespace for signal keys: the kernel's id in a kernel, else the pid.
+
+    Two notebooks may both have a signal named ``count``; their keys differ.
+    A restarted kernel keeps its id, so its viewers pick up where they were.
+    """
+    try:
+        from ipykernel.connect import get_connection_file
+
+        match = re.search(r"kernel-([0-9a-f-]+)\.json$", get_connection_file())
+        if match:
+            return "k-" + match.group(1).replace("-", "")[:12]
+    except (ImportError, RuntimeError, AttributeError):
+        pass  # not in a kernel
+    return f"p-{os.getpid()}"
+
+
+class ServerSignal:
+    """A named JSON value owned by this process and streamed to every viewer.
+
+    ``ServerSignal("count", {"value": 0})`` creates (or takes over) the signal
+    and returns once the hub has it, so viewers can subscribe at once.
+    ``shared=True`` uses ``name`` as the key as is, for signals that several
+    processes publish or subscribe to by name; otherwise the key is
+    ``<scope>/<name>`` (see :func:`default_scope`).
+
+    Values are anything :func:`normalise` accepts; anything else raises
+    ``TypeError`` (:class:`NotJSONError`) naming the offending path, and the
+    signal keeps its previous value.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        initial: object = None,
+        *,
+        shared: bool = False,
+        max_rate: float = 30.0,
+        publisher: Publisher | None = None,
+        scope: str | None = None,
+    ) -> None:
+        if max_rate <= 0:
+            raise ValueError(f"expected a positive max_rate (changes per second), got {max_rate}")
+        self.name = name
+        self.key = check_key(name if shared else f"{scope or default_scope()}/{name}")
+        self.max_rate = max_rate
+        self._lock = threading.RLock()
+        self._doc: JSON = normalise(initial)
+        self._pending: list[tuple[str, str, bytes]] = []  # (op, path, serialised op)
+        self._needs_declare = False
+        self._next_send = 0.0
+        self._closed = False
+        self._listeners: list[tuple[list[str], Listener]] = []
+        self._sent_rev = 0
+        self._publisher = publisher if publisher is not None else default_publisher()
+        self._sent_rev = self._publisher.declare(self, self._declare_message())
+
+    # -- reading ----------------------------------------------------------------------
+
+    @property
+    def value(self) -> JSON:
+        """A private copy of the current value (editing it changes nothing published)."""
+        with self._lock:
+            return copy_json(self._doc)
+
+    @property
+    def url(self) -> str:
+        """Where a subscriber with access gets this signal's event stream."""
+        base = self._publisher.transport.events_url
+        return f"{base}?signal={quote(self.key, safe='/:')}"
+
+    @property
+    def token(self) -> str | None:
+        """The subscriber token a viewer on another origin needs (standalone server), or None."""
+        return self._publisher.transport.token
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "live"
+        return f"<ServerSignal {self.key!r} {state}>"
+
+    # -- changing ---------------------------------------------------------------------
+
+    def set(self, value: object) -> None:
+        """Publish ``value``; viewers get the difference from the current value."""
+        doc = normalise(value)
+        with self._lock:
+            self._check_open()
+            ops = diff(self._doc, doc)
+            self._doc = doc
+            self._record(ops)
+
+    def update(self, fn: Callable[[JSON], object]) -> None:
+        """``set(fn(current))`` atomically: no other change lands in between."""
+        with self._lock:
+            self._check_open()
+            self.set(fn(copy_json(self._doc)))
+
+    @contextmanager
+    def mutate(self) -> Iterator[Any]:
+        """Edit the value in place; the edits become the patch, at a cost per edit.
+
+        ``with s.mutate() as doc: doc["items"].append(x)``. If the block raises,
+        every edit is undone and nothing is published. Other threads' changes
+        wait until the block ends. The value must be a dict or a list.
+        """
+        with self._lock:
+            self._check_open()
+            if not isinstance(self._doc, dict | list):
+                raise TypeError(
+                    f"mutate() edits a dict or list in place, but {self.key!r} holds a "
+                    f"{type(self._doc).__name__}; use set() for scalars"
+                )
+            recorder = Recorder(self._doc, normalise)
+            try:
+                yield recorder.proxy
+            except BaseException:
+                recorder.rollback()
+                raise
+            self._doc = recorder.doc
+            self._record(recorder.ops)
+
+    def close(self) -> None:
+        """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._publisher.close_signal(self)
+
+    def drive(self, source: Any, *, every: float | None = None) -> Driver:
+        """Set the signal from each item of an (async) iterator, at most once per ``every`` s.
+
+        The seed's ``ServerSentEvents::new(stream.throttle(1s))`` is
+        ``s.drive(stream, every=1)``. Returns a :class:`Driver` to stop or wait for it.
+        """
+        from ._drive import Driver
+
+        return Driver.start(self, source, every)
+
+    def widget(self, pointer: str = "", **options: Any) -> SignalWidget:
+        """A widget that shows this signal (or the part at JSON Pointer ``pointer``)."""
+        from ._widget import SignalWidget
+
+        return SignalWidget.for_signal(self, pointer=pointer, **options)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # A signal as the last expression of a cell shows its widget.
+        return self.widget()._repr_mimebundle_(**kwargs)
+
+    # -- kernel-side observers (the widget's value) -------------------------------------
+
+    def add_listener(self, listener: Listener, pointer: str = "") -> Callable[[], None]:
+        """Call ``listener(value_at_pointer, rev)`` after each send (publisher thread), and now.
+
+        Returns a function that removes the listener.
+        """
+        entry = (parse_pointer(pointer), listener)
+        with self._lock:
+            self._listeners.append(entry)
+            current = select(self._doc, entry[0])
+            rev = self._sent_rev
+        listener(current, rev)
+
+        def remove() -> None:
+            with self._lock, suppress(ValueError):
+                self._listeners.remove(entry)
+
+        return remove
+
+    # -- the publisher's side -----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SignalClosedError(f"signal {self.key!r} is closed")
+
+    def _declare_message(self) -> bytes:
+        return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
+
+    def _record(self, ops: list[Op]) -> None:
+        """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
+        if not ops:
+            return
+        pending = self._pending
+        for op in ops:
+            kind, path = str(op["op"]), str(op["path"])
+            if kind == "replace" and path == "":
+                pending.clear()  # a whole new value makes every queued op moot
+            elif kind == "replace":
+                # Only a trailing run of replaces may be pruned: an add or remove in
+                # between could shift list indexes, so an earlier path would mean
+                # another element.
+                start = len(pending)
+                while start > 0 and pending[start - 1][0] == "replace":
+                    start -= 1
+                prefix = path + "/"
+                pending[start:] = [
+                    p for p in pending[start:] if p[1] != path and not p[1].startswith(prefix)
+                ]
+            pending.append((kind, path, orjson.dumps(op)))
+        self._publisher.schedule(self)
+
+    def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
+        """The message to send now, if any, and what to call with the hub's revision after."""
+        with self._lock:
+            if self._needs_declare:
+                self._needs_declare = False
+                self._pending.clear()
+                message = self._declare_message()
+            elif self._pending:
+                patch = b"[" + b",".join(p[2] for p in self._pending) + b"]"
+                self._pending.clear()
+                name = orjson.dumps(self.key)
+                message = b'{"op":"patch","name":' + name + b',"patch":' + patch + b"}"
+            else:
+                return None
+            self._next_send = now + 1.0 / self.max_rate
+            # The value as sent, for kernel-side observers (copied only if there are any).
+            updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
+
+        def sent(rev: int) -> None:
+            self._sent_rev = rev
+            for fn, value in updates:
+                fn(value, rev)
+
+        return message, sent

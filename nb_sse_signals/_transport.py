@@ -1,0 +1,143 @@
+"""How a publisher reaches a hub: in-process, or over the publish WebSocket.
+
+Both run on the publisher's own event loop thread (never the kernel's main
+loop, which stalls while a cell runs). ``request`` sends a batch of messages and
+returns their replies in order (docs/protocol.md, "Publishing").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any, Protocol
+
+import orjson
+from tornado import httpclient, websocket
+
+from ._errors import SignalsError
+from ._hub import SignalHub
+from ._publish import SECRET_HEADER, handle_message
+
+log = logging.getLogger("nb_sse_signals")
+
+Message = dict[str, Any]  # a reply
+
+
+class TransportError(SignalsError, ConnectionError):
+    """The hub could not be reached, or the connection to it dropped."""
+
+
+class Transport(Protocol):
+    events_url: str  # the subscriber endpoint, absolute or a path on the page's origin
+    token: str | None  # what a subscriber on another origin needs (None: same-origin auth)
+
+    async def request(self, messages: list[bytes]) -> list[Message]:
+        """Send serialised messages; return one reply per message, in order."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class HubTransport:
+    """A hub in this process (the standalone server, or one given explicitly)."""
+
+    def __init__(self, hub: SignalHub, events_url: str = "", token: str | None = None) -> None:
+        self.hub = hub
+        self.events_url = events_url
+        self.token = token
+
+    async def request(self, messages: list[bytes]) -> list[Message]:
+        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+
+    async def close(self) -> None:
+        return None
+
+
+class SocketTransport:
+    """The publish WebSocket of a hub in another process (the Jupyter server extension).
+
+    One persistent connection; replies come back in order, so requests wait in a
+    FIFO. ``on_reconnect`` runs after the connection is re-established (the
+    publisher re-declares its signals there, since the hub may have restarted).
+    """
+
+    def __init__(
+        self, base_url: str, secret: str, events_url: str, connect_timeout: float = 10.0
+    ) -> None:
+        self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + "/nb-sse-signals/publish"
+        self.secret = secret
+        self.events_url = events_url
+        self.token: str | None = None
+        self.connect_timeout = connect_timeout
+        self.on_reconnect: Any = None
+        self._conn: websocket.WebSocketClientConnection | None = None
+        self._waiting: deque[asyncio.Future[list[Message]]] = deque()
+        self._reader: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._ever_connected = False
+
+    async def _connect(self) -> websocket.WebSocketClientConnection:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._conn is not None:
+                return self._conn
+            request = httpclient.HTTPRequest(
+                self.ws_url,
+                headers={SECRET_HEADER: self.secret},
+                connect_timeout=self.connect_timeout,
+                request_timeout=self.connect_timeout,
+            )
+            try:
+                conn = await websocket.websocket_connect(request)
+            except (OSError, httpclient.HTTPClientError) as exc:
+                raise TransportError(
+                    f"cannot reach the signals hub at {self.ws_url}: {exc}"
+                ) from exc
+            self._conn = conn
+            self._reader = asyncio.create_task(self._read(conn))
+            reconnected, self._ever_connected = self._ever_connected, True
+        # Outside the lock: re-declaring sends requests, which connect through here.
+        if reconnected and self.on_reconnect is not None:
+            await self.on_reconnect()
+        return conn
+
+    async def _read(self, conn: websocket.WebSocketClientConnection) -> None:
+        while True:
+            raw = await conn.read_message()
+            if raw is None:
+                break
+            if not self._waiting:
+                log.warning("nb_sse_signals: unexpected reply from the hub: %.200r", raw)
+                continue
+            future = self._waiting.popleft()
+            if not future.done():
+                reply = orjson.loads(raw)
+                future.set_result(reply if isinstance(reply, list) else [reply])
+        if self._conn is conn:
+            self._conn = None
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(TransportError(f"the connection to {self.ws_url} closed"))
+
+    async def request(self, messages: list[bytes]) -> list[Message]:
+        conn = await self._connect()
+        future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            await conn.write_message(b"[" + b",".join(messages) + b"]", binary=True)
+        except websocket.WebSocketClosedError as exc:
+            raise TransportError(f"the connection to {self.ws_url} closed") from exc
+        return await future
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, 2)
+            except (TimeoutError, asyncio.CancelledError):
+                self._reader.cancel()

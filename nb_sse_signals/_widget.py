@@ -1,0 +1,140 @@
+"""SignalWidget: an anywidget showing a signal, with a read-only ``value`` traitlet.
+
+The kernel-side ``value`` follows the signal directly (from the publisher in
+this process, or a :class:`Follower` thread for a signal served elsewhere), so
+``observe`` and ``traitlets.dlink`` work with no browser open. ``value``,
+``rev`` and ``status`` are never sent to the front end after the first
+display, and never accepted from it: each browser gets the value from the
+stream itself, so N open tabs cause no N-fold traffic. They are still tagged
+``sync`` so that ``widgets.jsdlink`` can link them in the browser.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import anywidget
+import traitlets
+
+from ._follow import Follower
+from ._patch import parse_pointer, select
+from ._publish import SECRET_HEADER
+from ._publisher import ENV_SECRET, ENV_URL
+
+if TYPE_CHECKING:
+    from ._signal import ServerSignal
+
+_MIRRORED = frozenset({"value", "rev", "status"})
+STATUSES = ("connecting", "live", "stale", "error", "closed")
+
+
+def _bundle() -> str:
+    path = resources.files("nb_sse_signals").joinpath("static", "widget.js")
+    if path.is_file():
+        return path.read_text()
+    # Importing must not fail in a source tree without the build; the widget says why.
+    message = (
+        "nb_sse_signals: the front end was not built (nb_sse_signals/static/widget.js is "
+        "missing). Install the package with pip, which runs `npm run build` in js/."
+    )
+    return (
+        f"export default {{ render({{ el }}) {{ el.textContent = {message!r}; "
+        f"console.error({message!r}); }} }};"
+    )
+
+
+class SignalWidget(anywidget.AnyWidget):
+    """Shows a signal live. ``SignalWidget(url=..., name=...)`` follows one served elsewhere.
+
+    ``url``: the server's base URL (``""``: the Jupyter server this page came
+    from); ``name``: the signal's key; ``pointer``: follow only the part of the
+    value at this JSON Pointer (``"/value"``); ``template`` (``"Count: {/value}"``)
+    or ``format_js`` (JS source of ``value => string | Node``) change the view.
+    """
+
+    _esm = traitlets.Unicode(_bundle()).tag(sync=True)
+
+    url = traitlets.Unicode("").tag(sync=True)
+    token = traitlets.Unicode("").tag(sync=True)
+    name = traitlets.Unicode("").tag(sync=True)
+    pointer = traitlets.Unicode("").tag(sync=True)
+    template = traitlets.Unicode("").tag(sync=True)
+    format_js = traitlets.Unicode("").tag(sync=True)
+
+    value = traitlets.Any(None, read_only=True).tag(sync=True)
+    rev = traitlets.Int(-1, read_only=True).tag(sync=True)
+    status = traitlets.Enum(STATUSES, "connecting", read_only=True).tag(sync=True)
+
+    def __init__(self, *, follow: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._detach: Any = None
+        if follow and self.name and (self.url or os.environ.get(ENV_URL)):
+            self._follow_remote()
+
+    @classmethod
+    def for_signal(cls, signal: ServerSignal, pointer: str = "", **options: Any) -> SignalWidget:
+        """A widget for a signal published by this process; its value needs no network."""
+        events = signal._publisher.transport.events_url
+        # Same-origin paths (the Jupyter server) leave url empty: the page knows its base URL.
+        url = events.removesuffix("nb-sse-signals/events") if "://" in events else ""
+        widget = cls(
+            follow=False,
+            url=url,
+            token=signal.token or "",
+            name=signal.key,
+            pointer=pointer,
+            **options,
+        )
+        widget._mirror("live", None, -1)
+        widget._detach = signal.add_listener(widget._on_value, pointer)
+        return widget
+
+    def _follow_remote(self) -> None:
+        base = self.url or os.environ.get(ENV_URL, "")
+        headers: dict[str, str] = {}
+        if self.token:
+            headers["Authorization"] = f"token {self.token}"
+        elif os.environ.get(ENV_SECRET):
+            # In a kernel of our Jupyter server: the publish secret also lets it read.
+            headers[SECRET_HEADER] = os.environ[ENV_SECRET]
+        tokens = parse_pointer(self.pointer)
+        follower = Follower(
+            base,
+            self.name,
+            lambda value, rev: self._on_value(select(value, tokens), rev),
+            lambda status: self._mirror(status, None, None),
+            headers=headers,
+        )
+        self._detach = follower.stop
+
+    def _on_value(self, value: Any, rev: int) -> None:
+        self._mirror(None, value, rev)
+
+    def _mirror(self, status: str | None, value: Any, rev: int | None) -> None:
+        with self.hold_trait_notifications():
+            if rev is not None:
+                self.set_trait("rev", rev)
+                self.set_trait("value", value)
+            if status is not None:
+                self.set_trait("status", status)
+
+    def _should_send_property(self, key: str, value: Any) -> bool:
+        # The browser has its own copy from the stream; sending ours would be the
+        # full-value traffic this package exists to avoid.
+        if key in _MIRRORED:
+            return False
+        return bool(super()._should_send_property(key, value))
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        # Viewers never write a signal: drop mirrored keys a front end might send.
+        clean = {k: v for k, v in sync_data.items() if k not in _MIRRORED}
+        if clean:
+            super().set_state(clean)
+
+    def close(self) -> None:
+        detach, self._detach = self._detach, None
+        if detach is not None:
+            detach()
+        super().close()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up a development environment from scratch: system packages (Chromium for the
+# browser tests), a virtualenv in .venv, the package in editable mode (which builds
+# the front end with npm), and the JS dev tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v node >/dev/null || need_apt+=(nodejs npm)
+[ "${NB_SSE_SIGNALS_SKIP_BROWSER:-0}" = 1 ] || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need_apt[*]} with apt-get"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# Editable install: hatch-jupyter-builder runs `npm install` and `npm run build` in js/.
+.venv/bin/python -m pip install -q -e ".[test]"
+(cd js && npm ci --no-audit --no-fund --loglevel=error)
+echo "setup: done"

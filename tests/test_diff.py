@@ -1,0 +1,187 @@
+"""diff: small patches for typical changes, type strictness, agreement with jsonpatch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nb_sse_signals._diff import diff
+from nb_sse_signals._patch import JSON, apply_patch, copy_json, json_equal
+
+SUITE = Path(__file__).parents[2] / "shared" / "conformance" / "json-patch"
+
+
+def roundtrip(old: JSON, new: JSON) -> list[dict[str, JSON]]:
+    """diff old -> new, check both appliers reach ``new`` exactly, return the patch."""
+    before = json.dumps(old)
+    patch = diff(old, new)
+    assert json.dumps(old) == before, "diff must not modify its input"
+    ours = apply_patch(copy.deepcopy(old), patch)
+    reference = jsonpatch.apply_patch(copy.deepcopy(old), copy.deepcopy(patch))
+    assert json_equal(ours, new), f"{patch} gave {ours!r}"
+    assert json_equal(reference, new), f"{patch} gave {reference!r} in jsonpatch"
+    assert json.dumps(ours, sort_keys=True) == json.dumps(new, sort_keys=True)
+    return patch
+
+
+def _expected_records() -> list[Any]:
+    if not SUITE.is_dir():
+        return [
+            pytest.param(None, marks=pytest.mark.skip(reason=f"no conformance suite at {SUITE}"))
+        ]
+    records = []
+    for name in ("tests.json", "spec_tests.json"):
+        for i, record in enumerate(json.loads((SUITE / name).read_text())):
+            if "expected" in record and not record.get("disabled"):
+                records.append(pytest.param(record, id=f"{name}[{i}]"))
+    return records
+
+
+@pytest.mark.parametrize("record", _expected_records())
+def test_diff_reaches_every_expected_document_of_the_suite(record: dict[str, Any]) -> None:
+    roundtrip(record["doc"], record["expected"])
+
+
+def test_identical_values_give_no_ops() -> None:
+    value: JSON = {"a": [1, 2, {"b": None}]}
+    assert diff(value, value) == []
+    assert diff(value, copy.deepcopy(value)) == []
+
+
+def test_append_to_list_is_one_add_op() -> None:
+    old: list[JSON] = list(range(100_000))
+    assert roundtrip(old, [*old, "x"]) == [{"op": "add", "path": "/100000", "value": "x"}]
+
+
+def test_append_to_fresh_copy_of_records_is_one_add_op() -> None:
+    old: list[JSON] = [{"id": i, "v": [i, i * 0.5]} for i in range(5_000)]
+    new = copy_json([*old, {"id": -1}])  # what a normaliser hands over: new containers
+    assert roundtrip(old, new) == [{"op": "add", "path": "/5000", "value": {"id": -1}}]
+
+
+def test_remove_from_end_is_one_remove_op() -> None:
+    old: list[JSON] = list(range(1000))
+    assert roundtrip(old, old[:-1]) == [{"op": "remove", "path": "/999"}]
+
+
+def test_insert_at_front_is_one_add_op() -> None:
+    old: list[JSON] = [{"i": i} for i in range(1000)]
+    assert roundtrip(old, [{"i": -1}, *old]) == [{"op": "add", "path": "/0", "value": {"i": -1}}]
+
+
+def test_change_in_the_middle_of_a_list_touches_only_the_middle() -> None:
+    old: list[JSON] = list(range(1000))
+    new = [*old[:500], "x", "y", *old[501:]]
+    assert roundtrip(old, new) == [
+        {"op": "replace", "path": "/500", "value": "x"},
+        {"op": "add", "path": "/501", "value": "y"},
+    ]
+
+
+def test_changed_key_in_a_big_dict_is_one_op() -> None:
+    old: dict[str, JSON] = {f"k{i}": i for i in range(10_000)}
+    new = {**old, "k5000": "changed"}
+    assert roundtrip(old, new) == [{"op": "replace", "path": "/k5000", "value": "changed"}]
+
+
+def test_nested_change_gives_a_nested_path() -> None:
+    old: JSON = {"a": {"b": [1, {"c": 1}]}}
+    assert roundtrip(old, {"a": {"b": [1, {"c": 2}]}}) == [
+        {"op": "replace", "path": "/a/b/1/c", "value": 2}
+    ]
+
+
+def test_added_and_removed_keys() -> None:
+    patch = roundtrip({"a": 1, "b": 2}, {"b": 2, "c": 3})
+    assert sorted(map(json.dumps, patch)) == sorted(
+        map(json.dumps, [{"op": "remove", "path": "/a"}, {"op": "add", "path": "/c", "value": 3}])
+    )
+
+
+def test_keys_with_slash_and_tilde_are_escaped() -> None:
+    assert roundtrip({"a/b": 1, "m~n": 1}, {"a/b": 2, "m~n": 1}) == [
+        {"op": "replace", "path": "/a~1b", "value": 2}
+    ]
+    assert roundtrip({}, {"~1": 0}) == [{"op": "add", "path": "/~01", "value": 0}]
+
+
+def test_emptying_a_long_list_is_one_replace() -> None:
+    assert roundtrip({"xs": list(range(100))}, {"xs": []}) == [
+        {"op": "replace", "path": "/xs", "value": []}
+    ]
+
+
+def test_change_of_root_kind_replaces_the_root() -> None:
+    assert roundtrip([1], {"a": 1}) == [{"op": "replace", "path": "", "value": {"a": 1}}]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (1, True),
+        (1, 1.0),
+        (0, False),
+        (True, 1),
+        ([1], [True]),
+        ([1, 2, 3], [1, 2.0, 3]),
+        ({"a": 1}, {"a": 1.0}),
+        ({"a": [0]}, {"a": [False]}),
+        (list(range(100)), [*range(50), 50.0, *range(51, 100)]),
+    ],
+)
+def test_change_of_type_alone_gives_a_patch_with_the_exact_type(old: JSON, new: JSON) -> None:
+    patch = roundtrip(old, new)
+    assert patch, "a change of type must not be lost to Python's 1 == 1.0 == True"
+
+
+# --- properties ------------------------------------------------------------------------
+
+keys = st.text(alphabet="ab/~0", max_size=3)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 2)
+    | st.floats(allow_nan=False, allow_infinity=False, min_value=-2, max_value=2)
+    | st.text(alphabet="x/~", max_size=2)
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(keys, inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(old=json_values, new=json_values)
+def test_diff_of_any_two_values_applies_exactly(old: JSON, new: JSON) -> None:
+    roundtrip(old, new)
+
+
+@st.composite
+def related_pair(draw: st.DrawFn) -> tuple[JSON, JSON]:
+    """A value and an edited version sharing most structure (the hub's usual case)."""
+    old = draw(st.lists(json_values, max_size=8))
+    new: list[JSON] = list(old)
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.integers(0, len(new)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        if action == "insert" or not new:
+            new.insert(where, draw(json_values))
+        elif action == "delete":
+            del new[min(where, len(new) - 1)]
+        else:
+            new[min(where, len(new) - 1)] = draw(json_values)
+    return old, draw(st.sampled_from([new, copy_json(new)]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pair=related_pair())
+def test_diff_of_edited_lists_applies_exactly(pair: tuple[JSON, JSON]) -> None:
+    roundtrip(*pair)

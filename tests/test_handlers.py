@@ -1,0 +1,292 @@
+"""The SSE and snapshot endpoints through a real server on loopback and a third-party client."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import copy
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonpatch
+import orjson
+import pytest
+from httpx_sse import ServerSentEvent, connect_sse
+
+from nb_sse_signals._protocol import parse_change
+from nb_sse_signals._server import Server
+
+from .conftest import SECRET, TOKEN, wait_until
+
+AUTH = {"Authorization": f"token {TOKEN}"}
+
+
+def events_url(server: Server) -> str:
+    return server.url + "nb-sse-signals/events"
+
+
+def read_events(
+    server: Server,
+    names: list[str],
+    count: int,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[ServerSentEvent]:
+    """Subscribe with httpx-sse and return the first ``count`` data events (5 s read bound)."""
+    out: list[ServerSentEvent] = []
+    with (
+        httpx.Client(timeout=5) as client,
+        connect_sse(
+            client,
+            "GET",
+            events_url(server),
+            params={"signal": names, **(params or {})},
+            headers={**AUTH, **(headers or {})},
+        ) as source,
+    ):
+        source.response.raise_for_status()
+        for event in source.iter_sse():
+            out.append(event)
+            if len(out) == count:
+                break
+    return out
+
+
+def reconstruct(
+    events: list[ServerSentEvent], state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Apply events with the reference jsonpatch library, checking contiguous revisions."""
+    values: dict[str, Any] = {} if state is None else state
+    revs: dict[str, int] = values.setdefault("_revs", {})
+    for event in events:
+        change = parse_change(event.data)
+        if change.is_snapshot:
+            values[change.name] = copy.deepcopy(change.patch[0]["value"])
+        else:
+            assert change.rev == revs[change.name] + 1, f"gap or duplicate at {change}"
+            values[change.name] = jsonpatch.apply_patch(values[change.name], change.patch)
+        revs[change.name] = change.rev
+    return values
+
+
+def test_stream_headers_follow_the_protocol(server: Server) -> None:
+    server.hub.declare("a", 1)
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream("GET", events_url(server), params={"signal": "a"}, headers=AUTH) as resp,
+    ):
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert resp.headers["cache-control"] == "no-cache"
+        assert resp.headers["x-accel-buffering"] == "no"
+        lines = resp.iter_lines()
+        assert next(lines) == "retry: 2000"
+
+
+def test_third_party_client_reconstructs_every_value(server: Server) -> None:
+    hub = server.hub
+    hub.declare("doc", {"items": [], "meta": {"n": 0}})
+    expected = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reader = pool.submit(read_events, server, ["doc"], 41)
+        wait_until(lambda: hub.subscriber_count("doc") == 1, what="the subscriber")
+        for i in range(40):
+            if i % 3 == 2:
+                hub.patch("doc", [{"op": "remove", "path": "/items/0"}])
+            else:
+                hub.patch("doc", [{"op": "add", "path": "/items/-", "value": {"i": i, "f": i / 3}}])
+            hub.set("doc", {**hub.get("doc")[1], "meta": {"n": i, "last": [i, True, None]}})  # type: ignore[dict-item]
+            expected.append(hub.get("doc")[1])
+        events = reader.result(timeout=10)
+    assert parse_change(events[0].data).is_snapshot
+    values = reconstruct(events)
+    # 1 snapshot + 40 changes read; the state after the 20th pair of changes:
+    assert values["doc"] == expected[19]
+
+
+def test_reconnect_with_last_event_id_replays_exactly_the_missed_events(server: Server) -> None:
+    hub = server.hub
+    hub.declare("a", {"v": 0})
+    first = read_events(server, ["a"], 1)
+    state = reconstruct(first)
+    for v in range(1, 11):
+        hub.set("a", {"v": v})
+    resumed = read_events(server, ["a"], 10, headers={"Last-Event-ID": first[-1].id})
+    assert [parse_change(e.data).rev for e in resumed] == list(range(1, 11))
+    assert reconstruct(resumed, state)["a"] == {"v": 10}
+    # The query parameter does the same for a first connection.
+    by_query = read_events(server, ["a"], 10, params={"lastEventId": first[-1].id})
+    assert [e.id for e in by_query] == [e.id for e in resumed]
+
+
+def test_reconnect_after_a_server_restart_gets_snapshots(server: Server) -> None:
+    server.hub.declare("a", 1)
+    (snap,) = read_events(server, ["a"], 1)
+    restarted = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
+    try:
+        restarted.hub.declare("a", 2)
+        (event,) = read_events(restarted, ["a"], 1, headers={"Last-Event-ID": snap.id})
+    finally:
+        restarted.stop()
+    change = parse_change(event.data)
+    assert change.is_snapshot
+    assert change.patch[0]["value"] == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "status", "message"),
+    [
+        ({"signal": "nope"}, AUTH, 404, "'nope'"),
+        ({}, AUTH, 400, "'signal' query parameter"),
+        ({"signal": "bad key!"}, AUTH, 400, "signal key"),
+        ({"signal": "a"}, {**AUTH, "Last-Event-ID": "yesterday"}, 400, "<epoch>-<sequence>"),
+        ({"signal": "a"}, {}, 403, "subscriber credentials"),
+        ({"signal": "a"}, {"Authorization": "token wrong"}, 403, "subscriber credentials"),
+        ({"signal": "a", "token": "wrong"}, {}, 403, "subscriber credentials"),
+    ],
+)
+def test_bad_requests_get_a_clear_error_and_change_nothing(
+    server: Server, params: dict[str, str], headers: dict[str, str], status: int, message: str
+) -> None:
+    server.hub.declare("a", 1)
+    # The snapshot endpoint has no cursor to get wrong.
+    paths = ("events",) if "Last-Event-ID" in headers else ("events", "snapshot")
+    for path in paths:
+        resp = httpx.get(
+            server.url + "nb-sse-signals/" + path, params=params, headers=headers, timeout=5
+        )
+        assert resp.status_code == status, resp.text
+        assert message in resp.json()["error"]
+    assert server.hub.subscriber_count() == 0
+    assert server.hub.get("a") == (0, 1)
+
+
+def test_token_in_query_or_cookie_is_accepted(server: Server) -> None:
+    server.hub.declare("a", [1])
+    resp = httpx.get(
+        server.url + "nb-sse-signals/snapshot", params={"signal": "a", "token": TOKEN}, timeout=5
+    )
+    assert resp.json() == [
+        {"name": "a", "rev": 0, "patch": [{"op": "replace", "path": "", "value": [1]}]}
+    ]
+    resp = httpx.get(
+        server.url + "nb-sse-signals/snapshot",
+        params={"signal": "a"},
+        cookies={"nb_sse_signals_token": TOKEN},
+        timeout=5,
+    )
+    assert resp.status_code == 200
+
+
+def test_keep_alive_comments_flow_while_nothing_changes(server: Server) -> None:
+    server.hub.declare("a", 1)  # the fixture's keep-alive interval is 0.5 s
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream("GET", events_url(server), params={"signal": "a"}, headers=AUTH) as resp,
+    ):
+        lines = resp.iter_lines()
+        seen = [next(lines) for _ in range(8)]
+    assert ": keep-alive" in seen
+
+
+def run_on_server_loop(server: Server, fn: Any) -> Any:
+    async def call() -> Any:
+        return fn()
+
+    assert server._loop is not None
+    return asyncio.run_coroutine_threadsafe(call(), server._loop).result(5)
+
+
+def test_a_thousand_connect_disconnect_cycles_leave_no_subscribers_or_tasks(server: Server) -> None:
+    server.hub.declare("a", 1)
+    baseline = run_on_server_loop(server, lambda: len(asyncio.all_tasks()))
+    with httpx.Client(timeout=5, headers=AUTH) as client:
+        for _ in range(1000):
+            with client.stream("GET", events_url(server), params={"signal": "a"}) as resp:
+                next(resp.iter_lines())
+    wait_until(lambda: server.hub.subscriber_count() == 0, what="every subscriber to leave")
+    wait_until(
+        lambda: run_on_server_loop(server, lambda: len(asyncio.all_tasks())) <= baseline,
+        what="the server's task count to return to its baseline",
+    )
+
+
+def test_a_client_that_never_reads_stays_bounded_while_another_gets_every_update(
+    server: Server,
+) -> None:
+    hub = server.hub
+    hub.buffer_bytes = 64_000
+
+    # 300 changes of 32 kB each: far more than the socket buffers absorb (about 4 MB).
+    def doc(n: int) -> dict[str, Any]:
+        return {"n": n, "pad": f"{n:08d}" * 4_000}
+
+    hub.declare("a", doc(0))
+    # A raw socket that sends the request and then never reads a byte.
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.settimeout(5)
+    stalled.connect(("127.0.0.1", server.port))
+    stalled.sendall(
+        f"GET /nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: token {TOKEN}\r\n\r\n".encode()
+    )
+    received: list[ServerSentEvent] = []
+    try:
+        wait_until(lambda: hub.subscriber_count("a") == 1, what="the stalled subscriber")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            reader = pool.submit(collect_events, server, ["a"], 301, received)
+            wait_until(lambda: hub.subscriber_count("a") == 2, what="the reading subscriber")
+            peak = 0
+            for n in range(1, 301):
+                hub.set("a", doc(n))
+                peak = max(peak, *(s.pending_bytes for s in _subscriptions(hub)))
+                # A reader that keeps up: one change in flight at a time (a burst bigger
+                # than the buffer would, by design, switch any reader to snapshots).
+                wait_until(lambda n=n: len(received) > n, what=f"the reader to get rev {n}")
+            reader.result(timeout=20)
+        assert [parse_change(e.data).rev for e in received] == list(range(301))
+        assert reconstruct(received)["a"]["n"] == 300
+        assert peak <= 64_000, f"a subscriber's backlog grew to {peak} bytes"
+        resyncs = max(s.resyncs for s in _subscriptions(hub))
+        assert resyncs >= 1, "the stalled subscriber should have been switched to snapshots"
+    finally:
+        stalled.close()
+    wait_until(lambda: hub.subscriber_count("a") == 0, what="the stalled subscriber to leave")
+
+
+def collect_events(
+    server: Server, names: list[str], count: int, out: list[ServerSentEvent]
+) -> None:
+    """Like read_events, appending to ``out`` as events arrive (for pacing)."""
+    with (
+        httpx.Client(timeout=5) as client,
+        connect_sse(
+            client, "GET", events_url(server), params={"signal": names}, headers=AUTH
+        ) as source,
+    ):
+        for event in source.iter_sse():
+            out.append(event)
+            if len(out) == count:
+                return
+
+
+def _subscriptions(hub: Any) -> Iterator[Any]:
+    with hub._lock:
+        subs = set().union(*(sig.subscribers for sig in hub._signals.values()))
+    yield from subs
+
+
+def test_snapshot_endpoint_answers_in_the_order_asked(server: Server) -> None:
+    server.hub.declare("a", 1)
+    server.hub.declare("b", {"x": [2]})
+    server.hub.set("b", {"x": [3]})
+    resp = httpx.get(
+        server.url + "nb-sse-signals/snapshot",
+        params={"signal": ["b", "a"]},
+        headers=AUTH,
+        timeout=5,
+    )
+    assert [(m["name"], m["rev"]) for m in orjson.loads(resp.content)] == [("b", 1), ("a", 0)]

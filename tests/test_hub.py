@@ -1,0 +1,281 @@
+"""SignalHub on its own: revisions, snapshots, resume, slow consumers, bad input, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import threading
+from typing import Any
+
+import jsonpatch
+import orjson
+import pytest
+
+from nb_sse_signals._errors import (
+    CursorError,
+    NotJSONError,
+    PatchError,
+    SignalClosedError,
+    UnknownSignalError,
+)
+from nb_sse_signals._hub import SignalHub, Subscription
+from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
+
+
+async def events_of(sub: Subscription, timeout: float = 2.0) -> list[ServerSentEvent]:
+    batch = await asyncio.wait_for(sub.next_batch(timeout), timeout + 1)
+    assert batch, "expected a batch of events, got none before the timeout"
+    return SSEDecoder().decode(batch.decode())
+
+
+class Mirror:
+    """A client that applies what it receives with the reference library, checking revisions."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.revs: dict[str, int] = {}
+        self.cursor = ""
+
+    def apply(self, events: list[ServerSentEvent]) -> None:
+        for event in events:
+            if event.id:
+                self.cursor = event.id
+            if event.event != "message":
+                continue
+            change = parse_change(event.data)
+            if change.is_snapshot:
+                self.values[change.name] = copy.deepcopy(change.patch[0]["value"])
+            else:
+                assert change.rev == self.revs[change.name] + 1, "revision gap or duplicate"
+                self.values[change.name] = jsonpatch.apply_patch(
+                    self.values[change.name], change.patch
+                )
+            self.revs[change.name] = change.rev
+
+
+async def test_first_batch_is_a_snapshot_of_each_signal_then_patches() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"value": 0})
+    hub.declare("b", [1, 2])
+    sub = hub.subscribe(["a", "b"])
+    first = await events_of(sub)
+    assert [parse_change(e.data).is_snapshot for e in first] == [True, True]
+    mirror = Mirror()
+    mirror.apply(first)
+    hub.set("a", {"value": 1})
+    hub.patch("b", [{"op": "add", "path": "/-", "value": 3}])
+    mirror.apply(await events_of(sub))
+    assert mirror.values == {"a": {"value": 1}, "b": [1, 2, 3]}
+    assert mirror.revs == {"a": 1, "b": 1}
+
+
+async def test_only_the_last_snapshot_of_a_batch_carries_the_cursor() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    batch = await hub.subscribe(["a", "b"]).next_batch(1)
+    assert batch is not None
+    assert batch.count(b"id: ") == 1
+    assert batch.rstrip().split(b"\n\n")[-1].startswith(b"id: ")
+
+
+async def test_setting_an_equal_value_sends_nothing_and_keeps_the_revision() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"x": [1, 2]})
+    assert hub.set("a", {"x": [1, 2]}) == 0
+    assert hub.set("a", {"x": [1, 2.0]}) == 1, "1 and 1.0 are different JSON values"
+    assert hub.set("a", {"x": [True, 2.0]}) == 2, "1 and True are different JSON values"
+
+
+async def test_resume_replays_exactly_the_missed_changes() -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    hub.declare("b", "x")
+    mirror = Mirror()
+    sub = hub.subscribe(["a", "b"])
+    mirror.apply(await events_of(sub))
+    sub.close()
+    for i in range(1, 6):
+        hub.set("a", i)
+        hub.set("b", "x" * (i + 1))
+    hub.declare("other", 0)
+    hub.set("other", 1)
+    resumed = hub.subscribe(["a", "b"], mirror.cursor)
+    events = await events_of(resumed)
+    assert [parse_change(e.data).rev for e in events] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    mirror.apply(events)
+    assert mirror.values == {"a": 5, "b": "xxxxxx"}
+
+
+async def test_resume_beyond_history_falls_back_to_a_snapshot() -> None:
+    hub = SignalHub(history=3)
+    hub.declare("a", {"n": 0})
+    hub.declare("quiet", {"n": 0})
+    mirror = Mirror()
+    mirror.apply(await events_of(hub.subscribe(["a", "quiet"])))
+    for i in range(1, 10):
+        hub.set("a", {"n": i})
+    hub.set("quiet", {"n": 1})
+    events = await events_of(hub.subscribe(["a", "quiet"], mirror.cursor))
+    changes = [parse_change(e.data) for e in events]
+    # The quiet signal is replayed from its own history; the busy one is snapshotted, last.
+    assert [(c.name, c.is_snapshot) for c in changes] == [("quiet", False), ("a", True)]
+    mirror.apply(events)
+    assert mirror.values == {"a": {"n": 9}, "quiet": {"n": 1}}
+    assert events[-1].id == f"{hub.epoch}-{12}"
+
+
+async def test_a_cursor_from_another_hub_gets_snapshots() -> None:
+    old, new = SignalHub(), SignalHub()
+    new.declare("a", {"v": 1})
+    events = await events_of(new.subscribe(["a"], f"{old.epoch}-5"))
+    assert [parse_change(e.data).is_snapshot for e in events] == [True]
+
+
+async def test_malformed_cursor_and_unknown_names_are_refused_without_subscribing() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    with pytest.raises(CursorError, match="<epoch>-<sequence>"):
+        hub.subscribe(["a"], "garbage")
+    with pytest.raises(UnknownSignalError, match="'nope', 'nada'"):
+        hub.subscribe(["a", "nope", "nada"])
+    assert hub.subscriber_count() == 0
+
+
+async def test_values_that_are_not_json_change_nothing() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"ok": [1]})
+    sub = hub.subscribe(["a"])
+    await events_of(sub)
+    for bad in ({"s": {1, 2}}, {"n": math.nan}, {1: "x"}):
+        with pytest.raises(NotJSONError):
+            hub.set("a", bad)
+    with pytest.raises(NotJSONError, match="/0/value"):
+        hub.patch("a", [{"op": "add", "path": "/x", "value": {3}}])
+    assert hub.get("a") == (0, {"ok": [1]})
+    assert await sub.next_batch(0.05) == b"", "a refused change must not reach subscribers"
+
+
+async def test_a_patch_that_fails_half_way_leaves_the_value_as_it_was() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"xs": [1, 2]})
+    ops = [{"op": "add", "path": "/xs/-", "value": 3}, {"op": "remove", "path": "/missing"}]
+    with pytest.raises(PatchError):
+        hub.patch("a", ops)
+    assert hub.get("a") == (0, {"xs": [1, 2]})
+    with pytest.raises(PatchError, match="revision 0, got one made at 4"):
+        hub.patch("a", [{"op": "add", "path": "/y", "value": 1}], base=4)
+
+
+async def test_unknown_and_closed_signals_refuse_changes() -> None:
+    hub = SignalHub()
+    with pytest.raises(UnknownSignalError, match="'ghost'"):
+        hub.set("ghost", 1)
+    hub.declare("a", 1)
+    hub.close("a")
+    with pytest.raises(SignalClosedError, match="closed"):
+        hub.set("a", 2)
+
+
+async def test_closing_tells_subscribers_and_late_subscribers() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    sub = hub.subscribe(["a"])
+    await events_of(sub)
+    hub.close("a")
+    (closed,) = await events_of(sub)
+    assert (closed.event, orjson.loads(closed.data)) == ("closed", {"name": "a", "rev": 0})
+    (late,) = await events_of(hub.subscribe(["a"]))
+    assert late.event == "closed"
+    assert hub.names() == []
+
+
+async def test_declaring_a_closed_signal_reopens_it_with_the_next_revision() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    sub = hub.subscribe(["a"])
+    mirror = Mirror()
+    mirror.apply(await events_of(sub))
+    hub.close("a")
+    hub.declare("a", {"new": True})
+    mirror.apply(await events_of(sub))
+    assert mirror.values["a"] == {"new": True}
+    assert mirror.revs["a"] == 1
+
+
+async def test_a_subscriber_that_falls_behind_gets_the_latest_state_within_its_bound() -> None:
+    hub = SignalHub(buffer_bytes=2_000)
+    hub.declare("a", {"n": 0, "pad": "x" * 50})
+    slow = hub.subscribe(["a"])
+    fast = hub.subscribe(["a"])
+    fast_mirror, slow_mirror = Mirror(), Mirror()
+    fast_mirror.apply(await events_of(fast))
+    for n in range(1, 500):
+        hub.set("a", {"n": n, "pad": "x" * 50})
+        assert slow.pending_bytes <= 2_000
+        fast_mirror.apply(await events_of(fast))  # keeps up: sees every revision in order
+    assert fast_mirror.values["a"]["n"] == 499
+    assert slow.resyncs >= 1
+    events = await events_of(slow)
+    assert [parse_change(e.data).is_snapshot for e in events] == [True]
+    slow_mirror.apply(events)
+    assert slow_mirror.values["a"]["n"] == 499, "the latest value is never skipped"
+
+
+async def test_closed_subscriptions_leave_at_once() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    subs = [hub.subscribe(["a"]) for _ in range(10)]
+    assert hub.subscriber_count("a") == 10
+    for sub in subs:
+        sub.close()
+    assert hub.subscriber_count("a") == hub.subscriber_count() == 0
+    assert await subs[0].next_batch(0.01) is None
+
+
+async def test_publishing_from_many_threads_keeps_revisions_contiguous() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 0})
+    sub = hub.subscribe(["a"])
+    mirror = Mirror()
+    mirror.apply(await events_of(sub))
+    counter = iter(range(1, 10**9))
+    lock = threading.Lock()
+
+    def publish() -> None:
+        for _ in range(200):
+            with lock:
+                n = next(counter)
+            hub.set("a", {"n": n, f"t{threading.get_ident()}": n})
+
+    threads = [threading.Thread(target=publish) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while mirror.revs["a"] < 800:
+        mirror.apply(await events_of(sub))
+    for t in threads:
+        t.join(5)
+    assert mirror.revs["a"] == 800
+    assert mirror.values["a"] == hub.get("a")[1]
+
+
+async def test_many_changes_in_one_loop_turn_arrive_as_one_batch() -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    sub = hub.subscribe(["a"])
+    await events_of(sub)
+    for i in range(1, 101):
+        hub.set("a", i)
+    events = await events_of(sub)
+    assert [parse_change(e.data).rev for e in events] == list(range(1, 101))
+
+
+def test_info_reports_revisions_subscribers_and_rates() -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    for i in range(5):
+        hub.set("a", i + 1)
+    (info,) = hub.info()
+    assert (info.name, info.rev, info.subscribers, info.changes) == ("a", 5, 0, 5)
+    assert info.rate == pytest.approx(1.0)

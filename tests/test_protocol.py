@@ -1,0 +1,113 @@
+"""The wire format, line by line (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from nb_sse_signals import _protocol as proto
+from nb_sse_signals._errors import CursorError, ProtocolError
+
+
+def test_event_with_id_and_name_puts_each_field_on_its_own_line() -> None:
+    frame = proto.encode_event(b'{"a":1}', event_id="ep-3", event="closed")
+    assert frame == b'event: closed\nid: ep-3\ndata: {"a":1}\n\n'
+
+
+def test_multi_line_data_becomes_one_data_field_per_line() -> None:
+    frame = proto.encode_event(b"one\ntwo\r\nthree\rfour")
+    assert frame == b"data: one\ndata: two\ndata: three\ndata: four\n\n"
+
+
+def test_multi_line_data_round_trips_through_the_decoder() -> None:
+    frame = proto.encode_event(b"one\ntwo", event_id="x-1").decode()
+    (event,) = proto.SSEDecoder().decode(frame)
+    assert (event.data, event.id, event.event) == ("one\ntwo", "x-1", "message")
+
+
+def test_comment_lines_are_ignored_by_the_decoder() -> None:
+    text = proto.KEEP_ALIVE.decode() + proto.encode_comment("two\nlines").decode()
+    assert text == ": keep-alive\n\n: two\n: lines\n\n"
+    assert proto.SSEDecoder().decode(text) == []
+
+
+def test_retry_hint_is_a_field_of_its_own() -> None:
+    assert proto.encode_retry(2000) == b"retry: 2000\n\n"
+    decoder = proto.SSEDecoder()
+    decoder.decode("retry: 2000\n\n")
+    assert decoder.retry == 2000
+
+
+def test_event_without_id_keeps_the_previous_last_event_id() -> None:
+    # As per the SSE spec: the last event ID buffer is not reset by an event without id.
+    text = "id: e-1\ndata: a\n\ndata: b\n\n"
+    first, second = proto.SSEDecoder().decode(text)
+    assert (first.id, second.id) == ("e-1", "e-1")
+
+
+def test_with_id_adds_a_cursor_to_an_id_less_frame() -> None:
+    frame = proto.with_id(proto.encode_event(b"x"), "e-9")
+    (event,) = proto.SSEDecoder().decode(frame.decode())
+    assert event.id == "e-9"
+
+
+def test_field_values_with_line_breaks_are_refused() -> None:
+    with pytest.raises(ProtocolError, match="single-line"):
+        proto.encode_event(b"x", event_id="a\nb")
+
+
+def test_change_data_is_the_leptos_sse_shape_plus_rev() -> None:
+    data = proto.change_data("count", 3, b'[{"op":"replace","path":"/value","value":3}]')
+    assert orjson.loads(data) == {
+        "name": "count",
+        "rev": 3,
+        "patch": [{"op": "replace", "path": "/value", "value": 3}],
+    }
+
+
+def test_snapshot_is_one_root_replace() -> None:
+    change = proto.parse_change(proto.snapshot_data("s", 0, b'{"value":0}'))
+    assert change.is_snapshot
+    assert change.patch == [{"op": "replace", "path": "", "value": {"value": 0}}]
+
+
+def test_names_are_json_escaped_in_change_data() -> None:
+    data = proto.change_data('k-1/a"b', 1, b"[]")
+    assert orjson.loads(data)["name"] == 'k-1/a"b'
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json", "invalid JSON"),
+        (b"[1]", "JSON object"),
+        (b'{"name": "", "rev": 1, "patch": []}', "signal key"),
+        (b'{"name": "a", "rev": -1, "patch": []}', "integer >= 0"),
+        (b'{"name": "a", "rev": true, "patch": []}', "integer >= 0"),
+        (b'{"name": "a", "rev": 1, "patch": {}}', "list of operation objects"),
+    ],
+)
+def test_bad_message_data_is_refused_with_what_was_expected(data: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        proto.parse_change(data)
+
+
+def test_cursor_round_trips() -> None:
+    assert proto.parse_cursor(proto.format_cursor("abc123", 42)) == ("abc123", 42)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "abc-", "-1", "abc-01", "abc--1", "a b-1", "abc-1x"])
+def test_malformed_cursor_names_the_expected_form(text: str) -> None:
+    with pytest.raises(CursorError, match="<epoch>-<sequence>"):
+        proto.parse_cursor(text)
+
+
+@pytest.mark.parametrize("key", ["count", "k-3f2a/count", "a.b:c_d", "x" * 200])
+def test_valid_keys_pass(key: str) -> None:
+    assert proto.check_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["", "a b", "é", "x" * 201, 5, None])
+def test_invalid_keys_are_refused(key: object) -> None:
+    with pytest.raises(ProtocolError, match="signal key"):
+        proto.check_key(key)

@@ -1,0 +1,133 @@
+"""The publish endpoint: WebSocket and POST, guarded by the publish secret."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from tornado import httpclient, websocket
+
+from nb_sse_signals._server import Server
+
+from .conftest import SECRET, TOKEN
+
+SECRET_HEADER = {"X-Signals-Publish-Secret": SECRET}
+
+
+def post(server: Server, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(
+        server.url + "nb-sse-signals/publish",
+        content=orjson.dumps(body),
+        headers=SECRET_HEADER if headers is None else headers,
+        timeout=5,
+    )
+
+
+def test_post_declares_sets_patches_and_closes(server: Server) -> None:
+    replies = post(
+        server,
+        [
+            {"id": 1, "op": "declare", "name": "a", "value": {"xs": [1]}},
+            {"id": 2, "op": "set", "name": "a", "value": {"xs": [1, 2]}},
+            {
+                "id": 3,
+                "op": "patch",
+                "name": "a",
+                "patch": [{"op": "add", "path": "/y", "value": 0}],
+                "base": 1,
+            },
+        ],
+    ).json()
+    assert replies == [
+        {"id": 1, "ok": True, "rev": 0},
+        {"id": 2, "ok": True, "rev": 1},
+        {"id": 3, "ok": True, "rev": 2},
+    ]
+    assert server.hub.get("a") == (2, {"xs": [1, 2], "y": 0})
+    assert post(server, {"op": "close", "name": "a"}).json() == {"ok": True}
+    assert server.hub.names() == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Signals-Publish-Secret": "wrong"}, {"Authorization": f"token {TOKEN}"}],
+    ids=["missing", "wrong", "subscriber-token"],
+)
+def test_publishing_without_the_secret_is_forbidden(
+    server: Server, headers: dict[str, str]
+) -> None:
+    resp = post(server, {"op": "declare", "name": "a", "value": 1}, headers=headers)
+    assert resp.status_code == 403
+    assert "publish secret" in resp.json()["error"]
+    assert server.hub.names() == []
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"op": "explode", "name": "a"}, "one of declare, set, patch, close, info"),
+        ({"op": "set", "name": "a"}, "'value'"),
+        ({"op": "set", "name": 3, "value": 1}, "'name' to be a string"),
+        ({"op": "set", "name": "zzz", "value": 1}, "'zzz'"),
+        ({"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/nope"}]}, "nope"),
+        ({"op": "patch", "name": "a", "patch": "nope"}, "list of operations"),
+        ({"op": "patch", "name": "a", "patch": [], "base": "1"}, "'base'"),
+        ({"op": "declare", "name": "bad key", "value": 1}, "signal key"),
+        ([1], "JSON object"),
+    ],
+)
+def test_bad_messages_are_refused_with_a_reason_and_change_nothing(
+    server: Server, message: Any, error: str
+) -> None:
+    server.hub.declare("a", {"v": 1})
+    resp = post(server, message)
+    assert resp.status_code == 400
+    body = resp.json()
+    reply = body[0] if isinstance(body, list) else body
+    assert reply["ok"] is False
+    assert error in reply["error"]
+    assert server.hub.get("a") == (0, {"v": 1})
+    assert server.hub.names() == ["a"]
+
+
+def test_invalid_json_body_is_a_400(server: Server) -> None:
+    resp = httpx.post(
+        server.url + "nb-sse-signals/publish", content=b"{nope", headers=SECRET_HEADER, timeout=5
+    )
+    assert resp.status_code == 400
+    assert "invalid JSON" in resp.json()["error"]
+
+
+async def test_websocket_publisher_gets_one_reply_per_message(server: Server) -> None:
+    url = server.url.replace("http", "ws") + "nb-sse-signals/publish"
+    request = httpclient.HTTPRequest(url, headers=SECRET_HEADER, request_timeout=5)
+    conn = await asyncio.wait_for(websocket.websocket_connect(request), 5)
+    try:
+        conn.write_message(orjson.dumps({"id": "x", "op": "declare", "name": "w", "value": [1]}))
+        assert orjson.loads(await asyncio.wait_for(conn.read_message(), 5)) == {
+            "id": "x",
+            "ok": True,
+            "rev": 0,
+        }
+        conn.write_message(orjson.dumps({"op": "set", "name": "w", "value": "nan"}))
+        assert orjson.loads(await asyncio.wait_for(conn.read_message(), 5))["rev"] == 1
+        conn.write_message(b"{broken")
+        assert (
+            "expected JSON" in orjson.loads(await asyncio.wait_for(conn.read_message(), 5))["error"]
+        )
+    finally:
+        conn.close()
+    assert server.hub.get("w") == (1, "nan")
+
+
+async def test_websocket_without_the_secret_is_refused(server: Server) -> None:
+    url = server.url.replace("http", "ws") + "nb-sse-signals/publish"
+    request = httpclient.HTTPRequest(
+        url, headers={"Authorization": f"token {TOKEN}"}, request_timeout=5
+    )
+    with pytest.raises(httpclient.HTTPClientError) as info:
+        await asyncio.wait_for(websocket.websocket_connect(request), 5)
+    assert info.value.code == 403
