@@ -114,7 +114,7 @@ class Server:
             from ._demo import run_demo
 
             self._demo_task = asyncio.create_task(run_demo(self.hub))
-        log.info("nb_sse_signals serving at %s", self.url)
+        log.debug("serving at %s", self.url)
         return self
 
     async def stop_async(self) -> None:
