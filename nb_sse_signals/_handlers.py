@@ -30,7 +30,7 @@ class SignalsHandler(web.RequestHandler):
     """Shared plumbing: the hub, the subscriber check, JSON errors."""
 
     hub: SignalHub
-    token: str | None
+    subscriber_token: str | None
     publish_secret: str | None
 
     def initialize(
@@ -41,7 +41,7 @@ class SignalsHandler(web.RequestHandler):
         **_: Any,
     ) -> None:
         self.hub = hub
-        self.token = token
+        self.subscriber_token = token
         self.publish_secret = publish_secret
 
     async def authorize(self) -> bool:
@@ -50,10 +50,12 @@ class SignalsHandler(web.RequestHandler):
         A holder of the publish secret may read too (a kernel following a signal
         it does not publish); the reverse is never true.
         """
-        if self.has_publish_secret() or self.token is None:
+        if self.has_publish_secret() or self.subscriber_token is None:
             return True
         given = _request_token(self)
-        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        return given is not None and hmac.compare_digest(
+            given.encode(), self.subscriber_token.encode()
+        )
 
     def has_publish_secret(self) -> bool:
         given = self.request.headers.get(SECRET_HEADER, "")
@@ -71,7 +73,7 @@ class SignalsHandler(web.RequestHandler):
         # The token, not the origin, is the credential on the standalone server, so a
         # notebook on another origin may subscribe (cookies are never sent cross-origin
         # by EventSource without withCredentials, and we do not allow that).
-        if getattr(self, "token", None) is not None:
+        if getattr(self, "subscriber_token", None) is not None:
             self.set_header("Access-Control-Allow-Origin", "*")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -221,6 +221,8 @@ class Publisher:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._loop.close()
 
 
 class _NoTransport:

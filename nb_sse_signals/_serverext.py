@@ -45,9 +45,14 @@ class _JupyterAuth(APIHandler):
 class JupyterEventsHandler(EventsHandler, _JupyterAuth):
     """The SSE stream, behind Jupyter's auth."""
 
+    # SignalsHandler comes first in the MRO (its plumbing wins), except for this.
+    authorize = _JupyterAuth.authorize
+
 
 class JupyterSnapshotHandler(SnapshotHandler, _JupyterAuth):
     """Snapshots, behind Jupyter's auth."""
+
+    authorize = _JupyterAuth.authorize
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

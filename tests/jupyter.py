@@ -1,0 +1,205 @@
+"""A real Jupyter server (subprocess) with the extension, and a kernel driven over its REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tornado import httpclient, websocket
+
+TOKEN = "jupyter-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def isolated_env(root: Path) -> dict[str, str]:
+    """Keep Jupyter's state out of the real home (settings, workspaces, runtime files)."""
+    env = dict(os.environ)
+    for var in ("NB_SSE_SIGNALS_URL", "NB_SSE_SIGNALS_PUBLISH_SECRET", "NB_SSE_SIGNALS_BASE_URL"):
+        env.pop(var, None)
+    for name in ("home", "runtime", "config", "settings", "workspaces", "data"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    env.update(
+        HOME=str(root / "home"),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+        JUPYTER_CONFIG_DIR=str(root / "config"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@dataclass
+class JupyterServer:
+    proc: subprocess.Popen[bytes]
+    port: int
+    base_url: str
+    root: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {TOKEN}"}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the server by its own process id (and its kernels with it)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_jupyter(
+    root: Path, base_url: str = "/", app: str = "server", timeout: float = 60.0
+) -> JupyterServer:
+    port = free_port()
+    env = isolated_env(root)
+    (root / "notebooks").mkdir(exist_ok=True)
+    log_path = root / "jupyter.log"
+    cmd = [
+        sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root / 'notebooks'}",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = JupyterServer(proc, port, base_url, root, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter {app} exited with {proc.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.url + "api/status", headers=server.headers, timeout=2).is_success:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise TimeoutError(f"jupyter {app} did not start within {timeout} s:\n{server.log()}")
+        time.sleep(0.2)
+
+
+@dataclass
+class Execution:
+    status: str = ""
+    stdout: str = ""
+    error: str = ""
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Kernel:
+    """A kernel started through the server's REST API, run through its WebSocket channels."""
+
+    def __init__(self, server: JupyterServer, kernel_id: str, conn: Any) -> None:
+        self.server = server
+        self.id = kernel_id
+        self._conn = conn
+        self._session = uuid.uuid4().hex
+        self._runs: dict[str, Execution] = {}
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @classmethod
+    async def start(cls, server: JupyterServer, timeout: float = 60.0) -> Kernel:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.post(
+                server.url + "api/kernels", headers=server.headers, json={"name": "python3"}
+            )
+            resp.raise_for_status()
+            kernel_id = resp.json()["id"]
+        ws_url = server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
+        request = httpclient.HTTPRequest(ws_url, headers=server.headers, request_timeout=timeout)
+        conn = await asyncio.wait_for(websocket.websocket_connect(request), timeout)
+        kernel = cls(server, kernel_id, conn)
+        await kernel.run("1", timeout=timeout)  # the kernel answers: it is ready
+        return kernel
+
+    async def _read(self) -> None:
+        while True:
+            raw = await self._conn.read_message()
+            if raw is None:
+                return
+            msg = json.loads(raw)
+            run = self._runs.get(msg.get("parent_header", {}).get("msg_id", ""))
+            if run is None:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                run.stdout += content["text"]
+            elif kind == "error":
+                run.error += "\n".join(content["traceback"])
+            elif kind == "execute_reply":
+                run.status = content["status"]
+                run.done.set()
+
+    def submit(self, code: str) -> Execution:
+        """Send code; returns at once with the Execution that fills in as the kernel runs."""
+        msg_id = uuid.uuid4().hex
+        run = self._runs[msg_id] = Execution()
+        self._conn.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": "test",
+                        "session": self._session,
+                        "msg_type": "execute_request",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
+        return run
+
+    async def run(self, code: str, timeout: float = 30.0) -> str:
+        """Run code to the end; return its stdout, or fail with the kernel's traceback."""
+        run = self.submit(code)
+        await asyncio.wait_for(run.done.wait(), timeout)
+        assert run.status == "ok", f"the kernel failed:\n{run.error}"
+        return run.stdout
+
+    async def shutdown(self) -> None:
+        self._conn.close()
+        self._reader.cancel()
+        async with httpx.AsyncClient(timeout=10) as client:
+            await client.delete(
+                self.server.url + f"api/kernels/{self.id}", headers=self.server.headers
+            )

@@ -1,0 +1,208 @@
+"""The Jupyter server extension with a real server, a real kernel, and a third-party SSE client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import aconnect_sse
+
+from .jupyter import TOKEN, JupyterServer, Kernel, start_jupyter
+from .test_handlers import reconstruct
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    server = start_jupyter(tmp_path_factory.mktemp("jupyter"), base_url="/prefix/")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def kernel(jupyter: JupyterServer) -> AsyncIterator[Kernel]:
+    k = await Kernel.start(jupyter)
+    try:
+        yield k
+    finally:
+        await k.shutdown()
+
+
+async def collect(jupyter: JupyterServer, path: str, count: int, timeout: float = 20) -> list[Any]:
+    """Read ``count`` events from ``path`` (a signal's ``url``) with the server's token."""
+    out: list[Any] = []
+
+    async def read() -> None:
+        async with (
+            httpx.AsyncClient(timeout=10) as client,
+            aconnect_sse(
+                client, "GET", f"http://127.0.0.1:{jupyter.port}{path}", headers=jupyter.headers
+            ) as source,
+        ):
+            source.response.raise_for_status()
+            async for event in source.aiter_sse():
+                out.append(event)
+                if len(out) == count:
+                    return
+
+    await asyncio.wait_for(read(), timeout)
+    return out
+
+
+SETUP = """
+import threading, time
+from nb_sse_signals import ServerSignal
+s = ServerSignal("count", {"value": 0, "log": []}, max_rate=1000)
+print(s.url)
+"""
+
+CHANGE_FROM_A_THREAD = """
+def work():
+    time.sleep(0.5)
+    for i in range(1, 11):
+        with s.mutate() as doc:
+            doc["value"] = i
+            doc["log"].append(i)
+        s._publisher.flush()
+threading.Thread(target=work).start()
+"""
+
+
+async def test_a_kernel_signal_changed_from_a_thread_reaches_a_third_party_client(
+    jupyter: JupyterServer, kernel: Kernel
+) -> None:
+    url = (await kernel.run(SETUP)).strip()
+    assert url.startswith("/prefix/nb-sse-signals/events?signal=k-")
+    assert url.endswith("/count")
+    reader = asyncio.create_task(collect(jupyter, url, 11))
+    await kernel.run(CHANGE_FROM_A_THREAD)
+    events = await reader
+    key = url.split("signal=")[1]
+    assert reconstruct(events)[key] == {"value": 10, "log": list(range(1, 11))}
+
+
+async def test_values_flow_while_the_kernels_main_thread_sleeps(
+    jupyter: JupyterServer, kernel: Kernel
+) -> None:
+    url = (await kernel.run(SETUP)).strip()
+    await kernel.run(CHANGE_FROM_A_THREAD)
+    busy = kernel.submit("for _ in range(60): time.sleep(0.1)")
+    events = await collect(jupyter, url, 11)
+    assert not busy.done.is_set(), "the cell should still be running"
+    assert reconstruct(events)[url.split("signal=")[1]]["value"] == 10
+    await asyncio.wait_for(busy.done.wait(), 30)
+
+
+async def test_two_kernels_may_both_have_a_signal_named_count(
+    jupyter: JupyterServer, kernel: Kernel
+) -> None:
+    other = await Kernel.start(jupyter)
+    try:
+        first = (await kernel.run(SETUP)).strip()
+        second = (await other.run(SETUP.replace('"value": 0', '"value": 99'))).strip()
+    finally:
+        await other.shutdown()
+    assert first != second
+    (a,) = await collect(jupyter, first, 1)
+    (b,) = await collect(jupyter, second, 1)
+    assert reconstruct([a])[first.split("signal=")[1]]["value"] == 0
+    assert reconstruct([b])[second.split("signal=")[1]]["value"] == 99
+
+
+@pytest.mark.parametrize("endpoint", ["events", "snapshot"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "token wrong"}, {"X-Signals-Publish-Secret": "wrong"}],
+    ids=["none", "wrong-token", "wrong-secret"],
+)
+def test_subscribing_without_jupyter_credentials_is_forbidden(
+    jupyter: JupyterServer, endpoint: str, headers: dict[str, str]
+) -> None:
+    resp = httpx.get(
+        jupyter.url + f"nb-sse-signals/{endpoint}",
+        params={"signal": "x"},
+        headers=headers,
+        timeout=10,
+    )
+    assert resp.status_code == 403
+
+
+def test_the_token_is_accepted_as_a_query_parameter_too(jupyter: JupyterServer) -> None:
+    resp = httpx.get(
+        jupyter.url + "nb-sse-signals/snapshot",
+        params={"signal": "never-declared", "token": TOKEN},
+        timeout=10,
+    )
+    assert resp.status_code == 404, "authenticated, so the unknown signal is what is wrong"
+    assert "never-declared" in resp.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": f"token {TOKEN}"},
+        {"X-Signals-Publish-Secret": "wrong"},
+    ],
+    ids=["none", "jupyter-token", "wrong-secret"],
+)
+def test_the_publish_endpoint_refuses_anything_but_the_publish_secret(
+    jupyter: JupyterServer, headers: dict[str, str]
+) -> None:
+    resp = httpx.post(
+        jupyter.url + "nb-sse-signals/publish",
+        json={"op": "declare", "name": "intruder", "value": 1},
+        headers=headers,
+        cookies={},
+        timeout=10,
+    )
+    assert resp.status_code == 403
+    check = httpx.get(
+        jupyter.url + "nb-sse-signals/snapshot",
+        params={"signal": "intruder"},
+        headers=jupyter.headers,
+        timeout=10,
+    )
+    assert check.status_code == 404
+
+
+def test_the_extension_is_listed_as_enabled(jupyter: JupyterServer) -> None:
+    log = jupyter.log()
+    assert "nb_sse_signals" in log
+    assert "/prefix/nb-sse-signals/events" in log
+
+
+def test_fresh_venv_pip_install_enables_the_extension(tmp_path: Path) -> None:
+    """A plain ``pip install`` of the package, in a new virtual environment, enables it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    # The wheel is built from this checkout (npm builds the front end during the build).
+    done = subprocess.run(
+        [*pip, str(root)], capture_output=True, text=True, timeout=900, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    listed = subprocess.run(
+        [str(venv / "bin" / "jupyter"), "server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = listed.stdout + listed.stderr
+    assert "nb_sse_signals" in output
+    line = next(
+        line for line in output.splitlines() if "nb_sse_signals" in line and "enabled" in line
+    )
+    assert "enabled" in line

@@ -1,0 +1,266 @@
+"""ServerSignal through a real standalone server: what a viewer sees of set/update/mutate."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from nb_sse_signals import NotJSONError, Publisher, ServerSignal, SignalClosedError
+from nb_sse_signals._server import Server
+
+from .conftest import wait_until
+from .test_handlers import AUTH, read_events, reconstruct
+
+
+@pytest.fixture
+def publisher(server: Server) -> Iterator[Publisher]:
+    pub = Publisher.for_server(server)
+    try:
+        yield pub
+    finally:
+        pub.shutdown()
+
+
+def hub_value(server: Server, signal: ServerSignal) -> Any:
+    return server.hub.get(signal.key)[1]
+
+
+@dataclasses.dataclass
+class Count:
+    value: int
+
+
+def test_a_new_signal_is_on_the_hub_before_the_constructor_returns(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("count", Count(0), publisher=publisher, scope="k-test")
+    assert s.key == "k-test/count"
+    assert hub_value(server, s) == {"value": 0}
+    assert s.url == f"{server.url}nb-sse-signals/events?signal=k-test/count"
+    assert s.token == server.token
+
+
+def test_set_update_and_mutate_reach_a_third_party_client(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("doc", {"items": [1, 2], "meta": {}}, publisher=publisher, max_rate=1000)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reader = pool.submit(read_events, server, [s.key], 4)
+        wait_until(lambda: server.hub.subscriber_count(s.key) == 1, what="the subscriber")
+        s.set({"items": [1, 2, 3], "meta": {"n": 1}})
+        publisher.flush()
+        s.update(lambda v: {**v, "meta": {"n": 2}})  # type: ignore[dict-item]
+        publisher.flush()
+        with s.mutate() as doc:
+            doc["items"].insert(0, 0)
+            del doc["items"][-1]
+            doc["meta"]["deep"] = {"x": [True, 1, 1.0]}
+        events = reader.result(timeout=10)
+    assert reconstruct(events)[s.key] == {
+        "items": [0, 1, 2],
+        "meta": {"n": 2, "deep": {"x": [True, 1, 1.0]}},
+    }
+    assert s.value == hub_value(server, s)
+
+
+def test_the_value_is_a_copy_that_cannot_change_what_was_published(
+    server: Server, publisher: Publisher
+) -> None:
+    initial = {"xs": [1]}
+    s = ServerSignal("v", initial, publisher=publisher)
+    initial["xs"].append(2)
+    s.value["xs"].append(3)  # type: ignore[index,union-attr]
+    publisher.flush()
+    assert s.value == {"xs": [1]}
+    assert hub_value(server, s) == {"xs": [1]}
+
+
+@pytest.mark.parametrize(
+    ("bad", "path"),
+    [({"a": {1, 2}}, "/a"), ({"a": [math.nan]}, "/a/0"), ({"a": {3: 1}}, "/a"), (object(), "")],
+)
+def test_a_value_that_is_not_json_raises_naming_the_path_and_keeps_the_old_value(
+    server: Server, publisher: Publisher, bad: object, path: str
+) -> None:
+    s = ServerSignal("v", {"ok": 1}, publisher=publisher)
+    with pytest.raises(TypeError) as info:
+        s.set(bad)
+    assert isinstance(info.value, NotJSONError)
+    assert info.value.path == path
+    publisher.flush()
+    assert s.value == {"ok": 1}
+    assert hub_value(server, s) == {"ok": 1}
+
+
+def test_a_mutate_block_that_raises_publishes_nothing(server: Server, publisher: Publisher) -> None:
+    s = ServerSignal("v", {"xs": [1, 2]}, publisher=publisher)
+
+    def edit_then_fail() -> None:
+        with s.mutate() as doc:
+            doc["xs"].append(3)
+            doc["ys"] = "new"
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        edit_then_fail()
+    publisher.flush()
+    assert s.value == {"xs": [1, 2]}
+    assert server.hub.get(s.key) == (0, {"xs": [1, 2]})
+
+
+def test_mutate_refuses_a_scalar_value(publisher: Publisher) -> None:
+    s = ServerSignal("n", 3, publisher=publisher)
+    with pytest.raises(TypeError, match="use set"), s.mutate():
+        pass
+
+
+def test_a_burst_is_coalesced_to_the_rate_limit_and_the_last_value_arrives(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("burst", {"value": 0}, publisher=publisher, max_rate=5)
+    started = time.monotonic()
+    for i in range(1, 2001):
+        s.set({"value": i})
+    wait_until(lambda: hub_value(server, s) == {"value": 2000}, what="the last value")
+    elapsed = time.monotonic() - started
+    rev = server.hub.get(s.key)[0]
+    # 5 sends per second at most: at most one per 0.2 s, plus the first.
+    assert rev <= 2 + elapsed * 5, f"{rev} revisions in {elapsed:.2f} s at max_rate=5"
+
+
+def test_changes_from_many_threads_all_land(server: Server, publisher: Publisher) -> None:
+    s = ServerSignal("threads", {"xs": []}, publisher=publisher, max_rate=1000)
+
+    def work(k: int) -> None:
+        for i in range(50):
+            with s.mutate() as doc:
+                doc["xs"].append(k * 1000 + i)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    publisher.flush()
+    assert sorted(hub_value(server, s)["xs"]) == sorted(
+        k * 1000 + i for k in range(4) for i in range(50)
+    )
+    assert s.value == hub_value(server, s)
+
+
+def test_closing_tells_viewers_and_refuses_later_changes(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("c", {"v": 1}, publisher=publisher)
+    with (
+        httpx.Client(timeout=5) as client,
+        connect_sse(
+            client,
+            "GET",
+            server.url + "nb-sse-signals/events",
+            params={"signal": s.key},
+            headers=AUTH,
+        ) as source,
+    ):
+        events = source.iter_sse()
+        next(events)
+        s.set({"v": 2})
+        s.close()
+        rest = [next(events), next(events)]
+    assert [e.event for e in rest] == ["message", "closed"]
+    assert s.closed
+    with pytest.raises(SignalClosedError):
+        s.set({"v": 3})
+    s.close()  # idempotent
+
+
+def test_signals_of_different_scopes_never_collide(server: Server, publisher: Publisher) -> None:
+    a = ServerSignal("count", 1, publisher=publisher, scope="k-aaa")
+    b = ServerSignal("count", 2, publisher=publisher, scope="k-bbb")
+    shared = ServerSignal("count", 3, publisher=publisher, shared=True)
+    assert {a.key, b.key, shared.key} == {"k-aaa/count", "k-bbb/count", "count"}
+    assert [hub_value(server, s) for s in (a, b, shared)] == [1, 2, 3]
+
+
+def test_drive_from_an_iterator_with_a_throttle(server: Server, publisher: Publisher) -> None:
+    s = ServerSignal("driven", {"value": -1}, publisher=publisher)
+    started = time.monotonic()
+    driver = s.drive(({"value": i} for i in range(4)), every=0.1)
+    assert driver.wait(5)
+    assert time.monotonic() - started >= 0.3, "every=0.1 spaces four items over >= 0.3 s"
+    assert driver.error is None
+    publisher.flush()
+    assert hub_value(server, s) == {"value": 3}
+
+
+def test_drive_from_an_async_iterator(server: Server, publisher: Publisher) -> None:
+    s = ServerSignal("adriven", 0, publisher=publisher)
+
+    async def numbers() -> AsyncIterator[int]:
+        for i in range(1, 6):
+            await asyncio.sleep(0)
+            yield i
+
+    driver = s.drive(numbers(), every=0.01)
+    assert driver.wait(5)
+    publisher.flush()
+    assert hub_value(server, s) == 5
+
+
+def test_a_failing_source_stops_the_drive_and_keeps_the_last_good_value(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("failing", 0, publisher=publisher)
+
+    def items() -> Iterator[object]:
+        yield 1
+        yield {3}  # not JSON
+
+    driver = s.drive(items())
+    assert driver.wait(5)
+    assert isinstance(driver.error, NotJSONError)
+    publisher.flush()
+    assert hub_value(server, s) == 1
+
+
+def test_listeners_get_the_value_as_sent_with_the_hubs_revision(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("l", {"value": 0, "other": "x"}, publisher=publisher, max_rate=1000)
+    seen: list[tuple[Any, int]] = []
+    remove = s.add_listener(lambda v, rev: seen.append((v, rev)), "/value")
+    s.set({"value": 1, "other": "x"})
+    publisher.flush()
+    s.set({"value": 2, "other": "y"})
+    publisher.flush()
+    remove()
+    s.set({"value": 3, "other": "y"})
+    publisher.flush()
+    assert seen == [(0, 0), (1, 1), (2, 2)]
+
+
+def test_mutate_keeps_1_true_and_1_0_apart_end_to_end(server: Server, publisher: Publisher) -> None:
+    s = ServerSignal("types", {"a": 1, "xs": [1]}, publisher=publisher, max_rate=1000)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reader = pool.submit(read_events, server, [s.key], 3)
+        wait_until(lambda: server.hub.subscriber_count(s.key) == 1, what="the subscriber")
+        with s.mutate() as doc:
+            doc["a"] = True
+            doc["xs"][0] = 1.0
+        publisher.flush()
+        s.set({"a": 1, "xs": [True]})
+        events = reader.result(timeout=10)
+    final = reconstruct(events)[s.key]
+    assert final == {"a": 1, "xs": [True]}
+    assert type(final["a"]) is int
+    assert type(final["xs"][0]) is bool
