@@ -51,6 +51,7 @@ class Publisher:
         self._thread.start()
         self.transport: Transport = transport if transport is not None else _NoTransport()
         self.server: Server | None = None
+        self._owns_server = False  # a server on this publisher's own loop, stopped with it
         self._signals: dict[str, ServerSignal] = {}
         self._due: dict[str, ServerSignal] = {}
         self._sending: asyncio.Task[None] | None = None
@@ -102,6 +103,7 @@ class Publisher:
             server.hub, server.url + "nb-sse-signals/events", server.token
         )
         publisher.server = server
+        publisher._owns_server = True
         return publisher
 
     # -- signals (any thread) -----------------------------------------------------------
@@ -213,7 +215,7 @@ class Publisher:
 
         async def stop() -> None:
             await self.transport.close()
-            if self.server is not None:
+            if self.server is not None and self._owns_server:
                 await self.server.stop_async()
 
         try:

@@ -127,7 +127,9 @@ class Server:
             self._http = None
 
     def start(self, timeout: float = 10.0) -> Self:
-        """Run in a daemon thread with its own event loop; returns once it listens."""
+        """Run in a daemon thread with its own event loop; returns once it listens. Idempotent."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
         ready = threading.Event()
         failure: list[BaseException] = []
 
