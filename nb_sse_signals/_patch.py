@@ -72,6 +72,29 @@ def json_equal(a: object, b: object) -> bool:
     return a == b
 
 
+def rfc_equal(a: object, b: object) -> bool:
+    """Equality as the ``test`` op defines it (RFC 6902 section 4.6).
+
+    Unlike :func:`json_equal`, numbers are equal when their values are (``1`` and
+    ``1.0``), but a boolean is never a number (``1`` and ``True`` differ).
+    """
+    ta, tb = type(a), type(b)
+    if ta in _NUMBERS and tb in _NUMBERS:
+        return a == b
+    if ta is not tb:
+        return False
+    if ta is list:
+        la, lb = cast(list[JSON], a), cast(list[JSON], b)
+        return len(la) == len(lb) and all(map(rfc_equal, la, lb))
+    if ta is dict:
+        da, db = cast(dict[str, JSON], a), cast(dict[str, JSON], b)
+        return da.keys() == db.keys() and all(rfc_equal(v, db[k]) for k, v in da.items())
+    return a == b
+
+
+_NUMBERS = (int, float)
+
+
 def same_bytes(a: JSON, b: JSON) -> bool:
     """True when orjson writes both the same (which proves ``json_equal``)."""
     # orjson writes true / 1 / 1.0 differently, so equal bytes mean type-strict equality.
@@ -193,7 +216,7 @@ class _Applier:
             self.add(path, copy_json(self.get(parse_pointer(_member(op, "from")))))
         elif name == "test":
             expected, found = _member(op, "value"), self.get(path)
-            if not json_equal(expected, found):
+            if not rfc_equal(expected, found):
                 raise PatchError(f"expected {_describe(expected)}, found {_describe(found)}")
         else:
             raise PatchError(

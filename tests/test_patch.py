@@ -149,9 +149,8 @@ def test_replace_keeps_member_position() -> None:
     ("found", "expected"),
     [(1, True), (1, 1.0), (0, False), ([1], [True]), ({"a": 1}, {"a": 1.0}), (1.0, True)],
 )
-def test_test_op_tells_numbers_and_booleans_apart(found: JSON, expected: JSON) -> None:
-    with pytest.raises(PatchError):
-        apply_patch({"v": found}, [{"op": "test", "path": "/v", "value": expected}])
+def test_json_equal_tells_ints_floats_and_booleans_apart(found: JSON, expected: JSON) -> None:
+    # What diff() relies on to never skip a change of type; the test op is laxer (below).
     assert not json_equal(found, expected)
     assert not json_equal(expected, found)
 
@@ -241,3 +240,26 @@ def test_random_patch_is_all_or_nothing(doc: JSON, patch: list[dict[str, JSON]])
         return
     # It applied: the reference library, on its own copy, must reach the same value.
     assert dumps(jsonpatch.apply_patch(copy.deepcopy(doc), patch)) == dumps(result)
+
+
+@pytest.mark.parametrize(
+    ("found", "expected", "passes"),
+    [
+        (1, 1.0, True),
+        ({"a": [2]}, {"a": [2.0]}, True),
+        (1, True, False),
+        (0, False, False),
+        ([1], [True], False),
+        ("1", 1, False),
+    ],
+)
+def test_the_test_op_compares_numbers_by_value_but_never_as_booleans(
+    found: JSON, expected: JSON, passes: bool
+) -> None:
+    # RFC 6902 section 4.6: numbers are equal if their values are numerically equal.
+    patch = [{"op": "test", "path": "/x", "value": expected}]
+    if passes:
+        assert apply_patch({"x": found}, patch) == {"x": found}
+    else:
+        with pytest.raises(PatchError, match="expected"):
+            apply_patch({"x": found}, patch)
