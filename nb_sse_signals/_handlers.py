@@ -185,12 +185,15 @@ def signal_handlers(
     token: str | None = None,
     publish_secret: str | None = None,
     keepalive: float = 15.0,
+    orphan_grace: float = 10.0,
 ) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """Routes for any Tornado application: ``web.Application(signal_handlers(hub, "/x/"))``.
 
     ``token`` guards the subscriber endpoints (``None``: open, for apps that
-    authenticate in front). The publish endpoints are mounted only with a
-    ``publish_secret``.
+    authenticate in front). The publish endpoint is mounted only with a
+    ``publish_secret``; signals a publisher's WebSocket declared are closed
+    ``orphan_grace`` seconds after it drops, unless another publisher takes
+    them over.
     """
     from ._publish import PublishHandler
 
@@ -201,5 +204,6 @@ def signal_handlers(
         (base + "/snapshot", SnapshotHandler, common),
     ]
     if publish_secret is not None:
-        routes.append((base + "/publish", PublishHandler, {"hub": hub, "secret": publish_secret}))
+        publish = {"hub": hub, "secret": publish_secret, "orphan_grace": orphan_grace}
+        routes.append((base + "/publish", PublishHandler, publish))
     return routes

@@ -14,6 +14,7 @@ no history and no subscriber.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import string
 import threading
@@ -55,6 +56,7 @@ class _Signal:
         "floor_seq",
         "history",
         "name",
+        "owner",
         "rev",
         "snapshot",
         "subscribers",
@@ -65,6 +67,7 @@ class _Signal:
     def __init__(self, name: str, value: JSON, seq: int, history: int) -> None:
         self.name = name
         self.value = value
+        self.owner: object = None  # the publisher connection that declared it last, if any
         self.rev = 0
         self.closed = False
         # Events with seq <= floor_seq are no longer in history: a cursor older than
@@ -203,22 +206,41 @@ class SignalHub:
 
     # -- publishing (any thread) --------------------------------------------------------
 
-    def declare(self, name: str, value: object) -> int:
-        """Create ``name`` with ``value``; if it exists, set it; if it was closed, reopen it."""
+    def declare(self, name: str, value: object, owner: object = None) -> int:
+        """Create ``name`` with ``value``; if it exists, set it; if it was closed, reopen it.
+
+        ``owner`` (any object, e.g. a publisher's connection) takes the signal over:
+        :meth:`close_owned` later closes what its owner left behind.
+        """
         proto.check_key(name)
         doc = normalise(value)
         with self._lock:
             sig = self._signals.get(name)
             if sig is None:
                 self._seq += 1
-                self._signals[name] = _Signal(name, doc, self._seq, self.history)
+                sig = self._signals[name] = _Signal(name, doc, self._seq, self.history)
+                sig.owner = owner
                 return 0
+            sig.owner = owner
             if sig.closed:
                 self._closed_order.pop(name, None)
                 sig.closed = False
                 sig.value = None  # the reopening event is a whole-value replace
                 return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
             return self._set_locked(sig, doc)
+
+    def close_owned(self, owner: object) -> list[str]:
+        """Close every open signal ``owner`` declared and nobody took over since; return them.
+
+        For publishers that vanished (a kernel that died): viewers learn the value
+        is no longer live instead of watching it stand still.
+        """
+        with self._lock:
+            names = [n for n, s in self._signals.items() if s.owner is owner and not s.closed]
+        for name in names:
+            with contextlib.suppress(SignalClosedError):  # closed meanwhile by someone else
+                self.close(name)
+        return names
 
     def set(self, name: str, value: object) -> int:
         """Replace the value; the hub sends the difference (nothing if equal). Returns the rev."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from tornado import websocket
+from tornado.ioloop import IOLoop
 
 from ._errors import SignalsError
 from ._hub import SignalHub
@@ -24,8 +25,11 @@ log = logging.getLogger("nb_sse_signals")
 SECRET_HEADER = "X-Signals-Publish-Secret"
 
 
-def handle_message(hub: SignalHub, message: object) -> dict[str, Any]:
-    """Apply one publish message to ``hub``; return its reply. Never raises for bad input."""
+def handle_message(hub: SignalHub, message: object, owner: object = None) -> dict[str, Any]:
+    """Apply one publish message to ``hub``; return its reply. Never raises for bad input.
+
+    ``owner`` is the connection a ``declare`` came over (see ``SignalHub.close_owned``).
+    """
     if not isinstance(message, dict):
         return {"ok": False, "error": f"expected a JSON object, got {type(message).__name__}"}
     reply: dict[str, Any] = {"id": message["id"]} if "id" in message else {}
@@ -36,8 +40,10 @@ def handle_message(hub: SignalHub, message: object) -> dict[str, Any]:
         if op == "declare" or op == "set":
             if "value" not in message:
                 raise SignalsError(f"expected a 'value' in a {op!r} message, got none")
-            method = hub.declare if op == "declare" else hub.set
-            reply["rev"] = method(name, message["value"])
+            if op == "declare":
+                reply["rev"] = hub.declare(name, message["value"], owner)
+            else:
+                reply["rev"] = hub.set(name, message["value"])
         elif op == "patch":
             base = message.get("base")
             if base is not None and type(base) is not int:
@@ -63,10 +69,12 @@ class PublishHandler(websocket.WebSocketHandler):
 
     hub: SignalHub
     secret: str
+    orphan_grace: float
 
-    def initialize(self, hub: SignalHub, secret: str, **_: Any) -> None:
+    def initialize(self, hub: SignalHub, secret: str, orphan_grace: float = 10.0, **_: Any) -> None:
         self.hub = hub
         self.secret = secret
+        self.orphan_grace = orphan_grace
 
     def _authorized(self) -> bool:
         given = self.request.headers.get(SECRET_HEADER, "")
@@ -98,8 +106,15 @@ class PublishHandler(websocket.WebSocketHandler):
         except orjson.JSONDecodeError as exc:
             self.write_message(orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"}))
             return
-        replies = _handle_payload(self.hub, payload)
+        # This connection owns what it declares: if it drops and no publisher takes
+        # the signals over within orphan_grace seconds (a kernel restart reconnects
+        # and re-declares at once), they are closed.
+        replies = _handle_payload(self.hub, payload, owner=self)
         self.write_message(orjson.dumps(replies), binary=isinstance(message, bytes))
+
+    def on_close(self) -> None:
+        hub = self.hub
+        IOLoop.current().call_later(self.orphan_grace, hub.close_owned, self)
 
     async def post(self) -> None:
         if not self._authorized():
@@ -118,7 +133,7 @@ class PublishHandler(websocket.WebSocketHandler):
         self.finish(orjson.dumps(replies))
 
 
-def _handle_payload(hub: SignalHub, payload: object) -> Any:
+def _handle_payload(hub: SignalHub, payload: object, owner: object = None) -> Any:
     if isinstance(payload, list):
-        return [handle_message(hub, m) for m in payload]
-    return handle_message(hub, payload)
+        return [handle_message(hub, m, owner) for m in payload]
+    return handle_message(hub, payload, owner)

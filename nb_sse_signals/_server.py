@@ -63,6 +63,7 @@ class Server:
         token: str | None = None,
         publish_secret: str | None = None,
         keepalive: float = 15.0,
+        orphan_grace: float = 10.0,
         demo: bool = False,
     ) -> None:
         self.hub = hub or SignalHub()
@@ -71,6 +72,7 @@ class Server:
         self.token = secrets.token_urlsafe(24) if token is None else token
         self.publish_secret = publish_secret or secrets.token_urlsafe(32)
         self.keepalive = keepalive
+        self.orphan_grace = orphan_grace
         self.demo = demo
         self._http: httpserver.HTTPServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,6 +99,7 @@ class Server:
                 token=token,
                 publish_secret=self.publish_secret,
                 keepalive=self.keepalive,
+                orphan_grace=self.orphan_grace,
             ),
             (r"/", _PageHandler, {"hub": self.hub, "token": token}),
             (r"/static/(.*)", _StaticHandler, {"path": str(static)}),

@@ -131,3 +131,43 @@ async def test_websocket_without_the_secret_is_refused(server: Server) -> None:
     with pytest.raises(httpclient.HTTPClientError) as info:
         await asyncio.wait_for(websocket.websocket_connect(request), 5)
     assert info.value.code == 403
+
+
+async def open_publisher(server: Server) -> websocket.WebSocketClientConnection:
+    url = server.url.replace("http", "ws") + "nb-sse-signals/publish"
+    request = httpclient.HTTPRequest(url, headers=SECRET_HEADER, request_timeout=5)
+    return await asyncio.wait_for(websocket.websocket_connect(request), 5)
+
+
+async def declare_over(conn: websocket.WebSocketClientConnection, name: str, value: Any) -> None:
+    conn.write_message(orjson.dumps({"op": "declare", "name": name, "value": value}))
+    assert orjson.loads(await asyncio.wait_for(conn.read_message(), 5))["ok"]
+
+
+async def test_signals_of_a_publisher_that_vanished_are_closed_after_a_grace_period(
+    server: Server,
+) -> None:
+    conn = await open_publisher(server)
+    await declare_over(conn, "k-dead/count", 1)
+    conn.close()
+    await asyncio.sleep(0.1)
+    assert server.hub.names() == ["k-dead/count"], "still open within the grace period"
+    for _ in range(100):
+        if not server.hub.names():
+            break
+        await asyncio.sleep(0.02)
+    assert server.hub.names() == [], "closed once the grace period passed"
+
+
+async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server: Server) -> None:
+    first = await open_publisher(server)
+    await declare_over(first, "k-restart/count", 1)
+    first.close()
+    second = await open_publisher(server)  # a restarted kernel keeps its id, so its keys
+    try:
+        await declare_over(second, "k-restart/count", 2)
+        await asyncio.sleep(0.6)  # twice the grace period
+        assert server.hub.names() == ["k-restart/count"]
+        assert server.hub.get("k-restart/count") == (1, 2)
+    finally:
+        second.close()
