@@ -10,12 +10,14 @@ the hub pays and the second what a kernel pays.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import jsonpatch
 import orjson
 
 from nb_sse_signals._diff import diff
 from nb_sse_signals._hub import SignalHub
+from nb_sse_signals._patch import JSON, Op
 
 from ._kernel import RecordingTransport, make_signal
 from ._timing import Row, Section, fmt_ratio, fmt_time, per_call
@@ -23,11 +25,11 @@ from ._timing import Row, Section, fmt_ratio, fmt_time, per_call
 SECTION = "1. Patch generation"
 
 
-def _floats(n: int) -> list[float]:
+def _floats(n: int) -> list[JSON]:
     return [i * 0.5 + 0.25 for i in range(n)]
 
 
-def _check_patch(old: object, new: object, ops: list[dict[str, object]]) -> None:
+def _check_patch(old: JSON, new: JSON, ops: list[Op]) -> None:
     # The reference implementation must rebuild ``new`` from ``old`` with our ops, and
     # the bytes must match (== alone would accept 1 for 1.0).
     rebuilt = jsonpatch.apply_patch(orjson.loads(orjson.dumps(old)), ops)
@@ -93,19 +95,16 @@ def run(quick: bool = False) -> Section:
     jp: dict[int, float] = {}
     for n in sizes:
         old = _floats(n)
-        new = [*old, n + 0.125]
+        new: list[JSON] = [*old, n + 0.125]
         ops = diff(old, new)
         _check_patch(old, new, ops)
         facts[f"diff_ops_{n}"] = len(ops)
-        fresh = orjson.loads(orjson.dumps(new))  # nothing shared with ``old``
+        fresh: JSON = orjson.loads(orjson.dumps(new))  # nothing shared with ``old``
         _check_patch(old, fresh, diff(old, fresh))
-        t_diff = per_call(lambda o=old, w=new: diff(o, w), repeat=reps, number=20)
-        t_fresh = per_call(lambda o=old, w=fresh: diff(o, w), repeat=reps, number=5)
-        t_dumps = per_call(lambda w=new: orjson.dumps(w), repeat=reps, number=20)
-        t_jp = per_call(
-            lambda o=old, w=new: jsonpatch.make_patch(o, w),
-            repeat=3 if n >= 100_000 else 5,
-        )
+        t_diff = per_call(partial(diff, old, new), repeat=reps, number=20)
+        t_fresh = per_call(partial(diff, old, fresh), repeat=reps, number=5)
+        t_dumps = per_call(partial(orjson.dumps, new), repeat=reps, number=20)
+        t_jp = per_call(partial(jsonpatch.make_patch, old, new), repeat=3 if n >= 100_000 else 5)
         jp[n] = t_jp
         t_set = _set_cost(n, reps, 20)
         t_mut = _mutate_cost(n, reps, 200, append=True)
@@ -190,7 +189,7 @@ def run(quick: bool = False) -> Section:
 
 
 def _dict_row(n: int, reps: int) -> Row:
-    old = {f"k{i}": i * 0.5 for i in range(n)}
+    old: dict[str, JSON] = {f"k{i}": i * 0.5 for i in range(n)}
     new = dict(old)
     for i in range(0, n, n // 10):
         new[f"k{i}"] = -1.5 - i

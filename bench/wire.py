@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from typing import Any
 
@@ -55,6 +56,12 @@ class _RecordingComm:
         return None
 
 
+def _floats(n: int) -> list[float]:
+    # Random floats print at full length (~19 characters), as a plot's data does.
+    rng = random.Random(5)
+    return [rng.random() for _ in range(n)]
+
+
 def _cpu_per_update(update: Any, count: int, repeat: int) -> float:
     """Median process CPU seconds per update (all threads: the publisher's counts too)."""
     samples = []
@@ -67,27 +74,27 @@ def _cpu_per_update(update: Any, count: int, repeat: int) -> float:
 
 
 def _ipywidgets(n: int, count: int, repeat: int) -> tuple[int, float]:
-    widget = _Series(values=[i * 0.5 for i in range(n)])
+    widget = _Series(values=_floats(n))
     comm = _RecordingComm()
     widget.comm = comm
     counter = itertools.count()
 
     def update() -> None:
         # A trait assignment must be a new list: ipywidgets sends only on a change it sees.
-        widget.values = [*widget.values, next(counter) + 0.125]
+        widget.values = [*widget.values, next(counter) + random.random()]
 
     cpu = _cpu_per_update(update, count, repeat)
     widget.comm = None
     if len(comm.sizes) != count * repeat:
         raise AssertionError(f"expected {count * repeat} comm messages, got {len(comm.sizes)}")
-    return median(comm.sizes), cpu
+    return round(median(comm.sizes)), cpu
 
 
 async def _ours(n: int, count: int, repeat: int, *, mutate: bool) -> tuple[int, int, float]:
     """(publish message bytes, SSE frame bytes, CPU s) per one-element append."""
     hub = SignalHub()
     transport = RecordingTransport(hub)
-    data = [i * 0.5 for i in range(n)]
+    data = _floats(n)
     signal, publisher = make_signal("bench/wire", data, transport)
     counter = itertools.count()
     try:
@@ -97,9 +104,9 @@ async def _ours(n: int, count: int, repeat: int, *, mutate: bool) -> tuple[int, 
         def update() -> None:
             if mutate:
                 with signal.mutate() as doc:
-                    doc.append(next(counter) + 0.125)
+                    doc.append(next(counter) + random.random())
             else:
-                data.append(next(counter) + 0.125)
+                data.append(next(counter) + random.random())
                 signal.set(data)
             publisher.flush()  # one message per change, as at a low rate
 
@@ -123,7 +130,7 @@ async def _ours(n: int, count: int, repeat: int, *, mutate: bool) -> tuple[int, 
 
 
 def _kernel_cpu(n: int, count: int, repeat: int, *, mutate: bool) -> float:
-    data = [i * 0.5 for i in range(n)]
+    data = _floats(n)
     signal, publisher = make_signal("bench/wire-cpu", data, RecordingTransport())
     counter = itertools.count()
     try:
@@ -131,9 +138,9 @@ def _kernel_cpu(n: int, count: int, repeat: int, *, mutate: bool) -> float:
         def update() -> None:
             if mutate:
                 with signal.mutate() as doc:
-                    doc.append(next(counter) + 0.125)
+                    doc.append(next(counter) + random.random())
             else:
-                data.append(next(counter) + 0.125)
+                data.append(next(counter) + random.random())
                 signal.set(data)
             publisher.flush()
 

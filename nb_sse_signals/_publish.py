@@ -23,6 +23,7 @@ from ._hub import SignalHub
 log = logging.getLogger("nb_sse_signals")
 
 SECRET_HEADER = "X-Signals-Publish-Secret"
+OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 
 
 def handle_message(hub: SignalHub, message: object, owner: object = None) -> dict[str, Any]:
@@ -91,6 +92,11 @@ class PublishHandler(websocket.WebSocketHandler):
             return
         await super().get(*args, **kwargs)
 
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        # Known to the application, so a server that stops can close us
+        # (tornado's close_all_connections leaves WebSockets open).
+        self.application.settings.setdefault(OPEN_PUBLISHERS, set()).add(self)
+
     def check_origin(self, origin: str) -> bool:
         # Browsers cannot set our secret header on a WebSocket, so any caller that got
         # this far holds the secret; the origin adds nothing.
@@ -113,6 +119,7 @@ class PublishHandler(websocket.WebSocketHandler):
         self.write_message(orjson.dumps(replies), binary=isinstance(message, bytes))
 
     def on_close(self) -> None:
+        self.application.settings.get(OPEN_PUBLISHERS, set()).discard(self)
         hub = self.hub
         IOLoop.current().call_later(self.orphan_grace, hub.close_owned, self)
 

@@ -19,6 +19,7 @@ from tornado import httpserver, web
 
 from ._handlers import TOKEN_COOKIE, SignalsHandler, signal_handlers
 from ._hub import SignalHub
+from ._publish import OPEN_PUBLISHERS
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -110,7 +111,8 @@ class Server:
         """Listen on the current loop; with ``demo``, start the demo publisher too."""
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
-        self._http = httpserver.HTTPServer(self.make_app())
+        self._app = self.make_app()
+        self._http = httpserver.HTTPServer(self._app)
         self._http.add_sockets([sock])
         self._loop = asyncio.get_running_loop()
         if self.demo:
@@ -126,6 +128,8 @@ class Server:
             self._demo_task = None
         if self._http is not None:
             self._http.stop()
+            for publisher in list(self._app.settings.get(OPEN_PUBLISHERS, ())):
+                publisher.close()
             await self._http.close_all_connections()
             self._http = None
 

@@ -70,6 +70,7 @@ class SocketTransport:
         self.events_url = events_url
         self.token: str | None = None
         self.connect_timeout = connect_timeout
+        self.reply_timeout = 10.0
         self.on_reconnect: Any = None
         self._conn: websocket.WebSocketClientConnection | None = None
         self._waiting: deque[asyncio.Future[list[Message]]] = deque()
@@ -117,6 +118,7 @@ class SocketTransport:
                 future.set_result(reply if isinstance(reply, list) else [reply])
         if self._conn is conn:
             self._conn = None
+        conn.close()  # the peer went away; release our side too
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -128,9 +130,18 @@ class SocketTransport:
         self._waiting.append(future)
         try:
             await conn.write_message(b"[" + b",".join(messages) + b"]", binary=True)
+            # A hub that vanished without closing the socket never answers: give up
+            # on the connection, so the next request reconnects and re-declares.
+            return await asyncio.wait_for(asyncio.shield(future), self.reply_timeout)
         except websocket.WebSocketClosedError as exc:
             raise TransportError(f"the connection to {self.ws_url} closed") from exc
-        return await future
+        except TimeoutError:
+            if self._conn is conn:
+                self._conn = None
+            conn.close()
+            raise TransportError(
+                f"no reply from {self.ws_url} within {self.reply_timeout} s"
+            ) from None
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -1,0 +1,43 @@
+"""Child: a standalone ``Server`` (the hub) with one declared signal, until terminated.
+
+Usage: ``python -m bench._hub_proc <signal> <initial JSON>``; prints ``{"port": p}``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import orjson
+
+from nb_sse_signals._server import Server
+
+from ._procs import SECRET, TOKEN, raise_nofile, say
+
+
+def _until_eof(stop: threading.Event) -> None:
+    # os.read, not sys.stdin: a daemon thread must not hold the buffered reader's lock
+    # when the interpreter shuts down.
+    while os.read(0, 4096):
+        pass
+    stop.set()
+
+
+def main() -> None:
+    name, initial = sys.argv[1], orjson.loads(sys.argv[2])
+    raise_nofile(8192)
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
+    server.hub.declare(name, initial)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Stdin closes when the parent dies, however it dies: never outlive it.
+    threading.Thread(target=_until_eof, args=(stop,), daemon=True).start()
+    say({"port": server.port})
+    stop.wait(600)  # bounded: the parent terminates us long before
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

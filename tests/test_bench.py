@@ -1,0 +1,50 @@
+"""The benchmark suite's smoke run (``python -m bench --quick``): results, never times.
+
+Real processes and real sockets on 127.0.0.1, as in the full run, at tiny sizes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench import fanout, patchgen, throughput, wire
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_patchgen_quick_patches_rebuild_the_value_and_one_append_is_one_op() -> None:
+    # run() itself checks every patch with jsonpatch.apply_patch and the hub's copy.
+    section = patchgen.run(quick=True)
+    assert section.facts["diff_ops_100"] == 1, "an append should be one add op"
+    assert section.facts["diff_ops_1000"] == 1, "an append should be one add op"
+    assert len(section.rows) >= 8, "expected a row per size and measure"
+
+
+def test_wire_quick_sends_fewer_bytes_than_ipywidgets() -> None:
+    facts = wire.run(quick=True).facts
+    assert facts["ipywidgets_bytes"] > 0, "the fake comm recorded no ipywidgets message"
+    for key in ("set_frame_bytes", "mutate_frame_bytes", "set_message_bytes"):
+        assert 0 < facts[key] < facts["ipywidgets_bytes"], f"{key}: {facts}"
+
+
+def test_throughput_quick_delivers_every_event_in_all_three_setups() -> None:
+    facts = throughput.run(quick=True).facts
+    assert facts["ours_events"] == facts["ours_expected"], f"events lost: {facts}"
+    assert facts["ours_snapshots"] == 0, "the subscriber was resynced"
+    assert facts["flush_events"] == facts["flush_expected"], f"events lost: {facts}"
+    assert facts["batch_events"] == facts["batch_expected"], f"events lost: {facts}"
+
+
+def test_fanout_quick_every_client_gets_every_revision() -> None:
+    facts = fanout.run(quick=True).facts
+    assert facts["ours_complete"] == facts["clients"], f"a client missed a revision: {facts}"
+    assert facts["bare_complete"] == facts["clients"], f"a bare client missed one: {facts}"
+    assert facts["ours_samples"] > 0, "no latency was measured"
+
+
+def test_main_quick_prints_a_markdown_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main.main(["--quick", "--only", "patchgen"]) == 0
+    out = capsys.readouterr().out
+    assert "| benchmark | ours |" in out, "expected the markdown table header"
+    assert "nproc" in out, "expected the machine description"
