@@ -109,7 +109,7 @@ class Subscription:
         self._pending_bytes = 0
         self._resync = False
         self._closed = False
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
         self.resyncs = 0  # how many times this subscriber fell behind
 
     @property
@@ -157,11 +157,26 @@ class Subscription:
                 out = self._take()
                 if out:
                     return out
-                self._wake.clear()
+                # A bare future and a timer, not asyncio.wait_for: that makes a task
+                # per wait, which at 1,000 subscribers is most of a fan-out's cost.
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            timer = None
+            if timeout is not None:
+                timer = waiter.get_loop().call_later(timeout, _resolve, waiter, False)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
+                woken = await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if not woken:
                 return b""
+
+    def _wake(self) -> None:
+        """Wake a waiting ``next_batch`` (on the hub's loop)."""
+        waiter = self._waiter
+        if waiter is not None:
+            _resolve(waiter, True)
 
     def close(self) -> None:
         """Leave the hub now: no more frames, subscriber counts drop at once. Idempotent."""
@@ -169,7 +184,7 @@ class Subscription:
             return
         self._closed = True
         self._hub._unsubscribe(self)
-        self._wake.set()
+        self._wake()
 
 
 class SignalHub:
@@ -342,7 +357,7 @@ class SignalHub:
             dirty, self._dirty = self._dirty, set()
             self._wake_scheduled = False
         for sub in dirty:
-            sub._wake.set()
+            sub._wake()
 
     # -- reading (any thread) -------------------------------------------------------------
 
@@ -455,6 +470,11 @@ class SignalHub:
                 if sig is not None:
                     sig.subscribers.discard(sub)
             self._dirty.discard(sub)
+
+
+def _resolve(waiter: asyncio.Future[bool], woken: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(woken)
 
 
 def _info(sig: _Signal, now: float) -> SignalInfo:

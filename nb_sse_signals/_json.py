@@ -26,6 +26,7 @@ __all__ = ["JSON", "dumps", "loads", "normalise"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_ITEMS = frozenset({str, int, bool, float, type(None)})
+_NUMBERS = frozenset({int, bool, float})
 
 
 def _describe(value: object) -> str:
@@ -53,9 +54,16 @@ def _plain_list(items: list[Any]) -> bool:
     kinds = set(map(type, items))
     if not kinds <= _PLAIN_ITEMS:
         return False
-    if float in kinds:
-        return all(map(math.isfinite, (x for x in items if type(x) is float)))
-    return True
+    if float not in kinds:
+        return True
+    if kinds <= _NUMBERS:
+        # One C pass: a NaN or an infinity makes the exact sum non-finite. Finite
+        # values whose sum overflows raise; then look at each one.
+        try:
+            return math.isfinite(math.fsum(items))
+        except OverflowError:
+            return all(map(math.isfinite, items))
+    return all(map(math.isfinite, (x for x in items if type(x) is float)))
 
 
 def normalise(value: object, path: str = "") -> JSON:

@@ -9,6 +9,7 @@ place they are interpreted.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -106,7 +107,7 @@ class PublishHandler(websocket.WebSocketHandler):
         # Authenticated by a header no browser form can send; cookies play no part.
         return None
 
-    def on_message(self, message: str | bytes) -> None:
+    async def on_message(self, message: str | bytes) -> None:
         try:
             payload = orjson.loads(message)
         except orjson.JSONDecodeError as exc:
@@ -117,6 +118,9 @@ class PublishHandler(websocket.WebSocketHandler):
         # and re-declares at once), they are closed.
         replies = _handle_payload(self.hub, payload, owner=self)
         self.write_message(orjson.dumps(replies), binary=isinstance(message, bytes))
+        # Let the SSE writers run before the next frame (tornado waits for this
+        # coroutine), so a fast publisher cannot fill a fast subscriber's buffer.
+        await asyncio.sleep(0)
 
     def on_close(self) -> None:
         self.application.settings.get(OPEN_PUBLISHERS, set()).discard(self)

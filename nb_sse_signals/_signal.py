@@ -87,6 +87,7 @@ class ServerSignal:
         self._pending: list[tuple[str, str, bytes]] = []  # (op, path, serialised op)
         self._needs_declare = False
         self._next_send = 0.0
+        self._scheduled = False  # the publisher has been asked to send; no need to ask again
         self._closed = False
         self._listeners: list[tuple[list[str], Listener]] = []
         self._sent_rev = 0
@@ -239,11 +240,15 @@ class ServerSignal:
                     p for p in pending[start:] if p[1] != path and not p[1].startswith(prefix)
                 ]
             pending.append((kind, path, orjson.dumps(op)))
-        self._publisher.schedule(self)
+        if not self._scheduled:
+            # One wake-up of the publisher thread per send, not per change.
+            self._scheduled = True
+            self._publisher.schedule(self)
 
     def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
         """The message to send now, if any, and what to call with the hub's revision after."""
         with self._lock:
+            self._scheduled = False
             if self._needs_declare:
                 self._needs_declare = False
                 self._pending.clear()
