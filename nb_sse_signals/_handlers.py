@@ -7,6 +7,7 @@ a token on the standalone server, Jupyter's own auth in the server extension
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -107,6 +108,12 @@ def _request_token(handler: web.RequestHandler) -> str | None:
 class EventsHandler(SignalsHandler):
     """``GET nb-sse-signals/events``: the SSE stream of docs/protocol.md.
 
+    Push delivery: the hub calls :meth:`_deliver` in its wake-up callback, which
+    writes what is pending and starts a flush without awaiting it, so one loop
+    turn serves every subscriber (as a bare fan-out loop would). While a flush is
+    in flight nothing more is written: the backlog waits in the subscription's
+    bounded buffer, which is what turns a slow reader into snapshots.
+
     The subscription is dropped as soon as Tornado reports the connection closed
     (``on_connection_close``; Tornado notes it "may not be called promptly" when
     the peer vanishes without a FIN, in which case the next write finds it).
@@ -140,22 +147,64 @@ class EventsHandler(SignalsHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        loop = asyncio.get_running_loop()
         # The retry hint rides on the first event: a block with only ``retry:`` is an
         # empty event to some clients (httpx-sse yields it), though the spec drops it.
-        retry = b"retry: %d\n" % RETRY_MS
+        self._retry = b"retry: %d\n" % RETRY_MS
+        self._flushing = False
+        self._wrote_at = loop.time()
+        self._ended: asyncio.Future[None] = loop.create_future()
+        self._ticker = loop.call_later(self.keepalive, self._keep_alive)
+        sub.on_ready(self._deliver)
+        self._deliver()  # the first batch (snapshots or replay) is already waiting
         try:
-            while True:
-                chunk = await sub.next_batch(self.keepalive)
-                if chunk is None:
-                    break
-                if chunk and retry:
-                    chunk, retry = retry + chunk, b""
-                self.write(chunk or proto.KEEP_ALIVE)
-                await self.flush()
-        except StreamClosedError:
-            pass
+            await self._ended
         finally:
+            self._ticker.cancel()
             sub.close()
+
+    def _deliver(self) -> None:
+        sub = self._subscription
+        if sub is None or self._ended.done():
+            return
+        if sub.closed:
+            self._end()
+        elif not self._flushing:
+            chunk = sub.take()
+            if chunk:
+                if self._retry:
+                    chunk, self._retry = self._retry + chunk, b""
+                self._send(chunk)
+
+    def _send(self, chunk: bytes) -> None:
+        self._flushing = True
+        self._wrote_at = self._ended.get_loop().time()
+        try:
+            self.write(chunk)
+            flushed = self.flush()
+        except StreamClosedError:
+            self._end()
+            return
+        flushed.add_done_callback(self._flushed)
+
+    def _flushed(self, flushed: asyncio.Future[None]) -> None:
+        self._flushing = False
+        if flushed.cancelled() or flushed.exception() is not None:
+            self._end()  # the peer is gone
+        else:
+            self._deliver()  # more may have arrived during the flush
+
+    def _keep_alive(self) -> None:
+        loop = self._ended.get_loop()
+        idle = loop.time() - self._wrote_at
+        if idle >= self.keepalive and not self._flushing and not self._ended.done():
+            self._send(proto.KEEP_ALIVE)
+            idle = 0.0
+        self._ticker = loop.call_later(max(0.01, self.keepalive - idle), self._keep_alive)
+
+    def _end(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
 
     def on_connection_close(self) -> None:
         if self._subscription is not None:

@@ -20,7 +20,7 @@ import string
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,7 @@ class Subscription:
         self._resync = False
         self._closed = False
         self._waiter: asyncio.Future[bool] | None = None
+        self._listener: Callable[[], None] | None = None
         self.resyncs = 0  # how many times this subscriber fell behind
 
     @property
@@ -173,10 +174,27 @@ class Subscription:
                 return b""
 
     def _wake(self) -> None:
-        """Wake a waiting ``next_batch`` (on the hub's loop)."""
+        """Wake a waiting ``next_batch``, or call the push listener (on the hub's loop)."""
+        if self._listener is not None:
+            self._listener()
+            return
         waiter = self._waiter
         if waiter is not None:
             _resolve(waiter, True)
+
+    def take(self) -> bytes:
+        """What there is to send now (``b""``: nothing). For push consumers."""
+        with self._hub._lock:
+            return self._take()
+
+    def on_ready(self, listener: Callable[[], None]) -> None:
+        """Push mode: call ``listener()`` on the hub's loop whenever there may be data to
+        :meth:`take`, and once when the subscription closes; ``next_batch`` is not used.
+
+        The listener runs inside the hub's wake-up callback, so a server can write to
+        all its subscribers in one loop turn instead of resuming one coroutine each.
+        """
+        self._listener = listener
 
     def close(self) -> None:
         """Leave the hub now: no more frames, subscriber counts drop at once. Idempotent."""
