@@ -58,8 +58,10 @@ def encode_event(data: bytes, *, event_id: str | None = None, event: str | None 
         parts.append(b"event: " + _field(event) + b"\n")
     if event_id is not None:
         parts.append(b"id: " + _field(event_id) + b"\n")
-    for line in _LINE_BREAK.split(data):
-        parts.append(b"data: " + line + b"\n")
+    if b"\n" in data or b"\r" in data:
+        parts.extend(b"data: " + line + b"\n" for line in _LINE_BREAK.split(data))
+    else:  # compact JSON never has a raw line break: the usual, one-line case
+        parts.append(b"data: " + data + b"\n")
     parts.append(b"\n")
     return b"".join(parts)
 
