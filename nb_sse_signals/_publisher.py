@@ -118,7 +118,14 @@ class Publisher:
             raise TimeoutError(f"the signals hub did not answer within {timeout} s") from None
 
     def declare(self, signal: ServerSignal, message: bytes, timeout: float = 10.0) -> int:
-        """Create ``signal`` on the hub and wait for the hub's answer, so viewers can subscribe."""
+        """Create ``signal`` on the hub and wait for the hub's answer, so viewers can subscribe.
+
+        A signal of this process with the same key (the cell that made it ran again)
+        is superseded: it stops publishing, and the new one takes over its viewers.
+        """
+        old = self._signals.get(signal.key)
+        if old is not None and old is not signal:
+            old._supersede()
         (reply,) = self.run(self.transport.request([message]), timeout)
         if not reply.get("ok"):
             raise SignalsError(f"the hub refused signal {signal.key!r}: {reply.get('error')}")

@@ -89,6 +89,7 @@ class ServerSignal:
         self._next_send = 0.0
         self._scheduled = False  # the publisher has been asked to send; no need to ask again
         self._closed = False
+        self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
         self._sent_rev = 0
         self._publisher = publisher if publisher is not None else default_publisher()
@@ -166,7 +167,7 @@ class ServerSignal:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
         with self._lock:
             if self._closed:
-                return
+                return  # closed, or superseded: the hub's signal belongs to the new one
             self._closed = True
         self._publisher.close_signal(self)
 
@@ -213,8 +214,19 @@ class ServerSignal:
     # -- the publisher's side -----------------------------------------------------------
 
     def _check_open(self) -> None:
+        if self._superseded:
+            raise SignalClosedError(
+                f"signal {self.key!r} was replaced by a newer ServerSignal with the same name "
+                "(did the cell that created it run again?); use the new one"
+            )
         if self._closed:
             raise SignalClosedError(f"signal {self.key!r} is closed")
+
+    def _supersede(self) -> None:
+        with self._lock:
+            self._superseded = self._closed = True
+            self._pending.clear()
+            self._needs_declare = False
 
     def _declare_message(self) -> bytes:
         return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})

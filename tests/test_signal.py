@@ -264,3 +264,18 @@ def test_mutate_keeps_1_true_and_1_0_apart_end_to_end(server: Server, publisher:
     assert final == {"a": 1, "xs": [True]}
     assert type(final["a"]) is int
     assert type(final["xs"][0]) is bool
+
+
+def test_running_the_cell_again_hands_the_signal_to_the_new_handle(
+    server: Server, publisher: Publisher
+) -> None:
+    first = ServerSignal("count", {"value": 0}, publisher=publisher, scope="k-cell")
+    first.set({"value": 5})
+    second = ServerSignal("count", {"value": 100}, publisher=publisher, scope="k-cell")
+    with pytest.raises(SignalClosedError, match="replaced by a newer ServerSignal"):
+        first.set({"value": 6})
+    first.close()  # harmless: the hub's signal belongs to the new handle now
+    second.set({"value": 101})
+    publisher.flush()
+    assert server.hub.get("k-cell/count")[1] == {"value": 101}
+    assert publisher.signals == [second]
