@@ -12,7 +12,8 @@ from ._errors import (
 )
 from ._extension import load_ipython_extension, unload_ipython_extension
 from ._handlers import signal_handlers
-from ._hub import SignalHub, SignalInfo, Subscription
+from ._hub import SignalHub, SignalInfo
+from ._subscription import Subscription
 from ._publisher import Publisher
 from ._server import Server, serve
 from ._serverext import (  # the hooks Jupyter looks up on the package
