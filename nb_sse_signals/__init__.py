@@ -13,7 +13,6 @@ from ._errors import (
 from ._extension import load_ipython_extension, unload_ipython_extension
 from ._handlers import signal_handlers
 from ._hub import SignalHub, SignalInfo
-from ._subscription import Subscription
 from ._publisher import Publisher
 from ._server import Server, serve
 from ._serverext import (  # the hooks Jupyter looks up on the package
@@ -23,6 +22,7 @@ from ._serverext import (
     _load_jupyter_server_extension as _load_jupyter_server_extension,
 )
 from ._signal import ServerSignal
+from ._subscription import Subscription
 from ._widget import SignalWidget
 
 __version__ = "0.1.0"
