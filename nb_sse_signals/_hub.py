@@ -309,12 +309,7 @@ class SignalHub:
         parsed = proto.parse_cursor(cursor) if cursor else None
         loop = asyncio.get_running_loop()
         with self._lock:
-            unknown = [k for k in keys if k not in self._signals]
-            if unknown:
-                raise UnknownSignalError(
-                    "expected names of declared signals, got unknown "
-                    + ", ".join(repr(k) for k in unknown)
-                )
+            self._check_known(keys)
             if self._loop is None or self._loop.is_closed():
                 self._loop, self._loop_thread = loop, threading.get_ident()
             elif self._loop is not loop:
@@ -355,12 +350,7 @@ class SignalHub:
         """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
         keys = [proto.check_key(n) for n in names]
         with self._lock:
-            unknown = [k for k in keys if k not in self._signals]
-            if unknown:
-                raise UnknownSignalError(
-                    "expected names of declared signals, got unknown "
-                    + ", ".join(repr(k) for k in unknown)
-                )
+            self._check_known(keys)
             out = []
             for key in keys:
                 sig = self._signals[key]
@@ -369,6 +359,15 @@ class SignalHub:
                 else:
                     out.append(proto.snapshot_data(key, sig.rev, orjson.dumps(sig.value)))
             return out
+
+    def _check_known(self, keys: Iterable[str]) -> None:
+        """Raise naming every key the hub never had (lock held)."""
+        unknown = [k for k in keys if k not in self._signals]
+        if unknown:
+            raise UnknownSignalError(
+                "expected names of declared signals, got unknown "
+                + ", ".join(repr(k) for k in unknown)
+            )
 
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:

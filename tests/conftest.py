@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._server import Server
 
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance" / "json-patch"
 TOKEN = "test-token"
 SECRET = "test-publish-secret"
 
@@ -40,16 +39,11 @@ def server() -> Iterator[Server]:
         srv.stop()
 
 
-def conformance_records() -> list[dict[str, Any]]:
-    """Enabled records of the RFC 6902 suite; skips (never passes vacuously) if it is absent."""
-    import json
-
-    if not CONFORMANCE.is_dir():
-        pytest.skip(f"the JSON Patch conformance suite is not at {CONFORMANCE}")
-    records = []
-    for name in ("tests.json", "spec_tests.json"):
-        for record in json.loads((CONFORMANCE / name).read_text()):
-            if "doc" in record and not record.get("disabled"):
-                records.append(record)
-    assert len(records) > 100, "the conformance suite looks truncated"
-    return records
+@pytest.fixture
+def publisher(server: Server) -> Iterator[Publisher]:
+    """A publisher into the ``server`` fixture's hub (in process), shut down after."""
+    pub = Publisher.for_server(server)
+    try:
+        yield pub
+    finally:
+        pub.shutdown()

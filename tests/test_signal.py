@@ -22,15 +22,6 @@ from .conftest import wait_until
 from .test_handlers import AUTH, read_events, reconstruct
 
 
-@pytest.fixture
-def publisher(server: Server) -> Iterator[Publisher]:
-    pub = Publisher.for_server(server)
-    try:
-        yield pub
-    finally:
-        pub.shutdown()
-
-
 def hub_value(server: Server, signal: ServerSignal) -> Any:
     return server.hub.get(signal.key)[1]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -13,15 +12,6 @@ from nb_sse_signals import Publisher, ServerSignal, SignalWidget
 from nb_sse_signals._server import Server
 
 from .conftest import TOKEN, wait_until
-
-
-@pytest.fixture
-def publisher(server: Server) -> Iterator[Publisher]:
-    pub = Publisher.for_server(server)
-    try:
-        yield pub
-    finally:
-        pub.shutdown()
 
 
 class RecordingComm:
