@@ -72,8 +72,10 @@ def test_after_the_hub_restarts_the_publisher_redeclares_and_carries_on() -> Non
         try:
             s.set({"n": 2})
             wait_until(
-                lambda: "k-x/survivor" in second.hub.names()
-                and second.hub.get("k-x/survivor")[1] == {"n": 2},
+                lambda: (
+                    "k-x/survivor" in second.hub.names()
+                    and second.hub.get("k-x/survivor")[1] == {"n": 2}
+                ),
                 timeout=15,
                 what="the new hub to get the signal's latest value",
             )
