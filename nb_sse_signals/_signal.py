@@ -193,6 +193,11 @@ class ServerSignal:
 
     # -- kernel-side observers (the widget's value) -------------------------------------
 
+    def _current(self, pointer: str = "") -> tuple[JSON, int]:
+        """(a copy of the part at ``pointer``, the hub's revision) as last sent."""
+        with self._lock:
+            return select(self._doc, parse_pointer(pointer)), self._sent_rev
+
     def add_listener(self, listener: Listener, pointer: str = "") -> Callable[[], None]:
         """Call ``listener(value_at_pointer, rev)`` after each send (publisher thread), and now.
 

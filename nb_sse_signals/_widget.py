@@ -3,9 +3,9 @@
 The kernel-side ``value`` follows the signal directly (from the publisher in
 this process, or a :class:`Follower` thread for a signal served elsewhere), so
 ``observe`` and ``traitlets.dlink`` work with no browser open. ``value``,
-``rev`` and ``status`` are never sent to the front end after the first
-display, and never accepted from it: each browser gets the value from the
-stream itself, so N open tabs cause no N-fold traffic. They are still tagged
+``rev`` and ``status`` go to the front end once, in the state it gets when the
+widget is displayed, never after, and are never accepted from it: each browser
+gets the value from the stream itself, so N open tabs cause no N-fold traffic. They are still tagged
 ``sync`` so that ``widgets.jsdlink`` can link them in the browser.
 """
 
@@ -67,7 +67,13 @@ class SignalWidget(anywidget.AnyWidget):
     rev = traitlets.Int(-1, read_only=True).tag(sync=True)
     status = traitlets.Enum(STATUSES, "connecting", read_only=True).tag(sync=True)
 
-    def __init__(self, *, follow: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, follow: bool = True, _initial: tuple[Any, int] | None = None, **kwargs: Any
+    ) -> None:
+        if _initial is not None:
+            # Before the comm opens, so the first state the browser gets has the value
+            # (it shows at once, before the stream's snapshot arrives).
+            self._mirror("live", *_initial)
         super().__init__(**kwargs)
         self._detach: Any = None
         if follow and self.name and (self.url or os.environ.get(ENV_URL)):
@@ -81,13 +87,13 @@ class SignalWidget(anywidget.AnyWidget):
         url = events.removesuffix("nb-sse-signals/events") if "://" in events else ""
         widget = cls(
             follow=False,
+            _initial=signal._current(pointer),
             url=url,
             token=signal.token or "",
             name=signal.key,
             pointer=pointer,
             **options,
         )
-        widget._mirror("live", None, -1)
         widget._detach = signal.add_listener(widget._on_value, pointer)
         return widget
 

@@ -134,3 +134,19 @@ def test_a_follower_with_a_wrong_token_reports_an_error(server: Server) -> None:
         assert w.value is None
     finally:
         w.close()
+
+
+def test_the_first_state_the_browser_gets_already_has_the_value(
+    signal: ServerSignal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No kernel runs here, so capture the comm that ipywidgets opens on creation.
+    opened: list[dict[str, Any]] = []
+
+    def create_comm(**kwargs: Any) -> RecordingComm:
+        opened.append(kwargs["data"]["state"])
+        return RecordingComm()
+
+    monkeypatch.setattr(widgets.widgets.widget.comm, "create_comm", create_comm)
+    signal.widget("/value")
+    (state,) = [s for s in opened if s.get("name") == signal.key]  # not its Layout's
+    assert (state["value"], state["rev"], state["status"]) == (0, 0, "live")

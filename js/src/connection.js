@@ -20,6 +20,7 @@ import { VERSION } from "./version.js";
  *   clearTimeout?: (handle: any) => void,
  *   log?: Logger,
  *   batchMs?: number,
+ *   maxBatchMs?: number,
  * }} PoolOptions
  * @typedef {{ signal: Signal, listeners: Set<Listener>, failed: boolean, sent: { value?: unknown, rev: number, status?: Status } }} Entry
  */
@@ -62,7 +63,8 @@ export class ConnectionPool {
   /**
    * Follow signal `name` on the server at `base`. The listener gets the
    * current value and status at once if known, then every change. Joins and
-   * leaves within `batchMs` (30 ms) reopen the stream once.
+   * leaves reopen the stream once they pause for `batchMs` (50 ms), or at the
+   * latest `maxBatchMs` (1 s) after the first of them.
    *
    * @param {string} base server prefix ending in "/" (see baseurl.js)
    * @param {string} name signal key
@@ -94,6 +96,8 @@ class Connection {
   #subscribed = "";
   /** @type {unknown} */
   #batch = undefined;
+  /** @type {unknown} the latest a batch may wait */
+  #deadline = undefined;
   /** @type {unknown} */
   #retry = undefined;
   #retries = 0;
@@ -159,14 +163,23 @@ class Connection {
     };
   }
 
-  /** Reopen once for every join and leave of the next `batchMs`. */
+  /**
+   * Reopen once for a burst of joins and leaves: when none came for
+   * `batchMs`, or `maxBatchMs` after the burst began. A notebook cell that
+   * shows ten widgets makes its joins one model at a time, each after the
+   * import of its module, often 20–40 ms apart: a fixed window from the
+   * first join would reopen the stream several times.
+   */
   #schedule() {
-    if (this.#batch === undefined) {
-      this.#batch = this.#timers.set(() => {
-        this.#batch = undefined;
-        this.#open();
-      }, this.options.batchMs ?? 30);
-    }
+    const fire = () => {
+      this.#timers.clear(this.#batch);
+      this.#timers.clear(this.#deadline);
+      this.#batch = this.#deadline = undefined;
+      this.#open();
+    };
+    if (this.#deadline === undefined) this.#deadline = this.#timers.set(fire, this.options.maxBatchMs ?? 1_000);
+    this.#timers.clear(this.#batch);
+    this.#batch = this.#timers.set(fire, this.options.batchMs ?? 50);
   }
 
   #open() {

@@ -95,6 +95,9 @@ function initialize({ model }) {
 function render({ model, el }) {
   /** @type {View} */
   let view;
+  // Before the first value (rev -1) `value` is a placeholder null, which a
+  // template or a user's format_js need not handle: show nothing yet.
+  const hasValue = () => (model.get("rev") ?? -1) >= 0;
   const draw = () => {
     view?.destroy();
     view = new View(el, {
@@ -103,9 +106,11 @@ function render({ model, el }) {
       formatJs: model.get("format_js") || "",
     });
     view.setStatus(model.get("status") || "connecting");
-    view.update(model.get("value"));
+    if (hasValue()) view.update(model.get("value"));
   };
-  const onValue = () => view.update(model.get("value"));
+  const onValue = () => {
+    if (hasValue()) view.update(model.get("value"));
+  };
   const onStatus = () => view.setStatus(model.get("status") || "connecting");
   /** @type {[string, () => void][]} */
   const handlers = [

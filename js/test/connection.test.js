@@ -40,11 +40,35 @@ describe("ConnectionPool", () => {
     const names = Array.from({ length: 10 }, (_, i) => `k-1/s${i}`);
     for (const name of names) pool.join(BASE, name, listener());
     assert.equal(sources.instances.length, 0, "opening waits for the batch");
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.instances.length, 1);
     assert.deepEqual(sources.instances[0].names, [...names].sort());
     assert.ok(sources.instances[0].url.startsWith(`${BASE}nb-sse-signals/events?signal=k-1%2Fs0&`));
     assert.doesNotMatch(sources.instances[0].url, /lastEventId/);
+  });
+
+  test("joins that trickle in, each within the quiet period of the last, open one EventSource", () => {
+    const { pool, clock, sources, listener } = setup();
+    // As in JupyterLab: each widget model joins after importing its module, 20–40 ms apart.
+    for (let i = 0; i < 10; i++) {
+      pool.join(BASE, `k-1/s${i}`, listener());
+      clock.tick(40);
+    }
+    assert.equal(sources.instances.length, 0, "still joining: not yet");
+    clock.tick(10);
+    assert.equal(sources.instances.length, 1);
+    assert.equal(sources.instances[0].names.length, 10);
+  });
+
+  test("joins that never pause still open the stream within maxBatchMs of the first", () => {
+    const { pool, clock, sources, listener } = setup();
+    for (let i = 0; i < 30; i++) {
+      pool.join(BASE, `k-1/s${i}`, listener());
+      clock.tick(40);
+      if (sources.instances.length) break;
+    }
+    assert.equal(sources.instances.length, 1, "opened while joins kept coming");
+    assert.equal(sources.instances[0].names.length, 25, "at 1 s: the joins of 0, 40, …, 960 ms");
   });
 
   test("widgets of one signal share one subscription and each gets its messages", () => {
@@ -55,7 +79,7 @@ describe("ConnectionPool", () => {
     pool.join(BASE, "a", first);
     pool.join(BASE, "a", second);
     pool.join(BASE, "b", other);
-    clock.tick(30);
+    clock.tick(50);
     const [source] = sources.instances;
     assert.deepEqual(source.names, ["a", "b"]);
     source.open();
@@ -71,12 +95,12 @@ describe("ConnectionPool", () => {
   test("a widget joining a followed signal gets its current value at once, without reopening", () => {
     const { pool, clock, sources, listener } = setup();
     pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].open();
     sources.instances[0].emit(snapshot("a", 4, [1, 2]));
     const late = listener();
     pool.join(BASE, "a", late);
-    clock.tick(30);
+    clock.tick(50);
     assert.deepEqual(late.events, [
       { type: "value", value: [1, 2], rev: 4 },
       { type: "status", status: "live" },
@@ -88,13 +112,13 @@ describe("ConnectionPool", () => {
     const { pool, clock, sources, listener } = setup();
     const leaveFirst = pool.join(BASE, "a", listener());
     const leaveSecond = pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     leaveFirst();
     leaveFirst(); // idempotent
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.live().length, 1);
     leaveSecond();
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.live().length, 0);
     assert.equal(pool.size, 0, "an empty connection leaves the pool");
   });
@@ -103,10 +127,10 @@ describe("ConnectionPool", () => {
     const { pool, clock, sources, listener } = setup();
     const leaveA = pool.join(BASE, "a", listener());
     pool.join(BASE, "b", listener());
-    clock.tick(30);
+    clock.tick(50);
     leaveA();
     pool.join(BASE, "c", listener());
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.instances.length, 2, "one reopen for the leave and the join together");
     assert.equal(sources.instances[0].readyState, 2);
     assert.deepEqual(sources.instances[1].names, ["b", "c"]);
@@ -116,10 +140,10 @@ describe("ConnectionPool", () => {
   test("a leave and a join of the same name within the batch do not reopen", () => {
     const { pool, clock, sources, listener } = setup();
     const leave = pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     leave();
     pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.instances.length, 1);
   });
 
@@ -127,11 +151,11 @@ describe("ConnectionPool", () => {
     const { pool, clock, sources, listener } = setup();
     const a = listener();
     pool.join(BASE, "a", a);
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].open();
     sources.instances[0].emit(snapshot("a", 2, { big: [1, 2, 3] }));
     pool.join(BASE, "b", listener());
-    clock.tick(30);
+    clock.tick(50);
     const [, reopened] = sources.instances;
     reopened.open();
     reopened.emit(snapshot("a", 2, { big: [1, 2, 3] }));
@@ -143,7 +167,7 @@ describe("ConnectionPool", () => {
     const { pool, clock, sources, listener } = setup(new Set());
     const a = listener();
     pool.join(BASE, "a", a);
-    clock.tick(30);
+    clock.tick(50);
     const [source] = sources.instances;
     source.open();
     assert.deepEqual(a.statuses(), ["connecting"], "live needs a value first");
@@ -162,7 +186,7 @@ describe("ConnectionPool", () => {
     const typo = listener();
     pool.join(BASE, "a", a);
     pool.join(BASE, "typo", typo);
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].error(true); // the hub answered 404
     await settle();
     assert.equal(typo.statuses().at(-1), "error");
@@ -187,7 +211,7 @@ describe("ConnectionPool", () => {
   test("a refused stream (403) is retried with backoff", async () => {
     const { pool, clock, sources, listener } = setup();
     pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].error(true);
     await settle();
     assert.equal(sources.live().length, 0);
@@ -199,7 +223,7 @@ describe("ConnectionPool", () => {
     const { pool, clock, sources, listener } = setup();
     const a = listener();
     pool.join(BASE, "a", a);
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].open();
     sources.instances[0].emit(snapshot("a", 3, 3));
     sources.instances[0].emit({ name: "a", rev: 3 }, "closed");
@@ -209,7 +233,7 @@ describe("ConnectionPool", () => {
   test("a bad message is logged and resyncs the signal it names", async () => {
     const { pool, clock, sources, listener, calls, log } = setup();
     pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].open();
     sources.instances[0].emit("{not json");
     sources.instances[0].emit({ name: "a", rev: 1, patch: "replace everything" });
@@ -227,7 +251,7 @@ describe("ConnectionPool", () => {
       throw new Error("boom");
     });
     pool.join(BASE, "a", good);
-    clock.tick(30);
+    clock.tick(50);
     sources.instances[0].emit(snapshot("a", 0, 1));
     assert.deepEqual(good.values(), [1]);
     assert.match(log.lines.join("\n"), /a listener failed/);
@@ -238,7 +262,7 @@ describe("ConnectionPool", () => {
     pool.join("http://127.0.0.1:8765/", "a", listener(), { token: "t0k" });
     pool.join("http://127.0.0.1:8765/", "a", listener(), { token: "other" });
     pool.join(BASE, "a", listener());
-    clock.tick(30);
+    clock.tick(50);
     assert.equal(sources.instances.length, 3);
     assert.equal(sources.instances[0].url, "http://127.0.0.1:8765/nb-sse-signals/events?signal=a&token=t0k");
   });

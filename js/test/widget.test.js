@@ -55,7 +55,7 @@ describe("widget", () => {
     const cleanup = widget.initialize({ model });
     const cleanupOther = widget.initialize({ model: other });
     assert.equal(model.state.status, "connecting", "initialize returns before the network answers");
-    await wait(60);
+    await wait(100);
     assert.equal(sources.instances.length, 1, "two widgets of one signal share one stream");
     const [source] = sources.instances;
     source.open();
@@ -71,16 +71,16 @@ describe("widget", () => {
     assert.equal(model.saves + other.saves, 0, "the kernel has its own copy: nothing is sent back");
     cleanup();
     cleanupOther();
-    await wait(60);
+    await wait(100);
     assert.equal(sources.live().length, 0, "the last widget to go closes the stream");
   });
 
   test("initialize follows a new signal name", async () => {
     const model = fakeModel({ ...defaults });
     const cleanup = widget.initialize({ model });
-    await wait(60);
+    await wait(100);
     model.set("name", "k/other");
-    await wait(60);
+    await wait(100);
     assert.deepEqual(sources.live().map((s) => s.names), [["k/other"]]);
     cleanup();
   });
@@ -88,7 +88,7 @@ describe("widget", () => {
   test("render draws the model's value and follows its changes until cleaned up", () => {
     const doc = fakeDocument();
     const el = doc.createElement("div");
-    const model = fakeModel({ ...defaults, value: 1, status: "live", template: "n={value}" });
+    const model = fakeModel({ ...defaults, value: 1, rev: 1, status: "live", template: "n={value}" });
     const cleanup = widget.render({ model, el: /** @type {any} */ (el) });
     const root = /** @type {any} */ (el.childNodes[0]);
     assert.equal(root.childNodes[1].innerHTML, "n=1");
@@ -99,5 +99,29 @@ describe("widget", () => {
     cleanup();
     assert.equal(el.childNodes.length, 0);
     assert.equal([...model.handlers.values()].reduce((n, s) => n + s.size, 0), 0, "no handler left behind");
+  });
+
+  test("render shows nothing, and never calls format_js, before the first value", () => {
+    const doc = fakeDocument();
+    const el = doc.createElement("div");
+    /** @type {unknown[]} */
+    const seen = [];
+    const format_js = "(v) => { globalThis.__seen.push(v); return `loss ${v.loss}`; }";
+    /** @type {any} */ (globalThis).__seen = seen;
+    try {
+      // The kernel's first state: no value yet (null), rev -1.
+      const model = fakeModel({ ...defaults, status: "connecting", format_js });
+      const cleanup = widget.render({ model, el: /** @type {any} */ (el) });
+      const root = /** @type {any} */ (el.childNodes[0]);
+      assert.deepEqual(seen, [], "a formatter would get a placeholder null");
+      assert.equal(root.childNodes[1].textContent, "");
+      model.set("rev", 0);
+      model.set("value", { loss: 0.5 });
+      assert.deepEqual(seen, [{ loss: 0.5 }]);
+      assert.equal(root.childNodes[1].textContent, "loss 0.5");
+      cleanup();
+    } finally {
+      delete (/** @type {any} */ (globalThis)).__seen;
+    }
   });
 });

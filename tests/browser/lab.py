@@ -1,0 +1,176 @@
+"""JupyterLab in a real Chromium: the server, the browser, a notebook page, and what it logged."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, expect
+
+from ..jupyter import TOKEN, JupyterServer, start_jupyter
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+CHROMIUM = "/usr/bin/chromium"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(),
+    reason=f"needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium); "
+    "Playwright's own browser download is never used",
+)
+# Without the background-networking flags Chromium floods the closed network with
+# refused connections (see /work/shared/browser-testing.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+EVENTS_PATH = "nb-sse-signals/events"
+
+# Counts the EventSources the page opens and how many are open at once. Installed
+# before any page script runs; the widget's code finds the wrapper on globalThis.
+COUNT_EVENT_SOURCES = """
+(() => {
+  const Native = window.EventSource;
+  const stats = { opened: 0, open: 0, maxOpen: 0, urls: [] };
+  window.__eventSources = stats;
+  class Counted extends Native {
+    constructor(url, init) {
+      super(url, init);
+      this.__open = true;
+      stats.opened += 1;
+      stats.open += 1;
+      stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+      stats.urls.push(String(url));
+    }
+    close() {
+      if (this.__open) {
+        this.__open = false;
+        stats.open -= 1;
+      }
+      super.close();
+    }
+  }
+  window.EventSource = Counted;
+})();
+"""
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+def start_lab(root: Path, base_url: str = "/") -> JupyterServer:
+    """JupyterLab with the extension, the notebooks in its root, and no news toast."""
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    # The "Jupyter news?" toast would cover the page.
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    shutil.rmtree(root / "workspaces", ignore_errors=True)  # else old tabs come back
+    contents = root / "notebooks"
+    contents.mkdir(parents=True, exist_ok=True)
+    for path in NOTEBOOKS.iterdir():
+        if path.suffix in (".ipynb", ".py"):
+            shutil.copy(path, contents / path.name)
+    return start_jupyter(root, base_url=base_url, app="lab")
+
+
+@dataclass
+class PageLog:
+    """What a page reported: console errors, uncaught exceptions, event-stream requests."""
+
+    errors: list[str] = field(default_factory=list)
+    event_requests: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("request", self._request)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text} ({message.location})")
+
+    def _request(self, request: Request) -> None:
+        if EVENTS_PATH in request.url:
+            self.event_requests.append(request.url)
+
+
+def write_notebook(lab: JupyterServer, name: str, *cells: str) -> str:
+    """A notebook of code cells in the server's root (python3, so no kernel picker)."""
+    notebook = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source) for source in cells],
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
+    nbformat.write(notebook, lab.root / "notebooks" / name)
+    return name
+
+
+def shutdown_kernels(lab: JupyterServer) -> None:
+    """A notebook's kernel outlives its page; end it, so threads of one test never load the next."""
+    with httpx.Client(base_url=lab.url, headers=lab.headers, timeout=10) as client:
+        for kernel in client.get("api/kernels").json():
+            client.delete(f"api/kernels/{kernel['id']}")
+
+
+@contextmanager
+def notebook_page(
+    browser: Browser, lab: JupyterServer, name: str
+) -> Iterator[tuple[Page, PageLog]]:
+    """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    log = PageLog()
+    log.attach(page)
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    # JupyterLab saves the open tabs in the server's workspace and restores them on
+    # the next load: an earlier test's notebook would come back, and take "Run All".
+    shutil.rmtree(lab.root / "workspaces", ignore_errors=True)
+    (lab.root / "workspaces").mkdir()
+    try:
+        page.goto(f"{lab.url}lab/tree/{name}?token={TOKEN}")
+        # The execution indicator says idle before a kernel exists; the status bar
+        # names the kernel only once it runs (see browser-testing.md).
+        expect(page.locator("#jp-main-statusbar")).to_contain_text(
+            "(ipykernel) | Idle", timeout=60_000
+        )
+        yield page, log
+    finally:
+        context.close()
+        shutdown_kernels(lab)
+
+
+def run_all(page: Page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_for_all_cells(page: Page, timeout: float = 60) -> None:
+    """Until every code cell has run: no prompt is empty or busy."""
+    page.wait_for_function(
+        """() => {
+            const prompts = [...document.querySelectorAll(
+                '.jp-CodeCell .jp-InputArea-prompt')].map((p) => p.textContent.trim());
+            return prompts.length > 0 && prompts.every((p) => /^\\[\\d+\\]:$/.test(p));
+        }""",
+        timeout=timeout * 1000,
+    )
+
+
+def event_sources(page: Page) -> dict[str, Any]:
+    return dict(page.evaluate("window.__eventSources"))

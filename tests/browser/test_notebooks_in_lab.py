@@ -1,0 +1,152 @@
+"""The other notebooks, and ten widgets on one page, in JupyterLab under ``/prefix/``."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from ..jupyter import JupyterServer
+from .lab import (
+    event_sources,
+    needs_chromium,
+    notebook_page,
+    run_all,
+    start_lab,
+    wait_for_all_cells,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    server = start_lab(tmp_path_factory.mktemp("lab"), base_url="/prefix/")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def texts(page: Page, selector: str) -> list[str]:
+    return [str(t) for t in page.locator(selector).all_inner_texts()]
+
+
+TEN_SIGNALS = """
+%load_ext nb_sse_signals
+import ipywidgets as widgets
+from nb_sse_signals import ServerSignal
+signals = [ServerSignal(f"ten/{i}", {"i": i}) for i in range(10)]
+"""
+
+
+def test_ten_widgets_shown_by_one_cell_open_one_event_source(
+    browser: Browser, lab: JupyterServer
+) -> None:
+    name = write_notebook(
+        lab, "ten_signals.ipynb", TEN_SIGNALS, "widgets.VBox([s.widget() for s in signals])"
+    )
+    with notebook_page(browser, lab, name) as (page, log):
+        run_all(page)
+        expect(page.locator(".nb-sse-signals-status-live")).to_have_count(10, timeout=20_000)
+        time.sleep(1)  # time enough for a (wrong) second connection to show up
+        stats = event_sources(page)
+        assert len(log.event_requests) == 1, (
+            f"expected one request to the event stream, got {log.event_requests}"
+        )
+        assert stats["opened"] == 1, stats
+        assert stats["open"] == 1, stats
+        assert stats["urls"][0].count("signal=") == 10, stats["urls"][0]
+        assert texts(page, ".nb-sse-signals-content") == [f"i: {i}" for i in range(10)]
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+def test_the_dashboard_updates_every_card_over_one_stream(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    with notebook_page(browser, lab, "dashboard.ipynb") as (page, log):
+        run_all(page)
+        cards = page.locator(".nb-sse-signals-content", has_text="°C")
+        expect(cards).to_have_count(10, timeout=20_000)  # nine rooms and the mean
+        wait_for_all_cells(page)
+        first = texts(page, ".nb-sse-signals-content")
+        time.sleep(1.5)  # the sensors move every 0.5 s
+        later = texts(page, ".nb-sse-signals-content")
+        changed = sum(a != b for a, b in zip(first, later, strict=True))
+        assert changed >= 5, f"the readings should move:\n{first}\n{later}"
+        mean = page.evaluate(
+            """() => {
+                const mean = [...document.querySelectorAll('.nb-sse-signals-content')]
+                    .find((el) => el.textContent.startsWith('mean '));
+                const bar = document.querySelector('.widget-hprogress .progress-bar');
+                return [parseFloat(mean.textContent.slice(5)), parseFloat(bar.style.width)];
+            }"""
+        )
+        assert abs(mean[1] - 10 * (mean[0] - 15)) < 1, f"the gauge follows the mean: {mean}"
+        stats = event_sources(page)
+        # The summary widget joins first, and the rooms' widgets may join well after it
+        # (each model imports its module first): a second stream may replace the first,
+        # but never beside it.
+        assert stats["maxOpen"] == 1, stats
+        assert stats["open"] == 1, stats
+        assert stats["urls"][-1].count("signal=") == 10, stats["urls"][-1]
+        page.locator(".widget-gridbox").first.scroll_into_view_if_needed()
+        page.screenshot(path=tmp_path / "dashboard.png")
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+def test_the_live_plot_grows_and_custom_renderings_follow(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    with notebook_page(browser, lab, "live_plot.ipynb") as (page, log):
+        run_all(page)
+        wait_for_all_cells(page)
+        points = "document.querySelector('polyline').getAttribute('points').split(' ').length"
+        page.wait_for_function(f"() => {points} >= 5", timeout=10_000)
+        before = page.evaluate(points)
+        time.sleep(1)  # ten points a second
+        after = page.evaluate(points)
+        assert after >= before + 5, f"the plot should grow: {before} then {after} points"
+        summary = page.locator(".nb-sse-signals-content", has_text="points, last")
+        assert re.fullmatch(
+            r"\d+ points, last -?[\d.]+, window \[-?[\d.]+, -?[\d.]+\]", summary.inner_text()
+        ), summary.inner_text()
+        bars = page.locator(".nb-sse-signals-content", has_text="▁").or_(
+            page.locator(".nb-sse-signals-content", has_text="█")
+        )
+        assert re.fullmatch(r"[▁▂▃▄▅▆▇█]+", bars.first.inner_text()), bars.first.inner_text()
+        label = page.locator(".widget-label", has_text="kernel sees")
+        expect(label).to_have_text(re.compile(r"kernel sees \d+ points"))
+        page.locator("svg").filter(has=page.locator("polyline")).scroll_into_view_if_needed()
+        page.screenshot(path=tmp_path / "live_plot.png")
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+def test_a_signal_published_by_a_script_shows_live_then_closed(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    with notebook_page(browser, lab, "outside_publisher.ipynb") as (page, log):
+        run_all(page)
+        loss = page.locator(".nb-sse-signals-content", has_text="epoch ")
+        expect(loss).to_have_text(re.compile(r"epoch [1-9]\d*: loss \d\.\d{4}"), timeout=20_000)
+        wait_for_all_cells(page)
+        kernel_side = page.locator(".jp-OutputArea-output", has_text="kernel side:").inner_text()
+        assert re.search(r"kernel side: live, epoch [1-9]\d*, [1-9]\d* changes", kernel_side), (
+            kernel_side
+        )
+        expect(page.locator(".jp-OutputArea-output", has_text="publisher exited")).to_have_text(
+            "publisher exited with 0"
+        )
+        # The script closes the signal on SIGTERM: every viewer shows it ended.
+        expect(page.locator(".nb-sse-signals-status-closed")).to_have_count(1)
+        bar = page.evaluate("document.querySelector('.widget-hprogress .progress-bar').style.width")
+        epoch = re.search(r"epoch (\d+)", loss.inner_text())
+        assert epoch, loss.inner_text()
+        assert abs(float(bar.rstrip("%")) - 100 * int(epoch[1]) / 120) < 0.01, (bar, epoch)
+        page.screenshot(path=tmp_path / "outside_publisher.png")
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
