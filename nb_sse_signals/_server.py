@@ -13,13 +13,16 @@ import secrets
 import socket
 import threading
 from importlib import resources
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from tornado import httpserver, web
 
 from ._handlers import TOKEN_COOKIE, SignalsHandler, signal_handlers
 from ._hub import SignalHub
 from ._publish import OPEN_PUBLISHERS
+
+if TYPE_CHECKING:
+    from ._publisher import Publisher
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -79,6 +82,16 @@ class Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._demo_task: asyncio.Task[None] | None = None
+        self._publisher: Publisher | None = None
+
+    @property
+    def publisher(self) -> Publisher:
+        """The publisher for ``ServerSignal(..., server=this)`` (made once, stopped with us)."""
+        if self._publisher is None:
+            from ._publisher import Publisher
+
+            self._publisher = Publisher.for_server(self)
+        return self._publisher
 
     @property
     def url(self) -> str:
@@ -167,6 +180,10 @@ class Server:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop a server started with :meth:`start`; closes every connection. Idempotent."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.flush(timeout)
+            publisher.shutdown(timeout)
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return

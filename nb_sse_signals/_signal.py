@@ -9,7 +9,6 @@ of changes is coalesced; the last value always arrives.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from ._publisher import Publisher, default_publisher
 
 if TYPE_CHECKING:
     from ._drive import Driver
+    from ._server import Server
     from ._widget import SignalWidget
 
 __all__ = ["ServerSignal", "default_scope"]
@@ -36,11 +36,13 @@ __all__ = ["ServerSignal", "default_scope"]
 Listener = Callable[[JSON, int], None]
 
 
-def default_scope() -> str:
-    """This process's namespace for signal keys: the kernel's id in a kernel, else the pid.
+def default_scope() -> str | None:
+    """This process's namespace for signal keys: ``k-<kernel id>`` in a kernel, else None.
 
-    Two notebooks may both have a signal named ``count``; their keys differ.
-    A restarted kernel keeps its id, so its viewers pick up where they were.
+    Two notebooks on one Jupyter server may both have a signal named ``count``;
+    their keys differ. A restarted kernel keeps its id, so its viewers pick up where
+    they were. Outside a kernel (a script with its own server) names are used as
+    they are.
     """
     try:
         from ipykernel.connect import get_connection_file
@@ -50,7 +52,7 @@ def default_scope() -> str:
             return "k-" + match.group(1).replace("-", "")[:12]
     except (ImportError, RuntimeError, AttributeError):
         pass  # not in a kernel
-    return f"p-{os.getpid()}"
+    return None
 
 
 class ServerSignal:
@@ -59,8 +61,9 @@ class ServerSignal:
     ``ServerSignal("count", {"value": 0})`` creates (or takes over) the signal
     and returns once the hub has it, so viewers can subscribe at once.
     ``shared=True`` uses ``name`` as the key as is, for signals that several
-    processes publish or subscribe to by name; otherwise the key is
-    ``<scope>/<name>`` (see :func:`default_scope`).
+    processes publish or subscribe to by name; otherwise, in a kernel, the key is
+    ``<scope>/<name>`` (see :func:`default_scope`). ``server=`` publishes into a
+    standalone :class:`Server` of this process instead of the default hub.
 
     Values are anything :func:`normalise` accepts; anything else raises
     ``TypeError`` (:class:`NotJSONError`) naming the offending path, and the
@@ -75,12 +78,14 @@ class ServerSignal:
         shared: bool = False,
         max_rate: float = 30.0,
         publisher: Publisher | None = None,
+        server: Server | None = None,
         scope: str | None = None,
     ) -> None:
         if max_rate <= 0:
             raise ValueError(f"expected a positive max_rate (changes per second), got {max_rate}")
         self.name = name
-        self.key = check_key(name if shared else f"{scope or default_scope()}/{name}")
+        scope = None if shared else (scope or default_scope())
+        self.key = check_key(f"{scope}/{name}" if scope else name)
         self.max_rate = max_rate
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
@@ -92,7 +97,9 @@ class ServerSignal:
         self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
         self._sent_rev = 0
-        self._publisher = publisher if publisher is not None else default_publisher()
+        if publisher is None:
+            publisher = server.publisher if server is not None else default_publisher()
+        self._publisher = publisher
         self._sent_rev = self._publisher.declare(self, self._declare_message())
 
     # -- reading ----------------------------------------------------------------------

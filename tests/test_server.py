@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nb_sse_signals import Publisher, ServerSignal, serve
+from nb_sse_signals import ServerSignal, serve
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
@@ -106,15 +106,13 @@ def test_a_port_in_use_is_a_clear_error(server: Server) -> None:
 
 def test_a_script_can_start_a_server_in_a_thread_and_publish_to_it() -> None:
     with serve(port=0) as server:
-        publisher = Publisher.for_server(server)
-        try:
-            s = ServerSignal("temps", [20.5], publisher=publisher, scope="script")
-            with s.mutate() as doc:
-                doc.append(21.0)
-            publisher.flush()
-            events = read_events_with_token(server, [s.key], 1)
-        finally:
-            publisher.shutdown()
+        s = ServerSignal("temps", [20.5], server=server)
+        assert s.key == "temps", "outside a kernel, names are keys as they are"
+        assert s.url == f"{server.url}nb-sse-signals/events?signal=temps"
+        with s.mutate() as doc:
+            doc.append(21.0)
+        server.publisher.flush()
+        events = read_events_with_token(server, [s.key], 1)
     assert reconstruct(events)[s.key] == [20.5, 21.0]
 
 
