@@ -170,11 +170,23 @@ class SignalHub:
         with self._lock:
             return self._set_locked(self._open(name), doc)
 
-    def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None = None) -> int:
-        """Apply an RFC 6902 patch atomically; ``base`` guards against a publisher's stale view."""
+    def patch(
+        self,
+        name: str,
+        ops: Sequence[dict[str, Any]],
+        base: int | None = None,
+        *,
+        parsed: bool = False,
+    ) -> int:
+        """Apply an RFC 6902 patch atomically; ``base`` guards against a publisher's stale view.
+
+        ``parsed=True`` says ``ops`` was just parsed from JSON text and nobody else
+        holds it, so it is plain JSON already and need not be checked and copied
+        (the publish endpoint's hot path).
+        """
         if not isinstance(ops, list | tuple):
             raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
-        clean = normalise(list(ops))
+        clean = ops if parsed and type(ops) is list else normalise(list(ops))
         assert isinstance(clean, list)
         with self._lock:
             sig = self._open(name)

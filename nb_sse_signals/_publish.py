@@ -28,7 +28,9 @@ OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 
 
 def handle_message(hub: SignalHub, message: object, owner: object = None) -> dict[str, Any]:
-    """Apply one publish message to ``hub``; return its reply. Never raises for bad input.
+    """Apply one publish message (just parsed from JSON text) to ``hub``; return its reply.
+
+    Never raises for bad input.
 
     ``owner`` is the connection a ``declare`` came over (see ``SignalHub.close_owned``).
     """
@@ -50,7 +52,8 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
             base = message.get("base")
             if base is not None and type(base) is not int:
                 raise SignalsError(f"expected 'base' to be an integer revision, got {base!r}")
-            reply["rev"] = hub.patch(name, message.get("patch"), base)  # type: ignore[arg-type]
+            # Every message reaching here was parsed from JSON text just now.
+            reply["rev"] = hub.patch(name, message.get("patch"), base, parsed=True)  # type: ignore[arg-type]
         elif op == "close":
             hub.close(name)
         elif op == "info":
