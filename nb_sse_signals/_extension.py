@@ -9,23 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._publisher import default_publisher, reset_default_publisher
+from ._publisher import default_publisher, existing_default_publisher, reset_default_publisher
 
 _MAGICS = ("signals", "signal_url")
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from IPython.core.magic import register_line_magic  # noqa: F401  (IPython is there)
-
     ipython.register_magic_function(_signals_magic, "line", "signals")
     ipython.register_magic_function(_signal_url_magic, "line", "signal_url")
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    from ._publisher import _default
-
-    if _default is not None:
-        for signal in _default.signals:
+    publisher = existing_default_publisher()
+    if publisher is not None:
+        for signal in publisher.signals:
             signal.close()
     reset_default_publisher()
     magics = ipython.magics_manager.magics["line"]

@@ -264,6 +264,11 @@ def default_publisher() -> Publisher:
         return _default
 
 
+def existing_default_publisher() -> Publisher | None:
+    """The process's publisher if one was started (never starts one)."""
+    return _default
+
+
 def reset_default_publisher() -> None:
     """Shut the default publisher down (``%unload_ext`` and tests); the next use starts anew."""
     global _default

@@ -46,10 +46,6 @@ class _PageHandler(SignalsHandler):
         self.finish(resources.files("nb_sse_signals").joinpath("demo.html").read_bytes())
 
 
-class _StaticHandler(web.StaticFileHandler):
-    """The built front-end (``nb_sse_signals/static``), for the demo page's client."""
-
-
 class Server:
     """A standalone signals server. ``url`` includes no token; ``token`` is what subscribers need.
 
@@ -116,7 +112,8 @@ class Server:
                 orphan_grace=self.orphan_grace,
             ),
             (r"/", _PageHandler, {"hub": self.hub, "token": token}),
-            (r"/static/(.*)", _StaticHandler, {"path": str(static)}),
+            # The built front end, for the demo page's client.
+            (r"/static/(.*)", web.StaticFileHandler, {"path": str(static)}),
         ]
         return web.Application(routes)
 
