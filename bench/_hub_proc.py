@@ -5,6 +5,7 @@ Usage: ``python -m bench._hub_proc <signal> <initial JSON>``; prints ``{"port": 
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ def main() -> None:
     raise_nofile(8192)
     server = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
     server.hub.declare(name, initial)
+    gc.freeze()  # as `nb-sse-signals serve` does once it listens
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Stdin closes when the parent dies, however it dies: never outlive it.
