@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,6 +27,8 @@ from ipywidgets import widgets
 from jupyter_client.session import json_packer
 
 from nb_sse_signals._hub import SignalHub
+from nb_sse_signals._publisher import Publisher
+from nb_sse_signals._signal import ServerSignal
 
 from ._kernel import RecordingTransport, make_signal
 from ._timing import Row, Section, fmt_ratio, fmt_time, median
@@ -96,19 +99,11 @@ async def _ours(n: int, count: int, repeat: int, *, mutate: bool) -> tuple[int, 
     transport = RecordingTransport(hub)
     data = _floats(n)
     signal, publisher = make_signal("bench/wire", data, transport)
-    counter = itertools.count()
     try:
         sub = hub.subscribe([signal.key])
         await sub.next_batch(1.0)  # the snapshot
 
-        def update() -> None:
-            if mutate:
-                with signal.mutate() as doc:
-                    doc.append(next(counter) + random.random())
-            else:
-                data.append(next(counter) + random.random())
-                signal.set(data)
-            publisher.flush()  # one message per change, as at a low rate
+        update = _updater(signal, publisher, data, mutate=mutate)
 
         loop = asyncio.get_running_loop()
         # The publisher forwards into the hub in this process, so CPU is measured
@@ -129,20 +124,29 @@ async def _ours(n: int, count: int, repeat: int, *, mutate: bool) -> tuple[int, 
     return message, len(frame), cpu
 
 
+def _updater(
+    signal: ServerSignal, publisher: Publisher, data: list[float], *, mutate: bool
+) -> Callable[[], None]:
+    """One appended float per call, by mutate() or by set(); one message per change."""
+    counter = itertools.count()
+
+    def update() -> None:
+        if mutate:
+            with signal.mutate() as doc:
+                doc.append(next(counter) + random.random())
+        else:
+            data.append(next(counter) + random.random())
+            signal.set(data)
+        publisher.flush()  # one message per change, as at a low rate
+
+    return update
+
+
 def _kernel_cpu(n: int, count: int, repeat: int, *, mutate: bool) -> float:
     data = _floats(n)
     signal, publisher = make_signal("bench/wire-cpu", data, RecordingTransport())
-    counter = itertools.count()
     try:
-
-        def update() -> None:
-            if mutate:
-                with signal.mutate() as doc:
-                    doc.append(next(counter) + random.random())
-            else:
-                data.append(next(counter) + random.random())
-                signal.set(data)
-            publisher.flush()
+        update = _updater(signal, publisher, data, mutate=mutate)
 
         return _cpu_per_update(update, count, repeat)
     finally:

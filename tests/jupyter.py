@@ -126,11 +126,13 @@ class Kernel:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
-    async def start(cls, server: JupyterServer, timeout: float = 60.0) -> Kernel:
+    async def start(
+        cls, server: JupyterServer, timeout: float = 60.0, path: str | None = None
+    ) -> Kernel:
+        """Start a kernel; ``path`` (a notebook's, relative to the root) sets its folder."""
+        body = {"name": "python3"} if path is None else {"name": "python3", "path": path}
         async with httpx.AsyncClient(timeout=timeout) as client:
-            resp = await client.post(
-                server.url + "api/kernels", headers=server.headers, json={"name": "python3"}
-            )
+            resp = await client.post(server.url + "api/kernels", headers=server.headers, json=body)
             resp.raise_for_status()
             kernel_id = resp.json()["id"]
         ws_url = server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"

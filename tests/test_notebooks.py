@@ -13,10 +13,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import nbformat
 import pytest
-from tornado import httpclient, websocket
 
 from .jupyter import JupyterServer, Kernel, start_jupyter
 
@@ -87,31 +85,13 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]
         server.stop()
 
 
-async def start_kernel_for(server: JupyterServer, notebook: str, timeout: float = 60) -> Kernel:
-    """A kernel in the notebook's folder (``Kernel.start`` leaves it in the server's cwd)."""
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        resp = await client.post(
-            server.url + "api/kernels",
-            headers=server.headers,
-            json={"name": "python3", "path": notebook},
-        )
-        resp.raise_for_status()
-        kernel_id = resp.json()["id"]
-    ws_url = server.url.replace("http", "ws", 1) + f"api/kernels/{kernel_id}/channels"
-    request = httpclient.HTTPRequest(ws_url, headers=server.headers, request_timeout=timeout)
-    conn = await asyncio.wait_for(websocket.websocket_connect(request), timeout)
-    kernel = Kernel(server, kernel_id, conn)
-    await kernel.run("1", timeout=timeout)  # the kernel answers: it is ready
-    return kernel
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("name", NAMES)
 async def test_each_notebook_runs_top_to_bottom_in_a_fresh_kernel(
     jupyter: JupyterServer, name: str
 ) -> None:
-    kernel = await start_kernel_for(jupyter, f"{name}.ipynb")
+    kernel = await Kernel.start(jupyter, path=f"{name}.ipynb")
     try:
         outputs = []
         for number, source in enumerate(code_cells(name), 1):
