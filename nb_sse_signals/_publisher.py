@@ -25,6 +25,7 @@ from ._errors import SignalsError
 from ._transport import HubTransport, SocketTransport, Transport, TransportError
 
 if TYPE_CHECKING:
+    from ._hub import SignalHub
     from ._server import Server
     from ._signal import ServerSignal
 
@@ -64,7 +65,7 @@ class Publisher:
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def for_hub(cls, hub: Any, events_url: str = "", token: str | None = None) -> Publisher:
+    def for_hub(cls, hub: SignalHub, events_url: str = "", token: str | None = None) -> Publisher:
         """Publish straight into a :class:`SignalHub` in this process."""
         return cls(HubTransport(hub, events_url, token))
 
