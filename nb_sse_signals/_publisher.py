@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -146,6 +147,8 @@ class Publisher:
             self._mark_due(signal)
 
     def _mark_due(self, signal: ServerSignal) -> None:
+        if self._closed:
+            return  # shutting down: no new work on a loop about to stop
         self._due[signal.key] = signal
         if self._sending is None or self._sending.done():
             self._sending = self._loop.create_task(self._send_due())
@@ -222,6 +225,11 @@ class Publisher:
         self._closed = True
 
         async def stop() -> None:
+            sending = self._sending
+            if sending is not None and not sending.done():
+                sending.cancel()  # a task left pending would be destroyed with the loop
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
             await self.transport.close()
             if self.server is not None and self._owns_server:
                 await self.server.stop_async()
