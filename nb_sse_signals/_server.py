@@ -165,6 +165,12 @@ class Server:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.stop_async())
+                # Let the closed connections' handlers finish (as asyncio.run does),
+                # rather than destroy their tasks pending with the loop.
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="nb_sse_signals-server", daemon=True)
