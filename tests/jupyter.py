@@ -111,6 +111,7 @@ class Execution:
     status: str = ""
     stdout: str = ""
     error: str = ""
+    idle: bool = False  # iopub said the kernel is idle after this request
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -158,6 +159,11 @@ class Kernel:
                 run.error += "\n".join(content["traceback"])
             elif kind == "execute_reply":
                 run.status = content["status"]
+            elif kind == "status" and content["execution_state"] == "idle":
+                run.idle = True
+            # The reply (shell) may overtake the output (iopub): done needs both, and
+            # iopub's idle comes after every output of the request.
+            if run.status and run.idle:
                 run.done.set()
 
     def submit(self, code: str) -> Execution:

@@ -34,6 +34,13 @@ CHECKS = {
         r"\[[\d., ]+, [\d., ]+\]\n",  # the rooms moved apart
     ),
     "outside_publisher": (
+        # The closed event reaches the kernel's follower thread a moment after the
+        # script exits: wait for it (bounded).
+        "import time\n"
+        "for _ in range(100):\n"
+        "    if loss.status == 'closed':\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
         "print(loss.status, publisher.returncode)",
         r"closed 0\n",  # SIGTERM: the script closed the signal and exited cleanly
     ),
