@@ -31,7 +31,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
 def server() -> Iterator[Server]:
     """A standalone server on 127.0.0.1 in a background thread, stopped after the test."""
     srv = Server(
-        port=0, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=0.3
+        port=0, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0
     ).start()
     try:
         yield srv

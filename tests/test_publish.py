@@ -152,7 +152,7 @@ async def test_signals_of_a_publisher_that_vanished_are_closed_after_a_grace_per
     conn.close()
     await asyncio.sleep(0.1)
     assert server.hub.names() == ["k-dead/count"], "still open within the grace period"
-    for _ in range(100):
+    for _ in range(250):  # the fixture's grace period is 1 s; wait up to 5 s
         if not server.hub.names():
             break
         await asyncio.sleep(0.02)
@@ -166,7 +166,7 @@ async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server
     second = await open_publisher(server)  # a restarted kernel keeps its id, so its keys
     try:
         await declare_over(second, "k-restart/count", 2)
-        await asyncio.sleep(0.6)  # twice the grace period
+        await asyncio.sleep(2.0)  # twice the grace period
         assert server.hub.names() == ["k-restart/count"]
         assert server.hub.get("k-restart/count") == (1, 2)
     finally:
