@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from nb_sse_signals._diff import diff
 from nb_sse_signals._patch import JSON, apply_patch, copy_json, json_equal
 
-SUITE = Path(__file__).parents[2] / "shared" / "conformance" / "json-patch"
+from . import conformance
 
 
 def roundtrip(old: JSON, new: JSON) -> list[dict[str, JSON]]:
@@ -31,20 +30,7 @@ def roundtrip(old: JSON, new: JSON) -> list[dict[str, JSON]]:
     return patch
 
 
-def _expected_records() -> list[Any]:
-    if not SUITE.is_dir():
-        return [
-            pytest.param(None, marks=pytest.mark.skip(reason=f"no conformance suite at {SUITE}"))
-        ]
-    records = []
-    for name in ("tests.json", "spec_tests.json"):
-        for i, record in enumerate(json.loads((SUITE / name).read_text())):
-            if "expected" in record and not record.get("disabled"):
-                records.append(pytest.param(record, id=f"{name}[{i}]"))
-    return records
-
-
-@pytest.mark.parametrize("record", _expected_records())
+@pytest.mark.parametrize("record", conformance.records(only_expected=True))
 def test_diff_reaches_every_expected_document_of_the_suite(record: dict[str, Any]) -> None:
     roundtrip(record["doc"], record["expected"])
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -23,32 +22,14 @@ from nb_sse_signals._patch import (
     parse_pointer,
 )
 
-SUITE = Path(__file__).parents[2] / "shared" / "conformance" / "json-patch"
-
-
-def _records() -> list[Any]:
-    if not SUITE.is_dir():
-        return [
-            pytest.param(None, marks=pytest.mark.skip(reason=f"no conformance suite at {SUITE}"))
-        ]
-    params = []
-    for name in ("tests.json", "spec_tests.json"):
-        for i, record in enumerate(json.loads((SUITE / name).read_text())):
-            if "patch" not in record:
-                continue  # comment-only record
-            marks = (
-                [pytest.mark.skip(reason="disabled in the suite")] if record.get("disabled") else []
-            )
-            label = f"{name}[{i}] {record.get('comment', '')}".strip()
-            params.append(pytest.param(record, id=label, marks=marks))
-    return params
+from . import conformance
 
 
 def dumps(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-@pytest.mark.parametrize("record", _records())
+@pytest.mark.parametrize("record", conformance.records())
 def test_conformance_record(record: dict[str, Any]) -> None:
     doc = copy.deepcopy(record["doc"])
     before = copy.deepcopy(doc)
@@ -61,7 +42,7 @@ def test_conformance_record(record: dict[str, Any]) -> None:
     assert json_equal(result, record["expected"]), f"got {result!r}"
 
 
-@pytest.mark.parametrize("record", _records())
+@pytest.mark.parametrize("record", conformance.records())
 def test_reference_library_agrees_with_suite_and_with_us(record: dict[str, Any]) -> None:
     if "expected" not in record:
         return
