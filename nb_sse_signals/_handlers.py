@@ -148,9 +148,7 @@ class EventsHandler(SignalsHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         loop = asyncio.get_running_loop()
-        # The retry hint rides on the first event: a block with only ``retry:`` is an
-        # empty event to some clients (httpx-sse yields it), though the spec drops it.
-        self._retry = b"retry: %d\n" % RETRY_MS
+        self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
         self._flushing = False
         self._wrote_at = loop.time()
         self._ended: asyncio.Future[None] = loop.create_future()

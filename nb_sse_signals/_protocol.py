@@ -76,8 +76,13 @@ def encode_comment(text: str) -> bytes:
     return b"".join(b": " + line + b"\n" for line in _LINE_BREAK.split(text.encode())) + b"\n"
 
 
-def encode_retry(milliseconds: int) -> bytes:
-    return f"retry: {int(milliseconds)}\n\n".encode()
+def retry_field(milliseconds: int) -> bytes:
+    """The ``retry:`` line, to put in front of an event.
+
+    Not a block of its own: one with only ``retry:`` is dispatched as an empty event
+    by some clients (httpx-sse), though the spec dispatches nothing for it.
+    """
+    return b"retry: %d\n" % int(milliseconds)
 
 
 def with_id(frame: bytes, event_id: str) -> bytes:

@@ -31,11 +31,12 @@ def test_comment_lines_are_ignored_by_the_decoder() -> None:
     assert proto.SSEDecoder().decode(text) == []
 
 
-def test_retry_hint_is_a_field_of_its_own() -> None:
-    assert proto.encode_retry(2000) == b"retry: 2000\n\n"
+def test_retry_hint_rides_on_an_event() -> None:
+    frame = proto.retry_field(2000) + proto.encode_event(b"{}", event_id="e-1")
+    assert frame == b"retry: 2000\nid: e-1\ndata: {}\n\n"
     decoder = proto.SSEDecoder()
-    decoder.decode("retry: 2000\n\n")
-    assert decoder.retry == 2000
+    (event,) = decoder.decode(frame.decode())
+    assert (event.data, decoder.retry) == ("{}", 2000)
 
 
 def test_event_without_id_keeps_the_previous_last_event_id() -> None:
