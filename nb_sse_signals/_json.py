@@ -17,12 +17,10 @@ import math
 from collections.abc import Callable
 from typing import Any, cast
 
-import orjson
-
 from ._errors import NotJSONError
 from ._patch import JSON, escape
 
-__all__ = ["JSON", "dumps", "loads", "normalise"]
+__all__ = ["JSON", "normalise"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_ITEMS = frozenset({str, int, bool, float, type(None)})
@@ -138,13 +136,3 @@ def _converter(value: object) -> Callable[[Any], object] | None:
     if hasattr(value, "model_dump") and hasattr(type(value), "model_fields"):  # pydantic v2
         return lambda v: v.model_dump(mode="json")
     return None
-
-
-def dumps(value: JSON) -> bytes:
-    """Compact UTF-8 JSON of an already normalised value."""
-    return orjson.dumps(value)
-
-
-def loads(data: bytes | str) -> JSON:
-    """Parse JSON (``orjson.JSONDecodeError``, a ``ValueError``, on bad input)."""
-    return cast(JSON, orjson.loads(data))

@@ -72,10 +72,6 @@ def _field(value: str) -> bytes:
     return value.encode()
 
 
-def encode_comment(text: str) -> bytes:
-    return b"".join(b": " + line + b"\n" for line in _LINE_BREAK.split(text.encode())) + b"\n"
-
-
 def retry_field(milliseconds: int) -> bytes:
     """The ``retry:`` line, to put in front of an event.
 
