@@ -44,6 +44,7 @@ class SignalsHandler(web.RequestHandler):
         self.hub = hub
         self.subscriber_token = token
         self.publish_secret = publish_secret
+        self._allow_cross_origin()
 
     async def authorize(self) -> bool:
         """True if the request may read signals. Default: the standalone server's token.
@@ -69,15 +70,16 @@ class SignalsHandler(web.RequestHandler):
                 403, "expected subscriber credentials (a token), got none or a wrong one"
             )
 
-    def set_default_headers(self) -> None:
-        super().set_default_headers()  # Jupyter's security headers, when mounted there
+    def _allow_cross_origin(self) -> None:
         # The token, not the origin, is the credential on the standalone server, so a
         # notebook on another origin may subscribe (cookies are never sent cross-origin
-        # by EventSource without withCredentials, and we do not allow that).
-        if getattr(self, "subscriber_token", None) is not None:
+        # by EventSource without withCredentials, and we do not allow that). Set here,
+        # not in set_default_headers: tornado calls that before initialize().
+        if self.subscriber_token is not None:
             self.set_header("Access-Control-Allow-Origin", "*")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._allow_cross_origin()  # send_error cleared the headers
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = (
             exc.log_message

@@ -290,3 +290,23 @@ def test_snapshot_endpoint_answers_in_the_order_asked(server: Server) -> None:
         timeout=5,
     )
     assert [(m["name"], m["rev"]) for m in orjson.loads(resp.content)] == [("b", 1), ("a", 0)]
+
+
+def test_a_notebook_on_another_origin_may_subscribe_with_the_token(server: Server) -> None:
+    # The fallback standalone server runs on another port than JupyterLab: its
+    # responses must allow the page's origin, or the browser hides them.
+    server.hub.declare("a", 1)
+    for params, status in (({"signal": "a", "token": TOKEN}, 200), ({"signal": "a"}, 403)):
+        resp = httpx.get(
+            server.url + "nb-sse-signals/snapshot",
+            params=params,
+            headers={"Origin": "http://127.0.0.1:8888"},
+            timeout=5,
+        )
+        assert resp.status_code == status
+        assert resp.headers.get("access-control-allow-origin") == "*"
+    with (
+        httpx.Client(timeout=5) as client,
+        client.stream("GET", events_url(server), params={"signal": "a", "token": TOKEN}) as resp,
+    ):
+        assert resp.headers.get("access-control-allow-origin") == "*"
