@@ -96,7 +96,6 @@ class ServerSignal:
         self._closed = False
         self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
-        self._sent_rev = 0
         if publisher is None:
             publisher = server.publisher if server is not None else default_publisher()
         self._publisher = publisher

@@ -224,12 +224,12 @@ json_values = st.recursive(
 containers = st.dictionaries(keys, json_values, max_size=4) | st.lists(json_values, max_size=4)
 
 
-def _containers(proxy: Any) -> list[Any]:
-    """The proxy and every container proxy under it, read fresh."""
-    found = [proxy]
-    children = proxy.values() if isinstance(proxy, DictProxy) else proxy
+def _containers(value: Any) -> list[Any]:
+    """``value`` and every container under it, depth first: proxies, or plain values."""
+    found = [value]
+    children = value.values() if isinstance(value, dict | DictProxy) else value
     for child in children:
-        if isinstance(child, DictProxy | ListProxy):
+        if isinstance(child, dict | list | DictProxy | ListProxy):
             found.extend(_containers(child))
     return found
 
@@ -306,18 +306,9 @@ def edited(draw: st.DrawFn) -> tuple[JSON, Recorder, JSON]:
         proxies = _containers(doc)
         k = draw(st.integers(0, len(proxies) - 1))
         target = proxies[k]
-        twin_target = _containers_plain(twin)[k]
+        twin_target = _containers(twin)[k]
         _edit(target, twin_target, draw)
     return original, rec, twin
-
-
-def _containers_plain(value: Any) -> list[Any]:
-    found = [value]
-    children = value.values() if isinstance(value, dict) else value
-    for child in children:
-        if isinstance(child, dict | list):
-            found.extend(_containers_plain(child))
-    return found
 
 
 @settings(max_examples=200, deadline=None)
