@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ._errors import PatchError, ProtocolError
 from ._json import JSON
-from ._patch import apply_patch, copy_json
+from ._patch import apply_patch
 from ._protocol import SSEDecoder, parse_change
 
 log = logging.getLogger("nb_sse_signals")
@@ -27,7 +27,11 @@ OnStatus = Callable[[str], None]
 
 
 class Follower:
-    """Subscribe to ``name`` at ``base_url`` (``http://host:port/prefix/``) until :meth:`stop`."""
+    """Subscribe to ``name`` at ``base_url`` (``http://host:port/prefix/``) until :meth:`stop`.
+
+    ``on_value(value, rev)`` runs on the follower's thread with the follower's own
+    document, which later patches change in place: copy what you keep.
+    """
 
     def __init__(
         self,
@@ -116,7 +120,7 @@ class Follower:
             log.warning("nb_sse_signals: ignoring a bad event for %s: %s", self.name, exc)
             return
         if change.is_snapshot:
-            value = copy_json(change.patch[0]["value"])
+            value = change.patch[0]["value"]  # just parsed: nobody else holds it
         elif change.rev <= self.rev:
             return  # a duplicate
         elif change.rev != self.rev + 1 or self.rev < 0:
@@ -129,7 +133,7 @@ class Follower:
                 return self._resync(str(exc))
         self.value, self.rev, self._cursor = value, change.rev, cursor
         self.on_status("live")
-        self.on_value(copy_json(value), change.rev)
+        self.on_value(value, change.rev)
 
     def _resync(self, reason: str) -> None:
         log.info("nb_sse_signals: resyncing %s: %s", self.name, reason)

@@ -30,7 +30,7 @@ from . import _protocol as proto
 from ._diff import diff
 from ._errors import PatchError, SignalClosedError, UnknownSignalError
 from ._json import JSON, normalise
-from ._patch import apply_patch
+from ._patch import apply_patch, copy_json
 from ._subscription import Subscription
 
 __all__ = ["SignalHub", "SignalInfo", "Subscription"]
@@ -284,7 +284,7 @@ class SignalHub:
         """(rev, a private copy of the value) of an open signal."""
         with self._lock:
             sig = self._open(name)
-            return sig.rev, orjson.loads(orjson.dumps(sig.value))
+            return sig.rev, copy_json(sig.value)
 
     def names(self) -> list[str]:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -76,7 +77,10 @@ def scripted() -> Iterator[tuple[str, list[bytes], list[dict[str, Any]]]]:
 def follow(url: str) -> tuple[Follower, list[tuple[Any, int]], list[str]]:
     values: list[tuple[Any, int]] = []
     statuses: list[str] = []
-    follower = Follower(url, "s", lambda v, r: values.append((v, r)), statuses.append)
+    # The follower hands over its own document: keep copies, as its contract says.
+    follower = Follower(
+        url, "s", lambda v, r: values.append((copy.deepcopy(v), r)), statuses.append
+    )
     return follower, values, statuses
 
 
