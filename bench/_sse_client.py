@@ -50,7 +50,8 @@ async def stream(port: int, query: str, last_rev: int, timeout: float) -> None:
             raise RuntimeError(f"the stream ended after {events} events")
         if not started:
             started = time.perf_counter()
-        events += chunk.count(b"\n\n")
+        # An event's blank line may straddle two reads: count from the last byte before.
+        events += (tail[-1:] + chunk).count(b"\n\n")
         # A root replace mid-stream is a resync: the hub dropped events for us.
         snapshots += chunk.count(b'"path":"",')
         window = tail + chunk

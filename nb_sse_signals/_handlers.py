@@ -20,6 +20,7 @@ from . import _protocol as proto
 from ._errors import CursorError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub, Subscription
 from ._publish import SECRET_HEADER
+from ._sse_writer import SSEWriter
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -111,18 +112,21 @@ class EventsHandler(SignalsHandler):
     """``GET nb-sse-signals/events``: the SSE stream of docs/protocol.md.
 
     Push delivery: the hub calls :meth:`_deliver` in its wake-up callback, which
-    writes what is pending and starts a flush without awaiting it, so one loop
-    turn serves every subscriber (as a bare fan-out loop would). While a flush is
-    in flight nothing more is written: the backlog waits in the subscription's
-    bounded buffer, which is what turns a slow reader into snapshots.
+    takes what is pending and hands it to the socket at once, so one loop turn
+    serves every subscriber. Once the response headers are out the handler detaches
+    the connection and writes through :class:`SSEWriter` (see there for why). While
+    the socket has not taken the last write, nothing more is written: the backlog
+    waits in the subscription's bounded buffer, which is what turns a slow reader
+    into snapshots.
 
-    The subscription is dropped as soon as Tornado reports the connection closed
-    (``on_connection_close``; Tornado notes it "may not be called promptly" when
-    the peer vanishes without a FIN, in which case the next write finds it).
+    The subscription is dropped as soon as the stream reports the peer gone (it
+    listens for EOF while idle; a peer that vanishes without a FIN is found by the
+    next write or keep-alive).
     """
 
     keepalive: float
     _subscription: Subscription | None = None
+    _writer: SSEWriter | None = None
 
     def initialize(
         self,
@@ -146,14 +150,22 @@ class EventsHandler(SignalsHandler):
         except UnknownSignalError as exc:
             raise web.HTTPError(404, str(exc)) from None
         self._subscription = sub
-        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
         loop = asyncio.get_running_loop()
-        self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
-        self._flushing = False
-        self._wrote_at = loop.time()
         self._ended: asyncio.Future[None] = loop.create_future()
+        try:
+            self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.set_header("Cache-Control", "no-cache")
+            self.set_header("X-Accel-Buffering", "no")
+            await self.flush()  # the headers alone; Tornado chunks an HTTP/1.1 body
+        except StreamClosedError:
+            sub.close()
+            return
+        chunked = self.request.version == "HTTP/1.1"
+        self._writer = SSEWriter(
+            self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
+        )
+        self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
+        self._wrote_at = loop.time()
         self._ticker = loop.call_later(self.keepalive, self._keep_alive)
         sub.on_ready(self._deliver)
         self._deliver()  # the first batch (snapshots or replay) is already waiting
@@ -162,43 +174,29 @@ class EventsHandler(SignalsHandler):
         finally:
             self._ticker.cancel()
             sub.close()
+            self._writer.close()
 
     def _deliver(self) -> None:
-        sub = self._subscription
-        if sub is None or self._ended.done():
+        sub, writer = self._subscription, self._writer
+        if sub is None or writer is None or writer.closed:
             return
         if sub.closed:
-            self._end()
-        elif not self._flushing:
+            writer.close()
+        elif not writer.busy:
             chunk = sub.take()
             if chunk:
                 if self._retry:
                     chunk, self._retry = self._retry + chunk, b""
-                self._send(chunk)
-
-    def _send(self, chunk: bytes) -> None:
-        self._flushing = True
-        self._wrote_at = self._ended.get_loop().time()
-        try:
-            self.write(chunk)
-            flushed = self.flush()
-        except StreamClosedError:
-            self._end()
-            return
-        flushed.add_done_callback(self._flushed)
-
-    def _flushed(self, flushed: asyncio.Future[None]) -> None:
-        self._flushing = False
-        if flushed.cancelled() or flushed.exception() is not None:
-            self._end()  # the peer is gone
-        else:
-            self._deliver()  # more may have arrived during the flush
+                self._wrote_at = self._ended.get_loop().time()
+                writer.send(chunk)
 
     def _keep_alive(self) -> None:
         loop = self._ended.get_loop()
         idle = loop.time() - self._wrote_at
-        if idle >= self.keepalive and not self._flushing and not self._ended.done():
-            self._send(proto.KEEP_ALIVE)
+        writer = self._writer
+        if idle >= self.keepalive and writer is not None and not writer.busy:
+            self._wrote_at = loop.time()
+            writer.send(proto.KEEP_ALIVE)
             idle = 0.0
         self._ticker = loop.call_later(max(0.01, self.keepalive - idle), self._keep_alive)
 
@@ -207,6 +205,7 @@ class EventsHandler(SignalsHandler):
             self._ended.set_result(None)
 
     def on_connection_close(self) -> None:
+        # Before the headers are out (afterwards the writer watches the stream).
         if self._subscription is not None:
             self._subscription.close()
         super().on_connection_close()

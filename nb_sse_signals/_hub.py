@@ -57,6 +57,7 @@ class _Signal:
         "floor_seq",
         "history",
         "name",
+        "name_json",
         "owner",
         "rev",
         "snapshot",
@@ -67,6 +68,7 @@ class _Signal:
 
     def __init__(self, name: str, value: JSON, seq: int, history: int) -> None:
         self.name = name
+        self.name_json = orjson.dumps(name)
         self.value = value
         self.owner: object = None  # the publisher connection that declared it last, if any
         self.rev = 0
@@ -117,6 +119,8 @@ class SignalHub:
         self.buffer_events = buffer_events
         self.closed_memory = closed_memory
         self.epoch = epoch or "".join(secrets.choice(_EPOCH_ALPHABET) for _ in range(10))
+        proto.parse_cursor(proto.format_cursor(self.epoch, 0))  # raises if it cannot be one
+        self._epoch_bytes = self.epoch.encode()
         self._lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
         self._closed_order: OrderedDict[str, None] = OrderedDict()
@@ -245,11 +249,8 @@ class SignalHub:
         sig.changes += 1
         sig.times.append(time.monotonic())
         self._seq += 1
-        frame = proto.encode_event(
-            proto.change_data(sig.name, sig.rev, patch_json),
-            event_id=proto.format_cursor(self.epoch, self._seq),
-        )
-        self._append(sig, self._seq, frame)
+        cursor = b"%b-%d" % (self._epoch_bytes, self._seq)
+        self._append(sig, self._seq, proto.change_frame(sig.name_json, sig.rev, patch_json, cursor))
         return sig.rev
 
     def _append(self, sig: _Signal, seq: int, frame: bytes) -> None:

@@ -161,6 +161,20 @@ def change_data(name: str, rev: int, patch_json: bytes) -> bytes:
     )
 
 
+def change_frame(name_json: bytes, rev: int, patch_json: bytes, cursor: bytes) -> bytes:
+    """``encode_event(change_data(...), event_id=cursor)`` in one step: the hub's per-change path.
+
+    ``name_json`` is the name already serialised. Nothing needs splitting: compact JSON
+    from orjson never holds a raw line break, and a cursor is ``<epoch>-<digits>``.
+    """
+    return b'id: %b\ndata: {"name":%b,"rev":%d,"patch":%b}\n\n' % (
+        cursor,
+        name_json,
+        rev,
+        patch_json,
+    )
+
+
 def snapshot_data(name: str, rev: int, value_json: bytes) -> bytes:
     return change_data(name, rev, b'[{"op":"replace","path":"","value":' + value_json + b"}]")
 

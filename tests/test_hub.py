@@ -279,3 +279,8 @@ def test_info_reports_revisions_subscribers_and_rates() -> None:
     (info,) = hub.info()
     assert (info.name, info.rev, info.subscribers, info.changes) == ("a", 5, 0, 5)
     assert info.rate == pytest.approx(1.0)
+
+
+def test_a_hub_epoch_that_cannot_be_a_cursor_is_refused() -> None:
+    with pytest.raises(CursorError, match="Last-Event-ID"):
+        SignalHub(epoch="a\nb")
