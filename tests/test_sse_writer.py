@@ -1,0 +1,99 @@
+"""The detached SSE body, byte for byte from a raw socket (no client library hides framing)."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from nb_sse_signals._server import Server
+
+from .conftest import TOKEN, wait_until
+
+
+def _subscribe(server: Server, version: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock.sendall(
+        f"GET /nb-sse-signals/events?signal=a HTTP/{version}\r\nHost: x\r\n"
+        f"Authorization: token {TOKEN}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes, seen: bytes = b"") -> bytes:
+    """Read until ``marker`` has arrived or the peer closed (5 s bound per read)."""
+    data = seen
+    deadline = time.monotonic() + 5
+    while marker not in data:
+        assert time.monotonic() < deadline, f"never got {marker!r}; got {data[-300:]!r}"
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _dechunk(body: bytes) -> tuple[bytes, bool]:
+    """Undo HTTP/1.1 chunked framing strictly; return (payload, saw the last chunk)."""
+    out = b""
+    while body:
+        size_line, sep, rest = body.partition(b"\r\n")
+        assert sep, f"a chunk size line without CRLF: {body[:40]!r}"
+        size = int(size_line, 16)
+        if size == 0:
+            assert rest == b"\r\n", f"bytes after the last chunk: {rest!r}"
+            return out, True
+        assert rest[size : size + 2] == b"\r\n", "a chunk not followed by CRLF"
+        out, body = out + rest[:size], rest[size + 2 :]
+    return out, False
+
+
+def test_an_http11_body_is_valid_chunks_and_ends_with_the_last_chunk() -> None:
+    server = Server(port=0, token=TOKEN).start()
+    try:
+        server.hub.declare("a", {"n": 0})
+        sock = _subscribe(server, "1.1")
+        head = _read_until(sock, b'"value":{"n":0}')
+        assert b"transfer-encoding: chunked" in head.lower()
+        for n in range(1, 4):
+            server.hub.set("a", {"n": n})
+        data = _read_until(sock, b'"value":3', head)
+    finally:
+        server.stop()
+    data = _read_until(sock, b"0\r\n\r\n", data)  # the server's stop ends the body
+    sock.close()
+    payload, ended = _dechunk(data.split(b"\r\n\r\n", 1)[1])
+    assert ended, "the body should end with the terminating zero-length chunk"
+    events = [e for e in payload.split(b"\n\n") if b"data:" in e]
+    assert len(events) == 4, f"expected the snapshot and 3 changes, got {payload!r}"
+
+
+def test_an_http10_body_is_the_raw_event_stream() -> None:
+    server = Server(port=0, token=TOKEN).start()
+    try:
+        server.hub.declare("a", {"n": 0})
+        sock = _subscribe(server, "1.0")
+        data = _read_until(sock, b'"value":{"n":0}')
+        server.hub.set("a", {"n": 1})
+        data = _read_until(sock, b'"value":1', data)
+        head, body = data.split(b"\r\n\r\n", 1)
+        assert b"transfer-encoding" not in head.lower()
+        assert body.startswith(b"retry: "), f"expected raw SSE, got {body[:60]!r}"
+    finally:
+        server.stop()
+    assert _read_until(sock, b"never") is not None  # the server closes: recv returns b""
+    sock.close()
+
+
+def test_a_peer_that_leaves_while_idle_is_noticed_without_a_write() -> None:
+    # No keep-alive falls due within the wait (the fixture's is 0.5 s, so use a hub of
+    # our own with a long one): the writer must learn of the EOF by listening.
+    quiet = Server(port=0, token=TOKEN, keepalive=60).start()
+    try:
+        quiet.hub.declare("a", 0)
+        sock = _subscribe(quiet, "1.1")
+        _read_until(sock, b'"value":0')
+        assert quiet.hub.subscriber_count("a") == 1
+        sock.close()
+        wait_until(lambda: quiet.hub.subscriber_count("a") == 0, 2.0, "the subscriber to leave")
+    finally:
+        quiet.stop()
