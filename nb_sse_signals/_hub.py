@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -188,10 +188,12 @@ class SignalHub:
         holds it, so it is plain JSON already and need not be checked and copied
         (the publish endpoint's hot path).
         """
-        if not isinstance(ops, list | tuple):
+        if parsed and type(ops) is list:
+            clean: list[Any] = ops
+        elif isinstance(ops, (list, tuple)):  # a tuple: no Union built per call
+            clean = cast(list[Any], normalise(list(ops)))
+        else:
             raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
-        clean = ops if parsed and type(ops) is list else normalise(list(ops))
-        assert isinstance(clean, list)
         with self._lock:
             sig = self._open(name)
             if base is not None and base != sig.rev:
@@ -201,7 +203,7 @@ class SignalHub:
             if not clean:
                 return sig.rev
             # apply_patch is atomic and copies inserted values, so the ops list stays ours.
-            sig.value = apply_patch(sig.value, clean)  # type: ignore[arg-type]
+            sig.value = apply_patch(sig.value, clean)
             return self._record(sig, orjson.dumps(clean))
 
     def close(self, name: str) -> None:

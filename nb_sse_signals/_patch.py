@@ -142,6 +142,8 @@ def parse_pointer(pointer: object) -> list[str]:
         return []
     if pointer[0] != "/":
         raise PatchError(f"expected a JSON Pointer starting with '/', found {pointer!r}")
+    if "~" not in pointer:  # nothing escaped (the usual case): no per-token work
+        return pointer[1:].split("/")
     return [unescape(t) for t in pointer[1:].split("/")]
 
 

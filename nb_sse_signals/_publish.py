@@ -41,19 +41,19 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
     try:
         if not isinstance(name, str):
             raise SignalsError(f"expected 'name' to be a string, got {name!r}")
-        if op == "declare" or op == "set":
+        if op == "patch":  # the hot path first: a publisher sends mostly patches
+            base = message.get("base")
+            if base is not None and type(base) is not int:
+                raise SignalsError(f"expected 'base' to be an integer revision, got {base!r}")
+            # Every message reaching here was parsed from JSON text just now.
+            reply["rev"] = hub.patch(name, message.get("patch"), base, parsed=True)  # type: ignore[arg-type]
+        elif op == "declare" or op == "set":
             if "value" not in message:
                 raise SignalsError(f"expected a 'value' in a {op!r} message, got none")
             if op == "declare":
                 reply["rev"] = hub.declare(name, message["value"], owner)
             else:
                 reply["rev"] = hub.set(name, message["value"])
-        elif op == "patch":
-            base = message.get("base")
-            if base is not None and type(base) is not int:
-                raise SignalsError(f"expected 'base' to be an integer revision, got {base!r}")
-            # Every message reaching here was parsed from JSON text just now.
-            reply["rev"] = hub.patch(name, message.get("patch"), base, parsed=True)  # type: ignore[arg-type]
         elif op == "close":
             hub.close(name)
         elif op == "info":
