@@ -2,10 +2,11 @@
 
 The hub calls ``diff(old, new)`` on every ``set()``, usually with ``new`` sharing most
 of its containers with ``old`` (``old + [item]``, a dict with one key changed). Shared
-structure is skipped by identity at C speed (``map(operator.is_, ...)``), so the
-cost is one pointer comparison per unchanged element plus work proportional to what
-changed. Python ``==`` is never trusted alone: ``[1] == [True] == [1.0]``, yet the
-three serialise differently, so a change of type always yields a ``replace``.
+structure is skipped by identity at memory speed (``_identity``), so the cost is one
+pointer comparison per unchanged element plus work proportional to what changed.
+Both lists must be ones no other thread resizes during the call. Python ``==`` is
+never trusted alone: ``[1] == [True] == [1.0]``, yet the three serialise differently,
+so a change of type always yields a ``replace``.
 
 Lists are compared by common prefix and common suffix, and the middle becomes
 pairwise (nested) diffs plus adds or removes: small and correct, not minimal (no LCS).
@@ -17,14 +18,15 @@ and ``apply_patch`` copies what it inserts. Callers that keep a patch while muta
 
 from __future__ import annotations
 
-from collections import deque
-from itertools import compress, islice, repeat
-from operator import is_, is_not, length_hint
-from typing import cast
+from itertools import compress, repeat
+from operator import is_not
+from typing import Any, cast
 
+from ._identity import identical_run
 from ._patch import JSON, Op, escape, json_equal, same_bytes
 
 _MISSING = object()
+_CONTAINERS = (list, dict)
 
 
 def diff(old: JSON, new: JSON) -> list[Op]:
@@ -33,11 +35,12 @@ def diff(old: JSON, new: JSON) -> list[Op]:
     Neither argument is modified. See the module docstring for aliasing.
     """
     ops: list[Op] = []
-    _diff(old, new, "", ops)
+    diff_into(old, new, "", ops)
     return ops
 
 
-def _diff(old: JSON, new: JSON, path: str, ops: list[Op]) -> None:
+def diff_into(old: JSON, new: JSON, path: str, ops: list[Op]) -> None:
+    """Append to ``ops`` the patch from ``old`` to ``new``, both located at ``path``."""
     if old is new:
         return
     kind = type(old)
@@ -46,7 +49,7 @@ def _diff(old: JSON, new: JSON, path: str, ops: list[Op]) -> None:
             _diff_dict(cast(dict[str, JSON], old), cast(dict[str, JSON], new), path, ops)
             return
         if kind is list:
-            _diff_list(cast(list[JSON], old), cast(list[JSON], new), path, ops)
+            diff_list_into(cast(list[JSON], old), cast(list[JSON], new), path, ops)
             return
         if old == new:  # same scalar type, so == is exact (0.0 == -0.0 aside)
             return
@@ -66,7 +69,7 @@ def _diff_dict(old: dict[str, JSON], new: dict[str, JSON], path: str, ops: list[
     removed = 0
     for key in changed:
         if key in new:
-            _diff(old[key], new[key], path + "/" + escape(key), ops)
+            diff_into(old[key], new[key], path + "/" + escape(key), ops)
         else:
             ops.append({"op": "remove", "path": path + "/" + escape(key)})
             removed += 1
@@ -76,16 +79,20 @@ def _diff_dict(old: dict[str, JSON], new: dict[str, JSON], path: str, ops: list[
                 ops.append({"op": "add", "path": path + "/" + escape(key), "value": new[key]})
 
 
-def _diff_list(old: list[JSON], new: list[JSON], path: str, ops: list[Op]) -> None:
+def diff_list_into(
+    old: list[JSON], new: list[JSON], path: str, ops: list[Op], head: int = 0, tail: int = 0
+) -> None:
+    """:func:`diff_into` for two lists, of which the caller already knows that the first
+    ``head`` and the last ``tail`` elements are equal (they are not looked at again)."""
     lo, ln = len(old), len(new)
     overlap = min(lo, ln)
-    head = _common_run(old, new, overlap, from_end=False)
-    tail = _common_run(old, new, overlap - head, from_end=True)
+    head = common_run(old, new, overlap - tail, from_end=False, skip=head)
+    tail = common_run(old, new, overlap - head, from_end=True, skip=tail)
     old_mid, new_mid = lo - head - tail, ln - head - tail
     paired = min(old_mid, new_mid)
     mark = len(ops)
     for i in range(head, head + paired):
-        _diff(old[i], new[i], f"{path}/{i}", ops)
+        diff_into(old[i], new[i], f"{path}/{i}", ops)
     for i in range(head + paired, head + new_mid):
         ops.append({"op": "add", "path": f"{path}/{i}", "value": new[i]})
     # Highest index first: each remove then pops from as near the end as possible.
@@ -98,53 +105,68 @@ def _diff_list(old: list[JSON], new: list[JSON], path: str, ops: list[Op]) -> No
         ops.append({"op": "replace", "path": path, "value": new})
 
 
-def _common_run(old: list[JSON], new: list[JSON], limit: int, *, from_end: bool) -> int:
-    """How many leading (or trailing) elements, at most ``limit``, are type-strictly equal.
+def common_run(
+    old: list[Any],
+    new: list[Any],
+    limit: int,
+    *,
+    from_end: bool,
+    skip: int = 0,
+    identical: bool = False,
+) -> int:
+    """How many leading (or trailing) elements, at most ``limit``, are type-strictly equal
+    (``identical=True``: are the very same objects), given that the first ``skip`` are.
 
-    Identical elements are skipped at C speed by ``all(map(is_, ...))`` over list
-    iterators; where it stops, the iterator's length hint gives the index. An
-    equal-but-distinct element (fresh containers from the normaliser, data parsed
-    again) starts a gallop: ever larger chunks are compared with orjson at C speed
-    instead of walking each element in Python.
+    Runs of identical elements are skipped at memory speed (:func:`identical_run`).
+    An equal-but-distinct element (fresh containers from the normaliser, data parsed
+    again) starts a gallop: ever larger chunks are compared at C speed instead of
+    walking each element in Python.
     """
-    if limit <= 0:
-        return 0
-    size, other = len(old), len(new)
-    mine, theirs = (reversed(old), reversed(new)) if from_end else (iter(old), iter(new))
+    pos = skip
+    hopeful = True
     while True:
-        if all(map(is_, mine, theirs)):
-            return limit
-        j = size - length_hint(mine) - 1  # both iterators have just yielded element j
-        if j >= limit:
-            return limit
-        if from_end:
-            if not json_equal(old[size - 1 - j], new[other - 1 - j]):
-                return j
-        elif not json_equal(old[j], new[j]):
-            return j
-        pos, step = j + 1, 8
-        while pos + step <= limit:
-            if from_end:
-                a, b = old[size - pos - step : size - pos], new[other - pos - step : other - pos]
-            else:
-                a, b = old[pos : pos + step], new[pos : pos + step]
-            if not _run_equal(a, b):
-                break
-            deque(islice(mine, step), maxlen=0)  # move both iterators past the chunk
-            deque(islice(theirs, step), maxlen=0)
+        pos = identical_run(old, new, limit, from_end=from_end, skip=pos)
+        if pos >= limit or identical:
+            return pos
+        if not _range_equal(old, new, pos, 1, from_end):
+            return pos
+        pos += 1
+        if hopeful:
+            # Values parsed anew are usually equal all the way: try the whole rest in one
+            # C-speed comparison (once per call) before galloping towards the difference.
+            hopeful = False
+            if pos < limit and _range_equal(old, new, pos, limit - pos, from_end):
+                return limit
+        step = 8
+        while pos + step <= limit and _range_equal(old, new, pos, step, from_end):
             pos += step
             step *= 2
 
 
+def _range_equal(old: list[JSON], new: list[JSON], pos: int, count: int, from_end: bool) -> bool:
+    """Whether ``count`` elements from the ``pos``-th (from the end, if asked) are equal."""
+    if count == 1:
+        at = -1 - pos if from_end else pos
+        return json_equal(old[at], new[at])
+    if from_end:
+        lo, ln = len(old), len(new)
+        return _run_equal(old[lo - pos - count : lo - pos], new[ln - pos - count : ln - pos])
+    return _run_equal(old[pos : pos + count], new[pos : pos + count])
+
+
 def _run_equal(a: list[JSON], b: list[JSON]) -> bool:
-    if all(map(is_, a, b)):
+    if identical_run(a, b, len(a)) == len(a):  # slices we own: safe to read
         return True
     if a != b:  # type-strict equality implies ==, so this refutes at C speed
         return False
     # Equal scalars of the same types are equal JSON (the common case: numbers parsed
-    # anew), proven in three C passes without serialising anything.
-    kinds = list(map(type, a))
-    if kinds == list(map(type, b)) and list not in kinds and dict not in kinds:
+    # anew). ``count`` of a type among types is a pointer comparison per item, so a
+    # run of one scalar type is proven in two passes of ``type`` plus two of those.
+    kinds, theirs = list(map(type, a)), list(map(type, b))
+    first = kinds[0]
+    if first not in _CONTAINERS and kinds.count(first) == len(kinds):
+        return theirs.count(first) == len(theirs)
+    if kinds == theirs and _CONTAINERS[0] not in kinds and _CONTAINERS[1] not in kinds:
         return True
     # Equal bytes from orjson prove type-strict equality; anything else is decided by
     # json_equal (dict key order, ints beyond 64 bits).

@@ -31,6 +31,7 @@ from ._diff import diff
 from ._errors import PatchError, SignalClosedError, UnknownSignalError
 from ._json import JSON, normalise
 from ._patch import apply_patch, copy_json
+from ._refresh import refresh
 from ._subscription import Subscription
 
 __all__ = ["SignalHub", "SignalInfo", "Subscription"]
@@ -170,9 +171,10 @@ class SignalHub:
 
     def set(self, name: str, value: object) -> int:
         """Replace the value; the hub sends the difference (nothing if equal). Returns the rev."""
-        doc = normalise(value)
         with self._lock:
-            return self._set_locked(self._open(name), doc)
+            sig = self._open(name)
+            doc, ops = refresh(sig.value, value)
+            return self._commit(sig, doc, ops) if ops else sig.rev
 
     def patch(
         self,

@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from ._errors import NotJSONError
 from ._patch import JSON, escape
 
-__all__ = ["JSON", "normalise"]
+__all__ = ["JSON", "normalise", "normalise_items", "string_key"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_ITEMS = frozenset({str, int, bool, float, type(None)})
@@ -76,22 +76,35 @@ def normalise(value: object, path: str = "") -> JSON:
     if kind is float:
         return _float(value, path)  # type: ignore[arg-type]
     if kind is list or kind is tuple:
-        items: list[Any] = list(value)  # type: ignore[call-overload]
-        if _plain_list(items):
-            return cast(JSON, items)
-        return [normalise(item, f"{path}/{i}") for i, item in enumerate(items)]
+        return normalise_items(list(value), path)  # type: ignore[call-overload]
     if kind is dict:
         return _normalise_dict(value, path)  # type: ignore[arg-type]
     return _normalise_other(value, path)
+
+
+def normalise_items(items: list[Any], path: str, start: int = 0) -> list[JSON]:
+    """The items of a list the caller owns, as JSON; error paths count indexes from ``start``.
+
+    Returns ``items`` itself when every item is a plain scalar (checked at C speed),
+    else a new list.
+    """
+    if _plain_list(items):
+        return items
+    return [normalise(item, f"{path}/{start + i}") for i, item in enumerate(items)]
+
+
+def string_key(key: object, path: str) -> str:
+    """``key`` if it is a ``str``; else :class:`NotJSONError` (``path``: the object's)."""
+    if type(key) is not str:
+        raise NotJSONError(f"expected string keys {_where(path)}, got key {_describe(key)}", path)
+    return key
 
 
 def _normalise_dict(value: dict[Any, Any], path: str) -> dict[str, JSON]:
     out: dict[str, JSON] = {}
     for key, item in value.items():
         if type(key) is not str:
-            raise NotJSONError(
-                f"expected string keys {_where(path)}, got key {_describe(key)}", path
-            )
+            string_key(key, path)
         kind = type(item)
         if kind in _SCALARS:
             out[key] = item

@@ -18,13 +18,13 @@ from urllib.parse import quote
 
 import orjson
 
-from ._diff import diff
 from ._errors import SignalClosedError
 from ._json import JSON, normalise
 from ._mutate import Recorder
 from ._patch import Op, copy_json, parse_pointer, select
 from ._protocol import check_key
 from ._publisher import Publisher, default_publisher
+from ._refresh import refresh
 
 if TYPE_CHECKING:
     from ._drive import Driver
@@ -132,11 +132,11 @@ class ServerSignal:
 
     def set(self, value: object) -> None:
         """Publish ``value``; viewers get the difference from the current value."""
-        doc = normalise(value)
         with self._lock:
             self._check_open()
-            ops = diff(self._doc, doc)
-            self._doc = doc
+            # One walk that copies and diffs only what is not the very object published
+            # before: O(change) plus a pointer comparison per unchanged scalar.
+            self._doc, ops = refresh(self._doc, value)
             self._record(ops)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
