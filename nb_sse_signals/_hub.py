@@ -133,14 +133,17 @@ class SignalHub:
 
     # -- publishing (any thread) --------------------------------------------------------
 
-    def declare(self, name: str, value: object, owner: object = None) -> int:
+    def declare(
+        self, name: str, value: object, owner: object = None, *, parsed: bool = False
+    ) -> int:
         """Create ``name`` with ``value``; if it exists, set it; if it was closed, reopen it.
 
         ``owner`` (any object, e.g. a publisher's connection) takes the signal over:
-        :meth:`close_owned` later closes what its owner left behind.
+        :meth:`close_owned` later closes what its owner left behind. ``parsed``: as
+        for :meth:`set`.
         """
         proto.check_key(name)
-        doc = normalise(value)
+        doc = cast(JSON, value) if parsed else normalise(value)
         with self._lock:
             sig = self._signals.get(name)
             if sig is None:
@@ -169,11 +172,20 @@ class SignalHub:
                 self.close(name)
         return names
 
-    def set(self, name: str, value: object) -> int:
-        """Replace the value; the hub sends the difference (nothing if equal). Returns the rev."""
+    def set(self, name: str, value: object, *, parsed: bool = False) -> int:
+        """Replace the value; the hub sends the difference (nothing if equal). Returns the rev.
+
+        ``parsed=True`` says ``value`` was just parsed from JSON text by orjson (which
+        refuses NaN and infinities) and nobody else holds it: it is JSON already, and
+        becomes the hub's own without a copy (the publish endpoint's path).
+        """
         with self._lock:
             sig = self._open(name)
-            doc, ops = refresh(sig.value, value)
+            if parsed:
+                doc = cast(JSON, value)
+                ops = diff(sig.value, doc)
+            else:
+                doc, ops = refresh(sig.value, value)
             return self._commit(sig, doc, ops) if ops else sig.rev
 
     def patch(

@@ -51,9 +51,9 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
             if "value" not in message:
                 raise SignalsError(f"expected a 'value' in a {op!r} message, got none")
             if op == "declare":
-                reply["rev"] = hub.declare(name, message["value"], owner)
+                reply["rev"] = hub.declare(name, message["value"], owner, parsed=True)
             else:
-                reply["rev"] = hub.set(name, message["value"])
+                reply["rev"] = hub.set(name, message["value"], parsed=True)
         elif op == "close":
             hub.close(name)
         elif op == "info":

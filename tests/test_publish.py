@@ -10,9 +10,11 @@ import orjson
 import pytest
 from tornado import httpclient, websocket
 
+from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN
+from .test_handlers import read_events
 
 SECRET_HEADER = {"X-Signals-Publish-Secret": SECRET}
 
@@ -49,6 +51,29 @@ def test_post_declares_sets_patches_and_closes(server: Server) -> None:
     assert server.hub.get("a") == (2, {"xs": [1, 2], "y": 0})
     assert post(server, {"op": "close", "name": "a"}).json() == {"ok": True}
     assert server.hub.names() == []
+
+
+def test_a_whole_value_set_over_the_wire_reaches_viewers_as_its_difference(
+    server: Server,
+) -> None:
+    xs = [0.5 * i for i in range(1_000)]
+    post(server, {"op": "declare", "name": "a", "value": {"xs": xs, "t": 1}})
+    [snapshot] = read_events(server, ["a"], 1)
+    # t: 1 -> 1.0 is a change of JSON type, which must reach viewers too.
+    assert post(
+        server, {"op": "set", "name": "a", "value": {"xs": [*xs, 7.5], "t": 1.0}}
+    ).json() == {
+        "ok": True,
+        "rev": 1,
+    }
+    [change] = read_events(server, ["a"], 1, headers={"Last-Event-ID": snapshot.id})
+    assert parse_change(change.data).patch == [
+        {"op": "add", "path": "/xs/1000", "value": 7.5},
+        {"op": "replace", "path": "/t", "value": 1.0},
+    ]
+    rev, value = server.hub.get("a")
+    assert (rev, value) == (1, {"xs": [*xs, 7.5], "t": 1.0})
+    assert type(value["t"]) is float
 
 
 @pytest.mark.parametrize(
