@@ -3,20 +3,24 @@
 Documents are lists of floats (what a plot streams), as in the issue's baselines.
 ``mutate()`` is timed through a real ``ServerSignal`` (recording the edit, serialising
 the op, queueing it for the publisher thread); ``diff`` alone and ``ServerSignal.set()``
-end to end (normalise + diff + serialise) are both reported, because the first is what
-the hub pays and the second what a kernel pays.
+end to end (``refresh``: normalise + diff in one walk, then serialise and queue) are
+both reported, because the first is what the hub pays and the second what a kernel
+pays. The identity proof that both rest on is shown beside the portable way to do it.
 """
 
 from __future__ import annotations
 
 import itertools
 from functools import partial
+from operator import is_
+from typing import Any
 
 import jsonpatch
 import orjson
 
 from nb_sse_signals._diff import diff
 from nb_sse_signals._hub import SignalHub
+from nb_sse_signals._identity import identical_run
 from nb_sse_signals._patch import JSON, Op
 
 from ._kernel import RecordingTransport, make_signal
@@ -66,16 +70,21 @@ def _check_hub(hub: SignalHub, key: str, value: object) -> None:
         raise AssertionError(f"the hub's copy of {key!r} differs from the publisher's")
 
 
-def _set_cost(n: int, repeat: int, number: int) -> float:
-    """Median seconds per ``data.append(x); s.set(data)``: the user keeps their own list."""
-    data = _floats(n)
+def _set_cost(n: int, repeat: int, number: int, *, plot: bool = False) -> float:
+    """Median seconds per ``data.append(x); s.set(data)``: the user keeps their own list
+    (``plot``: their own ``{"x": [...], "y": [...]}`` of n/2 points, appending to both)."""
+    data: Any = {"x": _floats(n // 2), "y": _floats(n // 2)} if plot else _floats(n)
     hub = SignalHub()
     signal, publisher = make_signal("bench/set", data, RecordingTransport(hub))
     counter = itertools.count()
     try:
 
         def update() -> None:
-            data.append(next(counter) + 0.125)
+            if plot:
+                data["x"].append(next(counter) + 0.125)
+                data["y"].append(next(counter) + 0.125)
+            else:
+                data.append(next(counter) + 0.125)
             signal.set(data)
 
         seconds = per_call(update, repeat=repeat, number=number)
@@ -185,7 +194,40 @@ def run(quick: bool = False) -> Section:
         )
     )
     rows.append(_dict_row(1_000 if quick else 10_000, reps))
+    rows += _set_plot_and_identity_rows(hi, reps)
     return Section(SECTION, rows, facts)
+
+
+def _set_plot_and_identity_rows(n: int, reps: int) -> list[Row]:
+    plot = {"x": _floats(n // 2 + 1), "y": _floats(n // 2 + 1)}
+    t_dumps = per_call(partial(orjson.dumps, plot), repeat=reps, number=20)
+    t_set = _set_cost(n, reps, 20, plot=True)
+    old = _floats(n)
+    new = [*old, 0.125]
+    if identical_run(old, new, n) != n:
+        raise AssertionError("the identity proof missed shared items")
+    t_fast = per_call(partial(identical_run, old, new, n), repeat=reps, number=20)
+    t_portable = per_call(lambda: all(map(is_, old, new)), repeat=reps, number=20)
+    return [
+        Row(
+            SECTION,
+            f"ServerSignal.set() end to end, a plot's {{x, y}}, append to both, {n:,} points",
+            fmt_time(t_set),
+            f"orjson.dumps(value) {fmt_time(t_dumps)}",
+            fmt_ratio(t_dumps / t_set),
+            "≤ orjson.dumps",
+            t_set <= t_dumps,
+        ),
+        Row(
+            SECTION,
+            f"proof that {n:,} shared items are the same objects (pointer arrays)",
+            fmt_time(t_fast),
+            f"all(map(operator.is_, ...)) {fmt_time(t_portable)}",
+            fmt_ratio(t_portable / t_fast),
+            "",
+            None,
+        ),
+    ]
 
 
 def _dict_row(n: int, reps: int) -> Row:
