@@ -2,9 +2,10 @@
 
 ``stream <port> <query> <last_rev>``: one client counts events (C-speed byte counts,
 no parsing) until it sees ``"rev":<last_rev>``; reports events and seconds.
-``fanout <port> <query> <clients> <last_n> <timeout>``: many clients parse every event, check
-that revisions arrive without a gap, and time each from the publish timestamp ``t``
-in the value (wall clock: all processes share this machine's) to receipt.
+``fanout <port> <query> <clients> <last_n> <timeout>``: many clients keep every event,
+stamped on receipt, and parse them once the last has arrived: they check that
+revisions arrive without a gap, and time each from the publish timestamp ``t`` in the
+value (wall clock: all processes share this machine's) to receipt.
 
 Requests are HTTP/1.0, so the body comes without chunked framing: raw SSE bytes.
 Prints ``{"ready": ...}`` once every client has its first event, then the result.
@@ -65,7 +66,12 @@ async def stream(port: int, query: str, last_rev: int, timeout: float) -> None:
 
 
 class _Fan:
-    """One fan-out client: parses events, tracks revisions and latencies."""
+    """One fan-out client: tracks revisions and latencies.
+
+    While the clock runs it only keeps ``(receipt time, bytes)`` and looks for the
+    last update's marker; parsing waits until the end (:meth:`finish`), so one
+    client's parsing never delays another's receipt stamp.
+    """
 
     def __init__(self, sock: socket.socket, last_n: int, latencies: list[float]) -> None:
         self.sock = sock
@@ -76,8 +82,31 @@ class _Fan:
         self.rev: int | None = None
         self.gaps = self.resyncs = self.events = 0
         self.first = self.done = False
+        self.deferred: list[tuple[float, bytes]] | None = None
+        self._marker = b'"path":"/n","value":%d}' % last_n
+        self._tail = b""
+
+    def defer(self) -> None:
+        """From now on keep what arrives, stamped, and parse it in :meth:`finish`."""
+        self.deferred = []
 
     def feed(self, data: bytes, now: float) -> None:
+        if self.deferred is None:
+            self._parse(data, now)
+            return
+        self.deferred.append((now, data))
+        window = self._tail + data
+        if self._marker in window:
+            self.done = True
+        self._tail = window[-len(self._marker) :]
+
+    def finish(self) -> None:
+        chunks, self.deferred = self.deferred or [], None
+        self.done = False
+        for now, data in chunks:
+            self._parse(data, now)
+
+    def _parse(self, data: bytes, now: float) -> None:
         buf = self.buf + data
         if self.head:
             end = buf.find(b"\r\n\r\n")
@@ -151,8 +180,12 @@ def fanout(port: int, query: str, clients: int, last_n: int, timeout: float) -> 
     if not all(c.first for c in conns):
         raise RuntimeError("not every client got its first event in time")
     latencies.clear()
+    for conn in conns:
+        conn.defer()
     say({"ready": True})
     _pump(sel, lambda: all(c.done for c in conns), time.monotonic() + timeout)
+    for conn in conns:
+        conn.finish()
     say(
         {
             "clients": len(conns),
