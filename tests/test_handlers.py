@@ -47,11 +47,18 @@ def read_events(
         ) as source,
     ):
         source.response.raise_for_status()
-        for event in source.iter_sse():
+        for event in data_events(source.iter_sse()):
             out.append(event)
             if len(out) == count:
                 break
     return out
+
+
+def data_events(events: Iterator[ServerSentEvent]) -> Iterator[ServerSentEvent]:
+    """The events a browser would dispatch. httpx-sse also yields one for a keep-alive
+    comment once an id was seen (it keeps the last id, as it should, and then treats
+    the blank line as an event); the SSE spec dispatches nothing without data."""
+    return (event for event in events if event.data)
 
 
 def reconstruct(
@@ -267,7 +274,7 @@ def collect_events(
             client, "GET", events_url(server), params={"signal": names}, headers=AUTH
         ) as source,
     ):
-        for event in source.iter_sse():
+        for event in data_events(source.iter_sse()):
             out.append(event)
             if len(out) == count:
                 return

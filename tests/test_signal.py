@@ -19,7 +19,7 @@ from nb_sse_signals import NotJSONError, Publisher, ServerSignal, SignalClosedEr
 from nb_sse_signals._server import Server
 
 from .conftest import wait_until
-from .test_handlers import AUTH, read_events, reconstruct
+from .test_handlers import AUTH, data_events, read_events, reconstruct
 
 
 def hub_value(server: Server, signal: ServerSignal) -> Any:
@@ -163,7 +163,7 @@ def test_closing_tells_viewers_and_refuses_later_changes(
             headers=AUTH,
         ) as source,
     ):
-        events = source.iter_sse()
+        events = data_events(source.iter_sse())
         next(events)
         s.set({"v": 2})
         s.close()
