@@ -25,6 +25,7 @@ from ._sse_writer import SSEWriter
 log = logging.getLogger("nb_sse_signals")
 
 TOKEN_COOKIE = "nb_sse_signals_token"
+OPEN_STREAMS = "nb_sse_signals.open_streams"  # app setting: live EventsHandlers
 RETRY_MS = 2000
 
 
@@ -127,6 +128,7 @@ class EventsHandler(SignalsHandler):
     keepalive: float
     _subscription: Subscription | None = None
     _writer: SSEWriter | None = None
+    _ticker: asyncio.TimerHandle | None = None
 
     def initialize(
         self,
@@ -152,29 +154,45 @@ class EventsHandler(SignalsHandler):
         self._subscription = sub
         loop = asyncio.get_running_loop()
         self._ended: asyncio.Future[None] = loop.create_future()
+        streams: set[EventsHandler] = self.application.settings.setdefault(OPEN_STREAMS, set())
         try:
             self.set_header("Content-Type", "text/event-stream; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")
             self.set_header("X-Accel-Buffering", "no")
-            await self.flush()  # the headers alone; Tornado chunks an HTTP/1.1 body
-        except StreamClosedError:
-            sub.close()
-            return
-        chunked = self.request.version == "HTTP/1.1"
-        self._writer = SSEWriter(
-            self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
-        )
-        self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
-        self._wrote_at = loop.time()
-        self._ticker = loop.call_later(self.keepalive, self._keep_alive)
-        sub.on_ready(self._deliver)
-        self._deliver()  # the first batch (snapshots or replay) is already waiting
-        try:
+            # The body goes straight to the socket (SSEWriter), so no output transform
+            # may encode it: gzip would announce an encoding our chunks do not have.
+            self._transforms = []
+            try:
+                await self.flush()  # the headers alone
+            except StreamClosedError:
+                return
+            # Tornado wrote the framing it chose into our headers: follow it.
+            chunked = self._headers.get("Transfer-Encoding") == "chunked"
+            self._writer = SSEWriter(
+                self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
+            )
+            streams.add(self)  # so a server that stops can end us (see end_stream)
+            self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
+            self._wrote_at = loop.time()
+            self._ticker = loop.call_later(self.keepalive, self._keep_alive)
+            sub.on_ready(self._deliver)
+            self._deliver()  # the first batch (snapshots or replay) is already waiting
             await self._ended
         finally:
-            self._ticker.cancel()
+            streams.discard(self)
+            if self._ticker is not None:
+                self._ticker.cancel()
             sub.close()
+            if self._writer is not None:
+                self._writer.close()
+                # A detached request never reaches finish(), which logs it.
+                self.application.log_request(self)
+
+    def end_stream(self) -> None:
+        """End this response now (the server is stopping); the client may reconnect."""
+        if self._writer is not None:
             self._writer.close()
+        self._end()
 
     def _deliver(self) -> None:
         sub, writer = self._subscription, self._writer

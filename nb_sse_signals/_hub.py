@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import string
 import threading
@@ -35,6 +36,8 @@ from ._refresh import refresh
 from ._subscription import Subscription
 
 __all__ = ["SignalHub", "SignalInfo", "Subscription"]
+
+log = logging.getLogger("nb_sse_signals")
 
 _EPOCH_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -119,8 +122,9 @@ class SignalHub:
         self.buffer_bytes = buffer_bytes
         self.buffer_events = buffer_events
         self.closed_memory = closed_memory
-        self.epoch = epoch or "".join(secrets.choice(_EPOCH_ALPHABET) for _ in range(10))
-        proto.parse_cursor(proto.format_cursor(self.epoch, 0))  # raises if it cannot be one
+        self.epoch = proto.check_epoch(
+            epoch or "".join(secrets.choice(_EPOCH_ALPHABET) for _ in range(10))
+        )
         self._epoch_bytes = self.epoch.encode()
         self._lock = threading.Lock()
         self._signals: dict[str, _Signal] = {}
@@ -293,7 +297,12 @@ class SignalHub:
             dirty, self._dirty = self._dirty, set()
             self._wake_scheduled = False
         for sub in dirty:
-            sub._wake()
+            try:
+                sub._wake()
+            except Exception:  # one broken subscriber must not starve the others
+                log.exception("nb_sse_signals: waking a subscriber failed; dropping it")
+                with contextlib.suppress(Exception):  # logged just above
+                    sub.close()
 
     # -- reading (any thread) -------------------------------------------------------------
 

@@ -19,19 +19,23 @@ The fast path reads those arrays, so it is used only where that is sound:
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from operator import is_, length_hint
 from typing import Any
 
+try:
+    import ctypes
+except ImportError:  # a Python built without libffi: the portable path only
+    ctypes = None  # type: ignore[assignment]
+
 __all__ = ["identical_run"]
 
-_PTR = ctypes.sizeof(ctypes.c_void_p)
+_PTR = ctypes.sizeof(ctypes.c_void_p) if ctypes is not None else 8
 
 
 def _items_offset() -> int | None:
     """Where a list keeps its item pointer, if this interpreter is one we can read."""
-    if sys.implementation.name != "cpython":
+    if ctypes is None or sys.implementation.name != "cpython":
         return None
     # PyListObject ends with ``PyObject **ob_item; Py_ssize_t allocated;``.
     offset = list.__basicsize__ - 2 * _PTR

@@ -15,6 +15,7 @@ from ._errors import CursorError, ProtocolError
 from ._json import JSON
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,200}")
+_EPOCH = re.compile(r"[A-Za-z0-9]{1,32}")
 _CURSOR = re.compile(r"([A-Za-z0-9]{1,32})-(0|[1-9][0-9]{0,18})")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -31,6 +32,13 @@ def check_key(name: object) -> str:
 
 
 # -- cursors --------------------------------------------------------------------------
+
+
+def check_epoch(epoch: str) -> str:
+    """``epoch`` if it can start a cursor (1-32 ASCII letters and digits); else ValueError."""
+    if not isinstance(epoch, str) or not _EPOCH.fullmatch(epoch):
+        raise ValueError(f"expected an epoch of 1-32 ASCII letters and digits, got {epoch!r}")
+    return epoch
 
 
 def format_cursor(epoch: str, seq: int) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from tornado import httpserver, web
 
-from ._handlers import TOKEN_COOKIE, SignalsHandler, signal_handlers
+from ._handlers import OPEN_STREAMS, TOKEN_COOKIE, SignalsHandler, signal_handlers
 from ._hub import SignalHub
 from ._publish import OPEN_PUBLISHERS
 
@@ -140,6 +140,10 @@ class Server:
             self._http.stop()
             for publisher in list(self._app.settings.get(OPEN_PUBLISHERS, ())):
                 publisher.close()
+            # Event streams are detached from Tornado's HTTP server, which therefore
+            # cannot close them: end each, so browsers see the end and reconnect.
+            for stream in list(self._app.settings.get(OPEN_STREAMS, ())):
+                stream.end_stream()
             await self._http.close_all_connections()
             self._http = None
 

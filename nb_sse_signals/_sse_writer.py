@@ -50,6 +50,8 @@ class SSEWriter:
         # Without a close callback a detached stream never notices a peer that went
         # away while nothing was being written; with one it listens for EOF.
         stream.set_close_callback(self._lost)
+        if stream.closed():  # closed before we took it: the callback will never run
+            self._lost()
 
     @property
     def closed(self) -> bool:
@@ -64,8 +66,13 @@ class SSEWriter:
         """
         if self._closed or not body:
             return
-        data = b"%x\r\n%b\r\n" % (len(body), body) if self._chunked else body
         stream = self._stream
+        if stream.closed():
+            # Tornado drops the socket at once but runs the close callback a loop turn
+            # later: the peer is gone, whichever of the two we see first.
+            self._lost()
+            return
+        data = b"%x\r\n%b\r\n" % (len(body), body) if self._chunked else body
         if self._raw and not stream.writing():
             try:
                 sent = stream.socket.send(data)
@@ -91,13 +98,18 @@ class SSEWriter:
             self._on_drained()
 
     def close(self) -> None:
-        """End the body (the last chunk, when chunked) and close the connection. Idempotent."""
+        """End the body (the last chunk, when chunked) and close the connection. Idempotent.
+
+        A reader that stopped reading (bytes still queued) is cut off at once: a
+        terminating chunk queued behind the rest would hold the socket until TCP
+        gives up.
+        """
         if self._closed:
             return
         self._closed = True
         stream = self._stream
         if not stream.closed():
-            if self._chunked:
+            if self._chunked and not self.busy:
                 try:
                     # Close once the terminating chunk is out (or at once if it cannot be).
                     stream.write(b"0\r\n\r\n").add_done_callback(_close_after(stream))

@@ -281,6 +281,36 @@ def test_info_reports_revisions_subscribers_and_rates() -> None:
     assert info.rate == pytest.approx(1.0)
 
 
-def test_a_hub_epoch_that_cannot_be_a_cursor_is_refused() -> None:
-    with pytest.raises(CursorError, match="Last-Event-ID"):
-        SignalHub(epoch="a\nb")
+@pytest.mark.parametrize("epoch", ["a\nb", "\nabc", "abc ", "a-b", "x" * 33])
+def test_a_hub_epoch_that_cannot_start_a_cursor_is_refused(epoch: str) -> None:
+    with pytest.raises(ValueError, match="letters and digits"):
+        SignalHub(epoch=epoch)
+
+
+async def test_a_subscriber_whose_listener_fails_is_dropped_and_the_others_still_get_everything(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    bad = hub.subscribe(["a"])
+    good = [hub.subscribe(["a"]) for _ in range(20)]
+    got: list[list[int]] = [[] for _ in good]
+    for sub in [bad, *good]:
+        sub.take()  # the snapshots
+
+    def broken() -> None:
+        raise RuntimeError("a writer that broke")
+
+    bad.on_ready(broken)
+    for i, sub in enumerate(good):
+        sub.on_ready(lambda i=i, sub=sub: got[i].extend(_revs(sub.take())))
+    for n in range(1, 4):
+        hub.set("a", n)
+        await asyncio.sleep(0.01)
+    assert bad.closed, "the failing subscriber should have been dropped"
+    assert got == [[1, 2, 3]] * len(good)
+    assert "waking a subscriber failed" in caplog.text
+
+
+def _revs(frames: bytes) -> list[int]:
+    return [parse_change(e.data).rev for e in SSEDecoder().decode(frames.decode()) if e.data]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from typing import Any
 
@@ -86,3 +87,18 @@ def test_identical_run_matches_a_plain_loop(
         assert identical_run(a, b, limit, from_end=from_end, skip=skip) == expected
     finally:
         _identity._OFFSET = fast
+
+
+def test_without_ctypes_the_package_imports_and_takes_the_portable_path() -> None:
+    # A Python built without libffi has no ctypes; simulate it in a fresh interpreter.
+    code = (
+        "import sys; sys.modules['ctypes'] = None\n"
+        "import nb_sse_signals\n"
+        "from nb_sse_signals import _identity\n"
+        "from nb_sse_signals._diff import diff\n"
+        "assert _identity._OFFSET is None\n"
+        "xs = [0.5] * 10\n"
+        "assert diff(xs, [*xs, 1.5]) == [{'op': 'add', 'path': '/10', 'value': 1.5}]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()

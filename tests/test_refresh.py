@@ -17,7 +17,7 @@ from nb_sse_signals._json import normalise
 from nb_sse_signals._patch import JSON, apply_patch, json_equal
 from nb_sse_signals._refresh import refresh
 
-from .test_diff import json_values
+from .test_diff import json_values, scalars
 
 
 def containers(value: Any) -> list[Any]:
@@ -165,3 +165,26 @@ def test_refresh_is_normalise_then_a_patch_that_applies_exactly(pair: tuple[JSON
 @given(old=json_values, new=json_values)
 def test_refresh_of_unrelated_values_applies_exactly(old: JSON, new: JSON) -> None:
     check(normalise(old), new)
+
+
+@st.composite
+def long_edited_lists(draw: st.DrawFn) -> tuple[JSON, Any]:
+    """Lists long enough for the galloping comparisons (chunks of 8, 16, ...), edited in
+    a few places, and sometimes parsed anew so that no item is shared."""
+    mine = draw(st.lists(scalars, max_size=300))
+    new: list[Any] = list(mine)
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.integers(0, len(new)))
+        if draw(st.booleans()) or not new:
+            new.insert(where, draw(scalars))
+        else:
+            new[min(where, len(new) - 1)] = draw(scalars)
+    if draw(st.booleans()):
+        new = json.loads(json.dumps(new))
+    return normalise(mine), new
+
+
+@settings(max_examples=200, deadline=None)
+@given(pair=long_edited_lists())
+def test_refresh_of_long_lists_applies_exactly(pair: tuple[JSON, Any]) -> None:
+    check(*pair)

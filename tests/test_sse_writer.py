@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
+from tornado import httpserver, web
+from tornado.iostream import IOStream
+from tornado.netutil import bind_sockets
+
+from nb_sse_signals._handlers import OPEN_STREAMS, signal_handlers
+from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._server import Server
+from nb_sse_signals._sse_writer import SSEWriter
 
 from .conftest import TOKEN, wait_until
 
@@ -97,3 +105,71 @@ def test_a_peer_that_leaves_while_idle_is_noticed_without_a_write() -> None:
         wait_until(lambda: quiet.hub.subscriber_count("a") == 0, 2.0, "the subscriber to leave")
     finally:
         quiet.stop()
+
+
+async def test_a_send_after_tornado_dropped_the_socket_ends_the_body_once() -> None:
+    # Tornado sets stream.socket to None at once and runs the close callback a loop
+    # turn later; a send in between must neither raise nor report the end twice.
+    ours, theirs = socket.socketpair()
+    ended: list[str] = []
+    try:
+        writer = SSEWriter(
+            IOStream(ours),
+            chunked=True,
+            on_drained=lambda: None,
+            on_closed=lambda: ended.append("x"),
+        )
+        writer._stream.close()
+        writer.send(b"data: 1\n\n")
+        assert writer.closed
+        await asyncio.sleep(0.05)  # let the close callback run too
+        assert ended == ["x"]
+    finally:
+        theirs.close()
+
+
+def test_a_server_that_stops_ends_every_stream() -> None:
+    server = Server(port=0, token=TOKEN).start()
+    try:
+        server.hub.declare("a", 0)
+        socks = [_subscribe(server, "1.1") for _ in range(3)]
+        for sock in socks:
+            _read_until(sock, b'"value":0')
+        assert server._loop is not None
+        # stop_async alone (Publisher.shutdown's path), not stop(), which also cancels tasks.
+        asyncio.run_coroutine_threadsafe(server.stop_async(), server._loop).result(5)
+        for sock in socks:
+            assert _read_until(sock, b"0\r\n\r\n").endswith(b"0\r\n\r\n"), "no end of body"
+            sock.close()
+    finally:
+        server.stop()
+
+
+def test_gzip_in_the_app_does_not_encode_the_event_stream() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 0})
+
+    async def serve_and_read() -> bytes:
+        app = web.Application(signal_handlers(hub, token=TOKEN), compress_response=True)
+        [listener] = bind_sockets(0, "127.0.0.1")
+        http = httpserver.HTTPServer(app)
+        http.add_sockets([listener])
+        port = listener.getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"GET /nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
+                f"Accept-Encoding: gzip\r\nAuthorization: token {TOKEN}\r\n\r\n".encode()
+            )
+            data = await asyncio.wait_for(reader.readuntil(b'"value":{"n":0}'), 5)
+            writer.close()
+            return data
+        finally:
+            http.stop()
+            for stream in list(app.settings.get(OPEN_STREAMS, ())):
+                stream.end_stream()
+            await http.close_all_connections()
+
+    data = asyncio.run(serve_and_read())
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"content-encoding" not in head, head
