@@ -181,7 +181,10 @@ class SignalHub:
 
         ``parsed=True`` says ``value`` was just parsed from JSON text by orjson (which
         refuses NaN and infinities) and nobody else holds it: it is JSON already, and
-        becomes the hub's own without a copy (the publish endpoint's path).
+        becomes the hub's own without a copy (the publish endpoint's path). Otherwise
+        the value is checked and copied in the same walk as the diff, under the hub's
+        lock: conversions it makes (a pydantic ``model_dump``, a numpy ``tolist``) run
+        there too, and must not call back into the hub.
         """
         with self._lock:
             sig = self._open(name)
