@@ -97,6 +97,9 @@ class PublishHandler(websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        # Replies are small and a publisher waits for each: Nagle's algorithm would
+        # hold one back until the previous reply's ACK.
+        self.set_nodelay(True)
         # Known to the application, so a server that stops can close us
         # (tornado's close_all_connections leaves WebSockets open).
         self.application.settings.setdefault(OPEN_PUBLISHERS, set()).add(self)

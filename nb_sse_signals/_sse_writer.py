@@ -50,6 +50,10 @@ class SSEWriter:
         # Without a close callback a detached stream never notices a peer that went
         # away while nothing was being written; with one it listens for EOF.
         stream.set_close_callback(self._lost)
+        # Events are small and must leave at once: with Nagle's algorithm a change that
+        # follows another within the reader's delayed-ACK time (up to 40 ms) would wait
+        # for that ACK. Tornado leaves Nagle on for responses until they finish.
+        stream.set_nodelay(True)
         if stream.closed():  # closed before we took it: the callback will never run
             self._lost()
 
