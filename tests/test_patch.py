@@ -16,6 +16,7 @@ from nb_sse_signals._patch import (
     JSON,
     apply_patch,
     array_index,
+    copy_json,
     escape,
     join_pointer,
     json_equal,
@@ -244,3 +245,27 @@ def test_the_test_op_compares_numbers_by_value_but_never_as_booleans(
     else:
         with pytest.raises(PatchError, match="expected"):
             apply_patch({"x": found}, patch)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=json_values)
+def test_copy_json_copies_every_container_and_shares_every_scalar(value: JSON) -> None:
+    copy = copy_json(value)
+    assert json_equal(copy, value)
+    mine, theirs = containers_and_scalars(copy), containers_and_scalars(value)
+    assert not {id(c) for c in mine[0]} & {id(c) for c in theirs[0]}, "a container is shared"
+    assert [id(s) for s in mine[1]] == [id(s) for s in theirs[1]], "a scalar was copied"
+
+
+def containers_and_scalars(value: JSON) -> tuple[list[JSON], list[JSON]]:
+    """Containers and scalars of ``value``, depth first, in order."""
+    found: tuple[list[JSON], list[JSON]] = ([], [])
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict | list):
+            found[0].append(node)
+            stack.extend(reversed(list(node.values() if isinstance(node, dict) else node)))
+        else:
+            found[1].append(node)
+    return found
