@@ -145,6 +145,7 @@ class EventsHandler(SignalsHandler):
         await self.check_subscriber()
         names = self.signal_names()
         cursor = self.request.headers.get("Last-Event-ID") or self.get_argument("lastEventId", None)
+        streams: set[EventsHandler] = self.application.settings.setdefault(OPEN_STREAMS, set())
         try:
             sub = self.hub.subscribe(names, cursor or None)
         except (CursorError, ProtocolError) as exc:
@@ -154,7 +155,6 @@ class EventsHandler(SignalsHandler):
         self._subscription = sub
         loop = asyncio.get_running_loop()
         self._ended: asyncio.Future[None] = loop.create_future()
-        streams: set[EventsHandler] = self.application.settings.setdefault(OPEN_STREAMS, set())
         try:
             self.set_header("Content-Type", "text/event-stream; charset=utf-8")
             self.set_header("Cache-Control", "no-cache")

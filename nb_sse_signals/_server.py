@@ -138,14 +138,22 @@ class Server:
             self._demo_task = None
         if self._http is not None:
             self._http.stop()
-            for publisher in list(self._app.settings.get(OPEN_PUBLISHERS, ())):
-                publisher.close()
-            # Event streams are detached from Tornado's HTTP server, which therefore
-            # cannot close them: end each, so browsers see the end and reconnect.
-            for stream in list(self._app.settings.get(OPEN_STREAMS, ())):
-                stream.end_stream()
+            self._end_detached()
             await self._http.close_all_connections()
+            # A request that was still flushing its headers may have detached while
+            # close_all_connections went round: end those too.
+            self._end_detached()
             self._http = None
+
+    def _end_detached(self) -> None:
+        # Publish WebSockets and event streams are detached from Tornado's HTTP
+        # server, which therefore cannot close them: end each, so clients see the
+        # end (browsers then reconnect).
+        settings = self._app.settings
+        for publisher in list(settings.get(OPEN_PUBLISHERS, ())):
+            publisher.close()
+        for stream in list(settings.get(OPEN_STREAMS, ())):
+            stream.end_stream()
 
     def start(self, timeout: float = 10.0) -> Self:
         """Run in a daemon thread with its own event loop; returns once it listens. Idempotent."""

@@ -20,6 +20,8 @@ from tornado.iostream import IOStream, StreamClosedError
 
 __all__ = ["SSEWriter"]
 
+_CLOSE_GRACE = 5.0  # seconds a closing stream may take to hand over its last chunk
+
 
 class SSEWriter:
     """The body of one streaming response on a detached stream.
@@ -112,16 +114,18 @@ class SSEWriter:
             return
         self._closed = True
         stream = self._stream
-        if not stream.closed():
-            if self._chunked and not self.busy:
-                try:
-                    # Close once the terminating chunk is out (or at once if it cannot be).
-                    stream.write(b"0\r\n\r\n").add_done_callback(_close_after(stream))
-                except StreamClosedError:
-                    stream.close()
+        try:
+            if self._chunked and not self.busy and not stream.closed():
+                # Close once the terminating chunk is out, or after a grace period: a
+                # reader that is alive but not reading might never take it.
+                stream.write(b"0\r\n\r\n").add_done_callback(_close_after(stream))
+                asyncio.get_running_loop().call_later(_CLOSE_GRACE, stream.close)
             else:
                 stream.close()
-        self._on_closed()
+        except Exception:  # StreamClosedError, or a full buffer: close, whatever it was
+            stream.close()
+        finally:
+            self._on_closed()
 
     def _lost(self) -> None:
         if not self._closed:
