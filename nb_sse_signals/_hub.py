@@ -272,8 +272,9 @@ class SignalHub:
         sig.changes += 1
         sig.times.append(time.monotonic())
         self._seq += 1
-        cursor = b"%b-%d" % (self._epoch_bytes, self._seq)
-        self._append(sig, self._seq, proto.change_frame(sig.name_json, sig.rev, patch_json, cursor))
+        seq = self._seq
+        frame = proto.change_frame(sig.name_json, sig.rev, patch_json, self._epoch_bytes, seq)
+        self._append(sig, seq, frame)
         return sig.rev
 
     def _append(self, sig: _Signal, seq: int, frame: bytes) -> None:

@@ -236,6 +236,8 @@ class _Applier:
 
     def get(self, tokens: list[str]) -> JSON:
         node = self.root
+        if not tokens:  # the root (the parent of a top-level member: the usual case)
+            return node
         for depth, token in enumerate(tokens):
             if type(node) is dict:
                 if token not in node:
@@ -287,7 +289,8 @@ class _Applier:
 
     def _parent(self, tokens: list[str]) -> tuple[dict[str, JSON] | list[JSON], str]:
         """The container holding an existing location, and the location's last token."""
-        parent, key = self.get(tokens[:-1]), tokens[-1]
+        key = tokens[-1]
+        parent = self.get(tokens[:-1]) if len(tokens) > 1 else self.root
         if type(parent) is dict:
             if key not in parent:
                 raise PatchError(f"expected member {key!r} at {_at(tokens[:-1])}, found none")

@@ -169,14 +169,16 @@ def change_data(name: str, rev: int, patch_json: bytes) -> bytes:
     )
 
 
-def change_frame(name_json: bytes, rev: int, patch_json: bytes, cursor: bytes) -> bytes:
-    """``encode_event(change_data(...), event_id=cursor)`` in one step: the hub's per-change path.
+def change_frame(name_json: bytes, rev: int, patch_json: bytes, epoch: bytes, seq: int) -> bytes:
+    """``encode_event(change_data(...), event_id=format_cursor(epoch, seq))`` in one step:
+    the hub's per-change path.
 
     ``name_json`` is the name already serialised. Nothing needs splitting: compact JSON
-    from orjson never holds a raw line break, and a cursor is ``<epoch>-<digits>``.
+    from orjson never holds a raw line break, and a checked epoch is letters and digits.
     """
-    return b'id: %b\ndata: {"name":%b,"rev":%d,"patch":%b}\n\n' % (
-        cursor,
+    return b'id: %b-%d\ndata: {"name":%b,"rev":%d,"patch":%b}\n\n' % (
+        epoch,
+        seq,
         name_json,
         rev,
         patch_json,

@@ -81,7 +81,7 @@ def test_names_are_json_escaped_in_change_data() -> None:
 def test_change_frame_is_the_change_event_built_in_one_step(name: str) -> None:
     patch = orjson.dumps([{"op": "add", "path": "/x", "value": "line\nbreak"}])
     expected = proto.encode_event(proto.change_data(name, 7, patch), event_id="Ab3-42")
-    assert proto.change_frame(orjson.dumps(name), 7, patch, b"Ab3-42") == expected
+    assert proto.change_frame(orjson.dumps(name), 7, patch, b"Ab3", 42) == expected
 
 
 @pytest.mark.parametrize(
