@@ -189,10 +189,8 @@ class SignalHub:
         with self._lock:
             sig = self._open(name)
             if parsed:
-                doc = cast(JSON, value)
-                ops = diff(sig.value, doc)
-            else:
-                doc, ops = refresh(sig.value, value)
+                return self._set_locked(sig, cast(JSON, value))
+            doc, ops = refresh(sig.value, value)
             return self._commit(sig, doc, ops) if ops else sig.rev
 
     def patch(
