@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 
+import pytest
 from tornado import httpserver, web
 from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
@@ -16,6 +18,18 @@ from nb_sse_signals._server import Server
 from nb_sse_signals._sse_writer import SSEWriter
 
 from .conftest import TOKEN, wait_until
+
+
+@pytest.fixture
+def quiet() -> Iterator[Server]:
+    """A server of our own whose keep-alive never falls due in a test (the shared
+    fixture's is 0.5 s), so every byte read is one the test caused. Stop is idempotent:
+    a test may stop it early."""
+    server = Server(port=0, token=TOKEN, keepalive=60).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _subscribe(server: Server, version: str) -> socket.socket:
@@ -55,18 +69,15 @@ def _dechunk(body: bytes) -> tuple[bytes, bool]:
     return out, False
 
 
-def test_an_http11_body_is_valid_chunks_and_ends_with_the_last_chunk() -> None:
-    server = Server(port=0, token=TOKEN).start()
-    try:
-        server.hub.declare("a", {"n": 0})
-        sock = _subscribe(server, "1.1")
-        head = _read_until(sock, b'"value":{"n":0}')
-        assert b"transfer-encoding: chunked" in head.lower()
-        for n in range(1, 4):
-            server.hub.set("a", {"n": n})
-        data = _read_until(sock, b'"value":3', head)
-    finally:
-        server.stop()
+def test_an_http11_body_is_valid_chunks_and_ends_with_the_last_chunk(quiet: Server) -> None:
+    quiet.hub.declare("a", {"n": 0})
+    sock = _subscribe(quiet, "1.1")
+    head = _read_until(sock, b'"value":{"n":0}')
+    assert b"transfer-encoding: chunked" in head.lower()
+    for n in range(1, 4):
+        quiet.hub.set("a", {"n": n})
+    data = _read_until(sock, b'"value":3', head)
+    quiet.stop()
     data = _read_until(sock, b"0\r\n\r\n", data)  # the server's stop ends the body
     sock.close()
     payload, ended = _dechunk(data.split(b"\r\n\r\n", 1)[1])
@@ -75,36 +86,28 @@ def test_an_http11_body_is_valid_chunks_and_ends_with_the_last_chunk() -> None:
     assert len(events) == 4, f"expected the snapshot and 3 changes, got {payload!r}"
 
 
-def test_an_http10_body_is_the_raw_event_stream() -> None:
-    server = Server(port=0, token=TOKEN).start()
-    try:
-        server.hub.declare("a", {"n": 0})
-        sock = _subscribe(server, "1.0")
-        data = _read_until(sock, b'"value":{"n":0}')
-        server.hub.set("a", {"n": 1})
-        data = _read_until(sock, b'"value":1', data)
-        head, body = data.split(b"\r\n\r\n", 1)
-        assert b"transfer-encoding" not in head.lower()
-        assert body.startswith(b"retry: "), f"expected raw SSE, got {body[:60]!r}"
-    finally:
-        server.stop()
+def test_an_http10_body_is_the_raw_event_stream(quiet: Server) -> None:
+    quiet.hub.declare("a", {"n": 0})
+    sock = _subscribe(quiet, "1.0")
+    data = _read_until(sock, b'"value":{"n":0}')
+    quiet.hub.set("a", {"n": 1})
+    data = _read_until(sock, b'"value":1', data)
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert b"transfer-encoding" not in head.lower()
+    assert body.startswith(b"retry: "), f"expected raw SSE, got {body[:60]!r}"
+    quiet.stop()
     assert _read_until(sock, b"never") is not None  # the server closes: recv returns b""
     sock.close()
 
 
-def test_a_peer_that_leaves_while_idle_is_noticed_without_a_write() -> None:
-    # No keep-alive falls due within the wait (the fixture's is 0.5 s, so use a hub of
-    # our own with a long one): the writer must learn of the EOF by listening.
-    quiet = Server(port=0, token=TOKEN, keepalive=60).start()
-    try:
-        quiet.hub.declare("a", 0)
-        sock = _subscribe(quiet, "1.1")
-        _read_until(sock, b'"value":0')
-        assert quiet.hub.subscriber_count("a") == 1
-        sock.close()
-        wait_until(lambda: quiet.hub.subscriber_count("a") == 0, 2.0, "the subscriber to leave")
-    finally:
-        quiet.stop()
+def test_a_peer_that_leaves_while_idle_is_noticed_without_a_write(quiet: Server) -> None:
+    # No keep-alive falls due within the wait: the writer must learn of the EOF by listening.
+    quiet.hub.declare("a", 0)
+    sock = _subscribe(quiet, "1.1")
+    _read_until(sock, b'"value":0')
+    assert quiet.hub.subscriber_count("a") == 1
+    sock.close()
+    wait_until(lambda: quiet.hub.subscriber_count("a") == 0, 2.0, "the subscriber to leave")
 
 
 async def test_a_send_after_tornado_dropped_the_socket_ends_the_body_once() -> None:
@@ -128,21 +131,17 @@ async def test_a_send_after_tornado_dropped_the_socket_ends_the_body_once() -> N
         theirs.close()
 
 
-def test_a_server_that_stops_ends_every_stream() -> None:
-    server = Server(port=0, token=TOKEN).start()
-    try:
-        server.hub.declare("a", 0)
-        socks = [_subscribe(server, "1.1") for _ in range(3)]
-        for sock in socks:
-            _read_until(sock, b'"value":0')
-        assert server._loop is not None
-        # stop_async alone (Publisher.shutdown's path), not stop(), which also cancels tasks.
-        asyncio.run_coroutine_threadsafe(server.stop_async(), server._loop).result(5)
-        for sock in socks:
-            assert _read_until(sock, b"0\r\n\r\n").endswith(b"0\r\n\r\n"), "no end of body"
-            sock.close()
-    finally:
-        server.stop()
+def test_a_server_that_stops_ends_every_stream(quiet: Server) -> None:
+    quiet.hub.declare("a", 0)
+    socks = [_subscribe(quiet, "1.1") for _ in range(3)]
+    for sock in socks:
+        _read_until(sock, b'"value":0')
+    assert quiet._loop is not None
+    # stop_async alone (Publisher.shutdown's path), not stop(), which also cancels tasks.
+    asyncio.run_coroutine_threadsafe(quiet.stop_async(), quiet._loop).result(5)
+    for sock in socks:
+        assert _read_until(sock, b"0\r\n\r\n").endswith(b"0\r\n\r\n"), "no end of body"
+        sock.close()
 
 
 def test_gzip_in_the_app_does_not_encode_the_event_stream() -> None:
