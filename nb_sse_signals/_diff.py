@@ -86,8 +86,8 @@ def diff_list_into(
     ``head`` and the last ``tail`` elements are equal (they are not looked at again)."""
     lo, ln = len(old), len(new)
     overlap = min(lo, ln)
-    head = common_run(old, new, overlap - tail, from_end=False, skip=head)
-    tail = common_run(old, new, overlap - head, from_end=True, skip=tail)
+    head = _common_run(old, new, overlap - tail, from_end=False, skip=head)
+    tail = _common_run(old, new, overlap - head, from_end=True, skip=tail)
     old_mid, new_mid = lo - head - tail, ln - head - tail
     paired = min(old_mid, new_mid)
     mark = len(ops)
@@ -105,17 +105,16 @@ def diff_list_into(
         ops.append({"op": "replace", "path": path, "value": new})
 
 
-def common_run(
+def _common_run(
     old: list[Any],
     new: list[Any],
     limit: int,
     *,
     from_end: bool,
     skip: int = 0,
-    identical: bool = False,
 ) -> int:
-    """How many leading (or trailing) elements, at most ``limit``, are type-strictly equal
-    (``identical=True``: are the very same objects), given that the first ``skip`` are.
+    """How many leading (or trailing) elements, at most ``limit``, are type-strictly equal,
+    given that the first ``skip`` are.
 
     Runs of identical elements are skipped at memory speed (:func:`identical_run`).
     An equal-but-distinct element (fresh containers from the normaliser, data parsed
@@ -126,7 +125,7 @@ def common_run(
     hopeful = True
     while True:
         pos = identical_run(old, new, limit, from_end=from_end, skip=pos)
-        if pos >= limit or identical:
+        if pos >= limit:
             return pos
         if not _range_equal(old, new, pos, 1, from_end):
             return pos

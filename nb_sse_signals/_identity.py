@@ -6,7 +6,7 @@ about 15 ns per element (``all(map(operator.is_, a, b))``: a call, and reference
 count writes that touch every element's memory), as much as serialising a float.
 On CPython a list's items are a C array of object pointers, so the same question
 is a byte comparison of two pointer arrays: about 0.5 ns per element through
-``ctypes.string_at``, 30x faster (bench/patchgen.py measures both).
+``ctypes.string_at``, 22-27x faster (bench/patchgen.py measures both).
 
 The fast path reads those arrays, so it is used only where that is sound:
 

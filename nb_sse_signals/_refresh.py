@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._diff import common_run, diff_into, diff_list_into
+from ._diff import diff_into, diff_list_into
+from ._identity import identical_run
 from ._json import JSON, normalise, normalise_items, string_key
 from ._patch import Op, escape
 
@@ -53,8 +54,8 @@ def _refresh(old: JSON, new: object, path: str, ops: list[Op]) -> JSON:
 
 def _refresh_list(old: list[JSON], items: list[Any], path: str, ops: list[Op]) -> list[JSON]:
     overlap = min(len(old), len(items))
-    head = common_run(old, items, overlap, from_end=False, identical=True)
-    tail = common_run(old, items, overlap - head, from_end=True, identical=True)
+    head = identical_run(old, items, overlap)
+    tail = identical_run(old, items, overlap - head, from_end=True)
     end = len(items) - tail
     if head < end:  # only the middle is new to us: check and copy it alone
         items[head:end] = normalise_items(items[head:end], path, head)
