@@ -1,0 +1,3 @@
+from typing import Any
+
+def identical_run(a: list[Any], b: list[Any], limit: int, from_end: bool, skip: int, /) -> int: ...
