@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from nb_sse_signals._hub import SignalHub
-from nb_sse_signals._publish import handle_message
+from nb_sse_signals._messages import handle_message
 from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._signal import ServerSignal
 

@@ -15,7 +15,7 @@ import time
 import orjson
 from tornado import httpclient, websocket
 
-from nb_sse_signals._publish import SECRET_HEADER
+from nb_sse_signals._protocol import SECRET_HEADER
 from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._signal import ServerSignal
 

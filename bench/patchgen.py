@@ -24,7 +24,7 @@ from nb_sse_signals import _diff, _refresh
 from nb_sse_signals._diff import diff
 from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._identity import SPEEDUPS, identical_run, python_identical_run
-from nb_sse_signals._patch import JSON, Op
+from nb_sse_signals._types import JSON, Op
 
 from ._kernel import RecordingTransport, make_signal
 from ._timing import Row, Section, fmt_ratio, fmt_time, per_call

@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ._protocol import EVENTS_PATH
 from ._server import Server
 
 
@@ -41,7 +42,7 @@ async def _serve(args: argparse.Namespace) -> None:
         out.write(f"  open the demo:    {server.page_url}\n")
         out.write(
             f"  or: curl -N -H 'Authorization: token {server.token}' "
-            f"'{server.url}nb-sse-signals/events?signal=count&signal=readings'\n"
+            f"'{server.url}{EVENTS_PATH}?signal=count&signal=readings'\n"
         )
     out.flush()
     try:

@@ -1,8 +1,11 @@
 """Compute an RFC 6902 patch from one JSON value to another, fast and type-strict.
 
-The hub calls ``diff(old, new)`` on every ``set()``, usually with ``new`` sharing most
-of its containers with ``old`` (``old + [item]``, a dict with one key changed). Shared
-structure is skipped by identity at memory speed (``_identity``), so the cost is one
+Two callers: the hub, with ``diff(old, new)`` for a whole value just parsed from a
+``set`` or ``declare`` message (nothing shared, so every element is compared), and
+``_refresh`` (``ServerSignal.set()`` and ``SignalHub.set`` from Python), with
+:func:`diff_into` and :func:`diff_list_into` for the parts it could not skip. Where
+``new`` shares containers or items with ``old`` (``old + [item]``, a dict with one key
+changed), shared structure is skipped by identity (``_identity``), so the cost is one
 pointer comparison per unchanged element plus work proportional to what changed.
 Both lists must be ones no other thread resizes during the call. Python ``==`` is
 never trusted alone: ``[1] == [True] == [1.0]``, yet the three serialise differently,
@@ -23,7 +26,8 @@ from operator import is_not
 from typing import Any, cast
 
 from ._identity import identical_run
-from ._patch import JSON, Op, escape, json_equal, same_bytes
+from ._patch import escape, json_equal, same_bytes
+from ._types import JSON, Op
 
 _MISSING = object()
 _CONTAINERS = (list, dict)

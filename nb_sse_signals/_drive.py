@@ -7,12 +7,17 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterable, Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._signal import ServerSignal
+from typing import Any, Protocol
 
 log = logging.getLogger("nb_sse_signals")
+
+
+class Target(Protocol):
+    """What a driver sets: a ``ServerSignal``, or anything with a key and ``set()``."""
+
+    key: str
+
+    def set(self, value: object) -> None: ...
 
 
 class Driver:
@@ -24,7 +29,7 @@ class Driver:
     from the source ends the drive; it is logged and kept in ``error``.
     """
 
-    def __init__(self, signal: ServerSignal, every: float | None) -> None:
+    def __init__(self, signal: Target, every: float | None) -> None:
         self.signal = signal
         self.every = every
         self.error: BaseException | None = None
@@ -34,19 +39,22 @@ class Driver:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def start(cls, signal: ServerSignal, source: Any, every: float | None) -> Driver:
+    def start(
+        cls, signal: Target, source: Any, every: float | None, loop: asyncio.AbstractEventLoop
+    ) -> Driver:
+        """Drive ``signal`` from ``source``; async sources run on ``loop`` when the caller
+        has no running loop (the publisher's, which keeps running while a cell does)."""
         if every is not None and every < 0:
             raise ValueError(f"expected every >= 0 seconds, got {every}")
         driver = cls(signal, every)
         if isinstance(source, AsyncIterable):
             try:
-                loop = asyncio.get_running_loop()
+                running = asyncio.get_running_loop()
             except RuntimeError:
-                loop = signal._publisher._loop
                 asyncio.run_coroutine_threadsafe(driver._start_task(source), loop).result(5)
             else:
-                driver._loop = loop
-                driver._task = loop.create_task(driver._run_async(source))
+                driver._loop = running
+                driver._task = running.create_task(driver._run_async(source))
         elif isinstance(source, Iterable):
             threading.Thread(
                 target=driver._run_sync, args=(source,), name="nb_sse_signals-drive", daemon=True

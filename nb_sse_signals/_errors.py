@@ -39,3 +39,9 @@ class CursorError(SignalsError, ValueError):
 
 class ProtocolError(SignalsError, ValueError):
     """A message on the wire that does not follow docs/protocol.md."""
+
+
+def describe(value: object) -> str:
+    """``value`` for an error message: its type and a repr cut at 60 characters."""
+    text = repr(value)
+    return f"{type(value).__name__} {text[:57] + '...' if len(text) > 60 else text}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._publisher import default_publisher, existing_default_publisher, reset_default_publisher
+from ._default import default_publisher, existing_default_publisher, reset_default_publisher
 
 _MAGICS = ("signals", "signal_url")
 

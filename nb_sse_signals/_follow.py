@@ -16,9 +16,9 @@ from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from ._errors import PatchError, ProtocolError
-from ._json import JSON
 from ._patch import apply_patch
-from ._protocol import SSEDecoder, parse_change
+from ._protocol import EVENTS_PATH, SSEDecoder, parse_change
+from ._types import JSON
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -94,7 +94,7 @@ class Follower:
         if self._cursor:
             headers["Last-Event-ID"] = self._cursor
         try:
-            conn.request("GET", f"{parts.path}nb-sse-signals/events?{query}", headers=headers)
+            conn.request("GET", f"{parts.path}{EVENTS_PATH}?{query}", headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:
                 raise _Refused(f"HTTP {resp.status}: {resp.read(500).decode(errors='replace')}")

@@ -19,12 +19,12 @@ from tornado.iostream import StreamClosedError
 from . import _protocol as proto
 from ._errors import CursorError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub, Subscription
-from ._publish import SECRET_HEADER
+from ._protocol import EVENTS_PATH, PUBLISH_PATH, SECRET_HEADER, SNAPSHOT_PATH, TOKEN_COOKIE
+from ._publish_endpoint import PublishHandler
 from ._sse_writer import SSEWriter
 
 log = logging.getLogger("nb_sse_signals")
 
-TOKEN_COOKIE = "nb_sse_signals_token"
 OPEN_STREAMS = "nb_sse_signals.open_streams"  # app setting: live EventsHandlers
 RETRY_MS = 2000
 
@@ -110,7 +110,7 @@ def _request_token(handler: web.RequestHandler) -> str | None:
 
 
 class EventsHandler(SignalsHandler):
-    """``GET nb-sse-signals/events``: the SSE stream of docs/protocol.md.
+    """``GET EVENTS_PATH``: the SSE stream of docs/protocol.md.
 
     Push delivery: the hub calls :meth:`_deliver` in its wake-up callback, which
     takes what is pending and hands it to the socket at once, so one loop turn
@@ -230,7 +230,7 @@ class EventsHandler(SignalsHandler):
 
 
 class SnapshotHandler(SignalsHandler):
-    """``GET nb-sse-signals/snapshot``: a JSON array of snapshot messages, to resync one signal."""
+    """``GET SNAPSHOT_PATH``: a JSON array of snapshot messages, to resync one signal."""
 
     async def get(self) -> None:
         await self.check_subscriber()
@@ -261,15 +261,13 @@ def signal_handlers(
     ``orphan_grace`` seconds after it drops, unless another publisher takes
     them over.
     """
-    from ._publish import PublishHandler
-
-    base = prefix.rstrip("/") + "/nb-sse-signals"
+    base = prefix.rstrip("/") + "/"
     common = {"hub": hub, "token": token, "publish_secret": publish_secret}
     routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
-        (base + "/events", EventsHandler, {**common, "keepalive": keepalive}),
-        (base + "/snapshot", SnapshotHandler, common),
+        (base + EVENTS_PATH, EventsHandler, {**common, "keepalive": keepalive}),
+        (base + SNAPSHOT_PATH, SnapshotHandler, common),
     ]
     if publish_secret is not None:
         publish = {"hub": hub, "secret": publish_secret, "orphan_grace": orphan_grace}
-        routes.append((base + "/publish", PublishHandler, publish))
+        routes.append((base + PUBLISH_PATH, PublishHandler, publish))
     return routes

@@ -30,10 +30,11 @@ import orjson
 from . import _protocol as proto
 from ._diff import diff
 from ._errors import PatchError, SignalClosedError, UnknownSignalError
-from ._json import JSON, normalise
+from ._json import normalise
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
 from ._subscription import Subscription
+from ._types import JSON
 
 __all__ = ["SignalHub", "SignalInfo", "Subscription"]
 
@@ -70,7 +71,7 @@ class _Signal:
         "value",
     )
 
-    def __init__(self, name: str, value: JSON, seq: int, history: int) -> None:
+    def __init__(self, name: str, value: JSON, seq: int) -> None:
         self.name = name
         self.name_json = orjson.dumps(name)
         self.value = value
@@ -152,7 +153,7 @@ class SignalHub:
             sig = self._signals.get(name)
             if sig is None:
                 self._seq += 1
-                sig = self._signals[name] = _Signal(name, doc, self._seq, self.history)
+                sig = self._signals[name] = _Signal(name, doc, self._seq)
                 sig.owner = owner
                 return 0
             sig.owner = owner

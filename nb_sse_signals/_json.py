@@ -17,21 +17,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import NotJSONError
-from ._patch import JSON, escape
+from ._errors import NotJSONError, describe
+from ._patch import escape
+from ._types import JSON
 
 __all__ = ["JSON", "normalise", "normalise_items", "string_key"]
 
 _SCALARS = frozenset({str, int, bool, type(None)})
 _PLAIN_ITEMS = frozenset({str, int, bool, float, type(None)})
 _NUMBERS = frozenset({int, bool, float})
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
 
 
 def _where(path: str) -> str:
@@ -96,7 +90,7 @@ def normalise_items(items: list[Any], path: str, start: int = 0) -> list[JSON]:
 def string_key(key: object, path: str) -> str:
     """``key`` if it is a ``str``; else :class:`NotJSONError` (``path``: the object's)."""
     if type(key) is not str:
-        raise NotJSONError(f"expected string keys {_where(path)}, got key {_describe(key)}", path)
+        raise NotJSONError(f"expected string keys {_where(path)}, got key {describe(key)}", path)
     return key
 
 
@@ -128,7 +122,7 @@ def _normalise_other(value: object, path: str) -> JSON:
     converter = _converter(value)
     if converter is not None:
         return normalise(converter(value), path)
-    raise NotJSONError(f"expected a JSON value {_where(path)}, got {_describe(value)}", path)
+    raise NotJSONError(f"expected a JSON value {_where(path)}, got {describe(value)}", path)
 
 
 def _builtin(value: bool | int | str) -> JSON:

@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from ._patch import JSON, Op, copy_json
+from ._patch import copy_json
 from ._proxy import DictProxy, ListProxy, _Proxy
+from ._types import JSON, Op
 from ._undo import Undo, rollback
 
 __all__ = ["DictProxy", "ListProxy", "Normalise", "Recorder"]

@@ -13,11 +13,12 @@ import re
 from collections.abc import Sequence
 from functools import partial
 from operator import is_
-from typing import TypeAlias, cast
+from typing import cast
 
 import orjson
 
-from ._errors import PatchError
+from ._errors import PatchError, describe
+from ._types import JSON, Op
 from ._undo import (
     Undo,
     dict_del,
@@ -27,9 +28,6 @@ from ._undo import (
     list_set,
     rollback,
 )
-
-JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
-Op: TypeAlias = dict[str, JSON]
 
 # RFC 6901 section 4: only "~0" and "~1" are escapes; a lone "~" is an error.
 _BAD_ESCAPE = re.compile(r"~(?![01])")
@@ -146,7 +144,7 @@ def unescape(token: str) -> str:
 def parse_pointer(pointer: object) -> list[str]:
     """The unescaped reference tokens of a pointer; ``""`` (the whole document) gives ``[]``."""
     if not isinstance(pointer, str):
-        raise PatchError(f"expected a JSON Pointer string, found {_describe(pointer)}")
+        raise PatchError(f"expected a JSON Pointer string, found {describe(pointer)}")
     if pointer == "":
         return []
     if pointer[0] != "/":
@@ -183,8 +181,8 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
     Atomic: on any failure every op already applied is undone, ``doc`` is left exactly as
     it was and :class:`PatchError` says which op failed, what was expected and what was
     found. Inserted values are deep-copied, so the caller may keep and reuse ``patch``.
-    ``test`` uses :func:`json_equal`: unlike RFC 6902 section 4.6, which compares numbers
-    by value, ``1`` and ``1.0`` are different here (as are ``1`` and ``true`` in the RFC).
+    ``test`` compares as RFC 6902 section 4.6 says (:func:`rfc_equal`): numbers by value
+    (``1`` equals ``1.0``), but a boolean is never a number (``1`` is not ``true``).
     """
     applier = _Applier(doc)
     for i, op in enumerate(patch):
@@ -206,7 +204,7 @@ class _Applier:
 
     def apply(self, op: object) -> None:
         if not isinstance(op, dict):
-            raise PatchError(f"expected an operation object, found {_describe(op)}")
+            raise PatchError(f"expected an operation object, found {describe(op)}")
         name = op.get("op")
         path = parse_pointer(_member(op, "path"))
         if name == "add":
@@ -228,10 +226,10 @@ class _Applier:
         elif name == "test":
             expected, found = _member(op, "value"), self.get(path)
             if not rfc_equal(expected, found):
-                raise PatchError(f"expected {_describe(expected)}, found {_describe(found)}")
+                raise PatchError(f"expected {describe(expected)}, found {describe(found)}")
         else:
             raise PatchError(
-                f"expected 'op' to be add/remove/replace/move/copy/test, found {_describe(name)}"
+                f"expected 'op' to be add/remove/replace/move/copy/test, found {describe(name)}"
             )
 
     def get(self, tokens: list[str]) -> JSON:
@@ -249,7 +247,7 @@ class _Applier:
                 node = node[array_index(token, len(node))]
             else:
                 raise PatchError(
-                    f"expected an object or array at {_at(tokens[:depth])}, found {_describe(node)}"
+                    f"expected an object or array at {_at(tokens[:depth])}, found {describe(node)}"
                 )
         return node
 
@@ -264,7 +262,7 @@ class _Applier:
             list_insert(parent, array_index(key, len(parent), for_add=True), value, self.undo)
         else:
             raise PatchError(
-                f"expected an object or array at {_at(tokens[:-1])}, found {_describe(parent)}"
+                f"expected an object or array at {_at(tokens[:-1])}, found {describe(parent)}"
             )
 
     def remove(self, tokens: list[str]) -> JSON:
@@ -298,7 +296,7 @@ class _Applier:
         if type(parent) is list:
             return parent, key
         raise PatchError(
-            f"expected an object or array at {_at(tokens[:-1])}, found {_describe(parent)}"
+            f"expected an object or array at {_at(tokens[:-1])}, found {describe(parent)}"
         )
 
     def set_root(self, value: JSON) -> None:
@@ -314,11 +312,6 @@ def _member(op: dict[str, JSON], name: str) -> JSON:
 
 def _at(tokens: list[str]) -> str:
     return repr(join_pointer(tokens)) if tokens else "the root"
-
-
-def _describe(value: object) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:57] + '...' if len(text) > 60 else text}"
 
 
 def _describe_op(op: object) -> str:

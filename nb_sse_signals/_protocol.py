@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from ._errors import CursorError, ProtocolError
-from ._json import JSON
+from ._types import JSON
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:/-]{1,200}")
 _EPOCH = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -20,6 +20,22 @@ _CURSOR = re.compile(r"([A-Za-z0-9]{1,32})-(0|[1-9][0-9]{0,18})")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 KEEP_ALIVE = b": keep-alive\n\n"
+
+# -- names (the one definition in Python; js/src/protocol.js has the JS one, and
+# tests/test_protocol.py holds the two together) ---------------------------------------
+
+EVENTS_PATH = "nb-sse-signals/events"  # GET: the SSE stream
+SNAPSHOT_PATH = "nb-sse-signals/snapshot"  # GET: a JSON array of snapshots, to resync
+PUBLISH_PATH = "nb-sse-signals/publish"  # WebSocket or POST, with the publish secret
+SECRET_HEADER = "X-Signals-Publish-Secret"  # the publish secret; never in a URL
+TOKEN_COOKIE = "nb_sse_signals_token"  # the standalone server's subscriber token
+# What a Jupyter server with the extension tells the kernels it starts (they inherit
+# its environment): its loopback URL, the publish secret, and its base_url.
+ENV_URL = "NB_SSE_SIGNALS_URL"
+ENV_SECRET = "NB_SSE_SIGNALS_PUBLISH_SECRET"
+ENV_BASE_URL = "NB_SSE_SIGNALS_BASE_URL"
+# A viewer's status, the same words in Python and JS (docs/protocol.md, "Client rules").
+STATUSES = ("connecting", "live", "stale", "error", "closed")
 
 
 def check_key(name: object) -> str:

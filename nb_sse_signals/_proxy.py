@@ -14,7 +14,8 @@ from operator import indexOf, is_
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from ._errors import NotJSONError, PatchError
-from ._patch import JSON, copy_json, escape
+from ._patch import copy_json, escape
+from ._types import JSON
 from ._undo import dict_assign, dict_del, dict_set, list_assign, list_del, list_insert, list_set
 
 if TYPE_CHECKING:

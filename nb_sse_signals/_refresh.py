@@ -22,8 +22,9 @@ from typing import Any
 
 from ._diff import diff_into, diff_list_into
 from ._identity import identical_run
-from ._json import JSON, normalise, normalise_items, string_key
-from ._patch import Op, escape
+from ._json import normalise, normalise_items, string_key
+from ._patch import escape
+from ._types import JSON, Op
 
 __all__ = ["refresh"]
 

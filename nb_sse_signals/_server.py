@@ -13,16 +13,15 @@ import secrets
 import socket
 import threading
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from tornado import httpserver, web
 
-from ._handlers import OPEN_STREAMS, TOKEN_COOKIE, SignalsHandler, signal_handlers
+from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
 from ._hub import SignalHub
-from ._publish import OPEN_PUBLISHERS
-
-if TYPE_CHECKING:
-    from ._publisher import Publisher
+from ._protocol import EVENTS_PATH, TOKEN_COOKIE
+from ._publish_endpoint import OPEN_PUBLISHERS
+from ._publisher import Publisher
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -82,11 +81,10 @@ class Server:
 
     @property
     def publisher(self) -> Publisher:
-        """The publisher for ``ServerSignal(..., server=this)`` (made once, stopped with us)."""
+        """The publisher for ``ServerSignal(..., server=this)``: made once, owned by the
+        server, which sends what is pending and stops it when the server stops."""
         if self._publisher is None:
-            from ._publisher import Publisher
-
-            self._publisher = Publisher.for_server(self)
+            self._publisher = Publisher.for_hub(self.hub, self.url + EVENTS_PATH, self.token)
         return self._publisher
 
     @property

@@ -19,8 +19,15 @@ from jupyter_server.utils import url_path_join
 
 from ._handlers import EventsHandler, SnapshotHandler
 from ._hub import SignalHub
-from ._publish import PublishHandler
-from ._publisher import ENV_BASE_URL, ENV_SECRET, ENV_URL
+from ._protocol import (
+    ENV_BASE_URL,
+    ENV_SECRET,
+    ENV_URL,
+    EVENTS_PATH,
+    PUBLISH_PATH,
+    SNAPSHOT_PATH,
+)
+from ._publish_endpoint import PublishHandler
 
 AUTH_RESOURCE = "nb_sse_signals"
 
@@ -67,14 +74,14 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     serverapp.web_app.add_handlers(
         ".*$",
         [
-            (url_path_join(base_url, "nb-sse-signals/events"), JupyterEventsHandler, subscriber),
+            (url_path_join(base_url, EVENTS_PATH), JupyterEventsHandler, subscriber),
             (
-                url_path_join(base_url, "nb-sse-signals/snapshot"),
+                url_path_join(base_url, SNAPSHOT_PATH),
                 JupyterSnapshotHandler,
                 subscriber,
             ),
             (
-                url_path_join(base_url, "nb-sse-signals/publish"),
+                url_path_join(base_url, PUBLISH_PATH),
                 PublishHandler,
                 {"hub": hub, "secret": secret},
             ),
@@ -93,4 +100,4 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
 
     announce()
     serverapp.io_loop.add_callback(announce)
-    serverapp.log.info("nb_sse_signals: signals at %snb-sse-signals/events", base_url)
+    serverapp.log.info("nb_sse_signals: signals at %s%s", base_url, EVENTS_PATH)

@@ -18,13 +18,15 @@ from urllib.parse import quote
 
 import orjson
 
+from ._default import default_publisher
 from ._errors import SignalClosedError
-from ._json import JSON, normalise
+from ._json import normalise
 from ._mutate import Recorder
-from ._patch import Op, copy_json, parse_pointer, select
-from ._protocol import check_key
-from ._publisher import Publisher, default_publisher
+from ._patch import copy_json, parse_pointer, select
+from ._protocol import EVENTS_PATH, check_key
+from ._publisher import Publisher
 from ._refresh import refresh
+from ._types import JSON, Op
 
 if TYPE_CHECKING:
     from ._drive import Driver
@@ -185,13 +187,27 @@ class ServerSignal:
         """
         from ._drive import Driver
 
-        return Driver.start(self, source, every)
+        return Driver.start(self, source, every, self._publisher.loop)
 
     def widget(self, pointer: str = "", **options: Any) -> SignalWidget:
         """A widget that shows this signal (or the part at JSON Pointer ``pointer``)."""
         from ._widget import SignalWidget
 
-        return SignalWidget.for_signal(self, pointer=pointer, **options)
+        # This process has the value: the widget needs no network for its kernel-side
+        # copy. Same-origin paths (the Jupyter server) leave url empty, as the page
+        # knows its own base URL.
+        events = self._publisher.transport.events_url
+        widget = SignalWidget(
+            follow=False,
+            _initial=self._current(pointer),
+            url=events.removesuffix(EVENTS_PATH) if "://" in events else "",
+            token=self.token or "",
+            name=self.key,
+            pointer=pointer,
+            **options,
+        )
+        widget._follow_local(self.add_listener(widget._on_value, pointer))
+        return widget
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # A signal as the last expression of a cell shows its widget.

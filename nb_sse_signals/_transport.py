@@ -17,7 +17,8 @@ from tornado import httpclient, websocket
 
 from ._errors import SignalsError
 from ._hub import SignalHub
-from ._publish import SECRET_HEADER, handle_message
+from ._messages import handle_message
+from ._protocol import PUBLISH_PATH, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -65,7 +66,7 @@ class SocketTransport:
     def __init__(
         self, base_url: str, secret: str, events_url: str, connect_timeout: float = 10.0
     ) -> None:
-        self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + "/nb-sse-signals/publish"
+        self.ws_url = base_url.replace("http", "ws", 1).rstrip("/") + "/" + PUBLISH_PATH
         self.secret = secret
         self.events_url = events_url
         self.token: str | None = None

@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
-    from ._patch import JSON
+    from ._types import JSON
 
 Undo: TypeAlias = list[Callable[[], None]]
 

@@ -12,22 +12,18 @@ gets the value from the stream itself, so N open tabs cause no N-fold traffic. T
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anywidget
 import traitlets
 
 from ._follow import Follower
 from ._patch import parse_pointer, select
-from ._publish import SECRET_HEADER
-from ._publisher import ENV_SECRET, ENV_URL
-
-if TYPE_CHECKING:
-    from ._signal import ServerSignal
+from ._protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, STATUSES
 
 _MIRRORED = frozenset({"value", "rev", "status"})
-STATUSES = ("connecting", "live", "stale", "error", "closed")
 
 
 def _bundle() -> str:
@@ -79,23 +75,10 @@ class SignalWidget(anywidget.AnyWidget):
         if follow and self.name and (self.url or os.environ.get(ENV_URL)):
             self._follow_remote()
 
-    @classmethod
-    def for_signal(cls, signal: ServerSignal, pointer: str = "", **options: Any) -> SignalWidget:
-        """A widget for a signal published by this process; its value needs no network."""
-        events = signal._publisher.transport.events_url
-        # Same-origin paths (the Jupyter server) leave url empty: the page knows its base URL.
-        url = events.removesuffix("nb-sse-signals/events") if "://" in events else ""
-        widget = cls(
-            follow=False,
-            _initial=signal._current(pointer),
-            url=url,
-            token=signal.token or "",
-            name=signal.key,
-            pointer=pointer,
-            **options,
-        )
-        widget._detach = signal.add_listener(widget._on_value, pointer)
-        return widget
+    def _follow_local(self, detach: Callable[[], None]) -> None:
+        """Follow a signal of this process: its publisher calls :meth:`_on_value`, and
+        ``detach`` ends that (``ServerSignal.widget()`` sets this up)."""
+        self._detach = detach
 
     def _follow_remote(self) -> None:
         base = self.url or os.environ.get(ENV_URL, "")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from nb_sse_signals._protocol import EVENTS_PATH
 from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._server import Server
 
@@ -42,7 +43,7 @@ def server() -> Iterator[Server]:
 @pytest.fixture
 def publisher(server: Server) -> Iterator[Publisher]:
     """A publisher into the ``server`` fixture's hub (in process), shut down after."""
-    pub = Publisher.for_server(server)
+    pub = Publisher.for_hub(server.hub, server.url + EVENTS_PATH, server.token)
     try:
         yield pub
     finally:

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nb_sse_signals._diff import diff
-from nb_sse_signals._patch import JSON, apply_patch, copy_json, json_equal
+from nb_sse_signals._patch import apply_patch, copy_json, json_equal
+from nb_sse_signals._types import JSON
 
 from . import conformance
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from nb_sse_signals import _publisher
+from nb_sse_signals import _default
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def ip() -> Iterator[InteractiveShell]:
         yield shell
     finally:
         shell.run_line_magic("unload_ext", "nb_sse_signals")
-        _publisher.reset_default_publisher()
+        _default.reset_default_publisher()
         InteractiveShell.clear_instance()
 
 
@@ -59,7 +59,9 @@ def test_unloading_closes_every_signal(ip: InteractiveShell) -> None:
         "a = ServerSignal('a', 1)\n"
         "b = ServerSignal('b', 2)"
     )
-    hub = ip.user_ns["a"]._publisher.server.hub
+    server = _default.default_server()
+    assert server is not None
+    hub = server.hub
     ip.run_line_magic("unload_ext", "nb_sse_signals")
     assert ip.user_ns["a"].closed
     assert ip.user_ns["b"].closed

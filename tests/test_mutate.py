@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from nb_sse_signals._errors import NotJSONError, PatchError
 from nb_sse_signals._mutate import DictProxy, ListProxy, Recorder
-from nb_sse_signals._patch import JSON, apply_patch, copy_json, json_equal
+from nb_sse_signals._patch import apply_patch, copy_json, json_equal
+from nb_sse_signals._types import JSON
 
 
 def strict_normalise(value: object, path: str) -> JSON:

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from nb_sse_signals._errors import NotJSONError
 from nb_sse_signals._json import normalise
-from nb_sse_signals._patch import JSON, apply_patch, json_equal
+from nb_sse_signals._patch import apply_patch, json_equal
 from nb_sse_signals._refresh import refresh
+from nb_sse_signals._types import JSON
 
 from .test_diff import json_values, scalars
 
