@@ -48,6 +48,14 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
+# Public names print as nb_sse_signals.X, not the private module that defines them
+# (the httpx idiom). The lazy ones below do the same where they are defined.
+for _name in __all__:
+    _obj = globals().get(_name)
+    if _obj is not None and hasattr(_obj, "__module__"):
+        _obj.__module__ = __name__
+del _name, _obj
+
 # Imported on first use: the widget pulls in ipywidgets and anywidget, the server
 # extension jupyter_server. A standalone server or a script needs neither, and every
 # object they create is one more for each full garbage collection to walk (14 ms

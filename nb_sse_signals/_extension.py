@@ -47,3 +47,7 @@ def _signal_url_magic(line: str) -> str:
     raise KeyError(
         f"expected the name of a live signal of this process, got {name!r} (live: {known})"
     )
+
+
+# Their public names, as for the package's other public objects.
+load_ipython_extension.__module__ = unload_ipython_extension.__module__ = "nb_sse_signals"

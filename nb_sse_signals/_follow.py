@@ -2,9 +2,13 @@
 
 Used when the signal is not published by this process (``SignalWidget(url=...,
 name=...)``). A plain blocking HTTP stream in a daemon thread: it must keep
-flowing while the kernel's main thread is busy. Resumes with ``Last-Event-ID``,
-resyncs on a revision gap or a patch that does not apply, and never reports a
-value the publisher did not have.
+flowing while the kernel's main thread is busy. The client rules are
+``SignalState``'s (the same as the browser's, held together by shared vectors):
+a gap or a patch that does not apply fetches a snapshot from the snapshot
+endpoint and carries on with the same stream; a dropped stream resumes with
+``Last-Event-ID``. It never reports a value the publisher did not have. A snapshot
+that could not be fetched is asked for again, with backoff, when the stream next
+sends anything (an event, or the hub's keep-alive comment every 15 s).
 """
 
 from __future__ import annotations
@@ -12,12 +16,20 @@ from __future__ import annotations
 import http.client
 import logging
 import threading
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
-from ._errors import PatchError, ProtocolError
-from ._patch import apply_patch
-from ._protocol import EVENTS_PATH, SSEDecoder, parse_change
+from ._errors import ProtocolError
+from ._protocol import (
+    EVENTS_PATH,
+    SNAPSHOT_PATH,
+    SSEDecoder,
+    parse_change,
+    parse_closed,
+    parse_snapshots,
+)
+from ._signal_state import SignalState
 from ._types import JSON
 
 log = logging.getLogger("nb_sse_signals")
@@ -25,12 +37,17 @@ log = logging.getLogger("nb_sse_signals")
 OnValue = Callable[[JSON, int], None]
 OnStatus = Callable[[str], None]
 
+# Retry delays for a snapshot that could not be fetched, as signal.js has them.
+FIRST_RETRY_S = 0.25
+MAX_RETRY_S = 30.0
+
 
 class Follower:
     """Subscribe to ``name`` at ``base_url`` (``http://host:port/prefix/``) until :meth:`stop`.
 
     ``on_value(value, rev)`` runs on the follower's thread with the follower's own
     document, which later patches change in place: copy what you keep.
+    ``on_status`` gets the statuses of docs/protocol.md as they change.
     """
 
     def __init__(
@@ -48,13 +65,24 @@ class Follower:
         self.on_status = on_status
         self.headers = headers or {}
         self.timeout = timeout
-        self.value: JSON = None
-        self.rev = -1
+        self.state = SignalState(name)
         self._cursor = ""
+        self._status = ""
+        self._shown: tuple[int, JSON] = (-1, None)
+        self._fetch_after = 0.0  # monotonic time before which no snapshot is fetched
+        self._fetch_delay = 0.0
         self._stopped = threading.Event()
         self._conn: http.client.HTTPConnection | None = None
         self._thread = threading.Thread(target=self._run, name="nb_sse_signals-follow", daemon=True)
         self._thread.start()
+
+    @property
+    def value(self) -> JSON:
+        return self.state.value
+
+    @property
+    def rev(self) -> int:
+        return self.state.rev
 
     def stop(self) -> None:
         self._stopped.set()
@@ -66,7 +94,7 @@ class Follower:
     def _run(self) -> None:
         delay = 0.5
         while not self._stopped.is_set():
-            self.on_status("connecting" if self.rev < 0 else "stale")
+            self._set_status("connecting" if self.state.rev < 0 else "stale")
             try:
                 self._stream()
                 delay = 0.5
@@ -75,70 +103,107 @@ class Follower:
                     break
                 log.debug("nb_sse_signals: following %s: %s", self.name, exc)
             except _Refused as exc:
-                self.on_status("error")
+                self._set_status("error")
                 log.warning("nb_sse_signals: cannot follow %s: %s", self.name, exc)
                 delay = 10.0
             if self._stopped.wait(delay):
                 break
             delay = min(delay * 2, 10.0)
 
-    def _stream(self) -> None:
+    def _connect(self) -> http.client.HTTPConnection:
         parts = urlsplit(self.base_url)
         conn_type = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
-        conn = conn_type(parts.netloc, timeout=self.timeout)
+        return conn_type(parts.netloc, timeout=self.timeout)
+
+    def _stream(self) -> None:
+        conn = self._connect()
         self._conn = conn
-        query = urlencode({"signal": self.name})
         headers = {"Accept": "text/event-stream", **self.headers}
         if self._cursor:
             headers["Last-Event-ID"] = self._cursor
         try:
-            conn.request("GET", f"{parts.path}{EVENTS_PATH}?{query}", headers=headers)
+            conn.request("GET", self._path(EVENTS_PATH), headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:
                 raise _Refused(f"HTTP {resp.status}: {resp.read(500).decode(errors='replace')}")
             decoder = SSEDecoder(last_event_id=self._cursor)
+            self._set_status(self._state_status())
             while not self._stopped.is_set():
                 raw = resp.readline()
                 if not raw:
                     return
                 event = decoder.decode_line(raw.decode().rstrip("\r\n"))
                 if event is not None:
-                    self._handle(event.event, event.data, event.id)
+                    # Spec semantics, as browsers have it: resume from the last id seen.
+                    self._cursor = event.id
+                    self._handle(event.event, event.data)
+                if self.state.wants_snapshot is not None:
+                    self._fetch_snapshot()
         finally:
             conn.close()
 
-    def _handle(self, kind: str, data: str, cursor: str) -> None:
-        if kind == "closed":
-            self._cursor = cursor
-            self.on_status("closed")
-            return
-        try:
-            change = parse_change(data)
-        except ProtocolError as exc:
-            log.warning("nb_sse_signals: ignoring a bad event for %s: %s", self.name, exc)
-            return
-        if change.is_snapshot:
-            value = change.patch[0]["value"]  # just parsed: nobody else holds it
-        elif change.rev <= self.rev:
-            return  # a duplicate
-        elif change.rev != self.rev + 1 or self.rev < 0:
-            return self._resync(f"revision {change.rev} after {self.rev}")
-        else:
-            try:
-                # apply_patch is atomic: on failure self.value is untouched.
-                value = apply_patch(self.value, change.patch)
-            except PatchError as exc:
-                return self._resync(str(exc))
-        self.value, self.rev, self._cursor = value, change.rev, cursor
-        self.on_status("live")
-        self.on_value(value, change.rev)
+    def _path(self, endpoint: str) -> str:
+        return f"{urlsplit(self.base_url).path}{endpoint}?{urlencode({'signal': self.name})}"
 
-    def _resync(self, reason: str) -> None:
-        log.info("nb_sse_signals: resyncing %s: %s", self.name, reason)
-        self._cursor = ""  # reconnect without a cursor: a fresh snapshot
-        raise OSError(reason)
+    def _handle(self, kind: str, data: str) -> None:
+        try:
+            if kind == "closed":
+                _, rev = parse_closed(data)
+                self.state.close(rev)
+            else:
+                self.state.receive(parse_change(data))
+        except ProtocolError as exc:
+            log.warning("nb_sse_signals: a bad event for %s: %s", self.name, exc)
+            self.state.resync(f"an event could not be read ({exc})")
+        self._report()
+
+    def _fetch_snapshot(self) -> None:
+        """The snapshot endpoint, on its own connection; the stream waits meanwhile (what
+        it sends in the meantime is read afterwards, as the browser's buffer would)."""
+        if time.monotonic() < self._fetch_after:
+            return
+        log.info("nb_sse_signals: resyncing %s: %s", self.name, self.state.wants_snapshot)
+        conn = self._connect()
+        try:
+            conn.request("GET", self._path(SNAPSHOT_PATH), headers=self.headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise ProtocolError(f"the snapshot endpoint answered {resp.status}")
+            found = [c for c in parse_snapshots(body) if c.name == self.name]
+            if not found:
+                raise ProtocolError("the snapshot endpoint sent no snapshot of it")
+        except (OSError, http.client.HTTPException, ProtocolError) as exc:
+            self._fetch_delay = min(max(self._fetch_delay * 2, FIRST_RETRY_S), MAX_RETRY_S)
+            self._fetch_after = time.monotonic() + self._fetch_delay
+            log.info("nb_sse_signals: resync of %s failed: %s", self.name, exc)
+            self.state.fetch_failed()
+        else:
+            self._fetch_delay = 0.0
+            self.state.snapshot(found[0])
+        finally:
+            conn.close()
+        self._report()
+
+    def _report(self) -> None:
+        state = self.state
+        rev, value = self._shown
+        if state.rev >= 0 and (state.rev != rev or state.value is not value):
+            self._shown = (state.rev, state.value)
+            self.on_value(state.value, state.rev)
+        self._set_status(self._state_status())
+
+    def _state_status(self) -> str:
+        return {"empty": "connecting", "live": "live", "resync": "stale", "closed": "closed"}[
+            self.state.state
+        ]
+
+    def _set_status(self, status: str) -> None:
+        if status != self._status:
+            self._status = status
+            self.on_status(status)
 
 
 class _Refused(Exception):

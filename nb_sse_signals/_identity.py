@@ -58,7 +58,7 @@ def _advance(iterator: Iterator[Any], count: int) -> None:
 
 
 try:
-    from . import _speedups
+    from ._speedups import identical_run as _c_identical_run
 except ImportError:  # not built (no compiler at install time): plain Python
     SPEEDUPS = False
     identical_run = python_identical_run
@@ -69,5 +69,4 @@ else:
         a: list[Any], b: list[Any], limit: int, *, from_end: bool = False, skip: int = 0
     ) -> int:
         """:func:`python_identical_run`, one pointer comparison per element."""
-        result: int = _speedups.identical_run(a, b, limit, from_end, skip)
-        return result
+        return _c_identical_run(a, b, limit, from_end, skip)

@@ -209,6 +209,37 @@ def closed_data(name: str, rev: int) -> bytes:
     return orjson.dumps({"name": name, "rev": rev})
 
 
+def parse_closed(data: str | bytes) -> tuple[str, int]:
+    """Decode a ``closed`` event's data, ``{"name", "rev"}``; raise :class:`ProtocolError`."""
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"expected JSON closed data, got invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
+    rev = obj.get("rev")
+    if type(rev) is not int or rev < 0:
+        raise ProtocolError(f"expected 'rev' to be an integer >= 0, got {rev!r}")
+    return check_key(obj.get("name")), rev
+
+
+def parse_snapshots(data: str | bytes) -> list[Change]:
+    """Decode the snapshot endpoint's body: a JSON array of snapshot messages."""
+    try:
+        obj: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(
+            f"expected a JSON array of snapshots, got invalid JSON: {exc}"
+        ) from None
+    if not isinstance(obj, list):
+        raise ProtocolError(f"expected a JSON array of snapshots, got {type(obj).__name__}")
+    changes = [parse_change(orjson.dumps(item)) for item in obj]
+    for change in changes:
+        if not change.is_snapshot:
+            raise ProtocolError(f"expected snapshot messages, got a change of {change.name!r}")
+    return changes
+
+
 @dataclass(frozen=True)
 class Change:
     """A decoded change or snapshot message."""

@@ -11,15 +11,38 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, MutableSequence
 from itertools import repeat
 from operator import indexOf, is_
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import Any, Protocol, cast, overload
 
 from ._errors import NotJSONError, PatchError
 from ._patch import copy_json, escape
 from ._types import JSON
-from ._undo import dict_assign, dict_del, dict_set, list_assign, list_del, list_insert, list_set
+from ._undo import (
+    Undo,
+    dict_assign,
+    dict_del,
+    dict_set,
+    list_assign,
+    list_del,
+    list_insert,
+    list_set,
+)
 
-if TYPE_CHECKING:
-    from ._mutate import Recorder
+
+class Recorder(Protocol):
+    """What a proxy reports its edits to (``_mutate.Recorder``)."""
+
+    _undo: Undo
+
+    def _value(self, value: object, pointer: str) -> JSON:
+        """``value`` checked and copied, to store at ``pointer``."""
+        ...
+
+    def _record(self, op: str, pointer: str, value: JSON = None) -> None: ...
+
+    def _wrap(self, value: JSON, parent: _Proxy, key: str | int) -> Any:
+        """A proxy for a container inside the document, or the scalar itself."""
+        ...
+
 
 _NO_DEFAULT: Any = object()
 

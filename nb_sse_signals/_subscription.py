@@ -8,13 +8,23 @@ sent snapshots instead (state, not events).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._hub import SignalHub
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 __all__ = ["Subscription"]
+
+
+class Hub(Protocol):
+    """What a subscription needs of its hub (``SignalHub``)."""
+
+    buffer_bytes: int  # bounds of one subscriber's backlog before it gets snapshots
+    buffer_events: int
+    _lock: threading.Lock
+
+    def _snapshot_batch(self, keys: Sequence[str]) -> bytes: ...
+
+    def _unsubscribe(self, sub: Subscription) -> None: ...
 
 
 class Subscription:
@@ -26,7 +36,7 @@ class Subscription:
     subscription is closed.
     """
 
-    def __init__(self, hub: SignalHub, names: tuple[str, ...]) -> None:
+    def __init__(self, hub: Hub, names: tuple[str, ...]) -> None:
         self.names = names
         self._hub = hub
         self._pending: list[bytes] = []

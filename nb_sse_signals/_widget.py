@@ -127,3 +127,6 @@ class SignalWidget(anywidget.AnyWidget):
         if detach is not None:
             detach()
         super().close()
+
+
+SignalWidget.__module__ = "nb_sse_signals"  # its public name, as for the eager ones

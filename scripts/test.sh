@@ -8,6 +8,8 @@ bash scripts/setup.sh
 echo "== ruff"
 .venv/bin/ruff check nb_sse_signals tests bench hatch_build.py
 .venv/bin/ruff format --check nb_sse_signals tests bench hatch_build.py
+echo "== import layers (import-linter)"
+.venv/bin/lint-imports --no-cache
 echo "== mypy --strict"
 .venv/bin/mypy
 echo "== js: tsc --checkJs, node --test"

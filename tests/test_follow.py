@@ -13,7 +13,13 @@ from tornado import httpserver, web
 from tornado.netutil import bind_sockets
 
 from nb_sse_signals._follow import Follower
-from nb_sse_signals._protocol import change_data, encode_event, snapshot_data
+from nb_sse_signals._protocol import (
+    EVENTS_PATH,
+    SNAPSHOT_PATH,
+    change_data,
+    encode_event,
+    snapshot_data,
+)
 
 from .conftest import wait_until
 
@@ -24,6 +30,22 @@ def snapshot(rev: int, value: bytes, cursor: str) -> bytes:
 
 def change(rev: int, patch: bytes, cursor: str) -> bytes:
     return encode_event(change_data("s", rev, patch), event_id=cursor)
+
+
+class Snapshots(web.RequestHandler):
+    """The snapshot endpoint: answers with the next of ``answers`` (an empty list: 503)."""
+
+    def initialize(self, answers: list[bytes], seen: list[dict[str, Any]]) -> None:
+        self.answers, self.seen = answers, seen
+
+    def get(self) -> None:
+        self.seen.append({"snapshot": self.get_query_argument("signal")})
+        if not self.answers:
+            self.set_status(503)
+            self.finish(b'{"error":"not now"}')
+            return
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.answers.pop(0))
 
 
 class Scripted(web.RequestHandler):
@@ -40,12 +62,16 @@ class Scripted(web.RequestHandler):
         await self.flush()
         if self.scripts:  # end this connection, so the follower reconnects for the next
             return
-        await asyncio.sleep(30)
+        for _ in range(150):  # hold it open with keep-alives, as the hub does (every 15 s)
+            await asyncio.sleep(0.2)
+            self.write(b": keep-alive\n\n")
+            await self.flush()
 
 
 @pytest.fixture
-def scripted() -> Iterator[tuple[str, list[bytes], list[dict[str, Any]]]]:
+def scripted() -> Iterator[tuple[str, list[bytes], list[dict[str, Any]], list[bytes]]]:
     scripts: list[bytes] = []
+    answers: list[bytes] = []
     seen: list[dict[str, Any]] = []
     loop = asyncio.new_event_loop()
     [sock] = bind_sockets(0, "127.0.0.1")
@@ -54,7 +80,10 @@ def scripted() -> Iterator[tuple[str, list[bytes], list[dict[str, Any]]]]:
     def run() -> None:
         asyncio.set_event_loop(loop)
         app = web.Application(
-            [(r"/nb-sse-signals/events", Scripted, {"scripts": scripts, "seen": seen})]
+            [
+                (r"/" + EVENTS_PATH, Scripted, {"scripts": scripts, "seen": seen}),
+                (r"/" + SNAPSHOT_PATH, Snapshots, {"answers": answers, "seen": seen}),
+            ]
         )
         server = httpserver.HTTPServer(app)
         server.add_sockets([sock])
@@ -68,7 +97,7 @@ def scripted() -> Iterator[tuple[str, list[bytes], list[dict[str, Any]]]]:
     thread.start()
     ready.wait(5)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/", scripts, seen
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/", scripts, seen, answers
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
@@ -84,28 +113,35 @@ def follow(url: str) -> tuple[Follower, list[tuple[Any, int]], list[str]]:
     return follower, values, statuses
 
 
-def test_a_revision_gap_resyncs_from_a_fresh_snapshot(scripted: Any) -> None:
-    url, scripts, seen = scripted
+def test_a_revision_gap_fetches_a_snapshot_and_replays_what_the_stream_sent_since(
+    scripted: Any,
+) -> None:
+    url, scripts, seen, answers = scripted
     scripts.append(
         snapshot(0, b'{"n":0}', "e-1")
         + change(2, b'[{"op":"replace","path":"/n","value":2}]', "e-3")  # rev 1 is missing
+        + change(3, b'[{"op":"replace","path":"/n","value":3}]', "e-4")
     )
-    scripts.append(snapshot(5, b'{"n":5}', "e-9"))
-    follower, values, _ = follow(url)
+    answers.append(b'[{"name":"s","rev":2,"patch":[{"op":"replace","path":"","value":{"n":2}}]}]')
+    follower, values, statuses = follow(url)
     try:
-        wait_until(lambda: values and values[-1][1] == 5, what="the resynced snapshot")
+        wait_until(lambda: values and values[-1][1] == 3, what="the change after the snapshot")
     finally:
         follower.stop()
-    assert values == [({"n": 0}, 0), ({"n": 5}, 5)], "the value after the gap is never shown"
-    assert seen[1]["last_event_id"] == "", "a resync reconnects without a cursor"
+    # Rev 2 came from the snapshot: the publisher had it. Rev 2 from the stream's
+    # patch on top of rev 0 (the wrong base) would never be shown.
+    assert values == [({"n": 0}, 0), ({"n": 2}, 2), ({"n": 3}, 3)]
+    assert {"snapshot": "s"} in seen, "the snapshot endpoint was asked"
+    assert len([s for s in seen if "last_event_id" in s]) == 1, "the stream was kept"
+    assert "stale" in statuses, "stale while resyncing"
 
 
 def test_a_patch_that_does_not_apply_resyncs_and_shows_nothing_wrong(scripted: Any) -> None:
-    url, scripts, _ = scripted
+    url, scripts, _, answers = scripted
     scripts.append(
         snapshot(0, b'{"n":0}', "e-1") + change(1, b'[{"op":"remove","path":"/missing"}]', "e-2")
     )
-    scripts.append(snapshot(1, b'{"n":1}', "e-2"))
+    answers.append(b'[{"name":"s","rev":1,"patch":[{"op":"replace","path":"","value":{"n":1}}]}]')
     follower, values, _ = follow(url)
     try:
         wait_until(lambda: values and values[-1][1] == 1, what="the resynced snapshot")
@@ -114,8 +150,26 @@ def test_a_patch_that_does_not_apply_resyncs_and_shows_nothing_wrong(scripted: A
     assert values == [({"n": 0}, 0), ({"n": 1}, 1)]
 
 
+def test_a_snapshot_that_cannot_be_had_is_asked_for_again(scripted: Any) -> None:
+    url, scripts, seen, answers = scripted
+    scripts.append(
+        snapshot(0, b'{"n":0}', "e-1")
+        + change(2, b'[{"op":"replace","path":"/n","value":2}]', "e-3")
+    )
+    follower, values, _ = follow(url)
+    try:
+        wait_until(lambda: {"snapshot": "s"} in seen, what="a first snapshot request")
+        answers.append(
+            b'[{"name":"s","rev":2,"patch":[{"op":"replace","path":"","value":{"n":2}}]}]'
+        )
+        wait_until(lambda: values and values[-1][1] == 2, timeout=20, what="a retried snapshot")
+    finally:
+        follower.stop()
+    assert values == [({"n": 0}, 0), ({"n": 2}, 2)]
+
+
 def test_a_dropped_stream_resumes_with_last_event_id(scripted: Any) -> None:
-    url, scripts, seen = scripted
+    url, scripts, seen, _ = scripted
     scripts.append(snapshot(0, b'{"n":0}', "e-1"))
     scripts.append(change(1, b'[{"op":"replace","path":"/n","value":1}]', "e-2"))
     follower, values, statuses = follow(url)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -119,3 +123,25 @@ def test_valid_keys_pass(key: str) -> None:
 def test_invalid_keys_are_refused(key: object) -> None:
     with pytest.raises(ProtocolError, match="signal key"):
         proto.check_key(key)
+
+
+JS_PROTOCOL = (Path(__file__).resolve().parents[1] / "js" / "src" / "protocol.js").read_text()
+
+
+@pytest.mark.parametrize("name", ["EVENTS_PATH", "SNAPSHOT_PATH"])
+def test_python_and_js_name_the_endpoints_alike(name: str) -> None:
+    match = re.search(rf'export const {name} = "([^"]+)";', JS_PROTOCOL)
+    assert match, f"js/src/protocol.js should export {name}"
+    assert match.group(1) == getattr(proto, name)
+
+
+def test_python_and_js_have_the_same_statuses() -> None:
+    match = re.search(r"export const STATUSES = .*?\((\[[^\]]*\])\)", JS_PROTOCOL)
+    assert match, "js/src/protocol.js should export STATUSES"
+    assert tuple(json.loads(match.group(1))) == proto.STATUSES
+
+
+def test_python_and_js_accept_the_same_keys() -> None:
+    match = re.search(r"export const KEY_PATTERN = /\^(.*)\$/;", JS_PROTOCOL)
+    assert match, "js/src/protocol.js should export KEY_PATTERN"
+    assert match.group(1) == proto.KEY_PATTERN.pattern

@@ -9,8 +9,20 @@ import { ProtocolError } from "./errors.js";
  *   The data of a `closed` event.
  */
 
-const EVENTS_PATH = "nb-sse-signals/events";
-const SNAPSHOT_PATH = "nb-sse-signals/snapshot";
+// The names of the wire: the one JS definition (Python's is in _protocol.py;
+// tests/test_protocol.py holds the two together).
+export const EVENTS_PATH = "nb-sse-signals/events";
+export const SNAPSHOT_PATH = "nb-sse-signals/snapshot";
+/** A signal key: 1-200 characters from [A-Za-z0-9_.:/-]. */
+export const KEY_PATTERN = /^[A-Za-z0-9_.:/-]{1,200}$/;
+/**
+ * What a viewer shows of a signal. connecting: no value yet; live: up to date;
+ * stale: the value shown may be behind (reconnecting or resyncing); error: the
+ * hub refused us (the console says why; retried with backoff); closed: the
+ * publisher closed it.
+ */
+export const STATUSES = /** @type {const} */ (["connecting", "live", "stale", "error", "closed"]);
+/** @typedef {typeof STATUSES[number]} Status */
 
 /** @param {unknown} value */
 function describe(value) {
@@ -33,8 +45,10 @@ function header(data, what) {
   }
   const record = /** @type {Record<string, unknown>} */ (data);
   const { name, rev } = record;
-  if (typeof name !== "string" || name === "") {
-    throw new ProtocolError(`${what}: expected "name" to be a non-empty string, got ${describe(name)}`);
+  if (typeof name !== "string" || !KEY_PATTERN.test(name)) {
+    throw new ProtocolError(
+      `${what}: expected "name" to be a signal key of 1-200 characters from [A-Za-z0-9_.:/-], got ${describe(name)}`,
+    );
   }
   if (typeof rev !== "number" || !Number.isSafeInteger(rev) || rev < 0) {
     throw new ProtocolError(`${what} for ${name}: expected "rev" to be an integer >= 0, got ${describe(rev)}`);

@@ -63,6 +63,11 @@ export class Signal {
     };
   }
 
+  /** Whether a snapshot is wanted or on its way (also while closed). */
+  get fetching() {
+    return this.#episode !== null;
+  }
+
   /** @returns {SignalState} */
   get state() {
     if (this.closed) return "closed";
@@ -81,7 +86,7 @@ export class Signal {
     if (isSnapshot(message)) {
       // The stream is ordered: what it sent before a snapshot is superseded.
       this.#buffer.clear();
-      this.#snapshot(message);
+      this.#snapshot(message, { reopens: true });
       return;
     }
     if (message.rev <= this.rev) return; // a duplicate, e.g. replayed after a reconnect
@@ -159,14 +164,17 @@ export class Signal {
   /**
    * Replace the value whatever our revision (the hub may have restarted), but
    * keep the current object when nothing changed, so views need not redraw.
+   * A snapshot on the stream means the signal is open (declared again); one
+   * fetched after `closed` is its last value, and it stays closed.
    *
    * @param {SignalMessage} message a snapshot
+   * @param {{ reopens: boolean }} how
    */
-  #snapshot(message) {
+  #snapshot(message, { reopens }) {
     const value = message.patch[0].value;
     if (message.rev !== this.rev || !_areEquals(value, this.value)) this.value = value;
     this.rev = message.rev;
-    this.closed = false;
+    if (reopens) this.closed = false;
     this.#episode = null;
     this.#options.clearTimeout(this.#timer);
     // Apply what arrived during the resync, in order, from the snapshot on.
@@ -201,7 +209,7 @@ export class Signal {
       const found = checkSnapshots(await response.json()).find((m) => m.name === this.name);
       if (!found || !isSnapshot(found)) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
       if (this.#episode !== episode) return;
-      this.#snapshot(found);
+      this.#snapshot(found, { reopens: false });
     } catch (error) {
       if (this.#episode !== episode) return;
       this.#episode = null;
