@@ -26,6 +26,7 @@ import traitlets
 from ipywidgets import widgets
 from jupyter_client.session import json_packer
 
+from nb_sse_signals._comm import CommRelay
 from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._signal import ServerSignal
@@ -142,6 +143,45 @@ def _updater(
     return update
 
 
+def _comm(n: int, count: int, repeat: int) -> tuple[int, float]:
+    """(comm message bytes, kernel CPU s) per one-element append over the comm transport.
+
+    Here the hub lives in the kernel, so its work and the relay's count as kernel CPU.
+    The recorded size is the message content packed as ipykernel packs it.
+    """
+    hub = SignalHub()
+    publisher = Publisher.for_hub(hub)
+    sizes: list[int] = []
+    data = _floats(n)
+    try:
+        signal = ServerSignal("bench/comm", data, shared=True, publisher=publisher)
+        relay = CommRelay(hub, publisher.loop, min_interval=0.0)
+        channel = relay.attach(signal.key, lambda m: sizes.append(len(json_packer(m))))
+        _wait(lambda: len(sizes) >= 1)  # the snapshot
+        counter = itertools.count()
+
+        def update() -> None:
+            before = len(sizes)
+            data.append(next(counter) + random.random())
+            signal.set(data)
+            publisher.flush()
+            _wait(lambda: len(sizes) > before)  # relayed: one comm message per change
+
+        cpu = _cpu_per_update(update, count, repeat)
+        channel.detach()
+    finally:
+        publisher.shutdown()
+    return round(median(sizes[1:])), cpu
+
+
+def _wait(done: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError("the comm relay sent nothing in time")
+        time.sleep(0.0002)
+
+
 def _kernel_cpu(n: int, count: int, repeat: int, *, mutate: bool) -> float:
     data = _floats(n)
     signal, publisher = make_signal("bench/wire-cpu", data, RecordingTransport())
@@ -159,6 +199,7 @@ def run(quick: bool = False) -> Section:
     ipy_bytes, ipy_cpu = _ipywidgets(n, count, repeat)
     set_msg, set_frame, set_cpu = asyncio.run(_ours(n, count, repeat, mutate=False))
     mut_msg, mut_frame, mut_cpu = asyncio.run(_ours(n, count, repeat, mutate=True))
+    comm_msg, comm_cpu = _comm(n, count, repeat)
     base = f"ipywidgets {ipy_bytes:,} B"
     rows = [
         Row(
@@ -181,6 +222,15 @@ def run(quick: bool = False) -> Section:
         ),
         Row(
             SECTION,
+            f"comm message per append, {n:,} floats, set() (no server extension)",
+            f"{comm_msg:,} B",
+            base,
+            fmt_ratio(ipy_bytes / comm_msg),
+            "≥ 1,000x fewer",
+            ipy_bytes / comm_msg >= 1000,
+        ),
+        Row(
+            SECTION,
             "publish message per append (kernel → hub), set()",
             f"{set_msg:,} B",
             base,
@@ -194,6 +244,15 @@ def run(quick: bool = False) -> Section:
             fmt_time(set_cpu),
             f"ipywidgets {fmt_time(ipy_cpu)}",
             fmt_ratio(ipy_cpu / set_cpu),
+            "",
+            None,
+        ),
+        Row(
+            SECTION,
+            "kernel CPU per update over the comm, set() (hub and relay in the kernel)",
+            fmt_time(comm_cpu),
+            f"ipywidgets {fmt_time(ipy_cpu)}",
+            fmt_ratio(ipy_cpu / comm_cpu),
             "",
             None,
         ),
@@ -213,5 +272,6 @@ def run(quick: bool = False) -> Section:
         "mutate_frame_bytes": mut_frame,
         "set_message_bytes": set_msg,
         "mutate_message_bytes": mut_msg,
+        "comm_message_bytes": comm_msg,
     }
     return Section(SECTION, rows, facts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._default import default_publisher, existing_default_publisher, reset_default_publisher
+from ._default import existing_publishers, reset_default_publisher
 
 _MAGICS = ("signals", "signal_url")
 
@@ -20,8 +20,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    publisher = existing_default_publisher()
-    if publisher is not None:
+    for publisher in existing_publishers():
         for signal in publisher.signals:
             signal.close()
     reset_default_publisher()
@@ -34,16 +33,17 @@ def _signals_magic(line: str) -> Any:
     """%signals: this process's live signals, with subscribers and update rates."""
     from ._table import signals_table
 
-    return signals_table(default_publisher())
+    return signals_table(existing_publishers())
 
 
 def _signal_url_magic(line: str) -> str:
     """%signal_url NAME: the URL a viewer subscribes to for the signal NAME (or its key)."""
     name = line.strip()
-    for signal in default_publisher().signals:
+    signals = [s for p in existing_publishers() for s in p.signals]
+    for signal in signals:
         if name in (signal.name, signal.key):
-            return signal.url
-    known = ", ".join(s.name for s in default_publisher().signals) or "none"
+            return signal.url  # starts a server for this kernel's own hub, if none yet
+    known = ", ".join(s.name for s in signals) or "none"
     raise KeyError(
         f"expected the name of a live signal of this process, got {name!r} (live: {known})"
     )

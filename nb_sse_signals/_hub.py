@@ -387,6 +387,14 @@ class SignalHub:
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
         return b"".join(frames)
 
+    def snapshot_frames(self, names: Iterable[str]) -> bytes:
+        """The SSE frames a new subscriber to ``names`` would get first (snapshots, or
+        ``closed`` events), without an ``id:``: for a relay that greets a new view."""
+        keys = [proto.check_key(n) for n in names]
+        with self._lock:
+            self._check_known(keys)
+            return b"".join(self._signals[key].snapshot_frame() for key in keys)
+
     def snapshots(self, names: Iterable[str]) -> list[bytes]:
         """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
         keys = [proto.check_key(n) for n in names]

@@ -55,6 +55,9 @@ class Outgoing(Protocol):
     @property
     def url(self) -> str: ...
 
+    @property
+    def served(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -66,28 +69,52 @@ class Publisher:
     for a kernel. Whoever builds a publisher shuts it down.
     """
 
-    def __init__(self, transport: Transport) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._run, name="nb_sse_signals-publisher", daemon=True
-        )
-        self._thread.start()
+    def __init__(
+        self, transport: Transport, *, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """``loop``: run on this (running) loop instead of a thread of our own, for
+        Pythons without threads (Pyodide, in JupyterLite). Only an in-process hub can be
+        published to then: waiting for a network reply would need the thread."""
+        self._thread: threading.Thread | None = None
+        if loop is None:
+            # The thread makes its loop, so that where no thread can start (RuntimeError)
+            # nothing else (a loop's self-pipe socket) was made first.
+            made: list[asyncio.AbstractEventLoop] = []
+            ready = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(made, ready), name="nb_sse_signals-publisher", daemon=True
+            )
+            self._thread.start()
+            ready.wait()
+            self._loop = made[0]
+        else:
+            self._loop = loop
         self.transport = transport
         self._signals: dict[str, Outgoing] = {}
         self._due: dict[str, Outgoing] = {}
         self._sending: asyncio.Task[None] | None = None
         self._closed = False
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
+    def _run(self, made: list[asyncio.AbstractEventLoop], ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        made.append(loop)
+        ready.set()
+        loop.run_forever()
 
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def for_hub(cls, hub: SignalHub, events_url: str = "", token: str | None = None) -> Publisher:
+    def for_hub(
+        cls,
+        hub: SignalHub,
+        events_url: str = "",
+        token: str | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> Publisher:
         """Publish straight into a :class:`SignalHub` in this process."""
-        return cls(HubTransport(hub, events_url, token))
+        return cls(HubTransport(hub, events_url, token), loop=loop)
 
     @classmethod
     def connect(
@@ -108,7 +135,13 @@ class Publisher:
     # -- signals (any thread) -----------------------------------------------------------
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        """Run ``coro`` on the publisher's loop and wait for it (not from that loop)."""
+        """Run ``coro`` on the publisher's loop and wait for it (not from that loop).
+
+        Without a thread of our own, ``coro`` runs at once, here, and must finish
+        without waiting for anything (an in-process hub's requests do).
+        """
+        if self._thread is None:
+            return _run_now(coro)
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
             return future.result(timeout)
@@ -151,7 +184,8 @@ class Publisher:
             self._sending = self._loop.create_task(self._send_due())
 
     async def _send_due(self) -> None:
-        await asyncio.sleep(0)  # let everything due in this loop turn join the batch
+        if self._thread is not None:
+            await asyncio.sleep(0)  # let everything due in this loop turn join the batch
         while self._due:
             due, self._due = list(self._due.values()), {}
             now = self._loop.time()
@@ -196,7 +230,7 @@ class Publisher:
             for signal in list(self._signals.values()):
                 signal._next_send = 0.0
                 self._due[signal.key] = signal
-            if self._sending is not None and not self._sending.done():
+            if self._thread is not None and self._sending is not None and not self._sending.done():
                 await self._sending
             await self._send_due()
 
@@ -230,14 +264,30 @@ class Publisher:
             sending = self._sending
             if sending is not None and not sending.done():
                 sending.cancel()  # a task left pending would be destroyed with the loop
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sending
+                if self._thread is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sending
             await self.transport.close()
 
+        thread = self._thread
         try:
             self.run(stop(), timeout)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            if not self._thread.is_alive():
-                self._loop.close()
+            if thread is not None:  # else the loop is the caller's, not ours to stop
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                thread.join(timeout)
+                if not thread.is_alive():
+                    self._loop.close()
+
+
+def _run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, here (publishers without a thread)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise SignalsError(
+        "this publisher has no thread of its own, so it can only publish into a hub in "
+        "this process (the request would have to wait for the network)"
+    )

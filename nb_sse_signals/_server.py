@@ -17,6 +17,7 @@ from typing import Any, Self
 
 from tornado import httpserver, web
 
+from ._comm import CommRelay
 from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
 from ._hub import SignalHub
 from ._protocol import EVENTS_PATH, TOKEN_COOKIE
@@ -78,6 +79,7 @@ class Server:
         self._thread: threading.Thread | None = None
         self._demo_task: asyncio.Task[None] | None = None
         self._publisher: Publisher | None = None
+        self._relay: CommRelay | None = None
 
     @property
     def publisher(self) -> Publisher:
@@ -86,6 +88,14 @@ class Server:
         if self._publisher is None:
             self._publisher = Publisher.for_hub(self.hub, self.url + EVENTS_PATH, self.token)
         return self._publisher
+
+    def comm_relay(self) -> CommRelay:
+        """Relays this server's signals to widget comms (``transport="comm"``); made once."""
+        if self._loop is None:
+            raise RuntimeError("start the server before relaying its signals")
+        if self._relay is None:
+            self._relay = CommRelay(self.hub, self._loop)
+        return self._relay
 
     @property
     def url(self) -> str:

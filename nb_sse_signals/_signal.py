@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import orjson
 
-from ._default import default_publisher
+from . import _default
+from ._comm import CommRelay
 from ._errors import SignalClosedError
 from ._json import normalise
 from ._mutate import Recorder
@@ -67,6 +68,13 @@ class ServerSignal:
     ``<scope>/<name>`` (see :func:`default_scope`). ``server=`` publishes into a
     standalone :class:`Server` of this process instead of the default hub.
 
+    ``transport`` is how this signal's widgets follow it. ``"auto"``: over SSE from
+    the Jupyter server extension where the kernel has one, else over the widget's
+    own comm, from a hub in this kernel (VS Code, Colab, JupyterLite, a server
+    without the extension: the browser may not reach this machine). ``"comm"`` or
+    ``"sse"`` force one; ``"sse"`` without the extension (or with ``server=``)
+    streams from a standalone server in this process.
+
     Values are anything :func:`normalise` accepts; anything else raises
     ``TypeError`` (:class:`NotJSONError`) naming the offending path, and the
     signal keeps its previous value.
@@ -82,9 +90,12 @@ class ServerSignal:
         publisher: Publisher | None = None,
         server: Server | None = None,
         scope: str | None = None,
+        transport: str = "auto",
     ) -> None:
         if max_rate <= 0:
             raise ValueError(f"expected a positive max_rate (changes per second), got {max_rate}")
+        if transport not in ("auto", "comm", "sse"):
+            raise ValueError(f"expected transport 'auto', 'comm' or 'sse', got {transport!r}")
         self.name = name
         scope = None if shared else (scope or default_scope())
         self.key = check_key(f"{scope}/{name}" if scope else name)
@@ -98,8 +109,20 @@ class ServerSignal:
         self._closed = False
         self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
+        self._server = server
+        if publisher is None and server is not None:
+            publisher = server.publisher
         if publisher is None:
-            publisher = server.publisher if server is not None else default_publisher()
+            publisher = _default.local_publisher() if transport == "comm" else None
+            publisher = publisher or _default.default_publisher()
+        if transport == "auto":
+            transport = "comm" if _default.is_local(publisher) else "sse"
+        elif transport == "comm" and not (_default.is_local(publisher) or server is not None):
+            raise ValueError(
+                "transport='comm' relays from a hub in this process: give no publisher, "
+                "or a server= of this process"
+            )
+        self.transport = transport
         self._publisher = publisher
         self._sent_rev = self._publisher.declare(self, self._declare_message())
 
@@ -113,14 +136,29 @@ class ServerSignal:
 
     @property
     def url(self) -> str:
-        """Where a subscriber with access gets this signal's event stream."""
+        """Where a subscriber with access gets this signal's event stream.
+
+        For a signal in this kernel's own hub, asking starts a standalone server for it
+        (loopback, with a token: see :attr:`token`).
+        """
+        self._ensure_served()
         base = self._publisher.transport.events_url
         return f"{base}?signal={quote(self.key, safe='/:')}"
 
     @property
     def token(self) -> str | None:
         """The subscriber token a viewer on another origin needs (standalone server), or None."""
+        self._ensure_served()
         return self._publisher.transport.token
+
+    @property
+    def served(self) -> bool:
+        """Whether any server streams this signal yet (asking :attr:`url` starts one)."""
+        return bool(self._publisher.transport.events_url)
+
+    def _ensure_served(self) -> None:
+        if not self._publisher.transport.events_url and _default.is_local(self._publisher):
+            _default.serve_local(self._publisher)
 
     @property
     def closed(self) -> bool:
@@ -196,18 +234,31 @@ class ServerSignal:
         # This process has the value: the widget needs no network for its kernel-side
         # copy. Same-origin paths (the Jupyter server) leave url empty, as the page
         # knows its own base URL.
-        events = self._publisher.transport.events_url
+        if self.transport == "comm":
+            url = token = ""
+        else:
+            events = self.url.split("?")[0]
+            url = events.removesuffix(EVENTS_PATH) if "://" in events else ""
+            token = self.token or ""
         widget = SignalWidget(
             follow=False,
             _initial=self._current(pointer),
-            url=events.removesuffix(EVENTS_PATH) if "://" in events else "",
-            token=self.token or "",
+            url=url,
+            token=token,
             name=self.key,
             pointer=pointer,
+            transport=self.transport,
             **options,
         )
         widget._follow_local(self.add_listener(widget._on_value, pointer))
+        if self.transport == "comm":
+            widget._relay(self._relay())
         return widget
+
+    def _relay(self) -> CommRelay:
+        if self._server is not None:
+            return self._server.comm_relay()
+        return _default.comm_relay(self._publisher)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         # A signal as the last expression of a cell shows its widget.

@@ -38,21 +38,23 @@ class SignalsTable:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def signals_table(publisher: Publisher) -> SignalsTable:
-    signals = publisher.signals
-    messages = [orjson.dumps({"op": "info", "name": s.key}) for s in signals]
-    replies = publisher.run(publisher.transport.request(messages)) if messages else []
+def signals_table(publishers: list[Publisher]) -> SignalsTable:
     rows = []
-    for signal, reply in zip(signals, replies, strict=True):
-        (info,) = reply.get("signals") or [{}]
-        rows.append(
-            (
-                signal.name,
-                signal.key,
-                info.get("rev", "?"),
-                info.get("subscribers", "?"),
-                f"{info.get('rate', 0.0):.1f}",
-                signal.url,
+    for publisher in publishers:
+        signals = publisher.signals
+        messages = [orjson.dumps({"op": "info", "name": s.key}) for s in signals]
+        replies = publisher.run(publisher.transport.request(messages)) if messages else []
+        for signal, reply in zip(signals, replies, strict=True):
+            (info,) = reply.get("signals") or [{}]
+            rows.append(
+                (
+                    signal.name,
+                    signal.key,
+                    info.get("rev", "?"),
+                    info.get("subscribers", "?"),
+                    f"{info.get('rate', 0.0):.1f}",
+                    # Never starts a server: only %signal_url NAME does.
+                    signal.url if signal.served else "(this kernel, over widget comms)",
+                )
             )
-        )
     return SignalsTable(rows)

@@ -19,6 +19,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ._comm import CommRelay
 from ._follow import Follower
 from ._patch import parse_pointer, select
 from ._protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, STATUSES
@@ -58,6 +59,9 @@ class SignalWidget(anywidget.AnyWidget):
     pointer = traitlets.Unicode("").tag(sync=True)
     template = traitlets.Unicode("").tag(sync=True)
     format_js = traitlets.Unicode("").tag(sync=True)
+    # "sse": the browser follows the signal's stream at ``url``; "comm": the kernel
+    # relays the same events over this widget's comm (``_comm``).
+    transport = traitlets.Enum(("sse", "comm"), "sse").tag(sync=True)
 
     value = traitlets.Any(None, read_only=True).tag(sync=True)
     rev = traitlets.Int(-1, read_only=True).tag(sync=True)
@@ -79,6 +83,25 @@ class SignalWidget(anywidget.AnyWidget):
         """Follow a signal of this process: its publisher calls :meth:`_on_value`, and
         ``detach`` ends that (``ServerSignal.widget()`` sets this up)."""
         self._detach = detach
+
+    def _relay(self, relay: CommRelay) -> None:
+        """Send the signal's events to the browser over this widget's comm."""
+        channel = relay.attach(self.name, self._send_custom)
+        self.on_msg(lambda _widget, content, _buffers: channel.receive(content))
+        detach = self._detach
+
+        def both() -> None:
+            channel.detach()
+            if detach is not None:
+                detach()
+
+        self._detach = both
+
+    def _send_custom(self, content: dict[str, Any]) -> None:
+        # From the relay's thread: ipykernel sends through its iopub thread, and a
+        # closed widget (no comm) has nobody left to tell.
+        if self.comm is not None:
+            self.send(content)
 
     def _follow_remote(self) -> None:
         base = self.url or os.environ.get(ENV_URL, "")

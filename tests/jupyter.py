@@ -76,10 +76,22 @@ class JupyterServer:
 
 
 def start_jupyter(
-    root: Path, base_url: str = "/", app: str = "server", timeout: float = 60.0
+    root: Path,
+    base_url: str = "/",
+    app: str = "server",
+    timeout: float = 60.0,
+    *,
+    extension: bool = True,
 ) -> JupyterServer:
+    """Jupyter ``app`` on a free loopback port; ``extension=False`` disables ours, as a
+    server that has not installed it (its kernels then use the comm transport)."""
     port = free_port()
     env = isolated_env(root)
+    if not extension:
+        # The user's config dir outranks the sys-prefix file pip installed.
+        (root / "config" / "jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {"nb_sse_signals": False}}})
+        )
     (root / "notebooks").mkdir(exist_ok=True)
     log_path = root / "jupyter.log"
     cmd = [

@@ -59,9 +59,7 @@ def test_unloading_closes_every_signal(ip: InteractiveShell) -> None:
         "a = ServerSignal('a', 1)\n"
         "b = ServerSignal('b', 2)"
     )
-    server = _default.default_server()
-    assert server is not None
-    hub = server.hub
+    hub = _default.local_hub(ip.user_ns["a"]._publisher)
     ip.run_line_magic("unload_ext", "nb_sse_signals")
     assert ip.user_ns["a"].closed
     assert ip.user_ns["b"].closed

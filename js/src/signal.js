@@ -13,6 +13,7 @@ import { checkSnapshots, isSnapshot } from "./protocol.js";
  * @typedef {{ warn(...data: unknown[]): void }} Logger
  * @typedef {{
  *   snapshotUrl: string,
+ *   getSnapshot?: () => Promise<SignalMessage>,
  *   onChange?: (signal: Signal) => void,
  *   fetch?: typeof globalThis.fetch,
  *   setTimeout?: (callback: () => void, ms: number) => unknown,
@@ -53,10 +54,13 @@ export class Signal {
   constructor(name, options) {
     this.name = name;
     // `??` rather than a spread: a caller may pass `fetch: undefined`.
+    const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#options = {
       snapshotUrl: options.snapshotUrl,
+      // Where the snapshot comes from: the snapshot endpoint, or (comm.js) the kernel.
+      getSnapshot: options.getSnapshot ?? (() => fetchSnapshot(fetch, options.snapshotUrl, name)),
       onChange: options.onChange ?? (() => {}),
-      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch,
       setTimeout: options.setTimeout ?? ((callback, ms) => globalThis.setTimeout(callback, ms)),
       clearTimeout: options.clearTimeout ?? ((handle) => globalThis.clearTimeout(handle)),
       log: options.log ?? console,
@@ -202,12 +206,8 @@ export class Signal {
 
   /** @param {object} episode */
   async #fetch(episode) {
-    const { fetch } = this.#options;
     try {
-      const response = await fetch(this.#options.snapshotUrl, { credentials: "same-origin" });
-      if (!response.ok) throw new SignalsError(`the snapshot endpoint answered ${response.status}`);
-      const found = checkSnapshots(await response.json()).find((m) => m.name === this.name);
-      if (!found || !isSnapshot(found)) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
+      const found = await this.#options.getSnapshot();
       if (this.#episode !== episode) return;
       this.#snapshot(found, { reopens: false });
     } catch (error) {
@@ -225,4 +225,20 @@ export class Signal {
   #changed() {
     if (!this.#disposed) this.#options.onChange(this);
   }
+}
+
+/**
+ * The snapshot of `name` from the snapshot endpoint.
+ *
+ * @param {typeof globalThis.fetch} fetch
+ * @param {string} url
+ * @param {string} name
+ * @returns {Promise<SignalMessage>}
+ */
+async function fetchSnapshot(fetch, url, name) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new SignalsError(`the snapshot endpoint answered ${response.status}`);
+  const found = checkSnapshots(await response.json()).find((m) => m.name === name);
+  if (!found || !isSnapshot(found)) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
+  return found;
 }

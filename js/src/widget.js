@@ -1,25 +1,29 @@
 // The anywidget front end: `initialize` follows the signal (once per model),
 // `render` draws it (once per view).
 import { resolveBase } from "./baseurl.js";
+import { followComm } from "./comm.js";
 import { sharedPool } from "./connection.js";
 import { select } from "./patch.js";
 import { View } from "./view.js";
 
 /**
  * The part of anywidget's model this widget uses. Synced from Python:
- * `url`, `token`, `name`, `pointer`, `template`, `format_js`. Set here,
+ * `url`, `token`, `name`, `pointer`, `template`, `format_js`, `transport`
+ * ("sse": the stream at `url`; "comm": the kernel relays it over this
+ * model's comm, see comm.js). Set here,
  * never saved back (the kernel keeps its own copy; N tabs must not echo
  * the value N times): `value`, `rev`, `status`.
  *
  * @typedef {{
  *   get(key: string): any,
  *   set(key: string, value: unknown): void,
- *   on(event: string, callback: () => void): void,
- *   off(event: string, callback: () => void): void,
+ *   on(event: string, callback: (...args: any[]) => void): void,
+ *   off(event: string, callback: (...args: any[]) => void): void,
+ *   send(content: unknown): void,
  * }} Model
  */
 
-const FOLLOW = ["change:url", "change:token", "change:name"];
+const FOLLOW = ["change:url", "change:token", "change:name", "change:transport"];
 
 /**
  * The part of `value` the widget's pointer selects, or null.
@@ -57,23 +61,24 @@ function initialize({ model }) {
       model.set("status", "error");
       return;
     }
+    /** @type {import("./connection.js").Listener} */
+    const onEvent = (event) => {
+      if (event.type === "status") {
+        model.set("status", event.status);
+        return;
+      }
+      whole = event.value;
+      rev = event.rev;
+      // rev first, so a `change:value` observer reads the matching rev.
+      model.set("rev", rev);
+      model.set("value", selected(whole, model.get("pointer")));
+    };
+    if (model.get("transport") === "comm") {
+      leave = followComm(model, name, onEvent);
+      return;
+    }
     const base = resolveBase(model.get("url"));
-    leave = sharedPool().join(
-      base,
-      name,
-      (event) => {
-        if (event.type === "status") {
-          model.set("status", event.status);
-          return;
-        }
-        whole = event.value;
-        rev = event.rev;
-        // rev first, so a `change:value` observer reads the matching rev.
-        model.set("rev", rev);
-        model.set("value", selected(whole, model.get("pointer")));
-      },
-      { token: model.get("token") || "" },
-    );
+    leave = sharedPool().join(base, name, onEvent, { token: model.get("token") || "" });
   };
   const reselect = () => {
     if (rev >= 0) model.set("value", selected(whole, model.get("pointer")));

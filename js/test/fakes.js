@@ -214,3 +214,44 @@ function find(node, test) {
   }
   return null;
 }
+
+/**
+ * A Backbone-like model as anywidget hands it over: state, change events,
+ * and the comm (`send` records; `receive` plays a custom message from the kernel).
+ *
+ * @param {Record<string, unknown>} state
+ */
+export function fakeModel(state) {
+  /** @type {Map<string, Set<(...args: any[]) => void>>} */
+  const handlers = new Map();
+  /** @type {unknown[]} */
+  const sent = [];
+  let saves = 0;
+  return {
+    state,
+    sent,
+    get saves() {
+      return saves;
+    },
+    /** @param {string} key */
+    get: (key) => state[key],
+    /** @param {string} key @param {unknown} value */
+    set(key, value) {
+      if (state[key] === value) return;
+      state[key] = value;
+      for (const handler of handlers.get(`change:${key}`) ?? []) handler();
+    },
+    /** @param {string} event @param {(...args: any[]) => void} handler */
+    on: (event, handler) => void (handlers.get(event) ?? handlers.set(event, new Set()).get(event))?.add(handler),
+    /** @param {string} event @param {(...args: any[]) => void} handler */
+    off: (event, handler) => void handlers.get(event)?.delete(handler),
+    /** @param {unknown} content */
+    send: (content) => void sent.push(content),
+    /** A custom message from the kernel. @param {unknown} content */
+    receive(content) {
+      for (const handler of handlers.get("msg:custom") ?? []) handler(content, []);
+    },
+    save_changes: () => void (saves += 1),
+    handlers,
+  };
+}

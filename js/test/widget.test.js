@@ -2,38 +2,11 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { REGISTRY_KEY } from "../src/connection.js";
 import widget from "../src/widget.js";
-import { fakeDocument, fakeEventSources, snapshot } from "./fakes.js";
+import { fakeDocument, fakeEventSources, fakeModel, snapshot } from "./fakes.js";
 
 // The widget uses the page's globals (EventSource, the registry on
 // globalThis, real timers); these tests stand in for the page.
 const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A Backbone-like model as anywidget hands it over. @param {Record<string, unknown>} state */
-function fakeModel(state) {
-  /** @type {Map<string, Set<() => void>>} */
-  const handlers = new Map();
-  let saves = 0;
-  return {
-    state,
-    get saves() {
-      return saves;
-    },
-    /** @param {string} key */
-    get: (key) => state[key],
-    /** @param {string} key @param {unknown} value */
-    set(key, value) {
-      if (state[key] === value) return;
-      state[key] = value;
-      for (const handler of handlers.get(`change:${key}`) ?? []) handler();
-    },
-    /** @param {string} event @param {() => void} handler */
-    on: (event, handler) => void (handlers.get(event) ?? handlers.set(event, new Set()).get(event))?.add(handler),
-    /** @param {string} event @param {() => void} handler */
-    off: (event, handler) => void handlers.get(event)?.delete(handler),
-    save_changes: () => void (saves += 1),
-    handlers,
-  };
-}
 
 const defaults = { url: "http://127.0.0.1:8765/", token: "", name: "k/count", pointer: "", template: "", format_js: "", value: null, rev: -1, status: "" };
 

@@ -70,8 +70,9 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def start_lab(root: Path, base_url: str = "/") -> JupyterServer:
-    """JupyterLab with the extension, the notebooks in its root, and no news toast."""
+def start_lab(root: Path, base_url: str = "/", *, extension: bool = True) -> JupyterServer:
+    """JupyterLab with the extension (unless not ``extension``), the notebooks in its
+    root, and no news toast."""
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the page.
@@ -84,7 +85,7 @@ def start_lab(root: Path, base_url: str = "/") -> JupyterServer:
     for path in NOTEBOOKS.iterdir():
         if path.suffix in (".ipynb", ".py"):
             shutil.copy(path, contents / path.name)
-    return start_jupyter(root, base_url=base_url, app="lab")
+    return start_jupyter(root, base_url=base_url, app="lab", extension=extension)
 
 
 @dataclass
@@ -129,10 +130,22 @@ def shutdown_kernels(lab: JupyterServer) -> None:
 
 @contextmanager
 def notebook_page(
-    browser: Browser, lab: JupyterServer, name: str
+    browser: Browser, lab: JupyterServer, name: str, *, only_jupyter: bool = False
 ) -> Iterator[tuple[Page, PageLog]]:
-    """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle."""
+    """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle.
+
+    ``only_jupyter``: the browser reaches nothing but the Jupyter server's own port,
+    as when the kernel runs on another machine (every other request is aborted).
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    if only_jupyter:
+        allowed = f"http://127.0.0.1:{lab.port}/"
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(allowed) else route.abort()
+            ),
+        )
     page = context.new_page()
     page.set_default_timeout(30_000)
     log = PageLog()

@@ -1,4 +1,5 @@
-"""Measured, not asserted: kernel ``set()`` to DOM, beside an ipywidgets trait update."""
+"""Measured, not asserted: kernel ``set()`` to DOM over SSE and over the widget's comm,
+beside an ipywidgets trait update of the same change."""
 
 from __future__ import annotations
 
@@ -25,24 +26,30 @@ from nb_sse_signals import ServerSignal
 
 stamped = ServerSignal("latency", {"i": -1, "t": 0.0})
 shown = stamped.widget(template="{/i} {/t}").add_class("latency-signal")
+# The comm transport (what a kernel with no server extension uses), forced here so
+# that both are measured in the same kernel, page and run.
+relayed = ServerSignal("latency-comm", {"i": -1, "t": 0.0}, transport="comm")
+shown_comm = relayed.widget(template="{/i} {/t}").add_class("latency-comm")
 label = widgets.Label("-1 0").add_class("latency-label")
 start = widgets.Button(description="start").add_class("latency-start")
 """
 
-# The same change both ways, 50 ms apart, ten a second: far below the signal's
+# The same change three ways, 40 ms apart, eight a second: far below the signals'
 # 30/s rate limit, so no update is coalesced away.
 RUN = f"""
 def run(_):
     def work():
         for i in range({UPDATES}):
             stamped.set({{"i": i, "t": time.time()}})
-            time.sleep(0.05)
+            time.sleep(0.04)
+            relayed.set({{"i": i, "t": time.time()}})
+            time.sleep(0.04)
             label.value = f"{{i}} {{time.time()!r}}"
-            time.sleep(0.05)
+            time.sleep(0.04)
     threading.Thread(target=work, daemon=True).start()
 
 start.on_click(run)
-widgets.VBox([shown, label, start])
+widgets.VBox([shown, shown_comm, label, start])
 """
 
 # Records, for each selector, when each stamp first shows in the DOM (wall clock,
@@ -82,10 +89,15 @@ def test_set_to_dom_latency_beside_an_ipywidgets_trait_update(
     browser: Browser, lab: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = write_notebook(lab, "latency.ipynb", SETUP, RUN)
-    selectors = [".latency-signal .nb-sse-signals-content", ".latency-label"]
+    selectors = [
+        ".latency-signal .nb-sse-signals-content",
+        ".latency-comm .nb-sse-signals-content",
+        ".latency-label",
+    ]
     with notebook_page(browser, lab, name) as (page, log):
         run_all(page)
         expect(page.locator(".latency-signal .nb-sse-signals-status-live")).to_be_visible()
+        expect(page.locator(".latency-comm .nb-sse-signals-status-live")).to_be_visible()
         page.evaluate(OBSERVE, selectors)
         page.locator(".latency-start").click()
         page.wait_for_function(
@@ -96,11 +108,13 @@ def test_set_to_dom_latency_beside_an_ipywidgets_trait_update(
         seen = page.evaluate("window.__latency")
         assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
 
-    signal, widget = (list(seen[s].values()) for s in selectors)
+    signal, comm, widget = (list(seen[s].values()) for s in selectors)
     (signal_p50, signal_p99), (widget_p50, widget_p99) = percentiles(signal), percentiles(widget)
+    comm_p50, comm_p99 = percentiles(comm)
     figures = {
         "updates": UPDATES,
         "signal_set_to_dom_ms": {"p50": signal_p50, "p99": signal_p99},
+        "comm_set_to_dom_ms": {"p50": comm_p50, "p99": comm_p99},
         "ipywidgets_trait_to_dom_ms": {"p50": widget_p50, "p99": widget_p99},
     }
     (tmp_path / "latency.json").write_text(json.dumps(figures, indent=2))
@@ -109,8 +123,10 @@ def test_set_to_dom_latency_beside_an_ipywidgets_trait_update(
         print(  # noqa: T201
             f"\nset() -> DOM over {len(signal)} updates: "
             f"p50 {signal_p50:.1f} ms, p99 {signal_p99:.1f} ms; "
+            f"over the comm: p50 {comm_p50:.1f} ms, p99 {comm_p99:.1f} ms; "
             f"ipywidgets trait -> DOM over {len(widget)} updates: "
             f"p50 {widget_p50:.1f} ms, p99 {widget_p99:.1f} ms"
         )
     assert len(signal) == UPDATES, signal
+    assert len(comm) == UPDATES, comm
     assert len(widget) == UPDATES, widget

@@ -1,0 +1,246 @@
+"""Signals over the widget's comm, in a real Chromium, where no signals server is reachable.
+
+JupyterLab runs with the server extension disabled (a server that never installed
+it), and the browser may reach nothing but the Jupyter server's own port, as when
+the kernel runs on another machine (Colab, VS Code remote, Binder, Voila behind a
+proxy). So no EventSource can work: every value must come over the comm.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from ..jupyter import JupyterServer, free_port, isolated_env
+from .lab import (
+    NOTEBOOKS,
+    PageLog,
+    event_sources,
+    needs_chromium,
+    notebook_page,
+    run_all,
+    start_lab,
+    wait_for_all_cells,
+    write_notebook,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+
+RATE_WARNING = re.compile(r"IOPub (message|data) rate exceeded", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    server = start_lab(tmp_path_factory.mktemp("lab-no-extension"), extension=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def read_widget(page: Page, prefix: str) -> dict[str, object]:
+    return dict(
+        page.evaluate(
+            """(prefix) => {
+                const el = [...document.querySelectorAll('.nb-sse-signals-content')]
+                    .find((e) => e.textContent.startsWith(prefix));
+                const bar = document.querySelector('.widget-hprogress .progress-bar');
+                return {
+                    n: el ? Number(el.textContent.slice(prefix.length)) : null,
+                    live: el?.parentElement.classList.contains('nb-sse-signals-status-live')
+                        ?? false,
+                    bar: bar ? parseFloat(bar.style.width) : null,
+                };
+            }""",
+            prefix,
+        )
+    )
+
+
+def test_the_server_really_has_no_extension(lab: JupyterServer) -> None:
+    answer = httpx.get(f"{lab.url}nb-sse-signals/snapshot?signal=x", headers=lab.headers)
+    assert answer.status_code == 404, "the extension should be disabled for these tests"
+
+
+def test_the_quickstart_counts_over_the_comm_its_bar_follows_and_the_kernel_observes(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    with notebook_page(browser, lab, "quickstart.ipynb", only_jupyter=True) as (page, log):
+        run_all(page)
+        counter = page.locator(
+            ".nb-sse-signals-status-live > .nb-sse-signals-content", has_text="count = "
+        )
+        expect(counter).to_be_visible(timeout=30_000)
+        readings = []
+        for _ in range(4):
+            readings.append(read_widget(page, "count = "))
+            time.sleep(1.1)
+        counts = [r["n"] for r in readings]
+        assert all(r["live"] for r in readings), readings
+        assert counts == sorted(counts), f"only forward: {counts}"  # type: ignore[type-var]
+        assert len(set(counts)) >= 3, f"successive values over the comm: {counts}"
+        bars = [r["bar"] for r in readings]
+        assert bars[-1] > bars[0], f"the jsdlink'ed bar follows: {bars}"  # type: ignore[operator]
+
+        wait_for_all_cells(page)
+        observed = page.locator(".jp-OutputArea-output", has_text="the kernel observed")
+        match = re.search(r"the kernel observed (\d+) changes", observed.inner_text())
+        assert match, "the cell that reports the observed changes printed nothing"
+        assert int(match[1]) >= 2, "kernel-side observe fires while a cell sleeps"
+        assert event_sources(page)["opened"] == 0, "no EventSource: the comm carries it all"
+        assert log.event_requests == []
+        page.screenshot(path=tmp_path / "quickstart-comm.png")
+
+        # Reload: saved first, so JupyterLab restores the views from the live kernel.
+        with page.expect_response(
+            lambda r: r.request.method == "PUT" and "/api/contents/" in r.url
+        ):
+            page.keyboard.press("Control+s")
+        before = read_widget(page, "count = ")["n"]
+        page.reload()
+        expect(counter).to_be_visible(timeout=60_000)
+        after = read_widget(page, "count = ")
+        assert after["live"], after
+        assert after["n"] >= before, f"the current value after a reload: {before} -> {after}"  # type: ignore[operator]
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+FLOOD = """
+import threading, time
+from nb_sse_signals import ServerSignal
+flood = ServerSignal("flood", {"i": 0})
+flood.widget("/i", template="flood = {value}")
+"""
+
+RUN_FLOOD = """
+final = 0
+def run():
+    global final
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        for _ in range(10):
+            final += 1
+            flood.set({"i": final})
+        time.sleep(0.01)  # about 1,000 set() a second
+worker = threading.Thread(target=run)
+worker.start()
+worker.join()  # the main thread is busy meanwhile: the comm must keep flowing
+print(f"flooded {final}")
+"""
+
+
+def test_a_thousand_sets_a_second_for_five_seconds_never_trip_the_iopub_limits(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    name = write_notebook(lab, "flood.ipynb", "%load_ext nb_sse_signals", FLOOD, RUN_FLOOD)
+    with notebook_page(browser, lab, name, only_jupyter=True) as (page, log):
+        run_all(page)
+        expect(page.locator(".nb-sse-signals-status-live", has_text="flood = ")).to_be_visible(
+            timeout=30_000
+        )
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            seen.append(read_widget(page, "flood = ")["n"])
+            if page.locator(".jp-OutputArea-output", has_text="flooded").count():
+                break
+            time.sleep(0.5)
+        wait_for_all_cells(page, timeout=60)
+        final = int(
+            re.search(
+                r"flooded (\d+)",
+                page.locator(".jp-OutputArea-output", has_text="flooded").inner_text(),
+            )[1]  # type: ignore[index]
+        )
+        assert final >= 2_000, f"the thread should have called set() thousands of times: {final}"
+        page.wait_for_function(
+            """(final) => [...document.querySelectorAll('.nb-sse-signals-content')]
+                .some((e) => e.textContent === `flood = ${final}`)""",
+            arg=final,
+            timeout=15_000,
+        )
+        moving = [n for n in seen if n]
+        assert len(set(moving)) >= 3, f"values kept arriving while the cell was busy: {seen}"
+        page.screenshot(path=tmp_path / "flood.png")
+        text = page.locator("#main").inner_text()
+        assert not RATE_WARNING.search(text), "the notebook shows an iopub rate-limit warning"
+        assert not RATE_WARNING.search(lab.log()), "the server dropped iopub messages"
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+@pytest.fixture
+def voila(tmp_path: Path) -> Iterator[str]:
+    """Standalone Voila (it loads no server extension) serving the quickstart."""
+    root = tmp_path / "voila"
+    env = isolated_env(root)
+    notebook = root / "quickstart.ipynb"
+    notebook.write_bytes((NOTEBOOKS / "quickstart.ipynb").read_bytes())
+    port = free_port()
+    log_path = root / "voila.log"
+    cmd = [
+        sys.executable, "-m", "voila", "--no-browser", f"--port={port}",
+        "--Voila.ip=127.0.0.1", "--Voila.root_dir=" + str(root), str(notebook),
+    ]  # fmt: skip
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/voila/static/", timeout=2).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, "voila did not start:\n" + log_path.read_text()
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_standalone_voila_renders_the_quickstart_live_over_the_comm(
+    browser: Browser, voila: str, tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(voila) else route.abort(),
+    )
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    try:
+        page.goto(voila, timeout=120_000)
+        counter = page.locator(
+            ".nb-sse-signals-status-live > .nb-sse-signals-content", has_text="count = "
+        )
+        expect(counter).to_be_visible(timeout=90_000)
+        first = read_widget(page, "count = ")["n"]
+        page.wait_for_function(
+            """(first) => [...document.querySelectorAll('.nb-sse-signals-content')]
+                .some((e) => e.textContent.startsWith('count = ')
+                    && Number(e.textContent.slice(8)) >= first + 2)""",
+            arg=first,
+            timeout=15_000,
+        )
+        page.screenshot(path=tmp_path / "voila-comm.png")
+        assert log.event_requests == [], "no event stream in Voila: the comm carries it"
+        # Voila's page asks a CDN for its icon font; this browser reaches only Voila.
+        errors = [e for e in log.errors if "cdn.jsdelivr.net" not in e]
+        assert errors == [], "the page logged errors:\n" + "\n".join(errors)
+    finally:
+        context.close()

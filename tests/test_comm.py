@@ -1,0 +1,305 @@
+"""The comm transport: a kernel's own hub relayed to widget comms, within Jupyter's limits.
+
+A recording ``send`` stands in for the widget's comm (no kernel needed here; the
+browser tests drive the real one). What it records is applied with ``SignalState``,
+the Python twin of the browser's ``Signal``, so every test also checks that a
+client following the relay shows only values the publisher had.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from nb_sse_signals import ServerSignal, _default
+from nb_sse_signals._comm import CommRelay
+from nb_sse_signals._protocol import ENV_SECRET, ENV_URL, parse_change, parse_closed
+from nb_sse_signals._signal_state import SignalState
+
+from .conftest import wait_until
+
+
+class Recorder:
+    """A comm that keeps what it was sent, and a client that applies it."""
+
+    def __init__(self, name: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.state = SignalState(name)
+        self.shown: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        with self.lock:
+            self.messages.append(message)
+            if message["type"] == "events":
+                for event, data in message["events"]:
+                    if event == "closed":
+                        self.state.close(parse_closed(data)[1])
+                    elif self.state.receive(parse_change(data)):
+                        self.shown.append(self.state.rev)
+            elif message["type"] == "snapshot" and self.state.snapshot(
+                parse_change(message["data"])
+            ):
+                self.shown.append(self.state.rev)
+
+    def events(self) -> int:
+        return sum(1 for m in self.messages if m["type"] == "events")
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A kernel with no server extension: signals live in this process."""
+    for var in (ENV_URL, ENV_SECRET):
+        monkeypatch.delenv(var, raising=False)
+    _default.reset_default_publisher()
+    try:
+        yield
+    finally:
+        _default.reset_default_publisher()
+
+
+def relay_of(signal: ServerSignal) -> CommRelay:
+    return _default.comm_relay(signal._publisher)
+
+
+def test_a_channel_gets_a_snapshot_then_contiguous_changes(local: None) -> None:
+    s = ServerSignal("count", {"n": 0}, scope="k-t", max_rate=1000)
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.state.rev == 0, what="the first snapshot")
+        for n in range(1, 6):
+            s.set({"n": n})
+            s._publisher.flush()
+        wait_until(lambda: rec.state.rev == 5, what="five changes")
+    finally:
+        channel.detach()
+    assert rec.state.value == {"n": 5}
+    assert rec.state.state == "live"
+    first = rec.messages[0]["events"][0]
+    assert first[0] == "message"
+    assert parse_change(first[1]).is_snapshot, "a snapshot first, as over SSE"
+    patches = [parse_change(d) for m in rec.messages[1:] for _, d in m.get("events", [])]
+    assert any(not p.is_snapshot for p in patches), "changes travel as patches, not values"
+
+
+def test_ten_thousand_sets_in_a_second_stay_far_under_jupyters_limits(local: None) -> None:
+    s = ServerSignal("burst", {"i": 0, "xs": []}, scope="k-t")
+    rec = Recorder(s.key)
+    relay = relay_of(s)
+    channel = relay.attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.state.rev >= 0, what="the first snapshot")
+        start, before = time.monotonic(), relay.messages_sent
+        for i in range(10_000):
+            s.set({"i": i, "xs": [i % 7]})
+        s._publisher.flush()
+        wait_until(lambda: rec.state.value == {"i": 9999, "xs": [9999 % 7]}, what="the last value")
+        elapsed = time.monotonic() - start
+        sent = relay.messages_sent - before
+    finally:
+        channel.detach()
+    # Coalesced by the publisher's rate limit (30/s) and the relay's spacing (60/s at
+    # most): a slow machine only sends fewer. Jupyter's limit is 1,000/s.
+    assert sent <= 60 * elapsed + 5, f"{sent} messages in {elapsed:.2f} s"
+    assert rec.state.state == "live"
+    assert rec.shown == sorted(set(rec.shown)), "revisions only go forward"
+
+
+def test_many_widgets_share_one_message_budget(local: None) -> None:
+    signals = [ServerSignal(f"w{i}", 0, scope="k-m", max_rate=1000) for i in range(40)]
+    relay = relay_of(signals[0])
+    relay.max_messages = 100.0  # tighter than the default, to see it bind
+    recorders = [Recorder(s.key) for s in signals]
+    channels = [relay.attach(s.key, r) for s, r in zip(signals, recorders, strict=True)]
+    try:
+        wait_until(lambda: all(r.state.rev >= 0 for r in recorders), what="every first snapshot")
+        start, before = time.monotonic(), relay.messages_sent
+        deadline = start + 1.5
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            for s in signals:
+                s.set(n)
+            time.sleep(0.005)
+        for s in signals:
+            s._publisher.flush()
+        wait_until(
+            lambda: all(r.state.value == n for r in recorders), timeout=10, what="every last value"
+        )
+        elapsed = time.monotonic() - start
+        sent = relay.messages_sent - before
+    finally:
+        for channel in channels:
+            channel.detach()
+    # One message per channel per flush, flushes spaced so the total stays in budget.
+    assert sent <= relay.max_messages * elapsed + len(signals), f"{sent} in {elapsed:.2f} s"
+
+
+def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> None:
+    s = ServerSignal("hello", [1, 2], scope="k-t")
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.messages, what="the first snapshot")
+        rec.messages.clear()
+        channel.receive({"type": "hello"})
+        wait_until(lambda: rec.messages, what="the answer to hello")
+    finally:
+        channel.detach()
+    (answer,) = rec.messages
+    ((event, data),) = answer["events"]
+    assert event == "message"
+    assert parse_change(data).patch == [{"op": "replace", "path": "", "value": [1, 2]}]
+
+
+def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(local: None) -> None:
+    # Messages sent before the browser set the widget up are lost, and a hello waits
+    # while a cell keeps the kernel busy: repeat the base value a few times.
+    s = ServerSignal("greet", 1, scope="k-t")
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.events() >= 3, timeout=5, what="repeated snapshots")
+        channel.receive({"type": "hello"})
+        wait_until(lambda: rec.events() >= 4, what="the answer to hello")
+        settled = rec.events()
+        time.sleep(2.5)
+        assert rec.events() == settled, "no repeats once a view said hello"
+    finally:
+        channel.detach()
+    assert rec.state.value == 1
+    assert rec.state.rev == 0
+
+
+def test_a_snapshot_request_is_answered_as_the_snapshot_endpoint_would(local: None) -> None:
+    s = ServerSignal("asked", {"a": 1}, scope="k-t")
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.messages, what="the first snapshot")
+        channel.receive({"type": "snapshot"})
+        wait_until(lambda: rec.messages[-1]["type"] == "snapshot", what="the snapshot reply")
+    finally:
+        channel.detach()
+    assert parse_change(rec.messages[-1]["data"]).patch[0]["value"] == {"a": 1}
+
+
+def test_a_message_of_no_known_type_is_ignored_and_logged(
+    local: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = ServerSignal("odd", 1, scope="k-t")
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        channel.receive({"type": "set", "value": 2})  # viewers never write a signal
+        channel.receive("not an object")
+        s.set(3)
+        s._publisher.flush()
+        wait_until(lambda: rec.state.value == 3, what="the relay to carry on")
+    finally:
+        channel.detach()
+    assert "ignoring a comm message of no known type" in caplog.text
+
+
+def test_closing_the_signal_reaches_the_channel_as_closed(local: None) -> None:
+    s = ServerSignal("bye", 1, scope="k-t")
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.state.rev == 0, what="the first snapshot")
+        s.set(2)
+        s.close()
+        wait_until(lambda: rec.state.state == "closed", what="the closed event")
+    finally:
+        channel.detach()
+    assert rec.state.value == 2
+
+
+def test_a_detached_channel_hears_nothing_more_and_leaves_the_hub(local: None) -> None:
+    s = ServerSignal("gone", 1, scope="k-t")
+    rec = Recorder(s.key)
+    hub = _default.local_hub(s._publisher)
+    channel = relay_of(s).attach(s.key, rec)
+    wait_until(lambda: hub.subscriber_count(s.key) == 1, what="the relay to subscribe")
+    channel.detach()
+    channel.detach()  # idempotent
+    wait_until(lambda: hub.subscriber_count(s.key) == 0, what="the relay to leave")
+    count = len(rec.messages)
+    s.set(2)
+    s._publisher.flush()
+    time.sleep(0.3)
+    assert len(rec.messages) == count
+
+
+def test_a_send_that_fails_does_not_stop_other_channels(
+    local: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = ServerSignal("shared", 0, scope="k-t", max_rate=1000)
+
+    def broken(message: dict[str, Any]) -> None:
+        raise RuntimeError("the comm closed")
+
+    rec = Recorder(s.key)
+    relay = relay_of(s)
+    channels = [relay.attach(s.key, broken), relay.attach(s.key, rec)]
+    try:
+        s.set(1)
+        s._publisher.flush()
+        wait_until(lambda: rec.state.value == 1, what="the healthy channel")
+    finally:
+        for channel in channels:
+            channel.detach()
+    assert "could not send" in caplog.text
+
+
+def test_the_comm_transport_needs_no_thread_and_no_socket() -> None:
+    # Pyodide (JupyterLite) has neither; it cannot run here (docs/design facts), so a
+    # fresh interpreter takes both away before the package starts anything.
+    code = textwrap.dedent(
+        """
+        import asyncio, socket, threading
+
+        def no_thread(self, *a, **k):
+            raise RuntimeError("can't start new thread")
+
+        async def main():
+            threading.Thread.start = no_thread
+            socket.socket = None  # any socket use fails
+            from nb_sse_signals import ServerSignal, _default
+            from nb_sse_signals._protocol import parse_change
+            from nb_sse_signals._signal_state import SignalState
+
+            s = ServerSignal("lite", {"n": 0}, scope="k-lite")
+            assert s.transport == "comm", s.transport
+            state = SignalState(s.key)
+            def send(message):
+                for _, data in message.get("events", []):
+                    state.receive(parse_change(data))
+            channel = _default.comm_relay(s._publisher).attach(s.key, send)
+            for n in range(1, 200):
+                s.set({"n": n})
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if state.value == {"n": 199}:
+                    break
+            assert state.value == {"n": 199}, state.value
+            assert threading.active_count() == 1, threading.enumerate()
+            channel.detach()
+            print("ok")
+
+        asyncio.run(main())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
