@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
+from ._limits import Limits
 from ._protocol import EVENTS_PATH
 from ._server import Server
 
@@ -21,22 +24,63 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     serve.add_argument("--token", default=None, help="subscriber token (default: a random one)")
     serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a subscriber token (loopback only; anyone on this machine can read)",
+    )
+    serve.add_argument(
         "--demo", action="store_true", help="publish demo signals and serve a live page at /"
     )
+    limits = serve.add_argument_group("limits (docs/security.md)")
+    for field in dataclasses.fields(Limits):
+        if field.name == "depth":
+            continue  # fixed by what the JSON encoders can write
+        limits.add_argument(
+            "--max-" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=float if field.type == "float" else int,
+            default=field.default,
+            metavar="N",
+            help=f"default {field.default:,}",
+        )
     return parser
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    names = [f.name for f in dataclasses.fields(Limits) if f.name != "depth"]
+    return Limits(**{name: getattr(args, name) for name in names})
+
+
 async def _serve(args: argparse.Namespace) -> None:
+    if args.no_auth:
+        token = ""
+    elif args.token == "":
+        raise ValueError(
+            "expected a non-empty --token; to serve with no token at all, say --no-auth "
+            "(loopback only)"
+        )
+    else:
+        token = args.token
     server = await Server(
-        host=args.host, port=args.port, token=args.token, demo=args.demo
+        host=args.host,
+        port=args.port,
+        token=token,
+        no_auth=args.no_auth,
+        demo=args.demo,
+        limits=_limits(args),
     ).start_async()
+    # SIGTERM (a service manager, `kill`) ends streams cleanly, as Ctrl-C does.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     # A long-running server: what start-up made lives as long as the process, so keep
     # it out of every later full collection (shorter pauses while fanning out).
     gc.freeze()
     # Printed, not logged: this is the command's output, what the user copies.
     out = sys.stdout
     out.write(f"nb_sse_signals serving at {server.url}\n")
-    out.write(f"  subscriber token: {server.token}\n")
+    out.write(f"  subscriber token: {server.token or '(none: --no-auth)'}\n")
     out.write(f"  publish secret:   {server.publish_secret}\n")
     if args.demo:
         out.write(f"  open the demo:    {server.page_url}\n")
@@ -46,7 +90,7 @@ async def _serve(args: argparse.Namespace) -> None:
         )
     out.flush()
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await server.stop_async()
 
@@ -61,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"nb-sse-signals: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 1
+    except ValueError as exc:
+        sys.stderr.write(f"nb-sse-signals: {exc}\n")
+        return 2
     return 0
 
 

@@ -135,8 +135,9 @@ class CommRelay:
         channel.timer = None
         if channel.greeted or channel.sub is None:
             return
-        if step > 0:  # the first is the subscription's own snapshot
-            self._answer(channel, "repeat")
+        if step > 0 and channel.sub is not None:  # the first is the subscription's own
+            channel.sub.resend_snapshot()
+            self._ready(channel)  # within the shared budget, like any other message
         if step < len(GREETING_DELAYS):
             channel.timer = self.loop.call_later(
                 GREETING_DELAYS[step], self._greet, channel, step + 1
@@ -178,16 +179,17 @@ class CommRelay:
         self._next_flush = self.loop.time() + spacing
 
     def _answer(self, channel: _Channel, kind: str) -> None:
-        """Answer a view's ``hello`` or ``snapshot``, or repeat the greeting (``repeat``)."""
-        if kind != "repeat":
-            channel.greeted = True  # a view is there and listening
+        """Answer a view's ``hello`` (the snapshot on the stream, as a new SSE
+        subscriber gets it, within the shared budget) or ``snapshot`` (at once)."""
+        channel.greeted = True  # a view is there and listening
+        if kind == "hello":
+            if channel.sub is not None:
+                channel.sub.resend_snapshot()
+                self._ready(channel)
+            return
         try:
-            if kind == "snapshot":
-                (data,) = self.hub.snapshots([channel.name])
-                message: dict[str, Any] = {"type": "snapshot", "data": data.decode()}
-            else:  # a new view: the snapshot on the stream, as a new SSE subscriber gets it
-                events = _events(self.hub.snapshot_frames([channel.name]))
-                message = {"type": "events", "events": events}
+            (data,) = self.hub.snapshots([channel.name])
+            message: dict[str, Any] = {"type": "snapshot", "data": data.decode()}
         except Exception as exc:  # the signal is gone from the hub
             message = {"type": "error", "error": str(exc)}
         self.messages_sent += 1

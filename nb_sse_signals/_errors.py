@@ -22,6 +22,10 @@ class PatchError(SignalsError, ValueError):
     """A JSON Patch that is malformed or does not apply to the document it was meant for."""
 
 
+class LimitError(SignalsError, ValueError):
+    """A request over one of the hub's limits (``Limits``); it changed nothing."""
+
+
 class UnknownSignalError(SignalsError, KeyError):
     """A signal name the hub has never published."""
 

@@ -17,7 +17,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from . import _protocol as proto
-from ._errors import CursorError, ProtocolError, UnknownSignalError
+from ._errors import CursorError, LimitError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub, Subscription
 from ._protocol import EVENTS_PATH, PUBLISH_PATH, SECRET_HEADER, SNAPSHOT_PATH, TOKEN_COOKIE
 from ._publish_endpoint import PublishHandler
@@ -91,10 +91,20 @@ class SignalsHandler(web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(orjson.dumps({"error": message}))
 
+    def _request_summary(self) -> str:
+        # What tornado logs for every request and refusal: never the token.
+        uri = proto.scrub_uri(self.request.uri or "")
+        return f"{self.request.method} {uri} ({self.request.remote_ip})"
+
     def signal_names(self) -> list[str]:
         names = self.get_arguments("signal")
         if not names:
             raise web.HTTPError(400, "expected at least one 'signal' query parameter, got none")
+        limit = self.hub.limits.signals_per_subscription
+        if len(names) > limit:
+            raise web.HTTPError(
+                400, f"expected at most {limit} 'signal' parameters, got {len(names)}"
+            )
         try:
             return [proto.check_key(n) for n in names]
         except ProtocolError as exc:
@@ -152,6 +162,8 @@ class EventsHandler(SignalsHandler):
             raise web.HTTPError(400, str(exc)) from None
         except UnknownSignalError as exc:
             raise web.HTTPError(404, str(exc)) from None
+        except LimitError as exc:  # too many subscribers: try again later
+            raise web.HTTPError(503, str(exc)) from None
         self._subscription = sub
         loop = asyncio.get_running_loop()
         self._ended: asyncio.Future[None] = loop.create_future()

@@ -15,22 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import string
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 
 from . import _protocol as proto
+from ._depth import check_depth
 from ._diff import diff
-from ._errors import PatchError, SignalClosedError, UnknownSignalError
+from ._errors import LimitError, NotJSONError, PatchError, SignalClosedError, UnknownSignalError
 from ._json import normalise
+from ._limits import Limits
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
 from ._subscription import Subscription
@@ -61,6 +64,7 @@ class _Signal:
         "closed",
         "floor_seq",
         "history",
+        "history_bytes",
         "name",
         "name_json",
         "owner",
@@ -82,6 +86,7 @@ class _Signal:
         # that cannot be resumed from history for this signal.
         self.floor_seq = seq
         self.history: deque[tuple[int, bytes]] = deque()
+        self.history_bytes = 0
         self.snapshot: tuple[int, bytes] | None = None
         self.subscribers: set[Subscription] = set()
         self.changes = 0
@@ -104,7 +109,10 @@ class _Signal:
 class SignalHub:
     """Named JSON signals with contiguous revisions, bounded history, and fan-out.
 
-    ``history``: changes kept per signal for resuming (older cursors get snapshots).
+    ``limits`` bound what publishers and subscribers can make it hold (signals,
+    subscribers, history per signal in events and bytes, ops per patch, nesting):
+    see :class:`Limits`. A request over a limit raises :class:`LimitError` and
+    changes nothing. ``history`` (older spelling): ``limits.history_events``.
     ``buffer_bytes``/``buffer_events``: a subscriber's backlog bound; past it, the
     subscriber is sent snapshots instead. ``closed_memory``: how many closed
     signals are remembered (so late subscribers learn they closed, not 404).
@@ -113,13 +121,18 @@ class SignalHub:
     def __init__(
         self,
         *,
-        history: int = 1024,
+        limits: Limits | None = None,
+        history: int | None = None,
         buffer_bytes: int = 4 << 20,
         buffer_events: int = 8192,
         closed_memory: int = 1024,
         epoch: str | None = None,
     ) -> None:
-        self.history = history
+        limits = limits or Limits()
+        if history is not None:
+            limits = dataclasses.replace(limits, history_events=history)
+        self.limits = limits
+        self.history = limits.history_events
         self.buffer_bytes = buffer_bytes
         self.buffer_events = buffer_events
         self.closed_memory = closed_memory
@@ -135,6 +148,9 @@ class SignalHub:
         self._loop_thread: int | None = None
         self._dirty: set[Subscription] = set()
         self._wake_scheduled = False
+        self._open_count = 0  # signals not closed
+        self._owned: dict[int, int] = {}  # id(owner) -> open signals it declared
+        self._subscriptions = 0
 
     # -- publishing (any thread) --------------------------------------------------------
 
@@ -148,21 +164,64 @@ class SignalHub:
         for :meth:`set`.
         """
         proto.check_key(name)
-        doc = cast(JSON, value) if parsed else normalise(value)
+        if parsed:
+            doc = cast(JSON, value)
+            check_depth(doc)
+        else:
+            doc = normalise(value)
         with self._lock:
             sig = self._signals.get(name)
             if sig is None:
+                if self._open_count >= self.limits.signals:
+                    raise LimitError(
+                        self.limits.refusal("signals", f"one more than {self._open_count:,}")
+                    )
+                self._check_owner(owner)
+                sig = _Signal(name, doc, self._seq + 1)
+                _encodable(sig.snapshot_frame, name)  # what cannot be sent is never stored
                 self._seq += 1
-                sig = self._signals[name] = _Signal(name, doc, self._seq)
-                sig.owner = owner
+                self._signals[name] = sig
+                self._open_count += 1
+                self._set_owner(sig, owner)
                 return 0
-            sig.owner = owner
+            if sig.owner is not owner:
+                self._check_owner(owner)
             if sig.closed:
+                if self._open_count >= self.limits.signals:
+                    raise LimitError(
+                        self.limits.refusal("signals", f"one more than {self._open_count:,}")
+                    )
+                self._open_count += 1
+                self._set_owner(sig, owner)
                 self._closed_order.pop(name, None)
                 sig.closed = False
                 sig.value = None  # the reopening event is a whole-value replace
                 return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
+            self._set_owner(sig, owner)
             return self._set_locked(sig, doc)
+
+    def _check_room(self) -> None:
+        if self._open_count >= self.limits.signals:
+            raise LimitError(self.limits.refusal("signals", f"one more than {self._open_count:,}"))
+
+    def _check_owner(self, owner: object) -> None:
+        if owner is not None and self._owned.get(id(owner), 0) >= self.limits.signals_per_publisher:
+            raise LimitError(
+                self.limits.refusal("signals_per_publisher", "one more over this connection")
+            )
+
+    def _set_owner(self, sig: _Signal, owner: object) -> None:
+        """Who declared ``sig`` last (lock held), counted per owner while ``sig`` is open."""
+        if sig.owner is not None and not sig.closed:
+            key = id(sig.owner)
+            left = self._owned.get(key, 0) - 1
+            if left > 0:
+                self._owned[key] = left
+            else:
+                self._owned.pop(key, None)
+        sig.owner = owner
+        if owner is not None:
+            self._owned[id(owner)] = self._owned.get(id(owner), 0) + 1
 
     def close_owned(self, owner: object) -> list[str]:
         """Close every open signal ``owner`` declared and nobody took over since; return them.
@@ -190,6 +249,7 @@ class SignalHub:
         with self._lock:
             sig = self._open(name)
             if parsed:
+                check_depth(cast(JSON, value))
                 return self._set_locked(sig, cast(JSON, value))
             doc, ops = refresh(sig.value, value)
             return self._commit(sig, doc, ops) if ops else sig.rev
@@ -214,6 +274,8 @@ class SignalHub:
             clean = cast(list[Any], normalise(list(ops)))
         else:
             raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
+        if len(clean) > self.limits.ops_per_patch:
+            raise LimitError(self.limits.refusal("ops_per_patch", f"{len(clean):,}"))
         with self._lock:
             sig = self._open(name)
             if base is not None and base != sig.rev:
@@ -222,15 +284,23 @@ class SignalHub:
                 )
             if not clean:
                 return sig.rev
+            # Serialised first: what cannot be sent (an op nested too deep to encode)
+            # must be refused before it changes anything.
+            try:
+                patch_json = orjson.dumps(clean)
+            except orjson.JSONEncodeError as exc:
+                raise PatchError(f"expected a patch that can be sent as JSON: {exc}") from None
             # apply_patch is atomic and copies inserted values, so the ops list stays ours.
             sig.value = apply_patch(sig.value, clean)
-            return self._record(sig, orjson.dumps(clean))
+            return self._record(sig, patch_json)
 
     def close(self, name: str) -> None:
         """Close ``name``: subscribers get a ``closed`` event; later subscribers too."""
         with self._lock:
             sig = self._open(name)
+            self._set_owner(sig, None)
             sig.closed = True
+            self._open_count -= 1
             sig.value = None
             sig.snapshot = None
             self._seq += 1
@@ -262,7 +332,7 @@ class SignalHub:
 
     def _commit(self, sig: _Signal, doc: JSON, ops: list[dict[str, JSON]]) -> int:
         # ops may share containers with doc (see _diff): serialise before anything else runs.
-        patch_json = orjson.dumps(ops)
+        patch_json = _encodable(lambda: orjson.dumps(ops), sig.name)
         sig.value = doc
         return self._record(sig, patch_json)
 
@@ -278,8 +348,13 @@ class SignalHub:
 
     def _append(self, sig: _Signal, seq: int, frame: bytes) -> None:
         sig.history.append((seq, frame))
-        while len(sig.history) > self.history:
-            sig.floor_seq = sig.history.popleft()[0]
+        sig.history_bytes += len(frame)
+        # A count and a byte budget: 1,024 changes of a 1 MB value would be 1 GB.
+        budget = self.limits.history_bytes
+        while len(sig.history) > self.history or (sig.history_bytes > budget and sig.history):
+            old_seq, old = sig.history.popleft()
+            sig.floor_seq = old_seq
+            sig.history_bytes -= len(old)
         wake = [sub for sub in sig.subscribers if sub._push(frame)]
         if wake:
             self._dirty.update(wake)
@@ -319,9 +394,13 @@ class SignalHub:
         with self._lock:
             return [name for name, sig in self._signals.items() if not sig.closed]
 
-    def info(self) -> list[SignalInfo]:
+    def info(self, name: str | None = None) -> list[SignalInfo]:
+        """Every signal's info, or only ``name``'s (a direct lookup; [] if unknown)."""
         now = time.monotonic()
         with self._lock:
+            if name is not None:
+                sig = self._signals.get(name)
+                return [] if sig is None else [_info(sig, now)]
             return [_info(sig, now) for sig in self._signals.values()]
 
     def subscriber_count(self, name: str | None = None) -> int:
@@ -355,6 +434,15 @@ class SignalHub:
                 self._loop, self._loop_thread = loop, threading.get_ident()
             elif self._loop is not loop:
                 raise RuntimeError("a SignalHub serves subscribers on one event loop only")
+            limits = self.limits
+            if self._subscriptions >= limits.subscribers:
+                raise LimitError(limits.refusal("subscribers", "one more on this hub"))
+            for key in keys:
+                if len(self._signals[key].subscribers) >= limits.subscribers_per_signal:
+                    raise LimitError(
+                        limits.refusal("subscribers_per_signal", f"one more of {key!r}")
+                    )
+            self._subscriptions += 1
             sub = Subscription(self, keys)
             first = self._resume_batch(keys, parsed)
             if first:
@@ -387,14 +475,6 @@ class SignalHub:
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
         return b"".join(frames)
 
-    def snapshot_frames(self, names: Iterable[str]) -> bytes:
-        """The SSE frames a new subscriber to ``names`` would get first (snapshots, or
-        ``closed`` events), without an ``id:``: for a relay that greets a new view."""
-        keys = [proto.check_key(n) for n in names]
-        with self._lock:
-            self._check_known(keys)
-            return b"".join(self._signals[key].snapshot_frame() for key in keys)
-
     def snapshots(self, names: Iterable[str]) -> list[bytes]:
         """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
         keys = [proto.check_key(n) for n in names]
@@ -420,6 +500,7 @@ class SignalHub:
 
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
+            self._subscriptions -= 1
             for key in sub.names:
                 sig = self._signals.get(key)
                 if sig is not None:
@@ -437,3 +518,12 @@ def _info(sig: _Signal, now: float) -> SignalInfo:
         changes=sig.changes,
         rate=len(recent) / 5.0,
     )
+
+
+def _encodable(encode: Callable[[], bytes], name: str) -> bytes:
+    """``encode()``, or :class:`NotJSONError` if orjson cannot write the value (an
+    integer beyond 64 bits): refused before it is stored, never a broken stream."""
+    try:
+        return encode()
+    except orjson.JSONEncodeError as exc:
+        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ._depth import MAX_DEPTH, too_deep
 from ._errors import NotJSONError, describe
 from ._patch import escape
 from ._types import JSON
@@ -70,10 +71,18 @@ def normalise(value: object, path: str = "") -> JSON:
     if kind is float:
         return _float(value, path)  # type: ignore[arg-type]
     if kind is list or kind is tuple:
+        _check_level(path)
         return normalise_items(list(value), path)  # type: ignore[call-overload]
     if kind is dict:
+        _check_level(path)
         return _normalise_dict(value, path)  # type: ignore[arg-type]
     return _normalise_other(value, path)
+
+
+def _check_level(path: str) -> None:
+    # A container at ``path`` sits one level below its parent: its pointer's tokens + 1.
+    if path.count("/") >= MAX_DEPTH:
+        raise too_deep(path)
 
 
 def normalise_items(items: list[Any], path: str, start: int = 0) -> list[JSON]:
@@ -113,10 +122,12 @@ def _normalise_other(value: object, path: str) -> JSON:
     if isinstance(value, float):
         return _float(float(value), path)
     if isinstance(value, dict):
+        _check_level(path)
         return _normalise_dict(dict(value), path)
     if isinstance(value, list | tuple):
         return normalise(list(value), path)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _check_level(path)
         fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         return _normalise_dict(fields, path)
     converter = _converter(value)

@@ -45,7 +45,7 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
         elif op == "close":
             hub.close(name)
         elif op == "info":
-            reply["signals"] = [vars(i) for i in hub.info() if i.name == name]
+            reply["signals"] = [vars(i) for i in hub.info(name)]
         else:
             raise SignalsError(
                 f"expected 'op' to be one of declare, set, patch, close, info; got {op!r}"

@@ -17,7 +17,8 @@ from typing import cast
 
 import orjson
 
-from ._errors import PatchError, describe
+from ._depth import check_depth
+from ._errors import NotJSONError, PatchError, describe
 from ._types import JSON, Op
 from ._undo import (
     Undo,
@@ -188,7 +189,7 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
     for i, op in enumerate(patch):
         try:
             applier.apply(op)
-        except PatchError as e:
+        except (PatchError, NotJSONError) as e:
             rollback(applier.undo)
             raise PatchError(f"op {i} {_describe_op(op)}: {e}") from None
         except BaseException:
@@ -208,11 +209,15 @@ class _Applier:
         name = op.get("op")
         path = parse_pointer(_member(op, "path"))
         if name == "add":
-            self.add(path, copy_json(_member(op, "value")))
+            value = copy_json(_member(op, "value"))
+            check_depth(value, path)
+            self.add(path, value)
         elif name == "remove":
             self.remove(path)
         elif name == "replace":
-            self.replace(path, copy_json(_member(op, "value")))
+            value = copy_json(_member(op, "value"))
+            check_depth(value, path)
+            self.replace(path, value)
         elif name == "move":
             source = parse_pointer(_member(op, "from"))
             if source == path:
@@ -220,9 +225,13 @@ class _Applier:
                 return
             if path[: len(source)] == source:
                 raise PatchError("expected a 'path' outside 'from', found a move into itself")
+            moved = self.get(source)
+            check_depth(moved, path)
             self.add(path, self.remove(source))
         elif name == "copy":
-            self.add(path, copy_json(self.get(parse_pointer(_member(op, "from")))))
+            copied = copy_json(self.get(parse_pointer(_member(op, "from"))))
+            check_depth(copied, path)
+            self.add(path, copied)
         elif name == "test":
             expected, found = _member(op, "value"), self.get(path)
             if not rfc_equal(expected, found):
@@ -317,8 +326,8 @@ def _at(tokens: list[str]) -> str:
 def _describe_op(op: object) -> str:
     try:
         text = json.dumps(op)
-    except (TypeError, ValueError):
-        text = repr(op)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(op)[:200]
     return text if len(text) <= 200 else text[:197] + "..."
 
 

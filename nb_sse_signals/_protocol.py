@@ -47,6 +47,15 @@ def check_key(name: object) -> str:
     return name
 
 
+_SECRET_PARAM = re.compile(r"(^|&)(token|secret)=[^&]*")
+
+
+def scrub_uri(uri: str) -> str:
+    """``uri`` with the values of ``token`` and ``secret`` query parameters hidden, for logs."""
+    path, sep, query = uri.partition("?")
+    return path + sep + _SECRET_PARAM.sub(r"\1\2=[secret]", query) if sep else uri
+
+
 # -- cursors --------------------------------------------------------------------------
 
 

@@ -25,6 +25,9 @@ from ._protocol import SECRET_HEADER
 log = logging.getLogger("nb_sse_signals")
 
 OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
+# Messages larger than this are parsed and applied in a worker thread, so the loop
+# (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
+OFF_LOOP_BYTES = 256 * 1024
 
 
 class PublishHandler(websocket.WebSocketHandler):
@@ -38,6 +41,11 @@ class PublishHandler(websocket.WebSocketHandler):
         self.hub = hub
         self.secret = secret
         self.orphan_grace = orphan_grace
+
+    @property
+    def max_message_size(self) -> int:
+        # Tornado closes the WebSocket with 1009 ("message too big") past this.
+        return self.hub.limits.message_bytes
 
     def _authorized(self) -> bool:
         given = self.request.headers.get(SECRET_HEADER, "")
@@ -72,16 +80,17 @@ class PublishHandler(websocket.WebSocketHandler):
         return None
 
     async def on_message(self, message: str | bytes) -> None:
-        try:
-            payload = orjson.loads(message)
-        except orjson.JSONDecodeError as exc:
-            self.write_message(orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"}))
-            return
         # This connection owns what it declares: if it drops and no publisher takes
         # the signals over within orphan_grace seconds (a kernel restart reconnects
         # and re-declares at once), they are closed.
-        replies = handle_payload(self.hub, payload, owner=self)
-        self.write_message(orjson.dumps(replies), binary=isinstance(message, bytes))
+        if len(message) > OFF_LOOP_BYTES:
+            loop = asyncio.get_running_loop()
+            reply = await loop.run_in_executor(None, _handle_text, self.hub, message, self)
+        else:
+            reply = _handle_text(self.hub, message, self)
+        if not self.ws_connection:
+            return  # the publisher left while we worked
+        self.write_message(reply, binary=isinstance(message, bytes))
         # Let the SSE writers run before the next frame (tornado waits for this
         # coroutine), so a fast publisher cannot fill a fast subscriber's buffer.
         await asyncio.sleep(0)
@@ -96,13 +105,34 @@ class PublishHandler(websocket.WebSocketHandler):
             self._refuse()
             return
         self.set_header("Content-Type", "application/json; charset=utf-8")
+        body = self.request.body
+        limit = self.hub.limits.message_bytes
+        if len(body) > limit:
+            self.set_status(413)
+            self.finish(
+                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", len(body))})
+            )
+            return
         try:
-            payload = orjson.loads(self.request.body)
+            payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             self.set_status(400)
             self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
             return
-        replies = handle_payload(self.hub, payload)
+        if len(body) > OFF_LOOP_BYTES:
+            loop = asyncio.get_running_loop()
+            replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
+        else:
+            replies = handle_payload(self.hub, payload)
         failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
         self.set_status(400 if failed else 200)
         self.finish(orjson.dumps(replies))
+
+
+def _handle_text(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
+    """Parse and apply one WebSocket message; its reply, serialised (any thread)."""
+    try:
+        payload = orjson.loads(message)
+    except orjson.JSONDecodeError as exc:
+        return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
+    return orjson.dumps(handle_payload(hub, payload, owner))

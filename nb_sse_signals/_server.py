@@ -8,18 +8,26 @@ current asyncio loop (the console script). Binds loopback unless told otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import hmac
+import ipaddress
 import logging
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from importlib import resources
 from typing import Any, Self
 
 from tornado import httpserver, web
+from tornado.ioloop import IOLoop
+from tornado.iostream import IOStream
 
 from ._comm import CommRelay
 from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
 from ._hub import SignalHub
+from ._limits import Limits
 from ._protocol import EVENTS_PATH, TOKEN_COOKIE
 from ._publish_endpoint import OPEN_PUBLISHERS
 from ._publisher import Publisher
@@ -39,7 +47,12 @@ class _PageHandler(SignalsHandler):
                 "Forbidden: open the URL that `nb-sse-signals serve` printed (with ?token=)."
             )
             return
-        if query_token is not None:
+        if (
+            query_token is not None
+            and self.subscriber_token is not None
+            and hmac.compare_digest(query_token.encode(), self.subscriber_token.encode())
+        ):
+            # Only a token that is the server's own becomes the cookie.
             self.set_cookie(TOKEN_COOKIE, query_token, httponly=True, samesite="Strict")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
@@ -49,9 +62,11 @@ class _PageHandler(SignalsHandler):
 class Server:
     """A standalone signals server. ``url`` includes no token; ``token`` is what subscribers need.
 
-    ``port=0`` picks a free port. ``token=None`` makes a random one (``token=""``
-    disables it: only for apps that authenticate in front of us).
-    ``publish_secret=None`` makes a random one for out-of-process publishers.
+    ``port=0`` picks a free port. ``token=None`` makes a random one; serving with no
+    token at all needs ``no_auth=True``, which logs a warning and refuses any host
+    but loopback. ``publish_secret=None`` makes a random one for out-of-process
+    publishers. ``limits`` bound connections, requests and what the hub holds
+    (:class:`Limits`; given with ``hub``, the hub keeps its own).
     """
 
     def __init__(
@@ -65,8 +80,27 @@ class Server:
         keepalive: float = 15.0,
         orphan_grace: float = 10.0,
         demo: bool = False,
+        no_auth: bool = False,
+        limits: Limits | None = None,
     ) -> None:
-        self.hub = hub or SignalHub()
+        if token == "" and not no_auth:
+            raise ValueError(
+                "expected a non-empty subscriber token; to serve with none, pass no_auth=True "
+                "(loopback only)"
+            )
+        if no_auth:
+            if not _is_loopback(host):
+                raise ValueError(
+                    f"expected a loopback host with no_auth (anyone who can connect could "
+                    f"read every signal), got {host!r}"
+                )
+            log.warning(
+                "nb_sse_signals: serving WITHOUT a subscriber token: any process on this "
+                "machine can read every signal"
+            )
+            token = ""
+        self.hub = hub or SignalHub(limits=limits)
+        self.limits = self.hub.limits
         self.host = host
         self.port = port
         self.token = secrets.token_urlsafe(24) if token is None else token
@@ -130,7 +164,17 @@ class Server:
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._app = self.make_app()
-        self._http = httpserver.HTTPServer(self._app)
+        limits = self.limits
+        self._http = _BoundedHTTPServer(
+            self._app,
+            max_connections=_connection_cap(limits.connections),
+            # Tornado's header timeout: a client that has not sent its request headers
+            # by then is cut off (slow-loris); also the keep-alive idle limit.
+            idle_connection_timeout=limits.header_timeout,
+            body_timeout=limits.idle_timeout,
+            max_body_size=limits.message_bytes,
+            xheaders=False,
+        )
         self._http.add_sockets([sock])
         self._loop = asyncio.get_running_loop()
         if self.demo:
@@ -220,6 +264,103 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _BoundedHTTPServer(httpserver.HTTPServer):
+    """Refuses connections past ``max_connections`` at once, and backs off (instead of
+    spinning at 100% CPU, as a plain accept loop does) when the process is out of file
+    descriptors."""
+
+    def initialize(self, *args: Any, max_connections: int = 10_000, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self.max_connections = max_connections
+        self.refused = 0
+
+    def add_sockets(self, sockets: Any) -> None:
+        for sock in sockets:
+            self._sockets[sock.fileno()] = sock
+            self._handlers[sock.fileno()] = _accept_with_backoff(sock, self._handle_connection)
+
+    def handle_stream(self, stream: IOStream, address: Any) -> None:
+        if len(self._connections) >= self.max_connections:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning(
+                    "nb_sse_signals: refusing connections past %d open at once (%d so far)",
+                    self.max_connections,
+                    self.refused,
+                )
+            stream.close()
+            return
+        super().handle_stream(stream, address)
+
+
+def _accept_with_backoff(
+    sock: socket.socket, callback: Any, pause: float = 0.5
+) -> Callable[[], None]:
+    """``tornado.netutil.add_accept_handler``, but on EMFILE/ENFILE (no file descriptor
+    left) it stops accepting for ``pause`` seconds and logs once, instead of retrying
+    at once forever with a traceback each time."""
+    loop = IOLoop.current()
+    removed = False
+    paused = False
+
+    def accept(fd: Any, events: int) -> None:
+        nonlocal paused
+        for _ in range(128):  # as tornado does: at most a listen backlog per wake-up
+            if removed:
+                return
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                    raise
+                if not paused:
+                    log.warning("nb_sse_signals: out of file descriptors (%s); pausing accept", exc)
+                paused = True
+                loop.remove_handler(sock)
+                loop.call_later(pause, resume)
+                return
+            paused = False
+            callback(connection, address)
+
+    def resume() -> None:
+        if not removed:
+            loop.add_handler(sock, accept, IOLoop.READ)
+
+    def remove() -> None:
+        nonlocal removed
+        if not removed:
+            removed = True
+            with contextlib.suppress(KeyError, ValueError):
+                loop.remove_handler(sock)
+
+    loop.add_handler(sock, accept, IOLoop.READ)
+    return remove
+
+
+def _connection_cap(wanted: int) -> int:
+    """``wanted``, kept under the process's open-file limit (with room for the rest)."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return wanted
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, soft - 64))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _bind(host: str, port: int) -> socket.socket:

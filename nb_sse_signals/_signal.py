@@ -20,7 +20,7 @@ import orjson
 
 from . import _default
 from ._comm import CommRelay
-from ._errors import SignalClosedError
+from ._errors import NotJSONError, SignalClosedError
 from ._json import normalise
 from ._mutate import Recorder
 from ._patch import copy_json, parse_pointer, select
@@ -176,8 +176,10 @@ class ServerSignal:
             self._check_open()
             # One walk that copies and diffs only what is not the very object published
             # before: O(change) plus a pointer comparison per unchanged scalar.
-            self._doc, ops = refresh(self._doc, value)
-            self._record(ops)
+            doc, ops = refresh(self._doc, value)
+            serialised = _serialise(ops)  # may refuse: nothing has changed yet
+            self._doc = doc
+            self._record(ops, serialised)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
         """``set(fn(current))`` atomically: no other change lands in between."""
@@ -203,11 +205,12 @@ class ServerSignal:
             recorder = Recorder(self._doc, normalise)
             try:
                 yield recorder.proxy
+                serialised = _serialise(recorder.ops)
             except BaseException:
                 recorder.rollback()
                 raise
             self._doc = recorder.doc
-            self._record(recorder.ops)
+            self._record(recorder.ops, serialised)
 
     def close(self) -> None:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
@@ -309,12 +312,12 @@ class ServerSignal:
     def _declare_message(self) -> bytes:
         return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
 
-    def _record(self, ops: list[Op]) -> None:
+    def _record(self, ops: list[Op], serialised: list[bytes]) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
         if not ops:
             return
         pending = self._pending
-        for op in ops:
+        for op, data in zip(ops, serialised, strict=True):
             kind, path = str(op["op"]), str(op["path"])
             if kind == "replace" and path == "":
                 pending.clear()  # a whole new value makes every queued op moot
@@ -329,7 +332,7 @@ class ServerSignal:
                 pending[start:] = [
                     p for p in pending[start:] if p[1] != path and not p[1].startswith(prefix)
                 ]
-            pending.append((kind, path, orjson.dumps(op)))
+            pending.append((kind, path, data))
         if not self._scheduled:
             # One wake-up of the publisher thread per send, not per change.
             self._scheduled = True
@@ -360,3 +363,20 @@ class ServerSignal:
                 fn(value, rev)
 
         return message, sent
+
+
+def _serialise(ops: list[Op]) -> list[bytes]:
+    """Each op as JSON bytes now (later edits cannot change what was recorded), or
+    :class:`NotJSONError` naming the path of what orjson cannot write (an integer
+    beyond 64 bits), before anything changed."""
+    out = []
+    for op in ops:
+        try:
+            out.append(orjson.dumps(op))
+        except orjson.JSONEncodeError as exc:
+            path = str(op.get("path", ""))
+            raise NotJSONError(
+                f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",
+                path,
+            ) from None
+    return out

@@ -116,6 +116,13 @@ class Subscription:
         if waiter is not None:
             _resolve(waiter, True)
 
+    def resend_snapshot(self) -> None:
+        """Send snapshots of every signal next instead of what is pending (any thread)."""
+        with self._hub._lock:
+            self._pending.clear()
+            self._pending_bytes = 0
+            self._resync = True
+
     def take(self) -> bytes:
         """What there is to send now (``b""``: nothing). For push consumers."""
         with self._hub._lock:

@@ -1,7 +1,7 @@
 // The default view: a status dot and either a live JSON tree that redraws
 // only what changed, a `template` string, or a user `format_js` function.
 import { SignalsError } from "./errors.js";
-import { select } from "./patch.js";
+import { display, Template } from "./template.js";
 import { VERSION } from "./version.js";
 
 /** @typedef {(value: unknown) => string | Node} Formatter */
@@ -23,35 +23,6 @@ const CSS = `
 .nb-sse-signals-key{color:var(--jp-mirror-editor-property-color,#00f)}
 .nb-sse-signals-more,.nb-sse-signals-failed{color:var(--jp-ui-font-color2,#757575)}
 `;
-
-/** @param {string} text */
-export function escapeHtml(text) {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/**
- * A value as text: strings as they are, nothing as "", the rest as JSON.
- *
- * @param {unknown} value
- */
-export function display(value) {
-  if (value === undefined) return "";
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-/**
- * Fill `{value}` (the whole value) and `{/json/pointer}` (a part of it)
- * placeholders; the template is trusted HTML, the values are escaped.
- *
- * @param {string} template
- * @param {unknown} value
- * @returns {string} HTML
- */
-export function renderTemplate(template, value) {
-  return template.replace(/\{(value|\/[^{}]*)\}/g, (_, key) =>
-    escapeHtml(display(key === "value" ? value : select(value, key))),
-  );
-}
 
 /**
  * Compile the source of `(value) => string | Node` once.
@@ -208,6 +179,8 @@ export class View {
   #tree = null;
   /** @type {Formatter | null} */
   #format = null;
+  /** Fills the template's nodes with a value (template.js). @type {((value: unknown) => void) | null} */
+  #fill = null;
   #status = "connecting";
 
   /**
@@ -235,7 +208,15 @@ export class View {
       } catch (error) {
         this.#failed(error);
       }
-    } else if (!template) {
+    } else if (template) {
+      try {
+        const { nodes, fill } = new Template(doc, template).instantiate();
+        this.content.appendChild(nodes);
+        this.#fill = fill;
+      } catch (error) {
+        this.#failed(error);
+      }
+    } else {
       this.#tree = new JsonTree(doc);
       this.content.appendChild(this.#tree.node);
     }
@@ -259,8 +240,8 @@ export class View {
       this.content.textContent = "";
       if (typeof shown === "object" && shown !== null && "nodeType" in shown) this.content.appendChild(shown);
       else this.content.textContent = String(shown);
-    } else if (this.template) {
-      this.content.innerHTML = renderTemplate(this.template, value);
+    } else if (this.#fill) {
+      this.#fill(value);
     }
   }
 

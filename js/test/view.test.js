@@ -1,28 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { applyPatch } from "../src/patch.js";
-import { JsonTree, View, compileFormat, escapeHtml, renderTemplate } from "../src/view.js";
+import { JsonTree, View, compileFormat } from "../src/view.js";
+import { parseHTML } from "linkedom";
 import { fakeDocument } from "./fakes.js";
 
 const asDocument = (/** @type {unknown} */ doc) => /** @type {Document} */ (doc);
 const asElement = (/** @type {unknown} */ el) => /** @type {HTMLElement} */ (el);
-
-describe("renderTemplate", () => {
-  test("fills {value} with the whole value and {/pointer} with a part", () => {
-    assert.equal(renderTemplate("Count: {value}", 3), "Count: 3");
-    assert.equal(renderTemplate("{/value} items, {/label}", { value: 12, label: "ok" }), "12 items, ok");
-    assert.equal(renderTemplate("{value}", { a: [1] }), '{&#34;a&#34;:[1]}');
-  });
-  test("escapes every substituted value, not the template", () => {
-    assert.equal(renderTemplate("<b>{value}</b>", "<img src=x onerror=alert(1)>"), "<b>&#60;img src=x onerror=alert(1)&#62;</b>");
-  });
-  test("shows nothing for a pointer that selects nothing", () => {
-    assert.equal(renderTemplate("[{/missing}]", {}), "[]");
-  });
-  test("escapeHtml covers the five characters", () => {
-    assert.equal(escapeHtml(`&<>"'`), "&#38;&#60;&#62;&#34;&#39;");
-  });
-});
 
 describe("compileFormat", () => {
   test("compiles an arrow function once", () => {
@@ -114,10 +98,13 @@ describe("View", () => {
     assert.equal(content.textContent, "a: 1");
   });
 
-  test("fills a template", () => {
-    const { view, content } = setup({ template: "Count: {value}" });
+  test("fills a template (its own tests, with a real HTML parser: template.test.js)", () => {
+    const doc = parseHTML("<!doctype html><html><head></head><body></body></html>").document;
+    const view = new View(asElement(doc.body), { template: "Count: <b>{value}</b>" });
     view.update(5);
-    assert.equal(content.innerHTML, "Count: 5");
+    assert.equal(view.content.innerHTML, "Count: <b>5</b>");
+    view.update("<i>6</i>");
+    assert.equal(view.content.textContent, "Count: <i>6</i>", "a value is text, never HTML");
   });
 
   test("shows what format_js returns, as text or as a node", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { REGISTRY_KEY } from "../src/connection.js";
 import widget from "../src/widget.js";
+import { parseHTML } from "linkedom";
 import { fakeDocument, fakeEventSources, fakeModel, snapshot } from "./fakes.js";
 
 // The widget uses the page's globals (EventSource, the registry on
@@ -59,7 +60,8 @@ describe("widget", () => {
   });
 
   test("render draws the model's value and follows its changes until cleaned up", () => {
-    const doc = fakeDocument();
+    // A real HTML parser: a template becomes DOM nodes (template.js).
+    const doc = parseHTML("<!doctype html><html><head></head><body></body></html>").document;
     const el = doc.createElement("div");
     const model = fakeModel({ ...defaults, value: 1, rev: 1, status: "live", template: "n={value}" });
     const cleanup = widget.render({ model, el: /** @type {any} */ (el) });

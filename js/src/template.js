@@ -1,0 +1,188 @@
+// A widget's `template`, safe by construction: the template (written by the
+// notebook's author) is parsed once into DOM nodes; a signal's value (which may
+// come from anyone: a sensor, a web API) only ever becomes a text node's data or
+// an attribute's value, set through the DOM, never parsed as HTML. Where even
+// an attribute value can run script or fetch (event handlers, `style`, URLs),
+// placeholders are refused or the value is checked (docs/security.md).
+import { SignalsError } from "./errors.js";
+import { select } from "./patch.js";
+
+const PLACEHOLDER = /\{(value|\/[^{}]*)\}/g;
+// Private-use characters the HTML parser keeps as they are, in text and attributes.
+const OPEN = "\uE000";
+const CLOSE = "\uE001";
+const MARK = /\uE000(\d+)\uE001/g;
+
+/** Attributes whose value the browser loads or navigates to. */
+const URL_ATTRIBUTES = new Set([
+  "href", "src", "srcset", "action", "formaction", "cite", "poster", "background", "ping",
+  "data", "codebase", "manifest", "longdesc", "usemap", "lowsrc", "dynsrc", "icon",
+  "xlink:href", "imagesrcset",
+]); // prettier-ignore
+/** Elements whose text is code or markup, not text. */
+const CODE_ELEMENTS = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "IFRAME", "NOEMBED", "NOFRAMES", "XMP", "TEMPLATE"]);
+
+/**
+ * @typedef {(string | { key: string })[]} Parts text, and placeholders to fill
+ * @typedef {{ node: Text, parts: Parts } | { element: Element, name: string, parts: Parts, url: boolean }} Binding
+ */
+
+/**
+ * A value as text: strings as they are, nothing as "", the rest as JSON.
+ *
+ * @param {unknown} value
+ */
+export function display(value) {
+  if (value === undefined) return "";
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/**
+ * Whether `url` may go into a URL attribute: an absolute http(s) URL only, so
+ * no `javascript:`, `data:` or `vbscript:`, whatever the value.
+ *
+ * @param {string} url
+ */
+export function isSafeUrl(url) {
+  return /^https?:\/\//i.test(url.trim());
+}
+
+export class Template {
+  /** @type {DocumentFragment} */
+  #fragment;
+  /** @type {Binding[]} */
+  #bindings = [];
+  /** @type {string[]} */
+  #keys = [];
+
+  /**
+   * Parse `source` once. Placeholders (`{value}`, `{/json/pointer}`) may stand in
+   * text, or in an attribute value that is not an event handler, `style` or
+   * `srcdoc`; not in a tag or attribute name, nor inside `<script>` or `<style>`.
+   *
+   * @param {Document} doc
+   * @param {string} source
+   * @throws {SignalsError} saying which placeholder stands where it may not
+   */
+  constructor(doc, source) {
+    const marked = source.replace(PLACEHOLDER, (_, key) => `${OPEN}${this.#keys.push(key) - 1}${CLOSE}`);
+    const holder = doc.createElement("template");
+    holder.innerHTML = marked; // inert: nothing in a template element runs or loads
+    this.#fragment = holder.content;
+    this.#bind(this.#fragment);
+  }
+
+  /**
+   * A fresh copy of the template's nodes and a function that fills them.
+   *
+   * @returns {{ nodes: DocumentFragment, fill: (value: unknown) => void }}
+   */
+  instantiate() {
+    const nodes = /** @type {DocumentFragment} */ (this.#fragment.cloneNode(true));
+    // The same walk order over the copy finds the same nodes.
+    const copies = [...walk(nodes)];
+    const originals = [...walk(this.#fragment)];
+    const bindings = this.#bindings.map((binding) => {
+      const index = originals.indexOf("node" in binding ? binding.node : binding.element);
+      const copy = copies[index];
+      return "node" in binding ? { ...binding, node: /** @type {Text} */ (copy) } : { ...binding, element: /** @type {Element} */ (copy) };
+    });
+    const keys = this.#keys;
+    return {
+      nodes,
+      fill(value) {
+        /** @param {Parts} parts */
+        const text = (parts) =>
+          parts.map((part) => (typeof part === "string" ? part : display(lookup(value, keys[Number(part.key)])))).join("");
+        for (const binding of bindings) {
+          if ("node" in binding) {
+            binding.node.data = text(binding.parts);
+          } else {
+            const filled = text(binding.parts);
+            if (binding.url && !isSafeUrl(filled)) {
+              binding.element.removeAttribute(binding.name);
+            } else {
+              binding.element.setAttribute(binding.name, filled);
+            }
+          }
+        }
+      },
+    };
+  }
+
+  /** @param {Node} root */
+  #bind(root) {
+    for (const node of walk(root)) {
+      if (node.nodeType === 3) {
+        const data = /** @type {Text} */ (node).data;
+        if (!data.includes(OPEN)) continue;
+        const parent = node.parentNode;
+        if (parent && CODE_ELEMENTS.has(/** @type {Element} */ (parent).tagName)) {
+          throw this.#refuse(data, `inside <${/** @type {Element} */ (parent).tagName.toLowerCase()}>`);
+        }
+        this.#bindings.push({ node: /** @type {Text} */ (node), parts: split(data) });
+      } else if (node.nodeType === 1) {
+        const element = /** @type {Element} */ (node);
+        if (element.tagName.includes(OPEN)) throw this.#refuse(element.tagName, "in a tag name");
+        for (const { name, value } of [...element.attributes]) {
+          if (name.includes(OPEN)) throw this.#refuse(name, "in an attribute name (quote the value it belongs to)");
+          if (!value.includes(OPEN)) continue;
+          const lower = name.toLowerCase();
+          if (lower.startsWith("on") || lower === "style" || lower === "srcdoc") {
+            throw this.#refuse(value, `in the ${lower} attribute (a value there could run script or load things)`);
+          }
+          this.#bindings.push({ element, name, parts: split(value), url: URL_ATTRIBUTES.has(lower) });
+        }
+      }
+    }
+  }
+
+  /**
+   * @param {string} where the marked text the placeholder was found in
+   * @param {string} why
+   */
+  #refuse(where, why) {
+    const index = Number(new RegExp(MARK.source).exec(where)?.[1] ?? 0);
+    return new SignalsError(`template: the placeholder {${this.#keys[index]}} may not stand ${why}`);
+  }
+}
+
+/**
+ * @param {unknown} value
+ * @param {string} key "value", or a JSON Pointer
+ */
+function lookup(value, key) {
+  if (key === "value") return value;
+  try {
+    return select(value, key);
+  } catch {
+    return undefined; // a part the value does not have shows as nothing
+  }
+}
+
+/** @param {string} marked @returns {Parts} */
+function split(marked) {
+  /** @type {Parts} */
+  const parts = [];
+  let last = 0;
+  for (const match of marked.matchAll(MARK)) {
+    if (match.index > last) parts.push(marked.slice(last, match.index));
+    parts.push({ key: match[1] });
+    last = match.index + match[0].length;
+  }
+  if (last < marked.length) parts.push(marked.slice(last));
+  return parts;
+}
+
+/**
+ * Every node under `root`, in document order (not `root` itself).
+ *
+ * @param {Node} root
+ * @returns {Generator<Node>}
+ */
+function* walk(root) {
+  for (let child = root.firstChild; child; child = child.nextSibling) {
+    yield child;
+    yield* walk(child);
+  }
+}
