@@ -9,16 +9,20 @@ loopback URL and a publish secret made per server start.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 from typing import Any
 
+import traitlets
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
+from traitlets.config import Configurable
 
 from ._handlers import EventsHandler, SnapshotHandler
 from ._hub import SignalHub
+from ._limits import Limits
 from ._protocol import (
     ENV_BASE_URL,
     ENV_SECRET,
@@ -66,8 +70,33 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "nb_sse_signals"}]
 
 
+def _limit_trait(field: dataclasses.Field[Any]) -> Any:
+    kind = traitlets.Float if field.type == "float" else traitlets.Int
+    default: Any = field.default
+    return kind(default, help=f"Limit: {field.name.replace('_', ' ')}").tag(config=True)
+
+
+# The extension's options: ``c.SignalsExtension.<limit> = N`` in a Jupyter config file
+# (or ``--SignalsExtension.<limit>=N``), one per field of Limits, so the defaults and
+# their meaning live in one place (_limits, docs/security.md).
+SignalsExtension: type[Configurable] = type(
+    "SignalsExtension",
+    (Configurable,),
+    {
+        "__doc__": "nb_sse_signals' server extension: its limits (see docs/security.md).",
+        **{f.name: _limit_trait(f) for f in dataclasses.fields(Limits)},
+    },
+)
+
+
+def _limits(serverapp: Any) -> Limits:
+    options = SignalsExtension(config=serverapp.config)
+    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(Limits)}
+    return Limits(**values)
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    hub = SignalHub()
+    hub = SignalHub(limits=_limits(serverapp))
     secret = secrets.token_urlsafe(32)
     base_url = serverapp.web_app.settings["base_url"]
     subscriber = {"hub": hub, "publish_secret": secret}

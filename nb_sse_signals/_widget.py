@@ -12,6 +12,7 @@ gets the value from the stream itself, so N open tabs cause no N-fold traffic. T
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
@@ -54,7 +55,11 @@ class SignalWidget(anywidget.AnyWidget):
     _esm = traitlets.Unicode(_bundle()).tag(sync=True)
 
     url = traitlets.Unicode("").tag(sync=True)
-    token = traitlets.Unicode("").tag(sync=True)
+    # The subscriber token of a standalone server on another origin. Never synced as
+    # state (widget state can be saved into the notebook file): the browser gets it
+    # in a custom message, asked for with ``hello`` and offered a few times.
+    token = traitlets.Unicode("")
+    needs_token = traitlets.Bool(False).tag(sync=True)
     name = traitlets.Unicode("").tag(sync=True)
     pointer = traitlets.Unicode("").tag(sync=True)
     template = traitlets.Unicode("").tag(sync=True)
@@ -76,6 +81,9 @@ class SignalWidget(anywidget.AnyWidget):
             self._mirror("live", *_initial)
         super().__init__(**kwargs)
         self._detach: Any = None
+        if self.token:
+            self.needs_token = True
+            self._offer_token()
         if follow and self.name and (self.url or os.environ.get(ENV_URL)):
             self._follow_remote()
 
@@ -96,6 +104,28 @@ class SignalWidget(anywidget.AnyWidget):
                 detach()
 
         self._detach = both
+
+    def _offer_token(self) -> None:
+        # Sent before the browser set the widget up, a message is lost, and a hello
+        # waits while a cell keeps the kernel busy: answer hellos, and offer it a
+        # few times from a timer thread meanwhile.
+        message = {"type": "token", "token": self.token}
+        greeted = threading.Event()
+
+        def on_msg(_widget: Any, content: Any, _buffers: Any) -> None:
+            if isinstance(content, dict) and content.get("type") == "hello":
+                greeted.set()
+                self._send_custom(message)
+
+        self.on_msg(on_msg)
+
+        def offer() -> None:
+            for delay in (0.3, 0.7, 1.5, 3.0, 6.0):
+                if greeted.wait(delay) or self.comm is None:
+                    return
+                self._send_custom(message)
+
+        threading.Thread(target=offer, name="nb_sse_signals-token", daemon=True).start()
 
     def _send_custom(self, content: dict[str, Any]) -> None:
         # From the relay's thread: ipykernel sends through its iopub thread, and a

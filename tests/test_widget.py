@@ -150,3 +150,22 @@ def test_the_first_state_the_browser_gets_already_has_the_value(
     signal.widget("/value")
     (state,) = [s for s in opened if s.get("name") == signal.key]  # not its Layout's
     assert (state["value"], state["rev"], state["status"]) == (0, 0, "live")
+
+
+def test_the_token_is_never_widget_state_and_is_sent_when_a_view_says_hello(
+    server: Server,
+) -> None:
+    # Widget state can be saved into the notebook file; a token must not be.
+    server.hub.declare("secretive", 1)
+    w = SignalWidget(url=server.url, token=TOKEN, name="secretive", follow=False)
+    sent: list[Any] = []
+    w.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    try:
+        state = w.get_state()
+        assert "token" not in state
+        assert TOKEN not in repr(state)
+        assert state["needs_token"] is True
+        w._handle_custom_msg({"type": "hello"}, [])
+        assert {"type": "token", "token": TOKEN} in sent
+    finally:
+        w.close()

@@ -8,7 +8,7 @@ import { View } from "./view.js";
 
 /**
  * The part of anywidget's model this widget uses. Synced from Python:
- * `url`, `token`, `name`, `pointer`, `template`, `format_js`, `transport`
+ * `url`, `needs_token`, `name`, `pointer`, `template`, `format_js`, `transport`
  * ("sse": the stream at `url`; "comm": the kernel relays it over this
  * model's comm, see comm.js). Set here,
  * never saved back (the kernel keeps its own copy; N tabs must not echo
@@ -23,7 +23,7 @@ import { View } from "./view.js";
  * }} Model
  */
 
-const FOLLOW = ["change:url", "change:token", "change:name", "change:transport"];
+const FOLLOW = ["change:url", "change:needs_token", "change:name", "change:transport"];
 
 /**
  * The part of `value` the widget's pointer selects, or null.
@@ -78,7 +78,21 @@ function initialize({ model }) {
       return;
     }
     const base = resolveBase(model.get("url"));
-    leave = sharedPool().join(base, name, onEvent, { token: model.get("token") || "" });
+    if (!model.get("needs_token")) {
+      leave = sharedPool().join(base, name, onEvent);
+      return;
+    }
+    // The token never travels as widget state (a saved notebook would keep it):
+    // the kernel sends it in a custom message, when asked or unasked.
+    /** @param {any} content */
+    const onToken = (content) => {
+      if (content?.type !== "token" || typeof content.token !== "string") return;
+      model.off("msg:custom", onToken);
+      leave = sharedPool().join(base, name, onEvent, { token: content.token });
+    };
+    model.on("msg:custom", onToken);
+    leave = () => model.off("msg:custom", onToken);
+    model.send({ type: "hello" });
   };
   const reselect = () => {
     if (rev >= 0) model.set("value", selected(whole, model.get("pointer")));

@@ -49,6 +49,23 @@ describe("widget", () => {
     assert.equal(sources.live().length, 0, "the last widget to go closes the stream");
   });
 
+  test("a widget that needs a token waits for the kernel to send it, and never has it as state", async () => {
+    const model = fakeModel({ ...defaults, needs_token: true });
+    const cleanup = widget.initialize({ model });
+    assert.deepEqual(model.sent, [{ type: "hello" }], "asks the kernel for the token");
+    await wait(100);
+    assert.equal(sources.instances.length, 0, "no stream without the token");
+    model.receive({ type: "token", token: "s3cret" });
+    await wait(100);
+    assert.equal(sources.instances.length, 1);
+    assert.match(sources.instances[0].url, /token=s3cret/);
+    assert.ok(!Object.values(model.state).includes("s3cret"), "the token is not model state");
+    model.receive({ type: "token", token: "again" }); // offered again: already following
+    await wait(100);
+    assert.equal(sources.instances.length, 1);
+    cleanup();
+  });
+
   test("initialize follows a new signal name", async () => {
     const model = fakeModel({ ...defaults });
     const cleanup = widget.initialize({ model });
