@@ -1,7 +1,7 @@
 // The anywidget front end: `initialize` follows the signal (once per model),
 // `render` draws it (once per view).
 import { resolveBase } from "./baseurl.js";
-import { sharedPool } from "./connection.js";
+import { sharedPool } from "./tabs.js";
 import { select } from "./patch.js";
 import { View } from "./view.js";
 
