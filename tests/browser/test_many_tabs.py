@@ -11,6 +11,7 @@ browser, and that closing the tab that holds the stream loses nothing.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -64,7 +65,8 @@ print("HUB", ";".join(f"{row[0]}={row[3]}" for row in table.rows), "RUN", time.t
 OBSERVE = """() => {
     window.__ticks = [];
     const read = () => {
-        const text = document.querySelector(".tab-tick .nb-sse-signals-content")?.textContent.trim();
+        const shown = document.querySelector(".tab-tick .nb-sse-signals-content");
+        const text = shown?.textContent.trim();
         const n = Number(text);
         if (text && Number.isInteger(n) && window.__ticks.at(-1) !== n) window.__ticks.push(n);
     };
@@ -94,7 +96,10 @@ def wait_for_kernel(server: JupyterServer, name: str, timeout: float = 120) -> N
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=10) as client:
         while time.monotonic() < deadline:
             for session in client.get("api/sessions").json():
-                if session["path"].endswith(name) and session["kernel"]["execution_state"] == "idle":
+                if (
+                    session["path"].endswith(name)
+                    and session["kernel"]["execution_state"] == "idle"
+                ):
                     return
             time.sleep(0.5)
     raise TimeoutError(f"no idle kernel for {name} within {timeout} s")
@@ -111,7 +116,9 @@ def tick(page: Page) -> int:
     return int(text) if text.isdigit() else -1
 
 
-def open_tabs(context: BrowserContext, server: JupyterServer, app: str) -> list[tuple[Page, PageLog]]:
+def open_tabs(
+    context: BrowserContext, server: JupyterServer, app: str
+) -> list[tuple[Page, PageLog]]:
     tabs = []
     for i, name in enumerate(notebooks(server), start=1):
         page = context.new_page()
@@ -133,23 +140,35 @@ def open_tabs(context: BrowserContext, server: JupyterServer, app: str) -> list[
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
         run_all(page)
         expect(page.locator(".tab-tick .nb-sse-signals-status-live")).to_be_visible(timeout=120_000)
-        expect(page.locator(".tab-common .nb-sse-signals-status-live")).to_be_visible(timeout=60_000)
+        expect(page.locator(".tab-common .nb-sse-signals-status-live")).to_be_visible(
+            timeout=60_000
+        )
         page.evaluate(OBSERVE)
         tabs.append((page, log))
     return tabs
+
+
+def known_error(app: str, error: str) -> bool:
+    """Notebook 7.6's own: its Run menu, opened soon after the page loads, throws this
+    from notebook_core.js (seen with a notebook of ``print(1)`` and no widget at all)."""
+    return (
+        app == "notebook"
+        and error == "pageerror: Cannot read properties of undefined (reading 'schema')"
+    )
 
 
 def streams_open(pages: list[Page]) -> list[int]:
     return [int(page.evaluate("window.__eventSources.open")) for page in pages]
 
 
-def all_moving(pages: list[Page], timeout: float) -> tuple[list[int], list[int]]:
-    """Each tab's tick now, and once every tab showed a later one (or the timeout)."""
+def all_moving(pages: list[Page], timeout: float, by: int = 1) -> tuple[list[int], list[int]]:
+    """Each tab's tick now, and once every tab moved on by ``by`` (or the timeout)."""
     before = [tick(page) for page in pages]
     deadline = time.monotonic() + timeout
     while True:
         after = [tick(page) for page in pages]
-        if all(a > b for a, b in zip(after, before, strict=True)) or time.monotonic() > deadline:
+        moved = all(a >= b + by for a, b in zip(after, before, strict=True))
+        if moved or time.monotonic() > deadline:
             return before, after
         time.sleep(0.2)
 
@@ -206,8 +225,8 @@ def check_many_tabs(browser: Browser, server: JupyterServer, app: str, shot: Pat
         for page in rest:
             page.evaluate("window.__ticks = window.__ticks.slice(-1)")
         holder.close()
-        before, after = all_moving(rest, timeout=5)
-        assert all(a > b + 1 for a, b in zip(after, before, strict=True)), (
+        before, after = all_moving(rest, timeout=5, by=3)
+        assert all(a >= b + 3 for a, b in zip(after, before, strict=True)), (
             f"every other tab updates again within 5 s: {before} -> {after}"
         )
         time.sleep(1)
@@ -215,12 +234,12 @@ def check_many_tabs(browser: Browser, server: JupyterServer, app: str, shot: Pat
         for page in rest:
             seen = page.evaluate("window.__ticks")
             assert len(seen) >= 5, f"a tab that stopped updating: {seen}"
-            gaps = [(a, b) for a, b in zip(seen, seen[1:], strict=False) if b != a + 1]
+            gaps = [(a, b) for a, b in itertools.pairwise(seen) if b != a + 1]
             assert gaps == [], f"contiguous revisions in every tab: {gaps} in {seen}"
             expect(page.locator(".tab-tick .nb-sse-signals-status-live")).to_be_visible()
         rest[0].bring_to_front()
         rest[0].screenshot(path=shot)
-        errors = [e for page, log in tabs for e in log.errors]
+        errors = [e for page, log in tabs for e in log.errors if not known_error(app, e)]
         assert errors == [], "\n".join(errors)
     finally:
         context.close()
