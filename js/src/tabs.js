@@ -711,6 +711,9 @@ export class TabGroup {
     /** @param {"message" | "closed"} type @param {MessageEvent} event */
     const relay = (type, event) => {
       if (stream !== this.stream) return;
+      // The first event with a cursor ends the batch of snapshots: a tab that
+      // needs one from now on needs a reopen.
+      if (event.lastEventId) this.#fresh.clear();
       if (this.streamStatus !== "live") this.#setStreamStatus("live");
       /** @type {Frame} */
       const frame = { t: "frame", term: this.term, from: this.tabId, type, data: String(event.data), id: event.lastEventId ?? "" };

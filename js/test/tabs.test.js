@@ -167,7 +167,9 @@ describe("tabs share one connection", () => {
     const two = open();
     const late = two.follow("a");
     await run(200);
+    const first = stream;
     stream = one.stream();
+    assert.notEqual(stream, first, "reopened for the newcomer");
     assert.doesNotMatch(stream?.url ?? "", /lastEventId/, "a snapshot for the newcomer");
     stream?.open();
     stream?.emit(snapshot("a", 4, { v: 4 }), "message", "e-4");
