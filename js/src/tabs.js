@@ -19,6 +19,7 @@ import { VERSION } from "./version.js";
  * @typedef {{
  *   request(name: string, options: { signal?: AbortSignal, steal?: boolean, ifAvailable?: boolean },
  *           callback: (lock: unknown) => unknown): Promise<unknown>,
+ *   query?(): Promise<{ held?: { name?: string }[] }>,
  * }} Locks the part of `navigator.locks` used here
  * @typedef {{
  *   postMessage(message: unknown): void,
@@ -77,7 +78,9 @@ export function tabsOrPage(scope, options = {}) {
     // A tab that goes away says so, so that its names leave the union at once
     // and a leader's successor need not wait for the lock; a tab about to be
     // frozen hands its leadership on rather than freezing everyone's stream.
-    scope.addEventListener?.("pagehide", () => pool.dispose());
+    // A page kept in the back-forward cache (`persisted`) may come back.
+    scope.addEventListener?.("pagehide", (/** @type {{ persisted?: boolean }} */ event) => (event.persisted ? pool.freeze() : pool.dispose()));
+    scope.addEventListener?.("pageshow", (/** @type {{ persisted?: boolean }} */ event) => event.persisted && pool.resume());
     scope.document?.addEventListener?.("freeze", () => pool.freeze());
     scope.document?.addEventListener?.("resume", () => pool.resume());
     return pool;
@@ -287,11 +290,19 @@ export class TabGroup {
   /** @type {unknown} */
   #watchdog = undefined;
   #asked = false;
+  #lastHeard = 0;
+  /** Tabs whose liveness lock was missing at the last look, by id. @type {Set<string>} */
+  #missing = new Set();
+  /** @type {unknown} */
+  #roll = undefined;
+  #releaseTab = () => {};
   /** The names of a stream opened without a cursor (their snapshots are coming). @type {Set<string>} */
   #fresh = new Set();
   /** The leader before us, while we lead. */
   #previous = { term: 0, from: "" };
   #channel;
+  /** @type {() => number} */
+  #now;
   #options;
   #timers;
   #log;
@@ -324,7 +335,13 @@ export class TabGroup {
         }
       )
     );
+    this.#now = options.now ?? Date.now;
     this.#channel = new options.BroadcastChannel(this.name);
+    // Held for the tab's life: the leader asks the lock manager which tabs
+    // still exist, so a tab that crashed (no pagehide) leaves the union.
+    options.locks
+      .request(this.#tabLock(this.tabId), {}, () => new Promise((resolve) => (this.#releaseTab = () => resolve(undefined))))
+      .catch(() => {});
     this.#channel.onmessage = (event) => this.#receive(/** @type {Message} */ (event.data));
     this.#wait();
     this.#post({ t: "ping", from: this.tabId }); // a leader, if there is one, answers
@@ -506,11 +523,19 @@ export class TabGroup {
   }
 
   #heard() {
+    this.#lastHeard = this.#now();
     if (this.#asked || this.#watchdog === undefined) this.#watch();
   }
 
   #silence() {
     if (this.leading || this.#disposed) return;
+    const quiet = this.#options.quietMs ?? 2_000;
+    const since = this.#now() - this.#lastHeard;
+    if (!this.#asked && since < quiet) {
+      // Frames kept coming: no need to ask yet.
+      this.#watchdog = this.#timers.set(() => this.#silence(), quiet - since);
+      return;
+    }
     if (!this.#asked) {
       this.#asked = true;
       this.#post({ t: "ping", from: this.tabId });
@@ -576,7 +601,7 @@ export class TabGroup {
 
   #lead() {
     this.#previous = { term: this.term, from: this.leaderId };
-    this.term = Math.max(this.term + 1, (this.#options.now ?? Date.now)());
+    this.term = Math.max(this.term + 1, this.#now());
     this.leaderId = this.tabId;
     this.wants.clear();
     this.unknown.clear();
@@ -587,10 +612,49 @@ export class TabGroup {
     this.#stale();
     this.#postState(); // followers answer with what they want
     this.#announce();
+    this.#missing.clear();
+    this.#rollCall();
+  }
+
+  /** @param {string} tab */
+  #tabLock(tab) {
+    return `${this.name} tab ${tab}`;
+  }
+
+  /**
+   * While leading, every 5 s: drop the wants of tabs whose liveness lock is
+   * gone (twice in a row, so a tab whose lock is just being granted stays).
+   */
+  #rollCall() {
+    this.#timers.clear(this.#roll);
+    if (!this.leading || this.#disposed) return;
+    this.#roll = this.#timers.set(async () => {
+      const { locks } = this.#options;
+      if (typeof locks.query !== "function") return;
+      let held;
+      try {
+        held = new Set(((await locks.query()).held ?? []).map((lock) => lock.name));
+      } catch {
+        return this.#rollCall();
+      }
+      if (!this.leading) return;
+      let gone = false;
+      for (const tab of [...this.wants.keys()]) {
+        if (tab === this.tabId || held.has(this.#tabLock(tab))) this.#missing.delete(tab);
+        else if (this.#missing.has(tab)) {
+          this.#missing.delete(tab);
+          this.wants.delete(tab);
+          gone = true;
+        } else this.#missing.add(tab);
+      }
+      if (gone) this.#schedule();
+      this.#rollCall();
+    }, 5_000);
   }
 
   #stepDown() {
     this.#holding = null;
+    this.#timers.clear(this.#roll);
     this.#closeStream();
     this.wants.clear();
     this.#timers.clear(this.#batch);
@@ -611,22 +675,31 @@ export class TabGroup {
     this.#release();
     this.#closeStream();
     this.#timers.clear(this.#watchdog);
+    this.#timers.clear(this.#roll);
+    this.#releaseTab();
     this.#channel.close();
   }
 
-  /** The browser is about to freeze this tab: hand on the stream, and do not queue while frozen. */
+  /**
+   * The browser is about to freeze this tab, or keep it in its back-forward
+   * cache: hand on the stream, leave the union, and do not queue while frozen.
+   */
   freeze() {
-    if (this.#disposed) return;
-    this.#frozen = true;
+    if (this.#disposed || this.#frozen) return;
     if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
+    else this.#post({ t: "want", from: this.tabId, names: [], need: [] });
+    this.#frozen = true;
     this.#queued?.abort();
     this.#release();
     this.#timers.clear(this.#watchdog);
   }
 
+  /** Back from a freeze: what we show missed changes, so ask for snapshots again. */
   resume() {
     if (this.#disposed || !this.#frozen) return;
     this.#frozen = false;
+    this.have.clear();
+    this.#stale();
     this.#wait();
     this.#post({ t: "ping", from: this.tabId });
     this.#announce();

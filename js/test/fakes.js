@@ -36,6 +36,9 @@ export function fakeClock() {
     get pending() {
       return timers.size;
     },
+    get now() {
+      return now;
+    },
   };
 }
 
@@ -256,6 +259,9 @@ export function fakeBrowser() {
     tab() {
       const tab = {};
       const manager = {
+        async query() {
+          return { held: [...locks].filter(([, lock]) => lock.held).map(([name]) => ({ name })) };
+        },
         /**
          * @param {string} name
          * @param {{ signal?: AbortSignal, steal?: boolean, ifAvailable?: boolean }} options

@@ -39,6 +39,7 @@ function browser(known = new Set(["a", "b", "c"])) {
       fetch,
       setTimeout: (callback, ms) => clock.setTimeout(() => state.alive && !state.frozen && callback(), ms),
       clearTimeout: clock.clearTimeout,
+      now: () => clock.now,
       log,
     });
     const tab = {
@@ -336,6 +337,67 @@ describe("tabs share one connection", () => {
     two.pool.dispose();
     await run(200);
     assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("a tab that crashes leaves the union within seconds", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    two.crash(); // no pagehide, no goodbye: only its liveness lock goes
+    await run(11_000);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("a follower hearing frames does not ping; a quiet one does, and the leader answers", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    const stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }), "message", "e-0");
+    for (let i = 1; i <= 30; i++) {
+      stream?.emit(change("a", i, i), "message", `e-${i}`);
+      await run(200);
+    }
+    await run(10_000); // quiet: pings, answered
+    assert.ok(one.leading(), "no take-over while the leader answers");
+    assert.equal(a2.status(), "live");
+    assert.equal(a2.revs().length, 31);
+  });
+
+  test("a page put in the back-forward cache leaves and comes back with fresh snapshots", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const b2 = two.follow("b");
+    await run(200);
+    let stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, 0));
+    stream?.emit(snapshot("b", 0, 0), "message", "e-1");
+    await run();
+    two.pool.freeze();
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+    two.pool.resume();
+    await run(200);
+    stream = one.stream();
+    assert.deepEqual(stream?.names, ["a", "b"]);
+    assert.doesNotMatch(stream?.url ?? "", /lastEventId/, "b may have missed changes: a snapshot");
+    stream?.open();
+    stream?.emit(snapshot("a", 0, 0));
+    stream?.emit(snapshot("b", 4, 4), "message", "e-9");
+    await run();
+    assert.deepEqual(b2.revs(), [0, 4]);
+    assert.equal(b2.status(), "live");
   });
 
   test("a signal one tab asks for and the hub does not know leaves the other tabs' signals flowing", async () => {
