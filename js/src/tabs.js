@@ -713,8 +713,13 @@ export class TabGroup {
    */
   #setWant(tab, want) {
     const old = this.wants.get(tab);
+    const same = (old?.names ?? []).join("\n") === want.names.join("\n") && want.need.length === 0;
     if (want.names.length === 0) this.wants.delete(tab);
     else this.wants.set(tab, want);
+    // Nothing new (a tab repeating itself, a new leader's own empty want): no
+    // batch, whose deadline would otherwise cut the next real burst short.
+    if (same && this.stream && this.streamStatus !== "failed") return;
+    if (same && want.names.length === 0) return;
     for (const name of want.names) if (!old?.names.includes(name)) this.unknown.delete(name);
     this.#schedule();
   }

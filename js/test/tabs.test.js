@@ -155,6 +155,23 @@ describe("tabs share one connection", () => {
     assert.deepEqual(one.stream()?.names, ["a"]);
   });
 
+  test("widgets that trickle in long after the election still open one stream", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    one.follow("a"); // the group (and the election) starts with the first widget...
+    await run(900); // ...whose module import may take most of a second
+    const first = one.stream();
+    for (const name of ["b", "c"]) {
+      one.follow(name);
+      await run(40);
+    }
+    await run(200);
+    assert.equal(one.sources.instances.length, 2, "one stream for a, one reopen for the burst of b and c");
+    assert.notEqual(one.stream(), first);
+    assert.deepEqual(one.stream()?.names, ["a", "b", "c"]);
+    assert.equal(streams().length, 1);
+  });
+
   test("a tab that joins late gets the current value of a signal the stream already carries", async () => {
     const { open, run } = browser();
     const one = open();
