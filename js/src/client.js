@@ -1,7 +1,7 @@
 // For plain web pages (no Jupyter, no widget): follow signals with the same
 // shared connection, patch application and view the widget uses. The
 // standalone server serves this bundle at /static/client.js.
-import { sharedPool } from "./connection.js";
+import { sharedPool } from "./tabs.js";
 import { View } from "./view.js";
 
 export { View };

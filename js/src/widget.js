@@ -2,7 +2,7 @@
 // `render` draws it (once per view).
 import { resolveBase } from "./baseurl.js";
 import { followComm } from "./comm.js";
-import { sharedPool } from "./connection.js";
+import { sharedPool } from "./tabs.js";
 import { select } from "./patch.js";
 import { View } from "./view.js";
 

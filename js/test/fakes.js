@@ -36,6 +36,9 @@ export function fakeClock() {
     get pending() {
       return timers.size;
     },
+    get now() {
+      return now;
+    },
   };
 }
 
@@ -51,6 +54,7 @@ export function fakeEventSources() {
     constructor(url) {
       this.url = url;
       this.readyState = 0;
+      this.lastEventId = "";
       /** @type {Record<string, ((event: any) => void)[]>} */
       this.listeners = {};
       /** @type {((event: any) => void) | null} */
@@ -76,9 +80,14 @@ export function fakeEventSources() {
       this.readyState = 1;
       this.onopen?.({});
     }
-    /** @param {unknown} data an object is sent as JSON @param {string} [type] */
-    emit(data, type = "message") {
-      const event = { data: typeof data === "string" ? data : JSON.stringify(data) };
+    /**
+     * @param {unknown} data an object is sent as JSON
+     * @param {string} [type]
+     * @param {string} [id] the event's `id:` field; as in a browser, one without keeps the last
+     */
+    emit(data, type = "message", id) {
+      if (id !== undefined) this.lastEventId = id;
+      const event = { data: typeof data === "string" ? data : JSON.stringify(data), lastEventId: this.lastEventId };
       if (type === "message") this.onmessage?.(event);
       for (const listener of this.listeners[type] ?? []) listener(event);
     }
@@ -254,4 +263,166 @@ export function fakeModel(state) {
     save_changes: () => void (saves += 1),
     handlers,
   };
+}
+
+/**
+ * What the tabs of one browser profile share: a Web Locks manager and
+ * BroadcastChannels, as the browser implements them (a lock is held until the
+ * callback's promise settles, or its tab dies; `steal`, `ifAvailable` and an
+ * abort signal behave as specified; a channel delivers, as a task, to every
+ * other channel of the name). `tab()` gives one tab's view; `kill(tab)` is a
+ * crash: its locks are released and its channels go quiet.
+ */
+export function fakeBrowser() {
+  /** @typedef {{ tab: object, grant: () => void, reject: (error: unknown) => void, release?: () => void }} Request */
+  /** @type {Map<string, { held: Request | null, queue: Request[] }>} */
+  const locks = new Map();
+  /** @type {Set<{ tab: object, name: string, onmessage: ((event: any) => void) | null, closed: boolean }>} */
+  const channels = new Set();
+  const dead = new WeakSet();
+  /** Frozen tabs: they keep their locks, but nothing reaches them and nothing they post leaves. */
+  const muted = new Set();
+  const lockOf = (/** @type {string} */ name) => {
+    let lock = locks.get(name);
+    if (!lock) locks.set(name, (lock = { held: null, queue: [] }));
+    return lock;
+  };
+  const abortError = () => Object.assign(new Error("aborted"), { name: "AbortError" });
+  const next = (/** @type {string} */ name) => {
+    const lock = lockOf(name);
+    if (lock.held || lock.queue.length === 0) return;
+    const request = /** @type {Request} */ (lock.queue.shift());
+    lock.held = request;
+    request.grant();
+  };
+  return {
+    /** One tab's `navigator.locks` and `BroadcastChannel`. */
+    tab() {
+      const tab = {};
+      const manager = {
+        async query() {
+          return { held: [...locks].filter(([, lock]) => lock.held).map(([name]) => ({ name })) };
+        },
+        /**
+         * @param {string} name
+         * @param {{ signal?: AbortSignal, steal?: boolean, ifAvailable?: boolean }} options
+         * @param {(lock: unknown) => unknown} callback
+         */
+        request(name, options, callback) {
+          return new Promise((resolve, reject) => {
+            if (dead.has(tab)) return;
+            const lock = lockOf(name);
+            /** @type {Request} */
+            const request = {
+              tab,
+              reject,
+              grant: () => {
+                queueMicrotask(async () => {
+                  let result;
+                  let failed = false;
+                  const done = () => {
+                    if (lock.held !== request) return false;
+                    lock.held = null;
+                    next(name);
+                    return true;
+                  };
+                  request.release = done;
+                  try {
+                    result = await callback({ name });
+                  } catch (error) {
+                    failed = true;
+                    result = error;
+                  }
+                  if (!done()) return; // stolen or crashed: already settled
+                  failed ? reject(result) : resolve(result);
+                });
+              },
+            };
+            if (options.ifAvailable && (lock.held || lock.queue.length > 0)) {
+              Promise.resolve(callback(null)).then(resolve, reject);
+              return;
+            }
+            if (options.steal) {
+              const old = lock.held;
+              if (old) {
+                lock.held = null;
+                old.reject(abortError());
+              }
+              lock.held = request;
+              request.grant();
+              return;
+            }
+            if (options.signal) {
+              options.signal.addEventListener("abort", () => {
+                const at = lock.queue.indexOf(request);
+                if (at >= 0) {
+                  lock.queue.splice(at, 1);
+                  reject(abortError());
+                }
+              });
+            }
+            lock.queue.push(request);
+            next(name);
+          });
+        },
+      };
+      class Channel {
+        /** @param {string} name */
+        constructor(name) {
+          this.tab = tab;
+          this.name = name;
+          /** @type {((event: any) => void) | null} */
+          this.onmessage = null;
+          this.closed = false;
+          channels.add(this);
+        }
+        /** @param {unknown} message */
+        postMessage(message) {
+          if (this.closed) throw Object.assign(new Error("closed"), { name: "InvalidStateError" });
+          if (dead.has(tab) || muted.has(tab)) return;
+          const data = structuredClone(message);
+          for (const other of channels) {
+            if (other === this || other.name !== this.name || other.closed) continue;
+            setImmediate(() => {
+              if (!other.closed && !dead.has(other.tab) && !muted.has(other.tab)) other.onmessage?.({ data });
+            });
+          }
+        }
+        close() {
+          this.closed = true;
+          channels.delete(this);
+        }
+      }
+      return { tab, locks: manager, BroadcastChannel: /** @type {any} */ (Channel) };
+    },
+    /** @param {object} tab */
+    kill(tab) {
+      dead.add(tab);
+      muted.delete(tab);
+      for (const [name, lock] of locks) {
+        lock.queue = lock.queue.filter((r) => r.tab !== tab);
+        if (lock.held?.tab === tab) {
+          lock.held = null;
+          next(name);
+        }
+      }
+    },
+    /** A frozen tab: it keeps its locks and hears nothing. @param {object} tab */
+    mute(tab) {
+      muted.add(tab);
+    },
+    /** @param {object} tab */
+    unmute(tab) {
+      muted.delete(tab);
+    },
+    /** Who holds lock `name`, if anyone. @param {string} name */
+    holder(name) {
+      return locks.get(name)?.held?.tab ?? null;
+    },
+  };
+}
+
+/** Let every queued channel message and lock grant run, and what they start. */
+export async function drain(rounds = 30) {
+  for (let i = 0; i < rounds; i++) await settle();
 }

@@ -70,9 +70,11 @@ def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
-def start_lab(root: Path, base_url: str = "/", *, extension: bool = True) -> JupyterServer:
-    """JupyterLab with the extension (unless not ``extension``), the notebooks in its
-    root, and no news toast."""
+def start_lab(
+    root: Path, base_url: str = "/", app: str = "lab", *, extension: bool = True
+) -> JupyterServer:
+    """JupyterLab (or ``app="notebook"``, Notebook 7) with the extension (unless not
+    ``extension``), the notebooks in its root, and no news toast."""
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the page.
@@ -85,7 +87,7 @@ def start_lab(root: Path, base_url: str = "/", *, extension: bool = True) -> Jup
     for path in NOTEBOOKS.iterdir():
         if path.suffix in (".ipynb", ".py"):
             shutil.copy(path, contents / path.name)
-    return start_jupyter(root, base_url=base_url, app="lab", extension=extension)
+    return start_jupyter(root, base_url=base_url, app=app, extension=extension)
 
 
 @dataclass

@@ -1,0 +1,467 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ConnectionPool } from "../src/connection.js";
+import { TabPool, groupName, tabsOrPage } from "../src/tabs.js";
+import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
+
+const BASE = "http://host/user/a/";
+const change = (/** @type {string} */ name, /** @type {number} */ rev, /** @type {unknown} */ value) => ({
+  name,
+  rev,
+  patch: [{ op: "replace", path: "/v", value }],
+});
+
+/**
+ * Tabs of one browser: shared locks and channels (fakeBrowser), one clock,
+ * and per tab its own EventSource class, so a test sees which tab opened
+ * what. A dead or frozen tab's timers do not run.
+ */
+function browser(known = new Set(["a", "b", "c"])) {
+  const clock = fakeClock();
+  const shared = fakeBrowser();
+  const { fetch, calls } = fakeFetch((url) => {
+    const names = new URL(url).searchParams.getAll("signal");
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length) return { status: 404, body: { error: `unknown signals: ${unknown.join(", ")}` } };
+    return { status: 200, body: names.map((n) => snapshot(n, 0, null)) };
+  });
+  /** @type {any[]} */
+  const tabs = [];
+  const open = () => {
+    const view = shared.tab();
+    const sources = fakeEventSources();
+    const log = quietLog();
+    const state = { alive: true, frozen: false };
+    const pool = new TabPool({
+      locks: view.locks,
+      BroadcastChannel: view.BroadcastChannel,
+      EventSource: sources.EventSource,
+      fetch,
+      setTimeout: (callback, ms) => clock.setTimeout(() => state.alive && !state.frozen && callback(), ms),
+      clearTimeout: clock.clearTimeout,
+      now: () => clock.now,
+      log,
+    });
+    const tab = {
+      pool,
+      sources,
+      log,
+      /** The tab's one open EventSource, if it holds the connection. */
+      stream: () => {
+        const live = sources.live();
+        assert.ok(live.length <= 1, "a tab holds at most one stream per server");
+        return live[0] ?? null;
+      },
+      leading: () => pool.groups.some((g) => g.leading),
+      /** @param {string} name */
+      follow(name) {
+        /** @type {any[]} */
+        const events = [];
+        const leave = pool.join(BASE, name, (event) => void events.push(event));
+        return {
+          leave,
+          events,
+          values: () => events.filter((e) => e.type === "value").map((e) => e.value),
+          revs: () => events.filter((e) => e.type === "value").map((e) => e.rev),
+          statuses: () => events.filter((e) => e.type === "status").map((e) => e.status),
+          status: () => events.filter((e) => e.type === "status").at(-1)?.status,
+        };
+      },
+      crash() {
+        state.alive = false;
+        shared.kill(view.tab);
+        for (const source of sources.live()) source.close(); // the browser ends its requests
+      },
+      freeze() {
+        state.frozen = true;
+        shared.mute(view.tab);
+      },
+      thaw() {
+        state.frozen = false;
+        shared.unmute(view.tab);
+      },
+    };
+    tabs.push(tab);
+    return tab;
+  };
+  /** Let channel messages and lock grants run, then `ms` of timers, repeatedly. */
+  const run = async (ms = 0) => {
+    await drain();
+    for (let t = 0; t < ms; t += 10) {
+      clock.tick(Math.min(10, ms - t));
+      await drain(3);
+    }
+    await drain();
+  };
+  /** Every open stream of every live tab. */
+  const streams = () => tabs.flatMap((/** @type {any} */ tab) => tab.sources.live());
+  return { open, run, clock, calls, streams };
+}
+
+describe("tabs share one connection", () => {
+  test("the first tab is elected and holds the only stream; the others follow it through the channel", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    const two = open();
+    const a1 = one.follow("a");
+    const a2 = two.follow("b");
+    await run(200);
+    assert.ok(one.leading());
+    assert.ok(!two.leading());
+    assert.equal(streams().length, 1, "one EventSource for the whole browser");
+    const stream = one.stream();
+    assert.deepEqual(stream?.names, ["a", "b"], "the union of both tabs' names");
+    stream.open();
+    stream.emit(snapshot("a", 0, { v: 1 }));
+    stream.emit(snapshot("b", 5, { v: "bee" }), "message", "e-10");
+    await run();
+    assert.deepEqual(a1.values(), [{ v: 1 }]);
+    assert.deepEqual(a2.values(), [{ v: "bee" }]);
+    assert.equal(a1.status(), "live");
+    assert.equal(a2.status(), "live");
+    stream.emit(change("b", 6, "b6"), "message", "e-11");
+    await run();
+    assert.deepEqual(a2.revs(), [5, 6]);
+    assert.equal(two.pool.groups[0].cursor, "e-11", "every tab keeps the last cursor");
+  });
+
+  test("joins and leaves in other tabs reopen the shared stream once per burst; a leave resumes from the cursor", async () => {
+    const { open, run } = browser();
+    const one = open();
+    one.follow("a");
+    await run(200);
+    const first = one.stream();
+    first?.open();
+    first?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    const two = open();
+    const b = two.follow("b");
+    const c = two.follow("c");
+    await run(200);
+    const second = one.stream();
+    assert.notEqual(second, first);
+    assert.deepEqual(second?.names, ["a", "b", "c"], "both joins of tab two in one reopen");
+    assert.doesNotMatch(second?.url ?? "", /lastEventId/, "new names need snapshots: no cursor");
+    second?.open();
+    second?.emit(snapshot("b", 0, { v: 0 }));
+    second?.emit(snapshot("c", 0, { v: 0 }), "message", "e-2");
+    await run();
+    b.leave();
+    await run(200);
+    const third = one.stream();
+    assert.deepEqual(third?.names, ["a", "c"]);
+    assert.match(third?.url ?? "", /lastEventId=e-2/, "a leave loses nothing: resume after the cursor");
+    c.leave();
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("widgets that trickle in long after the election still open one stream", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    one.follow("a"); // the group (and the election) starts with the first widget...
+    await run(900); // ...whose module import may take most of a second
+    const first = one.stream();
+    for (const name of ["b", "c"]) {
+      one.follow(name);
+      await run(40);
+    }
+    await run(200);
+    assert.equal(one.sources.instances.length, 2, "one stream for a, one reopen for the burst of b and c");
+    assert.notEqual(one.stream(), first);
+    assert.deepEqual(one.stream()?.names, ["a", "b", "c"]);
+    assert.equal(streams().length, 1);
+  });
+
+  test("a tab that joins late gets the current value of a signal the stream already carries", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const early = one.follow("a");
+    await run(200);
+    let stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 3, { v: 3 }), "message", "e-3");
+    stream?.emit(change("a", 4, 4), "message", "e-4");
+    await run();
+    const two = open();
+    const late = two.follow("a");
+    await run(200);
+    const first = stream;
+    stream = one.stream();
+    assert.notEqual(stream, first, "reopened for the newcomer");
+    assert.doesNotMatch(stream?.url ?? "", /lastEventId/, "a snapshot for the newcomer");
+    stream?.open();
+    stream?.emit(snapshot("a", 4, { v: 4 }), "message", "e-4");
+    await run();
+    assert.deepEqual(late.values(), [{ v: 4 }]);
+    assert.equal(late.status(), "live");
+    assert.deepEqual(early.revs(), [3, 4], "the tab that had revision 4 sees no change");
+  });
+
+  test("when the tab holding the stream closes, the next takes over and resumes from the last cursor", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    const two = open();
+    const three = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    const b3 = three.follow("b");
+    await run(200);
+    const stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }));
+    stream?.emit(snapshot("b", 0, { v: 0 }), "message", "e-1");
+    stream?.emit(change("a", 1, 1), "message", "e-2");
+    await run();
+    one.crash();
+    await run();
+    assert.equal(a2.status(), "stale", "a follower whose leader is gone says so");
+    assert.equal(b3.status(), "stale");
+    await run(200);
+    const leaders = [two, three].filter((tab) => tab.leading());
+    assert.equal(leaders.length, 1, "exactly one successor");
+    assert.equal(streams().length, 1);
+    const next = /** @type {NonNullable<ReturnType<typeof leaders[0]["stream"]>>} */ (leaders[0].stream());
+    assert.deepEqual(next.names, ["a", "b"], "the union of the tabs still there");
+    assert.match(next.url, /lastEventId=e-2/, "resume after the last cursor relayed");
+    next.open();
+    // The hub replays what the dead leader never relayed.
+    next.emit(change("a", 2, 2), "message", "e-3");
+    next.emit(change("b", 1, 1), "message", "e-4");
+    await run();
+    assert.deepEqual(a2.revs(), [0, 1, 2], "contiguous revisions across the hand-over");
+    assert.deepEqual(a2.statuses().slice(-2), ["stale", "live"]);
+    assert.equal(b3.status(), "live");
+  });
+
+  test("a leader that dies half-way through a batch of snapshots: the successor never claims the half batch", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    let stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }), "message", "e-5");
+    await run();
+    const b2 = two.follow("b");
+    const c2 = two.follow("c");
+    await run(200);
+    stream = one.stream();
+    stream?.open();
+    // Only the last snapshot of a batch carries the cursor; the leader dies before it.
+    stream?.emit(snapshot("a", 0, { v: 0 }));
+    stream?.emit(snapshot("b", 2, { v: 2 }));
+    one.crash();
+    await run(200);
+    assert.ok(two.leading());
+    assert.equal(two.pool.groups[0].cursor, "e-5", "the cursor before the half batch");
+    const next = two.stream();
+    assert.doesNotMatch(next?.url ?? "", /lastEventId/, "c has no value yet: snapshots, not a replay");
+    assert.equal(c2.values().length, 0);
+    next?.open();
+    next?.emit(snapshot("a", 1, { v: 1 }));
+    next?.emit(snapshot("b", 2, { v: 2 }));
+    next?.emit(snapshot("c", 7, { v: 7 }), "message", "e-9");
+    await run();
+    assert.deepEqual(a2.revs(), [0, 1]);
+    assert.deepEqual(b2.revs(), [2]);
+    assert.deepEqual(c2.revs(), [7]);
+    assert.equal(c2.status(), "live");
+  });
+
+  test("a successor whose tabs all have values replays from the cursor, even after a half batch", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    let stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }), "message", "e-5");
+    await run();
+    const b2 = two.follow("b");
+    await run(200);
+    stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("b", 2, { v: 2 }));
+    one.crash(); // before the batch's last snapshot, a's, with the cursor
+    await run(200);
+    const next = two.stream();
+    assert.match(next?.url ?? "", /lastEventId=e-5/);
+    next?.open();
+    next?.emit(change("a", 1, 1), "message", "e-6");
+    next?.emit(change("b", 3, 3), "message", "e-7");
+    await run();
+    assert.deepEqual(a2.revs(), [0, 1]);
+    assert.deepEqual(b2.revs(), [2, 3]);
+  });
+
+  test("a frozen leader that does not answer is replaced, and its own stream is closed when it wakes", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    const old = one.stream();
+    old?.open();
+    old?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    one.freeze();
+    await run(2_000 + 2_000 + 100);
+    assert.ok(two.leading(), "the follower stole the lock");
+    assert.match(two.log.lines.join("\n"), /\[nb_sse_signals\] the tab holding the connection .* does not answer; taking over/);
+    const next = two.stream();
+    assert.match(next?.url ?? "", /lastEventId=e-1/);
+    next?.open();
+    next?.emit(change("a", 1, 1), "message", "e-2");
+    await run();
+    assert.deepEqual(a2.revs(), [0, 1]);
+    assert.equal(a2.status(), "live");
+    one.thaw();
+    await run(100);
+    assert.equal(old?.readyState, 2, "the old leader learned it lost the lock and closed its stream");
+    assert.ok(!one.leading());
+    assert.equal(streams().length, 1);
+  });
+
+  test("a tab about to be frozen hands the stream on at once", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("a");
+    await run(200);
+    one.pool.freeze();
+    await run(100);
+    assert.ok(two.leading());
+    assert.ok(!one.leading());
+    one.pool.resume();
+    await run(100);
+    assert.ok(two.leading(), "resuming does not take it back");
+  });
+
+  test("a closing tab leaves the union at once", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    two.pool.dispose();
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("a tab that crashes leaves the union within seconds", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    two.crash(); // no pagehide, no goodbye: only its liveness lock goes
+    await run(11_000);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("a follower hearing frames does not ping; a quiet one does, and the leader answers", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    const stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }), "message", "e-0");
+    for (let i = 1; i <= 30; i++) {
+      stream?.emit(change("a", i, i), "message", `e-${i}`);
+      await run(200);
+    }
+    await run(10_000); // quiet: pings, answered
+    assert.ok(one.leading(), "no take-over while the leader answers");
+    assert.equal(a2.status(), "live");
+    assert.equal(a2.revs().length, 31);
+  });
+
+  test("a page put in the back-forward cache leaves and comes back with fresh snapshots", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const b2 = two.follow("b");
+    await run(200);
+    let stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, 0));
+    stream?.emit(snapshot("b", 0, 0), "message", "e-1");
+    await run();
+    two.pool.freeze();
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a"]);
+    two.pool.resume();
+    await run(200);
+    stream = one.stream();
+    assert.deepEqual(stream?.names, ["a", "b"]);
+    assert.doesNotMatch(stream?.url ?? "", /lastEventId/, "b may have missed changes: a snapshot");
+    stream?.open();
+    stream?.emit(snapshot("a", 0, 0));
+    stream?.emit(snapshot("b", 4, 4), "message", "e-9");
+    await run();
+    assert.deepEqual(b2.revs(), [0, 4]);
+    assert.equal(b2.status(), "live");
+  });
+
+  test("a signal one tab asks for and the hub does not know leaves the other tabs' signals flowing", async () => {
+    const { open, run } = browser(new Set(["a"]));
+    const one = open();
+    const two = open();
+    const a = one.follow("a");
+    const typo = two.follow("typo");
+    await run(200);
+    let stream = one.stream();
+    stream?.error(true); // the hub answered 404 for the stream of both
+    await run(200);
+    assert.equal(typo.status(), "error");
+    stream = one.stream();
+    assert.deepEqual(stream?.names, ["a"]);
+    stream?.open();
+    stream?.emit(snapshot("a", 0, 1), "message", "e-1");
+    await run();
+    assert.equal(a.status(), "live");
+    assert.ok(!a.statuses().includes("error"), "a known signal never shows the other's error");
+    assert.match(two.log.lines.join("\n"), /cannot subscribe to typo/);
+  });
+
+  test("the lock and channel name carry the version and absolute base, never the token", () => {
+    const name = groupName("/user/a/", "s3cret-token", "http://127.0.0.1:8888/lab");
+    assert.match(name, /^nb_sse_signals@0\.1\.0 http:\/\/127\.0\.0\.1:8888\/user\/a\/ [0-9a-z]+$/);
+    assert.doesNotMatch(name, /s3cret/);
+    assert.notEqual(name, groupName("/user/a/", "other", "http://127.0.0.1:8888/lab"));
+    assert.equal(groupName("/", "", "http://h/"), "nb_sse_signals@0.1.0 http://h/ ");
+  });
+});
+
+describe("without Web Locks or BroadcastChannel", () => {
+  test("a page keeps a connection of its own, and says so once", () => {
+    const log = quietLog();
+    const sources = fakeEventSources();
+    const pool = tabsOrPage({ navigator: {} }, { log, EventSource: sources.EventSource });
+    assert.ok(pool instanceof ConnectionPool);
+    assert.equal(log.lines.length, 1);
+    assert.match(log.lines[0], /^\[nb_sse_signals\] this page has no Web Locks \(navigator\.locks.*\) and BroadcastChannel: it keeps a connection of its own/);
+  });
+
+  test("with both it shares", () => {
+    const shared = fakeBrowser().tab();
+    const log = quietLog();
+    const pool = tabsOrPage({ navigator: { locks: shared.locks }, BroadcastChannel: shared.BroadcastChannel }, { log });
+    assert.ok(pool instanceof TabPool);
+    assert.equal(log.lines.length, 0);
+  });
+});
