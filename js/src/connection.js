@@ -6,10 +6,7 @@ import { Signal } from "./signal.js";
 import { VERSION } from "./version.js";
 
 /**
- * @typedef {"connecting" | "live" | "stale" | "error" | "closed"} Status
- *   connecting: no value yet; live: up to date; stale: the value shown may
- *   be behind (reconnecting or resyncing); error: the hub refused us (the
- *   console says why; retried with backoff); closed: the publisher closed it.
+ * @typedef {import("./protocol.js").Status} Status one of STATUSES (protocol.js)
  * @typedef {{ type: "value", value: unknown, rev: number } | { type: "status", status: Status }} SignalEvent
  * @typedef {(event: SignalEvent) => void} Listener
  * @typedef {{ error(...data: unknown[]): void, warn(...data: unknown[]): void }} Logger
@@ -90,7 +87,7 @@ class Connection {
   entries = new Map();
   /** @type {EventSource | null} */
   source = null;
-  /** @type {"connecting" | "live" | "stale" | "error"} */
+  /** @type {Exclude<Status, "closed">} */
   status = "connecting";
   /** The names `source` subscribes to, joined by "\n". */
   #subscribed = "";
@@ -313,7 +310,7 @@ class Connection {
     }
   }
 
-  /** @param {"connecting" | "live" | "stale" | "error"} status */
+  /** @param {Exclude<Status, "closed">} status */
   #setStatus(status) {
     if (status === this.status) return;
     this.status = status;
