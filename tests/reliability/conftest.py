@@ -12,7 +12,7 @@ from httpx_sse import connect_sse
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
-from ..conftest import TOKEN
+from ..conftest import TOKEN, wait_until
 
 
 class Canary:
@@ -26,6 +26,10 @@ class Canary:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        wait_until(
+            lambda: server.hub.subscriber_count("canary") == 1 or self.error is not None,
+            what="the canary to subscribe",
+        )
 
     def _run(self) -> None:
         try:
