@@ -82,7 +82,7 @@ def start_lab(root: Path, base_url: str = "/") -> JupyterServer:
     contents = root / "notebooks"
     contents.mkdir(parents=True, exist_ok=True)
     for path in NOTEBOOKS.iterdir():
-        if path.suffix in (".ipynb", ".py"):
+        if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, contents / path.name)
     return start_jupyter(root, base_url=base_url, app="lab")
 
