@@ -129,15 +129,20 @@ def shutdown_kernels(lab: JupyterServer) -> None:
 
 @contextmanager
 def notebook_page(
-    browser: Browser, lab: JupyterServer, name: str
+    browser: Browser, lab: JupyterServer, name: str, init_script: str = ""
 ) -> Iterator[tuple[Page, PageLog]]:
-    """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle."""
+    """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle.
+
+    ``init_script`` runs before any page script, after the EventSource counter.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(30_000)
     log = PageLog()
     log.attach(page)
     page.add_init_script(COUNT_EVENT_SOURCES)
+    if init_script:
+        page.add_init_script(init_script)
     # JupyterLab saves the open tabs in the server's workspace and restores them on
     # the next load: an earlier test's notebook would come back, and take "Run All".
     shutil.rmtree(lab.root / "workspaces", ignore_errors=True)
