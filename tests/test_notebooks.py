@@ -32,8 +32,15 @@ NAMES = [
 CHECKS = {
     # jsdlink works in a browser only: with none, the bar stays at 0.
     "quickstart": ("print(len(seen), value.value, progress.value)", r"[1-9]\d* [1-9]\d* 0\n"),
+    # The producer starts 2 s after its cell ran.
     "live_plot": (
-        "import time; time.sleep(0.5); print(len(series.value['y']), '|', label.value)",
+        "import time\n"
+        "for _ in range(100):\n"
+        "    if stats.value['n'] > 0:\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
+        "print(len(series.value['y']), '|', label.value)",
         r"[1-9]\d* \| kernel sees [1-9]\d* points\n",
     ),
     # The producers stop after POINTS points (15 s); the kernel-side plots then hold the

@@ -18,7 +18,7 @@ stamped in the kernel to ``Date.now()`` when the plot redrew with the new point:
 line's SVG path changed (bqplot, plotly), the ipympl canvas drew
 an image, or the widget's text changed. Same machine, same clock.
 
-Run with ``.venv/bin/pytest tests/browser/test_plot_costs.py -s`` (about a minute);
+Run with ``.venv/bin/pytest tests/browser/test_plot_costs.py -s`` (about 90 s);
 docs/benchmarks.md has the figures.
 """
 
@@ -285,6 +285,7 @@ def latencies(stamps: list[list[float]], redraws: list[list[Any]]) -> list[float
     return out
 
 
+@pytest.mark.timeout(300)  # six ways, one at a time, on a shared 2-core machine
 def test_plot_update_costs_beside_a_plain_ipywidgets_trait(
     browser: Browser, lab: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
