@@ -24,6 +24,15 @@ BENCHMARKS = {
 BROWSER = Row(
     "5. Browser", "browser set() → DOM", "see tests/browser", "", "", "not measured here", None
 )
+PLOTS = Row(
+    "6. Live plots",
+    "per update of a 10k-point plot: bytes, kernel CPU, set() → redrawn",
+    "see tests/browser/test_plot_costs.py",
+    "",
+    "",
+    "not measured here",
+    None,
+)
 
 
 def run_all(quick: bool, only: list[str] | None = None) -> list[Section]:
@@ -38,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.monotonic()
     sections = run_all(args.quick, args.only)
-    rows = [row for section in sections for row in section.rows] + [BROWSER]
+    rows = [row for section in sections for row in section.rows] + [BROWSER, PLOTS]
     block = (
         f"{_report.machine()}\n- Run: `python -m bench{' --quick' if args.quick else ''}`, "
         f"{time.monotonic() - start:.0f} s\n\n{_report.table(rows)}"

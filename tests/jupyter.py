@@ -160,6 +160,10 @@ class Kernel:
             raw = await self._conn.read_message()
             if raw is None:
                 return
+            if isinstance(raw, bytes):
+                # A message with binary buffers (a widget's comm, e.g. bqplot's or
+                # plotly's arrays): never a run's output, reply or status.
+                continue
             msg = json.loads(raw)
             run = self._runs.get(msg.get("parent_header", {}).get("msg_id", ""))
             if run is None:

@@ -19,15 +19,50 @@ import pytest
 from .jupyter import JupyterServer, Kernel, start_jupyter
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAMES = ["quickstart", "live_plot", "dashboard", "outside_publisher"]
+NAMES = [
+    "quickstart",
+    "live_plot",
+    "live_plot_plotly",
+    "live_plot_matplotlib",
+    "dashboard",
+    "outside_publisher",
+]
 
 # Run after the last cell: each notebook's kernel-side parts did their work.
 CHECKS = {
     # jsdlink works in a browser only: with none, the bar stays at 0.
     "quickstart": ("print(len(seen), value.value, progress.value)", r"[1-9]\d* [1-9]\d* 0\n"),
+    # The producer starts 2 s after its cell ran.
     "live_plot": (
-        "import time; time.sleep(0.5); print(len(series.value['y']), '|', label.value)",
+        "import time\n"
+        "for _ in range(100):\n"
+        "    if stats.value['n'] > 0:\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "time.sleep(0.5)\n"
+        "print(len(series.value['y']), '|', label.value)",
         r"[1-9]\d* \| kernel sees [1-9]\d* points\n",
+    ),
+    # The producers stop after POINTS points (15 s); the kernel-side plots then hold the
+    # signal's final value, and the browser-side one keeps what it was made with.
+    "live_plot_plotly": (
+        "import time\n"
+        "for _ in range(600):\n"
+        "    if len(series.value['y']) == POINTS:\n"
+        "        break\n"
+        "    time.sleep(0.05)\n"
+        "print(len(series.value['y']), len(in_browser.data[0].y))",
+        r"300 0\n",
+    ),
+    # The redraw runs on the kernel's event loop: wait with await, not sleep.
+    "live_plot_matplotlib": (
+        "for _ in range(600):\n"
+        "    if len(series.value['y']) == POINTS == len(line.get_ydata()):\n"
+        "        break\n"
+        "    await asyncio.sleep(0.05)\n"
+        "print(len(line.get_ydata()), line.get_ydata()[-1] == series.value['y'][-1],"
+        " ax.get_title())",
+        r"300 True 300 points\n",
     ),
     "dashboard": (
         "import time; time.sleep(1); print(sorted({r.value['celsius'] for r in rooms.values()}))",
@@ -49,6 +84,8 @@ CHECKS = {
 EXPECTED_OUTPUT = {
     "quickstart": r"the kernel observed [1-9]\d* changes",
     "live_plot": r"",
+    "live_plot_plotly": r"",
+    "live_plot_matplotlib": r"",
     "dashboard": r"",
     "outside_publisher": r"kernel side: live, epoch [1-9]\d*, [1-9]\d* changes observed"
     r"[\s\S]*publisher exited with 0",
@@ -83,7 +120,7 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]
     root = tmp_path_factory.mktemp("jupyter")
     (root / "notebooks").mkdir()
     for path in NOTEBOOKS.iterdir():
-        if path.suffix in (".ipynb", ".py"):
+        if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, root / "notebooks" / path.name)
     server = start_jupyter(root, base_url="/prefix/")
     try:

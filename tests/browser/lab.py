@@ -85,7 +85,7 @@ def start_lab(
     contents = root / "notebooks"
     contents.mkdir(parents=True, exist_ok=True)
     for path in NOTEBOOKS.iterdir():
-        if path.suffix in (".ipynb", ".py"):
+        if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, contents / path.name)
     return start_jupyter(root, base_url=base_url, app=app, extension=extension)
 
@@ -132,10 +132,16 @@ def shutdown_kernels(lab: JupyterServer) -> None:
 
 @contextmanager
 def notebook_page(
-    browser: Browser, lab: JupyterServer, name: str, *, only_jupyter: bool = False
+    browser: Browser,
+    lab: JupyterServer,
+    name: str,
+    init_script: str = "",
+    *,
+    only_jupyter: bool = False,
 ) -> Iterator[tuple[Page, PageLog]]:
     """A fresh page (its own EventSource pool) showing notebook ``name``, kernel idle.
 
+    ``init_script`` runs before any page script, after the EventSource counter.
     ``only_jupyter``: the browser reaches nothing but the Jupyter server's own port,
     as when the kernel runs on another machine (every other request is aborted).
     """
@@ -153,6 +159,8 @@ def notebook_page(
     log = PageLog()
     log.attach(page)
     page.add_init_script(COUNT_EVENT_SOURCES)
+    if init_script:
+        page.add_init_script(init_script)
     # JupyterLab saves the open tabs in the server's workspace and restores them on
     # the next load: an earlier test's notebook would come back, and take "Run All".
     shutil.rmtree(lab.root / "workspaces", ignore_errors=True)

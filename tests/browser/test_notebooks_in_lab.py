@@ -100,33 +100,6 @@ def test_the_dashboard_updates_every_card_over_one_stream(
         assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
 
 
-def test_the_live_plot_grows_and_custom_renderings_follow(
-    browser: Browser, lab: JupyterServer, tmp_path: Path
-) -> None:
-    with notebook_page(browser, lab, "live_plot.ipynb") as (page, log):
-        run_all(page)
-        wait_for_all_cells(page)
-        points = "document.querySelector('polyline').getAttribute('points').split(' ').length"
-        page.wait_for_function(f"() => {points} >= 5", timeout=10_000)
-        before = page.evaluate(points)
-        time.sleep(1)  # ten points a second
-        after = page.evaluate(points)
-        assert after >= before + 5, f"the plot should grow: {before} then {after} points"
-        summary = page.locator(".nb-sse-signals-content", has_text="points, last")
-        assert re.fullmatch(
-            r"\d+ points, last -?[\d.]+, window \[-?[\d.]+, -?[\d.]+\]", summary.inner_text()
-        ), summary.inner_text()
-        bars = page.locator(".nb-sse-signals-content", has_text="▁").or_(
-            page.locator(".nb-sse-signals-content", has_text="█")
-        )
-        assert re.fullmatch(r"[▁▂▃▄▅▆▇█]+", bars.first.inner_text()), bars.first.inner_text()
-        label = page.locator(".widget-label", has_text="kernel sees")
-        expect(label).to_have_text(re.compile(r"kernel sees \d+ points"))
-        page.locator("svg").filter(has=page.locator("polyline")).scroll_into_view_if_needed()
-        page.screenshot(path=tmp_path / "live_plot.png")
-        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
-
-
 def test_a_signal_published_by_a_script_shows_live_then_closed(
     browser: Browser, lab: JupyterServer, tmp_path: Path
 ) -> None:

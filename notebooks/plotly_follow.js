@@ -1,0 +1,216 @@
+// A browser-side bridge from a signal to a trace of a plotly FigureWidget.
+//
+// The anywidget module of `PlotlyFollow` (live_plot_plotly.ipynb, docs/plots.md):
+// models `source` (a signal widget whose value is {x, y}) and `figure` (a
+// plotly.graph_objects.FigureWidget), trace index `trace`. On each change of the
+// signal in the browser it appends the new points to every view of the figure with
+// Plotly.extendTraces, or redraws the trace with Plotly.restyle when the change is
+// not an append (a window that slid is an append with maxPoints). Nothing goes to the
+// kernel: the kernel's copy of the figure keeps the data it was made with.
+
+/** @typedef {{x: unknown[], y: unknown[]}} Series */
+/**
+ * @typedef {{kind: "none"}
+ *   | {kind: "extend", x: unknown[], y: unknown[], maxPoints: number}
+ *   | {kind: "replace", x: unknown[], y: unknown[]}} Plan
+ */
+/**
+ * What the bridge needs of plotly.js (the FigureWidget's bundle sets
+ * `globalThis.Plotly` when it loads).
+ * @typedef {{
+ *   extendTraces(gd: HTMLElement, update: {x: unknown[][], y: unknown[][]},
+ *     traces: number[], maxPoints?: number): Promise<unknown>,
+ *   restyle(gd: HTMLElement, update: Record<string, unknown>, traces: number[]):
+ *     Promise<unknown>,
+ * }} PlotlyApi
+ */
+/**
+ * The parts of an ipywidgets model used here: anywidget's model, and the real
+ * WidgetModel that `widget_manager.get_model` returns (its `views` are promises).
+ * @typedef {{
+ *   get(name: string): any,
+ *   on(event: string, callback: () => void): void,
+ *   off(event: string, callback: () => void): void,
+ *   views?: Record<string, Promise<{el: HTMLElement}>>,
+ *   widget_manager?: {get_model(id: string): Promise<WidgetModel>},
+ * }} WidgetModel
+ */
+
+const PREFIX = "IPY_MODEL_";
+// How often, and how many times, to look again for views still being plotted: the
+// last change must reach a figure that is shown after the signal stopped changing.
+const RETRY_MS = 100;
+const RETRIES = 50;
+
+/**
+ * Whether `next[0 .. n - shift)` equals `drawn[shift .. n)` item by item.
+ * @param {unknown[]} drawn
+ * @param {unknown[]} next
+ * @param {number} shift
+ */
+function overlaps(drawn, next, shift) {
+  const n = drawn.length - shift;
+  if (next.length < n) return false;
+  for (let i = 0; i < n; i++) if (next[i] !== drawn[i + shift]) return false;
+  return true;
+}
+
+/**
+ * What turns the trace that shows `drawn` into one that shows `next`: nothing, an
+ * append (possibly dropping points from the front, as a sliding window does), or a
+ * whole redraw. Compares items, O(length): correct for any change, and cheap beside
+ * the redraw itself.
+ * @param {Series | null} drawn
+ * @param {Series} next
+ * @returns {Plan}
+ */
+export function planUpdate(drawn, next) {
+  const replace = /** @type {Plan} */ ({ kind: "replace", x: next.x, y: next.y });
+  if (next.x.length !== next.y.length) return replace;
+  if (drawn === null) return next.y.length ? replace : { kind: "none" };
+  if (drawn.x === next.x && drawn.y === next.y) return { kind: "none" };
+  const length = drawn.y.length;
+  // The front moved by `shift` points; the first candidate whose overlap checks wins.
+  for (let shift = 0; shift <= length; shift++) {
+    if (shift < length && (drawn.x[shift] !== next.x[0] || drawn.y[shift] !== next.y[0]))
+      continue;
+    if (!overlaps(drawn.x, next.x, shift) || !overlaps(drawn.y, next.y, shift)) continue;
+    const kept = length - shift;
+    if (shift === length && length > 0) break; // nothing kept: not an append
+    if (kept === next.y.length) return shift === 0 ? { kind: "none" } : replace;
+    return {
+      kind: "extend",
+      x: next.x.slice(kept),
+      y: next.y.slice(kept),
+      maxPoints: next.y.length,
+    };
+  }
+  return replace;
+}
+
+/**
+ * Whether `value` holds two arrays `x` and `y`.
+ * @param {unknown} value
+ * @returns {value is Series}
+ */
+export function isSeries(value) {
+  const v = /** @type {{x?: unknown, y?: unknown} | null} */ (value);
+  return typeof v === "object" && v !== null && Array.isArray(v.x) && Array.isArray(v.y);
+}
+
+/**
+ * Applies `plan` to the trace `trace` of the plot `gd`. Copies the arrays it hands to
+ * plotly, which may grow them in place: the signal's arrays are shared and immutable.
+ * `_doNotReportToPy` keeps the FigureWidget's view from sending the restyle to the
+ * kernel (it would carry the whole series).
+ * @param {PlotlyApi} plotly
+ * @param {HTMLElement} gd
+ * @param {number} trace
+ * @param {Plan} plan
+ */
+export function applyPlan(plotly, gd, trace, plan) {
+  if (plan.kind === "extend") {
+    return plotly.extendTraces(gd, { x: [plan.x], y: [plan.y] }, [trace], plan.maxPoints);
+  }
+  if (plan.kind === "replace") {
+    return plotly.restyle(
+      gd,
+      { x: [plan.x.slice()], y: [plan.y.slice()], _doNotReportToPy: true },
+      [trace],
+    );
+  }
+  return Promise.resolve();
+}
+
+/**
+ * Keeps trace `trace` of every view of `figure` equal to `source`'s value.
+ * Returns the function that stops it.
+ * @param {WidgetModel} source
+ * @param {WidgetModel} figure
+ * @param {number} trace
+ * @param {() => PlotlyApi | undefined} plotly
+ */
+export function follow(source, figure, trace, plotly) {
+  /** @type {WeakMap<HTMLElement, Series>} what each plot shows */
+  const drawn = new WeakMap();
+  let stopped = false;
+  let retries = 0;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+
+  const sync = async () => {
+    const value = source.get("value");
+    const api = plotly();
+    if (stopped || !isSeries(value)) return;
+    const views = await Promise.all(Object.values(figure.views ?? {}));
+    let waiting = !api;
+    for (const { el } of views) {
+      // A view whose newPlot has not finished has no layout yet: try it again soon.
+      if (!api || !(/** @type {{_fullLayout?: unknown}} */ (el)._fullLayout)) {
+        waiting = true;
+        continue;
+      }
+      const plan = planUpdate(drawn.get(el) ?? null, value);
+      drawn.set(el, value);
+      await applyPlan(api, el, trace, plan);
+    }
+    if (waiting && retries++ < RETRIES && !stopped) {
+      clearTimeout(timer);
+      timer = setTimeout(enqueue, RETRY_MS);
+    }
+  };
+  // One sync at a time, in order of the changes: each plan starts from what the
+  // previous one drew.
+  let queue = Promise.resolve();
+  const enqueue = () => {
+    queue = queue
+      .then(sync)
+      .catch((error) => console.error("nb_sse_signals plotly_follow:", error));
+  };
+  const onChange = () => {
+    retries = 0;
+    enqueue();
+  };
+  source.on("change:value", onChange);
+  onChange();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    source.off("change:value", onChange);
+  };
+}
+
+/**
+ * The model behind a widget reference ("IPY_MODEL_<id>").
+ * @param {WidgetModel} model
+ * @param {string} name
+ */
+function referenced(model, name) {
+  const ref = String(model.get(name));
+  if (!ref.startsWith(PREFIX) || !model.widget_manager) {
+    throw new TypeError(`nb_sse_signals plotly_follow: expected ${name} to be a widget, got ${ref}`);
+  }
+  return model.widget_manager.get_model(ref.slice(PREFIX.length));
+}
+
+export default {
+  /** @param {{model: WidgetModel}} context */
+  initialize({ model }) {
+    /** @type {(() => void) | undefined} */
+    let stop;
+    let closed = false;
+    // anywidget gives up on a model whose initialize takes ~2 s: do not await here.
+    Promise.all([referenced(model, "source"), referenced(model, "figure")])
+      .then(([source, figure]) => {
+        if (!closed) {
+          const plotly = () => /** @type {{Plotly?: PlotlyApi}} */ (globalThis).Plotly;
+          stop = follow(source, figure, Number(model.get("trace")), plotly);
+        }
+      })
+      .catch((error) => console.error("nb_sse_signals plotly_follow:", error));
+    return () => {
+      closed = true;
+      stop?.();
+    };
+  },
+};
