@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from . import _report, fanout, patchgen, relay, throughput, wire
+from . import _report, fanout, patchgen, relay, soak, throughput, wire
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -19,6 +19,7 @@ BENCHMARKS = {
     "throughput": throughput.run,
     "fanout": fanout.run,
     "relay": relay.run,
+    "soak": soak.run,
 }
 
 BROWSER = Row(
