@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import fanout, patchgen, throughput, wire
+from bench import fanout, patchgen, soak, throughput, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,6 +41,12 @@ def test_fanout_quick_every_client_gets_every_revision() -> None:
     assert facts["ours_complete"] == facts["clients"], f"a client missed a revision: {facts}"
     assert facts["bare_complete"] == facts["clients"], f"a bare client missed one: {facts}"
     assert facts["ours_samples"] > 0, "no latency was measured"
+
+
+def test_soak_quick_every_client_gets_every_revision_and_memory_is_read() -> None:
+    section = soak.run(quick=True)
+    assert section.facts["samples"] > 0, "the hub's RSS was sampled"
+    assert section.rows[0].met, section.rows[0]
 
 
 def test_main_quick_prints_a_markdown_table(capsys: pytest.CaptureFixture[str]) -> None:
