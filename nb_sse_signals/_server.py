@@ -13,7 +13,7 @@ import secrets
 import socket
 import threading
 from importlib import resources
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from tornado import httpserver, web
 
@@ -23,6 +23,9 @@ from ._hub import SignalHub
 from ._protocol import EVENTS_PATH, TOKEN_COOKIE
 from ._publish_endpoint import OPEN_PUBLISHERS
 from ._publisher import Publisher
+
+if TYPE_CHECKING:  # imported when used: the backplane needs the optional `redis` package
+    from ._redis import RedisBackplane
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -52,6 +55,8 @@ class Server:
     ``port=0`` picks a free port. ``token=None`` makes a random one (``token=""``
     disables it: only for apps that authenticate in front of us).
     ``publish_secret=None`` makes a random one for out-of-process publishers.
+    ``redis="redis://host:port/db"`` (or a ``backplane=RedisBackplane(...)`` with
+    options) shares the hub's signals with every other hub on that Redis.
     """
 
     def __init__(
@@ -65,8 +70,15 @@ class Server:
         keepalive: float = 15.0,
         orphan_grace: float = 10.0,
         demo: bool = False,
+        redis: str | None = None,
+        backplane: RedisBackplane | None = None,
     ) -> None:
         self.hub = hub or SignalHub()
+        if redis is not None and backplane is None:
+            from ._redis import RedisBackplane
+
+            backplane = RedisBackplane(redis)
+        self.backplane = backplane
         self.host = host
         self.port = port
         self.token = secrets.token_urlsafe(24) if token is None else token
@@ -127,6 +139,9 @@ class Server:
 
     async def start_async(self) -> Self:
         """Listen on the current loop; with ``demo``, start the demo publisher too."""
+        if self.backplane is not None:
+            # Before listening: the first subscriber already gets what Redis has.
+            self.backplane.start(self.hub)
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._app = self.make_app()
@@ -152,6 +167,8 @@ class Server:
             # close_all_connections went round: end those too.
             self._end_detached()
             self._http = None
+        if self.backplane is not None:
+            self.backplane.stop()
 
     def _end_detached(self) -> None:
         # Publish WebSockets and event streams are detached from Tornado's HTTP
