@@ -218,6 +218,14 @@ def plan_close(name: str, state: _State | None) -> _Plan:
     return _Plan("x", sig.rev, False, 0, b"", b"")
 
 
+def _recreate(plan: _Plan, state: _State) -> _Plan:
+    """``plan`` for a Redis that no longer has the signal: put it back whole, after the
+    revision its viewers have (revisions never go back)."""
+    if plan.kind == "x":
+        return _Plan("x", None, False, state.rev, b"", b"")
+    return _Plan("n", None, False, state.rev + 1, plan.value_json, plan.value_json)
+
+
 class _Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -251,6 +259,9 @@ class _Engine:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
+            # A pooled connection idle for a second is PINGed before use, so one that a
+            # Redis restart closed is replaced instead of failing a change.
+            health_check_interval=1,
         )
         self.commit_script = self.client.register_script(_COMMIT)
         self.load_script = self.client.register_script(_LOAD)
@@ -411,16 +422,7 @@ class RedisBackplane:
                     return sig.rev
                 epoch = hub.epoch
                 if lost and sig is not None:
-                    # Put it back whole, after the revision this hub's viewers have.
-                    rev = sig.rev if plan.kind == "x" else sig.rev + 1
-                    plan = _Plan(
-                        plan.kind if plan.kind == "x" else "n",
-                        None,
-                        False,
-                        rev,
-                        plan.value_json if plan.kind != "x" else b"",
-                        plan.value_json,
-                    )
+                    plan = _recreate(plan, sig)
             reply = self._engine.call(self._engine.commit(epoch, name, plan))
             status = reply[0]
             if status == b"ok":
@@ -467,6 +469,9 @@ class RedisBackplane:
                     self._set_live(False)
                     assert self._hub is not None
                     self._hub._mark_stale()
+                # Drop every pooled connection: none of them may outlive the outage.
+                with contextlib.suppress(Exception):
+                    await self._engine.client.connection_pool.disconnect()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -475,11 +480,14 @@ class RedisBackplane:
         assert hub is not None
         engine, k = self._engine, self._engine.keys
         epoch, seq, states = await engine.load()
-        lost = not epoch or (epoch == self._epoch and seq < self._last_seq)
-        if lost:
-            # Redis came back empty, or older than what we saw: a new epoch, and put back
-            # what this hub has (other hubs may do the same; the first one wins).
-            if await engine.renew_script(keys=[k.epoch, k.stream], args=[epoch, _new_epoch()]):
+        # Redis came back empty, older than what we saw, or someone already gave it a
+        # new epoch for that (epochs change for nothing else): put back what this hub
+        # has, whatever is missing (other hubs do the same; the first one wins).
+        older = epoch == self._epoch and seq < self._last_seq
+        if not epoch or older or (self._epoch and epoch != self._epoch):
+            if (not epoch or older) and await engine.renew_script(
+                keys=[k.epoch, k.stream], args=[epoch, _new_epoch()]
+            ):
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
             with hub._lock:
                 mine = [(n, s.rev, s.closed, s.value) for n, s in hub._signals.items()]
@@ -603,13 +611,16 @@ class RedisPublisher:
     def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
         engine = self._engine
         with self._lock:  # one change at a time from this publisher, in order
-            fresh = name not in self._cache
-            state = self._fetch(name) if fresh else self._cache[name]
+            cached = self._cache.get(name)
+            state: _State | None = cached if cached is not None else self._fetch(name)
+            lost = False  # Redis lost a signal we had (TTL, or lost data)
             for _ in range(_ATTEMPTS):
                 plan = make(state)
                 if plan is None:
                     assert state is not None
                     return state.rev
+                if lost and state is not None:
+                    plan = _recreate(plan, state)
                 reply = engine.call(engine.commit(self._epoch, name, plan))
                 if reply[0] == b"ok":
                     rev = int(reply[1])
@@ -618,7 +629,10 @@ class RedisPublisher:
                     return rev
                 if reply[0] == b"epoch":
                     self._epoch = ""
-                state = self._fetch(name)  # someone else won: re-base on what Redis has
+                fresh = self._fetch(name)  # someone else won: re-base on what Redis has
+                lost = fresh is None and state is not None
+                if not lost:
+                    state = fresh
             raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
 
 
