@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from . import _report, fanout, patchgen, throughput, wire
+from . import _report, backplane, fanout, patchgen, throughput, wire
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -18,6 +18,7 @@ BENCHMARKS = {
     "wire": wire.run,
     "throughput": throughput.run,
     "fanout": fanout.run,
+    "backplane": backplane.run,
 }
 
 BROWSER = Row(

@@ -485,9 +485,10 @@ class RedisBackplane:
         # has, whatever is missing (other hubs do the same; the first one wins).
         older = epoch == self._epoch and seq < self._last_seq
         if not epoch or older or (self._epoch and epoch != self._epoch):
-            if (not epoch or older) and await engine.renew_script(
+            renewed = (not epoch or older) and await engine.renew_script(
                 keys=[k.epoch, k.stream], args=[epoch, _new_epoch()]
-            ):
+            )
+            if renewed and self._epoch:  # (not on a first start with an empty Redis)
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
             with hub._lock:
                 mine = [(n, s.rev, s.closed, s.value) for n, s in hub._signals.items()]
