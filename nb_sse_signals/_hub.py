@@ -156,7 +156,9 @@ class SignalHub:
         if self._backplane is not None:
             rev = self._backplane.declare(name, doc)
             with self._lock:
-                self._signals[name].owner = owner
+                sig = self._signals.get(name)
+                if sig is not None:
+                    sig.owner = owner
             return rev
         with self._lock:
             sig = self._signals.get(name)

@@ -412,6 +412,9 @@ class RedisBackplane:
     def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
         hub = self._hub
         assert hub is not None
+        if not self._live:
+            # Refuse at once rather than stall the hub's loop on a Redis that is away.
+            raise BackplaneError("Redis is unreachable; the change was refused")
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
             with hub._lock:
