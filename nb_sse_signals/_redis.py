@@ -429,7 +429,9 @@ class RedisBackplane:
             reply = self._engine.call(self._engine.commit(epoch, name, plan))
             status = reply[0]
             if status == b"ok":
-                self._wait_applied(int(reply[2]), epoch)
+                # Committed: a hub slow to apply it delays the reply, never refuses it.
+                with contextlib.suppress(BackplaneError):
+                    self._wait_applied(int(reply[2]), epoch)
                 return int(reply[1])
             if status == b"conflict":
                 lost = reply[1] == b""
@@ -465,10 +467,15 @@ class RedisBackplane:
                 await self._follow(last)
             except _OutOfStep as exc:
                 log.info("nb_sse_signals: reloading from Redis: %s", exc)
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
                 if not stale_since:
                     stale_since = time.monotonic()
-                    log.warning("nb_sse_signals: lost Redis (%s); serving what this hub has", exc)
+                    if isinstance(exc, (RedisError, OSError)):
+                        log.warning(
+                            "nb_sse_signals: lost Redis (%s); serving what this hub has", exc
+                        )
+                    else:
+                        log.exception("nb_sse_signals: cannot follow Redis; retrying")
                     self._set_live(False)
                     assert self._hub is not None
                     self._hub._mark_stale()

@@ -515,6 +515,22 @@ def test_a_password_in_the_url_is_used(tmp_path: Path) -> None:
             RedisBackplane(wrong).start(SignalHub(), timeout=2)
 
 
+def test_a_rediss_url_speaks_tls_and_checks_the_servers_certificate(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "tls", tls=True) as server:
+        hub = SignalHub()
+        backplane = RedisBackplane(server.url).start(hub)
+        try:
+            assert hub.declare("x", 1) == 0
+            with RedisPublisher(server.url) as publisher:
+                assert publisher.set("x", 2) == 1
+        finally:
+            backplane.stop()
+        # Without our CA the certificate is refused: TLS is checked, not only spoken.
+        unchecked = server.url.split("?")[0]
+        with pytest.raises(BackplaneError, match="cannot reach Redis"):
+            RedisBackplane(unchecked, timeout=1.0).start(SignalHub(), timeout=3)
+
+
 def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServer) -> None:
     url = f"redis://127.0.0.1:{redis_server.port}/0"
     redis_server.stop()
