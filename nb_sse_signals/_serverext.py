@@ -70,8 +70,8 @@ class JupyterSnapshotHandler(SnapshotHandler, _JupyterAuth):
     authorize = _JupyterAuth.authorize
 
 
-class SignalsExtension(Configurable):
-    """The server extension's options: ``c.SignalsExtension.<name> = ...``.
+class BackplaneOptions(Configurable):
+    """The Redis backplane's options, as ``c.SignalsExtension.redis_url`` etc.
 
     A plain ``Configurable`` read from the server's config when the extension loads,
     not an ``ExtensionApp``: the extension has no app, page or command of its own.
@@ -94,13 +94,17 @@ class SignalsExtension(Configurable):
         return os.environ.get(ENV_REDIS_URL, "")
 
 
+class SignalsExtension(BackplaneOptions):
+    """nb_sse_signals' server extension: ``c.SignalsExtension.<option> = ...``."""
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "nb_sse_signals"}]
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     hub = SignalHub()
-    options = SignalsExtension(parent=serverapp)
+    options = SignalsExtension(config=serverapp.config)
     if options.redis_url:
         from ._redis import RedisBackplane  # needs the optional `redis` package
 
