@@ -32,7 +32,6 @@ Not for Redis Cluster: the scripts touch keys of several slots.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import secrets
@@ -363,7 +362,7 @@ class RedisBackplane:
         self._last_seq = 0
         self._epoch = ""
         self._live = False
-        self._task: concurrent.futures.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
 
     @property
     def live(self) -> bool:
@@ -379,7 +378,7 @@ class RedisBackplane:
             raise RuntimeError("this backplane already serves a hub")
         self._hub = hub
         hub.attach_backplane(self)
-        self._task = asyncio.run_coroutine_threadsafe(self._feed(), self._engine.loop)
+        self._engine.call(self._spawn())
         with self._applied:
             if not self._applied.wait_for(lambda: self._live, timeout):
                 self.stop()
@@ -388,12 +387,21 @@ class RedisBackplane:
 
     def stop(self) -> None:
         """Stop following Redis (the hub keeps what it has). Idempotent."""
+        if self._task is not None and not self._engine.loop.is_closed():
+            # The feed is gone before its client closes (it would see an outage).
+            with contextlib.suppress(BackplaneError):
+                self._engine.call(self._cancel_feed())
+        self._engine.stop()
+
+    async def _spawn(self) -> None:
+        self._task = asyncio.create_task(self._feed())
+
+    async def _cancel_feed(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()  # thread-safe: cancels the feed's task on the engine's loop
-            with contextlib.suppress(concurrent.futures.CancelledError, TimeoutError):
-                task.exception(5.0)  # the feed is gone before its client closes
-        self._engine.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     # -- the hub's publishing calls (any thread but the engine's) ------------------------
 
