@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from . import _report, fanout, patchgen, relay, soak, throughput, wire
+from . import _report, backplane, fanout, patchgen, relay, soak, throughput, wire
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "fanout": fanout.run,
     "relay": relay.run,
     "soak": soak.run,
+    "backplane": backplane.run,
 }
 
 BROWSER = Row(

@@ -1,6 +1,7 @@
 """Child: a standalone ``Server`` (the hub) with one declared signal, until terminated.
 
-Usage: ``python -m bench._hub_proc <signal> <initial JSON>``; prints ``{"port": p}``.
+Usage: ``python -m bench._hub_proc <signal> <initial JSON> [<redis URL>]``; prints
+``{"port": p}``. With a Redis URL the hub shares its signals through that Redis.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _until_eof(stop: threading.Event) -> None:
 
 def main() -> None:
     name, initial = sys.argv[1], orjson.loads(sys.argv[2])
-    raise_nofile(8192)
-    server = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
+    redis = sys.argv[3] if len(sys.argv) > 3 else None
+    raise_nofile(16384)
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis).start()
     server.hub.declare(name, initial)
     gc.freeze()  # as `nb-sse-signals serve` does once it listens
     stop = threading.Event()

@@ -144,12 +144,19 @@ class _Fan:
             self.done = True
 
 
-def _pump(sel: selectors.BaseSelector, until: Any, deadline: float) -> None:
+def _pump(
+    sel: selectors.BaseSelector, until: Any, deadline: float, span: list[float] | None = None
+) -> None:
     """Read every ready socket, stamping receipt once per wake-up, before any parsing:
-    the clients' own parsing then does not count as the server's latency."""
+    the clients' own parsing then does not count as the server's latency. ``span``
+    gets the first and the last receipt time."""
     while not until() and time.monotonic() < deadline:
         ready = sel.select(0.5)
         now = time.time()
+        if span is not None and ready:
+            if not span:
+                span.append(now)
+            span[1:] = [now]
         chunks = [(key.data, key.fileobj.recv(1 << 16)) for key, _ in ready]  # type: ignore[union-attr]
         for conn, data in chunks:
             if not data:
@@ -183,7 +190,8 @@ def fanout(port: int, query: str, clients: int, last_n: int, timeout: float) -> 
     for conn in conns:
         conn.defer()
     say({"ready": True})
-    _pump(sel, lambda: all(c.done for c in conns), time.monotonic() + timeout)
+    span: list[float] = []
+    _pump(sel, lambda: all(c.done for c in conns), time.monotonic() + timeout, span)
     for conn in conns:
         conn.finish()
     say(
@@ -195,6 +203,7 @@ def fanout(port: int, query: str, clients: int, last_n: int, timeout: float) -> 
             "resyncs": sum(c.resyncs for c in conns),
             "deliveries": sum(c.events for c in conns) - len(conns),
             "latencies": sorted(latencies),
+            "span": span[-1] - span[0] if span else 0.0,
         }
     )
     for conn in conns:
@@ -203,7 +212,7 @@ def fanout(port: int, query: str, clients: int, last_n: int, timeout: float) -> 
 
 def main() -> None:
     mode, port, query = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    raise_nofile(8192)
+    raise_nofile(16384)
     if mode == "stream":
         asyncio.run(stream(port, query, int(sys.argv[4]), float(sys.argv[5])))
     else:

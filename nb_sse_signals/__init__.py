@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._drive import Driver
 from ._errors import (
+    BackplaneError,
     CursorError,
     NotJSONError,
     PatchError,
@@ -21,17 +22,21 @@ from ._subscription import Subscription
 
 if TYPE_CHECKING:
     from ._extension import load_ipython_extension, unload_ipython_extension
+    from ._redis import RedisBackplane, RedisPublisher
     from ._widget import SignalWidget
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackplaneError",
     "CursorError",
     "Driver",
     "NotJSONError",
     "PatchError",
     "ProtocolError",
     "Publisher",
+    "RedisBackplane",
+    "RedisPublisher",
     "Server",
     "ServerSignal",
     "SignalClosedError",
@@ -62,6 +67,9 @@ del _name, _obj
 # with them loaded, a visible pause when fanning out to 1,000 clients).
 _LAZY = {
     "SignalWidget": "._widget",
+    # The Redis backplane needs the optional `redis` package (nb_sse_signals[redis]).
+    "RedisBackplane": "._redis",
+    "RedisPublisher": "._redis",
     "load_ipython_extension": "._extension",
     "unload_ipython_extension": "._extension",
     "_jupyter_server_extension_points": "._serverext",

@@ -7,13 +7,19 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from ._errors import BackplaneError
 from ._limits import Limits
-from ._protocol import EVENTS_PATH
+from ._protocol import ENV_REDIS_URL, EVENTS_PATH
 from ._server import Server
+
+if TYPE_CHECKING:  # imported when used: it needs the optional `redis` package
+    from ._redis import RedisBackplane
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,12 +49,46 @@ def _parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"default {field.default:,}",
         )
+    redis = serve.add_argument_group("Redis backplane (shares signals with other hubs)")
+    redis.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get(ENV_REDIS_URL) or None,
+        help=f"redis://[:password@]host:port/db or rediss:// (default: ${ENV_REDIS_URL})",
+    )
+    redis.add_argument("--redis-prefix", default=None, help="key prefix (nb_sse_signals:)")
+    redis.add_argument("--redis-maxlen", type=int, default=None, help="stream entries kept")
+    redis.add_argument("--redis-ttl", type=int, default=None, help="seconds kept after a change")
     return parser
 
 
 def _limits(args: argparse.Namespace) -> Limits:
     names = [f.name for f in dataclasses.fields(Limits) if f.name != "depth"]
     return Limits(**{name: getattr(args, name) for name in names})
+
+
+def _backplane(args: argparse.Namespace) -> RedisBackplane | None:
+    if not args.redis:
+        return None
+    try:
+        from ._redis import RedisBackplane
+    except ImportError:
+        raise SystemExit(
+            "nb-sse-signals: --redis needs the redis package: pip install 'nb_sse_signals[redis]'"
+        ) from None
+    options: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("prefix", args.redis_prefix),
+            ("maxlen", args.redis_maxlen),
+            ("ttl", args.redis_ttl),
+        )
+        if value is not None
+    }
+    try:
+        return RedisBackplane(args.redis, **options)
+    except ValueError as exc:
+        raise SystemExit(f"nb-sse-signals: {exc}") from None
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -68,6 +108,7 @@ async def _serve(args: argparse.Namespace) -> None:
         no_auth=args.no_auth,
         demo=args.demo,
         limits=_limits(args),
+        backplane=_backplane(args),
     ).start_async()
     # SIGTERM (a service manager, `kill`) ends streams cleanly, as Ctrl-C does.
     stop = asyncio.Event()
@@ -82,6 +123,8 @@ async def _serve(args: argparse.Namespace) -> None:
     out.write(f"nb_sse_signals serving at {server.url}\n")
     out.write(f"  subscriber token: {server.token or '(none: --no-auth)'}\n")
     out.write(f"  publish secret:   {server.publish_secret}\n")
+    if server.backplane is not None:
+        out.write(f"  shared through:   Redis, epoch {server.hub.epoch}\n")
     if args.demo:
         out.write(f"  open the demo:    {server.page_url}\n")
         out.write(
@@ -102,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         pass
+    except BackplaneError as exc:
+        sys.stderr.write(f"nb-sse-signals: {exc}\n")
+        return 1
     except OSError as exc:
         sys.stderr.write(f"nb-sse-signals: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 1

@@ -49,3 +49,7 @@ def describe(value: object) -> str:
     """``value`` for an error message: its type and a repr cut at 60 characters."""
     text = repr(value)
     return f"{type(value).__name__} {text[:57] + '...' if len(text) > 60 else text}"
+
+
+class BackplaneError(SignalsError, ConnectionError):
+    """The backplane (Redis) cannot take a change now: nothing was queued or changed."""

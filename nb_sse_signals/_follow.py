@@ -148,6 +148,9 @@ class Follower:
         return f"{urlsplit(self.base_url).path}{endpoint}?{urlencode({'signal': self.name})}"
 
     def _handle(self, kind: str, data: str) -> None:
+        if kind == "stale":  # the hub lost its backplane; its next events say more
+            self._set_status("stale")
+            return
         try:
             if kind == "closed":
                 _, rev = parse_closed(data)

@@ -29,6 +29,7 @@ from typing import Any, cast
 import orjson
 
 from . import _protocol as proto
+from ._backplane import Backplane
 from ._depth import check_depth
 from ._diff import diff
 from ._errors import LimitError, NotJSONError, PatchError, SignalClosedError, UnknownSignalError
@@ -148,9 +149,11 @@ class SignalHub:
         self._loop_thread: int | None = None
         self._dirty: set[Subscription] = set()
         self._wake_scheduled = False
-        self._open_count = 0  # signals not closed
         self._owned: dict[int, int] = {}  # id(owner) -> open signals it declared
         self._subscriptions = 0
+        # With a backplane, changes are committed there and applied here in its order
+        # (see "backplane hooks" below); None: this hub is the only one.
+        self._backplane: Backplane | None = None
 
     # -- publishing (any thread) --------------------------------------------------------
 
@@ -169,40 +172,47 @@ class SignalHub:
             check_depth(doc)
         else:
             doc = normalise(value)
+        if self._backplane is not None:
+            # Committed through the backplane, which feeds it back (limits of signals
+            # apply to what is declared here; what other hubs declare is theirs).
+            with self._lock:
+                if name not in self._signals or self._signals[name].closed:
+                    self._check_room()
+                self._check_owner(owner)
+            rev = self._backplane.declare(name, doc)
+            with self._lock:
+                sig = self._signals.get(name)
+                if sig is not None:
+                    self._set_owner(sig, owner)
+            return rev
         with self._lock:
             sig = self._signals.get(name)
             if sig is None:
-                if self._open_count >= self.limits.signals:
-                    raise LimitError(
-                        self.limits.refusal("signals", f"one more than {self._open_count:,}")
-                    )
+                self._check_room()
                 self._check_owner(owner)
                 sig = _Signal(name, doc, self._seq + 1)
                 _encodable(sig.snapshot_frame, name)  # what cannot be sent is never stored
                 self._seq += 1
                 self._signals[name] = sig
-                self._open_count += 1
                 self._set_owner(sig, owner)
                 return 0
             if sig.owner is not owner:
                 self._check_owner(owner)
             if sig.closed:
-                if self._open_count >= self.limits.signals:
-                    raise LimitError(
-                        self.limits.refusal("signals", f"one more than {self._open_count:,}")
-                    )
-                self._open_count += 1
-                self._set_owner(sig, owner)
+                self._check_room()
                 self._closed_order.pop(name, None)
                 sig.closed = False
+                self._set_owner(sig, owner)
                 sig.value = None  # the reopening event is a whole-value replace
                 return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
             self._set_owner(sig, owner)
             return self._set_locked(sig, doc)
 
     def _check_room(self) -> None:
-        if self._open_count >= self.limits.signals:
-            raise LimitError(self.limits.refusal("signals", f"one more than {self._open_count:,}"))
+        # Open signals: every signal kept, less the closed ones remembered (all of them).
+        open_now = len(self._signals) - len(self._closed_order)
+        if open_now >= self.limits.signals:
+            raise LimitError(self.limits.refusal("signals", f"one more than {open_now:,}"))
 
     def _check_owner(self, owner: object) -> None:
         if owner is not None and self._owned.get(id(owner), 0) >= self.limits.signals_per_publisher:
@@ -246,6 +256,8 @@ class SignalHub:
         lock: conversions it makes (a pydantic ``model_dump``, a numpy ``tolist``) run
         there too, and must not call back into the hub.
         """
+        if self._backplane is not None:
+            return self._backplane.set(name, value, parsed)
         with self._lock:
             sig = self._open(name)
             if parsed:
@@ -276,6 +288,8 @@ class SignalHub:
             raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
         if len(clean) > self.limits.ops_per_patch:
             raise LimitError(self.limits.refusal("ops_per_patch", f"{len(clean):,}"))
+        if self._backplane is not None:
+            return self._backplane.patch(name, clean, base)
         with self._lock:
             sig = self._open(name)
             if base is not None and base != sig.rev:
@@ -296,25 +310,30 @@ class SignalHub:
 
     def close(self, name: str) -> None:
         """Close ``name``: subscribers get a ``closed`` event; later subscribers too."""
+        if self._backplane is not None:
+            self._backplane.close(name)
+            return
         with self._lock:
-            sig = self._open(name)
-            self._set_owner(sig, None)
-            sig.closed = True
-            self._open_count -= 1
-            sig.value = None
-            sig.snapshot = None
-            self._seq += 1
-            frame = proto.encode_event(
-                proto.closed_data(name, sig.rev),
-                event_id=proto.format_cursor(self.epoch, self._seq),
-                event="closed",
-            )
-            self._append(sig, self._seq, frame)
-            self._closed_order[name] = None
-            while len(self._closed_order) > self.closed_memory:
-                old, _ = self._closed_order.popitem(last=False)
-                # Its subscribers already had the closed event; they keep the name, harmlessly.
-                self._signals.pop(old).subscribers.clear()
+            self._close_locked(self._open(name))
+
+    def _close_locked(self, sig: _Signal) -> None:
+        name = sig.name
+        self._set_owner(sig, None)
+        sig.closed = True
+        sig.value = None
+        sig.snapshot = None
+        self._seq += 1
+        frame = proto.encode_event(
+            proto.closed_data(name, sig.rev),
+            event_id=proto.format_cursor(self.epoch, self._seq),
+            event="closed",
+        )
+        self._append(sig, self._seq, frame)
+        self._closed_order[name] = None
+        while len(self._closed_order) > self.closed_memory:
+            old, _ = self._closed_order.popitem(last=False)
+            # Its subscribers already had the closed event; they keep the name, harmlessly.
+            self._signals.pop(old).subscribers.clear()
 
     def _open(self, name: str) -> _Signal:
         sig = self._signals.get(name)
@@ -381,6 +400,105 @@ class SignalHub:
                 log.exception("nb_sse_signals: waking a subscriber failed; dropping it")
                 with contextlib.suppress(Exception):  # logged just above
                     sub.close()
+
+    # -- backplane hooks (the engine's feed, one thread; see _backplane.py) -------------
+
+    def attach_backplane(self, backplane: Backplane) -> None:
+        """Commit every later change through ``backplane`` (``_redis.RedisBackplane``
+        calls this), which then feeds them back with the methods below."""
+        self._backplane = backplane
+
+    def _apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+        """Apply the backplane's change number ``seq``, in its order; False: it does not
+        follow from what this hub has (the caller then reloads the state with ``_load``).
+
+        ``kind``: ``"c"`` a change (``payload``: the patch's JSON, framed as it is, so
+        every hub sends the same bytes), ``"n"`` a whole value at ``rev`` (a new or
+        reopened signal; ``payload``: the value's JSON), ``"x"`` closed at ``rev``.
+        """
+        with self._lock:
+            if seq <= self._seq:
+                return True  # already in the state this hub loaded
+            sig = self._signals.get(name)
+            if kind == "n":
+                doc = cast(JSON, orjson.loads(payload))
+                if sig is None:
+                    sig = self._signals[name] = _Signal(name, doc, seq)
+                    sig.rev, self._seq = rev, seq
+                    return True
+                if rev <= sig.rev:
+                    return False
+                if sig.closed:
+                    self._closed_order.pop(name, None)
+                    sig.closed = False
+                sig.value, sig.rev, self._seq = doc, rev - 1, seq - 1
+                self._record(sig, b'[{"op":"replace","path":"","value":' + payload + b"}]")
+                return True
+            if sig is None or sig.closed:
+                return False
+            if kind == "x":
+                if rev != sig.rev:
+                    return False
+                self._seq = seq - 1
+                self._close_locked(sig)
+                return True
+            if rev != sig.rev + 1:
+                return False
+            try:
+                sig.value = apply_patch(sig.value, orjson.loads(payload))
+            except (PatchError, orjson.JSONDecodeError):
+                return False
+            self._seq = seq - 1
+            self._record(sig, payload)
+            return True
+
+    def _load(self, epoch: str, seq: int, states: Iterable[tuple[str, int, bool, JSON]]) -> None:
+        """Take the backplane's state (``(name, rev, closed, value)`` per signal) at ``seq``
+        of ``epoch``: after start-up, an outage or lost data. Every subscriber is then
+        sent snapshots at the new cursor (which also ends a ``stale``)."""
+        proto.check_epoch(epoch)
+        with self._lock:
+            renewed = epoch != self.epoch
+            self.epoch, self._epoch_bytes = epoch, epoch.encode()
+            for name, rev, closed, value in states:
+                sig = self._signals.get(name)
+                if sig is None:
+                    sig = self._signals[name] = _Signal(name, value, seq)
+                elif not renewed and sig.rev == rev and sig.closed == closed:
+                    continue  # one revision in one epoch is one value
+                sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
+                sig.history.clear()
+                sig.floor_seq = seq
+                if closed:
+                    self._closed_order[name] = None
+                else:
+                    self._closed_order.pop(name, None)
+            if renewed:  # cursors of the old epoch mean nothing now
+                for sig in self._signals.values():
+                    sig.history.clear()
+                    sig.floor_seq = seq
+            self._seq = seq
+            subs = self._all_subscribers()
+            for sub in subs:
+                sub._pending.clear()
+                sub._pending_bytes = 0
+                sub._resync = True
+            self._dirty.update(subs)
+            self._schedule_wake()
+
+    def _mark_stale(self) -> None:
+        """Tell every subscriber the backplane is gone: what it shows may be behind."""
+        with self._lock:
+            wake = [sub for sub in self._all_subscribers() if sub._push(proto.STALE_FRAME)]
+            if wake:
+                self._dirty.update(wake)
+                self._schedule_wake()
+
+    def _all_subscribers(self) -> list[Subscription]:
+        subs: set[Subscription] = set()
+        for sig in self._signals.values():
+            subs |= sig.subscribers
+        return list(subs)
 
     # -- reading (any thread) -------------------------------------------------------------
 

@@ -20,6 +20,9 @@ _CURSOR = re.compile(r"([A-Za-z0-9]{1,32})-(0|[1-9][0-9]{0,18})")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
 KEEP_ALIVE = b": keep-alive\n\n"
+# A hub that lost its backplane tells its subscribers: values may be behind until the
+# next event (the snapshots it sends once it has resynced). No id: cursors stay put.
+STALE_FRAME = b"event: stale\ndata: {}\n\n"
 
 # -- names (the one definition in Python; js/src/protocol.js has the JS one, and
 # tests/test_protocol.py holds the two together) ---------------------------------------
@@ -34,6 +37,8 @@ TOKEN_COOKIE = "nb_sse_signals_token"  # the standalone server's subscriber toke
 ENV_URL = "NB_SSE_SIGNALS_URL"
 ENV_SECRET = "NB_SSE_SIGNALS_PUBLISH_SECRET"
 ENV_BASE_URL = "NB_SSE_SIGNALS_BASE_URL"
+# The Redis backplane's URL, read by `nb-sse-signals serve` and the server extension.
+ENV_REDIS_URL = "NB_SSE_SIGNALS_REDIS_URL"
 # A viewer's status, the same words in Python and JS (docs/protocol.md, "Client rules").
 STATUSES = ("connecting", "live", "stale", "error", "closed")
 

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable
 from importlib import resources
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from tornado import httpserver, web
 from tornado.ioloop import IOLoop
@@ -31,6 +31,9 @@ from ._limits import Limits
 from ._protocol import EVENTS_PATH, TOKEN_COOKIE
 from ._publish_endpoint import OPEN_PUBLISHERS
 from ._publisher import Publisher
+
+if TYPE_CHECKING:  # imported when used: the backplane needs the optional `redis` package
+    from ._redis import RedisBackplane
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -67,6 +70,8 @@ class Server:
     but loopback. ``publish_secret=None`` makes a random one for out-of-process
     publishers. ``limits`` bound connections, requests and what the hub holds
     (:class:`Limits`; given with ``hub``, the hub keeps its own).
+    ``redis="redis://host:port/db"`` (or a ``backplane=RedisBackplane(...)`` with
+    options) shares the hub's signals with every other hub on that Redis.
     """
 
     def __init__(
@@ -82,6 +87,8 @@ class Server:
         demo: bool = False,
         no_auth: bool = False,
         limits: Limits | None = None,
+        redis: str | None = None,
+        backplane: RedisBackplane | None = None,
     ) -> None:
         if token == "" and not no_auth:
             raise ValueError(
@@ -101,6 +108,11 @@ class Server:
             token = ""
         self.hub = hub or SignalHub(limits=limits)
         self.limits = self.hub.limits
+        if redis is not None and backplane is None:
+            from ._redis import RedisBackplane
+
+            backplane = RedisBackplane(redis)
+        self.backplane = backplane
         self.host = host
         self.port = port
         self.token = secrets.token_urlsafe(24) if token is None else token
@@ -161,6 +173,9 @@ class Server:
 
     async def start_async(self) -> Self:
         """Listen on the current loop; with ``demo``, start the demo publisher too."""
+        if self.backplane is not None:
+            # Before listening: the first subscriber already gets what Redis has.
+            self.backplane.start(self.hub)
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._app = self.make_app()
@@ -198,6 +213,8 @@ class Server:
             # close_all_connections went round: end those too.
             self._end_detached()
             self._http = None
+        if self.backplane is not None:
+            self.backplane.stop()
 
     def _end_detached(self) -> None:
         # Publish WebSockets and event streams are detached from Tornado's HTTP

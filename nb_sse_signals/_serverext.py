@@ -5,6 +5,10 @@ nb_sse_signals.json`` in the wheel). Subscribers use Jupyter's own auth
 (cookie or token; none gets 403). Kernels started by this server find it through
 environment variables set here, which every kernel inherits: the server's
 loopback URL and a publish secret made per server start.
+
+Options (traitlets, in ``jupyter_server_config.py``): ``c.SignalsExtension.redis_url``
+and friends (below) share the hub's signals with other servers through Redis; the
+URL may also come from ``NB_SSE_SIGNALS_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ import traitlets
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
+from traitlets import Int, Unicode, default
 from traitlets.config import Configurable
 
+from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._handlers import EventsHandler, SnapshotHandler
 from ._hub import SignalHub
 from ._limits import Limits
 from ._protocol import (
     ENV_BASE_URL,
+    ENV_REDIS_URL,
     ENV_SECRET,
     ENV_URL,
     EVENTS_PATH,
@@ -66,6 +73,30 @@ class JupyterSnapshotHandler(SnapshotHandler, _JupyterAuth):
     authorize = _JupyterAuth.authorize
 
 
+class BackplaneOptions(Configurable):
+    """The Redis backplane's options, as ``c.SignalsExtension.redis_url`` etc.
+
+    A plain ``Configurable`` read from the server's config when the extension loads,
+    not an ``ExtensionApp``: the extension has no app, page or command of its own.
+    """
+
+    redis_url = Unicode(
+        help=(
+            "Share signals with other hubs through this Redis: redis://[:password@]host:port/db"
+            f" or rediss:// (TLS). Empty: this server's hub alone. Default: ${ENV_REDIS_URL}."
+        )
+    ).tag(config=True)
+    redis_prefix = Unicode(DEFAULT_PREFIX, help="Prefix of every Redis key.").tag(config=True)
+    redis_maxlen = Int(DEFAULT_MAXLEN, help="Changes kept in the Redis stream.").tag(config=True)
+    redis_ttl = Int(DEFAULT_TTL, help="Seconds a signal stays in Redis after its last change.").tag(
+        config=True
+    )
+
+    @default("redis_url")
+    def _redis_url_from_environment(self) -> str:
+        return os.environ.get(ENV_REDIS_URL, "")
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "nb_sse_signals"}]
 
@@ -76,27 +107,38 @@ def _limit_trait(field: dataclasses.Field[Any]) -> Any:
     return kind(default, help=f"Limit: {field.name.replace('_', ' ')}").tag(config=True)
 
 
-# The extension's options: ``c.SignalsExtension.<limit> = N`` in a Jupyter config file
-# (or ``--SignalsExtension.<limit>=N``), one per field of Limits, so the defaults and
-# their meaning live in one place (_limits, docs/security.md).
-SignalsExtension: type[Configurable] = type(
+# The extension's options: ``c.SignalsExtension.<option> = ...`` in a Jupyter config
+# file (or ``--SignalsExtension.<option>=...``): the backplane's, and one per field of
+# Limits, so the limits' defaults and meaning live in one place (_limits, security.md).
+SignalsExtension: type[BackplaneOptions] = type(
     "SignalsExtension",
-    (Configurable,),
+    (BackplaneOptions,),
     {
-        "__doc__": "nb_sse_signals' server extension: its limits (see docs/security.md).",
+        "__doc__": "nb_sse_signals' server extension: its Redis backplane and its limits.",
         **{f.name: _limit_trait(f) for f in dataclasses.fields(Limits)},
     },
 )
 
 
-def _limits(serverapp: Any) -> Limits:
-    options = SignalsExtension(config=serverapp.config)
+def _limits(options: Any) -> Limits:
     values = {f.name: getattr(options, f.name) for f in dataclasses.fields(Limits)}
     return Limits(**values)
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    hub = SignalHub(limits=_limits(serverapp))
+    options: Any = SignalsExtension(config=serverapp.config)
+    hub = SignalHub(limits=_limits(options))
+    if options.redis_url:
+        from ._redis import RedisBackplane  # needs the optional `redis` package
+
+        backplane = RedisBackplane(
+            options.redis_url,
+            prefix=options.redis_prefix,
+            maxlen=options.redis_maxlen,
+            ttl=options.redis_ttl,
+        ).start(hub)
+        serverapp.web_app.settings["nb_sse_signals_backplane"] = backplane
+        serverapp.log.info("nb_sse_signals: signals shared through Redis, epoch %s", hub.epoch)
     secret = secrets.token_urlsafe(32)
     base_url = serverapp.web_app.settings["base_url"]
     subscriber = {"hub": hub, "publish_secret": secret}

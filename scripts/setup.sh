@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # Sets up a development environment from scratch: system packages (Chromium for the
-# browser tests), a virtualenv in .venv, the package in editable mode (which builds
-# the front end with npm), and the JS dev tools. Safe to run again.
+# browser tests, redis-server for the backplane's), a virtualenv in .venv, the package
+# in editable mode (which builds the front end with npm), and the JS dev tools. Safe
+# to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
 [ "${NB_SSE_SIGNALS_SKIP_BROWSER:-0}" = 1 ] || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# The Redis backplane's tests run a real redis-server (tests/test_redis.py).
+[ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${need_apt[*]} with apt-get"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # The tests start their own redis-server on a free port: the package's service
+  # (if the install started one) must not keep running.
+  if [[ " ${need_apt[*]} " == *" redis-server "* ]]; then
+    $sudo service redis-server stop >/dev/null 2>&1 || true
+  fi
 fi
 
 python=${PYTHON:-python3}

@@ -82,11 +82,13 @@ def start_jupyter(
     timeout: float = 60.0,
     *,
     extension: bool = True,
+    env: dict[str, str] | None = None,
 ) -> JupyterServer:
     """Jupyter ``app`` on a free loopback port; ``extension=False`` disables ours, as a
-    server that has not installed it (its kernels then use the comm transport)."""
+    server that has not installed it (its kernels then use the comm transport).
+    ``env``: more environment variables for the server."""
     port = free_port()
-    env = isolated_env(root)
+    env = {**isolated_env(root), **(env or {})}
     if not extension:
         # The user's config dir outranks the sys-prefix file pip installed.
         (root / "config" / "jupyter_server_config.json").write_text(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import fanout, patchgen, soak, throughput, wire
+from bench import backplane, fanout, patchgen, soak, throughput, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,3 +54,13 @@ def test_main_quick_prints_a_markdown_table(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "| benchmark | ours |" in out, "expected the markdown table header"
     assert "nproc" in out, "expected the machine description"
+
+
+def test_backplane_quick_every_client_gets_every_revision_through_redis() -> None:
+    section = backplane.run(quick=True)
+    if not section.facts:
+        pytest.skip(section.rows[0].baseline)  # no redis-server here: the row says so
+    facts = section.facts
+    for setup in ("alone", "one", "two"):
+        assert facts[f"{setup}_complete_20"] == facts["clients_20"], f"{setup}: {facts}"
+    assert facts["script_calls_20"] == facts["updates_20"], "one script per change"

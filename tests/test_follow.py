@@ -16,6 +16,7 @@ from nb_sse_signals._follow import Follower
 from nb_sse_signals._protocol import (
     EVENTS_PATH,
     SNAPSHOT_PATH,
+    STALE_FRAME,
     change_data,
     encode_event,
     snapshot_data,
@@ -180,3 +181,17 @@ def test_a_dropped_stream_resumes_with_last_event_id(scripted: Any) -> None:
     assert seen[1]["last_event_id"] == "e-1"
     assert values == [({"n": 0}, 0), ({"n": 1}, 1)]
     assert "live" in statuses
+
+
+def test_a_stale_event_shows_stale_and_the_hubs_next_snapshot_shows_live(scripted: Any) -> None:
+    url, scripts, _, _ = scripted
+    # A hub that lost Redis says so, then resyncs and sends a snapshot.
+    scripts.append(snapshot(0, b'{"n":0}', "e-1") + STALE_FRAME + snapshot(1, b'{"n":1}', "e-2"))
+    follower, values, statuses = follow(url)
+    try:
+        wait_until(lambda: values and values[-1][1] == 1, what="the snapshot after stale")
+        wait_until(lambda: statuses[-1] == "live", what="live again")
+    finally:
+        follower.stop()
+    assert statuses[statuses.index("live") :] == ["live", "stale", "live"]
+    assert values == [({"n": 0}, 0), ({"n": 1}, 1)], "stale changes no value"

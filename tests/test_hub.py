@@ -314,3 +314,44 @@ async def test_a_subscriber_whose_listener_fails_is_dropped_and_the_others_still
 
 def _revs(frames: bytes) -> list[int]:
     return [parse_change(e.data).rev for e in SSEDecoder().decode(frames.decode()) if e.data]
+
+
+# -- the backplane's hooks (Redis itself: tests/test_redis.py) ----------------------------
+
+
+async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    sub = hub.subscribe(["s"])
+    first = await events_of(sub)
+    assert first[0].id == "redis1-5"
+    assert hub._apply_remote(6, "s", 4, "c", b'[{"op":"replace","path":"/n","value":4}]')
+    assert hub._apply_remote(6, "s", 4, "c", b"[]"), "a duplicate is skipped"
+    (change,) = await events_of(sub)
+    assert change.id == "redis1-6"
+    assert parse_change(change.data).rev == 4
+    assert hub.get("s") == (4, {"n": 4})
+
+
+async def test_a_backplane_change_that_does_not_follow_is_refused_and_changes_nothing() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    assert not hub._apply_remote(6, "s", 5, "c", b"[]"), "rev 4 is missing"
+    assert not hub._apply_remote(6, "s", 4, "c", b'[{"op":"remove","path":"/nope"}]')
+    assert not hub._apply_remote(6, "gone", 1, "c", b"[]")
+    assert hub.get("s") == (3, {"n": 3})
+
+
+async def test_stale_then_a_reload_sends_every_subscriber_snapshots_at_the_new_cursor() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    sub = hub.subscribe(["s"])
+    await events_of(sub)
+    hub._mark_stale()
+    (stale,) = await events_of(sub)
+    assert stale.event == "stale"
+    assert stale.id == "", "stale moves no cursor"
+    hub._load("redis2", 1, [("s", 3, False, {"n": 3})])  # Redis lost data: a new epoch
+    (snapshot,) = await events_of(sub)
+    assert snapshot.id == "redis2-1"
+    assert parse_change(snapshot.data).is_snapshot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse
 
+from bench._redis_server import RedisServer, available
+from nb_sse_signals._protocol import ENV_REDIS_URL, SNAPSHOT_PATH
+
+from .conftest import wait_until
 from .jupyter import TOKEN, JupyterServer, Kernel, start_jupyter
 from .test_handlers import reconstruct
 
@@ -208,3 +213,41 @@ def test_fresh_venv_pip_install_enables_the_extension(tmp_path: Path) -> None:
         line for line in output.splitlines() if "nb_sse_signals" in line and "enabled" in line
     )
     assert "enabled" in line
+
+
+@pytest.mark.skipif(not available(), reason="redis-server is not installed (scripts/setup.sh)")
+def test_two_jupyter_servers_share_signals_through_redis_set_by_config_or_environment(
+    tmp_path: Path,
+) -> None:
+    from nb_sse_signals import RedisPublisher
+
+    with RedisServer(tmp_path / "redis") as redis_server:
+        by_config = tmp_path / "by-config"
+        (by_config / "config").mkdir(parents=True)
+        (by_config / "config" / "jupyter_server_config.json").write_text(
+            json.dumps({"SignalsExtension": {"redis_url": redis_server.url}})
+        )
+        servers = [
+            start_jupyter(by_config),
+            start_jupyter(tmp_path / "by-env", env={ENV_REDIS_URL: redis_server.url}),
+        ]
+        try:
+            with RedisPublisher(redis_server.url) as publisher:
+                publisher.declare("shared/run", {"step": 1})
+                publisher.set("shared/run", {"step": 2})
+            for server in servers:
+
+                def snapshot(server: JupyterServer = server) -> Any:
+                    reply = httpx.get(
+                        f"{server.url}{SNAPSHOT_PATH}?signal=shared/run",
+                        headers=server.headers,
+                        timeout=10,
+                    )
+                    return reply.json() if reply.status_code == 200 else None
+
+                # Each server's hub applies Redis's stream a moment after the publisher.
+                got = wait_until(lambda: (s := snapshot()) and s[0]["rev"] == 1 and s, 10)
+                assert got[0]["patch"][0]["value"] == {"step": 2}
+        finally:
+            for server in servers:
+                server.stop()

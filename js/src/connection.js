@@ -211,6 +211,11 @@ class Connection {
     source.addEventListener("closed", (event) => {
       if (source === this.source) this.#closed(/** @type {MessageEvent} */ (event).data);
     });
+    // The hub lost its backplane (Redis): what it shows may be behind until its
+    // next event (the snapshots it sends once it is back in step).
+    source.addEventListener("stale", () => {
+      if (source === this.source) this.#setStatus("stale");
+    });
     source.onerror = () => {
       if (source !== this.source) return;
       if (source.readyState === CLOSED) this.#fail(names);

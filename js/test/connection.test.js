@@ -219,6 +219,21 @@ describe("ConnectionPool", () => {
     assert.equal(sources.live().length, 1);
   });
 
+  test("a stale event (the hub lost Redis) shows stale until the hub's next event", () => {
+    const { pool, clock, sources, listener } = setup();
+    const a = listener();
+    pool.join(BASE, "a", a);
+    clock.tick(50);
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("a", 3, 3));
+    source.emit({}, "stale");
+    assert.equal(a.statuses().at(-1), "stale");
+    assert.equal(a.values().at(-1), 3, "the last good value stays");
+    source.emit(snapshot("a", 4, 4)); // resynced: the hub's snapshots
+    assert.deepEqual(a.statuses().slice(-2), ["stale", "live"]);
+  });
+
   test("a closed event reaches its signal's listeners", () => {
     const { pool, clock, sources, listener } = setup();
     const a = listener();

@@ -1,0 +1,43 @@
+"""What a hub needs of a backplane: the one hook between ``SignalHub`` and an engine.
+
+A hub with a backplane (``SignalHub.attach_backplane``) does not commit changes
+itself: its publishing methods hand them here, the engine orders them among every
+hub's (``_redis.RedisBackplane``: one Lua script per change in Redis), and the
+change comes back to every hub, this one included, through the engine's feed, which
+applies it with ``SignalHub._apply_remote`` in the engine's order. So revisions,
+sequence numbers and the epoch (the cursor) are the engine's, the same on every hub.
+
+Typing only, no I/O: it sits below the hub so that the hub can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ._types import JSON
+
+__all__ = ["DEFAULT_MAXLEN", "DEFAULT_PREFIX", "DEFAULT_TTL", "Backplane"]
+
+# The Redis backplane's defaults, here so that its options can be declared (CLI, the
+# server extension's traits) without importing the optional `redis` package.
+DEFAULT_PREFIX = "nb_sse_signals:"  # every key's
+DEFAULT_MAXLEN = 10_000  # stream entries kept (approximately: trimmed with MAXLEN ~)
+DEFAULT_TTL = 7 * 24 * 3600  # seconds a signal or the stream outlives its last change
+
+
+class Backplane(Protocol):
+    """Commits one change for a hub and returns once this hub has applied it.
+
+    Each method raises what the hub would (``UnknownSignalError``,
+    ``SignalClosedError``, ``PatchError``) for bad input, and ``BackplaneError``
+    when the engine cannot be reached: nothing is queued, nothing changes.
+    """
+
+    def declare(self, name: str, doc: JSON) -> int: ...
+
+    def set(self, name: str, value: object, parsed: bool) -> int: ...
+
+    def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int: ...
+
+    def close(self, name: str) -> None: ...

@@ -1,0 +1,602 @@
+"""The Redis backplane, against a real ``redis-server`` on 127.0.0.1 and real hub processes.
+
+Every redis-server, hub and publisher here is a process of its own, started by the
+test and stopped by its pid; every wait is bounded. Viewers are raw SSE clients
+that follow the client rules (docs/protocol.md) and record what they saw, so that
+the tests can assert revisions and cursors, not only final values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from bench._redis_server import RedisServer, available
+from nb_sse_signals import BackplaneError, SignalHub
+from nb_sse_signals._patch import apply_patch
+from nb_sse_signals._protocol import (
+    EVENTS_PATH,
+    PUBLISH_PATH,
+    SECRET_HEADER,
+    SSEDecoder,
+    parse_change,
+)
+
+from .conftest import wait_until
+
+if not available():
+    # CI installs it (scripts/setup.sh); a developer without it is told, not failed.
+    if os.environ.get("CI"):
+        pytest.fail("redis-server is missing: scripts/setup.sh installs it", pytrace=False)
+    pytest.skip(
+        "redis-server is not installed (scripts/setup.sh installs it)", allow_module_level=True
+    )
+
+from nb_sse_signals._redis import RedisBackplane, RedisPublisher  # (needs redis)
+
+TOKEN = "redis-test-token"
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+class HubProcess:
+    """``nb-sse-signals serve --redis URL`` in a process of its own."""
+
+    def __init__(self, redis_url: str, log: Path, *extra: str) -> None:
+        self.log = log.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nb_sse_signals._cli",
+                "serve",
+                "--port",
+                "0",
+                "--token",
+                TOKEN,
+                "--redis",
+                redis_url,
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=_pump, args=(self.proc, lines), daemon=True).start()
+        text = ""
+        deadline = time.monotonic() + 20
+        while "publish secret" not in text:
+            try:
+                text += lines.get(timeout=max(0.1, deadline - time.monotonic())).decode()
+            except queue.Empty:
+                self.kill()
+                raise TimeoutError(f"the hub printed nothing in time: {text!r}") from None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the hub exited: {text!r} {log.read_text()[-2000:]}")
+        self.port = int(re.search(r"serving at http://127.0.0.1:(\d+)/", text).group(1))  # type: ignore[union-attr]
+        self.secret = re.search(r"publish secret:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+
+    def publish(self, message: dict[str, Any]) -> dict[str, Any]:
+        reply = httpx.post(
+            f"http://127.0.0.1:{self.port}/{PUBLISH_PATH}",
+            content=orjson.dumps(message),
+            headers={SECRET_HEADER: self.secret},
+            timeout=10,
+        )
+        result: dict[str, Any] = reply.json()
+        return result
+
+    def kill(self) -> None:
+        """``kill -9``: no goodbye to its viewers or to Redis."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def _pump(proc: subprocess.Popen[bytes], lines: queue.Queue[bytes]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.put(line)
+
+
+@pytest.fixture
+def hubs(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[[], HubProcess]]:
+    """Starts hub processes on the ``redis_server``; stops each by its pid."""
+    started: list[HubProcess] = []
+
+    def start() -> HubProcess:
+        hub = HubProcess(redis_server.url, tmp_path / f"hub{len(started)}.log")
+        started.append(hub)
+        return hub
+
+    try:
+        yield start
+    finally:
+        for hub in started:
+            hub.stop()
+
+
+# A publisher process with no hub: RedisPublisher, straight to Redis. ``set`` mode is
+# retried through outages (a set is idempotent); ``append`` adds to a list.
+PUBLISHER = r"""
+import sys, time, orjson
+from nb_sse_signals import BackplaneError, RedisPublisher
+url, name, mode, first, count, pause = sys.argv[1:7]
+first, count, pause = int(first), int(count), float(pause)
+publisher = RedisPublisher(url, timeout=1.0)
+refused, i = 0, first
+deadline = time.monotonic() + 90
+while i < first + count and time.monotonic() < deadline:
+    try:
+        if mode == "set":
+            publisher.set(name, {"n": i})
+        else:
+            publisher.patch(name, [{"op": "add", "path": "/-", "value": i}])
+        i += 1
+    except BackplaneError:
+        refused += 1
+        time.sleep(0.05)
+    time.sleep(pause)
+print(orjson.dumps({"sent": i - first, "refused": refused}).decode(), flush=True)
+publisher.stop()
+"""
+
+
+@contextlib.contextmanager
+def publisher_process(
+    url: str, name: str, mode: str, first: int, count: int, pause: float
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER, url, name, mode, str(first), str(count), str(pause)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def finished(proc: subprocess.Popen[bytes], timeout: float = 60) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out
+    result: dict[str, Any] = orjson.loads(out.strip().splitlines()[-1])
+    return result
+
+
+# -- viewers ---------------------------------------------------------------------------
+
+
+class Viewer:
+    """An SSE client with the client rules; on a dropped stream it moves to the next
+    hub in ``ports`` and resumes with ``Last-Event-ID``, as behind a load balancer."""
+
+    def __init__(self, ports: list[int], names: list[str]) -> None:
+        self.ports = list(ports)
+        self.names = names
+        self.at = 0
+        self.cursor = ""
+        self.values: dict[str, tuple[int, Any]] = {}
+        self.changes: list[tuple[str, str, int]] = []  # (cursor, name, rev) of each change
+        self.snapshots = 0
+        self.gaps: list[tuple[str, int, int]] = []
+        self.stale = 0
+        self.connects = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def rev(self, name: str) -> int:
+        return self.values.get(name, (-1, None))[0]
+
+    async def run(self) -> None:
+        while True:
+            port = self.ports[self.at % len(self.ports)]
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError, ValueError):
+                await self._stream(port)
+            self.at += 1  # the next hub
+            await asyncio.sleep(0.05)
+
+    async def _stream(self, port: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            query = "&".join(f"signal={n}" for n in self.names)
+            resume = f"Last-Event-ID: {self.cursor}\r\n" if self.cursor else ""
+            writer.write(
+                f"GET /{EVENTS_PATH}?{query} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: token {TOKEN}\r\n{resume}\r\n".encode()
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            if b" 200 " not in head.split(b"\r\n", 1)[0]:
+                raise ValueError(head[:100])
+            self.connects += 1
+            decoder = SSEDecoder(last_event_id=self.cursor)
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                event = decoder.decode_line(line.decode().rstrip("\r\n"))
+                if event is not None:
+                    self.cursor = event.id
+                    self._event(event.event, event.data, event.id)
+        finally:
+            writer.close()
+
+    def _event(self, kind: str, data: str, cursor: str) -> None:
+        if kind == "stale":
+            self.stale += 1
+            return
+        if kind != "message":
+            return
+        change = parse_change(data)
+        held = self.values.get(change.name)
+        if change.is_snapshot:
+            self.snapshots += 1
+            self.values[change.name] = (change.rev, change.patch[0]["value"])
+        elif held is None or change.rev > held[0] + 1:
+            self.gaps.append((change.name, -1 if held is None else held[0], change.rev))
+        elif change.rev == held[0] + 1:
+            self.values[change.name] = (change.rev, apply_patch(held[1], change.patch))
+            self.changes.append((cursor, change.name, change.rev))
+
+
+@contextlib.asynccontextmanager
+async def viewing(viewers: list[Viewer]) -> AsyncIterator[list[Viewer]]:
+    for viewer in viewers:
+        viewer.task = asyncio.create_task(viewer.run())
+    try:
+        yield viewers
+    finally:
+        for viewer in viewers:
+            assert viewer.task is not None
+            viewer.task.cancel()
+        await asyncio.gather(*(v.task for v in viewers if v.task), return_exceptions=True)
+
+
+async def until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+# -- two hubs, publishers, viewers --------------------------------------------------------
+
+
+async def test_viewers_on_two_hubs_see_every_change_from_anywhere_with_the_same_cursors(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a, b = hubs(), hubs()
+    assert a.publish({"op": "declare", "name": "count", "value": {"n": 0}})["rev"] == 0
+    viewers = [Viewer([a.port], ["count"]) for _ in range(5)]
+    viewers += [Viewer([b.port], ["count"]) for _ in range(5)]
+    async with viewing(viewers):
+        await until(lambda: all(v.rev("count") == 0 for v in viewers), 10, "snapshots")
+        with publisher_process(redis_server.url, "count", "set", 1, 30, 0.005) as proc:
+            await asyncio.to_thread(finished, proc)
+        assert b.publish({"op": "set", "name": "count", "value": {"n": 31}})["rev"] == 31
+        assert a.publish({"op": "patch", "name": "count", "patch": [
+            {"op": "replace", "path": "/n", "value": 32}]})["rev"] == 32  # fmt: skip
+        await until(lambda: all(v.rev("count") == 32 for v in viewers), 20, "every change")
+    for viewer in viewers:
+        assert viewer.values["count"] == (32, {"n": 32})
+        assert not viewer.gaps
+        assert [rev for _, _, rev in viewer.changes] == list(range(1, 33))
+    # One history: the same revision has the same cursor on both hubs.
+    assert len({tuple(v.changes) for v in viewers}) == 1
+
+
+def test_a_hub_that_starts_late_serves_the_current_snapshot_at_once(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a = hubs()
+    a.publish({"op": "declare", "name": "late", "value": [1]})
+    a.publish({"op": "patch", "name": "late", "patch": [{"op": "add", "path": "/-", "value": 2}]})
+    b = hubs()
+    snapshot = httpx.get(
+        f"http://127.0.0.1:{b.port}/nb-sse-signals/snapshot?signal=late",
+        headers={"Authorization": f"token {TOKEN}"},
+        timeout=10,
+    ).json()
+    assert snapshot == [
+        {"name": "late", "rev": 1, "patch": [{"op": "replace", "path": "", "value": [1, 2]}]}
+    ]
+
+
+async def test_a_hub_killed_mid_stream_leaves_its_viewers_to_resume_on_the_other_without_loss(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a, b = hubs(), hubs()
+    a.publish({"op": "declare", "name": "run", "value": {"n": 0}})
+    viewers = [Viewer([a.port, b.port], ["run"]) for _ in range(10)]
+    async with viewing(viewers):
+        await until(lambda: all(v.rev("run") == 0 for v in viewers), 10, "snapshots")
+        with publisher_process(redis_server.url, "run", "set", 1, 200, 0.01) as proc:
+            await until(lambda: all(v.rev("run") >= 40 for v in viewers), 20, "changes")
+            a.kill()
+            result = await asyncio.to_thread(finished, proc)
+        assert result["refused"] == 0  # the publisher never needed hub A
+        await until(lambda: all(v.rev("run") == 200 for v in viewers), 20, "the last change")
+    for viewer in viewers:
+        assert viewer.connects == 2, "moved to hub B once"
+        assert viewer.snapshots == 1, "resumed from history, no second snapshot"
+        assert not viewer.gaps
+        assert [rev for _, _, rev in viewer.changes] == list(range(1, 201))
+
+
+async def test_a_redis_restart_mid_stream_shows_stale_then_resyncs_to_live_with_the_right_value(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a, b = hubs(), hubs()
+    a.publish({"op": "declare", "name": "up", "value": {"n": 0}})
+    viewers = [Viewer([a.port], ["up"]), Viewer([b.port], ["up"])]
+    async with viewing(viewers):
+        await until(lambda: all(v.rev("up") == 0 for v in viewers), 10, "snapshots")
+        with publisher_process(redis_server.url, "up", "set", 1, 150, 0.01) as proc:
+            await until(lambda: all(v.rev("up") >= 30 for v in viewers), 20, "changes")
+            await asyncio.to_thread(redis_server.restart)  # comes back empty
+            result = await asyncio.to_thread(finished, proc)
+        await until(
+            lambda: all(v.values["up"][1] == {"n": 150} for v in viewers), 30, "the last value"
+        )
+        # A change through a hub works again, on the revisions viewers had.
+        reply = a.publish({"op": "set", "name": "up", "value": {"n": 151}})
+        assert reply["ok"], reply
+        rev = reply["rev"]
+        await until(lambda: all(v.rev("up") == rev for v in viewers), 10, "a change after")
+    assert result["sent"] == 150
+    for viewer in viewers:
+        assert viewer.stale >= 1, "viewers were told the hub lost Redis"
+        assert viewer.snapshots >= 2, "and got snapshots once it was back"
+        assert not viewer.gaps
+        assert viewer.values["up"] == (rev, {"n": 151})
+    # Revisions never went back across the restart.
+    assert rev >= 151
+
+
+async def test_two_publishers_racing_on_one_signal_never_share_a_revision(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a, b = hubs(), hubs()
+    a.publish({"op": "declare", "name": "race", "value": []})
+    viewers = [Viewer([a.port], ["race"]), Viewer([b.port], ["race"])]
+    async with viewing(viewers):
+        await until(lambda: all(v.rev("race") == 0 for v in viewers), 10, "snapshots")
+        with (
+            publisher_process(redis_server.url, "race", "append", 0, 100, 0) as one,
+            publisher_process(redis_server.url, "race", "append", 1000, 100, 0) as two,
+        ):
+            # and two more racers through the hubs' own publish endpoints
+            def through(hub: HubProcess, first: int) -> list[int]:
+                patch = [{"op": "add", "path": "/-", "value": 0}]
+                revs = []
+                for i in range(first, first + 50):
+                    patch[0]["value"] = i
+                    revs.append(hub.publish({"op": "patch", "name": "race", "patch": patch})["rev"])
+                return revs
+
+            revs_a, revs_b = await asyncio.gather(
+                asyncio.to_thread(through, a, 2000), asyncio.to_thread(through, b, 3000)
+            )
+            await asyncio.to_thread(finished, one)
+            await asyncio.to_thread(finished, two)
+        await until(lambda: all(v.rev("race") == 300 for v in viewers), 30, "every append")
+    assert not set(revs_a) & set(revs_b), "one revision, one change"
+    expected = sorted([*range(100), *range(1000, 1100), *range(2000, 2050), *range(3000, 3050)])
+    first = viewers[0].values["race"][1]
+    assert sorted(first) == expected, "every append applied once"
+    for viewer in viewers:
+        assert viewer.values["race"] == (300, first), "every hub saw one order"
+        assert [rev for _, _, rev in viewer.changes] == list(range(1, 301))
+
+
+@pytest.mark.slow
+async def test_one_publisher_and_200_viewers_over_two_hubs_converge_with_contiguous_revisions(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess]
+) -> None:
+    a, b = hubs(), hubs()
+    a.publish({"op": "declare", "name": "crowd", "value": {"n": 0}})
+    viewers = [Viewer([(a.port, b.port)[i % 2]], ["crowd"]) for i in range(200)]
+    async with viewing(viewers):
+        await until(lambda: all(v.rev("crowd") == 0 for v in viewers), 30, "200 snapshots")
+        with publisher_process(redis_server.url, "crowd", "set", 1, 100, 0.01) as proc:
+            await asyncio.to_thread(finished, proc)
+        await until(lambda: all(v.rev("crowd") == 100 for v in viewers), 30, "convergence")
+    for viewer in viewers:
+        assert viewer.values["crowd"] == (100, {"n": 100})
+        assert not viewer.gaps
+        assert [rev for _, _, rev in viewer.changes] == list(range(1, 101))
+
+
+# -- in process: options, bounds, security ------------------------------------------------
+
+
+def test_hubs_under_different_prefixes_share_nothing(redis_server: RedisServer) -> None:
+    one, two = SignalHub(), SignalHub()
+    b1 = RedisBackplane(redis_server.url, prefix="one:").start(one)
+    b2 = RedisBackplane(redis_server.url, prefix="two:").start(two)
+    try:
+        one.declare("x", 1)
+        two.declare("x", "other")
+        assert one.get("x") == (0, 1)
+        assert two.get("x") == (0, "other")
+        with RedisPublisher(redis_server.url, prefix="one:") as publisher:
+            assert publisher.set("x", 2) == 1
+        wait_until(lambda: one.get("x") == (1, 2), what="the change under one:")
+        assert two.get("x") == (0, "other")
+        keys = _redis_keys(redis_server)
+        assert keys
+        assert all(k.startswith((b"one:", b"two:")) for k in keys)
+    finally:
+        b1.stop()
+        b2.stop()
+
+
+def test_history_and_values_in_redis_are_bounded_by_maxlen_and_ttl(
+    redis_server: RedisServer,
+) -> None:
+    with RedisPublisher(redis_server.url, maxlen=50, ttl=30) as publisher:
+        publisher.declare("many", 0)
+        for i in range(1, 500):
+            publisher.set("many", i)
+    stream = _redis_command(redis_server, "XLEN", "nb_sse_signals:changes")
+    assert 50 <= stream < 500  # MAXLEN ~: trimmed in whole nodes
+    for key in ("nb_sse_signals:changes", "nb_sse_signals:sig:many", "nb_sse_signals:names"):
+        assert 0 < _redis_command(redis_server, "TTL", key) <= 30
+
+
+def test_a_hub_that_fell_behind_the_trimmed_stream_reloads_snapshots(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url, maxlen=10).start(hub)
+    try:
+        hub.declare("x", 0)
+        # Redis trims what the hub has not read yet: the feed sees the jump and reloads.
+        backplane._engine.call(backplane._engine.client.xtrim("nb_sse_signals:changes", 0))
+        with RedisPublisher(redis_server.url, maxlen=10) as publisher:
+            for i in range(1, 200):
+                publisher.set("x", i)
+        wait_until(lambda: hub.get("x") == (199, 199), what="the last value")
+    finally:
+        backplane.stop()
+
+
+def test_a_password_in_the_url_is_used(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "secure", password="s3cret") as server:
+        hub = SignalHub()
+        backplane = RedisBackplane(server.url).start(hub)
+        try:
+            assert hub.declare("x", 1) == 0
+        finally:
+            backplane.stop()
+        wrong = server.url.replace("s3cret", "wrong")
+        with pytest.raises(BackplaneError, match=r"cannot reach Redis at redis://\*\*\*@127"):
+            RedisBackplane(wrong).start(SignalHub(), timeout=2)
+
+
+def test_a_rediss_url_speaks_tls_and_checks_the_servers_certificate(tmp_path: Path) -> None:
+    with RedisServer(tmp_path / "tls", tls=True) as server:
+        hub = SignalHub()
+        backplane = RedisBackplane(server.url).start(hub)
+        try:
+            assert hub.declare("x", 1) == 0
+            with RedisPublisher(server.url) as publisher:
+                assert publisher.set("x", 2) == 1
+        finally:
+            backplane.stop()
+        # Without our CA the certificate is refused: TLS is checked, not only spoken.
+        unchecked = server.url.split("?")[0]
+        with pytest.raises(BackplaneError, match="cannot reach Redis"):
+            RedisBackplane(unchecked, timeout=1.0).start(SignalHub(), timeout=3)
+
+
+def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServer) -> None:
+    url = f"redis://127.0.0.1:{redis_server.port}/0"
+    redis_server.stop()
+    with pytest.raises(BackplaneError, match="cannot reach Redis"):
+        RedisBackplane(url, timeout=0.5).start(SignalHub(), timeout=2)
+    result = subprocess.run(
+        [sys.executable, "-m", "nb_sse_signals._cli", "serve", "--port", "0", "--redis", url],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert b"cannot reach Redis" in result.stderr
+
+
+def test_bad_options_are_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="expected a redis://, rediss:// or unix:// URL"):
+        RedisBackplane("http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="expected maxlen and ttl of at least 1"):
+        RedisPublisher("redis://127.0.0.1:1/0", maxlen=0)
+
+
+def test_changes_refused_during_an_outage_change_nothing_and_queue_nothing(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url, timeout=1.0).start(hub)
+    try:
+        hub.declare("x", 1)
+        redis_server.stop()
+        with pytest.raises(BackplaneError):
+            hub.set("x", 2)
+        assert hub.get("x") == (0, 1)  # the hub keeps serving what it has
+        redis_server.start()
+        wait_until(lambda: backplane.live, timeout=15, what="the resync")
+        assert hub.get("x") == (0, 1), "put back into the empty Redis, as it was"
+        assert hub.set("x", 3) == 1
+    finally:
+        backplane.stop()
+
+
+def test_a_publisher_without_a_hub_reads_back_and_keeps_the_hub_rules(
+    redis_server: RedisServer,
+) -> None:
+    with RedisPublisher(redis_server.url) as publisher:
+        assert publisher.declare("p", {"a": [1]}) == 0
+        assert publisher.patch("p", [{"op": "add", "path": "/a/-", "value": 2}]) == 1
+        assert publisher.get("p") == (1, {"a": [1, 2]})
+        with pytest.raises(Exception, match="expected a patch of 'p' at revision 1"):
+            publisher.patch("p", [{"op": "remove", "path": "/a"}], base=0)
+        assert publisher.set("p", {"a": [1, 2]}) == 1, "equal: no change"
+        publisher.close("p")
+        with pytest.raises(Exception, match="is closed"):
+            publisher.set("p", 1)
+        assert publisher.declare("p", "again") == 2
+
+
+def _redis_command(server: RedisServer, *args: str) -> Any:
+    import redis
+
+    client = redis.Redis.from_url(server.url)
+    try:
+        return client.execute_command(*args)
+    finally:
+        client.close()
+
+
+def _redis_keys(server: RedisServer) -> list[bytes]:
+    return list(_redis_command(server, "KEYS", "*"))
