@@ -130,11 +130,6 @@ def comm_relay(publisher: Publisher) -> CommRelay:
         return _default.relay
 
 
-def existing_default_publisher() -> Publisher | None:
-    """The extension's publisher or the local one, whichever was started (starts none)."""
-    return _default.extension or _default.local
-
-
 def existing_publishers() -> list[Publisher]:
     return [p for p in (_default.extension, _default.local) if p is not None]
 

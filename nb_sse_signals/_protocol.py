@@ -247,7 +247,7 @@ def parse_snapshots(data: str | bytes) -> list[Change]:
         ) from None
     if not isinstance(obj, list):
         raise ProtocolError(f"expected a JSON array of snapshots, got {type(obj).__name__}")
-    changes = [parse_change(orjson.dumps(item)) for item in obj]
+    changes = [_check_change(item) for item in obj]
     for change in changes:
         if not change.is_snapshot:
             raise ProtocolError(f"expected snapshot messages, got a change of {change.name!r}")
@@ -277,6 +277,11 @@ def parse_change(data: str | bytes) -> Change:
         obj: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"expected JSON message data, got invalid JSON: {exc}") from None
+    return _check_change(obj)
+
+
+def _check_change(obj: object) -> Change:
+    """A change or snapshot message already decoded from JSON, validated."""
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
     name, rev, patch = obj.get("name"), obj.get("rev"), obj.get("patch")
