@@ -240,7 +240,8 @@ class ServerSignal:
         if self.transport == "comm":
             url = token = ""
         else:
-            events = self.url.split("?")[0]
+            self._ensure_served()
+            events = self._publisher.transport.events_url
             url = events.removesuffix(EVENTS_PATH) if "://" in events else ""
             token = self.token or ""
         widget = SignalWidget(
