@@ -31,6 +31,9 @@ EVENTS_PATH = "nb-sse-signals/events"  # GET: the SSE stream
 SNAPSHOT_PATH = "nb-sse-signals/snapshot"  # GET: a JSON array of snapshots, to resync
 PUBLISH_PATH = "nb-sse-signals/publish"  # WebSocket or POST, with the publish secret
 SECRET_HEADER = "X-Signals-Publish-Secret"  # the publish secret; never in a URL
+# On the publish WebSocket's handshake reply: the largest frame the hub reads, so a
+# publisher splits batches to fit and refuses a bigger change itself.
+MAX_MESSAGE_HEADER = "X-Signals-Max-Message-Bytes"
 TOKEN_COOKIE = "nb_sse_signals_token"  # the standalone server's subscriber token
 # What a Jupyter server with the extension tells the kernels it starts (they inherit
 # its environment): its loopback URL, the publish secret, and its base_url.

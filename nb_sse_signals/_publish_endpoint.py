@@ -20,7 +20,7 @@ from tornado.ioloop import IOLoop
 
 from ._hub import SignalHub
 from ._messages import handle_payload
-from ._protocol import SECRET_HEADER
+from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -60,6 +60,9 @@ class PublishHandler(websocket.WebSocketHandler):
         if not self._authorized():
             self._refuse()
             return
+        # Sent with the 101 reply: a publisher that knows the limit never sends a frame
+        # we would have to close the connection over (1009).
+        self.set_header(MAX_MESSAGE_HEADER, str(self.max_message_size))
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:

@@ -22,13 +22,15 @@ import orjson
 
 from ._errors import SignalsError
 from ._protocol import EVENTS_PATH
-from ._transport import HubTransport, SocketTransport, Transport, TransportError
+from ._transport import TOO_BIG, HubTransport, SocketTransport, Transport, TransportError
 
 if TYPE_CHECKING:
     from ._hub import SignalHub
 
 log = logging.getLogger("nb_sse_signals")
 T = TypeVar("T")
+# How a whole-value message begins (orjson writes a dict's keys in the order given).
+_DECLARE = b'{"op":"declare"'
 
 
 class Outgoing(Protocol):
@@ -42,6 +44,9 @@ class Outgoing(Protocol):
     name: str
     _next_send: float  # loop time before which the signal's rate limit holds it back
     _needs_declare: bool  # send the whole value next time (the hub lost track)
+
+    def _refuse_whole(self) -> None:
+        """The hub cannot take the whole value (too big): send nothing until it changes."""
 
     def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
         """The message to send now and what to call with the hub's revision, or None."""
@@ -203,12 +208,26 @@ class Publisher:
         except TransportError as exc:
             log.warning("nb_sse_signals: %s; will resend the whole values", exc)
             replies = [{"ok": False, "error": str(exc)}] * len(batch)
-        for (signal, _, sent), reply in zip(batch, replies, strict=True):
+        for (signal, message, sent), reply in zip(batch, replies, strict=True):
             if reply.get("ok"):
                 try:
                     sent(int(reply.get("rev", 0)))
                 except Exception:  # a user's observer must not stop the publisher
                     log.exception("nb_sse_signals: an observer of %s failed", signal.key)
+            elif reply.get("refused") == TOO_BIG:
+                # Never sent. Changes coalesced past the limit may fit as the whole
+                # value; a whole value that does not fit waits for the next change
+                # (resending it could only fail again, as often as we tried).
+                if not message.startswith(_DECLARE):
+                    signal._needs_declare = True
+                    self._due[signal.key] = signal  # in this same round (and flush)
+                    continue
+                signal._refuse_whole()
+                log.error(
+                    "nb_sse_signals: %s: %s; viewers keep its last value until a change fits",
+                    signal.key,
+                    reply.get("error"),
+                )
             else:
                 # The hub's copy and ours disagree (hub restarted, a lost message):
                 # send the whole value next time, the hub sends viewers the difference.

@@ -20,7 +20,7 @@ import orjson
 
 from . import _default
 from ._comm import CommRelay
-from ._errors import NotJSONError, SignalClosedError
+from ._errors import LimitError, NotJSONError, SignalClosedError
 from ._json import normalise
 from ._mutate import Recorder
 from ._patch import copy_json, parse_pointer, select
@@ -104,6 +104,7 @@ class ServerSignal:
         self._doc: JSON = normalise(initial)
         self._pending: list[tuple[str, str, bytes]] = []  # (op, path, serialised op)
         self._needs_declare = False
+        self._too_big = False  # the hub refused the whole value as too big
         self._next_send = 0.0
         self._scheduled = False  # the publisher has been asked to send; no need to ask again
         self._closed = False
@@ -178,6 +179,7 @@ class ServerSignal:
             # before: O(change) plus a pointer comparison per unchanged scalar.
             doc, ops = refresh(self._doc, value)
             serialised = _serialise(ops)  # may refuse: nothing has changed yet
+            self._check_size(serialised)
             self._doc = doc
             self._record(ops, serialised)
 
@@ -206,6 +208,7 @@ class ServerSignal:
             try:
                 yield recorder.proxy
                 serialised = _serialise(recorder.ops)
+                self._check_size(serialised)
             except BaseException:
                 recorder.rollback()
                 raise
@@ -310,6 +313,21 @@ class ServerSignal:
             self._pending.clear()
             self._needs_declare = False
 
+    def _check_size(self, serialised: list[bytes]) -> None:
+        """:class:`LimitError` for a change bigger than the hub reads in one message
+        (its ``message_bytes``), before anything changed: sent, it would be refused."""
+        limit = self._publisher.transport.max_message_bytes
+        if limit is None:
+            return
+        # The patch message's envelope, {"op":"patch","name":...,"patch":[...]}, is
+        # about 30 bytes and the key; the ops' bytes are known already.
+        size = sum(map(len, serialised)) + len(serialised) + len(self.key) + 32
+        if size > limit:
+            raise LimitError(
+                f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
+                f"hub's message_bytes limit), got about {size:,}"
+            )
+
     def _declare_message(self) -> bytes:
         return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
 
@@ -317,6 +335,7 @@ class ServerSignal:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
         if not ops:
             return
+        self._too_big = False  # a new value: it may fit
         pending = self._pending
         for op, data in zip(ops, serialised, strict=True):
             kind, path = str(op["op"]), str(op["path"])
@@ -339,10 +358,18 @@ class ServerSignal:
             self._scheduled = True
             self._publisher.schedule(self)
 
+    def _refuse_whole(self) -> None:
+        with self._lock:
+            self._needs_declare = True
+            # A change made since the value was taken may fit: only then try again.
+            self._too_big = not self._pending
+
     def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
         """The message to send now, if any, and what to call with the hub's revision after."""
         with self._lock:
             self._scheduled = False
+            if self._too_big:
+                return None  # sending the same value again would be refused again
             if self._needs_declare:
                 self._needs_declare = False
                 self._pending.clear()

@@ -18,7 +18,7 @@ from tornado import httpclient, websocket
 from ._errors import SignalsError
 from ._hub import SignalHub
 from ._messages import handle_message
-from ._protocol import PUBLISH_PATH, SECRET_HEADER
+from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -29,9 +29,29 @@ class TransportError(SignalsError, ConnectionError):
     """The hub could not be reached, or the connection to it dropped."""
 
 
+class MessageTooBigError(TransportError):
+    """The hub closed the connection (WebSocket code 1009) over a frame bigger than it reads."""
+
+
+TOO_BIG = "message_bytes"  # a reply's "refused": the message was never sent (too big)
+
+
+def too_big(size: int, limit: int) -> Message:
+    """The reply for a message over the hub's limit, refused here instead of sent."""
+    return {
+        "ok": False,
+        "refused": TOO_BIG,
+        "error": (
+            f"expected a publish message of at most {limit:,} bytes (the hub's "
+            f"message_bytes limit), got {size:,}: not sent"
+        ),
+    }
+
+
 class Transport(Protocol):
     events_url: str  # the subscriber endpoint, absolute or a path on the page's origin
     token: str | None  # what a subscriber on another origin needs (None: same-origin auth)
+    max_message_bytes: int | None  # the most the hub reads in one message (None: no limit)
 
     async def request(self, messages: list[bytes]) -> list[Message]:
         """Send serialised messages; return one reply per message, in order."""
@@ -47,6 +67,7 @@ class HubTransport:
         self.hub = hub
         self.events_url = events_url
         self.token = token
+        self.max_message_bytes: int | None = None  # nothing is framed in-process
 
     async def request(self, messages: list[bytes]) -> list[Message]:
         return [handle_message(self.hub, orjson.loads(m)) for m in messages]
@@ -61,6 +82,11 @@ class SocketTransport:
     One persistent connection; replies come back in order, so requests wait in a
     FIFO. ``on_reconnect`` runs after the connection is re-established (the
     publisher re-declares its signals there, since the hub may have restarted).
+
+    A batch is sent in as many frames as the hub's ``max_message_bytes`` needs (its
+    handshake reply says; a hub that does not say teaches us with a 1009 close), and
+    a message too big for any frame is refused here, never sent: one huge value must
+    not cut the connection that every other signal of this process shares.
     """
 
     def __init__(
@@ -74,7 +100,10 @@ class SocketTransport:
         self.reply_timeout = 10.0
         self.on_reconnect: Any = None
         self._conn: websocket.WebSocketClientConnection | None = None
-        self._waiting: deque[asyncio.Future[list[Message]]] = deque()
+        self.max_message_bytes: int | None = None
+        self._one_per_frame = False  # a hub that did not say its limit refused a batch
+        # Per frame in flight, in order: its reply's future, its size, its messages.
+        self._waiting: deque[tuple[asyncio.Future[list[Message]], int, int]] = deque()
         self._reader: asyncio.Task[None] | None = None
         self._connecting: asyncio.Lock | None = None
         self._ever_connected = False
@@ -98,6 +127,9 @@ class SocketTransport:
                     f"cannot reach the signals hub at {self.ws_url}: {exc}"
                 ) from exc
             self._conn = conn
+            told = conn.headers.get(MAX_MESSAGE_HEADER, "") if conn.headers else ""
+            if told.isdigit() and int(told) > 0:
+                self.max_message_bytes = int(told)
             self._reader = asyncio.create_task(self._read(conn))
             reconnected, self._ever_connected = self._ever_connected, True
         # Outside the lock: re-declaring sends requests, which connect through here.
@@ -113,24 +145,59 @@ class SocketTransport:
             if not self._waiting:
                 log.warning("nb_sse_signals: unexpected reply from the hub: %.200r", raw)
                 continue
-            future = self._waiting.popleft()
+            future, _, _ = self._waiting.popleft()
             if not future.done():
                 reply = orjson.loads(raw)
                 future.set_result(reply if isinstance(reply, list) else [reply])
         if self._conn is conn:
             self._conn = None
         conn.close()  # the peer went away; release our side too
+        first = True
         while self._waiting:
-            future = self._waiting.popleft()
+            future, size, count = self._waiting.popleft()
+            error: TransportError
+            if first and conn.close_code == 1009:
+                # The oldest unanswered frame is the one the hub would not read. Alone
+                # in it, that message is too big (and is refused here from now on);
+                # with others, which one is unknown: each goes in a frame of its own.
+                if count == 1:
+                    self.max_message_bytes = min(self.max_message_bytes or size, size - 1)
+                else:
+                    self._one_per_frame = True
+                error = MessageTooBigError(
+                    f"the hub at {self.ws_url} closed the connection over a "
+                    f"{size:,}-byte message (too big)"
+                )
+            else:
+                error = TransportError(f"the connection to {self.ws_url} closed")
+            first = False
             if not future.done():
-                future.set_exception(TransportError(f"the connection to {self.ws_url} closed"))
+                future.set_exception(error)
 
     async def request(self, messages: list[bytes]) -> list[Message]:
+        limit = self.max_message_bytes
+        if limit is None and not self._one_per_frame:
+            return await self._request_frame(b"[" + b",".join(messages) + b"]", len(messages))
+        replies: list[Message] = [{}] * len(messages)
+        groups = [[i] for i in range(len(messages))]
+        if limit is not None:
+            groups = _frames([len(m) for m in messages], limit)
+        for indexes in groups:
+            if limit is not None and len(indexes) == 1 and len(messages[indexes[0]]) + 2 > limit:
+                replies[indexes[0]] = too_big(len(messages[indexes[0]]) + 2, limit)
+                continue
+            frame = b"[" + b",".join(messages[i] for i in indexes) + b"]"
+            answers = await self._request_frame(frame, len(indexes))
+            for i, reply in zip(indexes, answers, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _request_frame(self, frame: bytes, count: int) -> list[Message]:
         conn = await self._connect()
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
+        self._waiting.append((future, len(frame), count))
         try:
-            await conn.write_message(b"[" + b",".join(messages) + b"]", binary=True)
+            await conn.write_message(frame, binary=True)
             # A hub that vanished without closing the socket never answers: give up
             # on the connection, so the next request reconnects and re-declares.
             return await asyncio.wait_for(asyncio.shield(future), self.reply_timeout)
@@ -153,3 +220,20 @@ class SocketTransport:
                 await asyncio.wait_for(self._reader, 2)
             except (TimeoutError, asyncio.CancelledError):
                 self._reader.cancel()
+
+
+def _frames(sizes: list[int], limit: int) -> list[list[int]]:
+    """Indexes of messages grouped in order into JSON-array frames of at most ``limit``
+    bytes (brackets and commas counted); a message too big alone stays alone."""
+    frames: list[list[int]] = []
+    current: list[int] = []
+    used = 1  # "["
+    for i, size in enumerate(sizes):
+        if current and used + size + 1 > limit:  # the message and a comma (or the "]")
+            frames.append(current)
+            current, used = [], 1
+        used += size + 1
+        current.append(i)
+    if current:
+        frames.append(current)
+    return frames

@@ -1,0 +1,154 @@
+"""The publish WebSocket keeps to the hub's message limit: a batch is split to fit,
+and a change too big for any message is refused in the kernel, never sent, so one
+huge value cannot cut the connection every other signal of the process shares."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nb_sse_signals import Publisher, ServerSignal
+from nb_sse_signals import _transport as transport_module
+from nb_sse_signals._errors import LimitError
+from nb_sse_signals._limits import Limits
+from nb_sse_signals._server import Server
+from nb_sse_signals._transport import _frames
+
+from .conftest import SECRET, TOKEN, wait_until
+
+LIMIT = 20_000
+
+
+@pytest.fixture
+def small_hub() -> Iterator[Server]:
+    srv = Server(
+        port=0, token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=LIMIT)
+    ).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def publisher(small_hub: Server) -> Iterator[Publisher]:
+    pub = Publisher.connect(small_hub.url, SECRET, timeout=5)
+    try:
+        yield pub
+    finally:
+        pub.shutdown()
+
+
+def test_the_hub_tells_the_publisher_its_message_limit(publisher: Publisher) -> None:
+    assert publisher.transport.max_message_bytes == LIMIT
+
+
+def test_a_change_too_big_for_the_hub_is_refused_in_the_kernel_and_changes_nothing(
+    small_hub: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("big", {"v": 0}, publisher=publisher, scope="k-t")
+    with pytest.raises(LimitError, match=r"at most 20,000 bytes as JSON .* got about 30,"):
+        s.set({"v": "x" * 30_000})
+    assert s.value == {"v": 0}
+    with pytest.raises(LimitError, match="message_bytes"), s.mutate() as doc:
+        doc["w"] = "y" * 30_000
+    assert s.value == {"v": 0}
+    s.set({"v": 1})
+    publisher.flush()
+    assert small_hub.hub.get("k-t/big") == (1, {"v": 1})
+
+
+def test_a_batch_bigger_than_one_message_is_split_and_every_signal_arrives(
+    small_hub: Server, publisher: Publisher
+) -> None:
+    signals = [
+        ServerSignal(f"s{i}", "", publisher=publisher, scope="k-t", max_rate=0.5) for i in range(8)
+    ]
+    publisher.flush()
+    for i, s in enumerate(signals):
+        s.set(str(i) * 9_000)  # 8 x 9 kB: four messages of the 20 kB limit
+    publisher.flush()
+    for i, s in enumerate(signals):
+        assert small_hub.hub.get(s.key)[1] == str(i) * 9_000
+
+
+def test_changes_coalesced_past_the_limit_arrive_as_the_whole_value(
+    small_hub: Server, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = ServerSignal("log", [], publisher=publisher, scope="k-t", max_rate=0.01)
+    s.set(["first"])  # sent at once; what follows waits 100 s for its turn
+    publisher.flush()
+    for i in range(40):  # each change fits; together (40 x 1 kB, twice) they do not
+        with s.mutate() as doc:
+            doc.append(f"{i}" * 1_000)
+        with s.mutate() as doc:
+            doc.pop()
+    s.set(["first", "last"])
+    with caplog.at_level(logging.WARNING, logger="nb_sse_signals"):
+        publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == ["first", "last"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_hub_that_does_not_say_its_limit_teaches_it_with_a_1009_close(
+    small_hub: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a hub of an older version would: no limit in the handshake reply.
+    monkeypatch.setattr(transport_module, "MAX_MESSAGE_HEADER", "X-Not-Sent")
+    pub = Publisher.connect(small_hub.url, SECRET, timeout=5)
+    try:
+        assert pub.transport.max_message_bytes is None
+        signals = [
+            ServerSignal(f"u{i}", "", publisher=pub, scope="k-t", max_rate=0.5) for i in range(4)
+        ]
+        pub.flush()
+        for i, s in enumerate(signals):
+            s.set(str(i) * 9_000)  # 36 kB in one frame: closed with 1009
+        pub.flush()
+        wait_until(
+            lambda: all(
+                small_hub.hub.get(s.key)[1] == str(i) * 9_000 for i, s in enumerate(signals)
+            ),
+            timeout=10,
+            what="every signal to arrive in frames under the learned limit",
+        )
+        assert pub.transport.max_message_bytes is None  # no message was too big alone
+    finally:
+        pub.shutdown()
+
+
+def test_a_whole_value_too_big_is_logged_once_and_not_resent_in_a_loop(
+    small_hub: Server, publisher: Publisher, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = ServerSignal("grows", [], publisher=publisher, scope="k-t", max_rate=0.01)
+    s.set(["seed"])  # sent at once; what follows waits 100 s for its turn
+    publisher.flush()
+    for _ in range(25):  # the value grows past the limit in changes that each fit
+        with s.mutate() as doc:
+            doc.append("z" * 1_000)
+    other = ServerSignal("other", 0, publisher=publisher, scope="k-t")
+    with caplog.at_level(logging.WARNING, logger="nb_sse_signals"):
+        publisher.flush()
+        other.set(1)
+        publisher.flush()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "k-t/grows" in errors[0]
+    assert "at most 20,000 bytes" in errors[0]
+    assert small_hub.hub.get(s.key) == (1, ["seed"])  # viewers keep what they had
+    assert small_hub.hub.get(other.key) == (1, 1)  # and every other signal carries on
+
+
+@given(st.lists(st.integers(min_value=1, max_value=60), max_size=30), st.integers(3, 80))
+def test_frames_keep_order_and_fit_the_limit_unless_a_message_is_too_big_alone(
+    sizes: list[int], limit: int
+) -> None:
+    frames = _frames(sizes, limit)
+    assert [i for frame in frames for i in frame] == list(range(len(sizes)))
+    for frame in frames:
+        size = 1 + sum(sizes[i] + 1 for i in frame)  # "[", each message and "," or "]"
+        assert size <= limit or len(frame) == 1
