@@ -12,7 +12,10 @@ from dataclasses import dataclass, fields
 
 from ._depth import MAX_DEPTH
 
-__all__ = ["Limits"]
+__all__ = ["CONNECTION_LIMITS", "Limits"]
+
+# The fields only a server of our own can hold to: a Jupyter server owns its sockets.
+CONNECTION_LIMITS = frozenset({"header_bytes", "connections", "header_timeout", "idle_timeout"})
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class Limits:
     # Memory
     history_events: int = 1_024  # per signal, for Last-Event-ID resume
     history_bytes: int = 4 * 1024 * 1024  # per signal: big values keep fewer changes
-    # Connections
+    # Connections: the standalone server's (in Jupyter, the Jupyter server's own apply)
+    header_bytes: int = 64 * 1024  # a request's line and headers (its URL included)
     connections: int = 10_000  # open at once; also kept under the process's file limit
     header_timeout: float = 10.0  # seconds to send a request's headers, or be cut off
     idle_timeout: float = 60.0  # seconds a kept-alive connection may sit between requests
@@ -50,4 +54,5 @@ class Limits:
 
     def refusal(self, name: str, got: object) -> str:
         """The message for a request over limit ``name``: what is allowed, what arrived."""
-        return f"expected at most {getattr(self, name):,} {name.replace('_', ' ')}, got {got}"
+        shown = f"{got:,}" if isinstance(got, int) and not isinstance(got, bool) else got
+        return f"expected at most {getattr(self, name):,} {name.replace('_', ' ')}, got {shown}"

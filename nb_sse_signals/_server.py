@@ -20,12 +20,13 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
 
-from tornado import httpserver, web
+from tornado import httpserver, httputil, web
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
 
 from ._comm import CommRelay
 from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
+from ._http_guard import RefusingDelegate, room
 from ._hub import SignalHub
 from ._limits import Limits
 from ._protocol import EVENTS_PATH, TOKEN_COOKIE
@@ -187,10 +188,12 @@ class Server:
             # by then is cut off (slow-loris); also the keep-alive idle limit.
             idle_connection_timeout=limits.header_timeout,
             body_timeout=limits.idle_timeout,
-            # Room above the limit, so a body a little too big gets the JSON 413 of
-            # the publish endpoint; far beyond it, Tornado cuts the connection.
-            max_body_size=limits.message_bytes + max(limits.message_bytes, 1 << 20),
+            # Tornado's own limits sit above ours, so a request over ours gets the
+            # JSON answer of _http_guard; far beyond, Tornado cuts the connection.
+            max_body_size=room(limits.message_bytes),
+            max_header_size=room(limits.header_bytes),
             xheaders=False,
+            limits=limits,
         )
         self._http.add_sockets([sock])
         self._loop = asyncio.get_running_loop()
@@ -288,12 +291,21 @@ class Server:
 class _BoundedHTTPServer(httpserver.HTTPServer):
     """Refuses connections past ``max_connections`` at once, and backs off (instead of
     spinning at 100% CPU, as a plain accept loop does) when the process is out of file
-    descriptors."""
+    descriptors. Requests over a limit get JSON, not Tornado's bare 400 (_http_guard)."""
 
-    def initialize(self, *args: Any, max_connections: int = 10_000, **kwargs: Any) -> None:
+    def initialize(
+        self, *args: Any, max_connections: int = 10_000, limits: Limits | None = None, **kwargs: Any
+    ) -> None:
         super().initialize(*args, **kwargs)
         self.max_connections = max_connections
+        self.limits = limits or Limits()
         self.refused = 0
+
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        inner = super().start_request(server_conn, request_conn)
+        return RefusingDelegate(inner, request_conn, self.limits)
 
     def add_sockets(self, sockets: Any) -> None:
         for sock in sockets:

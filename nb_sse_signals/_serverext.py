@@ -28,7 +28,7 @@ from traitlets.config import Configurable
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._handlers import EventsHandler, SnapshotHandler
 from ._hub import SignalHub
-from ._limits import Limits
+from ._limits import CONNECTION_LIMITS, Limits
 from ._protocol import (
     ENV_BASE_URL,
     ENV_REDIS_URL,
@@ -115,13 +115,21 @@ SignalsExtension: type[BackplaneOptions] = type(
     (BackplaneOptions,),
     {
         "__doc__": "nb_sse_signals' server extension: its Redis backplane and its limits.",
-        **{f.name: _limit_trait(f) for f in dataclasses.fields(Limits)},
+        **{
+            f.name: _limit_trait(f)
+            for f in dataclasses.fields(Limits)
+            if f.name not in CONNECTION_LIMITS
+        },
     },
 )
 
 
 def _limits(options: Any) -> Limits:
-    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(Limits)}
+    values = {
+        f.name: getattr(options, f.name)
+        for f in dataclasses.fields(Limits)
+        if f.name not in CONNECTION_LIMITS
+    }
     return Limits(**values)
 
 

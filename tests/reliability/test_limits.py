@@ -56,7 +56,7 @@ def test_a_message_too_large_is_refused_with_413_and_json(small: Server) -> None
     body = orjson.dumps({"op": "declare", "name": "big", "value": "x" * 70_000})
     answer = post(small, body)
     assert answer.status_code == 413
-    assert answer.json()["error"] == (f"expected at most 65,536 message bytes, got {len(body)}")
+    assert answer.json()["error"] == (f"expected at most 65,536 message bytes, got {len(body):,}")
     assert small.hub.names() == []
 
 

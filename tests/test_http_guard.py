@@ -1,0 +1,110 @@
+"""Requests past Tornado's own limits get the protocol's JSON error from the
+standalone server, not a bare 400 or a cut connection, and nothing of them is read
+on (issue 12: ~1,000 query fields, a 64 kB URL, a 100 MB body)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from nb_sse_signals._limits import Limits
+from nb_sse_signals._server import Server
+
+from .conftest import SECRET, TOKEN
+from .reliability.conftest import Canary
+
+
+@pytest.fixture
+def canary(server: Server) -> Iterator[Canary]:
+    c = Canary(server)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def exchange(server: Server, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes; the status, headers and body of the answer, read to the end
+    (the server must close the connection after it)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines)
+    return int(status_line.split()[1]), headers, body
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+
+
+def test_more_query_fields_than_tornado_parses_get_a_json_400(
+    server: Server, canary: Canary
+) -> None:
+    query = "&".join(f"signal=s{i}" for i in range(1_200))
+    status, headers, body = exchange(server, get(f"/nb-sse-signals/events?token={TOKEN}&{query}"))
+    assert status == 400
+    assert headers["Content-Type"].startswith("application/json")
+    assert orjson.loads(body) == {"error": "expected at most 1,000 query fields, got 1,201"}
+    assert canary.alive()
+
+
+def test_a_url_past_the_header_limit_gets_a_json_414(server: Server, canary: Canary) -> None:
+    status, _, body = exchange(server, get("/nb-sse-signals/events?signal=" + "x" * 70_000))
+    assert status == 414
+    assert orjson.loads(body)["error"].startswith("expected at most 65,536 header bytes, got 70,")
+    assert canary.alive()
+
+
+def test_headers_past_the_header_limit_get_a_json_431(server: Server) -> None:
+    request = (
+        b"GET /nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + b"".join(f"X-Filler-{i}: {'y' * 1000}\r\n".encode() for i in range(70))
+        + b"\r\n"
+    )
+    status, _, body = exchange(server, request)
+    assert status == 431
+    assert "header bytes" in orjson.loads(body)["error"]
+
+
+def test_a_huge_publish_body_gets_a_json_413_before_any_of_it_is_read(
+    server: Server, canary: Canary
+) -> None:
+    # Only the headers are sent: the answer must come without waiting for 200 MB.
+    request = (
+        f"POST /nb-sse-signals/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"X-Signals-Publish-Secret: {SECRET}\r\nContent-Length: 200000000\r\n\r\n"
+    ).encode()
+    status, headers, body = exchange(server, request)
+    assert status == 413
+    assert headers["Connection"] == "close"
+    assert orjson.loads(body) == {
+        "error": "expected at most 16,777,216 message bytes, got 200,000,000"
+    }
+    assert server.hub.names() == ["canary"]
+    assert canary.alive()
+
+
+def test_the_header_limit_is_a_limit_like_the_others() -> None:
+    with Server(port=0, token=TOKEN, limits=Limits(header_bytes=2_000)) as srv:
+        status, _, body = exchange(srv, get("/nb-sse-signals/events?signal=" + "x" * 3_000))
+    assert status == 414
+    assert orjson.loads(body)["error"].startswith("expected at most 2,000 header bytes")
+
+
+def test_requests_within_the_limits_pass_through_untouched(server: Server) -> None:
+    server.hub.declare("plain", 1)
+    status, _, body = exchange(
+        server,
+        get(f"/nb-sse-signals/snapshot?token={TOKEN}&signal=plain").replace(
+            b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    assert status == 200
+    assert orjson.loads(body)[0]["name"] == "plain"
