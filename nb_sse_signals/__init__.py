@@ -6,6 +6,7 @@ from ._drive import Driver
 from ._errors import (
     BackplaneError,
     CursorError,
+    LimitError,
     NotJSONError,
     PatchError,
     ProtocolError,
@@ -15,6 +16,7 @@ from ._errors import (
 )
 from ._handlers import signal_handlers
 from ._hub import SignalHub, SignalInfo
+from ._limits import Limits
 from ._publisher import Publisher
 from ._server import Server, serve
 from ._signal import ServerSignal
@@ -31,6 +33,8 @@ __all__ = [
     "BackplaneError",
     "CursorError",
     "Driver",
+    "LimitError",
+    "Limits",
     "NotJSONError",
     "PatchError",
     "ProtocolError",
