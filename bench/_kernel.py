@@ -25,6 +25,7 @@ class RecordingTransport:
 
     events_url = ""
     token: str | None = None
+    max_message_bytes: int | None = None  # no frames: nothing to split
 
     def __init__(self, forward_to: SignalHub | None = None) -> None:
         self.sizes: list[int] = []

@@ -178,10 +178,10 @@ class ServerSignal:
             # One walk that copies and diffs only what is not the very object published
             # before: O(change) plus a pointer comparison per unchanged scalar.
             doc, ops = refresh(self._doc, value)
-            serialised = _serialise(ops)  # may refuse: nothing has changed yet
-            self._check_size(serialised)
+            entries, size = _serialise(ops)  # may refuse: nothing has changed yet
+            self._check_size(size, len(entries))
             self._doc = doc
-            self._record(ops, serialised)
+            self._record(entries)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
         """``set(fn(current))`` atomically: no other change lands in between."""
@@ -207,13 +207,13 @@ class ServerSignal:
             recorder = Recorder(self._doc, normalise)
             try:
                 yield recorder.proxy
-                serialised = _serialise(recorder.ops)
-                self._check_size(serialised)
+                entries, size = _serialise(recorder.ops)
+                self._check_size(size, len(entries))
             except BaseException:
                 recorder.rollback()
                 raise
             self._doc = recorder.doc
-            self._record(recorder.ops, serialised)
+            self._record(entries)
 
     def close(self) -> None:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
@@ -313,15 +313,15 @@ class ServerSignal:
             self._pending.clear()
             self._needs_declare = False
 
-    def _check_size(self, serialised: list[bytes]) -> None:
+    def _check_size(self, ops_bytes: int, count: int) -> None:
         """:class:`LimitError` for a change bigger than the hub reads in one message
         (its ``message_bytes``), before anything changed: sent, it would be refused."""
         limit = self._publisher.transport.max_message_bytes
         if limit is None:
             return
         # The patch message's envelope, {"op":"patch","name":...,"patch":[...]}, is
-        # about 30 bytes and the key; the ops' bytes are known already.
-        size = sum(map(len, serialised)) + len(serialised) + len(self.key) + 32
+        # about 30 bytes and the key, with a comma between ops.
+        size = ops_bytes + count + len(self.key) + 32
         if size > limit:
             raise LimitError(
                 f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
@@ -331,14 +331,14 @@ class ServerSignal:
     def _declare_message(self) -> bytes:
         return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
 
-    def _record(self, ops: list[Op], serialised: list[bytes]) -> None:
+    def _record(self, entries: list[tuple[str, str, bytes]]) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
-        if not ops:
+        if not entries:
             return
         self._too_big = False  # a new value: it may fit
         pending = self._pending
-        for op, data in zip(ops, serialised, strict=True):
-            kind, path = str(op["op"]), str(op["path"])
+        for entry in entries:
+            kind, path = entry[0], entry[1]
             if kind == "replace" and path == "":
                 pending.clear()  # a whole new value makes every queued op moot
             elif kind == "replace":
@@ -352,7 +352,7 @@ class ServerSignal:
                 pending[start:] = [
                     p for p in pending[start:] if p[1] != path and not p[1].startswith(prefix)
                 ]
-            pending.append((kind, path, data))
+            pending.append(entry)
         if not self._scheduled:
             # One wake-up of the publisher thread per send, not per change.
             self._scheduled = True
@@ -393,18 +393,21 @@ class ServerSignal:
         return message, sent
 
 
-def _serialise(ops: list[Op]) -> list[bytes]:
-    """Each op as JSON bytes now (later edits cannot change what was recorded), or
-    :class:`NotJSONError` naming the path of what orjson cannot write (an integer
-    beyond 64 bits), before anything changed."""
+def _serialise(ops: list[Op]) -> tuple[list[tuple[str, str, bytes]], int]:
+    """Each op as ``(op, path, JSON bytes)`` now (later edits cannot change what was
+    recorded), and their bytes in all; or :class:`NotJSONError` naming the path of
+    what orjson cannot write (an integer beyond 64 bits), before anything changed."""
     out = []
+    size = 0
     for op in ops:
         try:
-            out.append(orjson.dumps(op))
+            data = orjson.dumps(op)
         except orjson.JSONEncodeError as exc:
             path = str(op.get("path", ""))
             raise NotJSONError(
                 f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",
                 path,
             ) from None
-    return out
+        size += len(data)
+        out.append((str(op["op"]), str(op["path"]), data))
+    return out, size
