@@ -400,7 +400,7 @@ async def test_a_late_or_resuming_subscriber_learns_a_signal_is_stale_after_its_
     assert parse_change(orjson.dumps(fetched[0])).stale
 
 
-async def test_declaring_an_orphan_again_with_an_equal_value_ends_the_stale_with_a_snapshot() -> None:
+async def test_an_orphan_declared_again_with_an_equal_value_ends_its_stale_by_a_snapshot() -> None:
     hub = SignalHub()
     gone, new = object(), object()
     hub.declare("a", {"n": 1}, owner=gone)
