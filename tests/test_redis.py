@@ -28,6 +28,7 @@ import pytest
 
 from bench._redis_server import RedisServer, available
 from nb_sse_signals import BackplaneError, SignalHub
+from nb_sse_signals._follow import Follower
 from nb_sse_signals._patch import apply_patch
 from nb_sse_signals._protocol import (
     EVENTS_PATH,
@@ -688,9 +689,29 @@ async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_oth
         assert "levels of nesting" in deep["error"]
         assert canary["patch"][0]["value"] == count
 
-    # A publisher sets a value every hub can serve: viewers get a snapshot of it.
-    async with viewing([RefusalViewer([b.port], ["deep", "canary"])]) as (v,):
-        await until(lambda: len(v.refused) == 1, 20, "the refusal")
-        with RedisPublisher(redis_server.url) as publisher:
-            await asyncio.to_thread(publisher.set, "deep", {"fixed": True})
-        await until(lambda: v.values.get("deep", (0, None))[1] == {"fixed": True}, 20, "fixed")
+    # The Python follower likewise: error for the refused one only.
+    statuses: dict[str, list[str]] = {"deep": [], "canary": []}
+    followers = [
+        Follower(
+            f"http://127.0.0.1:{b.port}/",
+            name,
+            lambda value, rev: None,
+            statuses[name].append,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        for name in statuses
+    ]
+    try:
+        await until(lambda: statuses["deep"][-1:] == ["error"], 20, "the follower's error")
+        await until(lambda: statuses["canary"][-1:] == ["live"], 20, "the canary live")
+
+        # A publisher sets a value every hub can serve: viewers get a snapshot of it.
+        async with viewing([RefusalViewer([b.port], ["deep", "canary"])]) as (v,):
+            await until(lambda: len(v.refused) == 1, 20, "the refusal")
+            with RedisPublisher(redis_server.url) as publisher:
+                await asyncio.to_thread(publisher.set, "deep", {"fixed": True})
+            await until(lambda: v.values.get("deep", (0, None))[1] == {"fixed": True}, 20, "fixed")
+        await until(lambda: statuses["deep"][-1:] == ["live"], 20, "the follower live again")
+    finally:
+        for follower in followers:
+            follower.stop()
