@@ -563,8 +563,13 @@ class SignalHub:
                 try:
                     sig.value = apply_patch(sig.value, orjson.loads(payload))
                 except (PatchError, orjson.JSONDecodeError) as exc:
-                    sig.value = None  # no longer known here; the next whole value brings it
+                    # Its value is no longer known here (never served as null): only a
+                    # change of the whole value (a root replace, a declare) brings it back.
+                    sig.value, sig.rev, self._seq = None, rev, seq
                     sig.refused = f"a change does not apply: {exc}"
+                    sig.changes += 1
+                    self._restart_history(sig, seq)
+                    return True
                 self._seq = seq - 1
                 self._record(sig, payload)
                 return True

@@ -509,6 +509,13 @@ async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
         "refused",
         "message",
     ]
+    # A change it cannot apply (its value is unknown here) keeps it refused, never null;
+    # a whole new value brings it back.
+    assert hub._apply_remote(4, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    assert hub.info("deep")[0].rev == 1
+    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
+    assert hub._apply_remote(5, "deep", 2, "c", b'[{"op":"replace","path":"","value":[2]}]')
+    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
 
 
 async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broken_stream() -> None:
