@@ -5,8 +5,8 @@ proxy, a Jupyter server without the extension).
 The events are the SSE stream's, unchanged (docs/protocol.md, "Over a widget's
 comm"): a relay subscribes to the kernel's own hub and sends each channel what its
 subscription yields, as ``{"type": "events", "events": [[event, data], ...]}``, where
-``event`` is ``"message"`` or ``"closed"`` and ``data`` the SSE event's data. The
-browser's ``Signal`` applies them with the same client rules as over SSE; a
+``event`` is ``"message"``, ``"closed"``, ``"stale"`` or ``"refused"`` and ``data`` the
+SSE event's data. The browser's ``Signal`` applies them with the same client rules as over SSE; a
 snapshot it asks for (``{"type": "snapshot"}``) is answered with ``{"type":
 "snapshot", "data": ...}``. A view that says ``{"type": "hello"}`` (a page that just
 loaded the widget) gets the current snapshot on the stream.

@@ -23,11 +23,15 @@ from urllib.parse import urlencode, urlsplit
 from ._errors import ProtocolError
 from ._protocol import (
     EVENTS_PATH,
+    REFUSED_EVENT,
     SNAPSHOT_PATH,
+    STALE_EVENT,
     SSEDecoder,
     parse_change,
     parse_closed,
+    parse_refused,
     parse_snapshots,
+    parse_stale,
 )
 from ._signal_state import SignalState
 from ._types import JSON
@@ -148,11 +152,20 @@ class Follower:
         return f"{urlsplit(self.base_url).path}{endpoint}?{urlencode({'signal': self.name})}"
 
     def _handle(self, kind: str, data: str) -> None:
-        if kind == "stale":  # the hub lost its backplane; its next events say more
-            self._set_status("stale")
-            return
         try:
-            if kind == "closed":
+            if kind == STALE_EVENT:
+                stale = parse_stale(data)
+                if stale is None:  # the hub lost its backplane; its next events say more
+                    self._set_status("stale")
+                    return
+                if stale[0] == self.name:  # its publisher is gone
+                    self.state.stale(stale[1])
+            elif kind == REFUSED_EVENT:
+                refused = parse_refused(data)
+                if refused.name == self.name:
+                    log.warning("nb_sse_signals: the hub refuses %s: %s", self.name, refused.error)
+                    self.state.refuse(refused)
+            elif kind == "closed":
                 _, rev = parse_closed(data)
                 self.state.close(rev)
             else:
@@ -185,7 +198,7 @@ class Follower:
             self.state.fetch_failed()
         else:
             self._fetch_delay = 0.0
-            self.state.snapshot(found[0])
+            self.state.answer(found[0])
         finally:
             conn.close()
         self._report()
@@ -199,9 +212,14 @@ class Follower:
         self._set_status(self._state_status())
 
     def _state_status(self) -> str:
-        return {"empty": "connecting", "live": "live", "resync": "stale", "closed": "closed"}[
-            self.state.state
-        ]
+        return {
+            "empty": "connecting",
+            "live": "live",
+            "resync": "stale",
+            "stale": "stale",
+            "refused": "error",
+            "closed": "closed",
+        }[self.state.state]
 
     def _set_status(self, status: str) -> None:
         if status != self._status:

@@ -40,7 +40,7 @@ from ._refresh import refresh
 from ._subscription import Subscription
 from ._types import JSON
 
-__all__ = ["SignalHub", "SignalInfo", "Subscription"]
+__all__ = ["SignalHub", "SignalInfo", "Subscription", "Unreadable"]
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -68,7 +68,9 @@ class _Signal:
         "history_bytes",
         "name",
         "name_json",
+        "orphaned",
         "owner",
+        "refused",
         "rev",
         "snapshot",
         "subscribers",
@@ -83,6 +85,11 @@ class _Signal:
         self.owner: object = None  # the publisher connection that declared it last, if any
         self.rev = 0
         self.closed = False
+        # Its owner's connection dropped and nobody declared it since: viewers show stale.
+        self.orphaned = False
+        # Why this hub cannot serve the value (None: it can). Only a value that came from
+        # outside this hub's checks (the backplane) can get here: see SignalHub._refuse.
+        self.refused: str | None = None
         # Events with seq <= floor_seq are no longer in history: a cursor older than
         # that cannot be resumed from history for this signal.
         self.floor_seq = seq
@@ -94,17 +101,38 @@ class _Signal:
         self.times: deque[float] = deque(maxlen=256)
 
     def snapshot_frame(self) -> bytes:
-        """The id-less snapshot event at the current revision, serialised once per revision."""
+        """The id-less snapshot event at the current revision, serialised once per revision;
+        a ``refused`` event instead if the value cannot be written (never an exception: one
+        signal must not break a stream or a batch of others)."""
         cached = self.snapshot
         if cached is not None and cached[0] == self.rev:
             return cached[1]
         if self.closed:
             frame = proto.encode_event(proto.closed_data(self.name, self.rev), event="closed")
         else:
-            data = proto.snapshot_data(self.name, self.rev, orjson.dumps(self.value))
-            frame = proto.encode_event(data)
+            value_json = self.value_json()
+            if value_json is None:
+                frame = self.refused_frame()
+            else:
+                frame = proto.encode_event(proto.snapshot_data(self.name, self.rev, value_json))
         self.snapshot = (self.rev, frame)
         return frame
+
+    def value_json(self) -> bytes | None:
+        """The value's JSON, or None if it is refused (marked so here if orjson cannot
+        write it: the last line of defence, for a value no check caught on its way in)."""
+        if self.refused is not None:
+            return None
+        try:
+            return orjson.dumps(self.value)
+        except orjson.JSONEncodeError as exc:
+            self.refused = f"cannot be sent as JSON: {exc}"
+            _log_refusal(self.name, self.rev, self.refused)
+            return None
+
+    def refused_frame(self, event_id: str | None = None) -> bytes:
+        data = proto.refused_data(self.name, self.rev, self.refused or "")
+        return proto.encode_event(data, event_id=event_id, event=proto.REFUSED_EVENT)
 
 
 class SignalHub:
@@ -184,6 +212,12 @@ class SignalHub:
                 sig = self._signals.get(name)
                 if sig is not None:
                     self._set_owner(sig, owner)
+                    if sig.orphaned and not sig.closed:
+                        # Declared again with the value it had (no change came back from
+                        # Redis): the stale ends with a snapshot, on this hub's streams only
+                        # (the orphan was this hub's; other hubs never showed it stale).
+                        sig.orphaned = False
+                        self._push(sig, sig.snapshot_frame())
             return rev
         with self._lock:
             sig = self._signals.get(name)
@@ -206,6 +240,11 @@ class SignalHub:
                 sig.value = None  # the reopening event is a whole-value replace
                 return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
             self._set_owner(sig, owner)
+            if sig.orphaned:
+                # A new publisher (a restarted kernel re-running its cell) took it over,
+                # maybe with the very value it had: a whole-value replace, so every viewer
+                # (and every one that resumes from history later) sees it is live again.
+                return self._commit(sig, doc, [{"op": "replace", "path": "", "value": doc}])
             return self._set_locked(sig, doc)
 
     def _check_room(self) -> None:
@@ -233,14 +272,39 @@ class SignalHub:
         if owner is not None:
             self._owned[id(owner)] = self._owned.get(id(owner), 0) + 1
 
-    def close_owned(self, owner: object) -> list[str]:
-        """Close every open signal ``owner`` declared and nobody took over since; return them.
+    def orphan(self, owner: object) -> list[str]:
+        """``owner`` is gone (its connection dropped): mark every open signal it declared,
+        and nobody took over since, stale; return them.
+
+        Each subscriber of one gets a per-signal ``stale`` event at once, and later ones
+        get it after its snapshot, until the signal is declared again (which sends a
+        whole-value replace) or closed. Nothing else changes: no revision, no history.
+        """
+        if owner is None:
+            return []  # signals nobody owns are nobody's orphans
+        with self._lock:
+            names = []
+            for name, sig in self._signals.items():
+                if sig.owner is owner and not sig.closed and not sig.orphaned:
+                    sig.orphaned = True
+                    names.append(name)
+                    self._push(sig, proto.stale_frame(name, sig.rev))
+            return names
+
+    def owned(self, owner: object) -> list[str]:
+        """The open signals ``owner`` declared and nobody took over since."""
+        with self._lock:
+            return [n for n, s in self._signals.items() if s.owner is owner and not s.closed]
+
+    def close_owned(self, owner: object, keep: Callable[[str], bool] | None = None) -> list[str]:
+        """Close every open signal ``owner`` declared and nobody took over since, except
+        those ``keep(name)`` says to keep (they stay as they are: stale if orphaned);
+        return the names closed.
 
         For publishers that vanished (a kernel that died): viewers learn the value
         is no longer live instead of watching it stand still.
         """
-        with self._lock:
-            names = [n for n, s in self._signals.items() if s.owner is owner and not s.closed]
+        names = [n for n in self.owned(owner) if keep is None or not keep(n)]
         for name in names:
             with contextlib.suppress(SignalClosedError):  # closed meanwhile by someone else
                 self.close(name)
@@ -320,6 +384,8 @@ class SignalHub:
         name = sig.name
         self._set_owner(sig, None)
         sig.closed = True
+        sig.orphaned = False
+        sig.refused = None
         sig.value = None
         sig.snapshot = None
         self._seq += 1
@@ -359,11 +425,56 @@ class SignalHub:
         sig.rev += 1
         sig.changes += 1
         sig.times.append(time.monotonic())
+        sig.orphaned = False  # someone publishes it again; the change ends viewers' stale
         self._seq += 1
         seq = self._seq
+        if sig.refused is not None:
+            self._recheck(sig, seq)
+            return sig.rev
         frame = proto.change_frame(sig.name_json, sig.rev, patch_json, self._epoch_bytes, seq)
         self._append(sig, seq, frame)
         return sig.rev
+
+    def _refuse(self, sig: _Signal, seq: int, reason: str) -> None:
+        """``sig``'s value, at change ``seq``, cannot be served (lock held): its viewers get
+        a ``refused`` event instead of it, and nothing more until it can be (``_recheck``).
+
+        Its history restarts here: what came before no longer leads to its value, so a
+        client resuming from an older cursor is sent the ``refused`` event (as a snapshot
+        would be) rather than changes that end nowhere.
+        """
+        _log_refusal(sig.name, sig.rev, reason)
+        sig.refused, sig.snapshot = reason, None
+        self._restart_history(sig, seq)
+        self._push(sig, sig.refused_frame(proto.format_cursor(self.epoch, seq)))
+
+    def _recheck(self, sig: _Signal, seq: int) -> None:
+        """A refused signal changed (at ``seq``, lock held): serve it again, with a snapshot
+        (its viewers do not have the base of the change), if its value now can be."""
+        try:
+            check_depth(sig.value)
+            value_json = orjson.dumps(sig.value)
+        except (NotJSONError, orjson.JSONEncodeError) as exc:
+            sig.refused = str(exc)
+            self._restart_history(sig, seq)
+            return
+        log.info("nb_sse_signals: serving %r again at revision %d", sig.name, sig.rev)
+        sig.refused, sig.snapshot = None, None
+        self._restart_history(sig, seq)
+        data = proto.snapshot_data(sig.name, sig.rev, value_json)
+        self._push(sig, proto.encode_event(data, event_id=proto.format_cursor(self.epoch, seq)))
+
+    def _restart_history(self, sig: _Signal, seq: int) -> None:
+        sig.history.clear()
+        sig.history_bytes = 0
+        sig.floor_seq = seq
+
+    def _push(self, sig: _Signal, frame: bytes) -> None:
+        """Send ``frame`` to ``sig``'s subscribers only, not into its history (lock held)."""
+        wake = [sub for sub in sig.subscribers if sub._push(frame)]
+        if wake:
+            self._dirty.update(wake)
+            self._schedule_wake()
 
     def _append(self, sig: _Signal, seq: int, frame: bytes) -> None:
         sig.history.append((seq, frame))
@@ -374,10 +485,7 @@ class SignalHub:
             old_seq, old = sig.history.popleft()
             sig.floor_seq = old_seq
             sig.history_bytes -= len(old)
-        wake = [sub for sub in sig.subscribers if sub._push(frame)]
-        if wake:
-            self._dirty.update(wake)
-            self._schedule_wake()
+        self._push(sig, frame)
 
     def _schedule_wake(self) -> None:
         loop = self._loop
@@ -421,21 +529,50 @@ class SignalHub:
                 return True  # already in the state this hub loaded
             sig = self._signals.get(name)
             if kind == "n":
-                doc = cast(JSON, orjson.loads(payload))
+                # Written by another hub, another version, or anyone with access to Redis:
+                # checked as this hub's own publishers are, and refused, not served, if it
+                # cannot be (orjson reads 1,024 levels but writes 254).
+                doc, refusal = _readable(payload)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, doc, seq)
                     sig.rev, self._seq = rev, seq
+                    if refusal is not None:
+                        self._refuse(sig, seq, refusal)
                     return True
                 if rev <= sig.rev:
                     return False
                 if sig.closed:
                     self._closed_order.pop(name, None)
                     sig.closed = False
+                if refusal is not None:
+                    sig.value, sig.rev, self._seq = doc, rev, seq
+                    sig.changes += 1
+                    self._refuse(sig, seq, refusal)
+                    return True
+                sig.refused = None
                 sig.value, sig.rev, self._seq = doc, rev - 1, seq - 1
                 self._record(sig, b'[{"op":"replace","path":"","value":' + payload + b"}]")
                 return True
             if sig is None or sig.closed:
                 return False
+            if sig.refused is not None and kind == "c":
+                # Its value could not be served; keep in step with Redis's revisions, and
+                # serve it again once a change makes it servable (_record rechecks).
+                if rev != sig.rev + 1:
+                    return False
+                try:
+                    sig.value = apply_patch(sig.value, orjson.loads(payload))
+                except (PatchError, orjson.JSONDecodeError) as exc:
+                    # Its value is no longer known here (never served as null): only a
+                    # change of the whole value (a root replace, a declare) brings it back.
+                    sig.value, sig.rev, self._seq = None, rev, seq
+                    sig.refused = f"a change does not apply: {exc}"
+                    sig.changes += 1
+                    self._restart_history(sig, seq)
+                    return True
+                self._seq = seq - 1
+                self._record(sig, payload)
+                return True
             if kind == "x":
                 if rev != sig.rev:
                     return False
@@ -452,22 +589,31 @@ class SignalHub:
             self._record(sig, payload)
             return True
 
-    def _load(self, epoch: str, seq: int, states: Iterable[tuple[str, int, bool, JSON]]) -> None:
+    def _load(
+        self, epoch: str, seq: int, states: Iterable[tuple[str, int, bool, JSON | Unreadable]]
+    ) -> None:
         """Take the backplane's state (``(name, rev, closed, value)`` per signal) at ``seq``
         of ``epoch``: after start-up, an outage or lost data. Every subscriber is then
-        sent snapshots at the new cursor (which also ends a ``stale``)."""
+        sent snapshots at the new cursor (which also ends a ``stale``). A value this hub
+        cannot serve (too deep; :class:`Unreadable`: not even parsed) is refused, logged
+        with its name, and its subscribers get a ``refused`` event instead."""
         proto.check_epoch(epoch)
         with self._lock:
             renewed = epoch != self.epoch
             self.epoch, self._epoch_bytes = epoch, epoch.encode()
-            for name, rev, closed, value in states:
+            for name, rev, closed, loaded in states:
                 sig = self._signals.get(name)
                 if sig is None:
-                    sig = self._signals[name] = _Signal(name, value, seq)
+                    sig = self._signals[name] = _Signal(name, None, seq)
                 elif not renewed and sig.rev == rev and sig.closed == closed:
                     continue  # one revision in one epoch is one value
+                value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
+                sig.refused = refusal
+                if refusal is not None:
+                    _log_refusal(name, rev, refusal)
                 sig.history.clear()
+                sig.history_bytes = 0
                 sig.floor_seq = seq
                 if closed:
                     self._closed_order[name] = None
@@ -583,15 +729,28 @@ class SignalHub:
             else:
                 stale.append(key)
         replay.sort(key=lambda item: item[0])
-        return b"".join(frame for _, frame in replay) + self._snapshot_batch(stale)
+        return (
+            b"".join(frame for _, frame in replay)
+            + self._snapshot_batch(stale, orphans=False)
+            + self._stale_frames(keys)
+        )
 
-    def _snapshot_batch(self, keys: Sequence[str]) -> bytes:
-        """Snapshots of ``keys``; only the last carries the cursor at which all were taken."""
+    def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
+        """Snapshots of ``keys``; only the last carries the cursor at which all were taken.
+        Then (``orphans``) a ``stale`` event for each whose publisher is gone."""
         frames = [self._signals[k].snapshot_frame() for k in keys if k in self._signals]
         if not frames:
             return b""
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
-        return b"".join(frames)
+        return b"".join(frames) + (self._stale_frames(keys) if orphans else b"")
+
+    def _stale_frames(self, keys: Sequence[str]) -> bytes:
+        out = b""
+        for key in keys:
+            sig = self._signals.get(key)
+            if sig is not None and sig.orphaned and not sig.closed:
+                out += proto.stale_frame(key, sig.rev)
+        return out
 
     def snapshots(self, names: Iterable[str]) -> list[bytes]:
         """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
@@ -603,8 +762,13 @@ class SignalHub:
                 sig = self._signals[key]
                 if sig.closed:
                     out.append(proto.closed_data(key, sig.rev))
-                else:
-                    out.append(proto.snapshot_data(key, sig.rev, orjson.dumps(sig.value)))
+                    continue
+                value_json = sig.value_json()
+                if value_json is None:  # one signal refused; the others are still served
+                    out.append(proto.refused_data(key, sig.rev, sig.refused or ""))
+                    continue
+                data = proto.snapshot_data(key, sig.rev, value_json)
+                out.append(proto.with_stale(data) if sig.orphaned else data)
             return out
 
     def _check_known(self, keys: Iterable[str]) -> None:
@@ -636,6 +800,36 @@ def _info(sig: _Signal, now: float) -> SignalInfo:
         changes=sig.changes,
         rate=len(recent) / 5.0,
     )
+
+
+def _log_refusal(name: str, rev: int, reason: str) -> None:
+    log.warning("nb_sse_signals: refusing to serve %r at revision %d: %s", name, rev, reason)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A value the backplane holds that could not even be parsed (``reason`` says why)."""
+
+    reason: str
+
+
+def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
+    """``(value, None)`` if this hub can serve ``value``, else ``(what it has, why not)``."""
+    if isinstance(value, Unreadable):
+        return None, value.reason
+    try:
+        check_depth(value)
+    except NotJSONError as exc:
+        return value, str(exc)
+    return value, None
+
+
+def _readable(payload: bytes) -> tuple[JSON, str | None]:
+    """A whole value from the backplane, parsed and checked as :func:`_checked` does."""
+    try:
+        return _checked(cast(JSON, orjson.loads(payload)))
+    except orjson.JSONDecodeError as exc:
+        return None, f"cannot be read as JSON: {exc}"
 
 
 def _encodable(encode: Callable[[], bytes], name: str) -> bytes:

@@ -23,6 +23,12 @@ KEEP_ALIVE = b": keep-alive\n\n"
 # A hub that lost its backplane tells its subscribers: values may be behind until the
 # next event (the snapshots it sends once it has resynced). No id: cursors stay put.
 STALE_FRAME = b"event: stale\ndata: {}\n\n"
+# Per-signal events (docs/protocol.md): ``stale`` with a name (its publisher is gone;
+# the value shown stands still until the signal is declared again) and ``refused``
+# (this hub cannot serve the signal's value; the stream skips it, others flow on).
+# Not "error": EventSource hands server events of that name to its onerror listeners.
+STALE_EVENT = "stale"
+REFUSED_EVENT = "refused"
 
 # -- names (the one definition in Python; js/src/protocol.js has the JS one, and
 # tests/test_protocol.py holds the two together) ---------------------------------------
@@ -226,6 +232,70 @@ def closed_data(name: str, rev: int) -> bytes:
     return orjson.dumps({"name": name, "rev": rev})
 
 
+def stale_frame(name: str, rev: int) -> bytes:
+    """The id-less per-signal ``stale`` event: ``name``'s publisher is gone, at ``rev``."""
+    return encode_event(orjson.dumps({"name": name, "rev": rev}), event=STALE_EVENT)
+
+
+def refused_data(name: str, rev: int, error: str) -> bytes:
+    """The ``data`` of a ``refused`` event, and the snapshot endpoint's item for it."""
+    return orjson.dumps({"name": name, "rev": rev, "error": error})
+
+
+def with_stale(snapshot: bytes) -> bytes:
+    """A snapshot message's data marked ``"stale": true`` (the snapshot endpoint's answer
+    for a signal whose publisher is gone)."""
+    return snapshot[:-1] + b',"stale":true}'
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A decoded ``refused`` event, or the snapshot endpoint's item for such a signal."""
+
+    name: str
+    rev: int
+    error: str
+
+
+def _header(obj: object, what: str) -> tuple[str, int, dict[str, Any]]:
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"expected {what} as a JSON object, got {type(obj).__name__}")
+    rev = obj.get("rev")
+    if type(rev) is not int or rev < 0:
+        raise ProtocolError(f"expected 'rev' to be an integer >= 0, got {rev!r}")
+    return check_key(obj.get("name")), rev, obj
+
+
+def _loads(data: str | bytes, what: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"expected JSON {what}, got invalid JSON: {exc}") from None
+
+
+def parse_stale(data: str | bytes) -> tuple[str, int] | None:
+    """Decode a ``stale`` event's data: ``(name, rev)`` for one signal, ``None`` for the
+    hub-wide ``{}`` (its backplane is gone); raise :class:`ProtocolError`."""
+    obj = _loads(data, "stale data")
+    if obj == {}:
+        return None
+    name, rev, _ = _header(obj, "stale data")
+    return name, rev
+
+
+def parse_refused(data: str | bytes) -> Refused:
+    """Decode a ``refused`` event's data, ``{"name", "rev", "error"}``."""
+    return _check_refused(_loads(data, "refused data"))
+
+
+def _check_refused(obj: object) -> Refused:
+    name, rev, record = _header(obj, "refused data")
+    error = record.get("error")
+    if not isinstance(error, str):
+        raise ProtocolError(f"expected 'error' to be a string, got {error!r}")
+    return Refused(name, rev, error)
+
+
 def parse_closed(data: str | bytes) -> tuple[str, int]:
     """Decode a ``closed`` event's data, ``{"name", "rev"}``; raise :class:`ProtocolError`."""
     try:
@@ -240,8 +310,9 @@ def parse_closed(data: str | bytes) -> tuple[str, int]:
     return check_key(obj.get("name")), rev
 
 
-def parse_snapshots(data: str | bytes) -> list[Change]:
-    """Decode the snapshot endpoint's body: a JSON array of snapshot messages."""
+def parse_snapshots(data: str | bytes) -> list[Change | Refused]:
+    """Decode the snapshot endpoint's body: a JSON array of snapshot messages, and of
+    ``{"name", "rev", "error"}`` for signals the hub cannot serve."""
     try:
         obj: Any = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -250,9 +321,12 @@ def parse_snapshots(data: str | bytes) -> list[Change]:
         ) from None
     if not isinstance(obj, list):
         raise ProtocolError(f"expected a JSON array of snapshots, got {type(obj).__name__}")
-    changes = [_check_change(item) for item in obj]
+    changes = [
+        _check_refused(item) if isinstance(item, dict) and "error" in item else _check_change(item)
+        for item in obj
+    ]
     for change in changes:
-        if not change.is_snapshot:
+        if isinstance(change, Change) and not change.is_snapshot:
             raise ProtocolError(f"expected snapshot messages, got a change of {change.name!r}")
     return changes
 
@@ -264,6 +338,7 @@ class Change:
     name: str
     rev: int
     patch: list[dict[str, JSON]]
+    stale: bool = False  # a fetched snapshot of a signal whose publisher is gone
 
     @property
     def is_snapshot(self) -> bool:
@@ -293,4 +368,4 @@ def _check_change(obj: object) -> Change:
         raise ProtocolError(f"expected 'rev' to be an integer >= 0, got {rev!r}")
     if not isinstance(patch, list) or not all(isinstance(op, dict) for op in patch):
         raise ProtocolError(f"expected 'patch' to be a list of operation objects, got {patch!r}")
-    return Change(name, rev, patch)  # type: ignore[arg-type]
+    return Change(name, rev, patch, obj.get("stale") is True)  # type: ignore[arg-type]

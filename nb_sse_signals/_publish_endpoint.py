@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -36,11 +37,23 @@ class PublishHandler(websocket.WebSocketHandler):
     hub: SignalHub
     secret: str
     orphan_grace: float
+    keep_orphan: Callable[[str], bool] | None
 
-    def initialize(self, hub: SignalHub, secret: str, orphan_grace: float = 10.0, **_: Any) -> None:
+    def initialize(
+        self,
+        hub: SignalHub,
+        secret: str,
+        orphan_grace: float = 10.0,
+        keep_orphan: Callable[[str], bool] | None = None,
+        **_: Any,
+    ) -> None:
+        """``keep_orphan(name)``: True keeps a signal this connection left behind stale,
+        past ``orphan_grace``, rather than closing it (asked again every ``orphan_grace``
+        seconds; the server extension keeps a kernel's signals while the kernel lives)."""
         self.hub = hub
         self.secret = secret
         self.orphan_grace = orphan_grace
+        self.keep_orphan = keep_orphan
 
     @property
     def max_message_size(self) -> int:
@@ -83,9 +96,10 @@ class PublishHandler(websocket.WebSocketHandler):
         return None
 
     async def on_message(self, message: str | bytes) -> None:
-        # This connection owns what it declares: if it drops and no publisher takes
-        # the signals over within orphan_grace seconds (a kernel restart reconnects
-        # and re-declares at once), they are closed.
+        # This connection owns what it declares: if it drops, its signals go stale at
+        # once, and if no publisher takes them over within orphan_grace seconds (a
+        # publisher that reconnects re-declares at once) they are closed, unless
+        # keep_orphan says to keep them (a restarted kernel that has not run its cell).
         if len(message) > OFF_LOOP_BYTES:
             loop = asyncio.get_running_loop()
             reply = await loop.run_in_executor(None, _handle_text, self.hub, message, self)
@@ -100,8 +114,19 @@ class PublishHandler(websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.application.settings.get(OPEN_PUBLISHERS, set()).discard(self)
-        hub = self.hub
-        IOLoop.current().call_later(self.orphan_grace, hub.close_owned, self)
+        self.hub.orphan(self)
+        IOLoop.current().call_later(self.orphan_grace, self._reap)
+
+    def _reap(self) -> None:
+        """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
+        look again later while something is kept."""
+        keep = self.keep_orphan
+        try:
+            self.hub.close_owned(self, keep)
+        except Exception:  # a hub that cannot close now (its backplane is away): retry
+            log.exception("nb_sse_signals: closing a gone publisher's signals failed")
+        if self.hub.owned(self):
+            IOLoop.current().call_later(self.orphan_grace, self._reap)
 
     async def post(self) -> None:
         if not self._authorized():

@@ -56,7 +56,7 @@ from ._errors import (
     SignalClosedError,
     UnknownSignalError,
 )
-from ._hub import SignalHub
+from ._hub import SignalHub, Unreadable
 from ._json import normalise
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
@@ -297,15 +297,22 @@ class _Engine:
         )
         return cast(list[bytes], reply)
 
-    async def load(self) -> tuple[str, int, list[tuple[str, int, bool, JSON]]]:
+    async def load(self) -> tuple[str, int, list[tuple[str, int, bool, JSON | Unreadable]]]:
         k = self.keys
         raw = cast(
             list[bytes], await self.load_script(keys=[k.epoch, k.seq, k.names], args=[k.sig])
         )
-        states = []
+        states: list[tuple[str, int, bool, JSON | Unreadable]] = []
         for i in range(2, len(raw), 4):
             closed = raw[i + 2] == b"1"
-            value = None if closed else cast(JSON, orjson.loads(raw[i + 3]))
+            value: JSON | Unreadable = None
+            if not closed:
+                try:
+                    value = cast(JSON, orjson.loads(raw[i + 3]))
+                except orjson.JSONDecodeError as exc:
+                    # One bad key must not stop the hub from loading the others: the hub
+                    # refuses this one (and logs its name).
+                    value = Unreadable(f"cannot be read as JSON: {exc}")
             states.append((raw[i].decode(), int(raw[i + 1]), closed, value))
         return raw[0].decode(), int(raw[1]), states
 
@@ -509,7 +516,12 @@ class RedisBackplane:
             if renewed and self._epoch:  # (not on a first start with an empty Redis)
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
             with hub._lock:
-                mine = [(n, s.rev, s.closed, s.value) for n, s in hub._signals.items()]
+                # (not what it refused: that cannot be written, and Redis has it anyway)
+                mine = [
+                    (n, s.rev, s.closed, s.value)
+                    for n, s in hub._signals.items()
+                    if s.refused is None
+                ]
             for name, rev, closed, value in mine:
                 await engine.seed_script(
                     keys=[k.sig + name, k.names],

@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import traitlets
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
-from traitlets import Int, Unicode, default
+from traitlets import Float, Int, Unicode, default
 from traitlets.config import Configurable
 
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
@@ -92,6 +93,15 @@ class BackplaneOptions(Configurable):
         config=True
     )
 
+    orphan_grace = Float(
+        10.0,
+        help=(
+            "Seconds after a publisher's connection drops before its signals are closed"
+            " (they show stale meanwhile). A kernel's signals stay stale while the kernel"
+            " exists (it was restarted), and close once it is shut down."
+        ),
+    ).tag(config=True)
+
     @default("redis_url")
     def _redis_url_from_environment(self) -> str:
         return os.environ.get(ENV_REDIS_URL, "")
@@ -133,6 +143,25 @@ def _limits(options: Any) -> Limits:
     return Limits(**values)
 
 
+def _kernel_lives(serverapp: Any) -> Callable[[str], bool]:
+    """Whether a signal's key is in the scope of a kernel this server still has:
+    ``k-<first 12 hex of its id>/...`` (``_signal.default_scope``). A restarted kernel
+    keeps its id, so its signals stay stale (not closed) until it runs its cell again."""
+
+    def lives(name: str) -> bool:
+        scope, slash, _ = name.partition("/")
+        if not slash or not scope.startswith("k-"):
+            return False
+        prefix = scope[2:]
+        try:
+            ids = serverapp.kernel_manager.list_kernel_ids()
+        except Exception:  # no kernel manager (a bare server app): nothing to keep
+            return False
+        return any(str(kid).replace("-", "")[:12] == prefix for kid in ids)
+
+    return lives
+
+
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     options: Any = SignalsExtension(config=serverapp.config)
     hub = SignalHub(limits=_limits(options))
@@ -162,7 +191,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             (
                 url_path_join(base_url, PUBLISH_PATH),
                 PublishHandler,
-                {"hub": hub, "secret": secret},
+                {
+                    "hub": hub,
+                    "secret": secret,
+                    "orphan_grace": options.orphan_grace,
+                    "keep_orphan": _kernel_lives(serverapp),
+                },
             ),
         ],
     )

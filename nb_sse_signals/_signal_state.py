@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ._errors import PatchError
 from ._patch import apply_patch, json_equal
-from ._protocol import Change
+from ._protocol import Change, Refused
 from ._types import JSON
 
 __all__ = ["SignalState"]
@@ -34,15 +34,22 @@ class SignalState:
         self.rev = -1
         self.closed = False
         self.wants_snapshot: str | None = None  # why a snapshot is needed, while it is
+        self.orphaned = False  # the hub said its publisher is gone (a per-signal ``stale``)
+        self.refused: str | None = None  # the hub cannot serve it (a ``refused`` event)
         self._buffer: dict[int, Change] = {}
 
     @property
     def state(self) -> str:
-        """``empty``, ``live``, ``resync`` or ``closed``, as ``Signal.state`` in JS."""
+        """``empty``, ``live``, ``resync``, ``stale``, ``refused`` or ``closed``, as
+        ``Signal.state`` in JS."""
         if self.closed:
             return "closed"
+        if self.refused is not None:
+            return "refused"
         if self.wants_snapshot is not None:
             return "resync"
+        if self.orphaned:
+            return "stale"
         return "empty" if self.rev < 0 else "live"
 
     def receive(self, change: Change) -> bool:
@@ -68,6 +75,29 @@ class SignalState:
         if rev > self.rev:
             self._resync(f"closed at revision {rev}, we have {self.rev}")
 
+    def stale(self, rev: int) -> None:
+        """A per-signal ``stale`` event: its publisher is gone; the value stays and shows
+        stale until the next snapshot or change of it. Behind ``rev``: fetch, as after
+        ``closed``."""
+        self.orphaned = True
+        if rev > self.rev:
+            self._resync(f"stale at revision {rev}, we have {self.rev}")
+
+    def refuse(self, refused: Refused) -> None:
+        """A ``refused`` event (or such an answer to a fetch): the hub cannot serve the
+        value. Keep the last good value, show ``error``, fetch nothing: the hub sends a
+        snapshot on the stream once it can serve it again."""
+        self.refused = refused.error
+        self.wants_snapshot = None
+        self._buffer.clear()
+
+    def answer(self, found: Change | Refused) -> bool:
+        """The snapshot endpoint's answer to a fetch: a snapshot, or a refusal."""
+        if isinstance(found, Refused):
+            self.refuse(found)
+            return False
+        return self.snapshot(found)
+
     def resync(self, reason: str) -> None:
         """Ask for a snapshot because something arrived that could not even be parsed."""
         self._resync(reason)
@@ -84,6 +114,10 @@ class SignalState:
         self.rev = change.rev
         if reopens:
             self.closed = False
+            self.orphaned = False  # on the stream: declared again, or not orphaned at all
+        if change.stale:
+            self.orphaned = True  # fetched while its publisher is gone
+        self.refused = None
         self.wants_snapshot = None
         for rev in [r for r in self._buffer if r <= self.rev]:
             del self._buffer[rev]
@@ -114,6 +148,8 @@ class SignalState:
             return False
         self.rev = change.rev
         self.closed = False  # a closed signal can be declared again
+        self.orphaned = False  # someone publishes it again
+        self.refused = None
         return True
 
     def _resync(self, reason: str) -> None:

@@ -83,10 +83,12 @@ def start_jupyter(
     *,
     extension: bool = True,
     env: dict[str, str] | None = None,
+    args: list[str] | None = None,
 ) -> JupyterServer:
     """Jupyter ``app`` on a free loopback port; ``extension=False`` disables ours, as a
     server that has not installed it (its kernels then use the comm transport).
-    ``env``: more environment variables for the server."""
+    ``env``: more environment variables for the server; ``args``: more options
+    (``--SignalsExtension.orphan_grace=1``)."""
     port = free_port()
     env = {**isolated_env(root), **(env or {})}
     if not extension:
@@ -100,7 +102,7 @@ def start_jupyter(
         sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={TOKEN}",
-        f"--ServerApp.root_dir={root / 'notebooks'}",
+        f"--ServerApp.root_dir={root / 'notebooks'}", *(args or []),
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -221,6 +223,16 @@ class Kernel:
         await asyncio.wait_for(run.done.wait(), timeout)
         assert run.status == "ok", f"the kernel failed:\n{run.error}"
         return run.stdout
+
+    async def restart(self, timeout: float = 60.0) -> None:
+        """Restart the kernel (``POST api/kernels/<id>/restart``: a new process, the same
+        id) and wait until it runs code again over the same channels."""
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            resp = await client.post(
+                self.server.url + f"api/kernels/{self.id}/restart", headers=self.server.headers
+            )
+            resp.raise_for_status()
+        await self.run("1", timeout=timeout)
 
     async def shutdown(self) -> None:
         self._conn.close()

@@ -355,3 +355,178 @@ async def test_stale_then_a_reload_sends_every_subscriber_snapshots_at_the_new_c
     (snapshot,) = await events_of(sub)
     assert snapshot.id == "redis2-1"
     assert parse_change(snapshot.data).is_snapshot
+
+
+# -- a publisher that is gone: its signals go stale, at once ------------------------------
+
+
+def _kinds(events: list[ServerSentEvent]) -> list[tuple[str, Any]]:
+    return [(e.event, orjson.loads(e.data)) for e in events]
+
+
+async def test_a_gone_owners_signals_go_stale_at_once_on_every_stream_that_carries_them() -> None:
+    hub = SignalHub()
+    gone, alive = object(), object()
+    hub.declare("a", 1, owner=gone)
+    hub.declare("b", 2, owner=alive)
+    both, only_b = hub.subscribe(["a", "b"]), hub.subscribe(["b"])
+    await events_of(both)
+    await events_of(only_b)
+    assert hub.orphan(gone) == ["a"]
+    assert hub.orphan(gone) == [], "said once"
+    (stale,) = await events_of(both)
+    assert (stale.event, stale.id) == ("stale", ""), "named, with no cursor"
+    assert orjson.loads(stale.data) == {"name": "a", "rev": 0}
+    assert await only_b.next_batch(0.1) == b"", "a stream without that signal hears nothing"
+    assert hub.get("a") == (0, 1), "the value and revision stay"
+    assert hub.orphan(None) == [], "signals nobody owns are nobody's orphans"
+
+
+async def test_a_late_or_resuming_subscriber_learns_a_signal_is_stale_after_its_snapshot() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", {"n": 1}, owner=gone)
+    hub.declare("b", 0)
+    cursor = (await events_of(hub.subscribe(["a", "b"])))[-1].id
+    hub.orphan(gone)
+    late = _kinds(await events_of(hub.subscribe(["a", "b"])))
+    assert [k for k, _ in late] == ["message", "message", "stale"]
+    assert late[2][1] == {"name": "a", "rev": 0}
+    resumed = _kinds(await events_of(hub.subscribe(["a", "b"], cursor)))
+    assert resumed == [("stale", {"name": "a", "rev": 0})], "nothing to replay; still stale"
+    fetched = [orjson.loads(d) for d in hub.snapshots(["a", "b"])]
+    assert fetched[0]["stale"] is True, "the snapshot endpoint says so too"
+    assert "stale" not in fetched[1]
+    assert parse_change(orjson.dumps(fetched[0])).stale
+
+
+async def test_an_orphan_declared_again_with_an_equal_value_ends_its_stale_by_a_snapshot() -> None:
+    hub = SignalHub()
+    gone, new = object(), object()
+    hub.declare("a", {"n": 1}, owner=gone)
+    sub = hub.subscribe(["a"])
+    await events_of(sub)
+    hub.orphan(gone)
+    await events_of(sub)
+    assert hub.declare("a", {"n": 1}, owner=new) == 1, "a revision, though the value is equal"
+    (event,) = await events_of(sub)
+    change = parse_change(event.data)
+    assert event.event == "message"
+    assert event.id, "in history, with its cursor"
+    assert change.is_snapshot
+    assert change.patch[0]["value"] == {"n": 1}
+    assert "stale" not in orjson.loads(hub.snapshots(["a"])[0])
+    assert [e.event for e in await events_of(hub.subscribe(["a"]))] == ["message"]
+    assert hub.declare("a", {"n": 1}, owner=new) == 1, "a declare of a live signal is a diff again"
+
+
+async def test_a_change_of_an_orphan_ends_its_stale() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", 0, owner=gone)
+    hub.orphan(gone)
+    hub.set("a", 1)
+    assert "stale" not in orjson.loads(hub.snapshots(["a"])[0])
+
+
+async def test_closing_what_a_gone_owner_left_keeps_what_keep_says_to() -> None:
+    hub = SignalHub()
+    gone = object()
+    for name in ("k-abc/x", "k-def/y"):
+        hub.declare(name, 0, owner=gone)
+    hub.orphan(gone)
+    closed = hub.close_owned(gone, keep=lambda name: name.startswith("k-abc/"))
+    assert closed == ["k-def/y"]
+    assert hub.owned(gone) == ["k-abc/x"], "kept, and still the gone owner's"
+    assert "stale" in orjson.loads(hub.snapshots(["k-abc/x"])[0]), "kept stale"
+    assert hub.close_owned(gone) == ["k-abc/x"]
+    assert hub.owned(gone) == []
+
+
+# -- isolation: a signal this hub cannot serve never breaks the others --------------------
+
+
+def _nested(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+def _nested_json(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+async def test_a_loaded_value_too_deep_to_write_is_refused_for_that_signal_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = SignalHub(epoch="redis1")
+    with caplog.at_level("WARNING", "nb_sse_signals"):
+        hub._load("redis1", 5, [("ok", 0, False, {"n": 0}), ("deep", 2, False, _nested(300))])
+    assert "'deep'" in caplog.text, "the log line names the signal"
+    sub = hub.subscribe(["deep", "ok"])
+    first = _kinds(await events_of(sub))
+    assert first[0][0] == "refused"
+    assert (first[0][1]["name"], first[0][1]["rev"]) == ("deep", 2)
+    assert "levels of nesting" in first[0][1]["error"]
+    assert first[1] == ("message", orjson.loads(hub.snapshots(["ok"])[0]))
+    assert orjson.loads(hub.snapshots(["deep", "ok"])[0])["error"], "the endpoint skips it too"
+    assert hub._apply_remote(6, "ok", 1, "c", b'[{"op":"replace","path":"/n","value":1}]')
+    (change,) = await events_of(sub)
+    assert parse_change(change.data).rev == 1, "the other signal keeps streaming"
+
+
+async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_again() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3}), ("ok", 0, False, 0)])
+    sub = hub.subscribe(["s", "ok"])
+    await events_of(sub)
+    assert hub._apply_remote(6, "s", 4, "n", _nested_json(300))
+    (refused,) = await events_of(sub)
+    assert (refused.event, refused.id) == ("refused", "redis1-6")
+    assert orjson.loads(refused.data)["rev"] == 4
+    # Changes while refused keep the hub in step with Redis, and send nothing...
+    assert hub._apply_remote(7, "s", 5, "c", b'[{"op":"add","path":"/0","value":1}]')
+    assert await sub.next_batch(0.1) == b""
+    # ...until one makes it servable: then a snapshot, since viewers lack its base.
+    assert hub._apply_remote(8, "s", 6, "c", b'[{"op":"replace","path":"","value":{"n":6}}]')
+    (snapshot,) = await events_of(sub)
+    change = parse_change(snapshot.data)
+    assert snapshot.id == "redis1-8"
+    assert change.is_snapshot
+    assert (change.rev, change.patch[0]["value"]) == (6, {"n": 6})
+    assert hub._apply_remote(9, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
+    assert parse_change((await events_of(sub))[0].data).name == "ok"
+
+
+async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 1, [("ok", 0, False, 0)])
+    assert hub._apply_remote(2, "deep", 0, "n", _nested_json(1100)), "a new signal"
+    assert hub._apply_remote(3, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
+    assert "cannot be read" in orjson.loads(hub.snapshots(["deep"])[0])["error"]
+    assert [e.event for e in await events_of(hub.subscribe(["deep", "ok"]))] == [
+        "refused",
+        "message",
+    ]
+    # A change it cannot apply (its value is unknown here) keeps it refused, never null;
+    # a whole new value brings it back.
+    assert hub._apply_remote(4, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    assert hub.info("deep")[0].rev == 1
+    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
+    assert hub._apply_remote(5, "deep", 2, "c", b'[{"op":"replace","path":"","value":[2]}]')
+    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
+
+
+async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broken_stream() -> None:
+    # The last line of defence: a value no check caught on its way in (put here by hand).
+    hub = SignalHub()
+    hub.declare("bad", 0)
+    hub.declare("ok", 0)
+    hub._signals["bad"].value = _nested(300)
+    hub._signals["bad"].snapshot = None
+    events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
+    assert [k for k, _ in events] == ["refused", "message"]
+    assert "error" in orjson.loads(hub.snapshots(["bad"])[0])
+    hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
+    assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1

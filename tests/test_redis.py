@@ -28,6 +28,7 @@ import pytest
 
 from bench._redis_server import RedisServer, available
 from nb_sse_signals import BackplaneError, SignalHub
+from nb_sse_signals._follow import Follower
 from nb_sse_signals._patch import apply_patch
 from nb_sse_signals._protocol import (
     EVENTS_PATH,
@@ -600,3 +601,117 @@ def _redis_command(server: RedisServer, *args: str) -> Any:
 
 def _redis_keys(server: RedisServer) -> list[bytes]:
     return list(_redis_command(server, "KEYS", "*"))
+
+
+# -- isolation: a value in Redis this hub cannot serve ----------------------------------------
+
+
+class RefusalViewer(Viewer):
+    """A viewer that also records ``refused`` events, by name."""
+
+    def __init__(self, ports: list[int], names: list[str]) -> None:
+        super().__init__(ports, names)
+        self.refused: list[dict[str, Any]] = []
+
+    def _event(self, kind: str, data: str, cursor: str) -> None:
+        if kind == "refused":
+            self.refused.append(orjson.loads(data))
+            return
+        super()._event(kind, data, cursor)
+
+
+def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
+    """Declare ``name`` straight into Redis with ``value_json`` as it is, through the
+    commit script and key layout every hub uses: as another hub with other limits, an
+    older version, or anyone with access to Redis could."""
+    import redis
+
+    from nb_sse_signals._redis import _COMMIT
+
+    client = redis.Redis.from_url(server.url)
+    try:
+        epoch = client.get("nb_sse_signals:epoch") or b""
+        keys = [f"nb_sse_signals:{k}" for k in (f"sig:{name}", "seq", "changes", "epoch", "names")]
+        args: list[Any] = [epoch, "", "n", value_json, value_json, 1000, 3600, name, "0", 0]
+        reply = client.eval(_COMMIT, len(keys), *keys, *args)
+        assert reply[0] == b"ok", reply
+    finally:
+        client.close()
+
+
+async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_others_stream(
+    redis_server: RedisServer, hubs: Callable[[], HubProcess], tmp_path: Path
+) -> None:
+    a = hubs()
+    count = 0
+
+    async def canary_moves(viewer: RefusalViewer) -> None:
+        nonlocal count
+        before = viewer.rev("canary")
+        count += 1
+        reply = await asyncio.to_thread(a.publish, {"op": "set", "name": "canary", "value": count})
+        assert reply["ok"], reply
+        await until(lambda: viewer.rev("canary") == before + 1, 20, "the canary streaming on")
+
+    assert a.publish({"op": "declare", "name": "canary", "value": 0})["ok"]
+    async with viewing([RefusalViewer([a.port], ["canary"])]) as (before,):
+        await until(lambda: before.rev("canary") == 0, 20, "the canary's snapshot")
+        # 300 levels: orjson reads it, but cannot write it (254); 1,100: not even read.
+        _write_raw(redis_server, "deep", b"[" * 300 + b"]" * 300)
+        _write_raw(redis_server, "deeper", b"[" * 1100 + b"]" * 1100)
+        await canary_moves(before)
+    text = (tmp_path / "hub0.log").read_text()
+    assert "refusing to serve 'deep'" in text, "the hub's log names the refused signal"
+    assert "refusing to serve 'deeper'" in text
+
+    # On one stream with the canary: the bad ones get a refused event each, and the
+    # canary keeps streaming; the snapshot endpoint skips them the same way. Hub b
+    # starts now, so it loads them (the other way in); hub a had them from its feed.
+    b = hubs()
+    for hub in (a, b):
+        async with viewing([RefusalViewer([hub.port], ["deep", "canary", "deeper"])]) as (v,):
+            await until(lambda v=v: len(v.refused) == 2 and v.rev("canary") >= 0, 20, "events")
+            assert sorted(r["name"] for r in v.refused) == ["deep", "deeper"]
+            assert all(r["error"] for r in v.refused)
+            await canary_moves(v)
+            await canary_moves(v)
+            assert v.gaps == []
+        snapshot = await asyncio.to_thread(
+            httpx.get,
+            f"http://127.0.0.1:{hub.port}/nb-sse-signals/snapshot",
+            params=[("signal", "deep"), ("signal", "canary")],
+            headers={"Authorization": f"token {TOKEN}"},
+            timeout=10,
+        )
+        assert snapshot.status_code == 200
+        deep, canary = snapshot.json()
+        assert deep["name"] == "deep"
+        assert "levels of nesting" in deep["error"]
+        assert canary["patch"][0]["value"] == count
+
+    # The Python follower likewise: error for the refused one only.
+    statuses: dict[str, list[str]] = {"deep": [], "canary": []}
+    followers = [
+        Follower(
+            f"http://127.0.0.1:{b.port}/",
+            name,
+            lambda value, rev: None,
+            statuses[name].append,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        for name in statuses
+    ]
+    try:
+        await until(lambda: statuses["deep"][-1:] == ["error"], 20, "the follower's error")
+        await until(lambda: statuses["canary"][-1:] == ["live"], 20, "the canary live")
+
+        # A publisher sets a value every hub can serve: viewers get a snapshot of it.
+        async with viewing([RefusalViewer([b.port], ["deep", "canary"])]) as (v,):
+            await until(lambda: len(v.refused) == 1, 20, "the refusal")
+            with RedisPublisher(redis_server.url) as publisher:
+                await asyncio.to_thread(publisher.set, "deep", {"fixed": True})
+            await until(lambda: v.values.get("deep", (0, None))[1] == {"fixed": True}, 20, "fixed")
+        await until(lambda: statuses["deep"][-1:] == ["live"], 20, "the follower live again")
+    finally:
+        for follower in followers:
+            follower.stop()

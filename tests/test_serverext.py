@@ -251,3 +251,22 @@ def test_two_jupyter_servers_share_signals_through_redis_set_by_config_or_enviro
         finally:
             for server in servers:
                 server.stop()
+
+
+def test_a_kernels_signals_are_kept_while_the_kernel_exists_and_nothing_else_is() -> None:
+    from types import SimpleNamespace
+
+    from nb_sse_signals._serverext import _kernel_lives
+
+    # A stand-in for serverapp.kernel_manager: the predicate asks only for the ids.
+    ids = ["3f2a9c1e-77aa-4b1c-9d2e-0123456789ab"]
+    lives = _kernel_lives(
+        SimpleNamespace(kernel_manager=SimpleNamespace(list_kernel_ids=lambda: ids))
+    )
+    assert lives("k-3f2a9c1e77aa/count")
+    assert not lives("k-3f2a9c1e77ab/count"), "another kernel's scope"
+    assert not lives("count"), "a shared key belongs to no kernel"
+    assert not lives("k-3f2a9c1e77aa"), "no scope without a name after it"
+    ids.clear()  # shut down
+    assert not lives("k-3f2a9c1e77aa/count")
+    assert not _kernel_lives(SimpleNamespace())("k-3f2a9c1e77aa/count"), "no kernel manager"

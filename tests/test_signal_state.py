@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nb_sse_signals._protocol import Change, parse_change
+from nb_sse_signals._protocol import Change, Refused, parse_change, parse_snapshots
 from nb_sse_signals._signal_state import SignalState
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "client_rules.json").read_text())
@@ -33,12 +33,18 @@ def test_client_rule_vector(case: dict[str, Any]) -> None:
             state.receive(as_change(step["message"]))
         elif "closed" in step:
             state.close(step["closed"])
+        elif "stale" in step:
+            state.stale(step["stale"])
+        elif "refused" in step:
+            state.refuse(Refused("s", step["refused"]["rev"], step["refused"]["error"]))
         elif step.get("unreadable"):
             state.resync("a message could not be read")
         elif "answer" in step or step.get("answer_fails"):
             assert state.wants_snapshot is not None, f"{where}: a snapshot should be wanted"
             if "answer" in step:
-                state.snapshot(as_change(step["answer"]))
+                # As the follower takes it: one item of the snapshot endpoint's array.
+                (found,) = parse_snapshots(json.dumps([step["answer"]]))
+                state.answer(found)
             else:
                 state.fetch_failed()
         else:

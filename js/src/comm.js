@@ -3,13 +3,14 @@
 // kernel relays the SSE stream's events unchanged (nb_sse_signals/_comm.py,
 // docs/protocol.md "Over a widget's comm"), and the same Signal applies them.
 import { SignalsError } from "./errors.js";
-import { isSnapshot, parseClosed, parseMessage } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, checkRefused, isSnapshot, parseClosed, parseMessage, parseRefused, parseStale } from "./protocol.js";
 import { Signal } from "./signal.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener
  * @typedef {import("./protocol.js").Status} Status
  * @typedef {import("./protocol.js").SignalMessage} SignalMessage
+ * @typedef {import("./protocol.js").RefusedMessage} RefusedMessage
  * @typedef {{
  *   send(content: unknown): void,
  *   on(event: "msg:custom", callback: (content: any) => void): void,
@@ -24,7 +25,7 @@ import { Signal } from "./signal.js";
  */
 
 /** @type {Record<string, Status>} */
-const STATUS_OF_STATE = { empty: "connecting", live: "live", resync: "stale", closed: "closed" };
+const STATUS_OF_STATE = { empty: "connecting", live: "live", resync: "stale", stale: "stale", refused: "error", closed: "closed" };
 
 /**
  * Follow signal `name` over `model`'s comm. The listener gets every value and
@@ -41,7 +42,7 @@ export function followComm(model, name, listener, options = {}) {
   const setTimer = options.setTimeout ?? ((callback, ms) => globalThis.setTimeout(callback, ms));
   const clearTimer = options.clearTimeout ?? ((handle) => globalThis.clearTimeout(handle));
   const timeoutMs = options.snapshotTimeoutMs ?? 10_000;
-  /** Snapshot requests waiting for the kernel's answer. @type {{ resolve: (m: SignalMessage) => void, reject: (e: Error) => void, timer: unknown }[]} */
+  /** Snapshot requests waiting for the kernel's answer. @type {{ resolve: (m: SignalMessage | RefusedMessage) => void, reject: (e: Error) => void, timer: unknown }[]} */
   let waiting = [];
   /** @type {{ value?: unknown, rev: number, status?: Status }} */
   const sent = { rev: -1 };
@@ -105,6 +106,15 @@ export function followComm(model, name, listener, options = {}) {
           if (event === "closed") {
             const closed = parseClosed(data);
             if (closed.name === name) signal.close(closed.rev);
+          } else if (event === STALE_EVENT) {
+            // With a name: its publisher is gone. `{}` (a hub that lost its backplane)
+            // says the value may be behind until the next event: for this one signal.
+            const stale = parseStale(data);
+            if (!stale) signal.stale(signal.rev);
+            else if (stale.name === name) signal.stale(stale.rev);
+          } else if (event === REFUSED_EVENT) {
+            const refused = parseRefused(data);
+            if (refused.name === name) signal.refuse(refused);
           } else {
             const message = parseMessage(data);
             if (message.name === name) signal.receive(message);
@@ -117,6 +127,13 @@ export function followComm(model, name, listener, options = {}) {
       }
     } else if (content.type === "snapshot") {
       try {
+        const decoded = JSON.parse(content.data);
+        if (typeof decoded === "object" && decoded !== null && "error" in decoded) {
+          const refused = checkRefused(decoded);
+          if (refused.name !== name) throw new SignalsError(`expected a snapshot of ${name}, got one of ${refused.name}`);
+          answerAll((w) => w.resolve(refused));
+          return;
+        }
         const message = parseMessage(content.data);
         if (message.name !== name || !isSnapshot(message)) {
           throw new SignalsError(`expected a snapshot of ${name}, got one of ${message.name}`);

@@ -1,7 +1,7 @@
 // One multiplexed EventSource per page, server base and token, shared by
 // every signal widget. Browsers allow six HTTP/1.1 connections per host
 // across all tabs; a connection per widget would freeze JupyterLab.
-import { parseClosed, parseMessage, snapshotUrl, eventsUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl, eventsUrl } from "./protocol.js";
 import { Signal } from "./signal.js";
 import { VERSION } from "./version.js";
 
@@ -211,10 +211,15 @@ class Connection {
     source.addEventListener("closed", (event) => {
       if (source === this.source) this.#closed(/** @type {MessageEvent} */ (event).data);
     });
-    // The hub lost its backplane (Redis): what it shows may be behind until its
-    // next event (the snapshots it sends once it is back in step).
-    source.addEventListener("stale", () => {
-      if (source === this.source) this.#setStatus("stale");
+    // `{}`: the hub lost its backplane (Redis): what it shows may be behind until
+    // its next event (the snapshots it sends once it is back in step). With a
+    // name: that signal's publisher is gone; only its widgets show it.
+    source.addEventListener(STALE_EVENT, (event) => {
+      if (source === this.source) this.#stale(/** @type {MessageEvent} */ (event).data);
+    });
+    // The hub cannot serve one signal: only its widgets show `error`.
+    source.addEventListener(REFUSED_EVENT, (event) => {
+      if (source === this.source) this.#refused(/** @type {MessageEvent} */ (event).data);
     });
     source.onerror = () => {
       if (source !== this.source) return;
@@ -246,6 +251,27 @@ class Connection {
       this.entries.get(name)?.signal.close(rev);
     } catch (error) {
       this.#log.error(`[nb_sse_signals] ignoring a bad closed event: ${/** @type {Error} */ (error).message}`);
+    }
+  }
+
+  /** @param {string} data */
+  #stale(data) {
+    try {
+      const stale = parseStale(data);
+      if (stale) this.entries.get(stale.name)?.signal.stale(stale.rev);
+      else this.#setStatus("stale");
+    } catch (error) {
+      this.#log.error(`[nb_sse_signals] ignoring a bad stale event: ${/** @type {Error} */ (error).message}`);
+    }
+  }
+
+  /** @param {string} data */
+  #refused(data) {
+    try {
+      const refused = parseRefused(data);
+      this.entries.get(refused.name)?.signal.refuse(refused);
+    } catch (error) {
+      this.#log.error(`[nb_sse_signals] ignoring a bad refused event: ${/** @type {Error} */ (error).message}`);
     }
   }
 
@@ -328,10 +354,10 @@ class Connection {
    */
   #statusOf(entry) {
     const state = entry.signal.state;
-    if (entry.failed) return "error";
+    if (entry.failed || state === "refused") return "error";
     if (state === "closed") return "closed";
     if (this.status !== "live") return this.status;
-    if (state === "resync") return "stale";
+    if (state === "resync" || state === "stale") return "stale";
     return state === "empty" ? "connecting" : "live";
   }
 

@@ -3,16 +3,28 @@ import { ProtocolError } from "./errors.js";
 
 /**
  * @typedef {{ op: string, path: string, from?: string, value?: unknown }} Operation
- * @typedef {{ name: string, rev: number, patch: Operation[] }} SignalMessage
- *   One `message` event: a change, or a snapshot (one root `replace`).
+ * @typedef {{ name: string, rev: number, patch: Operation[], stale?: boolean }} SignalMessage
+ *   One `message` event: a change, or a snapshot (one root `replace`). `stale`: a
+ *   snapshot fetched while the signal's publisher is gone.
  * @typedef {{ name: string, rev: number }} ClosedMessage
- *   The data of a `closed` event.
+ *   The data of a `closed` event, and of a per-signal `stale` event.
+ * @typedef {{ name: string, rev: number, error: string }} RefusedMessage
+ *   The data of a `refused` event (the hub cannot serve this signal's value), and the
+ *   snapshot endpoint's item for such a signal.
  */
 
 // The names of the wire: the one JS definition (Python's is in _protocol.py;
 // tests/test_protocol.py holds the two together).
 export const EVENTS_PATH = "nb-sse-signals/events";
 export const SNAPSHOT_PATH = "nb-sse-signals/snapshot";
+/**
+ * Named events besides `message` and `closed`. `stale`: with a name, that signal's
+ * publisher is gone; `{}`, the hub lost its backplane. `refused`: the hub cannot
+ * serve that signal. Not "error": EventSource gives server events of that name to
+ * the same listeners as its connection errors.
+ */
+export const STALE_EVENT = "stale";
+export const REFUSED_EVENT = "refused";
 /** A signal key: 1-200 characters from [A-Za-z0-9_.:/-]. */
 export const KEY_PATTERN = /^[A-Za-z0-9_.:/-]{1,200}$/;
 /**
@@ -83,7 +95,10 @@ export function checkMessage(data) {
       throw new ProtocolError(`signal message for ${name}: expected patch[${index}] to be an object, got ${describe(op)}`);
     }
   }
-  return { name, rev, patch };
+  /** @type {SignalMessage} */
+  const message = { name, rev, patch };
+  if (/** @type {Record<string, unknown>} */ (data).stale === true) message.stale = true;
+  return message;
 }
 
 /**
@@ -110,17 +125,71 @@ export function parseClosed(text) {
 }
 
 /**
- * Parse the body of `GET nb-sse-signals/snapshot`: a JSON array of snapshot messages.
+ * Parse the `data` of a `stale` event: `{"name", "rev"}` for one signal whose
+ * publisher is gone, or `null` for the hub-wide `{}` (it lost its backplane).
+ *
+ * @param {string} text
+ * @returns {ClosedMessage | null}
+ * @throws {ProtocolError}
+ */
+export function parseStale(text) {
+  const data = decode(text);
+  if (typeof data === "object" && data !== null && !Array.isArray(data) && Object.keys(data).length === 0) return null;
+  const { name, rev } = header(data, "stale event");
+  return { name, rev };
+}
+
+/**
+ * Validate a refusal, `{"name", "rev", "error"}`.
  *
  * @param {unknown} data decoded JSON
- * @returns {SignalMessage[]}
+ * @returns {RefusedMessage}
+ * @throws {ProtocolError}
+ */
+export function checkRefused(data) {
+  const { name, rev, error } = header(data, "refused event");
+  if (typeof error !== "string") {
+    throw new ProtocolError(`refused event for ${name}: expected "error" to be a string, got ${describe(error)}`);
+  }
+  return { name, rev, error };
+}
+
+/**
+ * Parse the `data` of a `refused` event.
+ *
+ * @param {string} text
+ * @returns {RefusedMessage}
+ * @throws {ProtocolError}
+ */
+export function parseRefused(text) {
+  return checkRefused(decode(text));
+}
+
+/**
+ * Whether an item of the snapshot endpoint's answer is a refusal.
+ *
+ * @param {SignalMessage | RefusedMessage} item
+ * @returns {item is RefusedMessage}
+ */
+export function isRefused(item) {
+  return "error" in item;
+}
+
+/**
+ * Parse the body of `GET nb-sse-signals/snapshot`: a JSON array of snapshot
+ * messages, and of refusals for signals the hub cannot serve.
+ *
+ * @param {unknown} data decoded JSON
+ * @returns {(SignalMessage | RefusedMessage)[]}
  * @throws {ProtocolError}
  */
 export function checkSnapshots(data) {
   if (!Array.isArray(data)) {
     throw new ProtocolError(`snapshot response: expected a JSON array, got ${describe(data)}`);
   }
-  return data.map(checkMessage);
+  return data.map((item) =>
+    typeof item === "object" && item !== null && "error" in item ? checkRefused(item) : checkMessage(item),
+  );
 }
 
 /**

@@ -3,17 +3,20 @@
 import { _areEquals } from "fast-json-patch/module/core.mjs";
 import { SignalsError } from "./errors.js";
 import { applyPatch } from "./patch.js";
-import { checkSnapshots, isSnapshot } from "./protocol.js";
+import { checkSnapshots, isRefused, isSnapshot } from "./protocol.js";
 
 /**
  * @typedef {import("./protocol.js").SignalMessage} SignalMessage
- * @typedef {"empty" | "live" | "resync" | "closed"} SignalState
+ * @typedef {import("./protocol.js").RefusedMessage} RefusedMessage
+ * @typedef {"empty" | "live" | "resync" | "stale" | "refused" | "closed"} SignalState
  *   empty: no value yet; live: value at `rev`; resync: value at `rev` is
- *   shown while a newer one is fetched; closed: the publisher closed it.
+ *   shown while a newer one is fetched; stale: the hub said its publisher is
+ *   gone (the value stands still); refused: the hub cannot serve its value
+ *   (the last good one stays); closed: the publisher closed it.
  * @typedef {{ warn(...data: unknown[]): void }} Logger
  * @typedef {{
  *   snapshotUrl: string,
- *   getSnapshot?: () => Promise<SignalMessage>,
+ *   getSnapshot?: () => Promise<SignalMessage | RefusedMessage>,
  *   onChange?: (signal: Signal) => void,
  *   fetch?: typeof globalThis.fetch,
  *   setTimeout?: (callback: () => void, ms: number) => unknown,
@@ -34,6 +37,10 @@ export class Signal {
   /** Revision of `value`; -1 before the first snapshot. */
   rev = -1;
   closed = false;
+  /** The hub said its publisher is gone (a per-signal `stale` event). */
+  orphaned = false;
+  /** Why the hub cannot serve it (a `refused` event); "" if it can. */
+  refused = "";
 
   /** Live patches received during a resync, by revision. @type {Map<number, SignalMessage>} */
   #buffer = new Map();
@@ -75,7 +82,9 @@ export class Signal {
   /** @returns {SignalState} */
   get state() {
     if (this.closed) return "closed";
+    if (this.refused) return "refused";
     if (this.#episode) return "resync";
+    if (this.orphaned) return "stale";
     return this.rev < 0 ? "empty" : "live";
   }
 
@@ -121,6 +130,41 @@ export class Signal {
   }
 
   /**
+   * Take a per-signal `stale` event: its publisher is gone. The value stays and
+   * shows stale until the next snapshot or change of it; if the hub is further
+   * than we are, fetch (as after `closed`).
+   *
+   * @param {number} rev
+   */
+  stale(rev) {
+    if (this.#disposed) return;
+    this.orphaned = true;
+    if (rev > this.rev) this.#resync(`stale at revision ${rev}, we have ${this.rev}`);
+    this.#changed();
+  }
+
+  /**
+   * Take a `refused` event: the hub cannot serve this value. Keep the last good
+   * one, fetch nothing: the hub sends a snapshot once it can serve it again.
+   *
+   * @param {RefusedMessage} refused
+   */
+  refuse(refused) {
+    if (this.#disposed) return;
+    this.#refuse(refused);
+    this.#changed();
+  }
+
+  /** @param {RefusedMessage} refused */
+  #refuse(refused) {
+    this.refused = refused.error || "refused";
+    this.#episode = null;
+    this.#options.clearTimeout(this.#timer);
+    this.#buffer.clear();
+    this.#options.log.warn(`[nb_sse_signals] ${this.name}: the hub cannot serve it: ${refused.error}`);
+  }
+
+  /**
    * Fetch a snapshot because something arrived that cannot be trusted (the
    * connection could not even parse it). No-op while a resync is running.
    *
@@ -158,6 +202,8 @@ export class Signal {
       this.value = applyPatch(this.value, message.patch);
       this.rev = message.rev;
       this.closed = false; // a closed signal can be declared again
+      this.orphaned = false; // someone publishes it again
+      this.refused = "";
       return true;
     } catch (error) {
       this.#resync(`revision ${message.rev} does not apply (${/** @type {Error} */ (error).message})`);
@@ -178,7 +224,11 @@ export class Signal {
     const value = message.patch[0].value;
     if (message.rev !== this.rev || !_areEquals(value, this.value)) this.value = value;
     this.rev = message.rev;
-    if (reopens) this.closed = false;
+    // On the stream: declared again, or its publisher was never gone. Fetched: the
+    // hub marks it `stale` if its publisher is gone.
+    if (reopens) this.closed = this.orphaned = false;
+    if (message.stale) this.orphaned = true;
+    this.refused = "";
     this.#episode = null;
     this.#options.clearTimeout(this.#timer);
     // Apply what arrived during the resync, in order, from the snapshot on.
@@ -209,7 +259,10 @@ export class Signal {
     try {
       const found = await this.#options.getSnapshot();
       if (this.#episode !== episode) return;
-      this.#snapshot(found, { reopens: false });
+      if (isRefused(found)) {
+        this.#refuse(found);
+        this.#changed();
+      } else this.#snapshot(found, { reopens: false });
     } catch (error) {
       if (this.#episode !== episode) return;
       this.#episode = null;
@@ -233,12 +286,12 @@ export class Signal {
  * @param {typeof globalThis.fetch} fetch
  * @param {string} url
  * @param {string} name
- * @returns {Promise<SignalMessage>}
+ * @returns {Promise<SignalMessage | RefusedMessage>}
  */
 async function fetchSnapshot(fetch, url, name) {
   const response = await fetch(url, { credentials: "same-origin" });
   if (!response.ok) throw new SignalsError(`the snapshot endpoint answered ${response.status}`);
   const found = checkSnapshots(await response.json()).find((m) => m.name === name);
-  if (!found || !isSnapshot(found)) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
+  if (!found || !(isRefused(found) || isSnapshot(found))) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
   return found;
 }

@@ -1,7 +1,7 @@
 // One tab's part in a group of tabs sharing one EventSource (see tabs.js):
 // the lock, the channel, the leader's stream, and the stand-in EventSource
 // each tab's ConnectionPool reads.
-import { eventsUrl, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, eventsUrl, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -28,7 +28,8 @@ import { VERSION } from "./version.js";
  *   whether it is there (2 s); answerMs: and takes over if no answer comes
  *   within this (2 s) — a frozen or hung leader tab.
  * @typedef {"connecting" | "live" | "retrying" | "failed" | "closed"} StreamStatus
- * @typedef {{ t: "frame", term: number, from: string, type: "message" | "closed", data: string, id: string }} Frame
+ * @typedef {"message" | "closed" | "stale" | "refused"} FrameType the events relayed (protocol.md)
+ * @typedef {{ t: "frame", term: number, from: string, type: FrameType, data: string, id: string }} Frame
  * @typedef {{ t: "state", term: number, from: string, status: StreamStatus, names: string[], unknown: string[] }} State
  * @typedef {{ t: "want", from: string, names: string[], need: string[] }} Want
  *   need: the names this tab has no value of yet, which need a stream opened without a cursor
@@ -88,8 +89,8 @@ class RelaySource {
   onmessage = null;
   /** @type {((event: unknown) => void) | null} */
   onerror = null;
-  /** @type {((event: { data: string, lastEventId: string }) => void)[]} */
-  closedListeners = [];
+  /** Listeners of named events (`closed`, `stale`, `refused`). @type {Map<string, ((event: { data: string, lastEventId: string }) => void)[]>} */
+  listeners = new Map();
 
   /**
    * @param {TabGroup} group
@@ -107,7 +108,9 @@ class RelaySource {
    * @param {(event: any) => void} listener
    */
   addEventListener(type, listener) {
-    if (type === "closed") this.closedListeners.push(listener);
+    const listeners = this.listeners.get(type);
+    if (listeners) listeners.push(listener);
+    else this.listeners.set(type, [listener]);
   }
 
   close() {
@@ -135,7 +138,7 @@ class RelaySource {
     if (this.readyState === CLOSED) return;
     const event = { data: frame.data, lastEventId: frame.id };
     if (frame.type === "message") this.onmessage?.(event);
-    else for (const listener of this.closedListeners) listener(event);
+    else for (const listener of this.listeners.get(frame.type) ?? []) listener(event);
   }
 }
 
@@ -308,6 +311,7 @@ export class TabGroup {
    * @param {Frame} frame
    */
   #noteSnapshot(frame) {
+    if (frame.type === "stale") return; // says nothing of a value: it follows a snapshot
     try {
       const message = frame.type === "message" ? parseMessage(frame.data) : null;
       if (message && !isSnapshot(message)) return;
@@ -675,7 +679,7 @@ export class TabGroup {
     this.streamNames = names;
     this.streamStatus = "connecting";
     this.#postState();
-    /** @param {"message" | "closed"} type @param {MessageEvent} event */
+    /** @param {FrameType} type @param {MessageEvent} event */
     const relay = (type, event) => {
       if (stream !== this.stream) return;
       // The first event with a cursor ends the batch of snapshots: a tab that
@@ -692,6 +696,8 @@ export class TabGroup {
     };
     stream.onmessage = (event) => relay("message", event);
     stream.addEventListener("closed", (event) => relay("closed", /** @type {MessageEvent} */ (event)));
+    stream.addEventListener(STALE_EVENT, (event) => relay(STALE_EVENT, /** @type {MessageEvent} */ (event)));
+    stream.addEventListener(REFUSED_EVENT, (event) => relay(REFUSED_EVENT, /** @type {MessageEvent} */ (event)));
     stream.onerror = () => {
       if (stream !== this.stream) return;
       if (stream.readyState === CLOSED) void this.#failed(names);

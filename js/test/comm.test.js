@@ -95,6 +95,24 @@ describe("comm transport", () => {
     leave();
   });
 
+  test("stale and refused events over the comm; a refused snapshot answer ends the resync", async () => {
+    const { model, clock, values, statuses, leave } = setup();
+    model.receive(events(["message", snapshot("s", 0, { n: 0 })]));
+    model.receive(events(["stale", { name: "s", rev: 0 }]));
+    assert.equal(statuses().at(-1), "stale");
+    model.receive(events(["message", snapshot("s", 1, { n: 0 })]));
+    assert.equal(statuses().at(-1), "live");
+    model.receive(events(["refused", { name: "other", rev: 1, error: "no" }]));
+    assert.equal(statuses().at(-1), "live", "another signal's refusal is not ours");
+    model.receive(events(["message", change(3, 3)])); // a gap: ask the kernel
+    clock.tick(0);
+    model.receive({ type: "snapshot", data: JSON.stringify({ name: "s", rev: 3, error: "too deep" }) });
+    await settle();
+    assert.equal(statuses().at(-1), "error");
+    assert.deepEqual(values().at(-1), [1, { n: 0 }], "the last good value stays");
+    leave();
+  });
+
   test("leaving stops listening to the comm", () => {
     const { model, values, leave } = setup();
     leave();

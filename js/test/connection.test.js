@@ -234,6 +234,54 @@ describe("ConnectionPool", () => {
     assert.deepEqual(a.statuses().slice(-2), ["stale", "live"]);
   });
 
+  test("a refused event marks only that signal's widgets error; the others on the stream stay live", () => {
+    const { pool, clock, sources, listener, calls } = setup();
+    const a = listener();
+    const b = listener();
+    pool.join(BASE, "a", a);
+    pool.join(BASE, "b", b);
+    clock.tick(50);
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("a", 0, { n: 0 }));
+    source.emit(snapshot("b", 0, { n: 0 }), "message", "e-1");
+    source.emit({ name: "a", rev: 1, error: "expected at most 250 levels of nesting" }, "refused", "e-2");
+    assert.equal(a.statuses().at(-1), "error");
+    assert.deepEqual(a.values(), [{ n: 0 }], "the last good value stays");
+    assert.equal(b.statuses().at(-1), "live");
+    source.emit({ name: "b", rev: 1, patch: [{ op: "replace", path: "/n", value: 1 }] }, "message", "e-3");
+    assert.deepEqual(b.values(), [{ n: 0 }, { n: 1 }], "the others keep streaming");
+    assert.equal(b.statuses().at(-1), "live");
+    assert.equal(a.statuses().at(-1), "error", "still refused");
+    clock.tick(60_000);
+    assert.equal(calls.length, 0, "a refused signal fetches nothing: the hub sends a snapshot when it can");
+    assert.equal(sources.live().length, 1, "the stream is not reopened");
+    source.emit(snapshot("a", 5, { n: 5 }), "message", "e-4"); // served again
+    assert.equal(a.statuses().at(-1), "live");
+    assert.deepEqual(a.values().at(-1), { n: 5 });
+  });
+
+  test("a per-signal stale event (its publisher is gone) marks only that signal stale, until it is declared again", () => {
+    const { pool, clock, sources, listener } = setup();
+    const a = listener();
+    const b = listener();
+    pool.join(BASE, "a", a);
+    pool.join(BASE, "b", b);
+    clock.tick(50);
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("a", 2, 2));
+    source.emit(snapshot("b", 0, 0), "message", "e-1");
+    source.emit({ name: "a", rev: 2 }, "stale");
+    assert.equal(a.statuses().at(-1), "stale");
+    assert.equal(b.statuses().at(-1), "live");
+    source.emit({ name: "b", rev: 1, patch: [{ op: "replace", path: "", value: 1 }] }, "message", "e-2");
+    assert.equal(a.statuses().at(-1), "stale", "another signal's change does not end it");
+    source.emit({ name: "a", rev: 3, patch: [{ op: "replace", path: "", value: 2 }] }, "message", "e-3");
+    assert.deepEqual(a.statuses().slice(-2), ["stale", "live"]);
+    assert.equal(a.values().at(-1), 2, "the same value, at the new revision");
+  });
+
   test("a closed event reaches its signal's listeners", () => {
     const { pool, clock, sources, listener } = setup();
     const a = listener();

@@ -233,6 +233,34 @@ describe("tabs share one connection", () => {
     assert.equal(b3.status(), "live");
   });
 
+  test("per-signal stale and refused events reach the widgets of that signal in every tab", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    const a1 = one.follow("a");
+    const a2 = two.follow("a");
+    const b2 = two.follow("b");
+    await run(200);
+    const stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }));
+    stream?.emit(snapshot("b", 0, { v: 0 }), "message", "e-1");
+    await run();
+    stream?.emit({ name: "a", rev: 0 }, "stale");
+    await run();
+    assert.equal(a1.status(), "stale", "the leader's own widget");
+    assert.equal(a2.status(), "stale", "a follower's, relayed");
+    assert.equal(b2.status(), "live", "another signal stays live");
+    stream?.emit({ name: "b", rev: 1, error: "too deep" }, "refused", "e-2");
+    await run();
+    assert.equal(b2.status(), "error");
+    assert.equal(a2.status(), "stale");
+    stream?.emit(snapshot("a", 1, { v: 0 }), "message", "e-3");
+    await run();
+    assert.equal(a2.status(), "live", "declared again");
+    assert.equal(b2.status(), "error");
+  });
+
   test("a leader that dies half-way through a batch of snapshots: the successor never claims the half batch", async () => {
     const { open, run } = browser();
     const one = open();

@@ -11,7 +11,9 @@ import { fakeClock, fakeFetch, quietLog, settle } from "./fakes.js";
  * @typedef {{ value?: unknown, rev?: number, state?: string, fetching?: boolean }} Expect
  * @typedef {{
  *   message?: import("../src/protocol.js").SignalMessage, closed?: number, unreadable?: boolean,
- *   answer?: import("../src/protocol.js").SignalMessage, answer_fails?: boolean, expect?: Expect,
+ *   stale?: number, refused?: { rev: number, error: string },
+ *   answer?: import("../src/protocol.js").SignalMessage | import("../src/protocol.js").RefusedMessage,
+ *   answer_fails?: boolean, expect?: Expect,
  * }} Step
  * @typedef {{ name: string, steps: Step[], shown: number[] }} Case
  */
@@ -49,6 +51,8 @@ describe("client-rule vectors shared with the Python follower", () => {
         const where = `step ${index} ${JSON.stringify(step)}`;
         if (step.message) signal.receive(step.message);
         else if (step.closed !== undefined) signal.close(step.closed);
+        else if (step.stale !== undefined) signal.stale(step.stale);
+        else if (step.refused) signal.refuse({ name: "s", ...step.refused });
         else if (step.unreadable) signal.resync("a message could not be read");
         else if (step.answer || step.answer_fails) {
           clock.tick(PAST_ANY_BACKOFF_MS);
