@@ -84,12 +84,13 @@ def start_jupyter(
     extension: bool = True,
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
+    port: int = 0,
 ) -> JupyterServer:
-    """Jupyter ``app`` on a free loopback port; ``extension=False`` disables ours, as a
-    server that has not installed it (its kernels then use the comm transport).
-    ``env``: more environment variables for the server; ``args``: more options
-    (``--SignalsExtension.orphan_grace=1``)."""
-    port = free_port()
+    """Jupyter ``app`` on a free loopback port (or ``port``, as a server restarted on
+    its predecessor's); ``extension=False`` disables ours, as a server that has not
+    installed it (its kernels then use the comm transport). ``env``: more environment
+    variables for the server; ``args``: more options (``--SignalsExtension.orphan_grace=1``)."""
+    port = port or free_port()
     env = {**isolated_env(root), **(env or {})}
     if not extension:
         # The user's config dir outranks the sys-prefix file pip installed.

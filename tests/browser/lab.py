@@ -71,10 +71,10 @@ def launch_chromium(playwright: Playwright) -> Browser:
 
 
 def start_lab(
-    root: Path, base_url: str = "/", app: str = "lab", *, extension: bool = True
+    root: Path, base_url: str = "/", app: str = "lab", *, extension: bool = True, port: int = 0
 ) -> JupyterServer:
     """JupyterLab (or ``app="notebook"``, Notebook 7) with the extension (unless not
-    ``extension``), the notebooks in its root, and no news toast."""
+    ``extension``), the notebooks in its root, and no news toast; on ``port`` if given."""
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the page.
@@ -87,7 +87,7 @@ def start_lab(
     for path in NOTEBOOKS.iterdir():
         if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, contents / path.name)
-    return start_jupyter(root, base_url=base_url, app=app, extension=extension)
+    return start_jupyter(root, base_url=base_url, app=app, extension=extension, port=port)
 
 
 @dataclass

@@ -25,6 +25,7 @@ from nb_sse_signals._server import Server
 
 from ..conftest import SECRET, TOKEN, wait_until
 from ..jupyter import free_port
+from .faultnet import CutRelay, JsFollower
 
 
 class Seen:
@@ -166,16 +167,24 @@ def test_a_publisher_cut_off_mid_frame_changes_nothing(server: Server) -> None:
 def test_random_values_and_random_disconnects_converge_to_the_last_value(
     server: Server, values: list[dict[str, Any]], seed: int
 ) -> None:
+    """A Python follower and the browser's client code (in Node, through a relay the
+    test cuts) both end at the publisher's last value, and show only values it had."""
     rng = random.Random(seed)
     name = f"prop{seed}-{len(values)}"
     server.hub.declare(name, values[0])
     published = [values[0]]
     seen = Seen()
+    relay = CutRelay(server.port)
+    js = None
     follower = Follower(
         server.url, name, seen.value, seen.status,
         headers={"Authorization": f"token {TOKEN}"}, timeout=5,
     )  # fmt: skip
     try:
+        js = JsFollower(f"http://127.0.0.1:{relay.port}/", name, TOKEN)
+        # Changes begin once both have their first value, so the disconnects below
+        # land mid-stream rather than before anyone connected.
+        wait_until(lambda: js.values and seen.values, timeout=30, what="both to subscribe")
         for value in values[1:]:
             server.hub.set(name, value)
             published.append(value)
@@ -183,10 +192,21 @@ def test_random_values_and_random_disconnects_converge_to_the_last_value(
                 conn = follower._conn
                 if conn is not None and conn.sock is not None:
                     conn.sock.shutdown(socket.SHUT_RDWR)  # the network drops the stream
+            if rng.random() < 0.3:
+                relay.cut()  # and the JS client's stream and snapshot fetches
             time.sleep(rng.random() * 0.02)
         wait_until(lambda: seen.last() == published[-1], timeout=20, what="convergence")
+        wait_until(
+            lambda: js.last() == published[-1] and js.status() == "live",
+            timeout=30,
+            what=f"the JS client's convergence; it printed:\n{''.join(js.lines)}{js.stderr}",
+        )
     finally:
         follower.stop()
-    assert all(value in published for value, _ in seen.values), "only values it had"
-    revs = [rev for _, rev in seen.values]
-    assert revs == sorted(revs), "revisions only go forward"
+        if js is not None:
+            js.stop()
+        relay.stop()
+    for who, shown in (("python", seen.values), ("js", js.values)):
+        assert all(value in published for value, _ in shown), f"{who}: only values it had"
+        revs = [rev for _, rev in shown]
+        assert revs == sorted(revs), f"{who}: revisions only go forward"
