@@ -130,6 +130,10 @@ class RelaySource {
   fail(giveUp) {
     if (this.readyState === CLOSED || (!giveUp && this.readyState === CONNECTING)) return;
     this.readyState = giveUp ? CLOSED : CONNECTING;
+    // A closed EventSource asks for nothing more: left attached, its names would stay
+    // in this tab's want, and a later source asking for the same names (the pool's
+    // retry once the hub has them) would not count as asking again.
+    if (giveUp) this.group.detach(this);
     this.onerror?.({});
   }
 

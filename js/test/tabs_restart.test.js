@@ -11,16 +11,6 @@ const BASE = "http://host/";
 
 test(
   "a signal the hub answered 404 for is followed again, live, once the hub has it",
-  {
-    // Known bug, left to the branch that owns tabgroup.js: RelaySource.fail(true)
-    // marks the source CLOSED without `group.detach(this)`, so the pool's later
-    // close() is a no-op and the dead source keeps the name in this tab's want. The
-    // pool's retry then attaches a new source with the same want, which
-    // TabGroup.#setWant does not count as asking again (it clears `unknown` only
-    // for names the old want lacked): the name stays unknown, no stream is opened,
-    // and the view shows "connecting" for ever. Detaching in fail(true) fixes it.
-    todo: "RelaySource.fail(true) does not detach from its group",
-  },
   async () => {
     const clock = fakeClock();
     const known = new Set();
