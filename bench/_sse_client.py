@@ -118,6 +118,8 @@ class _Fan:
             buf, self.head = buf[end + 4 :], False
         *blocks, self.buf = buf.split(b"\n\n")
         for block in blocks:
+            if block.startswith(b"event: ") or b"\nevent: " in block:
+                continue  # closed, stale (a publisher that left), refused: no patch
             start = block.find(b"data: ")
             if start >= 0:
                 self._event(orjson.loads(block[start + 6 :]), now)
