@@ -48,6 +48,9 @@ class Outgoing(Protocol):
     def _refuse_whole(self) -> None:
         """The hub cannot take the whole value (too big): send nothing until it changes."""
 
+    def _backlog(self) -> bool:
+        """More messages wait that should leave now, whatever the rate limit."""
+
     def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
         """The message to send now and what to call with the hub's revision, or None."""
         ...
@@ -214,6 +217,8 @@ class Publisher:
                     sent(int(reply.get("rev", 0)))
                 except Exception:  # a user's observer must not stop the publisher
                     log.exception("nb_sse_signals: an observer of %s failed", signal.key)
+                if signal._backlog():
+                    self._due[signal.key] = signal
             elif reply.get("refused") == TOO_BIG:
                 # Never sent. Changes coalesced past the limit may fit as the whole
                 # value; a whole value that does not fit waits for the next change

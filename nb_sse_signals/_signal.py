@@ -99,10 +99,13 @@ class ServerSignal:
         self.name = name
         scope = None if shared else (scope or default_scope())
         self.key = check_key(f"{scope}/{name}" if scope else name)
+        self._key_json = orjson.dumps(self.key)
         self.max_rate = max_rate
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
         self._pending: list[tuple[str, str, bytes]] = []  # (op, path, serialised op)
+        self._pending_bytes = 0  # their bytes, at most (pruned replaces are not taken off)
+        self._sealed: list[bytes] = []  # patch messages that would not coalesce under the limit
         self._needs_declare = False
         self._too_big = False  # the hub refused the whole value as too big
         self._next_send = 0.0
@@ -179,9 +182,9 @@ class ServerSignal:
             # before: O(change) plus a pointer comparison per unchanged scalar.
             doc, ops = refresh(self._doc, value)
             entries, size = _serialise(ops)  # may refuse: nothing has changed yet
-            self._check_size(size, len(entries))
+            self._check_size(size, len(entries), doc)
             self._doc = doc
-            self._record(entries)
+            self._record(entries, size)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
         """``set(fn(current))`` atomically: no other change lands in between."""
@@ -208,12 +211,12 @@ class ServerSignal:
             try:
                 yield recorder.proxy
                 entries, size = _serialise(recorder.ops)
-                self._check_size(size, len(entries))
+                self._check_size(size, len(entries), recorder.doc)
             except BaseException:
                 recorder.rollback()
                 raise
             self._doc = recorder.doc
-            self._record(entries)
+            self._record(entries, size)
 
     def close(self) -> None:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
@@ -311,36 +314,66 @@ class ServerSignal:
         with self._lock:
             self._superseded = self._closed = True
             self._pending.clear()
+            self._sealed.clear()
             self._needs_declare = False
 
-    def _check_size(self, ops_bytes: int, count: int) -> None:
+    def _message_size(self, ops_bytes: int, count: int) -> int:
+        # Exactly what _take builds, {"op":"patch","name":<key>,"patch":[<ops>]} (33 bytes
+        # and the key's JSON, a comma between ops), in a frame's [ and ] (2 more).
+        return ops_bytes + count - 1 + len(self._key_json) + 33 + 2
+
+    def _check_size(self, ops_bytes: int, count: int, doc: JSON) -> None:
         """:class:`LimitError` for a change bigger than the hub reads in one message
-        (its ``message_bytes``), before anything changed: sent, it would be refused."""
+        (its ``message_bytes``), before anything changed: sent, it would be refused.
+        Also while the hub lacks the value and the whole of it did not fit (it grew
+        past the limit in small changes, then the hub lost it: a reconnect, a restart):
+        the next message must carry ``doc`` whole, so that is what must fit."""
         limit = self._publisher.transport.max_message_bytes
-        if limit is None:
+        if limit is None or not count:
             return
-        # The patch message's envelope, {"op":"patch","name":...,"patch":[...]}, is
-        # about 30 bytes and the key, with a comma between ops.
-        size = ops_bytes + count + len(self.key) + 32
+        size = self._message_size(ops_bytes, count)
         if size > limit:
             raise LimitError(
                 f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
-                f"hub's message_bytes limit), got about {size:,}"
+                f"hub's message_bytes limit), got {size:,}"
             )
+        if self._too_big:
+            whole = len(orjson.dumps({"op": "declare", "name": self.key, "value": doc})) + 2
+            if whole > limit:
+                raise LimitError(
+                    f"the hub lost its copy of {self.key!r} (a reconnect or a restart), so "
+                    f"its next message must hold the whole value, expected at most "
+                    f"{limit:,} bytes (the hub's message_bytes limit), got {whole:,}; "
+                    "nothing changed: make the value smaller"
+                )
 
     def _declare_message(self) -> bytes:
         return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
 
-    def _record(self, entries: list[tuple[str, str, bytes]]) -> None:
+    def _record(self, entries: list[tuple[str, str, bytes]], size: int) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
         if not entries:
             return
-        self._too_big = False  # a new value: it may fit
+        self._too_big = False  # a new value, and _check_size found that it fits
         pending = self._pending
+        limit = self._publisher.transport.max_message_bytes
+        if (
+            limit is not None
+            and pending
+            and self._message_size(self._pending_bytes + size, len(pending) + len(entries)) > limit
+        ):
+            # Coalesced with what waits, this change would not fit one message: what
+            # waits leaves first, as a message of its own (each is a value this signal
+            # had; cut anywhere else, viewers could see one it never had).
+            self._sealed.append(self._patch_message())
+        self._pending_bytes += size
+
         for entry in entries:
             kind, path = entry[0], entry[1]
             if kind == "replace" and path == "":
                 pending.clear()  # a whole new value makes every queued op moot
+                self._sealed.clear()
+                self._pending_bytes = len(entry[2])
             elif kind == "replace":
                 # Only a trailing run of replaces may be pruned: an add or remove in
                 # between could shift list indexes, so an earlier path would mean
@@ -358,6 +391,17 @@ class ServerSignal:
             self._scheduled = True
             self._publisher.schedule(self)
 
+    def _patch_message(self) -> bytes:
+        """What waits, as one patch message; nothing waits after (lock held)."""
+        patch = b"[" + b",".join(p[2] for p in self._pending) + b"]"
+        self._pending.clear()
+        self._pending_bytes = 0
+        return b'{"op":"patch","name":' + self._key_json + b',"patch":' + patch + b"}"
+
+    def _backlog(self) -> bool:
+        """Messages sealed to keep under the hub's limit still wait: send them at once."""
+        return bool(self._sealed)
+
     def _refuse_whole(self) -> None:
         with self._lock:
             self._needs_declare = True
@@ -373,12 +417,16 @@ class ServerSignal:
             if self._needs_declare:
                 self._needs_declare = False
                 self._pending.clear()
+                self._pending_bytes = 0
+                self._sealed.clear()
                 message = self._declare_message()
+            elif self._sealed:
+                message = self._sealed.pop(0)
+                if not self._sealed and self._pending:
+                    # The rest of the burst leaves right after, not a rate period later.
+                    self._sealed.append(self._patch_message())
             elif self._pending:
-                patch = b"[" + b",".join(p[2] for p in self._pending) + b"]"
-                self._pending.clear()
-                name = orjson.dumps(self.key)
-                message = b'{"op":"patch","name":' + name + b',"patch":' + patch + b"}"
+                message = self._patch_message()
             else:
                 return None
             self._next_send = now + 1.0 / self.max_rate

@@ -51,7 +51,7 @@ def test_a_change_too_big_for_the_hub_is_refused_in_the_kernel_and_changes_nothi
     small_hub: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("big", {"v": 0}, publisher=publisher, scope="k-t")
-    with pytest.raises(LimitError, match=r"at most 20,000 bytes as JSON .* got about 30,"):
+    with pytest.raises(LimitError, match=r"at most 20,000 bytes as JSON .* got 30,"):
         s.set({"v": "x" * 30_000})
     assert s.value == {"v": 0}
     with pytest.raises(LimitError, match="message_bytes"), s.mutate() as doc:
@@ -124,22 +124,25 @@ def test_a_hub_that_does_not_say_its_limit_teaches_it_with_a_1009_close(
 def test_a_whole_value_too_big_is_logged_once_and_not_resent_in_a_loop(
     small_hub: Server, publisher: Publisher, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = ServerSignal("grows", [], publisher=publisher, scope="k-t", max_rate=0.01)
-    s.set(["seed"])  # sent at once; what follows waits 100 s for its turn
-    publisher.flush()
-    for _ in range(25):  # the value grows past the limit in changes that each fit
+    s = ServerSignal("grows", ["seed"], publisher=publisher, scope="k-t", max_rate=0.01)
+    for _ in range(25):  # past the limit in changes that each fit: they all arrive
         with s.mutate() as doc:
             doc.append("z" * 1_000)
+    publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == s.value
+    rev = small_hub.hub.get(s.key)[0]
     other = ServerSignal("other", 0, publisher=publisher, scope="k-t")
     with caplog.at_level(logging.WARNING, logger="nb_sse_signals"):
-        publisher.flush()
+        for _ in range(3):  # reconnects: each time the whole value would be resent
+            publisher.run(publisher._redeclare_all())
+            publisher.flush()
         other.set(1)
         publisher.flush()
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "k-t/grows" in errors[0]
     assert "at most 20,000 bytes" in errors[0]
-    assert small_hub.hub.get(s.key) == (1, ["seed"])  # viewers keep what they had
+    assert small_hub.hub.get(s.key)[0] == rev  # viewers keep what they had
     assert small_hub.hub.get(other.key) == (1, 1)  # and every other signal carries on
 
 
@@ -152,3 +155,56 @@ def test_frames_keep_order_and_fit_the_limit_unless_a_message_is_too_big_alone(
     for frame in frames:
         size = 1 + sum(sizes[i] + 1 for i in frame)  # "[", each message and "," or "]"
         assert size <= limit or len(frame) == 1
+
+
+def test_a_change_exactly_at_the_limit_is_sent_and_one_byte_more_is_refused(
+    small_hub: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("edge", "", publisher=publisher, scope="k-t")
+    # The frame: [{"op":"patch","name":"k-t/edge","patch":[<op>]}], the op a root replace.
+    envelope = len(b'[{"op":"patch","name":"k-t/edge","patch":[]}]')
+    op = len(b'{"op":"replace","path":"","value":""}')
+    fits = "x" * (LIMIT - envelope - op)
+    s.set(fits)
+    publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == fits
+    with pytest.raises(LimitError, match=r"at most 20,000 bytes as JSON .* got 20,001"):
+        s.set(fits + "y")
+    assert s.value == fits
+
+
+def test_a_value_grown_past_the_limit_that_the_hub_lost_refuses_changes_until_it_fits(
+    small_hub: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("lost", [], publisher=publisher, scope="k-t")
+    for _ in range(30):  # each change fits and arrives; the whole value no longer fits
+        with s.mutate() as doc:
+            doc.append("z" * 1_000)
+        publisher.flush()
+    assert len(small_hub.hub.get(s.key)[1]) == 30
+    publisher.run(publisher._redeclare_all())  # as after a reconnect: the whole value
+    publisher.flush()
+    with pytest.raises(LimitError, match="lost its copy of 'k-t/lost'"), s.mutate() as doc:
+        doc.append("z")
+    assert len(s.value) == 30  # nothing changed
+    s.set(["small again"])  # fits whole: sent, and the hub has the truth again
+    publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == ["small again"]
+    with s.mutate() as doc:
+        doc.append("and on")
+    publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == ["small again", "and on"]
+
+
+def test_changes_that_would_coalesce_past_the_limit_leave_as_separate_real_values(
+    small_hub: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("burst", [], publisher=publisher, scope="k-t", max_rate=0.01)
+    s.set(["seed"])
+    publisher.flush()
+    for i in range(3):  # 3 x 9 kB: two fit one message, the third does not
+        with s.mutate() as doc:
+            doc.append(str(i) * 9_000)
+    publisher.flush()
+    assert small_hub.hub.get(s.key)[1] == s.value
+    assert small_hub.hub.get(s.key)[0] == 3  # seed, then two patches (not one re-declare)
