@@ -35,6 +35,7 @@ class SignalState:
         self.closed = False
         self.wants_snapshot: str | None = None  # why a snapshot is needed, while it is
         self.orphaned = False  # the hub said its publisher is gone (a per-signal ``stale``)
+        self._stale_rev = -1  # the revision the latest ``stale`` named
         self.refused: str | None = None  # the hub cannot serve it (a ``refused`` event)
         self._buffer: dict[int, Change] = {}
 
@@ -80,6 +81,7 @@ class SignalState:
         stale until the next snapshot or change of it. Behind ``rev``: fetch, as after
         ``closed``."""
         self.orphaned = True
+        self._stale_rev = rev
         if rev > self.rev:
             self._resync(f"stale at revision {rev}, we have {self.rev}")
 
@@ -115,6 +117,11 @@ class SignalState:
         if reopens:
             self.closed = False
             self.orphaned = False  # on the stream: declared again, or not orphaned at all
+        elif not change.stale and change.rev > self._stale_rev:
+            # Fetched, unmarked, past the stale's revision: declared again (that takes a
+            # revision, whose copy on the stream we would ignore as a duplicate). At
+            # that very revision it may predate the stale: keep it.
+            self.orphaned = False
         if change.stale:
             self.orphaned = True  # fetched while its publisher is gone
         self.refused = None

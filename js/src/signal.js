@@ -39,6 +39,8 @@ export class Signal {
   closed = false;
   /** The hub said its publisher is gone (a per-signal `stale` event). */
   orphaned = false;
+  /** The revision the latest `stale` event named: a fetched snapshot past it is newer news. */
+  #staleRev = -1;
   /** Why the hub cannot serve it (a `refused` event); "" if it can. */
   refused = "";
 
@@ -139,6 +141,7 @@ export class Signal {
   stale(rev) {
     if (this.#disposed) return;
     this.orphaned = true;
+    this.#staleRev = rev;
     if (rev > this.rev) this.#resync(`stale at revision ${rev}, we have ${this.rev}`);
     this.#changed();
   }
@@ -225,8 +228,12 @@ export class Signal {
     if (message.rev !== this.rev || !_areEquals(value, this.value)) this.value = value;
     this.rev = message.rev;
     // On the stream: declared again, or its publisher was never gone. Fetched: the
-    // hub marks it `stale` if its publisher is gone.
+    // hub marks it `stale` if its publisher is gone; unmarked and past the revision
+    // the stale event named, it was declared again (which always takes a revision;
+    // the stream's copy of that change is then a duplicate we would ignore). At that
+    // very revision, it may have been taken before the stale: keep the stale.
     if (reopens) this.closed = this.orphaned = false;
+    else if (!message.stale && message.rev > this.#staleRev) this.orphaned = false;
     if (message.stale) this.orphaned = true;
     this.refused = "";
     this.#episode = null;
