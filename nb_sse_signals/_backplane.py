@@ -12,7 +12,7 @@ Typing only, no I/O: it sits below the hub so that the hub can name it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ._types import JSON
@@ -40,4 +40,7 @@ class Backplane(Protocol):
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int: ...
 
-    def close(self, name: str) -> None: ...
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+        """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
+        each time the change is planned) still says so. Whether it closed."""
+        ...

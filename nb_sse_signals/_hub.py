@@ -207,17 +207,14 @@ class SignalHub:
                 if name not in self._signals or self._signals[name].closed:
                     self._check_room()
                 self._check_owner(owner)
+            # An orphan of this hub is committed as a whole-value replace at a new
+            # revision even when equal (the backplane asks ``_orphaned``): the change that
+            # ends the stale is in every hub's history, so a viewer resuming then gets it.
             rev = self._backplane.declare(name, doc)
             with self._lock:
                 sig = self._signals.get(name)
                 if sig is not None:
                     self._set_owner(sig, owner)
-                    if sig.orphaned and not sig.closed:
-                        # Declared again with the value it had (no change came back from
-                        # Redis): the stale ends with a snapshot, on this hub's streams only
-                        # (the orphan was this hub's; other hubs never showed it stale).
-                        sig.orphaned = False
-                        self._push(sig, sig.snapshot_frame())
             return rev
         with self._lock:
             sig = self._signals.get(name)
@@ -296,19 +293,40 @@ class SignalHub:
         with self._lock:
             return [n for n, s in self._signals.items() if s.owner is owner and not s.closed]
 
+    def orphans(self, owner: object) -> list[str]:
+        """The open signals ``owner`` declared that are still orphaned: nobody took them
+        over or changed them since it was gone (what :meth:`close_owned` would close)."""
+        with self._lock:
+            return [n for n in self._signals if self._orphaned(n, owner)]
+
+    def _orphaned(self, name: str, owner: object) -> bool:
+        """Whether ``name`` is open, ``owner``'s and orphaned (lock held)."""
+        sig = self._signals.get(name)
+        return sig is not None and sig.owner is owner and sig.orphaned and not sig.closed
+
     def close_owned(self, owner: object, keep: Callable[[str], bool] | None = None) -> list[str]:
-        """Close every open signal ``owner`` declared and nobody took over since, except
-        those ``keep(name)`` says to keep (they stay as they are: stale if orphaned);
-        return the names closed.
+        """Close every signal ``owner`` left orphaned (see :meth:`orphans`), except those
+        ``keep(name)`` says to keep (they stay stale); return the names closed.
 
         For publishers that vanished (a kernel that died): viewers learn the value
-        is no longer live instead of watching it stand still.
+        is no longer live instead of watching it stand still. A signal declared (taken
+        over) or changed by anyone meanwhile, even while ``keep`` runs, is left open.
         """
-        names = [n for n in self.owned(owner) if keep is None or not keep(n)]
-        for name in names:
-            with contextlib.suppress(SignalClosedError):  # closed meanwhile by someone else
-                self.close(name)
-        return names
+        names = [n for n in self.orphans(owner) if keep is None or not keep(n)]
+        return [name for name in names if self.close_if_owned(name, owner)]
+
+    def close_if_owned(self, name: str, owner: object) -> bool:
+        """Close ``name`` if it is still ``owner``'s and orphaned, checked under the lock
+        (with a backplane: on every attempt of the commit); whether it closed."""
+        if self._backplane is not None:
+            with contextlib.suppress(SignalClosedError, UnknownSignalError):
+                return self._backplane.close(name, lambda: self._orphaned(name, owner))
+            return False
+        with self._lock:
+            if not self._orphaned(name, owner):
+                return False
+            self._close_locked(self._signals[name])
+            return True
 
     def set(self, name: str, value: object, *, parsed: bool = False) -> int:
         """Replace the value; the hub sends the difference (nothing if equal). Returns the rev.

@@ -169,11 +169,16 @@ def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> 
     return _Plan("n", base, seen_closed, rev, value_json, value_json)
 
 
-def plan_declare(state: _State | None, doc: JSON) -> _Plan | None:
+def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Plan | None:
+    """``whole``: a whole-value replace at the next revision, even of an equal value."""
     if state is None:
         return _whole(orjson.dumps(doc), None, False, 0)
     if state.closed:
         return _whole(orjson.dumps(doc), state.rev, True, 0)
+    if whole:
+        value_json = orjson.dumps(doc)
+        payload = b'[{"op":"replace","path":"","value":' + value_json + b"}]"
+        return _Plan("c", state.rev, False, 0, payload, value_json)
     ops = diff(state.value, doc)
     return _Plan("c", state.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
 
@@ -413,7 +418,18 @@ class RedisBackplane:
     # -- the hub's publishing calls (any thread but the engine's) ------------------------
 
     def declare(self, name: str, doc: JSON) -> int:
-        return self._commit(name, lambda sig: plan_declare(sig, doc))
+        hub = self._hub
+        assert hub is not None
+
+        def make(state: _State | None) -> _Plan | None:
+            # (under the hub's lock) An orphan of this hub: a whole-value replace at a
+            # new revision even if equal, so the change that ends its viewers' stale is
+            # in history, with its id, for those who resume (docs/protocol.md).
+            sig = hub._signals.get(name)
+            orphaned = sig is not None and sig.orphaned and not sig.closed
+            return plan_declare(state, doc, whole=orphaned)
+
+        return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
         return self._commit(name, lambda sig: plan_set(name, sig, value, parsed))
@@ -421,8 +437,16 @@ class RedisBackplane:
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
         return self._commit(name, lambda sig: plan_patch(name, sig, ops, base))
 
-    def close(self, name: str) -> None:
-        self._commit(name, lambda sig: plan_close(name, sig))
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+        planned = False
+
+        def make(state: _State | None) -> _Plan | None:
+            nonlocal planned  # the last plan decides: a racing declare re-plans it
+            planned = when is None or when()
+            return plan_close(name, state) if planned else None
+
+        self._commit(name, make)
+        return planned
 
     def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
         hub = self._hub
@@ -435,9 +459,8 @@ class RedisBackplane:
             with hub._lock:
                 sig = hub._signals.get(name)
                 plan = make(sig)
-                if plan is None:
-                    assert sig is not None
-                    return sig.rev
+                if plan is None:  # nothing to change (or a conditional close that is not)
+                    return -1 if sig is None else sig.rev
                 epoch = hub.epoch
                 if lost and sig is not None:
                     plan = _recreate(plan, sig)

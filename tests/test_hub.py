@@ -443,6 +443,38 @@ async def test_closing_what_a_gone_owner_left_keeps_what_keep_says_to() -> None:
     assert hub.owned(gone) == []
 
 
+async def test_closing_what_a_gone_owner_left_spares_a_signal_taken_over_meanwhile() -> None:
+    # Another thread (a worker applying a large message) re-declares it between the
+    # listing of the gone owner's signals and their closing: here, inside keep().
+    hub = SignalHub()
+    gone, new = object(), object()
+    hub.declare("a", 0, owner=gone)
+    hub.declare("b", 0, owner=gone)
+    hub.orphan(gone)
+
+    def keep(name: str) -> bool:
+        if name == "a":
+            hub.declare("a", 5, owner=new)
+        return False
+
+    assert hub.close_owned(gone, keep) == ["b"]
+    assert hub.get("a") == (1, 5), "the fresh declare stays open"
+    assert hub.owned(new) == ["a"]
+    assert hub.orphans(gone) == []
+
+
+async def test_a_gone_owners_signal_that_someone_changed_is_no_longer_its_orphan() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", 0, owner=gone)
+    hub.orphan(gone)
+    assert hub.orphans(gone) == ["a"]
+    hub.set("a", 1)  # live again: the change ended its stale
+    assert hub.orphans(gone) == []
+    assert hub.close_owned(gone) == []
+    assert hub.get("a") == (1, 1)
+
+
 # -- isolation: a signal this hub cannot serve never breaks the others --------------------
 
 

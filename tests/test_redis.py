@@ -503,6 +503,64 @@ def test_a_hub_that_fell_behind_the_trimmed_stream_reloads_snapshots(
         backplane.stop()
 
 
+async def test_an_orphan_declared_again_with_its_value_ends_stale_for_a_viewer_that_resumes(
+    redis_server: RedisServer,
+) -> None:
+    # A viewer that drops while the signal is orphaned and comes back (Last-Event-ID)
+    # after a publisher declared it again, with the very value it had: the replay
+    # must hold that declare (a whole-value replace at a new revision, with its id).
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url).start(hub)
+    try:
+        gone, new = object(), object()
+        hub.declare("x", {"n": 1}, owner=gone)
+        sub = hub.subscribe(["x"])
+        cursor = (await _events_of(sub))[-1].id
+        hub.orphan(gone)
+        assert [e.event for e in await _events_of(sub)] == ["stale"]
+        sub.close()
+        assert hub.declare("x", {"n": 1}, owner=new) == 1, "a revision, though equal"
+        resumed = await _events_of(hub.subscribe(["x"], cursor))
+        assert [e.event for e in resumed] == ["message"], "replayed, and no stale"
+        change = parse_change(resumed[0].data)
+        assert resumed[0].id, "in history, with its cursor"
+        assert change.is_snapshot
+        assert (change.rev, change.patch[0]["value"]) == (1, {"n": 1})
+        assert hub.declare("x", {"n": 1}, owner=new) == 1, "a live signal's declare diffs"
+    finally:
+        backplane.stop()
+
+
+def test_a_gone_owners_close_spares_a_signal_taken_over_meanwhile_through_redis(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url).start(hub)
+    try:
+        gone, new = object(), object()
+        for name in ("a", "b"):
+            hub.declare(name, 0, owner=gone)
+        hub.orphan(gone)
+
+        def keep(name: str) -> bool:
+            if name == "a":  # re-declared (with its value) while the reaper works
+                hub.declare("a", 0, owner=new)
+            return False
+
+        assert hub.close_owned(gone, keep) == ["b"]
+        assert hub.get("a") == (1, 0)
+        assert "a" in hub.names()
+        assert "b" not in hub.names()
+    finally:
+        backplane.stop()
+
+
+async def _events_of(sub: Any, timeout: float = 5.0) -> list[Any]:
+    batch = await asyncio.wait_for(sub.next_batch(timeout), timeout + 1)
+    assert batch, "expected a batch of events, got none before the timeout"
+    return SSEDecoder().decode(batch.decode())
+
+
 def test_a_password_in_the_url_is_used(tmp_path: Path) -> None:
     with RedisServer(tmp_path / "secure", password="s3cret") as server:
         hub = SignalHub()
