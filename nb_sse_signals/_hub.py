@@ -32,7 +32,14 @@ from . import _protocol as proto
 from ._backplane import Backplane
 from ._depth import check_depth
 from ._diff import diff
-from ._errors import LimitError, NotJSONError, PatchError, SignalClosedError, UnknownSignalError
+from ._errors import (
+    BackplaneError,
+    LimitError,
+    NotJSONError,
+    PatchError,
+    SignalClosedError,
+    UnknownSignalError,
+)
 from ._json import normalise
 from ._limits import Limits
 from ._patch import apply_patch, copy_json
@@ -469,6 +476,9 @@ class SignalHub:
     def _recheck(self, sig: _Signal, seq: int) -> None:
         """A refused signal changed (at ``seq``, lock held): serve it again, with a snapshot
         (its viewers do not have the base of the change), if its value now can be."""
+        if sig.value is UNKNOWN:  # still unknown (the change left the root alone)
+            self._restart_history(sig, seq)
+            return
         try:
             check_depth(sig.value)
             value_json = orjson.dumps(sig.value)
@@ -565,6 +575,7 @@ class SignalHub:
                 if refusal is not None:
                     sig.value, sig.rev, self._seq = doc, rev, seq
                     sig.changes += 1
+                    sig.orphaned = False  # someone declared it: refused, no longer stale
                     self._refuse(sig, seq, refusal)
                     return True
                 sig.refused = None
@@ -581,11 +592,17 @@ class SignalHub:
                 try:
                     sig.value = apply_patch(sig.value, orjson.loads(payload))
                 except (PatchError, orjson.JSONDecodeError) as exc:
-                    # Its value is no longer known here (never served as null): only a
-                    # change of the whole value (a root replace, a declare) brings it back.
-                    sig.value, sig.rev, self._seq = None, rev, seq
+                    if sig.value is not UNKNOWN:
+                        # On a value it really has, a change that does not apply means this
+                        # hub is out of step: reload it from Redis (_load rereads it).
+                        return False
+                    # It never had the value (unreadable): only a change of the whole
+                    # value (a root replace, a declare) brings it back. No reload: Redis
+                    # would give the same unreadable value, and every change would reload.
+                    sig.rev, self._seq = rev, seq
                     sig.refused = f"a change does not apply: {exc}"
                     sig.changes += 1
+                    sig.orphaned = False  # refused, not stale: it changed
                     self._restart_history(sig, seq)
                     return True
                 self._seq = seq - 1
@@ -623,8 +640,10 @@ class SignalHub:
                 sig = self._signals.get(name)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, None, seq)
-                elif not renewed and sig.rev == rev and sig.closed == closed:
-                    continue  # one revision in one epoch is one value
+                elif not renewed and sig.rev == rev and sig.closed == closed and not sig.refused:
+                    # One revision in one epoch is one value; but what this hub refused is
+                    # read again (it may not have had that value, or had a wrong one).
+                    continue
                 value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal
@@ -667,9 +686,17 @@ class SignalHub:
     # -- reading (any thread) -------------------------------------------------------------
 
     def get(self, name: str) -> tuple[int, JSON]:
-        """(rev, a private copy of the value) of an open signal."""
+        """(rev, a private copy of the value) of an open signal.
+
+        Raises :class:`BackplaneError` for a signal whose value this hub could not read
+        from its backplane (it has no value to give, and never makes one up)."""
         with self._lock:
             sig = self._open(name)
+            if sig.value is UNKNOWN:
+                raise BackplaneError(
+                    f"expected a value of {name!r} this hub can read, but the backplane's"
+                    f" value at revision {sig.rev} is refused here: {sig.refused}"
+                )
             return sig.rev, copy_json(sig.value)
 
     def names(self) -> list[str]:
@@ -831,10 +858,25 @@ class Unreadable:
     reason: str
 
 
+class _Unknown:
+    """The value of a signal this hub could not read from its backplane: never served
+    (the signal is refused), never returned by ``get``, never diffed against."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unknown value>"
+
+
+# Typed as JSON so that it fits where values go; everything that reads a value of a
+# refused signal checks for it by identity (``value is UNKNOWN``).
+UNKNOWN: JSON = cast(JSON, _Unknown())
+
+
 def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
     """``(value, None)`` if this hub can serve ``value``, else ``(what it has, why not)``."""
     if isinstance(value, Unreadable):
-        return None, value.reason
+        return UNKNOWN, value.reason
     try:
         check_depth(value)
     except NotJSONError as exc:
@@ -847,7 +889,7 @@ def _readable(payload: bytes) -> tuple[JSON, str | None]:
     try:
         return _checked(cast(JSON, orjson.loads(payload)))
     except orjson.JSONDecodeError as exc:
-        return None, f"cannot be read as JSON: {exc}"
+        return UNKNOWN, f"cannot be read as JSON: {exc}"
 
 
 def _encodable(encode: Callable[[], bytes], name: str) -> bytes:

@@ -56,7 +56,7 @@ from ._errors import (
     SignalClosedError,
     UnknownSignalError,
 )
-from ._hub import SignalHub, Unreadable
+from ._hub import UNKNOWN, SignalHub, Unreadable
 from ._json import normalise
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
@@ -175,7 +175,7 @@ def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Pl
         return _whole(orjson.dumps(doc), None, False, 0)
     if state.closed:
         return _whole(orjson.dumps(doc), state.rev, True, 0)
-    if whole:
+    if whole or state.value is UNKNOWN:  # (unknown: nothing to diff against)
         value_json = orjson.dumps(doc)
         payload = b'[{"op":"replace","path":"","value":' + value_json + b"}]"
         return _Plan("c", state.rev, False, 0, payload, value_json)
@@ -193,7 +193,10 @@ def _open(name: str, state: _State | None) -> _State:
 
 def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _Plan | None:
     sig = _open(name, state)
-    if parsed:
+    if sig.value is UNKNOWN:  # this hub could not read it: the whole new value
+        doc = cast(JSON, value) if parsed else normalise(value)
+        ops = [{"op": "replace", "path": "", "value": doc}]
+    elif parsed:
         doc = cast(JSON, value)
         ops = diff(sig.value, doc)
     else:
@@ -212,6 +215,11 @@ def plan_patch(
         )
     if not ops:
         return None
+    if sig.value is UNKNOWN:
+        raise PatchError(
+            f"expected a patch of a value this hub can read, but {name!r} is refused here"
+            " (its value in Redis is unreadable): set or declare it whole"
+        )
     # On a copy: the hub's value changes only when the change comes back from Redis.
     new = apply_patch(copy_json(sig.value), list(ops))
     return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new))

@@ -13,13 +13,14 @@ import orjson
 import pytest
 
 from nb_sse_signals._errors import (
+    BackplaneError,
     CursorError,
     NotJSONError,
     PatchError,
     SignalClosedError,
     UnknownSignalError,
 )
-from nb_sse_signals._hub import SignalHub, Subscription
+from nb_sse_signals._hub import SignalHub, Subscription, Unreadable
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 
 
@@ -548,6 +549,47 @@ async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
     assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
     assert hub._apply_remote(5, "deep", 2, "c", b'[{"op":"replace","path":"","value":[2]}]')
     assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
+
+
+async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("deep", 2, False, _nested(300))])
+    bad = b'[{"op":"remove","path":"/nope"}]'
+    assert not hub._apply_remote(6, "deep", 3, "c", bad), "out of step: reload"
+    assert hub.info("deep")[0].rev == 2, "nothing changed"
+    # The reload at the same revision reads the value again, not skipped as known.
+    hub._load("redis1", 5, [("deep", 2, False, [1])])
+    assert hub.get("deep") == (2, [1])
+
+
+async def test_a_value_it_never_could_read_is_unknown_never_null_and_a_reload_reads_it() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 1, [("deep", 0, False, Unreadable("cannot be read as JSON: deep"))])
+    with pytest.raises(BackplaneError, match=r"'deep'.*refused here"):
+        hub.get("deep")
+    assert hub._apply_remote(2, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    with pytest.raises(BackplaneError, match="refused here"):
+        hub.get("deep")
+    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
+    # A reload at that very revision takes what Redis has (it never had it here).
+    hub._load("redis1", 2, [("deep", 1, False, {"fine": True})])
+    assert hub.get("deep") == (1, {"fine": True})
+    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == {"fine": True}
+
+
+async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_stale() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 1, [("s", 0, False, 0)])
+    gone = object()
+    with hub._lock:
+        hub._signals["s"].owner = gone  # as a declare over a gone connection leaves it
+    hub.orphan(gone)
+    assert hub._apply_remote(2, "s", 1, "n", _nested_json(300))
+    assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
+    assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
+    hub._load("redis1", 2, [("s", 1, False, Unreadable("bad"))])
+    assert hub._apply_remote(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    assert hub.orphans(gone) == []
 
 
 async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broken_stream() -> None:

@@ -555,6 +555,30 @@ def test_a_gone_owners_close_spares_a_signal_taken_over_meanwhile_through_redis(
         backplane.stop()
 
 
+def test_a_value_in_redis_this_hub_cannot_read_is_never_null_and_a_declare_replaces_it(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url).start(hub)
+    try:
+        _write_raw(redis_server, "deeper", b"[" * 1100 + b"]" * 1100)
+        wait_until(lambda: "deeper" in hub.names(), what="the refused signal")
+        with pytest.raises(BackplaneError, match="refused here"):
+            hub.get("deeper")
+        with pytest.raises(Exception, match="set or declare it whole"):
+            hub.patch("deeper", [{"op": "add", "path": "/0", "value": 1}])
+        # null is a value like any other: declaring it is a change, not "equal to nothing".
+        assert hub.declare("deeper", None) == 1
+        assert hub.get("deeper") == (1, None)
+        assert orjson.loads(hub.snapshots(["deeper"])[0])["patch"][0]["value"] is None
+        _write_raw(redis_server, "again", b"[" * 1100 + b"]" * 1100)
+        wait_until(lambda: "again" in hub.names(), what="the second refused signal")
+        assert hub.set("again", {"n": 1}) == 1
+        assert hub.get("again") == (1, {"n": 1})
+    finally:
+        backplane.stop()
+
+
 async def _events_of(sub: Any, timeout: float = 5.0) -> list[Any]:
     batch = await asyncio.wait_for(sub.next_batch(timeout), timeout + 1)
     assert batch, "expected a batch of events, got none before the timeout"
