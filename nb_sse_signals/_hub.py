@@ -107,36 +107,6 @@ class _Signal:
         self.changes = 0
         self.times: deque[float] = deque(maxlen=256)
 
-    def snapshot_frame(self) -> bytes:
-        """The id-less snapshot event at the current revision, serialised once per revision;
-        a ``refused`` event instead if the value cannot be written (never an exception: one
-        signal must not break a stream or a batch of others)."""
-        cached = self.snapshot
-        if cached is not None and cached[0] == self.rev:
-            return cached[1]
-        if self.closed:
-            frame = proto.encode_event(proto.closed_data(self.name, self.rev), event="closed")
-        else:
-            value_json = self.value_json()
-            if value_json is None:
-                frame = self.refused_frame()
-            else:
-                frame = proto.encode_event(proto.snapshot_data(self.name, self.rev, value_json))
-        self.snapshot = (self.rev, frame)
-        return frame
-
-    def value_json(self) -> bytes | None:
-        """The value's JSON, or None if it is refused (marked so here if orjson cannot
-        write it: the last line of defence, for a value no check caught on its way in)."""
-        if self.refused is not None:
-            return None
-        try:
-            return orjson.dumps(self.value)
-        except orjson.JSONEncodeError as exc:
-            self.refused = f"cannot be sent as JSON: {exc}"
-            _log_refusal(self.name, self.rev, self.refused)
-            return None
-
     def refused_frame(self, event_id: str | None = None) -> bytes:
         data = proto.refused_data(self.name, self.rev, self.refused or "")
         return proto.encode_event(data, event_id=event_id, event=proto.REFUSED_EVENT)
@@ -229,7 +199,9 @@ class SignalHub:
                 self._check_room()
                 self._check_owner(owner)
                 sig = _Signal(name, doc, self._seq + 1)
-                _encodable(sig.snapshot_frame, name)  # what cannot be sent is never stored
+                # What cannot be sent is never stored (an integer beyond 64 bits).
+                value_json = _encodable(lambda: orjson.dumps(doc), name)
+                sig.snapshot = (0, proto.encode_event(proto.snapshot_data(name, 0, value_json)))
                 self._seq += 1
                 self._signals[name] = sig
                 self._set_owner(sig, owner)
@@ -292,7 +264,8 @@ class SignalHub:
                 if sig.owner is owner and not sig.closed and not sig.orphaned:
                     sig.orphaned = True
                     names.append(name)
-                    self._push(sig, proto.stale_frame(name, sig.rev))
+                    if sig.refused is None:  # (refused says more: its viewers show error)
+                        self._push(sig, proto.stale_frame(name, sig.rev))
             return names
 
     def owned(self, owner: object) -> list[str]:
@@ -472,6 +445,39 @@ class SignalHub:
         sig.refused, sig.snapshot = reason, None
         self._restart_history(sig, seq)
         self._push(sig, sig.refused_frame(proto.format_cursor(self.epoch, seq)))
+
+    def _snapshot_frame(self, sig: _Signal) -> bytes:
+        """``sig``'s id-less snapshot event at its revision, serialised once per revision
+        (lock held); a ``refused`` event instead if the value cannot be written (never an
+        exception: one signal must not break a stream or a batch of others)."""
+        cached = sig.snapshot
+        if cached is not None and cached[0] == sig.rev:
+            return cached[1]
+        if sig.closed:
+            frame = proto.encode_event(proto.closed_data(sig.name, sig.rev), event="closed")
+        else:
+            value_json = self._value_json(sig)
+            if value_json is None:
+                frame = sig.refused_frame()
+            else:
+                frame = proto.encode_event(proto.snapshot_data(sig.name, sig.rev, value_json))
+        sig.snapshot = (sig.rev, frame)
+        return frame
+
+    def _value_json(self, sig: _Signal) -> bytes | None:
+        """``sig``'s value as JSON, or None if it is refused (lock held).
+
+        The last line of defence, for a value no check caught on its way in: if orjson
+        cannot write it, it is refused here as :meth:`_refuse` does, so the subscribers
+        it already has get the ``refused`` event too, and its history restarts.
+        """
+        if sig.refused is not None:
+            return None
+        try:
+            return orjson.dumps(sig.value)
+        except orjson.JSONEncodeError as exc:
+            self._refuse(sig, self._seq, f"cannot be sent as JSON: {exc}")
+            return None
 
     def _recheck(self, sig: _Signal, seq: int) -> None:
         """A refused signal changed (at ``seq``, lock held): serve it again, with a snapshot
@@ -783,7 +789,7 @@ class SignalHub:
     def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
         """Snapshots of ``keys``; only the last carries the cursor at which all were taken.
         Then (``orphans``) a ``stale`` event for each whose publisher is gone."""
-        frames = [self._signals[k].snapshot_frame() for k in keys if k in self._signals]
+        frames = [self._snapshot_frame(self._signals[k]) for k in keys if k in self._signals]
         if not frames:
             return b""
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
@@ -793,7 +799,7 @@ class SignalHub:
         out = b""
         for key in keys:
             sig = self._signals.get(key)
-            if sig is not None and sig.orphaned and not sig.closed:
+            if sig is not None and sig.orphaned and not sig.closed and sig.refused is None:
                 out += proto.stale_frame(key, sig.rev)
         return out
 
@@ -808,7 +814,7 @@ class SignalHub:
                 if sig.closed:
                     out.append(proto.closed_data(key, sig.rev))
                     continue
-                value_json = sig.value_json()
+                value_json = self._value_json(sig)
                 if value_json is None:  # one signal refused; the others are still served
                     out.append(proto.refused_data(key, sig.rev, sig.refused or ""))
                     continue

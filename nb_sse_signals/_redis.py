@@ -52,6 +52,7 @@ from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._diff import diff
 from ._errors import (
     BackplaneError,
+    NotJSONError,
     PatchError,
     SignalClosedError,
     UnknownSignalError,
@@ -236,6 +237,17 @@ def _recreate(plan: _Plan, state: _State) -> _Plan:
     if plan.kind == "x":
         return _Plan("x", None, False, state.rev, b"", b"")
     return _Plan("n", None, False, state.rev + 1, plan.value_json, plan.value_json)
+
+
+def _planned(
+    name: str, make: Callable[[_State | None], _Plan | None], state: _State | None
+) -> _Plan | None:
+    """``make(state)``; a value no JSON encoder can write (an integer beyond 64 bits) is
+    :class:`NotJSONError`, as without a backplane, not orjson's own error."""
+    try:
+        return make(state)
+    except orjson.JSONEncodeError as exc:
+        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
 
 
 class _Keys:
@@ -466,7 +478,7 @@ class RedisBackplane:
         for _ in range(_ATTEMPTS):
             with hub._lock:
                 sig = hub._signals.get(name)
-                plan = make(sig)
+                plan = _planned(name, make, sig)
                 if plan is None:  # nothing to change (or a conditional close that is not)
                     return -1 if sig is None else sig.rev
                 epoch = hub.epoch
@@ -677,7 +689,7 @@ class RedisPublisher:
             state: _State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
             for _ in range(_ATTEMPTS):
-                plan = make(state)
+                plan = _planned(name, make, state)
                 if plan is None:
                     assert state is not None
                     return state.rev

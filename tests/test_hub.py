@@ -551,6 +551,17 @@ async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
     assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
 
 
+async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_stores_nothing() -> (
+    None
+):
+    hub = SignalHub()
+    with pytest.raises(NotJSONError, match="JSON encoders can write"):
+        hub.declare("big", 2**70)
+    with pytest.raises(NotJSONError, match="JSON encoders can write"):
+        hub.declare("big", 2**70, parsed=True)
+    assert hub.names() == []
+
+
 async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
     hub = SignalHub(epoch="redis1")
     hub._load("redis1", 5, [("deep", 2, False, _nested(300))])
@@ -602,5 +613,26 @@ async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broke
     events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in events] == ["refused", "message"]
     assert "error" in orjson.loads(hub.snapshots(["bad"])[0])
+
+
+async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_already_has() -> None:
+    hub = SignalHub()
+    hub.declare("bad", 0)
+    hub.declare("ok", 0)
+    early = hub.subscribe(["bad", "ok"])
+    cursor = (await events_of(early))[-1].id
+    hub.set("ok", 1)
+    await events_of(early)
+    hub._signals["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
+    hub._signals["bad"].snapshot = None
+    late = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
+    assert [k for k, _ in late] == ["refused", "message"]
+    (told,) = await events_of(early)
+    assert told.event == "refused", "the subscriber it already had is told too"
+    assert told.id, "with the cursor it was refused at"
+    assert orjson.loads(told.data)["name"] == "bad"
+    # Its history restarted: resuming from before the refusal gets it, not silence.
+    resumed = _kinds(await events_of(hub.subscribe(["bad", "ok"], cursor)))
+    assert ("refused", "bad") in [(k, d.get("name")) for k, d in resumed]
     hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
     assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1

@@ -27,7 +27,7 @@ import orjson
 import pytest
 
 from bench._redis_server import RedisServer, available
-from nb_sse_signals import BackplaneError, SignalHub
+from nb_sse_signals import BackplaneError, NotJSONError, SignalHub
 from nb_sse_signals._follow import Follower
 from nb_sse_signals._patch import apply_patch
 from nb_sse_signals._protocol import (
@@ -575,6 +575,9 @@ def test_a_value_in_redis_this_hub_cannot_read_is_never_null_and_a_declare_repla
         wait_until(lambda: "again" in hub.names(), what="the second refused signal")
         assert hub.set("again", {"n": 1}) == 1
         assert hub.get("again") == (1, {"n": 1})
+        with pytest.raises(NotJSONError, match="JSON encoders can write"):
+            hub.declare("big", 2**70)
+        assert "big" not in hub.names()
     finally:
         backplane.stop()
 
