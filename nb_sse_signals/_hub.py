@@ -77,6 +77,7 @@ class _Signal:
         "name_json",
         "orphaned",
         "owner",
+        "quota",
         "refused",
         "rev",
         "snapshot",
@@ -90,6 +91,7 @@ class _Signal:
         self.name_json = orjson.dumps(name)
         self.value = value
         self.owner: object = None  # the publisher connection that declared it last, if any
+        self.quota: object = None  # what it is counted against while owned (_set_owner)
         self.rev = 0
         self.closed = False
         # Its owner's connection dropped and nobody declared it since: viewers show stale.
@@ -122,6 +124,10 @@ class SignalHub:
     ``buffer_bytes``/``buffer_events``: a subscriber's backlog bound; past it, the
     subscriber is sent snapshots instead. ``closed_memory``: how many closed
     signals are remembered (so late subscribers learn they closed, not 404).
+    ``quota_scope(name)``: the scope whose signals share one ``signals_per_publisher``
+    quota, whichever connection declared them, gone ones' kept orphans included (the
+    server extension: a living kernel's ``k-<id>``), or None: the declaring
+    connection's own quota.
     """
 
     def __init__(
@@ -133,6 +139,7 @@ class SignalHub:
         buffer_events: int = 8192,
         closed_memory: int = 1024,
         epoch: str | None = None,
+        quota_scope: Callable[[str], str | None] | None = None,
     ) -> None:
         limits = limits or Limits()
         if history is not None:
@@ -154,7 +161,9 @@ class SignalHub:
         self._loop_thread: int | None = None
         self._dirty: set[Subscription] = set()
         self._wake_scheduled = False
-        self._owned: dict[int, int] = {}  # id(owner) -> open signals it declared
+        # A quota (id(owner), or a shared scope's) -> the open signals counted against it.
+        self._owned: dict[object, int] = {}
+        self._quota_scope = quota_scope
         self._subscriptions = 0
         # With a backplane, changes are committed there and applied here in its order
         # (see "backplane hooks" below); None: this hub is the only one.
@@ -181,9 +190,10 @@ class SignalHub:
             # Committed through the backplane, which feeds it back (limits of signals
             # apply to what is declared here; what other hubs declare is theirs).
             with self._lock:
-                if name not in self._signals or self._signals[name].closed:
+                known = self._signals.get(name)
+                if known is None or known.closed:
                     self._check_room()
-                self._check_owner(owner)
+                self._check_owner(owner, name, known)
             # An orphan of this hub is committed as a whole-value replace at a new
             # revision even when equal (the backplane asks ``_orphaned``): the change that
             # ends the stale is in every hub's history, so a viewer resuming then gets it.
@@ -197,7 +207,7 @@ class SignalHub:
             sig = self._signals.get(name)
             if sig is None:
                 self._check_room()
-                self._check_owner(owner)
+                self._check_owner(owner, name)
                 sig = _Signal(name, doc, self._seq + 1)
                 # What cannot be sent is never stored (an integer beyond 64 bits).
                 value_json = _encodable(lambda: orjson.dumps(doc), name)
@@ -206,8 +216,7 @@ class SignalHub:
                 self._signals[name] = sig
                 self._set_owner(sig, owner)
                 return 0
-            if sig.owner is not owner:
-                self._check_owner(owner)
+            self._check_owner(owner, name, sig)
             if sig.closed:
                 self._check_room()
                 self._closed_order.pop(name, None)
@@ -229,24 +238,41 @@ class SignalHub:
         if open_now >= self.limits.signals:
             raise LimitError(self.limits.refusal("signals", f"one more than {open_now:,}"))
 
-    def _check_owner(self, owner: object) -> None:
-        if owner is not None and self._owned.get(id(owner), 0) >= self.limits.signals_per_publisher:
-            raise LimitError(
-                self.limits.refusal("signals_per_publisher", "one more over this connection")
-            )
+    def _quota(self, owner: object, name: str) -> object:
+        """What ``owner``'s declare of ``name`` counts against (lock held): a shared
+        scope's quota if ``quota_scope`` names one, else the owner's own."""
+        scope = self._quota_scope(name) if self._quota_scope is not None else None
+        return id(owner) if scope is None else ("scope", scope)
+
+    def _check_owner(self, owner: object, name: str, sig: _Signal | None = None) -> None:
+        """Refuse a declare over ``signals_per_publisher`` (lock held). Taking ``sig`` over
+        within the quota it is already counted against (its own owner again, a restarted
+        kernel re-declaring its scope's signal) adds nothing, so it is never refused."""
+        if owner is None:
+            return
+        quota = self._quota(owner, name)
+        if sig is not None and sig.owner is not None and not sig.closed and sig.quota == quota:
+            return
+        if self._owned.get(quota, 0) >= self.limits.signals_per_publisher:
+            where = "in this scope" if isinstance(quota, tuple) else "over this connection"
+            raise LimitError(self.limits.refusal("signals_per_publisher", f"one more {where}"))
 
     def _set_owner(self, sig: _Signal, owner: object) -> None:
-        """Who declared ``sig`` last (lock held), counted per owner while ``sig`` is open."""
+        """Who declared ``sig`` last (lock held), counted against its quota (``_quota``,
+        fixed when it is taken over) while ``sig`` is open."""
+        if sig.owner is owner and not sig.closed:
+            return  # declared again by its owner: counted already
         if sig.owner is not None and not sig.closed:
-            key = id(sig.owner)
+            key = sig.quota
             left = self._owned.get(key, 0) - 1
             if left > 0:
                 self._owned[key] = left
             else:
                 self._owned.pop(key, None)
-        sig.owner = owner
+        sig.owner, sig.quota = owner, None
         if owner is not None:
-            self._owned[id(owner)] = self._owned.get(id(owner), 0) + 1
+            sig.quota = self._quota(owner, sig.name)
+            self._owned[sig.quota] = self._owned.get(sig.quota, 0) + 1
 
     def orphan(self, owner: object) -> list[str]:
         """``owner`` is gone (its connection dropped): mark every open signal it declared,

@@ -15,12 +15,14 @@ import pytest
 from nb_sse_signals._errors import (
     BackplaneError,
     CursorError,
+    LimitError,
     NotJSONError,
     PatchError,
     SignalClosedError,
     UnknownSignalError,
 )
 from nb_sse_signals._hub import SignalHub, Subscription, Unreadable
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 
 
@@ -474,6 +476,38 @@ async def test_a_gone_owners_signal_that_someone_changed_is_no_longer_its_orphan
     assert hub.orphans(gone) == []
     assert hub.close_owned(gone) == []
     assert hub.get("a") == (1, 1)
+
+
+async def test_a_scopes_kept_orphans_count_against_its_next_publishers_quota() -> None:
+    # As the server extension scopes a living kernel's keys: its orphans (kept while it
+    # lives) and its next connection's signals share one signals_per_publisher.
+    hub = SignalHub(
+        limits=Limits(signals_per_publisher=2),
+        quota_scope=lambda name: name.partition("/")[0] if name.startswith("k-") else None,
+    )
+    first, second = object(), object()
+    hub.declare("k-a/x", 0, owner=first)
+    hub.declare("k-a/y", 0, owner=first)
+    hub.orphan(first)  # the kernel reconnects: first is gone, its signals kept
+    with pytest.raises(LimitError, match="signals per publisher"):
+        hub.declare("k-a/z", 0, owner=second)
+    assert hub.declare("k-a/x", 1, owner=second) == 1, "taking its own back adds nothing"
+    assert hub.declare("k-a/x", 2, owner=second) == 2, "nor does declaring it again"
+    with pytest.raises(LimitError, match="in this scope"):
+        hub.declare("k-a/z", 0, owner=second)
+    assert hub.declare("other", 0, owner=second) == 0, "outside the scope: its own quota"
+    assert hub.declare("k-b/x", 0, owner=second) == 0, "another scope has its own"
+    assert hub.close_owned(first) == ["k-a/y"]
+    assert hub.declare("k-a/z", 0, owner=second) == 0, "room once the orphan closed"
+
+
+async def test_a_publisher_at_its_quota_may_declare_its_own_signals_again() -> None:
+    hub = SignalHub(limits=Limits(signals_per_publisher=1))
+    owner = object()
+    hub.declare("a", 0, owner=owner)
+    assert hub.declare("a", 1, owner=owner) == 1
+    with pytest.raises(LimitError):
+        hub.declare("b", 0, owner=owner)
 
 
 # -- isolation: a signal this hub cannot serve never breaks the others --------------------

@@ -27,8 +27,9 @@ import orjson
 import pytest
 
 from bench._redis_server import RedisServer, available
-from nb_sse_signals import BackplaneError, NotJSONError, SignalHub
+from nb_sse_signals import BackplaneError, LimitError, NotJSONError, SignalHub
 from nb_sse_signals._follow import Follower
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._patch import apply_patch
 from nb_sse_signals._protocol import (
     EVENTS_PATH,
@@ -578,6 +579,21 @@ def test_a_value_in_redis_this_hub_cannot_read_is_never_null_and_a_declare_repla
         with pytest.raises(NotJSONError, match="JSON encoders can write"):
             hub.declare("big", 2**70)
         assert "big" not in hub.names()
+    finally:
+        backplane.stop()
+
+
+def test_a_publisher_at_its_quota_may_declare_its_own_signal_again_through_redis(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub(limits=Limits(signals_per_publisher=1))
+    backplane = RedisBackplane(redis_server.url).start(hub)
+    try:
+        owner = object()
+        hub.declare("a", 0, owner=owner)
+        assert hub.declare("a", 1, owner=owner) == 1
+        with pytest.raises(LimitError):
+            hub.declare("b", 0, owner=owner)
     finally:
         backplane.stop()
 
