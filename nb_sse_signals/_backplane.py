@@ -34,7 +34,9 @@ class Backplane(Protocol):
     when the engine cannot be reached: nothing is queued, nothing changes.
     """
 
-    def declare(self, name: str, doc: JSON) -> int: ...
+    def declare(self, name: str, doc: JSON, owner: object = None) -> int:
+        """Declare ``name``; ``owner``: the hub's owner of the declare (see its own)."""
+        ...
 
     def set(self, name: str, value: object, parsed: bool) -> int: ...
 

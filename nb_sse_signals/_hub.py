@@ -194,10 +194,11 @@ class SignalHub:
                 if known is None or known.closed:
                     self._check_room()
                 self._check_owner(owner, name, known)
-            # An orphan of this hub is committed as a whole-value replace at a new
-            # revision even when equal (the backplane asks ``_orphaned``): the change that
-            # ends the stale is in every hub's history, so a viewer resuming then gets it.
-            rev = self._backplane.declare(name, doc)
+            # Taken over (an orphan of this hub, or a new owner here: maybe another hub's
+            # orphan), it is committed as a whole-value replace at a new revision even
+            # when equal: the change that ends a stale on whichever hub showed it, in
+            # every hub's history, so a viewer resuming then gets it too.
+            rev = self._backplane.declare(name, doc, owner)
             with self._lock:
                 sig = self._signals.get(name)
                 if sig is not None:

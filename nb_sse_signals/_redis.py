@@ -437,17 +437,24 @@ class RedisBackplane:
 
     # -- the hub's publishing calls (any thread but the engine's) ------------------------
 
-    def declare(self, name: str, doc: JSON) -> int:
+    def declare(self, name: str, doc: JSON, owner: object = None) -> int:
         hub = self._hub
         assert hub is not None
 
         def make(state: _State | None) -> _Plan | None:
-            # (under the hub's lock) An orphan of this hub: a whole-value replace at a
-            # new revision even if equal, so the change that ends its viewers' stale is
-            # in history, with its id, for those who resume (docs/protocol.md).
+            # (under the hub's lock) A whole-value replace at a new revision, even if
+            # equal, when a publisher takes the signal over: an orphan of this hub (the
+            # change that ends its viewers' stale is then in history, with its id, for
+            # those who resume), or one this owner did not own here, maybe another hub's
+            # orphan (that hub then sees the change, ends its stale, and does not close
+            # what was taken over). Declared again by its owner: a diff, as ever.
             sig = hub._signals.get(name)
-            orphaned = sig is not None and sig.orphaned and not sig.closed
-            return plan_declare(state, doc, whole=orphaned)
+            taken = (
+                sig is not None
+                and not sig.closed
+                and (sig.orphaned or (owner is not None and sig.owner is not owner))
+            )
+            return plan_declare(state, doc, whole=taken)
 
         return self._commit(name, make)
 

@@ -598,6 +598,33 @@ def test_a_publisher_at_its_quota_may_declare_its_own_signal_again_through_redis
         backplane.stop()
 
 
+async def test_a_publisher_that_takes_over_on_another_hub_ends_the_stale_and_is_not_closed(
+    redis_server: RedisServer,
+) -> None:
+    # Its connection to hub a dropped; it reconnects to hub b (a load balancer) and
+    # declares the signal again with the very value it had.
+    a, b = SignalHub(), SignalHub()
+    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
+    try:
+        gone, back = object(), object()
+        a.declare("x", {"n": 1}, owner=gone)
+        wait_until(lambda: "x" in b.names(), what="x on hub b")
+        sub = a.subscribe(["x"])
+        await _events_of(sub)
+        a.orphan(gone)
+        assert [e.event for e in await _events_of(sub)] == ["stale"]
+        assert b.declare("x", {"n": 1}, owner=back) == 1, "a revision, though equal"
+        (change,) = await _events_of(sub)
+        assert (change.event, parse_change(change.data).rev) == ("message", 1)
+        assert a.orphans(gone) == [], "live again on hub a"
+        assert a.close_owned(gone) == [], "so hub a's reaper leaves it open"
+        assert b.set("x", {"n": 2}) == 2
+        assert b.declare("x", {"n": 2}, owner=back) == 2, "its owner again: a diff"
+    finally:
+        for backplane in backplanes:
+            backplane.stop()
+
+
 async def _events_of(sub: Any, timeout: float = 5.0) -> list[Any]:
     batch = await asyncio.wait_for(sub.next_batch(timeout), timeout + 1)
     assert batch, "expected a batch of events, got none before the timeout"
