@@ -249,7 +249,7 @@ class SignalHub:
         """Refuse a declare over ``signals_per_publisher`` (lock held). Taking ``sig`` over
         within the quota it is already counted against (its own owner again, a restarted
         kernel re-declaring its scope's signal) adds nothing, so it is never refused."""
-        if owner is None:
+        if owner is None or (sig is not None and sig.owner is owner and not sig.closed):
             return
         quota = self._quota(owner, name)
         if sig is not None and sig.owner is not None and not sig.closed and sig.quota == quota:
