@@ -12,7 +12,7 @@ Typing only, no I/O: it sits below the hub so that the hub can name it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from ._types import JSON
@@ -34,10 +34,15 @@ class Backplane(Protocol):
     when the engine cannot be reached: nothing is queued, nothing changes.
     """
 
-    def declare(self, name: str, doc: JSON) -> int: ...
+    def declare(self, name: str, doc: JSON, owner: object = None) -> int:
+        """Declare ``name``; ``owner``: the hub's owner of the declare (see its own)."""
+        ...
 
     def set(self, name: str, value: object, parsed: bool) -> int: ...
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int: ...
 
-    def close(self, name: str) -> None: ...
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+        """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
+        each time the change is planned) still says so. Whether it closed."""
+        ...

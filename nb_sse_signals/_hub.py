@@ -32,7 +32,14 @@ from . import _protocol as proto
 from ._backplane import Backplane
 from ._depth import check_depth
 from ._diff import diff
-from ._errors import LimitError, NotJSONError, PatchError, SignalClosedError, UnknownSignalError
+from ._errors import (
+    BackplaneError,
+    LimitError,
+    NotJSONError,
+    PatchError,
+    SignalClosedError,
+    UnknownSignalError,
+)
 from ._json import normalise
 from ._limits import Limits
 from ._patch import apply_patch, copy_json
@@ -70,6 +77,7 @@ class _Signal:
         "name_json",
         "orphaned",
         "owner",
+        "quota",
         "refused",
         "rev",
         "snapshot",
@@ -83,6 +91,7 @@ class _Signal:
         self.name_json = orjson.dumps(name)
         self.value = value
         self.owner: object = None  # the publisher connection that declared it last, if any
+        self.quota: object = None  # what it is counted against while owned (_set_owner)
         self.rev = 0
         self.closed = False
         # Its owner's connection dropped and nobody declared it since: viewers show stale.
@@ -100,36 +109,6 @@ class _Signal:
         self.changes = 0
         self.times: deque[float] = deque(maxlen=256)
 
-    def snapshot_frame(self) -> bytes:
-        """The id-less snapshot event at the current revision, serialised once per revision;
-        a ``refused`` event instead if the value cannot be written (never an exception: one
-        signal must not break a stream or a batch of others)."""
-        cached = self.snapshot
-        if cached is not None and cached[0] == self.rev:
-            return cached[1]
-        if self.closed:
-            frame = proto.encode_event(proto.closed_data(self.name, self.rev), event="closed")
-        else:
-            value_json = self.value_json()
-            if value_json is None:
-                frame = self.refused_frame()
-            else:
-                frame = proto.encode_event(proto.snapshot_data(self.name, self.rev, value_json))
-        self.snapshot = (self.rev, frame)
-        return frame
-
-    def value_json(self) -> bytes | None:
-        """The value's JSON, or None if it is refused (marked so here if orjson cannot
-        write it: the last line of defence, for a value no check caught on its way in)."""
-        if self.refused is not None:
-            return None
-        try:
-            return orjson.dumps(self.value)
-        except orjson.JSONEncodeError as exc:
-            self.refused = f"cannot be sent as JSON: {exc}"
-            _log_refusal(self.name, self.rev, self.refused)
-            return None
-
     def refused_frame(self, event_id: str | None = None) -> bytes:
         data = proto.refused_data(self.name, self.rev, self.refused or "")
         return proto.encode_event(data, event_id=event_id, event=proto.REFUSED_EVENT)
@@ -145,6 +124,10 @@ class SignalHub:
     ``buffer_bytes``/``buffer_events``: a subscriber's backlog bound; past it, the
     subscriber is sent snapshots instead. ``closed_memory``: how many closed
     signals are remembered (so late subscribers learn they closed, not 404).
+    ``quota_scope(name)``: the scope whose signals share one ``signals_per_publisher``
+    quota, whichever connection declared them, gone ones' kept orphans included (the
+    server extension: a living kernel's ``k-<id>``), or None: the declaring
+    connection's own quota.
     """
 
     def __init__(
@@ -156,6 +139,7 @@ class SignalHub:
         buffer_events: int = 8192,
         closed_memory: int = 1024,
         epoch: str | None = None,
+        quota_scope: Callable[[str], str | None] | None = None,
     ) -> None:
         limits = limits or Limits()
         if history is not None:
@@ -177,7 +161,9 @@ class SignalHub:
         self._loop_thread: int | None = None
         self._dirty: set[Subscription] = set()
         self._wake_scheduled = False
-        self._owned: dict[int, int] = {}  # id(owner) -> open signals it declared
+        # A quota (id(owner), or a shared scope's) -> the open signals counted against it.
+        self._owned: dict[object, int] = {}
+        self._quota_scope = quota_scope
         self._subscriptions = 0
         # With a backplane, changes are committed there and applied here in its order
         # (see "backplane hooks" below); None: this hub is the only one.
@@ -204,34 +190,34 @@ class SignalHub:
             # Committed through the backplane, which feeds it back (limits of signals
             # apply to what is declared here; what other hubs declare is theirs).
             with self._lock:
-                if name not in self._signals or self._signals[name].closed:
+                known = self._signals.get(name)
+                if known is None or known.closed:
                     self._check_room()
-                self._check_owner(owner)
-            rev = self._backplane.declare(name, doc)
+                self._check_owner(owner, name, known)
+            # Taken over (an orphan of this hub, or a new owner here: maybe another hub's
+            # orphan), it is committed as a whole-value replace at a new revision even
+            # when equal: the change that ends a stale on whichever hub showed it, in
+            # every hub's history, so a viewer resuming then gets it too.
+            rev = self._backplane.declare(name, doc, owner)
             with self._lock:
                 sig = self._signals.get(name)
                 if sig is not None:
                     self._set_owner(sig, owner)
-                    if sig.orphaned and not sig.closed:
-                        # Declared again with the value it had (no change came back from
-                        # Redis): the stale ends with a snapshot, on this hub's streams only
-                        # (the orphan was this hub's; other hubs never showed it stale).
-                        sig.orphaned = False
-                        self._push(sig, sig.snapshot_frame())
             return rev
         with self._lock:
             sig = self._signals.get(name)
             if sig is None:
                 self._check_room()
-                self._check_owner(owner)
+                self._check_owner(owner, name)
                 sig = _Signal(name, doc, self._seq + 1)
-                _encodable(sig.snapshot_frame, name)  # what cannot be sent is never stored
+                # What cannot be sent is never stored (an integer beyond 64 bits).
+                value_json = _encodable(lambda: orjson.dumps(doc), name)
+                sig.snapshot = (0, proto.encode_event(proto.snapshot_data(name, 0, value_json)))
                 self._seq += 1
                 self._signals[name] = sig
                 self._set_owner(sig, owner)
                 return 0
-            if sig.owner is not owner:
-                self._check_owner(owner)
+            self._check_owner(owner, name, sig)
             if sig.closed:
                 self._check_room()
                 self._closed_order.pop(name, None)
@@ -253,24 +239,41 @@ class SignalHub:
         if open_now >= self.limits.signals:
             raise LimitError(self.limits.refusal("signals", f"one more than {open_now:,}"))
 
-    def _check_owner(self, owner: object) -> None:
-        if owner is not None and self._owned.get(id(owner), 0) >= self.limits.signals_per_publisher:
-            raise LimitError(
-                self.limits.refusal("signals_per_publisher", "one more over this connection")
-            )
+    def _quota(self, owner: object, name: str) -> object:
+        """What ``owner``'s declare of ``name`` counts against (lock held): a shared
+        scope's quota if ``quota_scope`` names one, else the owner's own."""
+        scope = self._quota_scope(name) if self._quota_scope is not None else None
+        return id(owner) if scope is None else ("scope", scope)
+
+    def _check_owner(self, owner: object, name: str, sig: _Signal | None = None) -> None:
+        """Refuse a declare over ``signals_per_publisher`` (lock held). Taking ``sig`` over
+        within the quota it is already counted against (its own owner again, a restarted
+        kernel re-declaring its scope's signal) adds nothing, so it is never refused."""
+        if owner is None or (sig is not None and sig.owner is owner and not sig.closed):
+            return
+        quota = self._quota(owner, name)
+        if sig is not None and sig.owner is not None and not sig.closed and sig.quota == quota:
+            return
+        if self._owned.get(quota, 0) >= self.limits.signals_per_publisher:
+            where = "in this scope" if isinstance(quota, tuple) else "over this connection"
+            raise LimitError(self.limits.refusal("signals_per_publisher", f"one more {where}"))
 
     def _set_owner(self, sig: _Signal, owner: object) -> None:
-        """Who declared ``sig`` last (lock held), counted per owner while ``sig`` is open."""
+        """Who declared ``sig`` last (lock held), counted against its quota (``_quota``,
+        fixed when it is taken over) while ``sig`` is open."""
+        if sig.owner is owner and not sig.closed:
+            return  # declared again by its owner: counted already
         if sig.owner is not None and not sig.closed:
-            key = id(sig.owner)
+            key = sig.quota
             left = self._owned.get(key, 0) - 1
             if left > 0:
                 self._owned[key] = left
             else:
                 self._owned.pop(key, None)
-        sig.owner = owner
+        sig.owner, sig.quota = owner, None
         if owner is not None:
-            self._owned[id(owner)] = self._owned.get(id(owner), 0) + 1
+            sig.quota = self._quota(owner, sig.name)
+            self._owned[sig.quota] = self._owned.get(sig.quota, 0) + 1
 
     def orphan(self, owner: object) -> list[str]:
         """``owner`` is gone (its connection dropped): mark every open signal it declared,
@@ -288,7 +291,8 @@ class SignalHub:
                 if sig.owner is owner and not sig.closed and not sig.orphaned:
                     sig.orphaned = True
                     names.append(name)
-                    self._push(sig, proto.stale_frame(name, sig.rev))
+                    if sig.refused is None:  # (refused says more: its viewers show error)
+                        self._push(sig, proto.stale_frame(name, sig.rev))
             return names
 
     def owned(self, owner: object) -> list[str]:
@@ -296,19 +300,40 @@ class SignalHub:
         with self._lock:
             return [n for n, s in self._signals.items() if s.owner is owner and not s.closed]
 
+    def orphans(self, owner: object) -> list[str]:
+        """The open signals ``owner`` declared that are still orphaned: nobody took them
+        over or changed them since it was gone (what :meth:`close_owned` would close)."""
+        with self._lock:
+            return [n for n in self._signals if self._orphaned(n, owner)]
+
+    def _orphaned(self, name: str, owner: object) -> bool:
+        """Whether ``name`` is open, ``owner``'s and orphaned (lock held)."""
+        sig = self._signals.get(name)
+        return sig is not None and sig.owner is owner and sig.orphaned and not sig.closed
+
     def close_owned(self, owner: object, keep: Callable[[str], bool] | None = None) -> list[str]:
-        """Close every open signal ``owner`` declared and nobody took over since, except
-        those ``keep(name)`` says to keep (they stay as they are: stale if orphaned);
-        return the names closed.
+        """Close every signal ``owner`` left orphaned (see :meth:`orphans`), except those
+        ``keep(name)`` says to keep (they stay stale); return the names closed.
 
         For publishers that vanished (a kernel that died): viewers learn the value
-        is no longer live instead of watching it stand still.
+        is no longer live instead of watching it stand still. A signal declared (taken
+        over) or changed by anyone meanwhile, even while ``keep`` runs, is left open.
         """
-        names = [n for n in self.owned(owner) if keep is None or not keep(n)]
-        for name in names:
-            with contextlib.suppress(SignalClosedError):  # closed meanwhile by someone else
-                self.close(name)
-        return names
+        names = [n for n in self.orphans(owner) if keep is None or not keep(n)]
+        return [name for name in names if self.close_if_owned(name, owner)]
+
+    def close_if_owned(self, name: str, owner: object) -> bool:
+        """Close ``name`` if it is still ``owner``'s and orphaned, checked under the lock
+        (with a backplane: on every attempt of the commit); whether it closed."""
+        if self._backplane is not None:
+            with contextlib.suppress(SignalClosedError, UnknownSignalError):
+                return self._backplane.close(name, lambda: self._orphaned(name, owner))
+            return False
+        with self._lock:
+            if not self._orphaned(name, owner):
+                return False
+            self._close_locked(self._signals[name])
+            return True
 
     def set(self, name: str, value: object, *, parsed: bool = False) -> int:
         """Replace the value; the hub sends the difference (nothing if equal). Returns the rev.
@@ -448,9 +473,45 @@ class SignalHub:
         self._restart_history(sig, seq)
         self._push(sig, sig.refused_frame(proto.format_cursor(self.epoch, seq)))
 
+    def _snapshot_frame(self, sig: _Signal) -> bytes:
+        """``sig``'s id-less snapshot event at its revision, serialised once per revision
+        (lock held); a ``refused`` event instead if the value cannot be written (never an
+        exception: one signal must not break a stream or a batch of others)."""
+        cached = sig.snapshot
+        if cached is not None and cached[0] == sig.rev:
+            return cached[1]
+        if sig.closed:
+            frame = proto.encode_event(proto.closed_data(sig.name, sig.rev), event="closed")
+        else:
+            value_json = self._value_json(sig)
+            if value_json is None:
+                frame = sig.refused_frame()
+            else:
+                frame = proto.encode_event(proto.snapshot_data(sig.name, sig.rev, value_json))
+        sig.snapshot = (sig.rev, frame)
+        return frame
+
+    def _value_json(self, sig: _Signal) -> bytes | None:
+        """``sig``'s value as JSON, or None if it is refused (lock held).
+
+        The last line of defence, for a value no check caught on its way in: if orjson
+        cannot write it, it is refused here as :meth:`_refuse` does, so the subscribers
+        it already has get the ``refused`` event too, and its history restarts.
+        """
+        if sig.refused is not None:
+            return None
+        try:
+            return orjson.dumps(sig.value)
+        except orjson.JSONEncodeError as exc:
+            self._refuse(sig, self._seq, f"cannot be sent as JSON: {exc}")
+            return None
+
     def _recheck(self, sig: _Signal, seq: int) -> None:
         """A refused signal changed (at ``seq``, lock held): serve it again, with a snapshot
         (its viewers do not have the base of the change), if its value now can be."""
+        if sig.value is UNKNOWN:  # still unknown (the change left the root alone)
+            self._restart_history(sig, seq)
+            return
         try:
             check_depth(sig.value)
             value_json = orjson.dumps(sig.value)
@@ -547,6 +608,7 @@ class SignalHub:
                 if refusal is not None:
                     sig.value, sig.rev, self._seq = doc, rev, seq
                     sig.changes += 1
+                    sig.orphaned = False  # someone declared it: refused, no longer stale
                     self._refuse(sig, seq, refusal)
                     return True
                 sig.refused = None
@@ -563,11 +625,17 @@ class SignalHub:
                 try:
                     sig.value = apply_patch(sig.value, orjson.loads(payload))
                 except (PatchError, orjson.JSONDecodeError) as exc:
-                    # Its value is no longer known here (never served as null): only a
-                    # change of the whole value (a root replace, a declare) brings it back.
-                    sig.value, sig.rev, self._seq = None, rev, seq
+                    if sig.value is not UNKNOWN:
+                        # On a value it really has, a change that does not apply means this
+                        # hub is out of step: reload it from Redis (_load rereads it).
+                        return False
+                    # It never had the value (unreadable): only a change of the whole
+                    # value (a root replace, a declare) brings it back. No reload: Redis
+                    # would give the same unreadable value, and every change would reload.
+                    sig.rev, self._seq = rev, seq
                     sig.refused = f"a change does not apply: {exc}"
                     sig.changes += 1
+                    sig.orphaned = False  # refused, not stale: it changed
                     self._restart_history(sig, seq)
                     return True
                 self._seq = seq - 1
@@ -605,8 +673,10 @@ class SignalHub:
                 sig = self._signals.get(name)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, None, seq)
-                elif not renewed and sig.rev == rev and sig.closed == closed:
-                    continue  # one revision in one epoch is one value
+                elif not renewed and sig.rev == rev and sig.closed == closed and not sig.refused:
+                    # One revision in one epoch is one value; but what this hub refused is
+                    # read again (it may not have had that value, or had a wrong one).
+                    continue
                 value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal
@@ -649,9 +719,17 @@ class SignalHub:
     # -- reading (any thread) -------------------------------------------------------------
 
     def get(self, name: str) -> tuple[int, JSON]:
-        """(rev, a private copy of the value) of an open signal."""
+        """(rev, a private copy of the value) of an open signal.
+
+        Raises :class:`BackplaneError` for a signal whose value this hub could not read
+        from its backplane (it has no value to give, and never makes one up)."""
         with self._lock:
             sig = self._open(name)
+            if sig.value is UNKNOWN:
+                raise BackplaneError(
+                    f"expected a value of {name!r} this hub can read, but the backplane's"
+                    f" value at revision {sig.rev} is refused here: {sig.refused}"
+                )
             return sig.rev, copy_json(sig.value)
 
     def names(self) -> list[str]:
@@ -738,7 +816,7 @@ class SignalHub:
     def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
         """Snapshots of ``keys``; only the last carries the cursor at which all were taken.
         Then (``orphans``) a ``stale`` event for each whose publisher is gone."""
-        frames = [self._signals[k].snapshot_frame() for k in keys if k in self._signals]
+        frames = [self._snapshot_frame(self._signals[k]) for k in keys if k in self._signals]
         if not frames:
             return b""
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
@@ -748,7 +826,7 @@ class SignalHub:
         out = b""
         for key in keys:
             sig = self._signals.get(key)
-            if sig is not None and sig.orphaned and not sig.closed:
+            if sig is not None and sig.orphaned and not sig.closed and sig.refused is None:
                 out += proto.stale_frame(key, sig.rev)
         return out
 
@@ -763,7 +841,7 @@ class SignalHub:
                 if sig.closed:
                     out.append(proto.closed_data(key, sig.rev))
                     continue
-                value_json = sig.value_json()
+                value_json = self._value_json(sig)
                 if value_json is None:  # one signal refused; the others are still served
                     out.append(proto.refused_data(key, sig.rev, sig.refused or ""))
                     continue
@@ -813,10 +891,25 @@ class Unreadable:
     reason: str
 
 
+class _Unknown:
+    """The value of a signal this hub could not read from its backplane: never served
+    (the signal is refused), never returned by ``get``, never diffed against."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unknown value>"
+
+
+# Typed as JSON so that it fits where values go; everything that reads a value of a
+# refused signal checks for it by identity (``value is UNKNOWN``).
+UNKNOWN: JSON = cast(JSON, _Unknown())
+
+
 def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
     """``(value, None)`` if this hub can serve ``value``, else ``(what it has, why not)``."""
     if isinstance(value, Unreadable):
-        return None, value.reason
+        return UNKNOWN, value.reason
     try:
         check_depth(value)
     except NotJSONError as exc:
@@ -829,7 +922,7 @@ def _readable(payload: bytes) -> tuple[JSON, str | None]:
     try:
         return _checked(cast(JSON, orjson.loads(payload)))
     except orjson.JSONDecodeError as exc:
-        return None, f"cannot be read as JSON: {exc}"
+        return UNKNOWN, f"cannot be read as JSON: {exc}"
 
 
 def _encodable(encode: Callable[[], bytes], name: str) -> bytes:

@@ -121,11 +121,16 @@ class PublishHandler(websocket.WebSocketHandler):
         """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
         look again later while something is kept."""
         keep = self.keep_orphan
+        # A declare that was still running in a worker thread when we dropped made its
+        # signal ours after on_close's orphan(): it is an orphan too (once, as always).
+        self.hub.orphan(self)
         try:
             self.hub.close_owned(self, keep)
         except Exception:  # a hub that cannot close now (its backplane is away): retry
             log.exception("nb_sse_signals: closing a gone publisher's signals failed")
-        if self.hub.owned(self):
+        # Only what is still orphaned: a signal another publisher changed meanwhile is
+        # live again and no longer ours to close.
+        if self.hub.orphans(self):
             IOLoop.current().call_later(self.orphan_grace, self._reap)
 
     async def post(self) -> None:

@@ -52,11 +52,12 @@ from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._diff import diff
 from ._errors import (
     BackplaneError,
+    NotJSONError,
     PatchError,
     SignalClosedError,
     UnknownSignalError,
 )
-from ._hub import SignalHub, Unreadable
+from ._hub import UNKNOWN, SignalHub, Unreadable
 from ._json import normalise
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
@@ -169,11 +170,16 @@ def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> 
     return _Plan("n", base, seen_closed, rev, value_json, value_json)
 
 
-def plan_declare(state: _State | None, doc: JSON) -> _Plan | None:
+def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Plan | None:
+    """``whole``: a whole-value replace at the next revision, even of an equal value."""
     if state is None:
         return _whole(orjson.dumps(doc), None, False, 0)
     if state.closed:
         return _whole(orjson.dumps(doc), state.rev, True, 0)
+    if whole or state.value is UNKNOWN:  # (unknown: nothing to diff against)
+        value_json = orjson.dumps(doc)
+        payload = b'[{"op":"replace","path":"","value":' + value_json + b"}]"
+        return _Plan("c", state.rev, False, 0, payload, value_json)
     ops = diff(state.value, doc)
     return _Plan("c", state.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
 
@@ -188,7 +194,10 @@ def _open(name: str, state: _State | None) -> _State:
 
 def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _Plan | None:
     sig = _open(name, state)
-    if parsed:
+    if sig.value is UNKNOWN:  # this hub could not read it: the whole new value
+        doc = cast(JSON, value) if parsed else normalise(value)
+        ops = [{"op": "replace", "path": "", "value": doc}]
+    elif parsed:
         doc = cast(JSON, value)
         ops = diff(sig.value, doc)
     else:
@@ -207,6 +216,11 @@ def plan_patch(
         )
     if not ops:
         return None
+    if sig.value is UNKNOWN:
+        raise PatchError(
+            f"expected a patch of a value this hub can read, but {name!r} is refused here"
+            " (its value in Redis is unreadable): set or declare it whole"
+        )
     # On a copy: the hub's value changes only when the change comes back from Redis.
     new = apply_patch(copy_json(sig.value), list(ops))
     return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new))
@@ -223,6 +237,17 @@ def _recreate(plan: _Plan, state: _State) -> _Plan:
     if plan.kind == "x":
         return _Plan("x", None, False, state.rev, b"", b"")
     return _Plan("n", None, False, state.rev + 1, plan.value_json, plan.value_json)
+
+
+def _planned(
+    name: str, make: Callable[[_State | None], _Plan | None], state: _State | None
+) -> _Plan | None:
+    """``make(state)``; a value no JSON encoder can write (an integer beyond 64 bits) is
+    :class:`NotJSONError`, as without a backplane, not orjson's own error."""
+    try:
+        return make(state)
+    except orjson.JSONEncodeError as exc:
+        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
 
 
 class _Keys:
@@ -412,8 +437,26 @@ class RedisBackplane:
 
     # -- the hub's publishing calls (any thread but the engine's) ------------------------
 
-    def declare(self, name: str, doc: JSON) -> int:
-        return self._commit(name, lambda sig: plan_declare(sig, doc))
+    def declare(self, name: str, doc: JSON, owner: object = None) -> int:
+        hub = self._hub
+        assert hub is not None
+
+        def make(state: _State | None) -> _Plan | None:
+            # (under the hub's lock) A whole-value replace at a new revision, even if
+            # equal, when a publisher takes the signal over: an orphan of this hub (the
+            # change that ends its viewers' stale is then in history, with its id, for
+            # those who resume), or one this owner did not own here, maybe another hub's
+            # orphan (that hub then sees the change, ends its stale, and does not close
+            # what was taken over). Declared again by its owner: a diff, as ever.
+            sig = hub._signals.get(name)
+            taken = (
+                sig is not None
+                and not sig.closed
+                and (sig.orphaned or (owner is not None and sig.owner is not owner))
+            )
+            return plan_declare(state, doc, whole=taken)
+
+        return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
         return self._commit(name, lambda sig: plan_set(name, sig, value, parsed))
@@ -421,8 +464,16 @@ class RedisBackplane:
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
         return self._commit(name, lambda sig: plan_patch(name, sig, ops, base))
 
-    def close(self, name: str) -> None:
-        self._commit(name, lambda sig: plan_close(name, sig))
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+        planned = False
+
+        def make(state: _State | None) -> _Plan | None:
+            nonlocal planned  # the last plan decides: a racing declare re-plans it
+            planned = when is None or when()
+            return plan_close(name, state) if planned else None
+
+        self._commit(name, make)
+        return planned
 
     def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
         hub = self._hub
@@ -434,10 +485,9 @@ class RedisBackplane:
         for _ in range(_ATTEMPTS):
             with hub._lock:
                 sig = hub._signals.get(name)
-                plan = make(sig)
-                if plan is None:
-                    assert sig is not None
-                    return sig.rev
+                plan = _planned(name, make, sig)
+                if plan is None:  # nothing to change (or a conditional close that is not)
+                    return -1 if sig is None else sig.rev
                 epoch = hub.epoch
                 if lost and sig is not None:
                     plan = _recreate(plan, sig)
@@ -646,7 +696,7 @@ class RedisPublisher:
             state: _State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
             for _ in range(_ATTEMPTS):
-                plan = make(state)
+                plan = _planned(name, make, state)
                 if plan is None:
                     assert state is not None
                     return state.rev

@@ -143,28 +143,38 @@ def _limits(options: Any) -> Limits:
     return Limits(**values)
 
 
-def _kernel_lives(serverapp: Any) -> Callable[[str], bool]:
-    """Whether a signal's key is in the scope of a kernel this server still has:
-    ``k-<first 12 hex of its id>/...`` (``_signal.default_scope``). A restarted kernel
-    keeps its id, so its signals stay stale (not closed) until it runs its cell again."""
+def _kernel_scope(serverapp: Any) -> Callable[[str], str | None]:
+    """The scope of a signal's key if it is a kernel's this server still has:
+    ``k-<first 12 hex of its id>`` of ``k-<...>/name`` (``_signal.default_scope``);
+    else None."""
 
-    def lives(name: str) -> bool:
+    def scope_of(name: str) -> str | None:
         scope, slash, _ = name.partition("/")
         if not slash or not scope.startswith("k-"):
-            return False
+            return None
         prefix = scope[2:]
         try:
             ids = serverapp.kernel_manager.list_kernel_ids()
-        except Exception:  # no kernel manager (a bare server app): nothing to keep
-            return False
-        return any(str(kid).replace("-", "")[:12] == prefix for kid in ids)
+        except Exception:  # no kernel manager (a bare server app): no kernel's
+            return None
+        return scope if any(str(k).replace("-", "")[:12] == prefix for k in ids) else None
 
-    return lives
+    return scope_of
+
+
+def _kernel_lives(serverapp: Any) -> Callable[[str], bool]:
+    """Whether a signal's key is in the scope of a kernel this server still has. A
+    restarted kernel keeps its id, so its signals stay stale (not closed) until it runs
+    its cell again."""
+    scope_of = _kernel_scope(serverapp)
+    return lambda name: scope_of(name) is not None
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     options: Any = SignalsExtension(config=serverapp.config)
-    hub = SignalHub(limits=_limits(options))
+    # A kernel's signals share one signals_per_publisher quota across its connections:
+    # the orphans kept while it lives would otherwise escape it at every reconnect.
+    hub = SignalHub(limits=_limits(options), quota_scope=_kernel_scope(serverapp))
     if options.redis_url:
         from ._redis import RedisBackplane  # needs the optional `redis` package
 

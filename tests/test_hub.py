@@ -13,13 +13,16 @@ import orjson
 import pytest
 
 from nb_sse_signals._errors import (
+    BackplaneError,
     CursorError,
+    LimitError,
     NotJSONError,
     PatchError,
     SignalClosedError,
     UnknownSignalError,
 )
-from nb_sse_signals._hub import SignalHub, Subscription
+from nb_sse_signals._hub import SignalHub, Subscription, Unreadable
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 
 
@@ -443,6 +446,70 @@ async def test_closing_what_a_gone_owner_left_keeps_what_keep_says_to() -> None:
     assert hub.owned(gone) == []
 
 
+async def test_closing_what_a_gone_owner_left_spares_a_signal_taken_over_meanwhile() -> None:
+    # Another thread (a worker applying a large message) re-declares it between the
+    # listing of the gone owner's signals and their closing: here, inside keep().
+    hub = SignalHub()
+    gone, new = object(), object()
+    hub.declare("a", 0, owner=gone)
+    hub.declare("b", 0, owner=gone)
+    hub.orphan(gone)
+
+    def keep(name: str) -> bool:
+        if name == "a":
+            hub.declare("a", 5, owner=new)
+        return False
+
+    assert hub.close_owned(gone, keep) == ["b"]
+    assert hub.get("a") == (1, 5), "the fresh declare stays open"
+    assert hub.owned(new) == ["a"]
+    assert hub.orphans(gone) == []
+
+
+async def test_a_gone_owners_signal_that_someone_changed_is_no_longer_its_orphan() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", 0, owner=gone)
+    hub.orphan(gone)
+    assert hub.orphans(gone) == ["a"]
+    hub.set("a", 1)  # live again: the change ended its stale
+    assert hub.orphans(gone) == []
+    assert hub.close_owned(gone) == []
+    assert hub.get("a") == (1, 1)
+
+
+async def test_a_scopes_kept_orphans_count_against_its_next_publishers_quota() -> None:
+    # As the server extension scopes a living kernel's keys: its orphans (kept while it
+    # lives) and its next connection's signals share one signals_per_publisher.
+    hub = SignalHub(
+        limits=Limits(signals_per_publisher=2),
+        quota_scope=lambda name: name.partition("/")[0] if name.startswith("k-") else None,
+    )
+    first, second = object(), object()
+    hub.declare("k-a/x", 0, owner=first)
+    hub.declare("k-a/y", 0, owner=first)
+    hub.orphan(first)  # the kernel reconnects: first is gone, its signals kept
+    with pytest.raises(LimitError, match="signals per publisher"):
+        hub.declare("k-a/z", 0, owner=second)
+    assert hub.declare("k-a/x", 1, owner=second) == 1, "taking its own back adds nothing"
+    assert hub.declare("k-a/x", 2, owner=second) == 2, "nor does declaring it again"
+    with pytest.raises(LimitError, match="in this scope"):
+        hub.declare("k-a/z", 0, owner=second)
+    assert hub.declare("other", 0, owner=second) == 0, "outside the scope: its own quota"
+    assert hub.declare("k-b/x", 0, owner=second) == 0, "another scope has its own"
+    assert hub.close_owned(first) == ["k-a/y"]
+    assert hub.declare("k-a/z", 0, owner=second) == 0, "room once the orphan closed"
+
+
+async def test_a_publisher_at_its_quota_may_declare_its_own_signals_again() -> None:
+    hub = SignalHub(limits=Limits(signals_per_publisher=1))
+    owner = object()
+    hub.declare("a", 0, owner=owner)
+    assert hub.declare("a", 1, owner=owner) == 1
+    with pytest.raises(LimitError):
+        hub.declare("b", 0, owner=owner)
+
+
 # -- isolation: a signal this hub cannot serve never breaks the others --------------------
 
 
@@ -518,6 +585,58 @@ async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
     assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
 
 
+async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_stores_nothing() -> (
+    None
+):
+    hub = SignalHub()
+    with pytest.raises(NotJSONError, match="JSON encoders can write"):
+        hub.declare("big", 2**70)
+    with pytest.raises(NotJSONError, match="JSON encoders can write"):
+        hub.declare("big", 2**70, parsed=True)
+    assert hub.names() == []
+
+
+async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 5, [("deep", 2, False, _nested(300))])
+    bad = b'[{"op":"remove","path":"/nope"}]'
+    assert not hub._apply_remote(6, "deep", 3, "c", bad), "out of step: reload"
+    assert hub.info("deep")[0].rev == 2, "nothing changed"
+    # The reload at the same revision reads the value again, not skipped as known.
+    hub._load("redis1", 5, [("deep", 2, False, [1])])
+    assert hub.get("deep") == (2, [1])
+
+
+async def test_a_value_it_never_could_read_is_unknown_never_null_and_a_reload_reads_it() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 1, [("deep", 0, False, Unreadable("cannot be read as JSON: deep"))])
+    with pytest.raises(BackplaneError, match=r"'deep'.*refused here"):
+        hub.get("deep")
+    assert hub._apply_remote(2, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    with pytest.raises(BackplaneError, match="refused here"):
+        hub.get("deep")
+    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
+    # A reload at that very revision takes what Redis has (it never had it here).
+    hub._load("redis1", 2, [("deep", 1, False, {"fine": True})])
+    assert hub.get("deep") == (1, {"fine": True})
+    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == {"fine": True}
+
+
+async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_stale() -> None:
+    hub = SignalHub(epoch="redis1")
+    hub._load("redis1", 1, [("s", 0, False, 0)])
+    gone = object()
+    with hub._lock:
+        hub._signals["s"].owner = gone  # as a declare over a gone connection leaves it
+    hub.orphan(gone)
+    assert hub._apply_remote(2, "s", 1, "n", _nested_json(300))
+    assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
+    assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
+    hub._load("redis1", 2, [("s", 1, False, Unreadable("bad"))])
+    assert hub._apply_remote(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
+    assert hub.orphans(gone) == []
+
+
 async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broken_stream() -> None:
     # The last line of defence: a value no check caught on its way in (put here by hand).
     hub = SignalHub()
@@ -528,5 +647,26 @@ async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broke
     events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in events] == ["refused", "message"]
     assert "error" in orjson.loads(hub.snapshots(["bad"])[0])
+
+
+async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_already_has() -> None:
+    hub = SignalHub()
+    hub.declare("bad", 0)
+    hub.declare("ok", 0)
+    early = hub.subscribe(["bad", "ok"])
+    cursor = (await events_of(early))[-1].id
+    hub.set("ok", 1)
+    await events_of(early)
+    hub._signals["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
+    hub._signals["bad"].snapshot = None
+    late = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
+    assert [k for k, _ in late] == ["refused", "message"]
+    (told,) = await events_of(early)
+    assert told.event == "refused", "the subscriber it already had is told too"
+    assert told.id, "with the cursor it was refused at"
+    assert orjson.loads(told.data)["name"] == "bad"
+    # Its history restarted: resuming from before the refusal gets it, not silence.
+    resumed = _kinds(await events_of(hub.subscribe(["bad", "ok"], cursor)))
+    assert ("refused", "bad") in [(k, d.get("name")) for k, d in resumed]
     hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
     assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1

@@ -270,3 +270,18 @@ def test_a_kernels_signals_are_kept_while_the_kernel_exists_and_nothing_else_is(
     ids.clear()  # shut down
     assert not lives("k-3f2a9c1e77aa/count")
     assert not _kernel_lives(SimpleNamespace())("k-3f2a9c1e77aa/count"), "no kernel manager"
+
+
+def test_a_living_kernels_keys_share_one_quota_scope_and_nothing_else_does() -> None:
+    from types import SimpleNamespace
+
+    from nb_sse_signals._serverext import _kernel_scope
+
+    ids = ["3f2a9c1e-77aa-4b1c-9d2e-0123456789ab"]
+    scope_of = _kernel_scope(
+        SimpleNamespace(kernel_manager=SimpleNamespace(list_kernel_ids=lambda: ids))
+    )
+    assert scope_of("k-3f2a9c1e77aa/count") == "k-3f2a9c1e77aa"
+    assert scope_of("k-3f2a9c1e77aa/other") == "k-3f2a9c1e77aa"
+    assert scope_of("k-000000000000/count") is None, "no such kernel: the connection's own"
+    assert scope_of("count") is None
