@@ -131,7 +131,10 @@ class _Fan:
         for op in ops:
             if op["path"] == "":
                 value = op["value"]
-                if self.rev is not None:
+                # A whole-value replace at the next revision is a change like any other
+                # (a publisher taking a signal over declares it whole); anywhere else it
+                # is a snapshot the hub sent instead of changes we missed.
+                if self.rev is not None and rev != self.rev + 1:
                     self.resyncs += 1
             else:
                 value[op["path"][1:]] = op["value"]

@@ -157,7 +157,7 @@ class Kernel:
         request = httpclient.HTTPRequest(ws_url, headers=server.headers, request_timeout=timeout)
         conn = await asyncio.wait_for(websocket.websocket_connect(request), timeout)
         kernel = cls(server, kernel_id, conn)
-        await kernel.run("1", timeout=timeout)  # the kernel answers: it is ready
+        await kernel.ready(timeout)  # the kernel answers: it is ready
         return kernel
 
     async def _read(self) -> None:
@@ -233,7 +233,19 @@ class Kernel:
                 self.server.url + f"api/kernels/{self.id}/restart", headers=self.server.headers
             )
             resp.raise_for_status()
-        await self.run("1", timeout=timeout)
+        await self.ready(timeout)
+
+    async def ready(self, timeout: float) -> None:
+        """Until the kernel answers a request. One sent while it (re)starts can be lost
+        on the way to the new process, so each try waits briefly and a new one follows."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await self.run("1", timeout=min(5.0, timeout))
+                return
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the kernel did not answer within {timeout} s") from None
 
     async def shutdown(self) -> None:
         self._conn.close()
