@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nb_sse_signals")
 T = TypeVar("T")
-# How a whole-value message begins (orjson writes a dict's keys in the order given).
-_DECLARE = b'{"op":"declare"'
 
 
 class Outgoing(Protocol):
@@ -45,8 +43,10 @@ class Outgoing(Protocol):
     _next_send: float  # loop time before which the signal's rate limit holds it back
     _needs_declare: bool  # send the whole value next time (the hub lost track)
 
-    def _refuse_whole(self) -> None:
-        """The hub cannot take the whole value (too big): send nothing until it changes."""
+    def _refused_as_too_big(self, message: bytes) -> bool:
+        """``message`` (taken from it) was too big to send. True: send again at once (the
+        whole value may fit where coalesced changes did not); False: it was the whole
+        value, so send nothing until it changes."""
 
     def _backlog(self) -> bool:
         """More messages wait that should leave now, whatever the rate limit."""
@@ -220,14 +220,11 @@ class Publisher:
                 if signal._backlog():
                     self._due[signal.key] = signal
             elif reply.get("refused") == TOO_BIG:
-                # Never sent. Changes coalesced past the limit may fit as the whole
-                # value; a whole value that does not fit waits for the next change
+                # Never sent. A whole value that does not fit waits for the next change
                 # (resending it could only fail again, as often as we tried).
-                if not message.startswith(_DECLARE):
-                    signal._needs_declare = True
+                if signal._refused_as_too_big(message):
                     self._due[signal.key] = signal  # in this same round (and flush)
                     continue
-                signal._refuse_whole()
                 log.error(
                     "nb_sse_signals: %s: %s; viewers keep its last value until a change fits",
                     signal.key,

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["ServerSignal", "default_scope"]
 
 Listener = Callable[[JSON, int], None]
+# How _declare_message's messages begin (orjson writes a dict's keys in the order given).
+_DECLARE = b'{"op":"declare"'
 
 
 def default_scope() -> str | None:
@@ -128,7 +130,7 @@ class ServerSignal:
             )
         self.transport = transport
         self._publisher = publisher
-        self._sent_rev = self._publisher.declare(self, self._declare_message())
+        self._sent_rev = self._publisher.declare(self, self._declare_message(self._doc))
 
     # -- reading ----------------------------------------------------------------------
 
@@ -338,7 +340,7 @@ class ServerSignal:
                 f"hub's message_bytes limit), got {size:,}"
             )
         if self._too_big:
-            whole = len(orjson.dumps({"op": "declare", "name": self.key, "value": doc})) + 2
+            whole = len(self._declare_message(doc)) + 2
             if whole > limit:
                 raise LimitError(
                     f"the hub lost its copy of {self.key!r} (a reconnect or a restart), so "
@@ -347,8 +349,9 @@ class ServerSignal:
                     "nothing changed: make the value smaller"
                 )
 
-    def _declare_message(self) -> bytes:
-        return orjson.dumps({"op": "declare", "name": self.key, "value": self._doc})
+    def _declare_message(self, doc: JSON) -> bytes:
+        """``doc`` (our value, or one about to be) whole, as a message."""
+        return orjson.dumps({"op": "declare", "name": self.key, "value": doc})
 
     def _record(self, entries: list[tuple[str, str, bytes]], size: int) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
@@ -402,11 +405,14 @@ class ServerSignal:
         """Messages sealed to keep under the hub's limit still wait: send them at once."""
         return bool(self._sealed)
 
-    def _refuse_whole(self) -> None:
+    def _refused_as_too_big(self, message: bytes) -> bool:
         with self._lock:
             self._needs_declare = True
+            if not message.startswith(_DECLARE):
+                return True  # changes coalesced past the limit: the whole value may fit
             # A change made since the value was taken may fit: only then try again.
             self._too_big = not self._pending
+            return False
 
     def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
         """The message to send now, if any, and what to call with the hub's revision after."""
@@ -419,7 +425,7 @@ class ServerSignal:
                 self._pending.clear()
                 self._pending_bytes = 0
                 self._sealed.clear()
-                message = self._declare_message()
+                message = self._declare_message(self._doc)
             elif self._sealed:
                 message = self._sealed.pop(0)
                 if not self._sealed and self._pending:
