@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +11,8 @@ import pytest
 from nb_sse_signals._protocol import EVENTS_PATH
 from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._server import Server
+
+from .jupyter import JupyterServer, Kernel
 
 TOKEN = "test-token"
 SECRET = "test-publish-secret"
@@ -48,3 +50,13 @@ def publisher(server: Server) -> Iterator[Publisher]:
         yield pub
     finally:
         pub.shutdown()
+
+
+@pytest.fixture
+async def kernel(jupyter: JupyterServer) -> AsyncIterator[Kernel]:
+    """A real kernel on the test module's own ``jupyter`` fixture (a Jupyter server)."""
+    k = await Kernel.start(jupyter)
+    try:
+        yield k
+    finally:
+        await k.shutdown()

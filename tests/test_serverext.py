@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,6 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-async def kernel(jupyter: JupyterServer) -> AsyncIterator[Kernel]:
-    k = await Kernel.start(jupyter)
-    try:
-        yield k
-    finally:
-        await k.shutdown()
 
 
 async def collect(jupyter: JupyterServer, path: str, count: int, timeout: float = 20) -> list[Any]:

@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, expect
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    expect,
+    sync_playwright,
+)
 
 from ..jupyter import TOKEN, JupyterServer, start_jupyter
 
@@ -68,6 +76,19 @@ COUNT_EVENT_SOURCES = """
 
 def launch_chromium(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium through Playwright's sync API, closed after. For module-scoped
+    fixtures: the sync API runs its own event loop, which must be gone before the next
+    module's asyncio tests start theirs."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def start_lab(

@@ -23,12 +23,12 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]  # ipykernel needs it; finds the kernels
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from nb_sse_signals._follow import Follower
 
 from ..browser.lab import (
-    launch_chromium,
+    chromium,
     needs_chromium,
     notebook_page,
     run_all,
@@ -80,12 +80,8 @@ MARK_AND_RECORD = """(el) => {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def published_by_a_kernel(value: Any) -> bool:

@@ -9,7 +9,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -63,15 +63,6 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture
-async def kernel(jupyter: JupyterServer) -> AsyncIterator[Kernel]:
-    k = await Kernel.start(jupyter)
-    try:
-        yield k
-    finally:
-        await k.shutdown()
 
 
 def snapshot(jupyter: JupyterServer, key: str) -> httpx.Response:
