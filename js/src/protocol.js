@@ -47,6 +47,27 @@ function describe(value) {
 }
 
 /**
+ * The cursor a replay must resume from to cover both `a` and `b` (protocol.md,
+ * "Signals, revisions, cursors": `<epoch>-<seq>`): the earlier of the two in one
+ * epoch; "" (no cursor: snapshots) when either is empty, malformed or of
+ * another epoch, since then neither covers the other.
+ *
+ * @param {string} a
+ * @param {string} b
+ */
+export function oldestCursor(a, b) {
+  const split = (/** @type {string} */ cursor) => {
+    const at = cursor.lastIndexOf("-");
+    const seq = at > 0 && /^\d+$/.test(cursor.slice(at + 1)) ? Number(cursor.slice(at + 1)) : NaN;
+    return { epoch: cursor.slice(0, at), seq };
+  };
+  const x = split(a);
+  const y = split(b);
+  if (Number.isNaN(x.seq) || Number.isNaN(y.seq) || x.epoch !== y.epoch) return "";
+  return x.seq <= y.seq ? a : b;
+}
+
+/**
  * @param {unknown} data already-decoded JSON
  * @param {string} what the kind of message, for error messages
  * @returns {{ name: string, rev: number } & Record<string, unknown>}

@@ -1,7 +1,7 @@
 // One tab's part in a group of tabs sharing one EventSource (see tabs.js):
 // the lock, the channel, the leader's stream, and the stand-in EventSource
 // each tab's ConnectionPool reads.
-import { REFUSED_EVENT, STALE_EVENT, eventsUrl, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, eventsUrl, oldestCursor, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -31,8 +31,10 @@ import { VERSION } from "./version.js";
  * @typedef {"message" | "closed" | "stale" | "refused"} FrameType the events relayed (protocol.md)
  * @typedef {{ t: "frame", term: number, from: string, type: FrameType, data: string, id: string }} Frame
  * @typedef {{ t: "state", term: number, from: string, status: StreamStatus, names: string[], unknown: string[] }} State
- * @typedef {{ t: "want", from: string, names: string[], need: string[] }} Want
- *   need: the names this tab has no value of yet, which need a stream opened without a cursor
+ * @typedef {{ names: string[], need: string[], cursor: string }} Wanted
+ *   need: the names this tab has no value of yet, which need a stream opened without a
+ *   cursor; cursor: the last one relayed to this tab, where a new leader must resume
+ * @typedef {{ t: "want", from: string } & Wanted} Want
  * @typedef {{ t: "ping", from: string } | { t: "bye", from: string, term: number }} Other
  * @typedef {Frame | State | Want | Other} Message
  */
@@ -163,7 +165,7 @@ export class TabGroup {
   have = new Set();
 
   // Only while leading:
-  /** @type {Map<string, { names: string[], need: string[] }>} */
+  /** @type {Map<string, Wanted>} */
   wants = new Map();
   /** @type {EventSource | null} */
   stream = null;
@@ -196,6 +198,16 @@ export class TabGroup {
   #fresh = new Set();
   /** The leader before us, while we lead. */
   #previous = { term: 0, from: "" };
+  /**
+   * From winning the lock to opening the first stream: the tabs (by id) the lock
+   * manager says exist, which the first stream waits for (null while asking), and
+   * those that told us their want this term.
+   */
+  #takeover = false;
+  /** @type {Set<string> | null} */
+  #expected = null;
+  /** @type {Set<string>} */
+  #answered = new Set();
   #channel;
   /** @type {() => number} */
   #now;
@@ -286,7 +298,7 @@ export class TabGroup {
 
   #localWant() {
     const names = [...this.#wanted()].sort();
-    return { names, need: names.filter((name) => !this.have.has(name)) };
+    return { names, need: names.filter((name) => !this.have.has(name)), cursor: this.cursor };
   }
 
   /** Open the sources the leader's live stream covers. */
@@ -343,7 +355,7 @@ export class TabGroup {
     if (this.#disposed || typeof message !== "object" || message === null) return;
     switch (message.t) {
       case "want":
-        if (this.leading) this.#setWant(message.from, { names: message.names, need: message.need });
+        if (this.leading) this.#setWant(message.from, { names: message.names, need: message.need, cursor: message.cursor ?? "" });
         return;
       case "ping":
         if (this.leading) this.#postState();
@@ -507,10 +519,51 @@ export class TabGroup {
     this.streamStatus = "connecting";
     this.streamNames = [];
     this.#stale();
+    this.#takeover = true;
+    this.#answered.clear();
+    this.#awaitTabs();
     this.#postState(); // followers answer with what they want
     this.#announce();
     this.#missing.clear();
     this.#rollCall();
+  }
+
+  /**
+   * Which other tabs exist (their liveness locks): the first stream of a term waits
+   * for each one's want (up to maxBatchMs), because each says how far it got. The
+   * old leader's last frames may reach some tabs and not others (a channel orders
+   * only one sender's messages), and resuming from the cursor of the tab that got
+   * the fewest is what keeps every tab's revisions contiguous across the hand-over.
+   */
+  #awaitTabs() {
+    this.#expected = null;
+    const { locks } = this.#options;
+    if (typeof locks.query !== "function") return (this.#expected = new Set());
+    const term = this.term;
+    const prefix = this.#tabLock("");
+    locks
+      .query()
+      .then(({ held = [] }) => {
+        const tabs = held.map((lock) => lock.name ?? "").filter((name) => name.startsWith(prefix));
+        // Not the old leader: it handed over because it is closing or freezing, or it was
+        // stolen from because it did not answer.
+        const skip = new Set([this.tabId, this.#previous.from]);
+        return new Set(tabs.map((name) => name.slice(prefix.length)).filter((tab) => !skip.has(tab)));
+      })
+      .catch(() => new Set())
+      .then((tabs) => {
+        if (!this.leading || this.term !== term || !this.#takeover) return;
+        this.#expected = /** @type {Set<string>} */ (tabs);
+        if (this.#deadline !== undefined) this.#schedule();
+      });
+  }
+
+  /** Whether the first stream of this term still waits for a tab's want. */
+  #awaiting() {
+    if (!this.#takeover) return false;
+    if (this.#expected === null) return true;
+    for (const tab of this.#expected) if (!this.#answered.has(tab)) return true;
+    return false;
   }
 
   /** @param {string} tab */
@@ -566,7 +619,7 @@ export class TabGroup {
   dispose() {
     if (this.#disposed) return;
     if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
-    else this.#post({ t: "want", from: this.tabId, names: [], need: [] });
+    else this.#post({ t: "want", from: this.tabId, names: [], need: [], cursor: "" });
     this.#disposed = true;
     this.#queued?.abort();
     this.#release();
@@ -584,7 +637,7 @@ export class TabGroup {
   freeze() {
     if (this.#disposed || this.#frozen) return;
     if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
-    else this.#post({ t: "want", from: this.tabId, names: [], need: [] });
+    else this.#post({ t: "want", from: this.tabId, names: [], need: [], cursor: "" });
     this.#frozen = true;
     this.#queued?.abort();
     this.#release();
@@ -606,32 +659,38 @@ export class TabGroup {
 
   /**
    * @param {string} tab
-   * @param {{ names: string[], need: string[] }} want
+   * @param {Wanted} want
    */
   #setWant(tab, want) {
     const old = this.wants.get(tab);
+    this.#answered.add(tab);
     const same = (old?.names ?? []).join("\n") === want.names.join("\n") && want.need.length === 0;
     if (want.names.length === 0) this.wants.delete(tab);
     else this.wants.set(tab, want);
     // Nothing new (a tab repeating itself, a new leader's own empty want): no
     // batch, whose deadline would otherwise cut the next real burst short.
-    if (same && this.stream && this.streamStatus !== "failed") return;
-    if (same && want.names.length === 0) return;
+    if (!this.#takeover) {
+      if (same && this.stream && this.streamStatus !== "failed") return;
+      if (same && want.names.length === 0) return;
+    }
     for (const name of want.names) if (!old?.names.includes(name)) this.unknown.delete(name);
     this.#schedule();
   }
 
   /** Reopen once for a burst of wants, as a ConnectionPool does for joins. */
   #schedule() {
-    const fire = () => {
+    /** @param {boolean} deadline */
+    const fire = (deadline) => {
+      // Waiting for a tab's want: the next want arms the batch again, the deadline ends the wait.
+      if (!deadline && this.#awaiting()) return;
       this.#timers.clear(this.#batch);
       this.#timers.clear(this.#deadline);
       this.#batch = this.#deadline = undefined;
       this.#reconcile();
     };
-    if (this.#deadline === undefined) this.#deadline = this.#timers.set(fire, this.#options.maxBatchMs ?? 1_000);
+    if (this.#deadline === undefined) this.#deadline = this.#timers.set(() => fire(true), this.#options.maxBatchMs ?? 1_000);
     this.#timers.clear(this.#batch);
-    this.#batch = this.#timers.set(fire, this.#options.batchMs ?? 50);
+    this.#batch = this.#timers.set(() => fire(false), this.#options.batchMs ?? 50);
   }
 
   #reconcile() {
@@ -666,8 +725,14 @@ export class TabGroup {
     // cursor (every tab then gets snapshots, which a tab that has that
     // revision ignores). Else resume from the cursor: a new leader, a
     // leave, or a retry replays exactly what was missed.
+    let cursor = this.cursor;
+    if (this.#takeover) {
+      // The first stream of a term: from where the tab that got least of the old leader's stream stopped.
+      for (const want of this.wants.values()) if (want.names.length > 0) cursor = oldestCursor(cursor, want.cursor);
+      this.#takeover = false;
+    }
     for (const want of this.wants.values()) want.need = [];
-    this.#openStream(names, needed ? "" : this.cursor);
+    this.#openStream(names, needed ? "" : cursor);
     this.#fresh = new Set(needed ? names : []);
   }
 

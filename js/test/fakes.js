@@ -282,6 +282,10 @@ export function fakeBrowser() {
   const dead = new WeakSet();
   /** Frozen tabs: they keep their locks, but nothing reaches them and nothing they post leaves. */
   const muted = new Set();
+  /** Messages between two tabs held back (`hold`), as channel messages of different senders may overtake each other. @type {{ from: object, to: object, deliver: () => void }[]} */
+  let held = [];
+  /** @type {{ from: object, to: object }[]} */
+  const holding = [];
   const lockOf = (/** @type {string} */ name) => {
     let lock = locks.get(name);
     if (!lock) locks.set(name, (lock = { held: null, queue: [] }));
@@ -383,9 +387,11 @@ export function fakeBrowser() {
           const data = structuredClone(message);
           for (const other of channels) {
             if (other === this || other.name !== this.name || other.closed) continue;
-            setImmediate(() => {
+            const deliver = () => {
               if (!other.closed && !dead.has(other.tab) && !muted.has(other.tab)) other.onmessage?.({ data });
-            });
+            };
+            if (holding.some((h) => h.from === tab && h.to === other.tab)) held.push({ from: tab, to: other.tab, deliver });
+            else setImmediate(deliver);
           }
         }
         close() {
@@ -414,6 +420,23 @@ export function fakeBrowser() {
     /** @param {object} tab */
     unmute(tab) {
       muted.delete(tab);
+    },
+    /**
+     * Hold back what tab `from` posts to tab `to` until `release(from, to)`, which
+     * delivers it in order: another sender's messages overtake it meanwhile.
+     *
+     * @param {object} from
+     * @param {object} to
+     */
+    hold(from, to) {
+      holding.push({ from, to });
+    },
+    /** @param {object} from @param {object} to */
+    release(from, to) {
+      holding.splice(0, holding.length, ...holding.filter((h) => h.from !== from || h.to !== to));
+      const mine = held.filter((h) => h.from === from && h.to === to);
+      held = held.filter((h) => !mine.includes(h));
+      for (const { deliver } of mine) setImmediate(deliver);
     },
     /** Who holds lock `name`, if anyone. @param {string} name */
     holder(name) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ProtocolError, SignalsError } from "../src/errors.js";
-import { checkSnapshots, eventsUrl, isSnapshot, parseClosed, parseMessage, snapshotUrl } from "../src/protocol.js";
+import { checkSnapshots, eventsUrl, isSnapshot, oldestCursor, parseClosed, parseMessage, snapshotUrl } from "../src/protocol.js";
 
 describe("parseMessage", () => {
   test("reads a change as the hub sends it", () => {
@@ -75,5 +75,17 @@ describe("URLs", () => {
   });
   test("the snapshot URL sits beside it", () => {
     assert.equal(snapshotUrl("/user/alice/", ["a", "b"], { token: "" }), "/user/alice/nb-sse-signals/snapshot?signal=a&signal=b");
+  });
+});
+
+describe("oldestCursor", () => {
+  test("of one epoch, the earlier, by number not by text", () => {
+    assert.equal(oldestCursor("q7x2mf0a-1042", "q7x2mf0a-998"), "q7x2mf0a-998");
+    assert.equal(oldestCursor("q7x2mf0a-5", "q7x2mf0a-5"), "q7x2mf0a-5");
+  });
+  test("no cursor (snapshots) when one is missing, malformed or of another epoch", () => {
+    assert.equal(oldestCursor("", "q7x2mf0a-5"), "");
+    assert.equal(oldestCursor("q7x2mf0a-5", "q7x2mf0a-x"), "");
+    assert.equal(oldestCursor("q7x2mf0a-5", "zz000000-1"), "");
   });
 });

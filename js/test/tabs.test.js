@@ -43,6 +43,8 @@ function browser(known = new Set(["a", "b", "c"])) {
       log,
     });
     const tab = {
+      /** This tab, as the shared browser knows it (for `shared.hold`). */
+      view: view.tab,
       pool,
       sources,
       log,
@@ -95,7 +97,7 @@ function browser(known = new Set(["a", "b", "c"])) {
   };
   /** Every open stream of every live tab. */
   const streams = () => tabs.flatMap((/** @type {any} */ tab) => tab.sources.live());
-  return { open, run, clock, calls, streams };
+  return { open, run, clock, calls, streams, shared };
 }
 
 describe("tabs share one connection", () => {
@@ -231,6 +233,73 @@ describe("tabs share one connection", () => {
     assert.deepEqual(a2.revs(), [0, 1, 2], "contiguous revisions across the hand-over");
     assert.deepEqual(a2.statuses().slice(-2), ["stale", "live"]);
     assert.equal(b3.status(), "live");
+  });
+
+  test("a hand-over resumes from the cursor of the tab that got least of the old leader's last frames", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    const three = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    const a3 = three.follow("a");
+    await run(200);
+    const stream = one.stream();
+    stream?.open();
+    stream?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    stream?.emit(change("a", 1, 1), "message", "e-2");
+    await run();
+    // The old leader's last frame reaches two, and reaches three only after two's
+    // first message as leader: three, already following two, ignores it.
+    shared.hold(one.view, three.view);
+    stream?.emit(change("a", 2, 2), "message", "e-3");
+    await run();
+    one.crash();
+    await run(20);
+    assert.ok(two.leading());
+    shared.release(one.view, three.view);
+    await run(200);
+    assert.equal(two.pool.groups[0].cursor, "e-3");
+    assert.equal(three.pool.groups[0].cursor, "e-2", "three never took the old leader's last frame");
+    const next = two.stream();
+    assert.match(next?.url ?? "", /lastEventId=e-2/, "resume from three's cursor, not two's");
+    next?.open();
+    next?.emit(change("a", 2, 2), "message", "e-3"); // a duplicate for two, which ignores it
+    next?.emit(change("a", 3, 3), "message", "e-4");
+    await run();
+    assert.deepEqual(a2.revs(), [0, 1, 2, 3]);
+    assert.deepEqual(a3.revs(), [0, 1, 2, 3], "contiguous in every tab");
+    assert.equal(a3.status(), "live");
+  });
+
+  test("a new leader waits for every other tab's want before its first stream, and not for ever", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    const three = open();
+    const four = open();
+    one.follow("a");
+    two.follow("a");
+    three.follow("b");
+    four.follow("c");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }));
+    one.stream()?.emit(snapshot("b", 0, { v: 0 }));
+    one.stream()?.emit(snapshot("c", 0, { v: 0 }), "message", "e-1");
+    await run();
+    shared.hold(three.view, two.view); // three's want is slow to come
+    four.freeze(); // and four, frozen, says nothing at all
+    one.crash();
+    await run(300);
+    assert.ok(two.leading());
+    assert.equal(two.stream(), null, "no stream before three and four said what they want");
+    shared.release(three.view, two.view);
+    await run(300);
+    assert.equal(two.stream(), null, "four still holds its tab lock: wait on, within the deadline");
+    await run(800);
+    assert.deepEqual(two.stream()?.names, ["a", "b"], "at the deadline, without the names of four, which never answered");
+    assert.match(two.stream()?.url ?? "", /lastEventId=e-1/);
   });
 
   test("per-signal stale and refused events reach the widgets of that signal in every tab", async () => {
