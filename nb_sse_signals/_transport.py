@@ -220,6 +220,10 @@ class SocketTransport:
                 await asyncio.wait_for(self._reader, 2)
             except (TimeoutError, asyncio.CancelledError):
                 self._reader.cancel()
+        if conn is not None:
+            # close() only starts the closing handshake; a hub that has not answered by
+            # now would leave the socket to a timer on a loop that is about to stop.
+            conn.stream.close()
 
 
 def _frames(sizes: list[int], limit: int) -> list[list[int]]:

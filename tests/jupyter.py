@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from tornado import httpclient, websocket
 
+from .ws import close_websocket
+
 TOKEN = "jupyter-test-token"
 
 
@@ -157,7 +159,11 @@ class Kernel:
         request = httpclient.HTTPRequest(ws_url, headers=server.headers, request_timeout=timeout)
         conn = await asyncio.wait_for(websocket.websocket_connect(request), timeout)
         kernel = cls(server, kernel_id, conn)
-        await kernel.ready(timeout)  # the kernel answers: it is ready
+        try:
+            await kernel.ready(timeout)  # the kernel answers: it is ready
+        except BaseException:
+            await kernel.shutdown()
+            raise
         return kernel
 
     async def _read(self) -> None:
@@ -247,9 +253,12 @@ class Kernel:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the kernel did not answer within {timeout} s") from None
 
+    async def disconnect(self) -> None:
+        """Close our channels; the kernel lives on (shut it down through the API)."""
+        await close_websocket(self._conn, self._reader)
+
     async def shutdown(self) -> None:
-        self._conn.close()
-        self._reader.cancel()
+        await self.disconnect()
         async with httpx.AsyncClient(timeout=10) as client:
             await client.delete(
                 self.server.url + f"api/kernels/{self.id}", headers=self.server.headers

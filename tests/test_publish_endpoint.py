@@ -15,6 +15,7 @@ from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN
 from .test_handlers import read_events
+from .ws import close_websocket
 
 SECRET_HEADER = {"X-Signals-Publish-Secret": SECRET}
 
@@ -144,7 +145,7 @@ async def test_websocket_publisher_gets_one_reply_per_message(server: Server) ->
             "expected JSON" in orjson.loads(await asyncio.wait_for(conn.read_message(), 5))["error"]
         )
     finally:
-        conn.close()
+        await close_websocket(conn)
     assert server.hub.get("w") == (1, "nan")
 
 
@@ -174,7 +175,7 @@ async def test_signals_of_a_publisher_that_vanished_are_closed_after_a_grace_per
 ) -> None:
     conn = await open_publisher(server)
     await declare_over(conn, "k-dead/count", 1)
-    conn.close()
+    await close_websocket(conn)
     await asyncio.sleep(0.1)
     assert server.hub.names() == ["k-dead/count"], "still open within the grace period"
     for _ in range(250):  # the fixture's grace period is 1 s; wait up to 5 s
@@ -187,7 +188,7 @@ async def test_signals_of_a_publisher_that_vanished_are_closed_after_a_grace_per
 async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server: Server) -> None:
     first = await open_publisher(server)
     await declare_over(first, "k-restart/count", 1)
-    first.close()
+    await close_websocket(first)
     second = await open_publisher(server)  # a restarted kernel keeps its id, so its keys
     try:
         await declare_over(second, "k-restart/count", 2)
@@ -195,4 +196,4 @@ async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server
         assert server.hub.names() == ["k-restart/count"]
         assert server.hub.get("k-restart/count") == (1, 2)
     finally:
-        second.close()
+        await close_websocket(second)

@@ -4,7 +4,14 @@ huge value cannot cut the connection every other signal of the process shares.""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import logging
+import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -208,3 +215,44 @@ def test_changes_that_would_coalesce_past_the_limit_leave_as_separate_real_value
     publisher.flush()
     assert small_hub.hub.get(s.key)[1] == s.value
     assert small_hub.hub.get(s.key)[0] == 3  # seed, then two patches (not one re-declare)
+
+
+def test_a_publisher_that_stops_closes_its_socket_even_if_the_hub_never_answers_the_close() -> None:
+    # A hub that accepts the WebSocket and then never reads (a hung Jupyter server):
+    # close() only starts the closing handshake, and the publisher's loop stops after.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    ended: list[float] = []
+
+    def hub() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            key = re.search(rb"Sec-WebSocket-Key: (\S+)", request, re.I)
+            assert key is not None
+            accept = base64.b64encode(
+                hashlib.sha1(key.group(1) + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
+            )
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            conn.settimeout(15)
+            with contextlib.suppress(OSError):
+                while conn.recv(4096):  # the close frame; never answered
+                    pass
+            ended.append(time.monotonic())
+
+    thread = threading.Thread(target=hub, daemon=True)
+    thread.start()
+    try:
+        pub = Publisher.connect(f"http://127.0.0.1:{port}/", SECRET, timeout=5)
+        stopped = time.monotonic()
+        pub.shutdown()
+        thread.join(15)
+        assert ended, "the hub's end of the socket never saw it close"
+        assert ended[0] - stopped < 5, "closed by the publisher, not at last by a timer or the GC"
+    finally:
+        listener.close()

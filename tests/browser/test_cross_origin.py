@@ -74,7 +74,14 @@ def other_origin(server: Server) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
     finally:
-        loop.call_soon_threadsafe(http[0].stop)
+
+        async def stop() -> None:
+            # The browser's keep-alive connections too: left to a closed loop, their
+            # sockets would reach the garbage collector (a ResourceWarning, an error here).
+            http[0].stop()
+            await http[0].close_all_connections()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()

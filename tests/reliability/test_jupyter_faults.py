@@ -123,8 +123,7 @@ def run_in_new_kernel(server: JupyterServer, code: str) -> Kernel:
     async def go() -> None:
         kernel = await Kernel.start(server, timeout=90)
         await kernel.run(code, timeout=60)
-        kernel._conn.close()  # the kernel lives on; it is shut down through the API
-        kernel._reader.cancel()
+        await kernel.disconnect()  # the kernel lives on; it is shut down through the API
         result.append(kernel)
 
     def main() -> None:

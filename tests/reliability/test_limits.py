@@ -18,6 +18,7 @@ from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
 
 from ..conftest import SECRET, TOKEN
+from ..ws import close_websocket
 from .conftest import Canary
 
 
@@ -74,7 +75,7 @@ def test_a_websocket_frame_too_large_closes_the_connection_with_1009(small: Serv
             assert await asyncio.wait_for(conn.read_message(), 5) is None
             return conn.close_code, conn.close_reason
         finally:
-            conn.close()
+            await close_websocket(conn)
 
     code, _ = asyncio.run(run())
     assert code == 1009, "message too big"

@@ -1,4 +1,5 @@
-"""SIGTERM ends every stream with its final chunk, as Ctrl-C does (issue 12, item 5)."""
+"""SIGTERM ends every stream with its final chunk, as Ctrl-C does, and a stopping server
+leaves no connection open (issue 12, item 5)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+from nb_sse_signals._server import Server
+
+from ..conftest import SECRET
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -53,3 +58,26 @@ def test_a_stopping_server_ends_its_streams_with_the_final_chunk(
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+
+
+def test_a_stopping_server_cuts_a_publisher_that_never_answers_its_close(server: Server) -> None:
+    # A publisher that never reads (a hung kernel): its WebSocket must not outlive
+    # the server's loop, half-closed and waiting for an answer that never comes.
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    try:
+        sock.sendall(
+            b"GET /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            + f"X-Signals-Publish-Secret: {SECRET}\r\n\r\n".encode()
+        )
+        assert b"101 Switching Protocols" in sock.recv(4096)
+        started = time.monotonic()
+        server.stop()
+        received = b""
+        while chunk := sock.recv(4096):  # the close frame, then the end
+            received += chunk
+        assert received.startswith(b"\x88"), f"a close frame first: {received!r}"
+        assert time.monotonic() - started < 5, "cut within the stop, not by a 5 s timer"
+    finally:
+        sock.close()
