@@ -1,4 +1,4 @@
-"""Closing a Tornado WebSocket client in a test, all the way.
+"""WebSocket clients of tests: a Tornado one closed all the way, and a raw one.
 
 ``WebSocketClientConnection.close()`` only starts the closing handshake: the socket
 is closed when the server's close frame comes back, or by a 5 s timer. A test that
@@ -10,6 +10,7 @@ whichever later test it happens to run in.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from tornado import websocket
@@ -34,3 +35,22 @@ async def close_websocket(
         pass
     finally:
         conn.stream.close()  # a no-op once the handshake closed it
+
+
+def raw_publisher(port: int, secret: str) -> socket.socket:
+    """A publish WebSocket opened by hand on 127.0.0.1:``port``, for frames (or
+    silences) no WebSocket client would send; the 101 reply is read and checked."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        sock.sendall(
+            b"GET /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+            + f"X-Signals-Publish-Secret: {secret}\r\n\r\n".encode()
+        )
+        reply = sock.recv(4096)
+        assert b"101 Switching Protocols" in reply, reply
+    except BaseException:
+        sock.close()
+        raise
+    return sock

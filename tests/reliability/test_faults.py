@@ -25,6 +25,7 @@ from nb_sse_signals._server import Server
 
 from ..conftest import SECRET, TOKEN, wait_until
 from ..jupyter import free_port
+from ..ws import raw_publisher
 from .faultnet import CutRelay, JsFollower
 
 
@@ -125,15 +126,8 @@ def test_kill_9_of_the_server_mid_stream_then_a_restart_resyncs_the_follower_to_
 
 def test_a_publisher_cut_off_mid_frame_changes_nothing(server: Server) -> None:
     server.hub.declare("s", {"n": 1})
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock = raw_publisher(server.port, SECRET)
     try:
-        sock.sendall(
-            b"GET /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n"
-            + f"X-Signals-Publish-Secret: {SECRET}\r\n\r\n".encode()
-        )
-        assert b"101" in sock.recv(4096)
         payload = b'[{"op":"set","name":"s","value":{"n":2}}]'
         # A masked binary frame that announces the whole payload but carries half of it.
         mask = b"\x01\x02\x03\x04"

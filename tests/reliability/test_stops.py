@@ -16,6 +16,7 @@ import pytest
 from nb_sse_signals._server import Server
 
 from ..conftest import SECRET
+from ..ws import raw_publisher
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -63,15 +64,8 @@ def test_a_stopping_server_ends_its_streams_with_the_final_chunk(
 def test_a_stopping_server_cuts_a_publisher_that_never_answers_its_close(server: Server) -> None:
     # A publisher that never reads (a hung kernel): its WebSocket must not outlive
     # the server's loop, half-closed and waiting for an answer that never comes.
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock = raw_publisher(server.port, SECRET)
     try:
-        sock.sendall(
-            b"GET /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            + f"X-Signals-Publish-Secret: {SECRET}\r\n\r\n".encode()
-        )
-        assert b"101 Switching Protocols" in sock.recv(4096)
         started = time.monotonic()
         server.stop()
         received = b""
