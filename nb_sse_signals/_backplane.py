@@ -42,6 +42,12 @@ class Backplane(Protocol):
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int: ...
 
+    def stale(self, name: str, rev: int) -> None:
+        """Tell every hub that ``name``'s publisher, at ``rev``, is gone, so that their
+        viewers show it stale too. Best effort, and at once: the caller is a closing
+        connection's handler on the hub's loop, which must not wait for the engine."""
+        ...
+
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
         """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
         each time the change is planned) still says so. Whether it closed."""

@@ -287,13 +287,18 @@ class SignalHub:
             return []  # signals nobody owns are nobody's orphans
         with self._lock:
             names = []
+            told = []
             for name, sig in self._signals.items():
                 if sig.owner is owner and not sig.closed and not sig.orphaned:
                     sig.orphaned = True
                     names.append(name)
                     if sig.refused is None:  # (refused says more: its viewers show error)
                         self._push(sig, proto.stale_frame(name, sig.rev))
-            return names
+                        told.append((name, sig.rev))
+        if self._backplane is not None:
+            for name, rev in told:  # and to the viewers of every other hub
+                self._backplane.stale(name, rev)
+        return names
 
     def owned(self, owner: object) -> list[str]:
         """The open signals ``owner`` declared and nobody took over since."""
@@ -583,12 +588,21 @@ class SignalHub:
 
         ``kind``: ``"c"`` a change (``payload``: the patch's JSON, framed as it is, so
         every hub sends the same bytes), ``"n"`` a whole value at ``rev`` (a new or
-        reopened signal; ``payload``: the value's JSON), ``"x"`` closed at ``rev``.
+        reopened signal; ``payload``: the value's JSON), ``"x"`` closed at ``rev``, ``"s"``
+        its publisher, at ``rev``, is gone (another hub's orphan: no new revision).
         """
         with self._lock:
             if seq <= self._seq:
                 return True  # already in the state this hub loaded
             sig = self._signals.get(name)
+            if kind == "s":
+                self._seq = seq
+                # Said of a revision: one that changed since is live again.
+                if sig is not None and sig.rev == rev and not sig.closed and not sig.orphaned:
+                    sig.orphaned = True
+                    if sig.refused is None:
+                        self._push(sig, proto.stale_frame(name, rev))
+                return True
             if kind == "n":
                 # Written by another hub, another version, or anyone with access to Redis:
                 # checked as this hub's own publishers are, and refused, not served, if it
@@ -657,10 +671,8 @@ class SignalHub:
             self._record(sig, payload)
             return True
 
-    def _load(
-        self, epoch: str, seq: int, states: Iterable[tuple[str, int, bool, JSON | Unreadable]]
-    ) -> None:
-        """Take the backplane's state (``(name, rev, closed, value)`` per signal) at ``seq``
+    def _load(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
+        """Take the backplane's state (``(name, rev, closed, value, stale)`` per signal) at ``seq``
         of ``epoch``: after start-up, an outage or lost data. Every subscriber is then
         sent snapshots at the new cursor (which also ends a ``stale``). A value this hub
         cannot serve (too deep; :class:`Unreadable`: not even parsed) is refused, logged
@@ -669,14 +681,19 @@ class SignalHub:
         with self._lock:
             renewed = epoch != self.epoch
             self.epoch, self._epoch_bytes = epoch, epoch.encode()
-            for name, rev, closed, loaded in states:
+            for name, rev, closed, loaded, stale in states:
                 sig = self._signals.get(name)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, None, seq)
                 elif not renewed and sig.rev == rev and sig.closed == closed and not sig.refused:
                     # One revision in one epoch is one value; but what this hub refused is
                     # read again (it may not have had that value, or had a wrong one).
+                    # Stale once another hub said so (this hub's own orphans stay stale).
+                    sig.orphaned = sig.orphaned or stale
                     continue
+                # An orphan of this hub stays one at the same revision: Redis may have
+                # lost the mark with its data, and the reaper closes only orphans.
+                sig.orphaned = stale or (sig.orphaned and sig.rev == rev and not closed)
                 value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal
@@ -904,6 +921,10 @@ class _Unknown:
 # Typed as JSON so that it fits where values go; everything that reads a value of a
 # refused signal checks for it by identity (``value is UNKNOWN``).
 UNKNOWN: JSON = cast(JSON, _Unknown())
+
+# One signal as the backplane holds it: name, rev, closed, value, and whether its
+# publisher is gone (stale, as a hub's orphans are).
+Loaded = tuple[str, int, bool, JSON | Unreadable, bool]
 
 
 def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:

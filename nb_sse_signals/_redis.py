@@ -5,12 +5,15 @@ Layout in Redis, every key under ``prefix`` (default ``nb_sse_signals:``):
 - ``epoch``: the backplane's epoch, the first half of every cursor; a new one
   whenever Redis lost data (it came back empty, or older than what a hub saw);
 - ``seq``: the sequence number of the last change, of every signal (``INCR``);
-- ``sig:<name>``: a hash of the signal's ``rev``, ``closed``, ``value`` (JSON) and
-  the ``seq`` of its last change, so that a hub starting late serves snapshots at
-  once; ``names``: the set of those names;
+- ``sig:<name>``: a hash of the signal's ``rev``, ``closed``, ``value`` (JSON),
+  ``stale`` (``1`` while its publisher is gone) and the ``seq`` of its last change,
+  so that a hub starting late serves snapshots at once; ``names``: the set of those
+  names;
 - ``changes``: one Redis Stream of every change, entry id ``0-<seq>``, fields
   ``n`` (name), ``r`` (rev), ``k`` (kind) and ``p`` (the patch's JSON, framed by
-  every hub as it is, so all send the same bytes).
+  every hub as it is, so all send the same bytes). Kind ``s`` is no change: the
+  hub whose publisher of that signal dropped tells the others (``_STALE``), so
+  that every hub's viewers show it stale until its next change.
 
 One Lua script per change (``_COMMIT``) checks the publisher's base revision, bumps
 it and the sequence, writes the hash and appends to the stream, so two publishers
@@ -32,6 +35,7 @@ Not for Redis Cluster: the scripts touch keys of several slots.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import secrets
@@ -57,7 +61,7 @@ from ._errors import (
     SignalClosedError,
     UnknownSignalError,
 )
-from ._hub import UNKNOWN, SignalHub, Unreadable
+from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
 from ._json import normalise
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
@@ -91,7 +95,8 @@ end
 local seq = redis.call('INCR', KEYS[2])
 local closed = '0'
 if ARGV[3] == 'x' then closed = '1' end
-redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5])
+redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5],
+  'stale', '0')
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[5], ARGV[8])
 redis.call('EXPIRE', KEYS[5], ARGV[7])
@@ -105,15 +110,31 @@ return {'ok', tostring(rev), tostring(seq)}
 _LOAD = """
 local out = {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '0'}
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value')
+  local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value', 'stale')
   if h[1] then
     table.insert(out, name); table.insert(out, h[1])
-    table.insert(out, h[2]); table.insert(out, h[3])
+    table.insert(out, h[2]); table.insert(out, h[3]); table.insert(out, h[4] or '0')
   else
     redis.call('SREM', KEYS[3], name)
   end
 end
 return out
+"""
+
+# KEYS: sig hash, seq, stream, epoch.  ARGV: 1 epoch, 2 rev, 3 name, 4 maxlen, 5 ttl.
+# The publisher of ``name`` at ``rev`` is gone: every hub's viewers show it stale. A
+# stream entry of kind s, at a sequence number of its own but no new revision; any
+# later commit ends it (its HSET sets stale 0). Nothing if it changed or closed since.
+_STALE = """
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed')
+if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'stale', '1')
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
+  'n', ARGV[3], 'r', ARGV[2], 'k', 's', 'p', '')
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return seq
 """
 
 # KEYS: epoch, stream.  ARGV: the epoch the caller saw ('' = none), the new one.
@@ -125,11 +146,12 @@ redis.call('DEL', KEYS[2])
 return 1
 """
 
-# KEYS: sig hash, names.  ARGV: rev, closed, value, ttl, name. A hub puts back what it
-# has into a Redis that lost it; what someone wrote meanwhile wins.
+# KEYS: sig hash, names.  ARGV: rev, closed, value, ttl, name, stale. A hub puts back
+# what it has into a Redis that lost it; what someone wrote meanwhile wins.
 _SEED = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'closed', ARGV[2], 'seq', 0, 'value', ARGV[3])
+redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'closed', ARGV[2], 'seq', 0, 'value', ARGV[3],
+  'stale', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
@@ -291,6 +313,7 @@ class _Engine:
         self.load_script = self.client.register_script(_LOAD)
         self.renew_script = self.client.register_script(_RENEW)
         self.seed_script = self.client.register_script(_SEED)
+        self.stale_script = self.client.register_script(_STALE)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the engine's loop; ``BackplaneError`` if Redis fails or is slow."""
@@ -322,13 +345,20 @@ class _Engine:
         )
         return cast(list[bytes], reply)
 
-    async def load(self) -> tuple[str, int, list[tuple[str, int, bool, JSON | Unreadable]]]:
+    async def stale(self, epoch: str, name: str, rev: int) -> None:
+        k = self.keys
+        await self.stale_script(
+            keys=[k.sig + name, k.seq, k.stream, k.epoch],
+            args=[epoch, rev, name, self.maxlen, self.ttl],
+        )
+
+    async def load(self) -> tuple[str, int, list[Loaded]]:
         k = self.keys
         raw = cast(
             list[bytes], await self.load_script(keys=[k.epoch, k.seq, k.names], args=[k.sig])
         )
-        states: list[tuple[str, int, bool, JSON | Unreadable]] = []
-        for i in range(2, len(raw), 4):
+        states: list[Loaded] = []
+        for i in range(2, len(raw), 5):
             closed = raw[i + 2] == b"1"
             value: JSON | Unreadable = None
             if not closed:
@@ -338,7 +368,8 @@ class _Engine:
                     # One bad key must not stop the hub from loading the others: the hub
                     # refuses this one (and logs its name).
                     value = Unreadable(f"cannot be read as JSON: {exc}")
-            states.append((raw[i].decode(), int(raw[i + 1]), closed, value))
+            stale = raw[i + 4] == b"1" and not closed
+            states.append((raw[i].decode(), int(raw[i + 1]), closed, value, stale))
         return raw[0].decode(), int(raw[1]), states
 
     async def epoch(self) -> str:
@@ -475,6 +506,25 @@ class RedisBackplane:
         self._commit(name, make)
         return planned
 
+    def stale(self, name: str, rev: int) -> None:
+        hub = self._hub
+        assert hub is not None
+        if not self._live:
+            return  # every hub's viewers show stale already: Redis is away
+        future = asyncio.run_coroutine_threadsafe(
+            self._engine.stale(hub.epoch, name, rev), self._engine.loop
+        )
+
+        def done(future: concurrent.futures.Future[None]) -> None:
+            if not future.cancelled() and future.exception() is not None:
+                log.info(
+                    "nb_sse_signals: could not tell other hubs %s is stale: %s",
+                    name,
+                    future.exception(),
+                )
+
+        future.add_done_callback(done)
+
     def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
         hub = self._hub
         assert hub is not None
@@ -568,11 +618,11 @@ class RedisBackplane:
             with hub._lock:
                 # (not what it refused: that cannot be written, and Redis has it anyway)
                 mine = [
-                    (n, s.rev, s.closed, s.value)
+                    (n, s.rev, s.closed, s.value, s.orphaned)
                     for n, s in hub._signals.items()
                     if s.refused is None
                 ]
-            for name, rev, closed, value in mine:
+            for name, rev, closed, value, orphaned in mine:
                 await engine.seed_script(
                     keys=[k.sig + name, k.names],
                     args=[
@@ -581,6 +631,7 @@ class RedisBackplane:
                         b"" if closed else orjson.dumps(value),
                         engine.ttl,
                         name,
+                        "1" if orphaned and not closed else "0",
                     ],
                 )
             epoch, seq, states = await engine.load()

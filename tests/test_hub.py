@@ -324,7 +324,7 @@ def _revs(frames: bytes) -> list[int]:
 
 async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
     sub = hub.subscribe(["s"])
     first = await events_of(sub)
     assert first[0].id == "redis1-5"
@@ -338,7 +338,7 @@ async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() ->
 
 async def test_a_backplane_change_that_does_not_follow_is_refused_and_changes_nothing() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
     assert not hub._apply_remote(6, "s", 5, "c", b"[]"), "rev 4 is missing"
     assert not hub._apply_remote(6, "s", 4, "c", b'[{"op":"remove","path":"/nope"}]')
     assert not hub._apply_remote(6, "gone", 1, "c", b"[]")
@@ -347,14 +347,14 @@ async def test_a_backplane_change_that_does_not_follow_is_refused_and_changes_no
 
 async def test_stale_then_a_reload_sends_every_subscriber_snapshots_at_the_new_cursor() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 5, [("s", 3, False, {"n": 3})])
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
     sub = hub.subscribe(["s"])
     await events_of(sub)
     hub._mark_stale()
     (stale,) = await events_of(sub)
     assert stale.event == "stale"
     assert stale.id == "", "stale moves no cursor"
-    hub._load("redis2", 1, [("s", 3, False, {"n": 3})])  # Redis lost data: a new epoch
+    hub._load("redis2", 1, [("s", 3, False, {"n": 3}, False)])  # Redis lost data: a new epoch
     (snapshot,) = await events_of(sub)
     assert snapshot.id == "redis2-1"
     assert parse_change(snapshot.data).is_snapshot
@@ -529,7 +529,11 @@ async def test_a_loaded_value_too_deep_to_write_is_refused_for_that_signal_only(
 ) -> None:
     hub = SignalHub(epoch="redis1")
     with caplog.at_level("WARNING", "nb_sse_signals"):
-        hub._load("redis1", 5, [("ok", 0, False, {"n": 0}), ("deep", 2, False, _nested(300))])
+        hub._load(
+            "redis1",
+            5,
+            [("ok", 0, False, {"n": 0}, False), ("deep", 2, False, _nested(300), False)],
+        )
     assert "'deep'" in caplog.text, "the log line names the signal"
     sub = hub.subscribe(["deep", "ok"])
     first = _kinds(await events_of(sub))
@@ -545,7 +549,7 @@ async def test_a_loaded_value_too_deep_to_write_is_refused_for_that_signal_only(
 
 async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_again() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 5, [("s", 3, False, {"n": 3}), ("ok", 0, False, 0)])
+    hub._load("redis1", 5, [("s", 3, False, {"n": 3}, False), ("ok", 0, False, 0, False)])
     sub = hub.subscribe(["s", "ok"])
     await events_of(sub)
     assert hub._apply_remote(6, "s", 4, "n", _nested_json(300))
@@ -568,7 +572,7 @@ async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_
 
 async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 1, [("ok", 0, False, 0)])
+    hub._load("redis1", 1, [("ok", 0, False, 0, False)])
     assert hub._apply_remote(2, "deep", 0, "n", _nested_json(1100)), "a new signal"
     assert hub._apply_remote(3, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
     assert "cannot be read" in orjson.loads(hub.snapshots(["deep"])[0])["error"]
@@ -598,18 +602,18 @@ async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_st
 
 async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 5, [("deep", 2, False, _nested(300))])
+    hub._load("redis1", 5, [("deep", 2, False, _nested(300), False)])
     bad = b'[{"op":"remove","path":"/nope"}]'
     assert not hub._apply_remote(6, "deep", 3, "c", bad), "out of step: reload"
     assert hub.info("deep")[0].rev == 2, "nothing changed"
     # The reload at the same revision reads the value again, not skipped as known.
-    hub._load("redis1", 5, [("deep", 2, False, [1])])
+    hub._load("redis1", 5, [("deep", 2, False, [1], False)])
     assert hub.get("deep") == (2, [1])
 
 
 async def test_a_value_it_never_could_read_is_unknown_never_null_and_a_reload_reads_it() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 1, [("deep", 0, False, Unreadable("cannot be read as JSON: deep"))])
+    hub._load("redis1", 1, [("deep", 0, False, Unreadable("cannot be read as JSON: deep"), False)])
     with pytest.raises(BackplaneError, match=r"'deep'.*refused here"):
         hub.get("deep")
     assert hub._apply_remote(2, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
@@ -617,14 +621,14 @@ async def test_a_value_it_never_could_read_is_unknown_never_null_and_a_reload_re
         hub.get("deep")
     assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
     # A reload at that very revision takes what Redis has (it never had it here).
-    hub._load("redis1", 2, [("deep", 1, False, {"fine": True})])
+    hub._load("redis1", 2, [("deep", 1, False, {"fine": True}, False)])
     assert hub.get("deep") == (1, {"fine": True})
     assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == {"fine": True}
 
 
 async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_stale() -> None:
     hub = SignalHub(epoch="redis1")
-    hub._load("redis1", 1, [("s", 0, False, 0)])
+    hub._load("redis1", 1, [("s", 0, False, 0, False)])
     gone = object()
     with hub._lock:
         hub._signals["s"].owner = gone  # as a declare over a gone connection leaves it
@@ -632,7 +636,7 @@ async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_st
     assert hub._apply_remote(2, "s", 1, "n", _nested_json(300))
     assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
     assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
-    hub._load("redis1", 2, [("s", 1, False, Unreadable("bad"))])
+    hub._load("redis1", 2, [("s", 1, False, Unreadable("bad"), False)])
     assert hub._apply_remote(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
     assert hub.orphans(gone) == []
 

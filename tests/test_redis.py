@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from tornado import httpclient, websocket
 
 from bench._redis_server import RedisServer, available
 from nb_sse_signals import BackplaneError, LimitError, NotJSONError, SignalHub
@@ -40,6 +41,7 @@ from nb_sse_signals._protocol import (
 )
 
 from .conftest import wait_until
+from .ws import close_websocket
 
 if not available():
     # CI installs it (scripts/setup.sh); a developer without it is told, not failed.
@@ -843,3 +845,121 @@ async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_oth
     finally:
         for follower in followers:
             follower.stop()
+
+
+async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_declared_again(
+    redis_server: RedisServer,
+) -> None:
+    a, b = SignalHub(), SignalHub()
+    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
+    try:
+        gone, back = object(), object()
+        a.declare("x", {"n": 1}, owner=gone)
+        a.declare("y", 0)  # nobody's: never stale
+        wait_until(lambda: {"x", "y"} <= set(b.names()), what="x and y on hub b")
+        sub = b.subscribe(["x", "y"])
+        await _events_of(sub)
+        a.orphan(gone)  # its connection to hub a dropped
+        (stale,) = await _events_of(sub)
+        assert (stale.event, orjson.loads(stale.data)) == ("stale", {"name": "x", "rev": 0})
+        assert orjson.loads(b.snapshots(["x"])[0]).get("stale") is True
+        assert "stale" not in orjson.loads(b.snapshots(["y"])[0])
+        # A hub that starts now loads it stale, and tells its viewers after the snapshot.
+        c = SignalHub()
+        backplanes.append(RedisBackplane(redis_server.url).start(c))
+        assert orjson.loads(c.snapshots(["x"])[0]).get("stale") is True
+        assert [e.event for e in await _events_of(c.subscribe(["x"]))] == ["message", "stale"]
+        # Its publisher comes back through hub b: live again everywhere.
+        assert b.declare("x", {"n": 1}, owner=back) == 1
+        (change,) = await _events_of(sub)
+        assert (change.event, parse_change(change.data).rev) == ("message", 1)
+        for hub in (a, b, c):
+            wait_until(lambda hub=hub: hub.get("x")[0] == 1, what="revision 1 everywhere")
+            assert "stale" not in orjson.loads(hub.snapshots(["x"])[0])
+        assert a.orphans(gone) == []
+        c2 = SignalHub()
+        backplanes.append(RedisBackplane(redis_server.url).start(c2))
+        assert "stale" not in orjson.loads(c2.snapshots(["x"])[0]), "Redis says live too"
+    finally:
+        for backplane in backplanes:
+            backplane.stop()
+
+
+def test_a_stale_of_a_revision_that_changed_since_ends_nothing_and_changes_still_follow(
+    redis_server: RedisServer,
+) -> None:
+    a, b = SignalHub(), SignalHub()
+    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
+    try:
+        a.declare("x", 0)
+        assert a.set("x", 1) == 1
+        backplanes[0].stale("x", 0)  # late: said of revision 0
+        backplanes[0].stale("nope", 0)  # of no signal at all
+        assert a.set("x", 2) == 2
+        wait_until(lambda: b.get("x") == (2, 2), what="revision 2 on hub b")
+        for hub in (a, b):
+            assert "stale" not in orjson.loads(hub.snapshots(["x"])[0])
+        # A stale between two changes is an entry of the stream: the feed goes on past it.
+        backplanes[0].stale("x", 2)
+        wait_until(
+            lambda: orjson.loads(b.snapshots(["x"])[0]).get("stale") is True, what="stale on b"
+        )
+        assert a.set("x", 3) == 3
+        wait_until(lambda: b.get("x") == (3, 3), what="revision 3 on hub b")
+        assert "stale" not in orjson.loads(b.snapshots(["x"])[0])
+    finally:
+        for backplane in backplanes:
+            backplane.stop()
+
+
+async def test_a_kernel_whose_connection_to_one_hub_drops_shows_stale_to_viewers_of_another(
+    hubs: Callable[[], HubProcess],
+) -> None:
+    first, second = hubs(), hubs()
+    request = httpclient.HTTPRequest(
+        f"ws://127.0.0.1:{first.port}/{PUBLISH_PATH}",
+        headers={SECRET_HEADER: first.secret},
+        request_timeout=10,
+    )
+    kernel = await asyncio.wait_for(websocket.websocket_connect(request), 10)
+    closed = False
+    try:
+        kernel.write_message(orjson.dumps({"op": "declare", "name": "k-1/x", "value": 1}))
+        assert orjson.loads(await asyncio.wait_for(kernel.read_message(), 10))["ok"]
+        async with viewing([Viewer([second.port], ["k-1/x"])]) as (viewer,):
+            await until(lambda: viewer.rev("k-1/x") == 0, 10, "the value on the second hub")
+            assert viewer.stale == 0
+            await close_websocket(kernel)  # the kernel restarts, say
+            closed = True
+            await until(lambda: viewer.stale == 1, 10, "stale on the other hub")
+            # The restarted kernel reaches the second hub, and runs its cell again.
+            assert second.publish({"op": "declare", "name": "k-1/x", "value": 1})["ok"]
+            await until(lambda: viewer.rev("k-1/x") == 1, 10, "the declare on the second hub")
+            assert viewer.gaps == []
+    finally:
+        if not closed:
+            await close_websocket(kernel)
+
+
+def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
+    redis_server: RedisServer,
+) -> None:
+    a = SignalHub()
+    backplanes = [RedisBackplane(redis_server.url).start(a)]
+    try:
+        gone = object()
+        a.declare("x", {"n": 1}, owner=gone)
+        a.orphan(gone)
+        before = a.epoch
+        redis_server.restart()  # empty: hub a puts back what it has, the mark included
+        wait_until(lambda: backplanes[0].live and a.epoch != before, what="a new epoch")
+        b = SignalHub()
+        backplanes.append(RedisBackplane(redis_server.url).start(b))
+        wait_until(lambda: "x" in b.names(), what="x put back")
+        assert orjson.loads(b.snapshots(["x"])[0]).get("stale") is True
+        assert a.orphans(gone) == ["x"], "still hub a's orphan"
+        assert a.close_owned(gone) == ["x"], "which its reaper closes"
+        wait_until(lambda: "x" not in b.names(), what="closed on hub b too")
+    finally:
+        for backplane in backplanes:
+            backplane.stop()
