@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
 from . import _redis_server
-from ._procs import Child, children
+from ._procs import TOKEN, Child, children
 from ._timing import Row, Section, fmt_ratio, median, percentile
 
 SECTION = "8. Backplane"
@@ -75,9 +77,15 @@ def _run(
         cpu_before = [_cpu(h.proc.pid) for h in hub_procs]
         counters_before = _redis_counters(redis_url) if redis_url else {}
         publish = (str(ports[0]), SIGNAL, str(updates), str(int(rate)))
-        started.append(Child("_publish_proc", "signal", *publish))
+        publisher = Child("_publish_proc", "signal", *publish)
+        started.append(publisher)
         results = [reader.read(timeout) for reader in readers]
         cpu = [_cpu(h.proc.pid) - b for h, b in zip(hub_procs, cpu_before, strict=True)]
+        # The publisher leaves, and its hub tells the others its signal is stale (one
+        # script more): counted always, never depending on who comes first.
+        publisher.read(timeout)
+        publisher.proc.wait(timeout)
+        _until_stale(ports[-1], timeout)
         counters_after = _redis_counters(redis_url) if redis_url else {}
     redis_cost = {
         key: value - counters_before.get(key, 0)
@@ -99,6 +107,19 @@ def _run(
         "redis": redis_cost,
         "updates": updates,
     }
+
+
+def _until_stale(port: int, timeout: float) -> None:
+    """Until the hub on ``port`` says the signal is stale (asked over HTTP, which costs
+    Redis nothing)."""
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{port}/nb-sse-signals/snapshot?signal={SIGNAL}"
+    while time.monotonic() < deadline:
+        reply = httpx.get(url, headers={"Authorization": f"token {TOKEN}"}, timeout=5)
+        if reply.is_success and reply.json()[0].get("stale"):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the hub on port {port} did not show {SIGNAL} stale in {timeout} s")
 
 
 def _label(clients: int, hubs: int, redis: bool) -> str:

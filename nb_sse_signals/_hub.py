@@ -600,6 +600,10 @@ class SignalHub:
                 # Said of a revision: one that changed since is live again.
                 if sig is not None and sig.rev == rev and not sig.closed and not sig.orphaned:
                     sig.orphaned = True
+                    # Another hub's orphan (this hub's own are marked already): whoever
+                    # owned it here took it over from nobody there, and must not have
+                    # its reaper close it (that hub's decides, with its keep_orphan).
+                    self._set_owner(sig, None)
                     if sig.refused is None:
                         self._push(sig, proto.stale_frame(name, rev))
                 return True
@@ -688,12 +692,18 @@ class SignalHub:
                 elif not renewed and sig.rev == rev and sig.closed == closed and not sig.refused:
                     # One revision in one epoch is one value; but what this hub refused is
                     # read again (it may not have had that value, or had a wrong one).
-                    # Stale once another hub said so (this hub's own orphans stay stale).
-                    sig.orphaned = sig.orphaned or stale
+                    # Stale once another hub said so (this hub's own orphans stay stale,
+                    # and stay its own; another hub's are nobody's here, as above).
+                    if stale and not sig.orphaned:
+                        sig.orphaned = True
+                        self._set_owner(sig, None)
                     continue
                 # An orphan of this hub stays one at the same revision: Redis may have
                 # lost the mark with its data, and the reaper closes only orphans.
-                sig.orphaned = stale or (sig.orphaned and sig.rev == rev and not closed)
+                mine = sig.orphaned and sig.rev == rev and not closed
+                if stale and not mine:
+                    self._set_owner(sig, None)
+                sig.orphaned = stale or mine
                 value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal

@@ -5,8 +5,9 @@ Layout in Redis, every key under ``prefix`` (default ``nb_sse_signals:``):
 - ``epoch``: the backplane's epoch, the first half of every cursor; a new one
   whenever Redis lost data (it came back empty, or older than what a hub saw);
 - ``seq``: the sequence number of the last change, of every signal (``INCR``);
-- ``sig:<name>``: a hash of the signal's ``rev``, ``closed``, ``value`` (JSON),
-  ``stale`` (``1`` while its publisher is gone) and the ``seq`` of its last change,
+- ``sig:<name>``: a hash of the signal's ``rev``, ``closed``, ``value`` (JSON), the
+  ``seq`` of its last change and ``stale`` (the ``seq`` of the entry that said its
+  publisher is gone: above the last change's while that holds),
   so that a hub starting late serves snapshots at once; ``names``: the set of those
   names;
 - ``changes``: one Redis Stream of every change, entry id ``0-<seq>``, fields
@@ -95,8 +96,7 @@ end
 local seq = redis.call('INCR', KEYS[2])
 local closed = '0'
 if ARGV[3] == 'x' then closed = '1' end
-redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5],
-  'stale', '0')
+redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[5], ARGV[8])
 redis.call('EXPIRE', KEYS[5], ARGV[7])
@@ -110,10 +110,12 @@ return {'ok', tostring(rev), tostring(seq)}
 _LOAD = """
 local out = {redis.call('GET', KEYS[1]) or '', redis.call('GET', KEYS[2]) or '0'}
 for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-  local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value', 'stale')
+  local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value', 'stale', 'seq')
   if h[1] then
+    local stale = '0'
+    if tonumber(h[4] or '0') > tonumber(h[5] or '0') then stale = '1' end
     table.insert(out, name); table.insert(out, h[1])
-    table.insert(out, h[2]); table.insert(out, h[3]); table.insert(out, h[4] or '0')
+    table.insert(out, h[2]); table.insert(out, h[3]); table.insert(out, stale)
   else
     redis.call('SREM', KEYS[3], name)
   end
@@ -123,14 +125,18 @@ return out
 
 # KEYS: sig hash, seq, stream, epoch.  ARGV: 1 epoch, 2 rev, 3 name, 4 maxlen, 5 ttl.
 # The publisher of ``name`` at ``rev`` is gone: every hub's viewers show it stale. A
-# stream entry of kind s, at a sequence number of its own but no new revision; any
-# later commit ends it (its HSET sets stale 0). Nothing if it changed or closed since.
+# stream entry of kind s, at a sequence number of its own but no new revision, and that
+# number as the hash's ``stale``: the mark holds while it is above the ``seq`` of the
+# last change, which any later commit (of any version) raises past it. Nothing if the
+# signal changed or closed since, or is marked already.
 _STALE = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed')
 if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
+local marked = redis.call('HMGET', KEYS[1], 'stale', 'seq')
+if tonumber(marked[1] or '0') > tonumber(marked[2] or '0') then return 0 end
 local seq = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[1], 'stale', '1')
+redis.call('HSET', KEYS[1], 'stale', seq)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
   'n', ARGV[3], 'r', ARGV[2], 'k', 's', 'p', '')
 redis.call('EXPIRE', KEYS[3], ARGV[5])
@@ -450,6 +456,8 @@ class RedisBackplane:
 
     def stop(self) -> None:
         """Stop following Redis (the hub keeps what it has). Idempotent."""
+        # Publishers that leave as the server stops must not schedule on a stopped engine.
+        self._set_live(False)
         if self._task is not None and not self._engine.loop.is_closed():
             # The feed is gone before its client closes (it would see an outage).
             with contextlib.suppress(BackplaneError):
@@ -509,11 +517,14 @@ class RedisBackplane:
     def stale(self, name: str, rev: int) -> None:
         hub = self._hub
         assert hub is not None
-        if not self._live:
-            return  # every hub's viewers show stale already: Redis is away
-        future = asyncio.run_coroutine_threadsafe(
-            self._engine.stale(hub.epoch, name, rev), self._engine.loop
-        )
+        if not self._live or self._engine.loop.is_closed():
+            return  # Redis is away (every hub's viewers show stale), or we stopped
+        coro = self._engine.stale(hub.epoch, name, rev)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self._engine.loop)
+        except RuntimeError:  # the engine's loop closed meanwhile
+            coro.close()
+            return
 
         def done(future: concurrent.futures.Future[None]) -> None:
             if not future.cancelled() and future.exception() is not None:

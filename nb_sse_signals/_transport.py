@@ -207,6 +207,7 @@ class SocketTransport:
             if self._conn is conn:
                 self._conn = None
             conn.close()
+            conn.stream.close()  # it will not answer the close either
             raise TransportError(
                 f"no reply from {self.ws_url} within {self.reply_timeout} s"
             ) from None

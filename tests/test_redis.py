@@ -28,7 +28,12 @@ import pytest
 from tornado import httpclient, websocket
 
 from bench._redis_server import RedisServer, available
-from nb_sse_signals import BackplaneError, LimitError, NotJSONError, SignalHub
+from nb_sse_signals import (
+    BackplaneError,
+    LimitError,
+    NotJSONError,
+    SignalHub,
+)
 from nb_sse_signals._follow import Follower
 from nb_sse_signals._limits import Limits
 from nb_sse_signals._patch import apply_patch
@@ -39,9 +44,10 @@ from nb_sse_signals._protocol import (
     SSEDecoder,
     parse_change,
 )
+from nb_sse_signals._server import Server
 
-from .conftest import wait_until
-from .ws import close_websocket
+from .conftest import SECRET, wait_until
+from .ws import close_websocket, raw_publisher
 
 if not available():
     # CI installs it (scripts/setup.sh); a developer without it is told, not failed.
@@ -963,3 +969,48 @@ def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
     finally:
         for backplane in backplanes:
             backplane.stop()
+
+
+def test_another_hubs_stale_never_lets_this_hubs_old_owner_close_the_signal(
+    redis_server: RedisServer,
+) -> None:
+    a, b = SignalHub(), SignalHub()
+    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
+    try:
+        old, new = object(), object()
+        b.declare("x", 0, owner=old)  # a kernel's first connection, to hub b
+        wait_until(lambda: "x" in a.names(), what="x on hub a")
+        assert a.declare("x", 0, owner=new) == 1  # it reconnected to hub a
+        wait_until(lambda: b.get("x")[0] == 1, what="the takeover on hub b")
+        a.orphan(new)  # and dropped again; hub a keeps it (its kernel lives, say)
+        wait_until(
+            lambda: orjson.loads(b.snapshots(["x"])[0]).get("stale") is True, what="stale on b"
+        )
+        assert b.orphans(old) == [], "not hub b's orphan: its old owner left long ago"
+        assert b.close_owned(old) == []
+        assert "x" in b.names()
+        assert "x" in a.names()
+    finally:
+        for backplane in backplanes:
+            backplane.stop()
+
+
+def test_a_server_that_stops_with_a_publisher_connected_stops_cleanly(
+    redis_server: RedisServer,
+) -> None:
+    # Stopping ends the publisher's WebSocket; one that never answers the close is cut
+    # when the server's tasks are cancelled, after the backplane stopped, and its
+    # signals then go stale: that must be nothing, not a call into a closed engine.
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    sock = raw_publisher(server.port, SECRET)
+    try:
+        payload = orjson.dumps({"op": "declare", "name": "k-1/x", "value": 1})
+        mask = b"\x01\x02\x03\x04"
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        assert b'"ok":true' in sock.recv(4096)
+        server.stop()
+    finally:
+        sock.close()
+        server.stop()

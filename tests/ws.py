@@ -27,7 +27,8 @@ async def close_websocket(
     try:
         async with asyncio.timeout(timeout):
             if reader is not None:
-                await reader
+                # Its own failure is not ours to raise: the socket still has to close.
+                await asyncio.gather(reader, return_exceptions=True)
             else:
                 while await conn.read_message() is not None:
                     pass  # messages still in flight before the close frame

@@ -245,14 +245,21 @@ export class TabGroup {
     );
     this.#now = options.now ?? Date.now;
     this.#channel = new options.BroadcastChannel(this.name);
-    // Held for the tab's life: the leader asks the lock manager which tabs
-    // still exist, so a tab that crashed (no pagehide) leaves the union.
-    options.locks
-      .request(this.#tabLock(this.tabId), {}, () => new Promise((resolve) => (this.#releaseTab = () => resolve(undefined))))
-      .catch(() => {});
+    this.#holdTabLock();
     this.#channel.onmessage = (event) => this.#receive(/** @type {Message} */ (event.data));
     this.#wait();
     this.#post({ t: "ping", from: this.tabId }); // a leader, if there is one, answers
+  }
+
+  /**
+   * Held while the tab lives and is not frozen: the leader asks the lock manager
+   * which tabs still exist, so a tab that crashed (no pagehide) leaves the union,
+   * and a new leader waits for the want of each one (a frozen tab would not answer).
+   */
+  #holdTabLock() {
+    this.#options.locks
+      .request(this.#tabLock(this.tabId), {}, () => new Promise((resolve) => (this.#releaseTab = () => resolve(undefined))))
+      .catch(() => {});
   }
 
   get leading() {
@@ -641,6 +648,7 @@ export class TabGroup {
     this.#frozen = true;
     this.#queued?.abort();
     this.#release();
+    this.#releaseTab();
     this.#timers.clear(this.#watchdog);
   }
 
@@ -648,6 +656,7 @@ export class TabGroup {
   resume() {
     if (this.#disposed || !this.#frozen) return;
     this.#frozen = false;
+    this.#holdTabLock();
     this.have.clear();
     this.#stale();
     this.#wait();
@@ -710,6 +719,7 @@ export class TabGroup {
     }
     const names = [...union].sort();
     if (names.length === 0) {
+      this.#takeover = false; // no tab has values to keep contiguous
       this.#closeStream();
       this.streamStatus = "closed";
       this.streamNames = [];
@@ -727,8 +737,10 @@ export class TabGroup {
     // leave, or a retry replays exactly what was missed.
     let cursor = this.cursor;
     if (this.#takeover) {
-      // The first stream of a term: from where the tab that got least of the old leader's stream stopped.
-      for (const want of this.wants.values()) if (want.names.length > 0) cursor = oldestCursor(cursor, want.cursor);
+      // The first stream of a term: from where the tab that got least of the old
+      // leader's stream stopped (of the tabs that want something).
+      const cursors = [...this.wants.values()].filter((want) => want.names.length > 0).map((want) => want.cursor);
+      cursor = cursors.reduce(oldestCursor);
       this.#takeover = false;
     }
     for (const want of this.wants.values()) want.need = [];

@@ -440,6 +440,32 @@ describe("tabs share one connection", () => {
     assert.ok(two.leading(), "resuming does not take it back");
   });
 
+  test("a tab frozen by the browser does not hold up a hand-over, and counts again once resumed", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    const three = open();
+    one.follow("a");
+    two.follow("a");
+    three.follow("b");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }));
+    one.stream()?.emit(snapshot("b", 0, { v: 0 }), "message", "e-1");
+    await run();
+    three.pool.freeze(); // it said so: it releases its tab lock, and answers nobody
+    three.freeze();
+    await run(100); // (its farewell reached the old leader only)
+    one.crash();
+    await run(200);
+    assert.ok(two.leading());
+    assert.deepEqual(two.stream()?.names, ["a"], "within the batch window, not after the 1 s deadline");
+    three.thaw();
+    three.pool.resume();
+    await run(200);
+    assert.deepEqual(two.stream()?.names, ["a", "b"], "back in the union");
+  });
+
   test("a closing tab leaves the union at once", async () => {
     const { open, run } = browser();
     const one = open();

@@ -81,10 +81,12 @@ def other_origin(server: Server) -> Iterator[str]:
             http[0].stop()
             await http[0].close_all_connections()
 
-        asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(stop(), loop).result(5)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.close()
 
 
 def test_a_page_on_another_origin_follows_the_signal_with_the_token(
