@@ -853,69 +853,79 @@ async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_oth
             follower.stop()
 
 
-async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_declared_again(
+@pytest.fixture
+def local_hubs(
     redis_server: RedisServer,
-) -> None:
-    a, b = SignalHub(), SignalHub()
-    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
+) -> Iterator[Callable[[], tuple[SignalHub, RedisBackplane]]]:
+    """Starts hubs in this process on the ``redis_server``; stops each backplane after."""
+    started: list[RedisBackplane] = []
+
+    def start() -> tuple[SignalHub, RedisBackplane]:
+        hub = SignalHub()
+        started.append(RedisBackplane(redis_server.url).start(hub))
+        return hub, started[-1]
+
     try:
-        gone, back = object(), object()
-        a.declare("x", {"n": 1}, owner=gone)
-        a.declare("y", 0)  # nobody's: never stale
-        wait_until(lambda: {"x", "y"} <= set(b.names()), what="x and y on hub b")
-        sub = b.subscribe(["x", "y"])
-        await _events_of(sub)
-        a.orphan(gone)  # its connection to hub a dropped
-        (stale,) = await _events_of(sub)
-        assert (stale.event, orjson.loads(stale.data)) == ("stale", {"name": "x", "rev": 0})
-        assert orjson.loads(b.snapshots(["x"])[0]).get("stale") is True
-        assert "stale" not in orjson.loads(b.snapshots(["y"])[0])
-        # A hub that starts now loads it stale, and tells its viewers after the snapshot.
-        c = SignalHub()
-        backplanes.append(RedisBackplane(redis_server.url).start(c))
-        assert orjson.loads(c.snapshots(["x"])[0]).get("stale") is True
-        assert [e.event for e in await _events_of(c.subscribe(["x"]))] == ["message", "stale"]
-        # Its publisher comes back through hub b: live again everywhere.
-        assert b.declare("x", {"n": 1}, owner=back) == 1
-        (change,) = await _events_of(sub)
-        assert (change.event, parse_change(change.data).rev) == ("message", 1)
-        for hub in (a, b, c):
-            wait_until(lambda hub=hub: hub.get("x")[0] == 1, what="revision 1 everywhere")
-            assert "stale" not in orjson.loads(hub.snapshots(["x"])[0])
-        assert a.orphans(gone) == []
-        c2 = SignalHub()
-        backplanes.append(RedisBackplane(redis_server.url).start(c2))
-        assert "stale" not in orjson.loads(c2.snapshots(["x"])[0]), "Redis says live too"
+        yield start
     finally:
-        for backplane in backplanes:
+        for backplane in started:
             backplane.stop()
+
+
+def shows_stale(hub: SignalHub, name: str) -> bool:
+    """Whether ``hub``'s snapshot endpoint marks ``name`` stale."""
+    return orjson.loads(hub.snapshots([name])[0]).get("stale") is True
+
+
+async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_declared_again(
+    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
+) -> None:
+    (a, _), (b, _) = local_hubs(), local_hubs()
+    gone, back = object(), object()
+    a.declare("x", {"n": 1}, owner=gone)
+    a.declare("y", 0)  # nobody's: never stale
+    wait_until(lambda: {"x", "y"} <= set(b.names()), what="x and y on hub b")
+    sub = b.subscribe(["x", "y"])
+    await _events_of(sub)
+    a.orphan(gone)  # its connection to hub a dropped
+    (stale,) = await _events_of(sub)
+    assert (stale.event, orjson.loads(stale.data)) == ("stale", {"name": "x", "rev": 0})
+    assert shows_stale(b, "x")
+    assert not shows_stale(b, "y")
+    # A hub that starts now loads it stale, and tells its viewers after the snapshot.
+    c, _ = local_hubs()
+    assert shows_stale(c, "x")
+    assert [e.event for e in await _events_of(c.subscribe(["x"]))] == ["message", "stale"]
+    # Its publisher comes back through hub b: live again everywhere.
+    assert b.declare("x", {"n": 1}, owner=back) == 1
+    (change,) = await _events_of(sub)
+    assert (change.event, parse_change(change.data).rev) == ("message", 1)
+    for hub in (a, b, c):
+        wait_until(lambda hub=hub: hub.get("x")[0] == 1, what="revision 1 everywhere")
+        assert not shows_stale(hub, "x")
+    assert a.orphans(gone) == []
+    c2, _ = local_hubs()
+    assert not shows_stale(c2, "x"), "Redis says live too"
 
 
 def test_a_stale_of_a_revision_that_changed_since_ends_nothing_and_changes_still_follow(
-    redis_server: RedisServer,
+    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
 ) -> None:
-    a, b = SignalHub(), SignalHub()
-    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
-    try:
-        a.declare("x", 0)
-        assert a.set("x", 1) == 1
-        backplanes[0].stale("x", 0)  # late: said of revision 0
-        backplanes[0].stale("nope", 0)  # of no signal at all
-        assert a.set("x", 2) == 2
-        wait_until(lambda: b.get("x") == (2, 2), what="revision 2 on hub b")
-        for hub in (a, b):
-            assert "stale" not in orjson.loads(hub.snapshots(["x"])[0])
-        # A stale between two changes is an entry of the stream: the feed goes on past it.
-        backplanes[0].stale("x", 2)
-        wait_until(
-            lambda: orjson.loads(b.snapshots(["x"])[0]).get("stale") is True, what="stale on b"
-        )
-        assert a.set("x", 3) == 3
-        wait_until(lambda: b.get("x") == (3, 3), what="revision 3 on hub b")
-        assert "stale" not in orjson.loads(b.snapshots(["x"])[0])
-    finally:
-        for backplane in backplanes:
-            backplane.stop()
+    (a, plane), (b, _) = local_hubs(), local_hubs()
+    a.declare("x", 0)
+    assert a.set("x", 1) == 1
+    plane.stale("x", 0)  # late: said of revision 0
+    plane.stale("nope", 0)  # of no signal at all
+    assert a.set("x", 2) == 2
+    wait_until(lambda: b.get("x") == (2, 2), what="revision 2 on hub b")
+    for hub in (a, b):
+        assert not shows_stale(hub, "x")
+    # A stale between two changes is an entry of the stream: the feed goes on past it.
+    plane.stale("x", 2)
+    wait_until(lambda: shows_stale(b, "x"), what="stale on b")
+    assert a.set("x", 3) == 3
+    wait_until(lambda: b.get("x") == (3, 3), what="revision 3 on hub b")
+    assert not shows_stale(b, "x")
 
 
 async def test_a_kernel_whose_connection_to_one_hub_drops_shows_stale_to_viewers_of_another(
@@ -948,51 +958,38 @@ async def test_a_kernel_whose_connection_to_one_hub_drops_shows_stale_to_viewers
 
 
 def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
-    redis_server: RedisServer,
+    redis_server: RedisServer, local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]]
 ) -> None:
-    a = SignalHub()
-    backplanes = [RedisBackplane(redis_server.url).start(a)]
-    try:
-        gone = object()
-        a.declare("x", {"n": 1}, owner=gone)
-        a.orphan(gone)
-        before = a.epoch
-        redis_server.restart()  # empty: hub a puts back what it has, the mark included
-        wait_until(lambda: backplanes[0].live and a.epoch != before, what="a new epoch")
-        b = SignalHub()
-        backplanes.append(RedisBackplane(redis_server.url).start(b))
-        wait_until(lambda: "x" in b.names(), what="x put back")
-        assert orjson.loads(b.snapshots(["x"])[0]).get("stale") is True
-        assert a.orphans(gone) == ["x"], "still hub a's orphan"
-        assert a.close_owned(gone) == ["x"], "which its reaper closes"
-        wait_until(lambda: "x" not in b.names(), what="closed on hub b too")
-    finally:
-        for backplane in backplanes:
-            backplane.stop()
+    a, plane = local_hubs()
+    gone = object()
+    a.declare("x", {"n": 1}, owner=gone)
+    a.orphan(gone)
+    before = a.epoch
+    redis_server.restart()  # empty: hub a puts back what it has, the mark included
+    wait_until(lambda: plane.live and a.epoch != before, what="a new epoch")
+    b, _ = local_hubs()
+    wait_until(lambda: "x" in b.names(), what="x put back")
+    assert shows_stale(b, "x")
+    assert a.orphans(gone) == ["x"], "still hub a's orphan"
+    assert a.close_owned(gone) == ["x"], "which its reaper closes"
+    wait_until(lambda: "x" not in b.names(), what="closed on hub b too")
 
 
 def test_another_hubs_stale_never_lets_this_hubs_old_owner_close_the_signal(
-    redis_server: RedisServer,
+    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
 ) -> None:
-    a, b = SignalHub(), SignalHub()
-    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
-    try:
-        old, new = object(), object()
-        b.declare("x", 0, owner=old)  # a kernel's first connection, to hub b
-        wait_until(lambda: "x" in a.names(), what="x on hub a")
-        assert a.declare("x", 0, owner=new) == 1  # it reconnected to hub a
-        wait_until(lambda: b.get("x")[0] == 1, what="the takeover on hub b")
-        a.orphan(new)  # and dropped again; hub a keeps it (its kernel lives, say)
-        wait_until(
-            lambda: orjson.loads(b.snapshots(["x"])[0]).get("stale") is True, what="stale on b"
-        )
-        assert b.orphans(old) == [], "not hub b's orphan: its old owner left long ago"
-        assert b.close_owned(old) == []
-        assert "x" in b.names()
-        assert "x" in a.names()
-    finally:
-        for backplane in backplanes:
-            backplane.stop()
+    (a, _), (b, _) = local_hubs(), local_hubs()
+    old, new = object(), object()
+    b.declare("x", 0, owner=old)  # a kernel's first connection, to hub b
+    wait_until(lambda: "x" in a.names(), what="x on hub a")
+    assert a.declare("x", 0, owner=new) == 1  # it reconnected to hub a
+    wait_until(lambda: b.get("x")[0] == 1, what="the takeover on hub b")
+    a.orphan(new)  # and dropped again; hub a keeps it (its kernel lives, say)
+    wait_until(lambda: shows_stale(b, "x"), what="stale on b")
+    assert b.orphans(old) == [], "not hub b's orphan: its old owner left long ago"
+    assert b.close_owned(old) == []
+    assert "x" in b.names()
+    assert "x" in a.names()
 
 
 def test_a_server_that_stops_with_a_publisher_connected_stops_cleanly(
