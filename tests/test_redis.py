@@ -163,6 +163,30 @@ def hubs(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[[], Hub
             hub.stop()
 
 
+@pytest.fixture
+def local_hubs(
+    redis_server: RedisServer,
+) -> Iterator[Callable[..., tuple[SignalHub, RedisBackplane]]]:
+    """Starts hubs in this process on the ``redis_server``; stops each backplane after."""
+    started: list[RedisBackplane] = []
+
+    def start(hub: SignalHub | None = None) -> tuple[SignalHub, RedisBackplane]:
+        hub = SignalHub() if hub is None else hub
+        started.append(RedisBackplane(redis_server.url).start(hub))
+        return hub, started[-1]
+
+    try:
+        yield start
+    finally:
+        for backplane in started:
+            backplane.stop()
+
+
+def shows_stale(hub: SignalHub, name: str) -> bool:
+    """Whether ``hub``'s snapshot endpoint marks ``name`` stale."""
+    return orjson.loads(hub.snapshots([name])[0]).get("stale") is True
+
+
 # A publisher process with no hub: RedisPublisher, straight to Redis. ``set`` mode is
 # retried through outages (a set is idempotent); ``append`` adds to a list.
 PUBLISHER = r"""
@@ -513,124 +537,103 @@ def test_a_hub_that_fell_behind_the_trimmed_stream_reloads_snapshots(
 
 
 async def test_an_orphan_declared_again_with_its_value_ends_stale_for_a_viewer_that_resumes(
-    redis_server: RedisServer,
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
     # A viewer that drops while the signal is orphaned and comes back (Last-Event-ID)
     # after a publisher declared it again, with the very value it had: the replay
     # must hold that declare (a whole-value replace at a new revision, with its id).
-    hub = SignalHub()
-    backplane = RedisBackplane(redis_server.url).start(hub)
-    try:
-        gone, new = object(), object()
-        hub.declare("x", {"n": 1}, owner=gone)
-        sub = hub.subscribe(["x"])
-        cursor = (await _events_of(sub))[-1].id
-        hub.orphan(gone)
-        assert [e.event for e in await _events_of(sub)] == ["stale"]
-        sub.close()
-        assert hub.declare("x", {"n": 1}, owner=new) == 1, "a revision, though equal"
-        resumed = await _events_of(hub.subscribe(["x"], cursor))
-        assert [e.event for e in resumed] == ["message"], "replayed, and no stale"
-        change = parse_change(resumed[0].data)
-        assert resumed[0].id, "in history, with its cursor"
-        assert change.is_snapshot
-        assert (change.rev, change.patch[0]["value"]) == (1, {"n": 1})
-        assert hub.declare("x", {"n": 1}, owner=new) == 1, "a live signal's declare diffs"
-    finally:
-        backplane.stop()
+    hub, _ = local_hubs()
+    gone, new = object(), object()
+    hub.declare("x", {"n": 1}, owner=gone)
+    sub = hub.subscribe(["x"])
+    cursor = (await _events_of(sub))[-1].id
+    hub.orphan(gone)
+    assert [e.event for e in await _events_of(sub)] == ["stale"]
+    sub.close()
+    assert hub.declare("x", {"n": 1}, owner=new) == 1, "a revision, though equal"
+    resumed = await _events_of(hub.subscribe(["x"], cursor))
+    assert [e.event for e in resumed] == ["message"], "replayed, and no stale"
+    change = parse_change(resumed[0].data)
+    assert resumed[0].id, "in history, with its cursor"
+    assert change.is_snapshot
+    assert (change.rev, change.patch[0]["value"]) == (1, {"n": 1})
+    assert hub.declare("x", {"n": 1}, owner=new) == 1, "a live signal's declare diffs"
 
 
 def test_a_gone_owners_close_spares_a_signal_taken_over_meanwhile_through_redis(
-    redis_server: RedisServer,
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
-    hub = SignalHub()
-    backplane = RedisBackplane(redis_server.url).start(hub)
-    try:
-        gone, new = object(), object()
-        for name in ("a", "b"):
-            hub.declare(name, 0, owner=gone)
-        hub.orphan(gone)
+    hub, _ = local_hubs()
+    gone, new = object(), object()
+    for name in ("a", "b"):
+        hub.declare(name, 0, owner=gone)
+    hub.orphan(gone)
 
-        def keep(name: str) -> bool:
-            if name == "a":  # re-declared (with its value) while the reaper works
-                hub.declare("a", 0, owner=new)
-            return False
+    def keep(name: str) -> bool:
+        if name == "a":  # re-declared (with its value) while the reaper works
+            hub.declare("a", 0, owner=new)
+        return False
 
-        assert hub.close_owned(gone, keep) == ["b"]
-        assert hub.get("a") == (1, 0)
-        assert "a" in hub.names()
-        assert "b" not in hub.names()
-    finally:
-        backplane.stop()
+    assert hub.close_owned(gone, keep) == ["b"]
+    assert hub.get("a") == (1, 0)
+    assert "a" in hub.names()
+    assert "b" not in hub.names()
 
 
 def test_a_value_in_redis_this_hub_cannot_read_is_never_null_and_a_declare_replaces_it(
-    redis_server: RedisServer,
+    redis_server: RedisServer, local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]]
 ) -> None:
-    hub = SignalHub()
-    backplane = RedisBackplane(redis_server.url).start(hub)
-    try:
-        _write_raw(redis_server, "deeper", b"[" * 1100 + b"]" * 1100)
-        wait_until(lambda: "deeper" in hub.names(), what="the refused signal")
-        with pytest.raises(BackplaneError, match="refused here"):
-            hub.get("deeper")
-        with pytest.raises(Exception, match="set or declare it whole"):
-            hub.patch("deeper", [{"op": "add", "path": "/0", "value": 1}])
-        # null is a value like any other: declaring it is a change, not "equal to nothing".
-        assert hub.declare("deeper", None) == 1
-        assert hub.get("deeper") == (1, None)
-        assert orjson.loads(hub.snapshots(["deeper"])[0])["patch"][0]["value"] is None
-        _write_raw(redis_server, "again", b"[" * 1100 + b"]" * 1100)
-        wait_until(lambda: "again" in hub.names(), what="the second refused signal")
-        assert hub.set("again", {"n": 1}) == 1
-        assert hub.get("again") == (1, {"n": 1})
-        with pytest.raises(NotJSONError, match="JSON encoders can write"):
-            hub.declare("big", 2**70)
-        assert "big" not in hub.names()
-    finally:
-        backplane.stop()
+    hub, _ = local_hubs()
+    _write_raw(redis_server, "deeper", b"[" * 1100 + b"]" * 1100)
+    wait_until(lambda: "deeper" in hub.names(), what="the refused signal")
+    with pytest.raises(BackplaneError, match="refused here"):
+        hub.get("deeper")
+    with pytest.raises(Exception, match="set or declare it whole"):
+        hub.patch("deeper", [{"op": "add", "path": "/0", "value": 1}])
+    # null is a value like any other: declaring it is a change, not "equal to nothing".
+    assert hub.declare("deeper", None) == 1
+    assert hub.get("deeper") == (1, None)
+    assert orjson.loads(hub.snapshots(["deeper"])[0])["patch"][0]["value"] is None
+    _write_raw(redis_server, "again", b"[" * 1100 + b"]" * 1100)
+    wait_until(lambda: "again" in hub.names(), what="the second refused signal")
+    assert hub.set("again", {"n": 1}) == 1
+    assert hub.get("again") == (1, {"n": 1})
+    with pytest.raises(NotJSONError, match="JSON encoders can write"):
+        hub.declare("big", 2**70)
+    assert "big" not in hub.names()
 
 
 def test_a_publisher_at_its_quota_may_declare_its_own_signal_again_through_redis(
-    redis_server: RedisServer,
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
-    hub = SignalHub(limits=Limits(signals_per_publisher=1))
-    backplane = RedisBackplane(redis_server.url).start(hub)
-    try:
-        owner = object()
-        hub.declare("a", 0, owner=owner)
-        assert hub.declare("a", 1, owner=owner) == 1
-        with pytest.raises(LimitError):
-            hub.declare("b", 0, owner=owner)
-    finally:
-        backplane.stop()
+    hub, _ = local_hubs(SignalHub(limits=Limits(signals_per_publisher=1)))
+    owner = object()
+    hub.declare("a", 0, owner=owner)
+    assert hub.declare("a", 1, owner=owner) == 1
+    with pytest.raises(LimitError):
+        hub.declare("b", 0, owner=owner)
 
 
 async def test_a_publisher_that_takes_over_on_another_hub_ends_the_stale_and_is_not_closed(
-    redis_server: RedisServer,
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
     # Its connection to hub a dropped; it reconnects to hub b (a load balancer) and
     # declares the signal again with the very value it had.
-    a, b = SignalHub(), SignalHub()
-    backplanes = [RedisBackplane(redis_server.url).start(hub) for hub in (a, b)]
-    try:
-        gone, back = object(), object()
-        a.declare("x", {"n": 1}, owner=gone)
-        wait_until(lambda: "x" in b.names(), what="x on hub b")
-        sub = a.subscribe(["x"])
-        await _events_of(sub)
-        a.orphan(gone)
-        assert [e.event for e in await _events_of(sub)] == ["stale"]
-        assert b.declare("x", {"n": 1}, owner=back) == 1, "a revision, though equal"
-        (change,) = await _events_of(sub)
-        assert (change.event, parse_change(change.data).rev) == ("message", 1)
-        assert a.orphans(gone) == [], "live again on hub a"
-        assert a.close_owned(gone) == [], "so hub a's reaper leaves it open"
-        assert b.set("x", {"n": 2}) == 2
-        assert b.declare("x", {"n": 2}, owner=back) == 2, "its owner again: a diff"
-    finally:
-        for backplane in backplanes:
-            backplane.stop()
+    (a, _), (b, _) = local_hubs(), local_hubs()
+    gone, back = object(), object()
+    a.declare("x", {"n": 1}, owner=gone)
+    wait_until(lambda: "x" in b.names(), what="x on hub b")
+    sub = a.subscribe(["x"])
+    await _events_of(sub)
+    a.orphan(gone)
+    assert [e.event for e in await _events_of(sub)] == ["stale"]
+    assert b.declare("x", {"n": 1}, owner=back) == 1, "a revision, though equal"
+    (change,) = await _events_of(sub)
+    assert (change.event, parse_change(change.data).rev) == ("message", 1)
+    assert a.orphans(gone) == [], "live again on hub a"
+    assert a.close_owned(gone) == [], "so hub a's reaper leaves it open"
+    assert b.set("x", {"n": 2}) == 2
+    assert b.declare("x", {"n": 2}, owner=back) == 2, "its owner again: a diff"
 
 
 async def _events_of(sub: Any, timeout: float = 5.0) -> list[Any]:
@@ -853,32 +856,8 @@ async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_oth
             follower.stop()
 
 
-@pytest.fixture
-def local_hubs(
-    redis_server: RedisServer,
-) -> Iterator[Callable[[], tuple[SignalHub, RedisBackplane]]]:
-    """Starts hubs in this process on the ``redis_server``; stops each backplane after."""
-    started: list[RedisBackplane] = []
-
-    def start() -> tuple[SignalHub, RedisBackplane]:
-        hub = SignalHub()
-        started.append(RedisBackplane(redis_server.url).start(hub))
-        return hub, started[-1]
-
-    try:
-        yield start
-    finally:
-        for backplane in started:
-            backplane.stop()
-
-
-def shows_stale(hub: SignalHub, name: str) -> bool:
-    """Whether ``hub``'s snapshot endpoint marks ``name`` stale."""
-    return orjson.loads(hub.snapshots([name])[0]).get("stale") is True
-
-
 async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_declared_again(
-    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
     (a, _), (b, _) = local_hubs(), local_hubs()
     gone, back = object(), object()
@@ -909,7 +888,7 @@ async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_decl
 
 
 def test_a_stale_of_a_revision_that_changed_since_ends_nothing_and_changes_still_follow(
-    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
     (a, plane), (b, _) = local_hubs(), local_hubs()
     a.declare("x", 0)
@@ -958,7 +937,7 @@ async def test_a_kernel_whose_connection_to_one_hub_drops_shows_stale_to_viewers
 
 
 def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
-    redis_server: RedisServer, local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]]
+    redis_server: RedisServer, local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]]
 ) -> None:
     a, plane = local_hubs()
     gone = object()
@@ -976,7 +955,7 @@ def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
 
 
 def test_another_hubs_stale_never_lets_this_hubs_old_owner_close_the_signal(
-    local_hubs: Callable[[], tuple[SignalHub, RedisBackplane]],
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
 ) -> None:
     (a, _), (b, _) = local_hubs(), local_hubs()
     old, new = object(), object()
