@@ -148,12 +148,24 @@ def open_tabs(
     return tabs
 
 
-def known_error(app: str, error: str) -> bool:
-    """Notebook 7.6's own: its Run menu, opened soon after the page loads, throws this
-    from notebook_core.js (seen with a notebook of ``print(1)`` and no widget at all)."""
+def known_error(server: JupyterServer, app: str, error: str) -> bool:
+    """Errors of Jupyter's own, none of ours:
+
+    - Notebook 7.6's: its Run menu, opened soon after the page loads, throws this from
+      notebook_core.js (seen with a notebook of ``print(1)`` and no widget at all);
+    - jupyter_server's: ``GET /api/kernels`` while a kernel is still starting answers
+      500 (``kernel_model`` reads its ``last_activity`` before it is set; seen once in
+      CI with eight tabs each starting a kernel), which JupyterLab logs. Accepted only
+      with that very traceback in the server's log.
+    """
+    if app == "notebook" and error == (
+        "pageerror: Cannot read properties of undefined (reading 'schema')"
+    ):
+        return True
     return (
-        app == "notebook"
-        and error == "pageerror: Cannot read properties of undefined (reading 'schema')"
+        re.search(r"status of 500 .*/api/kernels\?", error) is not None
+        and "The 'last_activity' trait of a ServerKernelManager instance expected a datetime"
+        in server.log()
     )
 
 
@@ -239,7 +251,7 @@ def check_many_tabs(browser: Browser, server: JupyterServer, app: str, shot: Pat
             expect(page.locator(".tab-tick .nb-sse-signals-status-live")).to_be_visible()
         rest[0].bring_to_front()
         rest[0].screenshot(path=shot)
-        errors = [e for page, log in tabs for e in log.errors if not known_error(app, e)]
+        errors = [e for _, log in tabs for e in log.errors if not known_error(server, app, e)]
         assert errors == [], "\n".join(errors)
     finally:
         context.close()
