@@ -687,23 +687,27 @@ class SignalHub:
             self.epoch, self._epoch_bytes = epoch, epoch.encode()
             for name, rev, closed, loaded, stale in states:
                 sig = self._signals.get(name)
+                known = sig is not None
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, None, seq)
-                elif not renewed and sig.rev == rev and sig.closed == closed and not sig.refused:
-                    # One revision in one epoch is one value; but what this hub refused is
-                    # read again (it may not have had that value, or had a wrong one).
-                    # Stale once another hub said so (this hub's own orphans stay stale,
-                    # and stay its own; another hub's are nobody's here, as above).
-                    if stale and not sig.orphaned:
-                        sig.orphaned = True
-                        self._set_owner(sig, None)
-                    continue
-                # An orphan of this hub stays one at the same revision: Redis may have
-                # lost the mark with its data, and the reaper closes only orphans.
+                # An orphan of this hub stays one, and its own, at the same revision
+                # (Redis may have lost the mark with its data, and the reaper closes only
+                # orphans); one another hub said is stale is nobody's here (see "s" in
+                # _apply_remote).
                 mine = sig.orphaned and sig.rev == rev and not closed
                 if stale and not mine:
                     self._set_owner(sig, None)
                 sig.orphaned = stale or mine
+                if (
+                    known
+                    and not renewed
+                    and sig.rev == rev
+                    and sig.closed == closed
+                    and not sig.refused
+                ):
+                    # One revision in one epoch is one value; but what this hub refused is
+                    # read again (it may not have had that value, or had a wrong one).
+                    continue
                 value, refusal = (None, None) if closed else _checked(loaded)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal

@@ -131,10 +131,9 @@ return out
 # signal changed or closed since, or is marked already.
 _STALE = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
-local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed')
+local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'stale', 'seq')
 if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
-local marked = redis.call('HMGET', KEYS[1], 'stale', 'seq')
-if tonumber(marked[1] or '0') > tonumber(marked[2] or '0') then return 0 end
+if tonumber(cur[3] or '0') > tonumber(cur[4] or '0') then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'stale', seq)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
