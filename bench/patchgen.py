@@ -10,20 +10,16 @@ pays. The identity proof that both rest on is shown beside the portable way to d
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
-from unittest import mock
 
 import jsonpatch
 import orjson
 
-from nb_sse_signals import _diff, _refresh
 from nb_sse_signals._diff import diff
 from nb_sse_signals._hub import SignalHub
-from nb_sse_signals._identity import SPEEDUPS, identical_run, python_identical_run
+from nb_sse_signals._identity import identical_run
 from nb_sse_signals._types import JSON, Op
 
 from ._kernel import RecordingTransport, make_signal
@@ -202,29 +198,16 @@ def run(quick: bool = False) -> Section:
     return Section(SECTION, rows, facts)
 
 
-@contextlib.contextmanager
-def _pure_python() -> Iterator[None]:
-    """``set()`` as on a machine where the C speed-up could not be built."""
-    with (
-        mock.patch.object(_refresh, "identical_run", python_identical_run),
-        mock.patch.object(_diff, "identical_run", python_identical_run),
-    ):
-        yield
-
-
 def _set_plot_and_identity_rows(n: int, reps: int) -> list[Row]:
     plot = {"x": _floats(n // 2 + 1), "y": _floats(n // 2 + 1)}
     t_dumps = per_call(partial(orjson.dumps, plot), repeat=reps, number=20)
     t_set = _set_cost(n, reps, 20, plot=True)
     old = _floats(n)
     new = [*old, 0.125]
-    t_python = per_call(partial(python_identical_run, old, new, n), repeat=reps, number=20)
-    t_list_dumps = per_call(partial(orjson.dumps, new), repeat=reps, number=20)
-    with _pure_python():
-        t_set_python = _set_cost(n, reps, 20)
     if identical_run(old, new, n) != n:
         raise AssertionError("the identity proof missed shared items")
     t_run = per_call(partial(identical_run, old, new, n), repeat=reps, number=20)
+    t_list_dumps = per_call(partial(orjson.dumps, new), repeat=reps, number=20)
     return [
         Row(
             SECTION,
@@ -237,20 +220,10 @@ def _set_plot_and_identity_rows(n: int, reps: int) -> list[Row]:
         ),
         Row(
             SECTION,
-            f"ServerSignal.set() end to end, append, {n:,} items, pure Python (no C speed-up)",
-            fmt_time(t_set_python),
-            f"orjson.dumps(value) {fmt_time(t_list_dumps)}",
-            fmt_ratio(t_list_dumps / t_set_python),
-            "≤ orjson.dumps",
-            t_set_python <= t_list_dumps,
-        ),
-        Row(
-            SECTION,
-            f"proof that {n:,} shared items are the same objects "
-            f"({'C speed-up' if SPEEDUPS else 'not built: pure Python'})",
+            f"proof that {n:,} shared items are the same objects (plain Python)",
             fmt_time(t_run),
-            f"pure-Python twin {fmt_time(t_python)}",
-            fmt_ratio(t_python / t_run),
+            f"orjson.dumps(value) {fmt_time(t_list_dumps)}",
+            fmt_ratio(t_list_dumps / t_run),
             "",
             None,
         ),
