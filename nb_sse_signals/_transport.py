@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-from tornado import httpclient, websocket
-
+from . import _codec
 from ._errors import SignalsError
 from ._hub import SignalHub
 from ._messages import handle_message
 from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER
+
+if TYPE_CHECKING:
+    from tornado import websocket
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -70,7 +71,7 @@ class HubTransport:
         self.max_message_bytes: int | None = None  # nothing is framed in-process
 
     async def request(self, messages: list[bytes]) -> list[Message]:
-        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+        return [handle_message(self.hub, _codec.loads(m)) for m in messages]
 
     async def close(self) -> None:
         return None
@@ -111,6 +112,10 @@ class SocketTransport:
     async def _connect(self) -> websocket.WebSocketClientConnection:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
+        # Imported here: tornado is not there in Pyodide (JupyterLite), which has no
+        # sockets and publishes only in process (HubTransport).
+        from tornado import httpclient, websocket
+
         async with self._connecting:
             if self._conn is not None:
                 return self._conn
@@ -147,7 +152,7 @@ class SocketTransport:
                 continue
             future, _, _ = self._waiting.popleft()
             if not future.done():
-                reply = orjson.loads(raw)
+                reply = _codec.loads(raw)
                 future.set_result(reply if isinstance(reply, list) else [reply])
         if self._conn is conn:
             self._conn = None
@@ -193,6 +198,8 @@ class SocketTransport:
         return replies
 
     async def _request_frame(self, frame: bytes, count: int) -> list[Message]:
+        from tornado import websocket
+
         conn = await self._connect()
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._waiting.append((future, len(frame), count))
