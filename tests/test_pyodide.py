@@ -126,6 +126,12 @@ def test_a_bad_value_raises_the_same_error_with_the_same_message_in_pyodide(
     assert in_pyodide["errors"] == in_cpython["errors"]
 
 
+def test_asking_for_a_server_in_pyodide_says_why_there_is_none(
+    in_pyodide: dict[str, Any],
+) -> None:
+    assert in_pyodide["url"].startswith("SignalsError: expected a Python with threads and sockets")
+
+
 def test_the_widget_ships_the_built_front_end_in_pyodide(in_pyodide: dict[str, Any]) -> None:
     state = in_pyodide["widget_state"]
     assert state["transport"] == "comm"

@@ -33,8 +33,6 @@ class PageComm(BaseComm):
         SENT.append({"msg_type": msg_type, "comm_id": self.comm_id, "data": data})
 
 
-
-
 def _no_socket(*args: Any, **kwargs: Any) -> Any:
     raise OSError("this test allows no socket (Pyodide has none)")
 
@@ -56,7 +54,7 @@ BAD = [
 
 
 async def main() -> dict[str, Any]:
-    from nb_sse_signals import NotJSONError, ServerSignal, _codec
+    from nb_sse_signals import NotJSONError, ServerSignal, SignalsError, _codec
 
     s = ServerSignal("lite", {"n": 0, "items": []})
     # Now: importing ipykernel (CPython, when the signal looked for its kernel) sets its own.
@@ -96,6 +94,14 @@ async def main() -> dict[str, Any]:
         if s.value != good:
             errors.append([how, "changed the value", repr(s.value)])
 
+    if sys.platform == "emscripten":
+        try:
+            result_url: object = s.url
+        except SignalsError as exc:
+            result_url = f"SignalsError: {exc}"
+    else:
+        result_url = None
+
     # Until the page has been sent the last value (the relay paces its messages).
     for _ in range(200):
         await asyncio.sleep(0.05)
@@ -117,6 +123,7 @@ async def main() -> dict[str, Any]:
         "value": s.value,
         "rev": s._sent_rev,
         "errors": errors,
+        "url": result_url,
         "esm_bytes": len(state.get("_esm", "").encode()),
         "widget_state": {k: v for k, v in state.items() if k != "_esm"},
         "custom": [
