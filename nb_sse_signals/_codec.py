@@ -64,9 +64,9 @@ _encode = json.JSONEncoder(
 ).encode
 
 # Where the C encoder's text can differ from orjson's: a float with a small negative
-# exponent (repr: 1e-05, 1e-07; orjson: 0.00001, 1e-7), an integer of 19 digits or more
-# (orjson refuses beyond 64 bits), NaN and infinities (orjson: null).
-_SUSPECT = re.compile(r"\de-0|\d{19}|NaN|Infinity")
+# exponent (repr: 1e-05, 1e-07; orjson: 0.00001, 1e-7), NaN and infinities (orjson:
+# null). Looked for as substrings (a regex search costs more than the encoding).
+_SUSPECTS = ("e-0", "NaN", "Infinity")
 # Strings are matched whole so that nothing inside one is ever taken for a number.
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?')
 
@@ -79,8 +79,6 @@ def _fix(match: re.Match[str]) -> str:
         return "null"
     mantissa, e, exponent = token.partition("e")
     if not e:
-        if "." not in token and len(token) >= 19 and not _INT_MIN <= int(token) <= _INT_MAX:
-            raise StdlibEncodeError(_BAD_INT)
         return token
     power = int(exponent)
     if power == -5:
@@ -93,9 +91,22 @@ def _fix(match: re.Match[str]) -> str:
     return token
 
 
+def _check_ints(items: Any, kinds: set[type]) -> None:
+    """Refuse integers beyond 64 bits, as orjson does (the C encoder writes any)."""
+    if int not in kinds:
+        return
+    ints = items if kinds == {int} else [x for x in items if type(x) is int]
+    if ints and (min(ints) < _INT_MIN or max(ints) > _INT_MAX):
+        raise StdlibEncodeError(_BAD_INT)
+
+
 def _check(value: Any, depth: int) -> None:
-    """Refuse, as orjson does, what the C encoder would write anyway: non-string keys and
-    nesting past orjson's limit. Lists of scalars cost one C-level pass."""
+    """Refuse, as orjson does, what the C encoder would write anyway: non-string keys,
+    integers beyond 64 bits and nesting past orjson's limit. Lists of scalars cost a few
+    C-level passes."""
+    if type(value) is int:
+        _check_ints((value,), {int})
+        return
     if isinstance(value, dict):
         if depth >= _MAX_DEPTH:
             raise StdlibEncodeError(_TOO_DEEP)
@@ -109,7 +120,9 @@ def _check(value: Any, depth: int) -> None:
         items = value
     else:
         return
-    if set(map(type, items)) <= _SCALARS:
+    kinds = set(map(type, items))
+    _check_ints(items, kinds)
+    if kinds <= _SCALARS:
         return
     for item in items:
         if type(item) not in _SCALARS:
@@ -120,7 +133,7 @@ def stdlib_dumps(value: Any) -> bytes:
     """``orjson.dumps(value)``, byte for byte, with the standard library's C encoder."""
     _check(value, 0)
     text = _encode(value)
-    if _SUSPECT.search(text) is not None:
+    if any(suspect in text for suspect in _SUSPECTS):
         text = _TOKEN.sub(_fix, text)
     try:
         return text.encode()
