@@ -10,13 +10,18 @@ pays. The identity proof that both rest on is shown beside the portable way to d
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
+from unittest import mock
 
 import jsonpatch
 import orjson
 
+from nb_sse_signals import _codec
+from nb_sse_signals._codec import stdlib_dumps, stdlib_loads
 from nb_sse_signals._diff import diff
 from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._identity import identical_run
@@ -94,6 +99,17 @@ def _set_cost(n: int, repeat: int, number: int, *, plot: bool = False) -> float:
     return seconds
 
 
+@contextlib.contextmanager
+def _stdlib_json() -> Iterator[None]:
+    """The package as in Pyodide (JupyterLite), where orjson is not installed."""
+    with (
+        mock.patch.object(_codec, "dumps", stdlib_dumps),
+        mock.patch.object(_codec, "loads", stdlib_loads),
+        mock.patch.object(_codec, "EncodeError", _codec.StdlibEncodeError),
+    ):
+        yield
+
+
 def run(quick: bool = False) -> Section:
     sizes = (100, 1_000) if quick else (1_000, 10_000, 100_000)
     reps = 3 if quick else 15
@@ -115,6 +131,11 @@ def run(quick: bool = False) -> Section:
         t_jp = per_call(partial(jsonpatch.make_patch, old, new), repeat=3 if n >= 100_000 else 5)
         jp[n] = t_jp
         t_set = _set_cost(n, reps, 20)
+        t_stdlib_dumps = per_call(partial(stdlib_dumps, new), repeat=reps, number=5)
+        if stdlib_dumps(new) != orjson.dumps(new):
+            raise AssertionError("the stdlib fallback wrote other bytes than orjson")
+        with _stdlib_json():
+            t_set_stdlib = _set_cost(n, reps, 20)
         t_mut = _mutate_cost(n, reps, 200, append=True)
         mutate[n] = t_mut
         rows += [
@@ -148,12 +169,22 @@ def run(quick: bool = False) -> Section:
             ),
             Row(
                 SECTION,
-                f"ServerSignal.set() end to end, append, {n:,} items",
+                f"ServerSignal.set() end to end, append, {n:,} items (pure Python)",
                 fmt_time(t_set),
                 f"orjson.dumps(value) {fmt_time(t_dumps)}",
                 fmt_ratio(t_dumps / t_set),
                 "≤ orjson.dumps",
                 t_set <= t_dumps,
+            ),
+            Row(
+                SECTION,
+                f"ServerSignal.set() end to end, append, {n:,} items, stdlib json "
+                "(Pyodide: no orjson)",
+                fmt_time(t_set_stdlib),
+                f"orjson.dumps(value) {fmt_time(t_dumps)}; stdlib {fmt_time(t_stdlib_dumps)}",
+                fmt_ratio(t_dumps / t_set_stdlib),
+                "≤ orjson.dumps",
+                t_set_stdlib <= t_dumps,
             ),
         ]
         if n == sizes[-1]:
