@@ -16,7 +16,7 @@ from nb_sse_signals._widget import SignalWidget
 
 from ._timing import Row, Section
 
-SECTION = "7. Package"
+SECTION = "9. Package"
 ROOT = Path(__file__).resolve().parents[1]
 ESM_BEFORE = 49_630  # bytes, when the package became one pure wheel: the goal is no growth
 
