@@ -8,6 +8,7 @@ extension) and anything that would need a build tool on the user's machine.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -58,12 +59,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     pip = [str(python), "-m", "pip", "install", "--quiet", "--only-binary=:all:"]
     subprocess.run(
         [*pip, "--constraint", str(constraints), str(built().wheel), "jupyterlab", "ipykernel"],
-        env={"PATH": path, "HOME": str(Path.home())},  # HOME: pip's cache
+        env={"PATH": path, "HOME": str(Path.home()), **_pip_settings()},  # HOME: pip's cache
         cwd=root,
         check=True,
         timeout=400,
     )
     return Installed(python, path)
+
+
+def _pip_settings() -> dict[str, str]:
+    """How this machine reaches PyPI (an index mirror, a proxy), and nothing else."""
+    passed = ("PIP_", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy")
+    return {k: v for k, v in os.environ.items() if k.startswith(passed)}
 
 
 @pytest.fixture(scope="module")
