@@ -20,7 +20,7 @@ from tornado import websocket
 from tornado.ioloop import IOLoop
 
 from ._hub import SignalHub
-from ._messages import handle_payload
+from ._messages import handle_payload, http_status
 from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
@@ -157,8 +157,7 @@ class PublishHandler(websocket.WebSocketHandler):
             replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
         else:
             replies = handle_payload(self.hub, payload)
-        failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
-        self.set_status(400 if failed else 200)
+        self.set_status(http_status(replies))
         self.finish(orjson.dumps(replies))
 
 

@@ -57,6 +57,7 @@ from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._diff import diff
 from ._errors import (
     BackplaneError,
+    LimitError,
     NotJSONError,
     PatchError,
     SignalClosedError,
@@ -64,6 +65,7 @@ from ._errors import (
 )
 from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
 from ._json import normalise
+from ._limits import Limits
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
 from ._types import JSON
@@ -689,8 +691,12 @@ class RedisPublisher:
     backplane serves them. ``RedisPublisher(url).set("load", 0.7)``.
 
     Blocking calls with the hub's semantics (``declare``/``set``/``patch``/``close``,
-    each returns the new revision); racing publishers re-base on each other. While
-    Redis is unreachable a call raises :class:`BackplaneError` and changes nothing.
+    each returns the new revision); racing publishers re-base on each other. As on a
+    hub, ``set`` and ``patch`` change a declared signal only (``UnknownSignalError``
+    otherwise: a mistyped name is not a new signal); ``declare`` creates or replaces.
+    While Redis is unreachable a call raises :class:`BackplaneError` and changes nothing.
+    A change bigger than ``message_bytes`` as JSON (a hub's limit for one publish
+    message, 16 MiB) raises :class:`LimitError` and changes nothing.
     """
 
     def __init__(
@@ -701,8 +707,10 @@ class RedisPublisher:
         maxlen: int = DEFAULT_MAXLEN,
         ttl: int = DEFAULT_TTL,
         timeout: float = 5.0,
+        message_bytes: int = Limits.message_bytes,
     ) -> None:
         self.url = url
+        self.message_bytes = Limits(message_bytes=message_bytes).message_bytes  # (checked)
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
@@ -761,6 +769,11 @@ class RedisPublisher:
                 if plan is None:
                     assert state is not None
                     return state.rev
+                if len(plan.payload) > self.message_bytes:
+                    raise LimitError(
+                        f"expected a change of {name!r} of at most {self.message_bytes:,} "
+                        f"bytes as JSON (the message_bytes limit), got {len(plan.payload):,}"
+                    )
                 if lost and state is not None:
                     plan = _recreate(plan, state)
                 reply = engine.call(engine.commit(self._epoch, name, plan))

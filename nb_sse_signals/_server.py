@@ -203,7 +203,7 @@ class Server:
             from ._demo import run_demo
 
             self._demo_task = asyncio.create_task(run_demo(self.hub))
-        log.debug("serving at %s", self.url)
+        log.debug("nb_sse_signals: serving at %s", self.url)
         return self
 
     async def stop_async(self) -> None:

@@ -67,10 +67,20 @@ class HubTransport:
         self.hub = hub
         self.events_url = events_url
         self.token = token
-        self.max_message_bytes: int | None = None  # nothing is framed in-process
+        # Nothing is framed in-process, but the hub's limit holds all the same: a change
+        # that another publisher could not send, this one cannot make either (set() and
+        # mutate() raise LimitError before anything changes).
+        self.max_message_bytes: int | None = hub.limits.message_bytes
 
     async def request(self, messages: list[bytes]) -> list[Message]:
-        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+        limit = self.hub.limits.message_bytes
+        return [
+            # (+ 2: the brackets of the frame it would travel in, as over the socket)
+            too_big(len(m) + 2, limit)
+            if len(m) + 2 > limit
+            else handle_message(self.hub, orjson.loads(m))
+            for m in messages
+        ]
 
     async def close(self) -> None:
         return None

@@ -684,6 +684,24 @@ def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServe
     )
     assert result.returncode == 1
     assert b"cannot reach Redis" in result.stderr
+    # Never said it serves: it exits.
+    assert b"serving what this hub has" not in result.stderr, result.stderr
+
+
+def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
+    redis_server: RedisServer,
+) -> None:
+    with RedisPublisher(redis_server.url, message_bytes=1_000) as publisher:
+        publisher.declare("big", {"xs": []})
+        with pytest.raises(LimitError, match="at most 1,000 bytes"):
+            publisher.set("big", {"xs": ["y" * 2_000]})
+        with pytest.raises(LimitError):
+            publisher.declare("other", "y" * 2_000)
+        assert publisher.get("big") == (0, {"xs": []}), "nothing changed"
+        assert publisher.set("big", {"xs": ["y" * 10]}) == 1, "a change that fits goes"
+    with RedisPublisher(redis_server.url) as publisher:  # the default: a hub's 16 MiB
+        with pytest.raises(LimitError, match="16,777,216"):
+            publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
 
 
 def test_bad_options_are_refused_with_a_clear_error() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nb_sse_signals import ServerSignal, serve
+from nb_sse_signals import LimitError, Limits, ServerSignal, serve
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
@@ -119,3 +119,21 @@ def test_a_script_can_start_a_server_in_a_thread_and_publish_to_it() -> None:
 def read_events_with_token(server: Server, names: list[str], count: int) -> list[object]:
     headers = {"Authorization": f"token {server.token}"}
     return read_events(server, names, count, headers=headers)
+
+
+def test_a_change_over_the_message_limit_is_refused_in_process_too() -> None:
+    # Over the WebSocket the hub's handshake tells set() the limit; in process, the
+    # hub itself does: the same LimitError, before anything changes.
+    with serve(port=0, limits=Limits(message_bytes=1_000)) as server:
+        s = ServerSignal("big", {"xs": []}, server=server)
+        with pytest.raises(LimitError, match="at most 1,000 bytes"):
+            s.set({"xs": ["y" * 2_000]})
+        with pytest.raises(LimitError), s.mutate() as doc:
+            doc["xs"].append("y" * 2_000)
+        assert s.value == {"xs": []}, "nothing changed"
+        s.set({"xs": ["y"]})
+        server.publisher.flush()
+        assert server.hub.get("big") == (1, {"xs": ["y"]})
+        with pytest.raises(Exception, match="1,000"):
+            ServerSignal("huge", "y" * 2_000, server=server)
+        assert "huge" not in server.hub.names()
