@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -24,11 +25,23 @@ from .test_handlers import read_events, reconstruct
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``nb-sse-signals serve --demo --port 0`` as a subprocess; yields (url, token)."""
+    with serving(tmp_path / "serve.out", ["--demo"]) as (url, token, _):
+        yield url, token
+
+
+@contextlib.contextmanager
+def serving(
+    out: Path, args: list[str], env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str, str]]:
+    """``nb-sse-signals serve --port 0 ARGS``; yields (url, token, all it printed), then
+    stops it by its own pid."""
     script = Path(sys.executable).parent / "nb-sse-signals"
-    out = tmp_path / "serve.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [str(script), "serve", "--demo", "--port", "0"], stdout=sink, stderr=subprocess.STDOUT
+            [str(script), "serve", "--port", "0", *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     try:
         deadline = time.monotonic() + 20
@@ -36,7 +49,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
             assert proc.poll() is None, f"the server exited: {out.read_text()}"
             assert time.monotonic() < deadline, f"no URL printed: {out.read_text()}"
             time.sleep(0.05)
-        yield match.group(1), match.group(2)
+        time.sleep(0.1)  # the rest of what it prints at start
+        yield match.group(1), match.group(2), out.read_text()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -137,3 +151,47 @@ def test_a_change_over_the_message_limit_is_refused_in_process_too() -> None:
         with pytest.raises(Exception, match="1,000"):
             ServerSignal("huge", "y" * 2_000, server=server)
         assert "huge" not in server.hub.names()
+
+
+def test_hubs_behind_one_load_balancer_share_a_publish_secret_from_a_file_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    shared = "one-secret-for-every-hub"
+    (tmp_path / "secret").write_text(shared + "\n")
+    message = {"op": "declare", "name": "load", "value": 0.7}
+    with (
+        serving(tmp_path / "a.out", ["--publish-secret-file", str(tmp_path / "secret")]) as a,
+        serving(tmp_path / "b.out", [], env={"NB_SSE_SIGNALS_PUBLISH_SECRET": shared}) as b,
+        serving(tmp_path / "c.out", [], env={"NB_SSE_SIGNALS_PUBLISH_SECRET": ""}) as c,
+    ):
+        for url, _, printed in (a, b):
+            resp = httpx.post(
+                url + "nb-sse-signals/publish",
+                json=message,
+                headers={"X-Signals-Publish-Secret": shared},
+                timeout=10,
+            )
+            assert resp.json() == {"ok": True, "rev": 0}, printed
+            assert shared not in printed, "a secret the user gave is not echoed"
+        assert "(from " in a[2] and "NB_SSE_SIGNALS_PUBLISH_SECRET" in b[2]
+        resp = httpx.post(
+            c[0] + "nb-sse-signals/publish",
+            json=message,
+            headers={"X-Signals-Publish-Secret": shared},
+            timeout=10,
+        )
+        assert resp.status_code == 403, "without one, each hub makes its own"
+
+
+def test_an_empty_publish_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("\n")
+    script = Path(sys.executable).parent / "nb-sse-signals"
+    done = subprocess.run(
+        [str(script), "serve", "--port", "0", "--publish-secret-file", str(tmp_path / "secret")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "expected a publish secret in" in done.stderr
