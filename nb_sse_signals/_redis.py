@@ -433,6 +433,7 @@ class RedisBackplane:
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
+        self._last_error: BaseException | None = None  # why the feed last failed
 
     @property
     def live(self) -> bool:
@@ -452,7 +453,8 @@ class RedisBackplane:
         with self._applied:
             if not self._applied.wait_for(lambda: self._live, timeout):
                 self.stop()
-                raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}")
+                why = f": {self._last_error}" if self._last_error is not None else ""
+                raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}{why}")
         return self
 
     def stop(self) -> None:
@@ -595,9 +597,14 @@ class RedisBackplane:
             except _OutOfStep as exc:
                 log.info("nb_sse_signals: reloading from Redis: %s", exc)
             except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
+                self._last_error = exc
                 if not stale_since:
                     stale_since = time.monotonic()
-                    if isinstance(exc, (RedisError, OSError)):
+                    if not self._epoch:
+                        # Never in step yet: start() reports it (a hub that cannot
+                        # start serves nothing, so "serving what it has" would be wrong).
+                        log.debug("nb_sse_signals: cannot reach Redis yet: %s", exc)
+                    elif isinstance(exc, (RedisError, OSError)):
                         log.warning(
                             "nb_sse_signals: lost Redis (%s); serving what this hub has", exc
                         )
