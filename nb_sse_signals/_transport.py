@@ -132,7 +132,9 @@ class SocketTransport:
             )
             try:
                 conn = await websocket.websocket_connect(request)
-            except (OSError, httpclient.HTTPClientError) as exc:
+            except httpclient.HTTPClientError as exc:
+                raise TransportError(_refusal(self.ws_url, exc)) from exc
+            except OSError as exc:
                 raise TransportError(
                     f"cannot reach the signals hub at {self.ws_url}: {exc}"
                 ) from exc
@@ -235,6 +237,21 @@ class SocketTransport:
             # close() only starts the closing handshake; a hub that has not answered by
             # now would leave the socket to a timer on a loop that is about to stop.
             conn.stream.close()
+
+
+def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
+    """What a hub that answered but refused the connection said: its JSON reason
+    (docs/protocol.md), not only the status (a wrong secret is not an unreachable hub)."""
+    reason = ""
+    body = exc.response.body if exc.response is not None else b""
+    if body:
+        try:
+            reason = str(orjson.loads(body)["error"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            reason = body[:200].decode(errors="replace")
+    if exc.code == 599:  # tornado's code for no answer at all (a timeout)
+        return f"cannot reach the signals hub at {url}: {exc}"
+    return f"the signals hub at {url} refused the connection (HTTP {exc.code}): {reason or exc}"
 
 
 def _frames(sizes: list[int], limit: int) -> list[list[int]]:
