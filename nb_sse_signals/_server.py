@@ -20,6 +20,7 @@ from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
 from tornado import httpserver, httputil, web
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
@@ -61,6 +62,16 @@ class _PageHandler(SignalsHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.finish(resources.files("nb_sse_signals").joinpath("demo.html").read_bytes())
+
+
+class _NotFoundHandler(web.RequestHandler):
+    """Any other path: a JSON 404, as every endpoint of the protocol answers."""
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        path = self.request.path
+        self.finish(orjson.dumps({"error": f"expected a path this server serves, got {path!r}"}))
 
 
 class Server:
@@ -170,7 +181,7 @@ class Server:
             # The built front end, for the demo page's client.
             (r"/static/(.*)", web.StaticFileHandler, {"path": str(static)}),
         ]
-        return web.Application(routes)
+        return web.Application(routes, default_handler_class=_NotFoundHandler)
 
     async def start_async(self) -> Self:
         """Listen on the current loop; with ``demo``, start the demo publisher too."""

@@ -228,3 +228,25 @@ async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server
         assert server.hub.get("k-restart/count") == (1, 2)
     finally:
         await close_websocket(second)
+
+
+@pytest.mark.parametrize(
+    ("method", "status"), [("GET", 400), ("PUT", 405), ("DELETE", 405)]
+)
+def test_every_refusal_of_the_publish_endpoint_is_json(
+    server: Server, method: str, status: int
+) -> None:
+    resp = httpx.request(
+        method, server.url + "nb-sse-signals/publish", headers=SECRET_HEADER, timeout=5
+    )
+    assert resp.status_code == status
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert resp.json()["error"], resp.text
+    if method == "GET":
+        assert "expected a WebSocket upgrade" in resp.json()["error"]
+
+
+def test_a_path_the_standalone_server_does_not_serve_is_a_json_404(server: Server) -> None:
+    resp = httpx.get(server.url + "nope", timeout=5)
+    assert resp.status_code == 404
+    assert "'/nope'" in resp.json()["error"]
