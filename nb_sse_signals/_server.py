@@ -14,8 +14,10 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
@@ -294,6 +296,31 @@ class Server:
         thread.join(timeout)
         self._thread = None
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops, for a script that only serves: its last line.
+
+        Ctrl-C (SIGINT), or SIGTERM in the main thread, stops the server cleanly (its
+        streams end, so viewers reconnect elsewhere) and returns, as
+        ``nb-sse-signals serve`` does. Another thread may :meth:`stop` it. Returns
+        whether it stopped (False: ``timeout`` seconds passed first).
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        restore = _sigterm_as_interrupt()
+        try:
+            # Short joins: the main thread takes Ctrl-C between them.
+            while thread.is_alive():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                thread.join(0.2)
+        except KeyboardInterrupt:
+            self.stop()
+        finally:
+            restore()
+        return True
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -398,6 +425,19 @@ def _connection_cap(wanted: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(16, min(wanted, soft - 64))
+
+
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt (as Ctrl-C) until the
+    returned function puts the previous handler back; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _is_loopback(host: str) -> bool:
