@@ -242,6 +242,12 @@ class Session:
         problems = []
         for background in reversed(self.running):
             proc = background.proc
+            if proc.poll() is not None:
+                problems.append(
+                    f"{background.block} ended before it was stopped (exit {proc.returncode}):\n"
+                    + background.output()
+                )
+                continue
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGINT)  # its own group: we started it
                 try:
