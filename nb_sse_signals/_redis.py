@@ -215,7 +215,9 @@ def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Pl
 
 def _open(name: str, state: _State | None) -> _State:
     if state is None:
-        raise UnknownSignalError(f"expected the name of a declared signal, got {name!r}")
+        raise UnknownSignalError(
+            f"expected the name of a declared signal, got {name!r} (declare it first)"
+        )
     if state.closed:
         raise SignalClosedError(f"signal {name!r} is closed; declare it again to reopen it")
     return state

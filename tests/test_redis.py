@@ -33,6 +33,7 @@ from nb_sse_signals import (
     LimitError,
     NotJSONError,
     SignalHub,
+    UnknownSignalError,
 )
 from nb_sse_signals._follow import Follower
 from nb_sse_signals._limits import Limits
@@ -702,6 +703,30 @@ def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
     with RedisPublisher(redis_server.url) as publisher:  # the default: a hub's 16 MiB
         with pytest.raises(LimitError, match="16,777,216"):
             publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
+
+
+def test_the_readmes_one_liner_publishes_to_a_fresh_redis(redis_server: RedisServer) -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r'`(RedisPublisher\("redis://\.\.\."\)\.\w+\([^`]*\))`', readme)
+    assert found, "the README shows a RedisPublisher one-liner"
+    code = found.group(1).replace('"redis://..."', repr(redis_server.url))
+    made: list[RedisPublisher] = []
+
+    class Kept(RedisPublisher):  # as the README's, kept to be stopped (a script's exit would)
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            made.append(self)
+
+    try:
+        rev = eval(code, {"RedisPublisher": Kept})  # the README's own line, as written
+    finally:
+        for publisher in made:
+            publisher.stop()
+    with RedisPublisher(redis_server.url) as publisher:
+        assert publisher.get("load") == (rev, 0.7)
+        # set is as strict as on a hub: a mistyped name is no new signal.
+        with pytest.raises(UnknownSignalError, match="declare it first"):
+            publisher.set("lood", 0.8)
 
 
 def test_bad_options_are_refused_with_a_clear_error() -> None:
