@@ -14,7 +14,6 @@ from tornado import httpserver, web
 from tornado.netutil import bind_sockets
 
 from nb_sse_signals._follow import Follower
-from nb_sse_signals._server import Server
 from nb_sse_signals._protocol import (
     EVENTS_PATH,
     SNAPSHOT_PATH,
@@ -23,6 +22,7 @@ from nb_sse_signals._protocol import (
     encode_event,
     snapshot_data,
 )
+from nb_sse_signals._server import Server
 
 from .conftest import wait_until
 

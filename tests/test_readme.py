@@ -144,9 +144,7 @@ def test_every_block_runs_or_is_skipped_with_a_reason_and_pinned() -> None:
 def test_a_notebook_cell_shows_only_its_last_line(block: Block) -> None:
     # Jupyter displays the value of a cell's last expression only: a bare name
     # earlier in the cell ("count  # shows it") shows nothing.
-    source = "\n".join(
-        "" if ln.startswith(("%", "!")) else ln for ln in block.code.splitlines()
-    )
+    source = "\n".join("" if ln.startswith(("%", "!")) else ln for ln in block.code.splitlines())
     body = ast.parse(source).body
     for statement in body[:-1]:
         shown = isinstance(statement, ast.Expr) and not isinstance(
@@ -186,7 +184,9 @@ class Session:
     def code(self, block: Block) -> str:
         code = block.code.replace("8765", str(self.port))
         if "<T>" in code:
-            tokens = re.findall(r"subscriber token:\s*(\S+)", "".join(b.output() for b in self.running))
+            tokens = re.findall(
+                r"subscriber token:\s*(\S+)", "".join(b.output() for b in self.running)
+            )
             assert tokens, f"{block} needs <T>, but no running server printed its token"
             code = code.replace("<T>", tokens[-1])
         return code
@@ -232,7 +232,9 @@ class Session:
         self.running.append(background)
         deadline = time.monotonic() + 30
         while not background.output().strip():
-            assert proc.poll() is None, f"{block} exited with {proc.returncode}:\n{background.output()}"
+            assert proc.poll() is None, (
+                f"{block} exited with {proc.returncode}:\n{background.output()}"
+            )
             assert time.monotonic() < deadline, f"{block} printed nothing in 30 s"
             time.sleep(0.05)
         time.sleep(0.3)  # the rest of what it prints as it starts
@@ -282,9 +284,8 @@ class Session:
             for state in states:
                 assert state["open"], f"{block} displayed a closed widget: {state}"
                 if state["signal"]:
-                    assert state["status"] == "live" and state["rev"] >= 0, (
-                        f"{block} displayed a signal widget that is not live: {state}"
-                    )
+                    assert state["status"] == "live", f"{block}: a widget not live: {state}"
+                    assert state["rev"] >= 0, f"{block}: a live widget with no revision"
                     assert state["value"] is not None, f"{block}: a live widget with no value"
 
 

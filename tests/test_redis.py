@@ -700,9 +700,12 @@ def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
             publisher.declare("other", "y" * 2_000)
         assert publisher.get("big") == (0, {"xs": []}), "nothing changed"
         assert publisher.set("big", {"xs": ["y" * 10]}) == 1, "a change that fits goes"
-    with RedisPublisher(redis_server.url) as publisher:  # the default: a hub's 16 MiB
-        with pytest.raises(LimitError, match="16,777,216"):
-            publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
+    # The default: a hub's 16 MiB.
+    with (
+        RedisPublisher(redis_server.url) as publisher,
+        pytest.raises(LimitError, match="16,777,216"),
+    ):
+        publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
 
 
 def test_the_readmes_one_liner_publishes_to_a_fresh_redis(redis_server: RedisServer) -> None:

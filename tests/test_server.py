@@ -173,7 +173,8 @@ def test_hubs_behind_one_load_balancer_share_a_publish_secret_from_a_file_or_the
             )
             assert resp.json() == {"ok": True, "rev": 0}, printed
             assert shared not in printed, "a secret the user gave is not echoed"
-        assert "(from " in a[2] and "NB_SSE_SIGNALS_PUBLISH_SECRET" in b[2]
+        assert "(from " in a[2]
+        assert "NB_SSE_SIGNALS_PUBLISH_SECRET" in b[2]
         resp = httpx.post(
             c[0] + "nb-sse-signals/publish",
             json=message,
