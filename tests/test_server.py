@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -196,3 +197,42 @@ def test_an_empty_publish_secret_file_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "expected a publish secret in" in done.stderr
+
+
+def test_wait_blocks_until_the_server_stops() -> None:
+    server = serve(port=0)
+    try:
+        assert server.wait(timeout=0.3) is False, "still serving"
+        threading.Timer(0.2, server.stop).start()
+        assert server.wait(timeout=10) is True
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url, timeout=2)
+    finally:
+        server.stop()
+
+
+def test_a_script_that_ends_in_wait_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "from nb_sse_signals import serve\n"
+        "server = serve(port=0)\n"
+        "print(server.url, flush=True)\n"
+        "server.wait()\n"
+        "print('stopped', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        assert httpx.get(url + "nope", timeout=5).status_code == 404, "it serves"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0, err
+    assert out == b"stopped\n"
+    assert b"Traceback" not in err
