@@ -236,3 +236,13 @@ def test_a_script_that_ends_in_wait_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     assert proc.returncode == 0, err
     assert out == b"stopped\n"
     assert b"Traceback" not in err
+
+
+def test_the_command_logs_each_line_with_one_prefix(tmp_path: Path) -> None:
+    with serving(tmp_path / "serve.out", ["--no-auth"]) as (url, _, _):
+        httpx.get(url + "nb-sse-signals/events", timeout=5)  # a 400, logged by tornado
+        time.sleep(0.3)
+        printed = (tmp_path / "serve.out").read_text()
+    assert "nb_sse_signals: serving WITHOUT a subscriber token" in printed
+    assert "nb_sse_signals: nb_sse_signals:" not in printed, printed
+    assert "tornado.access: 400 GET" in printed, "other loggers keep their name"
