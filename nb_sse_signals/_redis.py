@@ -736,8 +736,9 @@ class RedisPublisher:
         clean = cast(list[dict[str, Any]], normalise(list(ops)))
         return self._commit(name, lambda st: plan_patch(name, st, clean, base))
 
-    def close(self, name: str) -> None:
-        self._commit(name, lambda st: plan_close(name, st))
+    def close(self, name: str) -> int:
+        """Close ``name``; returns its last revision (the one the ``closed`` event names)."""
+        return self._commit(name, lambda st: plan_close(name, st))
 
     def get(self, name: str) -> tuple[int, JSON]:
         """(rev, value) of an open signal, as Redis has it now."""

@@ -758,6 +758,19 @@ def test_changes_refused_during_an_outage_change_nothing_and_queue_nothing(
         backplane.stop()
 
 
+def test_a_close_through_redis_answers_the_last_revision_as_without(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url, timeout=2.0).start(hub)
+    try:
+        hub.declare("c", 1)
+        hub.set("c", 2)
+        assert hub.close("c") == 1, "what a close reply carries (docs/protocol.md)"
+    finally:
+        backplane.stop()
+
+
 def test_a_publisher_without_a_hub_reads_back_and_keeps_the_hub_rules(
     redis_server: RedisServer,
 ) -> None:
@@ -768,7 +781,7 @@ def test_a_publisher_without_a_hub_reads_back_and_keeps_the_hub_rules(
         with pytest.raises(Exception, match="expected a patch of 'p' at revision 1"):
             publisher.patch("p", [{"op": "remove", "path": "/a"}], base=0)
         assert publisher.set("p", {"a": [1, 2]}) == 1, "equal: no change"
-        publisher.close("p")
+        assert publisher.close("p") == 1, "as a hub's close: the last revision"
         with pytest.raises(Exception, match="is closed"):
             publisher.set("p", 1)
         assert publisher.declare("p", "again") == 2
