@@ -16,9 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import orjson
-
-from . import _default
+from . import _codec, _default
 from ._comm import CommRelay
 from ._errors import LimitError, NotJSONError, SignalClosedError
 from ._json import normalise
@@ -101,7 +99,7 @@ class ServerSignal:
         self.name = name
         scope = None if shared else (scope or default_scope())
         self.key = check_key(f"{scope}/{name}" if scope else name)
-        self._key_json = orjson.dumps(self.key)
+        self._key_json = _codec.dumps(self.key)
         self.max_rate = max_rate
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
@@ -380,7 +378,7 @@ class ServerSignal:
 
     def _declare_message(self, doc: JSON) -> bytes:
         """``doc`` (our value, or one about to be) whole, as a message."""
-        return orjson.dumps({"op": "declare", "name": self.key, "value": doc})
+        return _codec.dumps({"op": "declare", "name": self.key, "value": doc})
 
     def _record(self, entries: list[tuple[str, str, bytes]], size: int) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
@@ -484,8 +482,8 @@ def _serialise(ops: list[Op]) -> tuple[list[tuple[str, str, bytes]], int]:
     size = 0
     for op in ops:
         try:
-            data = orjson.dumps(op)
-        except orjson.JSONEncodeError as exc:
+            data = _codec.dumps(op)
+        except _codec.EncodeError as exc:
             path = str(op.get("path", ""))
             raise NotJSONError(
                 f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",
