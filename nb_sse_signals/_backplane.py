@@ -14,16 +14,37 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from ._types import JSON
 
-__all__ = ["DEFAULT_MAXLEN", "DEFAULT_PREFIX", "DEFAULT_TTL", "Backplane"]
+__all__ = ["DEFAULT_MAXLEN", "DEFAULT_PREFIX", "DEFAULT_TTL", "Backplane", "tenant_prefix"]
 
 # The Redis backplane's defaults, here so that its options can be declared (CLI, the
 # server extension's traits) without importing the optional `redis` package.
 DEFAULT_PREFIX = "nb_sse_signals:"  # every key's
 DEFAULT_MAXLEN = 10_000  # stream entries kept (approximately: trimmed with MAXLEN ~)
 DEFAULT_TTL = 7 * 24 * 3600  # seconds a signal or the stream outlives its last change
+
+
+def tenant_prefix(prefix: str, *, user: str = "", shared: str = "") -> str:
+    """The key prefix of one trust domain on a Redis that several deployments share.
+
+    ``shared``: a named namespace, ``<prefix>shared:<name>:``, whose servers all see
+    (and may change) each other's signals, whoever runs them: one trust domain, chosen
+    explicitly. Else ``user`` (JupyterHub's ``JUPYTERHUB_USER``): ``<prefix>user:<user>:``,
+    shared by that user's servers only. Else ``prefix`` as it is (one deployment).
+
+    The name is percent-encoded (``quote``): a user name cannot reach another's
+    namespace (``alice:x`` is not under ``alice:``), and no glob character of a Redis
+    ACL key pattern (``* ? [ ] \\``) can appear in it, so ``~<prefix>*`` confines
+    an ACL user to exactly this namespace (docs/security.md).
+    """
+    if shared:
+        return f"{prefix}shared:{quote(shared, safe='')}:"
+    if user:
+        return f"{prefix}user:{quote(user, safe='')}:"
+    return prefix
 
 
 class Backplane(Protocol):

@@ -506,6 +506,76 @@ def test_hubs_under_different_prefixes_share_nothing(redis_server: RedisServer) 
         b2.stop()
 
 
+def _acl_recipe() -> str:
+    """The ``ACL SETUSER`` line of docs/security.md, as a deployment would copy it."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("ACL SETUSER")]
+    assert len(lines) == 1, "expected one ACL recipe in docs/security.md"
+    return lines[0]
+
+
+def test_the_documented_acl_confines_each_user_to_their_namespace(tmp_path: Path) -> None:
+    import redis
+
+    from nb_sse_signals._backplane import tenant_prefix
+
+    with RedisServer(tmp_path / "acl", password="admin-pass") as server:
+        admin = redis.Redis.from_url(server.url)
+        urls, prefixes = {}, {}
+        try:
+            for user in ("alice", "bob"):
+                prefixes[user] = tenant_prefix("nb_sse_signals:", user=user)
+                line = (
+                    _acl_recipe()
+                    .replace("<user>", f"nbss-{user}")
+                    .replace("<password>", f"{user}-pass")
+                    .replace("<prefix>", prefixes[user])
+                )
+                admin.execute_command(*line.split())
+                urls[user] = f"redis://nbss-{user}:{user}-pass@127.0.0.1:{server.port}/0"
+        finally:
+            admin.close()
+        alice, bob = SignalHub(), SignalHub()
+        b1 = RedisBackplane(urls["alice"], prefix=prefixes["alice"]).start(alice)
+        b2 = RedisBackplane(urls["bob"], prefix=prefixes["bob"]).start(bob)
+        try:
+            # Everything a hub does works under its ACL user ...
+            assert alice.declare("diary", {"n": 1}) == 0
+            assert alice.set("diary", {"n": 2}) == 1
+            assert alice.patch("diary", [{"op": "add", "path": "/m", "value": 3}]) == 2
+            assert bob.declare("diary", "his") == 0
+            alice.close("diary")
+            assert alice.declare("diary", {"n": 4}) == 3
+            with RedisPublisher(urls["alice"], prefix=prefixes["alice"]) as publisher:
+                assert publisher.set("diary", {"n": 5}) == 4
+            wait_until(lambda: alice.get("diary") == (4, {"n": 5}), what="alice's change")
+            assert bob.get("diary") == (0, "his")
+            # ... and nothing outside its namespace: not even with the other's prefix.
+            with pytest.raises(BackplaneError):
+                RedisBackplane(urls["bob"], prefix=prefixes["alice"], timeout=1).start(
+                    SignalHub(), timeout=3
+                )
+            direct = redis.Redis.from_url(urls["bob"])
+            try:
+                for command in (
+                    ("GET", prefixes["alice"] + "epoch"),
+                    ("HMGET", prefixes["alice"] + "sig:diary", "value"),
+                    ("KEYS", "*"),
+                    ("FLUSHALL",),
+                    ("CONFIG", "GET", "requirepass"),
+                ):
+                    with pytest.raises(redis.exceptions.NoPermissionError):
+                        direct.execute_command(*command)
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    direct.eval("return redis.call('GET', KEYS[1])", 1, prefixes["alice"] + "seq")
+            finally:
+                direct.close()
+            assert alice.get("diary") == (4, {"n": 5})
+        finally:
+            b1.stop()
+            b2.stop()
+
+
 def test_history_and_values_in_redis_are_bounded_by_maxlen_and_ttl(
     redis_server: RedisServer,
 ) -> None:
