@@ -13,7 +13,7 @@ Typing only, no I/O: it sits below the hub so that the hub can name it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from ._types import JSON
@@ -47,6 +47,10 @@ def tenant_prefix(prefix: str, *, user: str = "", shared: str = "") -> str:
     return prefix
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 class Backplane(Protocol):
     """Commits one change for a hub and returns once this hub has applied it.
 
@@ -67,6 +71,12 @@ class Backplane(Protocol):
         """Tell every hub that ``name``'s publisher, at ``rev``, is gone, so that their
         viewers show it stale too. Best effort, and at once: the caller is a closing
         connection's handler on the hub's loop, which must not wait for the engine."""
+        ...
+
+    def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[run(item) for item in items]``, the changes they make committed together
+        where the engine can (one round trip for a frame of changes), with the outcome
+        and order of running them one by one."""
         ...
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:

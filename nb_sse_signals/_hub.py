@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -52,6 +52,8 @@ __all__ = ["SignalHub", "SignalInfo", "Subscription", "Unreadable"]
 log = logging.getLogger("nb_sse_signals")
 
 _EPOCH_ALPHABET = string.ascii_lowercase + string.digits
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -576,6 +578,20 @@ class SignalHub:
                     sub.close()
 
     # -- backplane hooks (the engine's feed, one thread; see _backplane.py) -------------
+
+    @property
+    def backplane(self) -> Backplane | None:
+        """The backplane changes are committed through, or None. With one, a change
+        waits for the engine (Redis): callers on an event loop run it in a thread."""
+        return self._backplane
+
+    def batched(self, run: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``[run(item) for item in items]``; with a backplane, the changes they make are
+        committed together (one round trip for a publisher's frame), with the same
+        outcome and order as one by one."""
+        if self._backplane is None:
+            return [run(item) for item in items]
+        return self._backplane.batched(run, items)
 
     def attach_backplane(self, backplane: Backplane) -> None:
         """Commit every later change through ``backplane`` (``_redis.RedisBackplane``

@@ -60,5 +60,6 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
 def handle_payload(hub: SignalHub, payload: object, owner: object = None) -> Any:
     """One message, or a JSON array of them: the reply, or a list of replies in order."""
     if isinstance(payload, list):
-        return [handle_message(hub, m, owner) for m in payload]
+        # One frame's changes in one round trip to a backplane (in order, as one by one).
+        return hub.batched(lambda m: handle_message(hub, m, owner), payload)
     return handle_message(hub, payload, owner)

@@ -43,7 +43,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
 import orjson
@@ -74,36 +74,57 @@ log = logging.getLogger("nb_sse_signals")
 
 _ATTEMPTS = 100  # commits re-based on a racing winner before giving up
 
-# KEYS: sig hash, seq, stream, epoch, names.  ARGV: 1 epoch of the caller's view,
-# 2 base rev ('' = the signal must not exist), 3 kind (c change, n whole value,
-# x close), 4 stream payload, 5 value JSON ('' when closed), 6 maxlen, 7 ttl, 8 name,
-# 9 '1' if the caller saw it closed else '0', 10 the rev to create it at (base '').
+# Many changes in one round trip (a publisher's frame: docs/protocol.md), applied in
+# order, each as if alone; the first that does not follow stops the rest (none of
+# them is applied), so a caller re-plans from there and the order stays the frame's.
+# KEYS: seq, stream, epoch, names, then the sig hash of each change.  ARGV: 1 epoch of
+# the caller's view, 2 maxlen, 3 ttl, then 7 per change: base rev ('' = the signal
+# must not exist), kind (c change, n whole value, x close), stream payload, value
+# JSON ('' when closed), name, '1' if the caller saw it closed else '0', the rev to
+# create it at (base ''). Reply: status (ok, conflict, epoch), how many were applied,
+# rev and seq of each applied, then for a conflict the rev ('' = none) and seq Redis
+# has of the one that stopped, for epoch the epoch Redis has.
 _COMMIT = """
-local epoch = redis.call('GET', KEYS[4])
-if epoch ~= ARGV[1] then return {'epoch', epoch or ''} end
-local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'seq')
-local rev
-if ARGV[2] == '' then
-  if cur[1] then return {'conflict', cur[1], cur[3]} end
-  rev = tonumber(ARGV[10])
-else
-  if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[9] then
-    return {'conflict', cur[1] or '', cur[3] or '0'}
+local epoch = redis.call('GET', KEYS[3])
+if epoch ~= ARGV[1] then return {'epoch', 0, epoch or ''} end
+local out = {'ok', 0}
+local applied = 0
+for i = 1, (#ARGV - 3) / 7 do
+  local a = 3 + (i - 1) * 7
+  local key, base, kind, name = KEYS[4 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
+  local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
+  local rev
+  if base == '' then
+    if cur[1] then
+      out[1] = 'conflict'; table.insert(out, cur[1]); table.insert(out, cur[3] or '0')
+      break
+    end
+    rev = tonumber(ARGV[a + 7])
+  else
+    if cur[1] ~= base or cur[2] ~= ARGV[a + 6] then
+      out[1] = 'conflict'; table.insert(out, cur[1] or ''); table.insert(out, cur[3] or '0')
+      break
+    end
+    rev = tonumber(cur[1])
+    if kind ~= 'x' then rev = rev + 1 end
   end
-  rev = tonumber(cur[1])
-  if ARGV[3] ~= 'x' then rev = rev + 1 end
+  local seq = redis.call('INCR', KEYS[1])
+  local closed = '0'
+  if kind == 'x' then closed = '1' end
+  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[a + 4])
+  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('SADD', KEYS[4], name)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
+    'n', name, 'r', rev, 'k', kind, 'p', ARGV[a + 3])
+  applied = applied + 1
+  table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
-local seq = redis.call('INCR', KEYS[2])
-local closed = '0'
-if ARGV[3] == 'x' then closed = '1' end
-redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('SADD', KEYS[5], ARGV[8])
-redis.call('EXPIRE', KEYS[5], ARGV[7])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '0-' .. seq,
-  'n', ARGV[8], 'r', rev, 'k', ARGV[3], 'p', ARGV[4])
-redis.call('EXPIRE', KEYS[3], ARGV[7])
-return {'ok', tostring(rev), tostring(seq)}
+out[2] = applied
+if applied > 0 then
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return out
 """
 
 # KEYS: epoch, seq, names.  ARGV: the hash prefix. Everything at one sequence number.
@@ -164,6 +185,9 @@ return 1
 """
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+_BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
 
 
 class _State(Protocol):
@@ -191,6 +215,14 @@ class _Plan:
     start_rev: int  # the rev to create it at, when base is None
     payload: bytes
     value_json: bytes
+    doc: JSON = None  # the value after a change ("c"), for the next plan of a batch
+
+    @property
+    def rev(self) -> int:
+        """The revision it commits at (as the script computes it)."""
+        if self.base is None:
+            return self.start_rev
+        return self.base if self.kind == "x" else self.base + 1
 
 
 def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> _Plan:
@@ -230,12 +262,21 @@ def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _P
     else:
         doc, ops = refresh(sig.value, value)
     # ops may share containers with doc (see _diff): serialise both at once.
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
+    if not ops:
+        return None
+    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc)
 
 
 def plan_patch(
-    name: str, state: _State | None, ops: Sequence[dict[str, Any]], base: int | None
+    name: str,
+    state: _State | None,
+    ops: Sequence[dict[str, Any]],
+    base: int | None,
+    *,
+    owned: bool = False,
 ) -> _Plan | None:
+    """``owned``: ``state``'s value is the caller's own (a batch's overlay), changed in
+    place (``apply_patch`` is atomic); else a copy is."""
     sig = _open(name, state)
     if base is not None and base != sig.rev:
         raise PatchError(
@@ -249,8 +290,8 @@ def plan_patch(
             " (its value in Redis is unreadable): set or declare it whole"
         )
     # On a copy: the hub's value changes only when the change comes back from Redis.
-    new = apply_patch(copy_json(sig.value), list(ops))
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new))
+    new = apply_patch(sig.value if owned else copy_json(sig.value), list(ops))
+    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new), new)
 
 
 def plan_close(name: str, state: _State | None) -> _Plan:
@@ -275,6 +316,34 @@ def _planned(
         return make(state)
     except orjson.JSONEncodeError as exc:
         raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
+
+
+@dataclass
+class _Batch:
+    """The items of one ``RedisBackplane.batched`` call, and the changes planned so far
+    (item index, name, plan), each on the value the ones before left (``overlay``)."""
+
+    run: Callable[[Any], Any]
+    items: list[Any]
+    out: list[Any] = field(default_factory=list)
+    item: int = 0  # the item running now
+    plans: list[tuple[int, str, _Plan]] = field(default_factory=list)
+    overlay: dict[str, _Cached] = field(default_factory=dict)
+    epoch: str = ""
+
+
+class _Reply:
+    """What ``_COMMIT`` answered: ``status`` (b"ok", b"conflict", b"epoch"), the rev and
+    seq of each change ``applied``, and, for a conflict, what Redis has of the change
+    that stopped the rest (``their_rev``: None if it has nothing, ``their_seq``)."""
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self.status = raw[0]
+        count = int(raw[1])
+        self.applied = [(int(raw[2 + 2 * i]), int(raw[3 + 2 * i])) for i in range(count)]
+        rest = raw[2 + 2 * count :]
+        self.their_rev = int(rest[0]) if self.status == b"conflict" and rest[0] else None
+        self.their_seq = int(rest[1]) if self.status == b"conflict" else 0
 
 
 class _Keys:
@@ -331,24 +400,23 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, name: str, plan: _Plan) -> list[bytes]:
+    async def commit(self, epoch: str, changes: Sequence[tuple[str, _Plan]]) -> _Reply:
+        """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
         k = self.keys
-        reply = await self.commit_script(
-            keys=[k.sig + name, k.seq, k.stream, k.epoch, k.names],
-            args=[
-                epoch,
+        keys = [k.seq, k.stream, k.epoch, k.names]
+        args: list[Any] = [epoch, self.maxlen, self.ttl]
+        for name, plan in changes:
+            keys.append(k.sig + name)
+            args += [
                 "" if plan.base is None else plan.base,
                 plan.kind,
                 plan.payload,
                 plan.value_json,
-                self.maxlen,
-                self.ttl,
                 name,
                 "1" if plan.seen_closed else "0",
                 plan.start_rev,
-            ],
-        )
-        return cast(list[bytes], reply)
+            ]
+        return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
 
     async def stale(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
@@ -431,6 +499,9 @@ class RedisBackplane:
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
+        # .batch: the thread's batch, if any; .failed: its round trip failed, and its
+        # items are being refused.
+        self._local = threading.local()
 
     @property
     def live(self) -> bool:
@@ -497,10 +568,14 @@ class RedisBackplane:
         return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
-        return self._commit(name, lambda sig: plan_set(name, sig, value, parsed))
+        return self._commit(name, lambda sig: plan_set(name, sig, value, parsed), batchable=True)
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
-        return self._commit(name, lambda sig: plan_patch(name, sig, ops, base))
+        def make(state: _State | None) -> _Plan | None:
+            # A batch's own value (its overlay) is changed in place, never copied.
+            return plan_patch(name, state, ops, base, owned=isinstance(state, _Cached))
+
+        return self._commit(name, make, batchable=True)
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
         planned = False
@@ -535,11 +610,110 @@ class RedisBackplane:
 
         future.add_done_callback(done)
 
-    def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
+    # -- batches: one frame's changes in one round trip ---------------------------------
+
+    def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[run(item) for item in items]``, with the changes they make (``set`` and
+        ``patch``) committed together: planned one after the other (each on the value
+        the ones before it leave), and sent in one ``_COMMIT`` when the items are done,
+        or before a ``declare`` or ``close`` (which go alone, after them). Replies say
+        the revisions the script gives. If the script stops at a change that does not
+        follow (a racing publisher, lost data), the items from that one on are run
+        again alone, in order, and their replies replaced: the outcome is what running
+        them one by one gives, in the same order (docs/protocol.md).
+        """
+        batch = _Batch(cast(Callable[[Any], Any], run), list(items))
+        self._local.batch = batch
+        try:
+            for i, item in enumerate(batch.items):
+                batch.item = i
+                batch.out.append(run(item))
+            batch.item = len(batch.items)
+            self._flush(batch)
+        finally:
+            self._local.batch = None
+        return cast(list[R], batch.out)
+
+    def _flush(self, batch: _Batch) -> None:
+        """Commit what ``batch`` planned (items before ``batch.item``); on a change that
+        did not follow, run the items from it on again, alone."""
+        plans, batch.plans = batch.plans, []
+        batch.overlay.clear()
+        if not plans:
+            return
+        epoch = batch.epoch
+        try:
+            reply = self._engine.call(self._engine.commit(epoch, [(n, p) for _, n, p in plans]))
+        except BackplaneError as exc:
+            # Unknown whether Redis has them: each of those items is refused (its
+            # publisher resends the whole value), at once, not after a timeout each.
+            self._local.failed = exc
+            try:
+                self._rerun(batch, plans[0][0])
+            finally:
+                self._local.failed = None
+            return
+        if reply.applied:
+            with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
+                self._wait_applied(reply.applied[-1][1], epoch)
+        if len(reply.applied) == len(plans):
+            return
+        if reply.status == b"conflict" and reply.their_rev is not None:
+            with contextlib.suppress(BackplaneError):  # re-based on the winner's change
+                self._wait_applied(reply.their_seq, epoch)
+        elif reply.status == b"epoch":
+            with contextlib.suppress(BackplaneError):
+                self._wait_epoch(epoch)
+        self._rerun(batch, plans[len(reply.applied)][0])
+
+    def _rerun(self, batch: _Batch, first: int) -> None:
+        """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
+        self._local.batch = None
+        try:
+            for k in range(first, batch.item):
+                batch.out[k] = batch.run(batch.items[k])
+        finally:
+            self._local.batch = batch
+
+    def _plan_in(
+        self, batch: _Batch, name: str, make: Callable[[_State | None], _Plan | None]
+    ) -> int:
+        """Plan a change into ``batch`` (on what the changes before it leave); its rev."""
         hub = self._hub
         assert hub is not None
         if not self._live:
-            # Refuse at once rather than stall the hub's loop on a Redis that is away.
+            raise BackplaneError("Redis is unreachable; the change was refused")
+        # Full, or planned in an epoch Redis no longer has (a reload came between):
+        # commit what is planned first (never under the hub's lock: the feed takes it).
+        if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
+            self._flush(batch)
+        with hub._lock:
+            if not batch.plans:
+                batch.epoch = hub.epoch
+            cached = batch.overlay.get(name)
+            state: _State | None = cached if cached is not None else hub._signals.get(name)
+            plan = _planned(name, make, state)
+            if plan is None:
+                return -1 if state is None else state.rev
+        batch.plans.append((batch.item, name, plan))
+        batch.overlay[name] = _Cached(plan.rev, False, plan.doc)
+        return plan.rev
+
+    def _commit(
+        self, name: str, make: Callable[[_State | None], _Plan | None], *, batchable: bool = False
+    ) -> int:
+        hub = self._hub
+        assert hub is not None
+        failed: BackplaneError | None = getattr(self._local, "failed", None)
+        if failed is not None:  # re-running the items of a batch whose round trip failed
+            raise BackplaneError(str(failed))
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            if batchable:
+                return self._plan_in(batch, name, make)
+            self._flush(batch)  # what came before goes first
+        if not self._live:
+            # Refuse at once rather than wait for a Redis that is away.
             raise BackplaneError("Redis is unreachable; the change was refused")
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
@@ -551,17 +725,16 @@ class RedisBackplane:
                 epoch = hub.epoch
                 if lost and sig is not None:
                     plan = _recreate(plan, sig)
-            reply = self._engine.call(self._engine.commit(epoch, name, plan))
-            status = reply[0]
-            if status == b"ok":
+            reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
+            if reply.status == b"ok":
                 # Committed: a hub slow to apply it delays the reply, never refuses it.
                 with contextlib.suppress(BackplaneError):
-                    self._wait_applied(int(reply[2]), epoch)
-                return int(reply[1])
-            if status == b"conflict":
-                lost = reply[1] == b""
+                    self._wait_applied(reply.applied[0][1], epoch)
+                return reply.applied[0][0]
+            if reply.status == b"conflict":
+                lost = reply.their_rev is None
                 if not lost:  # someone else changed it: re-base on their change
-                    self._wait_applied(int(reply[2]), epoch)
+                    self._wait_applied(reply.their_seq, epoch)
             else:  # Redis has another epoch (it lost data): wait for the feed to reload
                 self._wait_epoch(epoch)
         raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
@@ -763,13 +936,13 @@ class RedisPublisher:
                     return state.rev
                 if lost and state is not None:
                     plan = _recreate(plan, state)
-                reply = engine.call(engine.commit(self._epoch, name, plan))
-                if reply[0] == b"ok":
-                    rev = int(reply[1])
+                reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
+                if reply.status == b"ok":
+                    rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)
                     self._cache[name] = _Cached(rev, plan.kind == "x", value)
                     return rev
-                if reply[0] == b"epoch":
+                if reply.status == b"epoch":
                     self._epoch = ""
                 fresh = self._fetch(name)  # someone else won: re-base on what Redis has
                 lost = fresh is None and state is not None

@@ -70,7 +70,8 @@ class HubTransport:
         self.max_message_bytes: int | None = None  # nothing is framed in-process
 
     async def request(self, messages: list[bytes]) -> list[Message]:
-        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+        parsed = [orjson.loads(m) for m in messages]
+        return self.hub.batched(lambda m: handle_message(self.hub, m), parsed)
 
     async def close(self) -> None:
         return None

@@ -840,8 +840,8 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     client = redis.Redis.from_url(server.url)
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
-        keys = [f"nb_sse_signals:{k}" for k in (f"sig:{name}", "seq", "changes", "epoch", "names")]
-        args: list[Any] = [epoch, "", "n", value_json, value_json, 1000, 3600, name, "0", 0]
+        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names", f"sig:{name}")]
+        args: list[Any] = [epoch, 1000, 3600, "", "n", value_json, value_json, name, "0", 0]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
@@ -1060,3 +1060,88 @@ def test_a_server_that_stops_with_a_publisher_connected_stops_cleanly(
     finally:
         sock.close()
         server.stop()
+
+
+# -- batched commits: one frame's changes in one round trip ------------------------------
+
+
+def _script_calls(server: RedisServer) -> int:
+    """How many scripts Redis ran so far (EVALSHA and EVAL): its own count."""
+    stats = _redis_command(server, "INFO", "commandstats")
+    return sum(
+        int(stats[key]["calls"]) for key in ("cmdstat_evalsha", "cmdstat_eval") if key in stats
+    )
+
+
+def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
+    redis_server: RedisServer,
+) -> None:
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        declare = [{"op": "declare", "name": "log", "value": []}]
+        assert httpx.post(url, json=declare, headers=headers, timeout=10).json()[0]["ok"]
+        frame: list[dict[str, Any]] = [
+            {"op": "patch", "name": "log", "patch": [{"op": "add", "path": "/-", "value": i}]}
+            for i in range(100)
+        ]
+        # A bad one in the middle is refused alone, as without Redis; the rest commit.
+        frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
+        before = _script_calls(redis_server)
+        replies = httpx.post(url, json=frame, headers=headers, timeout=30).json()
+        assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
+        assert not replies[50]["ok"]
+        assert "999" in replies[50]["error"]
+        oks = [r for i, r in enumerate(replies) if i != 50]
+        assert all(r["ok"] for r in oks)
+        assert [r["rev"] for r in oks] == list(range(1, 100))
+        expected = [i for i in range(100) if i != 50]
+        assert server.hub.get("log") == (99, expected)
+        with RedisPublisher(redis_server.url) as publisher:
+            assert publisher.get("log") == (99, expected)
+    finally:
+        server.stop()
+
+
+def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_message
+
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", 0)
+    raced = False
+
+    def run(message: dict[str, Any]) -> dict[str, Any]:
+        nonlocal raced
+        if message["name"] == "b" and not raced:
+            # Another publisher changes a after this frame planned its first changes of
+            # a (on revision 0) and before they are sent: the script stops at the first.
+            raced = True
+            with RedisPublisher(redis_server.url) as other:
+                other.set("a", ["x"])
+        return handle_message(hub, message)
+
+    frame = [
+        *({"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+          for i in range(5)),
+        {"op": "set", "name": "b", "value": 1},
+        *({"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+          for i in range(5, 10)),
+        {"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/0"}], "base": 0},
+    ]  # fmt: skip
+    replies = hub.batched(run, frame)
+    assert [r["rev"] for r in replies[:5]] == [2, 3, 4, 5, 6], "re-based on the race"
+    assert replies[5] == {"ok": True, "rev": 1}
+    assert [r["rev"] for r in replies[6:11]] == [7, 8, 9, 10, 11]
+    assert not replies[11]["ok"]
+    assert "at revision 11, got one made at 0" in replies[11]["error"]
+    assert hub.get("a") == (11, ["x", *range(10)])
+    assert hub.get("b") == (1, 1)
+    # Redis's stream has the frame's changes in its order, after the race.
+    entries = _redis_command(redis_server, "XRANGE", "nb_sse_signals:changes", "-", "+")
+    order = [(f[b"n"].decode(), int(f[b"r"])) for _, f in entries if int(f[b"r"]) > 0]
+    assert order == [*(("a", r) for r in range(1, 7)), ("b", 1), *(("a", r) for r in range(7, 12))]
