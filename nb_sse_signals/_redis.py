@@ -107,6 +107,9 @@ for i = 1, (#ARGV - 3) / 7 do
     end
     rev = tonumber(cur[1])
     if kind ~= 'x' then rev = rev + 1 end
+    -- A whole value put back over an older state (Redis went back) takes the
+    -- revision after what its viewers saw: revisions never go back.
+    if kind ~= 'c' and tonumber(ARGV[a + 7]) > rev then rev = tonumber(ARGV[a + 7]) end
   end
   local seq = redis.call('INCR', KEYS[1])
   local closed = '0'
@@ -173,9 +176,22 @@ return 1
 """
 
 # KEYS: sig hash, names.  ARGV: rev, closed, value, ttl, name, stale. A hub puts back
-# what it has into a Redis that lost it; what someone wrote meanwhile wins.
+# what it has into a Redis that lost it, or holds an older state of it (restored from
+# an older snapshot, a replica that lagged): revisions never go back. What Redis has
+# that is as new or newer (someone wrote it meanwhile) wins. States are ordered by
+# revision, then closed after open (a close keeps its revision); a revision that is
+# not a number is no state at all.
 _SEED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed')
+local theirs = tonumber(cur[1])
+if theirs then
+  local mine = tonumber(ARGV[1]) * 2
+  if ARGV[2] == '1' then mine = mine + 1 end
+  theirs = theirs * 2
+  if cur[2] == '1' then theirs = theirs + 1 end
+  if theirs >= mine then return 0 end
+end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'closed', ARGV[2], 'seq', 0, 'value', ARGV[3],
   'stale', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -299,12 +315,20 @@ def plan_close(name: str, state: _State | None) -> _Plan:
     return _Plan("x", sig.rev, False, 0, b"", b"")
 
 
-def _recreate(plan: _Plan, state: _State) -> _Plan:
-    """``plan`` for a Redis that no longer has the signal: put it back whole, after the
+def _recreate(plan: _Plan, state: _State, theirs: _State | None = None) -> _Plan:
+    """``plan`` for a Redis that no longer has the signal (``theirs`` None), or has an
+    older state of it (``theirs``: it went back in time): put it back whole, after the
     revision its viewers have (revisions never go back)."""
+    base = None if theirs is None else theirs.rev
+    seen_closed = theirs is not None and theirs.closed
     if plan.kind == "x":
-        return _Plan("x", None, False, state.rev, b"", b"")
-    return _Plan("n", None, False, state.rev + 1, plan.value_json, plan.value_json)
+        return _Plan("x", base, seen_closed, state.rev, b"", b"")
+    return _Plan("n", base, seen_closed, state.rev + 1, plan.value_json, plan.value_json)
+
+
+def _older(theirs: _State, ours: _State) -> bool:
+    """Whether ``theirs`` is an older state than ``ours`` (a close keeps its revision)."""
+    return (theirs.rev, theirs.closed) < (ours.rev, ours.closed)
 
 
 def _planned(
@@ -732,8 +756,15 @@ class RedisBackplane:
                     self._wait_applied(reply.applied[0][1], epoch)
                 return reply.applied[0][0]
             if reply.status == b"conflict":
-                lost = reply.their_rev is None
-                if not lost:  # someone else changed it: re-base on their change
+                their_rev = reply.their_rev
+                lost = their_rev is None
+                if their_rev is None:
+                    continue
+                if sig is not None and their_rev < sig.rev:
+                    # Redis went back in time: its feed puts back what this hub has,
+                    # in a new epoch, before any change is made on that older state.
+                    self._wait_epoch(epoch)
+                else:  # someone else changed it: re-base on their change
                     self._wait_applied(reply.their_seq, epoch)
             else:  # Redis has another epoch (it lost data): wait for the feed to reload
                 self._wait_epoch(epoch)
@@ -790,7 +821,8 @@ class RedisBackplane:
         epoch, seq, states = await engine.load()
         # Redis came back empty, older than what we saw, or someone already gave it a
         # new epoch for that (epochs change for nothing else): put back what this hub
-        # has, whatever is missing (other hubs do the same; the first one wins).
+        # has, whatever is missing or older there (other hubs do the same; the newest
+        # state of each signal wins), so that no viewer is sent an older value.
         older = epoch == self._epoch and seq < self._last_seq
         if not epoch or older or (self._epoch and epoch != self._epoch):
             renewed = (not epoch or older) and await engine.renew_script(
@@ -833,9 +865,13 @@ class RedisBackplane:
         while True:
             found: Any = await client.xread({k.stream: f"0-{last}"}, count=1000, block=1000)
             if not found:
-                # Idle: did Redis lose its data without dropping us (FLUSHALL, failover)?
-                if await client.get(k.epoch) != epoch:
+                # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
+                # to a replica that lagged: its sequence is behind what we applied)?
+                now_epoch, now_seq = await client.mget([k.epoch, k.seq])
+                if now_epoch != epoch:
                     raise _OutOfStep("the epoch changed")
+                if int(now_seq or 0) < last:
+                    raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
                 continue
             for entry_id, fields in found[0][1]:
                 seq = int(entry_id.split(b"-")[1])
@@ -929,13 +965,14 @@ class RedisPublisher:
             cached = self._cache.get(name)
             state: _State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
+            theirs: _State | None = None  # what it has instead, if older than ours
             for _ in range(_ATTEMPTS):
                 plan = _planned(name, make, state)
                 if plan is None:
                     assert state is not None
                     return state.rev
                 if lost and state is not None:
-                    plan = _recreate(plan, state)
+                    plan = _recreate(plan, state, theirs)
                 reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
                 if reply.status == b"ok":
                     rev = reply.applied[0][0]
@@ -945,9 +982,15 @@ class RedisPublisher:
                 if reply.status == b"epoch":
                     self._epoch = ""
                 fresh = self._fetch(name)  # someone else won: re-base on what Redis has
-                lost = fresh is None and state is not None
+                # ... unless Redis has nothing, or an older state than ours (restored
+                # from an older snapshot, a lagging replica): ours is put back whole
+                # with the change, never the change applied to an older value.
+                lost = state is not None and (fresh is None or _older(fresh, state))
+                theirs = fresh if lost else None
                 if not lost:
                     state = fresh
+                elif fresh is not None:
+                    self._cache[name] = cast(_Cached, state)
             raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
 
 

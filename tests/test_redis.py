@@ -1145,3 +1145,85 @@ def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
     entries = _redis_command(redis_server, "XRANGE", "nb_sse_signals:changes", "-", "+")
     order = [(f[b"n"].decode(), int(f[b"r"])) for _, f in entries if int(f[b"r"]) > 0]
     assert order == [*(("a", r) for r in range(1, 7)), ("b", 1), *(("a", r) for r in range(7, 12))]
+
+
+# -- nothing goes back in time ------------------------------------------------------------
+
+
+def _restore_older_snapshot(server: RedisServer, saved: bool) -> None:
+    server.restart()  # loads dump.rdb: the state at the SAVE, older than what hubs saw
+
+
+def _flushall(server: RedisServer, saved: bool) -> None:
+    _redis_command(server, "FLUSHALL")
+
+
+@pytest.mark.parametrize(
+    "lose", [_restore_older_snapshot, _flushall], ids=["older-rdb", "flushall"]
+)
+def test_after_redis_loses_data_no_viewer_goes_back_and_publishers_stay_in_step(
+    redis_server: RedisServer, lose: Callable[[RedisServer, bool], None]
+) -> None:
+    from nb_sse_signals import Publisher, ServerSignal
+
+    servers = [
+        Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url).start()
+        for _ in range(2)
+    ]
+    publisher = Publisher.connect(servers[0].url, SECRET, timeout=5)
+    seen: list[list[tuple[int, int]]] = [[], []]  # (rev, v) each viewer was shown
+    followers = [
+        Follower(
+            server.url,
+            "n",
+            lambda value, rev, out=out: out.append((rev, value["v"])),  # type: ignore[misc]
+            lambda status: None,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        for server, out in zip(servers, seen, strict=True)
+    ]
+    direct = RedisPublisher(redis_server.url)
+    try:
+        signal = ServerSignal("n", {"v": 0}, publisher=publisher, max_rate=1000)
+
+        def publish(v: int) -> None:
+            signal.set({"v": v})
+            publisher.flush()
+
+        def everywhere(name: str, expected: Any) -> None:
+            for server in servers:
+                wait_until(lambda s=server: s.hub.get(name) == expected, 20, f"{name} {expected}")
+
+        for v in range(1, 4):
+            publish(v)
+        direct.declare("p", [0])
+        direct.patch("p", [{"op": "add", "path": "/-", "value": 1}])
+        everywhere("n", (3, {"v": 3}))
+        _redis_command(redis_server, "SAVE")  # what an older snapshot has
+        for v in range(4, 11):
+            publish(v)
+        for i in (2, 3):
+            direct.patch("p", [{"op": "add", "path": "/-", "value": i}])
+        everywhere("n", (10, {"v": 10}))
+        everywhere("p", (3, [0, 1, 2, 3]))
+
+        lose(redis_server, True)
+
+        # Each hub puts back what it has (the newest wins), and changes go on from it:
+        # the publisher's next patch (made on revision 10) and the script's (on [0..3]).
+        publish(11)
+        direct.patch("p", [{"op": "add", "path": "/-", "value": 4}])
+        everywhere("n", (11, {"v": 11}))
+        everywhere("p", (4, [0, 1, 2, 3, 4]))
+        assert direct.get("n") == (11, {"v": 11})
+        for out in seen:
+            wait_until(lambda out=out: out and out[-1] == (11, 11), 20, "the viewer at 11")
+            shown = [v for _, v in out]
+            assert shown == sorted(shown), f"a viewer went back in time: {out}"
+    finally:
+        for follower in followers:
+            follower.stop()
+        direct.stop()
+        publisher.shutdown()
+        for server in servers:
+            server.stop()
