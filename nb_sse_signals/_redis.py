@@ -747,6 +747,7 @@ class RedisBackplane:
                 if plan is None:  # nothing to change (or a conditional close that is not)
                     return -1 if sig is None else sig.rev
                 epoch = hub.epoch
+                planned_on = -1 if sig is None else sig.rev  # (sig changes as the feed runs)
                 if lost and sig is not None:
                     plan = _recreate(plan, sig)
             reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
@@ -760,7 +761,7 @@ class RedisBackplane:
                 lost = their_rev is None
                 if their_rev is None:
                     continue
-                if sig is not None and their_rev < sig.rev:
+                if their_rev < planned_on:
                     # Redis went back in time: its feed puts back what this hub has,
                     # in a new epoch, before any change is made on that older state.
                     self._wait_epoch(epoch)
@@ -867,7 +868,11 @@ class RedisBackplane:
             if not found:
                 # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
                 # to a replica that lagged: its sequence is behind what we applied)?
-                now_epoch, now_seq = await client.mget([k.epoch, k.seq])
+                # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
+                pipe = client.pipeline(transaction=False)
+                pipe.get(k.epoch)
+                pipe.get(k.seq)
+                now_epoch, now_seq = await pipe.execute()
                 if now_epoch != epoch:
                     raise _OutOfStep("the epoch changed")
                 if int(now_seq or 0) < last:
