@@ -93,6 +93,8 @@ for i = 1, (#ARGV - 3) / 7 do
   local a = 3 + (i - 1) * 7
   local key, base, kind, name = KEYS[4 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
   local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
+  -- A revision that is not a number (not written by us) is no state: put over it.
+  if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
   local rev
   if base == '' then
     if cur[1] then
@@ -137,7 +139,7 @@ for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value', 'stale', 'seq')
   if h[1] then
     local stale = '0'
-    if tonumber(h[4] or '0') > tonumber(h[5] or '0') then stale = '1' end
+    if (tonumber(h[4]) or 0) > (tonumber(h[5]) or 0) then stale = '1' end
     table.insert(out, name); table.insert(out, h[1])
     table.insert(out, h[2]); table.insert(out, h[3]); table.insert(out, stale)
   else
@@ -157,7 +159,7 @@ _STALE = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'stale', 'seq')
 if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
-if tonumber(cur[3] or '0') > tonumber(cur[4] or '0') then return 0 end
+if (tonumber(cur[3]) or 0) > (tonumber(cur[4]) or 0) then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'stale', seq)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
@@ -166,12 +168,14 @@ redis.call('EXPIRE', KEYS[3], ARGV[5])
 return seq
 """
 
-# KEYS: epoch, stream.  ARGV: the epoch the caller saw ('' = none), the new one.
+# KEYS: epoch, stream, seq.  ARGV: the epoch the caller saw ('' = none), the new one.
 # Redis lost data: a new epoch, and the old stream's ids mean nothing any more.
 _RENEW = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
+local seq = redis.call('GET', KEYS[3])
+if seq and not string.match(seq, '^%d+$') then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
@@ -456,23 +460,37 @@ class _Engine:
         )
         states: list[Loaded] = []
         for i in range(2, len(raw), 5):
+            # Written by other hubs, other versions, or anyone with access to Redis:
+            # every field is checked, and one bad signal never stops the others.
+            try:
+                name = proto.check_key(raw[i].decode())
+            except (UnicodeDecodeError, ValueError) as exc:
+                log.warning("nb_sse_signals: ignoring a signal in Redis: %s", exc)
+                continue
             closed = raw[i + 2] == b"1"
             value: JSON | Unreadable = None
-            if not closed:
+            try:
+                rev = _revision(raw[i + 1])
+            except ValueError as exc:
+                rev, closed, value = 0, False, Unreadable(str(exc))  # refused, never shown
+            if not closed and value is None:
                 try:
                     value = cast(JSON, orjson.loads(raw[i + 3]))
                 except orjson.JSONDecodeError as exc:
-                    # One bad key must not stop the hub from loading the others: the hub
-                    # refuses this one (and logs its name).
+                    # The hub refuses this one (and logs its name).
                     value = Unreadable(f"cannot be read as JSON: {exc}")
             stale = raw[i + 4] == b"1" and not closed
-            states.append((raw[i].decode(), int(raw[i + 1]), closed, value, stale))
-        return raw[0].decode(), int(raw[1]), states
+            states.append((name, rev, closed, value, stale))
+        try:
+            seq = _revision(raw[1])
+        except ValueError:
+            seq = -1  # not a sequence: as lost data (_resync renews the epoch)
+        return raw[0].decode(errors="replace"), seq, states
 
     async def epoch(self) -> str:
         """The backplane's epoch; makes the first one if Redis has none."""
         k = self.keys
-        await self.renew_script(keys=[k.epoch, k.stream], args=["", _new_epoch()])
+        await self.renew_script(keys=[k.epoch, k.stream, k.seq], args=["", _new_epoch()])
         raw: Any = await self.client.get(k.epoch)
         return cast(bytes, raw or b"").decode()
 
@@ -487,8 +505,41 @@ class _Engine:
             self.loop.close()
 
 
+def _revision(raw: bytes) -> int:
+    """A revision or sequence number read from Redis; ValueError if it is not one."""
+    if not raw.isdigit() or len(raw) > 18:  # (18 digits: far from 64 bits' end)
+        shown = raw[:40].decode(errors="replace")
+        raise ValueError(f"expected a revision (a non-negative integer), got {shown!r}")
+    return int(raw)
+
+
+def _entry(fields: dict[bytes, bytes]) -> tuple[str, int, str, bytes]:
+    """A stream entry's name, rev, kind and payload, checked as a publisher's would be;
+    ValueError (naming what is wrong) if it is not one this hub can apply."""
+    try:
+        name = proto.check_key(fields[b"n"].decode())
+        rev = _revision(fields[b"r"])
+        kind = fields[b"k"].decode()
+        payload = fields[b"p"]
+    except KeyError as exc:
+        raise ValueError(f"expected fields n, r, k and p, got none for {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"expected UTF-8 text: {exc}") from None
+    if kind not in ("c", "n", "x", "s"):
+        raise ValueError(f"expected a kind of c, n, x or s, got {kind[:20]!r}")
+    return name, rev, kind, payload
+
+
 def _new_epoch() -> str:
     return "r" + secrets.token_hex(5)
+
+
+def _valid_epoch(epoch: str) -> bool:
+    try:
+        proto.check_epoch(epoch)
+    except ValueError:
+        return False
+    return True
 
 
 class _OutOfStep(Exception):
@@ -825,9 +876,11 @@ class RedisBackplane:
         # has, whatever is missing or older there (other hubs do the same; the newest
         # state of each signal wins), so that no viewer is sent an older value.
         older = epoch == self._epoch and seq < self._last_seq
-        if not epoch or older or (self._epoch and epoch != self._epoch):
-            renewed = (not epoch or older) and await engine.renew_script(
-                keys=[k.epoch, k.stream], args=[epoch, _new_epoch()]
+        # An epoch or sequence that is not one (written by someone else) is lost data.
+        lost = not _valid_epoch(epoch) or seq < 0
+        if lost or older or (self._epoch and epoch != self._epoch):
+            renewed = (lost or older) and await engine.renew_script(
+                keys=[k.epoch, k.stream, k.seq], args=[epoch, _new_epoch()]
             )
             if renewed and self._epoch:  # (not on a first start with an empty Redis)
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
@@ -882,10 +935,16 @@ class RedisBackplane:
                 seq = int(entry_id.split(b"-")[1])
                 if seq != last + 1:
                     raise _OutOfStep(f"the stream jumps from {last} to {seq} (trimmed)")
-                name = fields[b"n"].decode()
-                if not hub._apply_remote(
-                    seq, name, int(fields[b"r"]), fields[b"k"].decode(), fields[b"p"]
-                ):
+                try:
+                    name, rev, kind, payload = _entry(fields)
+                except ValueError as exc:
+                    # Not one of ours: skipped, and the signal it names (if it names one)
+                    # refused until its next whole value; every other signal goes on.
+                    raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
+                    hub._skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
+                    last = seq
+                    continue
+                if not hub._apply_remote(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
             with self._applied:
