@@ -175,6 +175,7 @@ class SignalHub:
         # With a backplane, changes are committed there and applied here in its order
         # (see "backplane hooks" below); None: this hub is the only one.
         self._backplane: Backplane | None = None
+        self._declaring: dict[str, int] = {}  # names being declared here, through it
 
     # -- publishing (any thread) --------------------------------------------------------
 
@@ -201,11 +202,19 @@ class SignalHub:
                 if known is None or known.closed:
                     self._check_room()
                 self._check_owner(owner, name, known)
+                # Its feed must know it is this hub's own, not another hub's.
+                self._declaring[name] = self._declaring.get(name, 0) + 1
+            try:
+                rev = self._backplane.declare(name, doc, owner)
+            finally:
+                with self._lock:
+                    left = self._declaring.pop(name) - 1
+                    if left:
+                        self._declaring[name] = left
             # Taken over (an orphan of this hub, or a new owner here: maybe another hub's
             # orphan), it is committed as a whole-value replace at a new revision even
             # when equal: the change that ends a stale on whichever hub showed it, in
             # every hub's history, so a viewer resuming then gets it too.
-            rev = self._backplane.declare(name, doc, owner)
             with self._lock:
                 sig = self._signals.get(name)
                 if sig is not None:
@@ -633,7 +642,8 @@ class SignalHub:
                     if sig.refused is None:
                         self._push(sig, proto.stale_frame(name, rev))
                 return True
-            if sig is None and not self._room_for_remote():
+            local = name in self._declaring
+            if sig is None and not local and not self._room_for_remote():
                 self._seq = seq  # another hub's, beyond backplane_signals: not served here
                 return True
             if kind == "n":
@@ -643,7 +653,7 @@ class SignalHub:
                 doc, refusal = _readable(payload, self.limits.backplane_value_bytes)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, doc, seq)
-                    sig.local = False
+                    sig.local = local
                     sig.rev, self._seq = rev, seq
                     if refusal is not None:
                         self._refuse(sig, seq, refusal)
@@ -749,12 +759,13 @@ class SignalHub:
                 sig = self._signals.get(name)
                 known = sig is not None
                 if sig is None:
-                    if remote >= self.limits.backplane_signals:
+                    local = name in self._declaring
+                    if not local and remote >= self.limits.backplane_signals:
                         skipped += 1  # other hubs', beyond what this hub serves of them
                         continue
-                    remote += 1
+                    remote += not local
                     sig = self._signals[name] = _Signal(name, None, seq)
-                    sig.local = False
+                    sig.local = local
                 # An orphan of this hub stays one, and its own, at the same revision
                 # (Redis may have lost the mark with its data, and the reaper closes only
                 # orphans); one another hub said is stale is nobody's here (see "s" in

@@ -1236,3 +1236,111 @@ def test_after_redis_loses_data_no_viewer_goes_back_and_publishers_stay_in_step(
         publisher.shutdown()
         for server in servers:
             server.stop()
+
+
+# -- bounded and validated: what is read from Redis ---------------------------------------
+
+
+def _xadd(server: RedisServer, name: bytes, rev: bytes, kind: bytes, payload: bytes) -> None:
+    """Append one raw change to the stream at the next sequence number, as anyone with
+    access to Redis could: the fields as they are, checked by nobody."""
+    import redis
+
+    client = redis.Redis.from_url(server.url)
+    try:
+        seq = client.incr("nb_sse_signals:seq")
+        client.xadd(
+            "nb_sse_signals:changes",
+            {b"n": name, b"r": rev, b"k": kind, b"p": payload},
+            id=f"0-{seq}",
+        )
+    finally:
+        client.close()
+
+
+async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub, _ = local_hubs()
+    hub.declare("good", {"a": 0})
+    hub.declare("bad", {"a": 0})
+    hub.declare("odd", {"a": 0})
+    sub = hub.subscribe(["good", "bad", "odd"])
+    await _events_of(sub)  # the snapshots
+    # Valid JSON with line breaks between its tokens: framed as it is, the second line
+    # would end the event's data and the rest would be read as other SSE fields.
+    _xadd(redis_server, b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]')
+    _xadd(redis_server, b"bad", b"one", b"c", b"[]")  # a revision that is not a number
+    _xadd(redis_server, b"no spaces", b"1", b"c", b"[]")  # a name no publisher may use
+    _xadd(redis_server, b"odd", b"1", b"q", b"[]")  # a kind there is not
+    _xadd(redis_server, b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]')
+    events: list[Any] = []
+    while not any(e.event == "message" and '"rev":2' in e.data for e in events):
+        events += await _events_of(sub)
+    changes = [orjson.loads(e.data) for e in events if e.event == "message"]
+    assert changes[0] == {
+        "name": "good", "rev": 1, "patch": [{"op": "replace", "path": "/a", "value": 1}]
+    }  # fmt: skip
+    refused = [orjson.loads(e.data)["name"] for e in events if e.event == "refused"]
+    assert sorted(refused) == ["bad", "odd"]
+    with pytest.raises(BackplaneError, match="'bad'"):
+        hub.get("bad")
+    logged = caplog.text
+    assert "'bad'" in logged
+    assert "no spaces" in logged
+    assert hub.get("good") == (2, {"a": 2}), "every other signal went on"
+    # A whole value brings a refused signal back.
+    assert hub.declare("bad", {"a": 5}) >= 1
+    assert hub.get("bad")[1] == {"a": 5}
+    sub.close()
+
+
+def test_bad_fields_in_redis_hashes_refuse_their_signal_only_and_a_bad_epoch_is_renewed(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+) -> None:
+    one, _ = local_hubs()
+    one.declare("fine", 1)
+    one.declare("bad-rev", 1)
+    one.declare("bad-stale", 1)
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad-rev", "rev", "NaN")
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad-stale", "stale", "x")
+    _redis_command(redis_server, "SADD", "nb_sse_signals:names", "bad name")
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad name", "rev", "1", "value", "1")
+    _redis_command(redis_server, "SET", "nb_sse_signals:epoch", "not an epoch!")
+    two, backplane = local_hubs()  # loads all that, at once
+    assert two.get("fine") == (0, 1)
+    assert two.get("bad-stale") == (0, 1), "a stale mark that is not a number is no mark"
+    assert "bad name" not in two.names()
+    assert two.epoch != "not an epoch!"
+    assert backplane.live
+    assert two.set("fine", 2) == 1, "changes go on in the renewed epoch"
+    # bad-rev is refused, not served, until declared whole again.
+    with pytest.raises(BackplaneError):
+        two.get("bad-rev")
+    two.declare("bad-rev", 7)
+    assert two.get("bad-rev")[1] == 7
+
+
+def test_other_hubs_signals_have_their_own_bound_and_leave_this_hubs_own_alone(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other, _ = local_hubs()
+    for i in range(3):
+        other.declare(f"theirs-{i}", i)
+    here, _ = local_hubs(SignalHub(limits=Limits(signals=1, backplane_signals=2)))
+    assert len(here.names()) == 2, "two of theirs are served here, no more"
+    assert "not served here" in caplog.text
+    assert here.declare("mine", 0) == 0, "theirs do not use this hub's own signals limit"
+    with pytest.raises(LimitError, match="signals"):
+        here.declare("mine-too", 0)
+    other.declare("theirs-3", 3)  # one more from the feed: beyond the bound, not served
+    wait_until(lambda: other.get("theirs-3") == (0, 3))
+    served = sorted(n for n in here.names() if n.startswith("theirs-"))
+    assert len(served) == 2
+    other.set(served[0], 10)  # and changes of those served go on
+    wait_until(lambda: here.get(served[0])[1] == 10, 10, "the change")
+    assert sorted(n for n in here.names() if n.startswith("theirs-")) == served
