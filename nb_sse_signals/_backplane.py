@@ -4,7 +4,8 @@ A hub with a backplane (``SignalHub.attach_backplane``) does not commit changes
 itself: its publishing methods hand them here, the engine orders them among every
 hub's (``_redis.RedisBackplane``: one Lua script per change in Redis), and the
 change comes back to every hub, this one included, through the engine's feed, which
-applies it with ``SignalHub._apply_remote`` in the engine's order. So revisions,
+applies it with ``SignalHub.apply_remote`` in the engine's order: the engine calls
+the hub back only through :class:`BackplaneEvents`, never its private state. So revisions,
 sequence numbers and the epoch (the cursor) are the engine's, the same on every hub.
 
 Typing only, no I/O: it sits below the hub so that the hub can name it.
@@ -18,7 +19,14 @@ from urllib.parse import quote
 
 from ._types import JSON
 
-__all__ = ["DEFAULT_MAXLEN", "DEFAULT_PREFIX", "DEFAULT_TTL", "Backplane", "tenant_prefix"]
+__all__ = [
+    "DEFAULT_MAXLEN",
+    "DEFAULT_PREFIX",
+    "DEFAULT_TTL",
+    "Backplane",
+    "BackplaneEvents",
+    "tenant_prefix",
+]
 
 # The Redis backplane's defaults, here so that its options can be declared (CLI, the
 # server extension's traits) without importing the optional `redis` package.
@@ -82,4 +90,35 @@ class Backplane(Protocol):
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
         """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
         each time the change is planned) still says so. Whether it closed."""
+        ...
+
+
+class BackplaneEvents(Protocol):
+    """What an engine calls on the hub it serves (``SignalHub`` implements it): the
+    small public interface between them, as centrifuge's ``BrokerEventHandler``."""
+
+    epoch: str
+
+    def planned(self, name: str, make: Callable[[Any], R]) -> tuple[R, str]:
+        """``make(the hub's signal or None)`` under the hub's lock, and the epoch."""
+        ...
+
+    def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:
+        """What the hub can put back into an engine that lost data."""
+        ...
+
+    def apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+        """Apply the engine's change ``seq``; False: it does not follow (reload)."""
+        ...
+
+    def load_remote(self, epoch: str, seq: int, states: Any) -> None:
+        """Take the engine's whole state at ``seq`` of ``epoch``."""
+        ...
+
+    def skip_remote(self, seq: int, name: str, reason: str) -> None:
+        """Change ``seq`` cannot be read: past it, and its signal refused."""
+        ...
+
+    def backplane_lost(self) -> None:
+        """The engine is unreachable: subscribers are told their values may be behind."""
         ...

@@ -612,14 +612,34 @@ class SignalHub:
             return [run(item) for item in items]
         return self._backplane.batched(run, items)
 
+    # -- what a backplane's engine calls (``_backplane.BackplaneEvents``; any thread) ---
+
+    def planned(self, name: str, make: Callable[[Any], _R]) -> tuple[_R, str]:
+        """``make(the signal as this hub has it, or None)`` under the hub's lock (so that
+        nothing changes it meanwhile), and the epoch it was planned in. The signal is
+        read-only to ``make``: ``rev``, ``closed``, ``value``, ``owner``, ``orphaned``."""
+        with self._lock:
+            return make(self._signals.get(name)), self.epoch
+
+    def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:
+        """``(name, rev, closed, value, orphaned)`` of every signal this hub can serve, to
+        put back into a backplane that lost them (not those it refused: they cannot be
+        written, and the backplane has them anyway)."""
+        with self._lock:
+            return [
+                (n, s.rev, s.closed, s.value, s.orphaned)
+                for n, s in self._signals.items()
+                if s.refused is None
+            ]
+
     def attach_backplane(self, backplane: Backplane) -> None:
         """Commit every later change through ``backplane`` (``_redis.RedisBackplane``
         calls this), which then feeds them back with the methods below."""
         self._backplane = backplane
 
-    def _apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+    def apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
         """Apply the backplane's change number ``seq``, in its order; False: it does not
-        follow from what this hub has (the caller then reloads the state with ``_load``).
+        follow from what this hub has (the caller then reloads the state with ``load_remote``).
 
         ``kind``: ``"c"`` a change (``payload``: the patch's JSON, framed as it is, so
         every hub sends the same bytes), ``"n"`` a whole value at ``rev`` (a new or
@@ -722,7 +742,7 @@ class SignalHub:
             self._restart_history(sig, seq)
         return True
 
-    def _skip_remote(self, seq: int, name: str, reason: str) -> None:
+    def skip_remote(self, seq: int, name: str, reason: str) -> None:
         """The backplane's change ``seq`` cannot even be read (``reason``): past it, and
         ``name``'s signal (if this hub has it open) refused until a whole value comes."""
         with self._lock:
@@ -742,7 +762,7 @@ class SignalHub:
         remote = sum(1 for s in self._signals.values() if not s.local)
         return remote < self.limits.backplane_signals
 
-    def _load(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
+    def load_remote(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
         """Take the backplane's state (``(name, rev, closed, value, stale)`` per signal) at ``seq``
         of ``epoch``: after start-up, an outage or lost data. Every subscriber is then
         sent snapshots at the new cursor (which also ends a ``stale``). A value this hub
@@ -769,7 +789,7 @@ class SignalHub:
                 # An orphan of this hub stays one, and its own, at the same revision
                 # (Redis may have lost the mark with its data, and the reaper closes only
                 # orphans); one another hub said is stale is nobody's here (see "s" in
-                # _apply_remote).
+                # apply_remote).
                 mine = sig.orphaned and sig.rev == rev and not closed
                 if stale and not mine:
                     self._set_owner(sig, None)
@@ -816,7 +836,7 @@ class SignalHub:
             self._dirty.update(subs)
             self._schedule_wake()
 
-    def _mark_stale(self) -> None:
+    def backplane_lost(self) -> None:
         """Tell every subscriber the backplane is gone: what it shows may be behind."""
         with self._lock:
             wake = [sub for sub in self._all_subscribers() if sub._push(proto.STALE_FRAME)]

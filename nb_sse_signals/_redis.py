@@ -24,7 +24,7 @@ change) and the stream a ``MAXLEN``: what Redis keeps is bounded.
 
 Each hub reads the stream with a blocking ``XREAD`` from the last sequence it
 applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
-asyncio client), and applies each change in order (``SignalHub._apply_remote``).
+asyncio client), and applies each change in order (``SignalHub.apply_remote``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
 unreachable the hub keeps serving what it has, tells subscribers ``stale`` and
@@ -53,7 +53,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from . import _protocol as proto
-from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
+from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
 from ._diff import diff
 from ._errors import (
     BackplaneError,
@@ -568,7 +568,7 @@ class RedisBackplane:
     ) -> None:
         self.url = url
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
-        self._hub: SignalHub | None = None
+        self._hub: BackplaneEvents | None = None  # (only its public interface)
         self._applied = threading.Condition()
         self._last_seq = 0
         self._epoch = ""
@@ -632,7 +632,7 @@ class RedisBackplane:
             # those who resume), or one this owner did not own here, maybe another hub's
             # orphan (that hub then sees the change, ends its stale, and does not close
             # what was taken over). Declared again by its owner: a diff, as ever.
-            sig = hub._signals.get(name)
+            sig: Any = state  # (the hub's own signal: declares are never batched)
             taken = (
                 sig is not None
                 and not sig.closed
@@ -762,14 +762,17 @@ class RedisBackplane:
         # commit what is planned first (never under the hub's lock: the feed takes it).
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
             self._flush(batch)
-        with hub._lock:
-            if not batch.plans:
-                batch.epoch = hub.epoch
+
+        def plan_on(sig: _State | None) -> tuple[_Plan | None, int]:
             cached = batch.overlay.get(name)
-            state: _State | None = cached if cached is not None else hub._signals.get(name)
-            plan = _planned(name, make, state)
-            if plan is None:
-                return -1 if state is None else state.rev
+            state = cached if cached is not None else sig
+            return _planned(name, make, state), -1 if state is None else state.rev
+
+        (plan, rev), epoch = hub.planned(name, plan_on)
+        if not batch.plans:
+            batch.epoch = epoch
+        if plan is None:
+            return rev
         batch.plans.append((batch.item, name, plan))
         batch.overlay[name] = _Cached(plan.rev, False, plan.doc)
         return plan.rev
@@ -792,15 +795,16 @@ class RedisBackplane:
             raise BackplaneError("Redis is unreachable; the change was refused")
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
-            with hub._lock:
-                sig = hub._signals.get(name)
+
+            def plan_on(sig: _State | None, lost: bool = lost) -> tuple[_Plan | None, int]:
                 plan = _planned(name, make, sig)
-                if plan is None:  # nothing to change (or a conditional close that is not)
-                    return -1 if sig is None else sig.rev
-                epoch = hub.epoch
-                planned_on = -1 if sig is None else sig.rev  # (sig changes as the feed runs)
-                if lost and sig is not None:
+                if plan is not None and lost and sig is not None:
                     plan = _recreate(plan, sig)
+                return plan, -1 if sig is None else sig.rev
+
+            (plan, planned_on), epoch = hub.planned(name, plan_on)
+            if plan is None:  # nothing to change (or a conditional close that is not)
+                return planned_on
             reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
             if reply.status == b"ok":
                 # Committed: a hub slow to apply it delays the reply, never refuses it.
@@ -859,7 +863,7 @@ class RedisBackplane:
                         log.exception("nb_sse_signals: cannot follow Redis; retrying")
                     self._set_live(False)
                     assert self._hub is not None
-                    self._hub._mark_stale()
+                    self._hub.backplane_lost()
                 # Drop every pooled connection: none of them may outlive the outage.
                 with contextlib.suppress(Exception):
                     await self._engine.client.connection_pool.disconnect()
@@ -884,14 +888,7 @@ class RedisBackplane:
             )
             if renewed and self._epoch:  # (not on a first start with an empty Redis)
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
-            with hub._lock:
-                # (not what it refused: that cannot be written, and Redis has it anyway)
-                mine = [
-                    (n, s.rev, s.closed, s.value, s.orphaned)
-                    for n, s in hub._signals.items()
-                    if s.refused is None
-                ]
-            for name, rev, closed, value, orphaned in mine:
+            for name, rev, closed, value, orphaned in hub.kept():
                 await engine.seed_script(
                     keys=[k.sig + name, k.names],
                     args=[
@@ -904,7 +901,7 @@ class RedisBackplane:
                     ],
                 )
             epoch, seq, states = await engine.load()
-        hub._load(epoch, seq, states)
+        hub.load_remote(epoch, seq, states)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -941,10 +938,10 @@ class RedisBackplane:
                     # Not one of ours: skipped, and the signal it names (if it names one)
                     # refused until its next whole value; every other signal goes on.
                     raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
-                    hub._skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
+                    hub.skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
                     last = seq
                     continue
-                if not hub._apply_remote(seq, name, rev, kind, payload):
+                if not hub.apply_remote(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
             with self._applied:
