@@ -462,6 +462,11 @@ class ServerSignal:
                 message = self._patch_message()
             else:
                 return None
+            if not message.startswith(_DECLARE):
+                # Made on the revision the hub last acknowledged: a hub whose value is
+                # another (it lost data, another publisher changed it) refuses it, and
+                # the whole value is declared again, never patched onto a wrong base.
+                message = message[:-1] + b',"base":' + str(self._sent_rev).encode() + b"}"
             self._next_send = now + 1.0 / self.max_rate
             # The value as sent, for kernel-side observers (copied only if there are any).
             updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
