@@ -4,31 +4,25 @@ One URL, two transports: a WebSocket (``GET`` + upgrade; persistent, what kernel
 use) and ``POST`` of one message or a JSON array of them. Both need the publish
 secret in ``X-Signals-Publish-Secret``; subscriber credentials are not enough.
 Messages and replies are in docs/protocol.md; ``_messages.handle_message`` is the
-one place they are interpreted (the in-process transport uses it too).
+one place they are interpreted (the in-process transport uses it too), and
+``_endpoints`` the one place a POST or a frame becomes its answer (the ASGI app
+uses it too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import logging
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from tornado import websocket
-from tornado.ioloop import IOLoop
 
+from . import _endpoints as ep
 from ._hub import SignalHub
-from ._messages import handle_payload
 from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
-log = logging.getLogger("nb_sse_signals")
-
 OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
-# Messages larger than this are parsed and applied in a worker thread, so the loop
-# (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
-OFF_LOOP_BYTES = 256 * 1024
+OFF_LOOP_BYTES = ep.OFF_LOOP_BYTES
 
 
 class PublishHandler(websocket.WebSocketHandler):
@@ -61,13 +55,13 @@ class PublishHandler(websocket.WebSocketHandler):
         return self.hub.limits.message_bytes
 
     def _authorized(self) -> bool:
-        given = self.request.headers.get(SECRET_HEADER, "")
-        return bool(given) and hmac.compare_digest(given.encode(), self.secret.encode())
+        return ep.same_secret(self.request.headers.get(SECRET_HEADER, ""), self.secret)
 
     def _refuse(self) -> None:
-        self.set_status(403)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(orjson.dumps({"error": f"expected the publish secret in {SECRET_HEADER}"}))
+        refusal = ep.publisher_refused()
+        self.set_status(refusal.status)
+        self.set_header("Content-Type", ep.JSON_TYPE)
+        self.finish(refusal.body())
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self._authorized():
@@ -100,11 +94,7 @@ class PublishHandler(websocket.WebSocketHandler):
         # once, and if no publisher takes them over within orphan_grace seconds (a
         # publisher that reconnects re-declares at once) they are closed, unless
         # keep_orphan says to keep them (a restarted kernel that has not run its cell).
-        if len(message) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(None, _handle_text, self.hub, message, self)
-        else:
-            reply = _handle_text(self.hub, message, self)
+        reply = await ep.reply_to_frame(self.hub, message, self)
         if not self.ws_connection:
             return  # the publisher left while we worked
         self.write_message(reply, binary=isinstance(message, bytes))
@@ -114,58 +104,13 @@ class PublishHandler(websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.application.settings.get(OPEN_PUBLISHERS, set()).discard(self)
-        self.hub.orphan(self)
-        IOLoop.current().call_later(self.orphan_grace, self._reap)
-
-    def _reap(self) -> None:
-        """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
-        look again later while something is kept."""
-        keep = self.keep_orphan
-        # A declare that was still running in a worker thread when we dropped made its
-        # signal ours after on_close's orphan(): it is an orphan too (once, as always).
-        self.hub.orphan(self)
-        try:
-            self.hub.close_owned(self, keep)
-        except Exception:  # a hub that cannot close now (its backplane is away): retry
-            log.exception("nb_sse_signals: closing a gone publisher's signals failed")
-        # Only what is still orphaned: a signal another publisher changed meanwhile is
-        # live again and no longer ours to close.
-        if self.hub.orphans(self):
-            IOLoop.current().call_later(self.orphan_grace, self._reap)
+        ep.reap_when_gone(self.hub, self, self.orphan_grace, self.keep_orphan)
 
     async def post(self) -> None:
         if not self._authorized():
             self._refuse()
             return
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        body = self.request.body
-        limit = self.hub.limits.message_bytes
-        if len(body) > limit:
-            self.set_status(413)
-            self.finish(
-                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", len(body))})
-            )
-            return
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            self.set_status(400)
-            self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
-            return
-        if len(body) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
-        else:
-            replies = handle_payload(self.hub, payload)
-        failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
-        self.set_status(400 if failed else 200)
-        self.finish(orjson.dumps(replies))
-
-
-def _handle_text(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
-    """Parse and apply one WebSocket message; its reply, serialised (any thread)."""
-    try:
-        payload = orjson.loads(message)
-    except orjson.JSONDecodeError as exc:
-        return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
-    return orjson.dumps(handle_payload(hub, payload, owner))
+        self.set_header("Content-Type", ep.JSON_TYPE)
+        status, body = await ep.publish_post(self.hub, self.request.body)
+        self.set_status(status)
+        self.finish(body)
