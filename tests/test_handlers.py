@@ -8,6 +8,7 @@ import copy
 import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jsonpatch
@@ -19,8 +20,25 @@ from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN, wait_until
+from .servers import KINDS, start_server
 
 AUTH = {"Authorization": f"token {TOKEN}"}
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def server(kind: str) -> Iterator[Any]:
+    """The protocol suite runs against both servers: the standalone Tornado one and the
+    ASGI app mounted in Starlette under uvicorn (overrides conftest's Tornado-only one)."""
+    srv = start_server(kind, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0)
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 
 def events_url(server: Server) -> str:
@@ -128,10 +146,10 @@ def test_reconnect_with_last_event_id_replays_exactly_the_missed_events(server: 
     assert [e.id for e in by_query] == [e.id for e in resumed]
 
 
-def test_reconnect_after_a_server_restart_gets_snapshots(server: Server) -> None:
+def test_reconnect_after_a_server_restart_gets_snapshots(server: Server, kind: str) -> None:
     server.hub.declare("a", 1)
     (snap,) = read_events(server, ["a"], 1)
-    restarted = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
+    restarted = start_server(kind, token=TOKEN, publish_secret=SECRET)
     try:
         restarted.hub.declare("a", 2)
         (event,) = read_events(restarted, ["a"], 1, headers={"Last-Event-ID": snap.id})
@@ -237,7 +255,7 @@ def test_a_client_that_never_reads_stays_bounded_while_another_gets_every_update
     stalled.settimeout(5)
     stalled.connect(("127.0.0.1", server.port))
     stalled.sendall(
-        f"GET /nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
+        f"GET {urlsplit(server.url).path}nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
         f"Authorization: token {TOKEN}\r\n\r\n".encode()
     )
     received: list[ServerSentEvent] = []
