@@ -20,25 +20,12 @@ from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN, wait_until
-from .servers import KINDS, start_server
+from .servers import start_server
+
+# The protocol suite: every test runs against both servers (conftest.py).
+pytestmark = pytest.mark.both_servers
 
 AUTH = {"Authorization": f"token {TOKEN}"}
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def server(kind: str) -> Iterator[Any]:
-    """The protocol suite runs against both servers: the standalone Tornado one and the
-    ASGI app mounted in Starlette under uvicorn (overrides conftest's Tornado-only one)."""
-    srv = start_server(kind, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0)
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def events_url(server: Server) -> str:

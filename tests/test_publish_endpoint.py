@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,27 +14,13 @@ from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN
-from .servers import KINDS, start_server
 from .test_handlers import read_events
 from .ws import close_websocket
 
+# The protocol suite: every test runs against both servers (conftest.py).
+pytestmark = pytest.mark.both_servers
+
 SECRET_HEADER = {"X-Signals-Publish-Secret": SECRET}
-
-
-@pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def server(kind: str) -> Iterator[Any]:
-    """The protocol suite runs against both servers: the standalone Tornado one and the
-    ASGI app mounted in Starlette under uvicorn (overrides conftest's Tornado-only one)."""
-    srv = start_server(kind, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0)
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def post(server: Server, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
