@@ -93,9 +93,11 @@ class SignalsApp:
             else:
                 raise ep.Refusal(404, f"expected a path of nb_sse_signals, got {path!r}")
         except ep.Refusal as refusal:
-            await self._answer(
-                send, refusal.status, refusal.body(), cors=path != "/" + PUBLISH_PATH
-            )
+            # A refused request's body is never read: close rather than read it as the
+            # next request.
+            close = method not in ("GET", "HEAD")
+            cors = path != "/" + PUBLISH_PATH
+            await self._answer(send, refusal.status, refusal.body(), cors=cors, close=close)
 
     # -- subscribers -------------------------------------------------------------------
 
