@@ -34,6 +34,7 @@ class AsgiServer:
         publish_secret: str,
         keepalive: float = 15.0,
         orphan_grace: float = 10.0,
+        port: int = 0,
         mount: str = "/signals",
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
@@ -51,7 +52,7 @@ class AsgiServer:
         self.token = token
         self.publish_secret = publish_secret
         self.mount = mount
-        self.port = 0
+        self.port = port
         self._shared_loop = loop  # serve on another server's loop (one hub, two servers)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -67,7 +68,7 @@ class AsgiServer:
     def start(self, timeout: float = 10.0) -> Self:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.outer,
@@ -136,5 +137,5 @@ def _wait_started(
 def start_server(kind: str, hub: SignalHub | None = None, **kwargs: Any) -> Any:
     """A started server of ``kind`` ("tornado" or "asgi") with the Server's keywords."""
     if kind == "tornado":
-        return Server(hub, port=0, **kwargs).start()
+        return Server(hub, **{"port": 0, **kwargs}).start()
     return AsgiServer(hub, **kwargs).start()
