@@ -350,3 +350,6 @@ def asgi_app(
         orphan_grace=orphan_grace,
         keep_orphan=keep_orphan,
     )
+
+
+asgi_app.__module__ = "nb_sse_signals"  # its public name, as for the eager ones
