@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import _endpoints as ep
+from ._asgi_stream import StreamSender
 from ._hub import SignalHub
 from ._protocol import (
     EVENTS_PATH,
@@ -62,7 +63,7 @@ class SignalsApp:
         self.keepalive = keepalive
         self.orphan_grace = orphan_grace
         self.keep_orphan = keep_orphan
-        self._streams: set[_Stream] = set()
+        self._streams: set[StreamSender] = set()
         self._publishers: set[WebSocket] = set()
         self._closing: set[asyncio.Future[None]] = set()
 
@@ -143,17 +144,28 @@ class SignalsApp:
         fmt = ep.stream_format(query.get("format"))
         cursor = request.headers.get("last-event-id") or query.get("lastEventId")
         sub = ep.subscribe(self.hub, names, cursor)
-        loop = asyncio.get_running_loop()
-        stream = _Stream(ep.EventStream(sub, self.keepalive, fmt, loop.time))
-        self._streams.add(stream)
+        done = asyncio.get_running_loop().create_future()
+        sender: StreamSender | None = None
+        gone: asyncio.Future[None] | None = None
         try:
             headers = [(k.lower().encode(), v.encode()) for k, v in ep.STREAM_HEADERS]
-            await send(
-                {"type": "http.response.start", "status": 200, "headers": headers + self._cors()}
-            )
-            await stream.run(request.receive, send)
+            start = {"type": "http.response.start", "status": 200, "headers": headers}
+            await send({**start, "headers": headers + self._cors()})
+            body = ep.EventStream(sub, self.keepalive, fmt, done.get_loop().time)
+            sender = StreamSender(body, send, lambda: _resolve(done))
+            self._streams.add(sender)  # so end_streams() can end it
+            # The client going away is a message on receive(): watch for it all along,
+            # so the subscription is dropped at once, not at the next write.
+            gone = asyncio.ensure_future(_disconnected(request.receive))
+            gone.add_done_callback(lambda _: sender.close() if sender else None)
+            sender.start()
+            await done
         finally:
-            self._streams.discard(stream)
+            if gone is not None:
+                gone.cancel()
+            if sender is not None:
+                self._streams.discard(sender)
+                sender.close()
             sub.close()
 
     def end_streams(self) -> None:
@@ -227,58 +239,9 @@ class SignalsApp:
             ep.reap_when_gone(self.hub, socket, self.orphan_grace, self.keep_orphan)
 
 
-class _Stream:
-    """One open event stream: the hub wakes it, it writes what is pending, one send at
-    a time. While a send waits for a slow reader (the server's flow control) the
-    backlog stays in the subscription's bounded buffer, which turns it into snapshots.
-    """
-
-    def __init__(self, body: ep.EventStream) -> None:
-        self.body = body
-        self._ready = asyncio.Event()
-        self._ready.set()  # the first batch (snapshots or replay) is already waiting
-        self._tick = False
-        self._ended = False
-
-    def end(self) -> None:
-        self._ended = True
-        self._ready.set()
-
-    def _on_tick(self) -> None:
-        self._tick = True
-        self._ready.set()
-
-    async def run(self, receive: Receive, send: Send) -> None:
-        body, ready = self.body, self._ready
-        loop = asyncio.get_running_loop()
-        body.sub.on_ready(ready.set)
-        # The client going away is a message on receive(): watch for it all along, so
-        # the subscription is dropped at once, not at the next write.
-        gone = asyncio.ensure_future(_disconnected(receive))
-        gone.add_done_callback(lambda _: ready.set())
-        ticker = loop.call_later(body.keepalive, self._on_tick)
-        try:
-            while True:
-                await ready.wait()
-                ready.clear()
-                if gone.done() or body.sub.closed:
-                    break
-                if self._ended:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    break
-                chunk = body.take()
-                if self._tick:
-                    self._tick = False
-                    comment, again = body.keep_alive()
-                    chunk += comment
-                    ticker = loop.call_later(again, self._on_tick)
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except OSError:
-            pass  # the client left while we wrote (servers that raise rather than ignore)
-        finally:
-            ticker.cancel()
-            gone.cancel()
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 async def _disconnected(receive: Receive) -> None:
