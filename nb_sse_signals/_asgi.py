@@ -86,6 +86,10 @@ class SignalsApp:
             elif path == "/" + SNAPSHOT_PATH and method == "GET":
                 await self._snapshot(request, send)
             elif path == "/" + PUBLISH_PATH and self.publish_secret is not None:
+                if method == "GET":  # an HTTP scope: no WebSocket upgrade
+                    if not self._has_secret(request.headers):
+                        raise ep.publisher_refused()
+                    raise ep.plain_get_refused()
                 if method != "POST":
                     raise ep.Refusal(405, f"expected POST or a WebSocket, got {method}")
                 await self._publish_post(request, send)

@@ -21,7 +21,7 @@ from . import _protocol as proto
 from ._errors import CursorError, LimitError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub
 from ._limits import Limits
-from ._messages import handle_payload
+from ._messages import handle_payload, http_status
 from ._protocol import SECRET_HEADER
 from ._subscription import Subscription
 
@@ -99,6 +99,14 @@ def subscriber_refused() -> Refusal:
 
 def publisher_refused() -> Refusal:
     return Refusal(403, f"expected the publish secret in {SECRET_HEADER}")
+
+
+def plain_get_refused() -> Refusal:
+    return Refusal(
+        400,
+        "expected a WebSocket upgrade (Upgrade: websocket) on GET, got a plain GET; "
+        "to publish over plain HTTP, POST the messages",
+    )
 
 
 # -- subscribing -----------------------------------------------------------------------
@@ -209,8 +217,7 @@ async def publish_post(hub: SignalHub, body: bytes) -> tuple[int, bytes]:
         replies = await loop.run_in_executor(None, handle_payload, hub, payload)
     else:
         replies = handle_payload(hub, payload)
-    failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
-    return (400 if failed else 200), orjson.dumps(replies)
+    return http_status(replies), orjson.dumps(replies)
 
 
 def handle_frame(hub: SignalHub, message: str | bytes, owner: object) -> bytes:

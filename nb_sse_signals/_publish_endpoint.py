@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from tornado import websocket
 
 from . import _endpoints as ep
@@ -57,8 +58,8 @@ class PublishHandler(websocket.WebSocketHandler):
     def _authorized(self) -> bool:
         return ep.same_secret(self.request.headers.get(SECRET_HEADER, ""), self.secret)
 
-    def _refuse(self) -> None:
-        refusal = ep.publisher_refused()
+    def _refuse(self, refusal: ep.Refusal | None = None) -> None:
+        refusal = refusal or ep.publisher_refused()
         self.set_status(refusal.status)
         self.set_header("Content-Type", ep.JSON_TYPE)
         self.finish(refusal.body())
@@ -66,6 +67,10 @@ class PublishHandler(websocket.WebSocketHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self._authorized():
             self._refuse()
+            return
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            # Tornado would answer a plain-text 400: the protocol's errors are JSON.
+            self._refuse(ep.plain_get_refused())
             return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
@@ -84,6 +89,13 @@ class PublishHandler(websocket.WebSocketHandler):
         # Browsers cannot set our secret header on a WebSocket, so any caller that got
         # this far holds the secret; the origin adds nothing.
         return True
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Every refusal of this endpoint is JSON (a method it does not take: 405).
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(orjson.dumps({"error": message}))
 
     def check_xsrf_cookie(self) -> None:
         # Authenticated by a header no browser form can send; cookies play no part.
