@@ -146,7 +146,7 @@ def test_one_hub_serves_tornado_and_asgi_viewers_at_once() -> None:
     [
         ("GET", "nb-sse-signals/elsewhere", 404, "expected a path of nb_sse_signals"),
         ("POST", "nb-sse-signals/events", 405, "expected GET, got POST"),
-        ("GET", "nb-sse-signals/publish", 405, "expected POST or a WebSocket, got GET"),
+        ("PUT", "nb-sse-signals/publish", 405, "expected POST or a WebSocket, got PUT"),
     ],
 )
 def test_a_mounted_app_answers_wrong_paths_and_methods_with_json(
