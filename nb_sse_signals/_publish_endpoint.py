@@ -5,6 +5,10 @@ use) and ``POST`` of one message or a JSON array of them. Both need the publish
 secret in ``X-Signals-Publish-Secret``; subscriber credentials are not enough.
 Messages and replies are in docs/protocol.md; ``_messages.handle_message`` is the
 one place they are interpreted (the in-process transport uses it too).
+
+No byte of a body is read before its secret is checked: the handler streams its
+body (``stream_request_body``), so ``prepare`` runs on the headers alone, and a
+refused request is answered and its connection closed with the body unread.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from tornado import websocket
+from tornado import web, websocket
 from tornado.ioloop import IOLoop
 
 from ._hub import SignalHub
@@ -31,6 +35,16 @@ OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 OFF_LOOP_BYTES = 256 * 1024
 
 
+def has_secret(given: str | None, secret: str) -> bool:
+    """Whether the ``X-Signals-Publish-Secret`` header's value ``given`` is ``secret``
+    (constant time; empty is never). Pure, so every front of the endpoint (Tornado's
+    ``prepare``, an ASGI mount) checks the headers the same way, before any body."""
+    if not given or not secret:
+        return False
+    return hmac.compare_digest(given.encode(), secret.encode())
+
+
+@web.stream_request_body
 class PublishHandler(websocket.WebSocketHandler):
     """``PUBLISH_PATH``: WebSocket or POST, guarded by the publish secret."""
 
@@ -54,25 +68,36 @@ class PublishHandler(websocket.WebSocketHandler):
         self.secret = secret
         self.orphan_grace = orphan_grace
         self.keep_orphan = keep_orphan
+        self._body = bytearray()
+        self._over: int | None = None  # the body's size so far, once over message_bytes
 
     @property
     def max_message_size(self) -> int:
         # Tornado closes the WebSocket with 1009 ("message too big") past this.
         return self.hub.limits.message_bytes
 
-    def _authorized(self) -> bool:
-        given = self.request.headers.get(SECRET_HEADER, "")
-        return bool(given) and hmac.compare_digest(given.encode(), self.secret.encode())
+    def prepare(self) -> None:
+        # On the headers alone: a stranger's body is never read, let alone kept
+        # (finishing before the body closes the connection once the answer is out).
+        if not has_secret(self.request.headers.get(SECRET_HEADER), self.secret):
+            self.set_status(403)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.set_header("Connection", "close")
+            self.finish(orjson.dumps({"error": f"expected the publish secret in {SECRET_HEADER}"}))
 
-    def _refuse(self) -> None:
-        self.set_status(403)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(orjson.dumps({"error": f"expected the publish secret in {SECRET_HEADER}"}))
+    def data_received(self, chunk: bytes) -> None:
+        # Only for a request with the secret (prepare finished the others). A
+        # Content-Length over the limit was refused before this (_http_guard); a
+        # chunked body is counted here, and not kept past the limit.
+        if self._finished:
+            return
+        if self._over is not None or len(self._body) + len(chunk) > self.hub.limits.message_bytes:
+            self._over = (self._over or len(self._body)) + len(chunk)
+            self._body = bytearray()
+            return
+        self._body += chunk
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self._authorized():
-            self._refuse()
-            return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
         self.set_header(MAX_MESSAGE_HEADER, str(self.max_message_size))
@@ -134,16 +159,12 @@ class PublishHandler(websocket.WebSocketHandler):
             IOLoop.current().call_later(self.orphan_grace, self._reap)
 
     async def post(self) -> None:
-        if not self._authorized():
-            self._refuse()
-            return
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        body = self.request.body
-        limit = self.hub.limits.message_bytes
-        if len(body) > limit:
+        body, self._body = bytes(self._body), bytearray()
+        if self._over is not None:
             self.set_status(413)
             self.finish(
-                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", len(body))})
+                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", self._over)})
             )
             return
         try:

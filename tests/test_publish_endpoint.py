@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import orjson
 import pytest
 from tornado import httpclient, websocket
 
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
@@ -197,3 +199,59 @@ async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server
         assert server.hub.get("k-restart/count") == (1, 2)
     finally:
         await close_websocket(second)
+
+
+def _raw_request(server: Server, head: str, body: bytes = b"", wait: float = 5.0) -> bytes:
+    """Send ``head`` (and ``body``), then read until the server closes; fails the test if
+    it has not answered and closed within ``wait`` seconds (it waited for a body)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        sock.sendall(head.encode() + b"\r\n\r\n" + body)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            pytest.fail(f"no answer and close within {wait} s (read so far: {answer!r})")
+        return answer
+
+
+@pytest.mark.parametrize("secret", [None, "wrong"])
+def test_a_publish_without_the_secret_is_refused_on_its_headers_and_its_body_never_read(
+    server: Server, secret: str | None
+) -> None:
+    # 8 MB announced, none sent: a server that read bodies before checking the secret
+    # would wait for them (and keep them) for every stranger's connection.
+    head = (
+        "POST /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000"
+        "\r\nContent-Type: application/json"
+        + (f"\r\nX-Signals-Publish-Secret: {secret}" if secret else "")
+    )
+    answer = _raw_request(server, head)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"expected the publish secret" in answer
+
+
+def test_a_get_with_a_body_is_refused_on_its_headers(server: Server) -> None:
+    head = "GET /nb-sse-signals/snapshot?signal=a HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000"
+    answer = _raw_request(server, head)
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert b"expected no body on GET, got one" in answer
+
+
+def test_a_chunked_publish_over_the_limit_is_a_413_and_changes_nothing() -> None:
+    with Server(token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=1000)) as server:
+        value = orjson.dumps({"op": "declare", "name": "big", "value": "x" * 3000})
+        body = b"".join(
+            b"%x\r\n%s\r\n" % (len(part), part) for part in (value[:1500], value[1500:])
+        )
+        head = (
+            "POST /nb-sse-signals/publish HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Transfer-Encoding: chunked\r\nX-Signals-Publish-Secret: {SECRET}"
+        )
+        answer = _raw_request(server, head, body + b"0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert b"expected at most 1,000 message bytes, got 3,040" in answer, answer
+        assert server.hub.names() == []
+        small = {"op": "declare", "name": "small", "value": 1}
+        assert post(server, small).status_code == 200, "a body under the limit still goes in"
+        assert server.hub.names() == ["small"]
