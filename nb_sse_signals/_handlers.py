@@ -35,17 +35,21 @@ class SignalsHandler(web.RequestHandler):
     hub: SignalHub
     subscriber_token: str | None
     publish_secret: str | None
+    token_cookie: str
 
     def initialize(
         self,
         hub: SignalHub,
         token: str | None = None,
         publish_secret: str | None = None,
+        cookie: str = TOKEN_COOKIE,
         **_: Any,
     ) -> None:
+        """``cookie``: the name of the cookie that may carry the token (the demo page's)."""
         self.hub = hub
         self.subscriber_token = token
         self.publish_secret = publish_secret
+        self.token_cookie = cookie
         self._allow_cross_origin()
 
     async def authorize(self) -> bool:
@@ -111,12 +115,12 @@ class SignalsHandler(web.RequestHandler):
             raise web.HTTPError(400, str(exc)) from None
 
 
-def _request_token(handler: web.RequestHandler) -> str | None:
+def _request_token(handler: SignalsHandler) -> str | None:
     header = handler.request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() in ("token", "bearer") and value.strip():
         return value.strip()
-    return handler.get_argument("token", None) or handler.get_cookie(TOKEN_COOKIE)
+    return handler.get_argument("token", None) or handler.get_cookie(handler.token_cookie)
 
 
 class EventsHandler(SignalsHandler):
@@ -145,10 +149,11 @@ class EventsHandler(SignalsHandler):
         hub: SignalHub,
         token: str | None = None,
         publish_secret: str | None = None,
+        cookie: str = TOKEN_COOKIE,
         keepalive: float = 15.0,
         **_: Any,
     ) -> None:
-        super().initialize(hub, token, publish_secret)
+        super().initialize(hub, token, publish_secret, cookie)
         self.keepalive = keepalive
 
     async def get(self) -> None:
@@ -264,6 +269,7 @@ def signal_handlers(
     publish_secret: str | None = None,
     keepalive: float = 15.0,
     orphan_grace: float = 10.0,
+    cookie: str = TOKEN_COOKIE,
 ) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """Routes for any Tornado application: ``web.Application(signal_handlers(hub, "/x/"))``.
 
@@ -271,10 +277,11 @@ def signal_handlers(
     authenticate in front). The publish endpoint is mounted only with a
     ``publish_secret``; signals a publisher's WebSocket declared are closed
     ``orphan_grace`` seconds after it drops, unless another publisher takes
-    them over.
+    them over. ``cookie``: the cookie that may carry the token (the standalone server
+    names it after its port, :func:`token_cookie`).
     """
     base = prefix.rstrip("/") + "/"
-    common = {"hub": hub, "token": token, "publish_secret": publish_secret}
+    common = {"hub": hub, "token": token, "publish_secret": publish_secret, "cookie": cookie}
     routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
         (base + EVENTS_PATH, EventsHandler, {**common, "keepalive": keepalive}),
         (base + SNAPSHOT_PATH, SnapshotHandler, common),

@@ -181,7 +181,7 @@ def test_token_in_query_or_cookie_is_accepted(server: Server) -> None:
     resp = httpx.get(
         server.url + "nb-sse-signals/snapshot",
         params={"signal": "a"},
-        cookies={"nb_sse_signals_token": TOKEN},
+        cookies={f"nb_sse_signals_token_{server.port}": TOKEN},
         timeout=5,
     )
     assert resp.status_code == 200

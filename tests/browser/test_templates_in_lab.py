@@ -100,8 +100,9 @@ def test_templates_in_html_and_svg_keep_hostile_values_data_and_refused_ones_say
             """(n) => {
                 const html = document.querySelector('.tpl-html .nb-sse-signals-content');
                 const svg = document.querySelector('.tpl-svg .nb-sse-signals-content');
+                const XLINK = 'http://www.w3.org/1999/xlink';
                 const hrefs = [...svg.querySelectorAll('a, image, use')].map((e) =>
-                    e.getAttribute('href') ?? e.getAttributeNS('http://www.w3.org/1999/xlink', 'href'));
+                    e.getAttribute('href') ?? e.getAttributeNS(XLINK, 'href'));
                 return {
                     pwned: window.__pwned ?? null,
                     htmlTags: [...html.querySelectorAll('*')].map((e) => e.localName).join(' '),
