@@ -140,5 +140,7 @@ def test_templates_in_html_and_svg_keep_hostile_values_data_and_refused_ones_say
                 ?? e.getAttributeNS('http://www.w3.org/1999/xlink', 'href'))"""
         )
         assert safe == [u for u in SAFE for _ in (0, 1)] * 3, safe
-        errors = [e for e in log.errors if "may not stand" not in e]
+        # Refused templates log why; the http(s) images load nothing on this closed
+        # network (and <use> loads nothing cross-origin): those lines are expected.
+        errors = [e for e in log.errors if "may not stand" not in e and "example.org/" not in e]
         assert errors == [], "the page logged errors:\n" + "\n".join(errors)
