@@ -2,6 +2,7 @@
 // the lock, the channel, the leader's stream, and the stand-in EventSource
 // each tab's ConnectionPool reads.
 import { REFUSED_EVENT, STALE_EVENT, eventsUrl, oldestCursor, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
+import { whyNot } from "./tabframes.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -246,7 +247,7 @@ export class TabGroup {
     this.#now = options.now ?? Date.now;
     this.#channel = new options.BroadcastChannel(this.name);
     this.#holdTabLock();
-    this.#channel.onmessage = (event) => this.#receive(/** @type {Message} */ (event.data));
+    this.#channel.onmessage = (event) => this.#receive(event.data);
     this.#wait();
     this.#post({ t: "ping", from: this.tabId }); // a leader, if there is one, answers
   }
@@ -357,9 +358,16 @@ export class TabGroup {
     }
   }
 
-  /** @param {Message} message */
-  #receive(message) {
-    if (this.#disposed || typeof message !== "object" || message === null) return;
+  /** @param {unknown} data */
+  #receive(data) {
+    if (this.#disposed) return;
+    // Any script of this origin may post on the channel: check before reading.
+    const why = whyNot(data, this.#now());
+    if (why) {
+      this.#log.warn(`[nb_sse_signals] dropped a message on the tabs' channel: ${why}`);
+      return;
+    }
+    const message = /** @type {Message} */ (data);
     switch (message.t) {
       case "want":
         if (this.leading) this.#setWant(message.from, { names: message.names, need: message.need, cursor: message.cursor ?? "" });
