@@ -247,7 +247,22 @@ class EventsHandler(SignalsHandler):
 
 
 class SnapshotHandler(SignalsHandler):
-    """``GET SNAPSHOT_PATH``: a JSON array of snapshot messages, to resync one signal."""
+    """``GET SNAPSHOT_PATH``: a JSON array of snapshot messages, to resync one signal.
+    ``HEAD``: the status a ``GET`` would answer, and nothing else."""
+
+    async def head(self) -> None:
+        # The browser's failure probe asks only this (why did the stream fail?): the
+        # same checks, a direct lookup per name, no snapshot built, no body sent.
+        await self.check_subscriber()
+        unknown = [name for name in self.signal_names() if not self.hub.info(name)]
+        if unknown:
+            raise web.HTTPError(
+                404,
+                "expected names of declared signals, got unknown "
+                + ", ".join(repr(k) for k in unknown),
+            )
+        self.set_header("Cache-Control", "no-cache")
+        self.finish()
 
     async def get(self) -> None:
         await self.check_subscriber()

@@ -317,3 +317,18 @@ def test_a_notebook_on_another_origin_may_subscribe_with_the_token(server: Serve
         client.stream("GET", events_url(server), params={"signal": "a", "token": TOKEN}) as resp,
     ):
         assert resp.headers.get("access-control-allow-origin") == "*"
+
+
+def test_head_on_the_snapshot_endpoint_answers_the_status_a_get_would_and_no_body(
+    server: Server,
+) -> None:
+    server.hub.declare("a", {"big": "x" * 100_000})
+    url = server.url + "nb-sse-signals/snapshot"
+    auth = {"Authorization": f"token {TOKEN}"}
+    known = httpx.head(url, params={"signal": "a"}, headers=auth, timeout=5)
+    assert (known.status_code, known.content) == (200, b"")
+    assert known.headers["Content-Length"] == "0", "no snapshot is sent"
+    unknown = httpx.head(url, params={"signal": ["a", "b"]}, headers=auth, timeout=5)
+    assert (unknown.status_code, unknown.content) == (404, b"")
+    assert httpx.head(url, params={"signal": "a"}, timeout=5).status_code == 403
+    assert httpx.head(url, params={"signal": "bad key"}, headers=auth, timeout=5).status_code == 400
