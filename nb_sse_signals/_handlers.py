@@ -186,7 +186,11 @@ class EventsHandler(SignalsHandler):
             # Tornado wrote the framing it chose into our headers: follow it.
             chunked = self._headers.get("Transfer-Encoding") == "chunked"
             self._writer = SSEWriter(
-                self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
+                self.detach(),
+                chunked=chunked,
+                on_drained=self._deliver,
+                on_closed=self._end,
+                write_timeout=self.hub.limits.write_timeout,
             )
             streams.add(self)  # so a server that stops can end us (see end_stream)
             self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
@@ -218,12 +222,13 @@ class EventsHandler(SignalsHandler):
         if sub.closed:
             writer.close()
         elif not writer.busy:
-            chunk = sub.take()
-            if chunk:
+            # The hub's frames themselves, written by reference (no copy per subscriber).
+            frames = sub.take_frames()
+            if frames:
                 if self._retry:
-                    chunk, self._retry = self._retry + chunk, b""
+                    frames, self._retry = [self._retry, *frames], b""
                 self._wrote_at = self._ended.get_loop().time()
-                writer.send(chunk)
+                writer.send_frames(frames)
 
     def _keep_alive(self) -> None:
         loop = self._ended.get_loop()

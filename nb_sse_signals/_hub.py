@@ -817,41 +817,59 @@ class SignalHub:
                     )
             self._subscriptions += 1
             sub = Subscription(self, keys)
-            first = self._resume_batch(keys, parsed)
-            if first:
-                sub._pending.append(first)
-                sub._pending_bytes = len(first)
+            # The hub's own frames (history, cached snapshots), not a copy: a thousand
+            # subscribers resuming from one cursor share one history.
+            first = self._resume_frames(keys, parsed)
+            sub._pending.extend(first)
+            sub._pending_bytes = sum(map(len, first))
             for key in keys:
                 self._signals[key].subscribers.add(sub)
             return sub
 
-    def _resume_batch(self, keys: tuple[str, ...], cursor: tuple[str, int] | None) -> bytes:
+    def _resume_frames(self, keys: tuple[str, ...], cursor: tuple[str, int] | None) -> list[bytes]:
+        """The first batch: snapshots, or the frames after ``cursor`` (lock held).
+
+        A replay bigger than a subscriber's buffer (``buffer_bytes``/``buffer_events``)
+        is sent as snapshots instead, as a subscriber that falls behind is: a client
+        cannot choose a cursor that makes it hold 1,000 signals' histories at once.
+        """
         if cursor is None or cursor[0] != self.epoch or cursor[1] > self._seq:
-            return self._snapshot_batch(keys)
+            return self._snapshot_frames(keys)
         after = cursor[1]
         replay: list[tuple[int, bytes]] = []
         stale: list[str] = []
+        size = 0
         for key in keys:
             sig = self._signals[key]
             if sig.floor_seq <= after:
-                replay.extend(item for item in sig.history if item[0] > after)
+                for item in sig.history:
+                    if item[0] > after:
+                        replay.append(item)
+                        size += len(item[1])
+                if size > self.buffer_bytes or len(replay) > self.buffer_events:
+                    return self._snapshot_frames(keys)
             else:
                 stale.append(key)
         replay.sort(key=lambda item: item[0])
-        return (
-            b"".join(frame for _, frame in replay)
-            + self._snapshot_batch(stale, orphans=False)
-            + self._stale_frames(keys)
-        )
+        frames = [frame for _, frame in replay]
+        frames += self._snapshot_frames(stale, orphans=False)
+        stale_frames = self._stale_frames(keys)
+        return [*frames, stale_frames] if stale_frames else frames
 
     def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
-        """Snapshots of ``keys``; only the last carries the cursor at which all were taken.
-        Then (``orphans``) a ``stale`` event for each whose publisher is gone."""
+        """Snapshots of ``keys``, as one body (see :meth:`_snapshot_frames`)."""
+        return b"".join(self._snapshot_frames(keys, orphans=orphans))
+
+    def _snapshot_frames(self, keys: Sequence[str], *, orphans: bool = True) -> list[bytes]:
+        """Snapshots of ``keys``, each the signal's cached frame (shared); only the last
+        carries the cursor at which all were taken (a copy of that one frame). Then
+        (``orphans``) a ``stale`` event for each whose publisher is gone."""
         frames = [self._snapshot_frame(self._signals[k]) for k in keys if k in self._signals]
         if not frames:
-            return b""
+            return []
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
-        return b"".join(frames) + (self._stale_frames(keys) if orphans else b"")
+        stale = self._stale_frames(keys) if orphans else b""
+        return [*frames, stale] if stale else frames
 
     def _stale_frames(self, keys: Sequence[str]) -> bytes:
         out = b""

@@ -2,7 +2,9 @@
 
 Used on the hub's event loop only. Frames are pushed under the hub's lock (from
 any thread); a subscriber that falls behind its bound drops the backlog and is
-sent snapshots instead (state, not events).
+sent snapshots instead (state, not events). The buffer holds the hub's own frames
+(one ``bytes`` per change, shared by every subscriber and the history), never a
+copy: :meth:`take_frames` hands them on as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ class Hub(Protocol):
     _lock: threading.Lock
 
     def _snapshot_batch(self, keys: Sequence[str]) -> bytes: ...
+
+    def _snapshot_frames(self, keys: Sequence[str]) -> list[bytes]: ...
 
     def _unsubscribe(self, sub: Subscription) -> None: ...
 
@@ -127,6 +131,17 @@ class Subscription:
         """What there is to send now (``b""``: nothing). For push consumers."""
         with self._hub._lock:
             return self._take()
+
+    def take_frames(self) -> list[bytes]:
+        """What there is to send now, as the hub's own frames (shared, never joined or
+        copied; ``[]``: nothing): for a writer that sends them by reference."""
+        with self._hub._lock:
+            if self._resync:
+                self._resync = False
+                return self._hub._snapshot_frames(self.names)
+            frames, self._pending = self._pending, []
+            self._pending_bytes = 0
+            return frames
 
     def on_ready(self, listener: Callable[[], None]) -> None:
         """Push mode: call ``listener()`` on the hub's loop whenever there may be data to

@@ -129,6 +129,45 @@ async def test_resume_beyond_history_falls_back_to_a_snapshot() -> None:
     assert events[-1].id == f"{hub.epoch}-{12}"
 
 
+async def test_a_replay_bigger_than_a_subscribers_buffer_is_sent_as_snapshots() -> None:
+    # A client chooses its cursor: the oldest of a full history must not make one
+    # connection hold every signal's history; it gets the state instead.
+    hub = SignalHub(buffer_bytes=20_000)
+    names = [f"s{i}" for i in range(5)]
+    for name in names:
+        hub.declare(name, {"n": 0, "pad": "x" * 500})
+    mirror = Mirror()
+    mirror.apply(await events_of(hub.subscribe(names)))
+    for i in range(1, 11):
+        for name in names:
+            hub.set(name, {"n": i, "pad": str(i) * 500})  # 50 changes of 500+ bytes
+    resumed = hub.subscribe(names, mirror.cursor)
+    assert resumed.pending_bytes <= 20_000, resumed.pending_bytes
+    events = await events_of(resumed)
+    assert all(parse_change(e.data).is_snapshot for e in events), "state, not events"
+    mirror.apply(events)
+    assert mirror.values == {name: {"n": 10, "pad": "10" * 500} for name in names}
+    # Under the buffer, the same cursor replays the changes themselves.
+    small = hub.subscribe(names[:1], f"{hub.epoch}-{hub._seq - 10}")  # two rounds back
+    replayed = [parse_change(e.data) for e in await events_of(small)]
+    assert [(c.rev, c.is_snapshot) for c in replayed] == [(9, False), (10, False)]
+
+
+async def test_subscribers_are_handed_the_hubs_own_frames_never_copies() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 0})
+    first = hub.subscribe(["a"])
+    cursor = SSEDecoder().decode(b"".join(first.take_frames()).decode())[-1].id
+    subs = [hub.subscribe(["a"]) for _ in range(3)]
+    for sub in subs:
+        sub.take_frames()  # the first snapshots
+    hub.set("a", {"n": 1})
+    resumed = [hub.subscribe(["a"], cursor) for _ in range(3)]
+    taken = [sub.take_frames() for sub in subs + resumed]
+    (frame,) = taken[0]
+    assert all(len(t) == 1 and t[0] is frame for t in taken), "one frame object for all"
+
+
 async def test_a_cursor_from_another_hub_gets_snapshots() -> None:
     old, new = SignalHub(), SignalHub()
     new.declare("a", {"v": 1})
