@@ -880,23 +880,25 @@ class SignalHub:
         return out
 
     def snapshots(self, names: Iterable[str]) -> list[bytes]:
-        """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
+        """The ``data`` of a snapshot message per name, for the snapshot endpoint.
+
+        Served from the frame the hub already built for the signal's revision (the one
+        every new subscriber gets): serialised once per revision, never per request,
+        and the data is cut out of it after the lock is released."""
         keys = [proto.check_key(n) for n in names]
         with self._lock:
             self._check_known(keys)
-            out = []
+            built = []
             for key in keys:
                 sig = self._signals[key]
-                if sig.closed:
-                    out.append(proto.closed_data(key, sig.rev))
-                    continue
-                value_json = self._value_json(sig)
-                if value_json is None:  # one signal refused; the others are still served
-                    out.append(proto.refused_data(key, sig.rev, sig.refused or ""))
-                    continue
-                data = proto.snapshot_data(key, sig.rev, value_json)
-                out.append(proto.with_stale(data) if sig.orphaned else data)
-            return out
+                frame = self._snapshot_frame(sig)  # a closed or refused event if it is one
+                stale = sig.orphaned and not sig.closed and sig.refused is None
+                built.append((frame, stale))
+        out = []
+        for frame, stale in built:
+            data = proto.frame_data(frame)
+            out.append(proto.with_stale(data) if stale else data)
+        return out
 
     def _check_known(self, keys: Iterable[str]) -> None:
         """Raise naming every key the hub never had (lock held)."""

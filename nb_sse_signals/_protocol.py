@@ -152,6 +152,15 @@ def retry_field(milliseconds: int) -> bytes:
     return b"retry: %d\n" % int(milliseconds)
 
 
+def frame_data(frame: bytes) -> bytes:
+    """The ``data`` of a frame :func:`encode_event` built with one line of data (compact
+    JSON has no raw line break): what the snapshot endpoint serves of a cached frame."""
+    at = 0 if frame.startswith(b"data: ") else frame.index(b"\ndata: ") + 1
+    if not frame.endswith(b"\n\n") or b"\ndata: " in frame[at:]:
+        raise ProtocolError(f"expected a frame with one data line, got {frame[:80]!r}")
+    return frame[at + 6 : -2]
+
+
 def with_id(frame: bytes, event_id: str) -> bytes:
     """Give an id-less frame an ``id:`` (snapshots share bytes; only the last gets one)."""
     return b"id: " + _field(event_id) + b"\n" + frame

@@ -12,12 +12,14 @@ import jsonpatch
 import orjson
 import pytest
 
+from nb_sse_signals import _protocol as proto
 from nb_sse_signals._errors import (
     BackplaneError,
     CursorError,
     LimitError,
     NotJSONError,
     PatchError,
+    ProtocolError,
     SignalClosedError,
     UnknownSignalError,
 )
@@ -713,3 +715,26 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     assert ("refused", "bad") in [(k, d.get("name")) for k, d in resumed]
     hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
     assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1
+
+
+async def test_snapshots_are_the_bytes_built_for_the_revision_not_serialised_again() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"x": 1})
+    sub = hub.subscribe(["a"])  # a subscriber's snapshot builds the revision's frame
+    frame = b"".join(sub.take_frames())
+    # Behind the hub's back (no revision): a snapshot served from the built bytes
+    # cannot see it; one serialised again per request would.
+    hub._signals["a"].value["x"] = 2  # type: ignore[index]
+    (data,) = hub.snapshots(["a"])
+    assert data in frame, "the endpoint serves the frame's own data"
+    assert parse_change(data.decode()).patch[0]["value"] == {"x": 1}
+    hub.set("a", {"x": 3})
+    (data,) = hub.snapshots(["a"])
+    assert parse_change(data.decode()).patch[0]["value"] == {"x": 3}, "a new revision, new bytes"
+
+
+def test_frame_data_takes_the_one_data_line_out_of_a_built_frame() -> None:
+    assert proto.frame_data(proto.encode_event(b'{"a":1}')) == b'{"a":1}'
+    assert proto.frame_data(proto.encode_event(b"{}", event="closed")) == b"{}"
+    with pytest.raises(ProtocolError, match="one data line"):
+        proto.frame_data(proto.encode_event(b"a\nb"))
