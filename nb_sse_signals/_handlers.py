@@ -27,6 +27,7 @@ log = logging.getLogger("nb_sse_signals")
 
 OPEN_STREAMS = "nb_sse_signals.open_streams"  # app setting: live EventsHandlers
 RETRY_MS = 2000
+WINDOW = 32 * 1024  # bytes of frames handed to a stream's writer at a time
 
 
 class SignalsHandler(web.RequestHandler):
@@ -155,6 +156,11 @@ class EventsHandler(SignalsHandler):
     ) -> None:
         super().initialize(hub, token, publish_secret, cookie)
         self.keepalive = keepalive
+        # Frames taken from the subscription, not yet handed to the writer: the hub's
+        # own bytes (the list take_frames gave, references), from _queued on, fed
+        # WINDOW bytes at a time as the socket takes them.
+        self._queue: list[bytes] = []
+        self._queued = 0
 
     async def get(self) -> None:
         await self.check_subscriber()
@@ -222,13 +228,26 @@ class EventsHandler(SignalsHandler):
         if sub.closed:
             writer.close()
         elif not writer.busy:
-            # The hub's frames themselves, written by reference (no copy per subscriber).
-            frames = sub.take_frames()
-            if frames:
-                if self._retry:
-                    frames, self._retry = [self._retry, *frames], b""
+            if self._queued >= len(self._queue):
+                # The hub's frames themselves, written by reference (no copy per subscriber).
+                self._queue, self._queued = sub.take_frames(), 0
+                if self._queue and self._retry:
+                    self._queue.insert(0, self._retry)
+                    self._retry = b""
+            # Streamed: a window at a time, the next once the socket took it, so a big
+            # replay or resync to a reader that stops holds references, not queued views.
+            queue, end = self._queue, len(self._queue)
+            while self._queued < end and not writer.busy and not writer.closed:
+                start = stop = self._queued
+                size = 0
+                while stop < end and (stop == start or size + len(queue[stop]) <= WINDOW):
+                    size += len(queue[stop])
+                    stop += 1
+                self._queued = stop
                 self._wrote_at = self._ended.get_loop().time()
-                writer.send_frames(frames)
+                writer.send_frames(queue[start:stop])
+            if self._queued >= end:
+                self._queue, self._queued = [], 0  # let the references go
 
     def _keep_alive(self) -> None:
         loop = self._ended.get_loop()

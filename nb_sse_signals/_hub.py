@@ -820,7 +820,7 @@ class SignalHub:
             # The hub's own frames (history, cached snapshots), not a copy: a thousand
             # subscribers resuming from one cursor share one history.
             first = self._resume_frames(keys, parsed)
-            sub._pending.extend(first)
+            sub._pending = first  # the list itself: one list of references, no copy
             sub._pending_bytes = sum(map(len, first))
             for key in keys:
                 self._signals[key].subscribers.add(sub)
@@ -850,11 +850,15 @@ class SignalHub:
                     return self._snapshot_frames(keys)
             else:
                 stale.append(key)
-        replay.sort(key=lambda item: item[0])
+        if len(keys) > 1:  # one signal's history is in order already
+            replay.sort(key=lambda item: item[0])
         frames = [frame for _, frame in replay]
+        del replay
         frames += self._snapshot_frames(stale, orphans=False)
         stale_frames = self._stale_frames(keys)
-        return [*frames, stale_frames] if stale_frames else frames
+        if stale_frames:
+            frames.append(stale_frames)
+        return frames
 
     def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
         """Snapshots of ``keys``, as one body (see :meth:`_snapshot_frames`)."""

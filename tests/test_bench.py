@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import backplane, fanout, patchgen, soak, throughput, wire
+from bench import backplane, fanout, memory, patchgen, soak, throughput, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,3 +67,9 @@ def test_backplane_quick_every_client_gets_every_revision_through_redis() -> Non
     # over a signal declared elsewhere, here by the hub, commits it whole, so hubs where
     # it was orphaned see the takeover), and one for its leaving (stale on every hub).
     assert facts["script_calls_20"] == facts["updates_20"] + 2, "one script per change"
+
+
+def test_memory_quick_holds_every_idle_replaying_and_stuck_connection() -> None:
+    facts = memory.run(quick=True).facts
+    for mode in ("idle", "replay", "stuck"):
+        assert facts[f"{mode}_ready"] == facts["clients"], f"{mode}: {facts}"
