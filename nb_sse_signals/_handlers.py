@@ -227,26 +227,28 @@ class EventsHandler(SignalsHandler):
             return
         if sub.closed:
             writer.close()
-        elif not writer.busy:
-            if self._queued >= len(self._queue):
-                # The hub's frames themselves, written by reference (no copy per subscriber).
-                self._queue, self._queued = sub.take_frames(), 0
-                if self._queue and self._retry:
-                    self._queue.insert(0, self._retry)
-                    self._retry = b""
-            # Streamed: a window at a time, the next once the socket took it, so a big
-            # replay or resync to a reader that stops holds references, not queued views.
-            queue, end = self._queue, len(self._queue)
-            while self._queued < end and not writer.busy and not writer.closed:
-                start = stop = self._queued
-                size = 0
-                while stop < end and (stop == start or size + len(queue[stop]) <= WINDOW):
+        else:
+            # Streamed: a window of the hub's own frames at a time (references, never a
+            # copy per subscriber), the next once the socket took it; a replay comes a
+            # part at a time from history. A reader that stops holds a window in the
+            # writer and a part here, whatever it asked for.
+            while not writer.busy and not writer.closed:
+                if self._queued >= len(self._queue):
+                    self._queue, self._queued = sub.take_frames(), 0
+                    if not self._queue:
+                        break
+                    if self._retry:
+                        self._queue.insert(0, self._retry)
+                        self._retry = b""
+                queue, start = self._queue, self._queued
+                stop, size = start + 1, len(queue[start])
+                while stop < len(queue) and size + len(queue[stop]) <= WINDOW:
                     size += len(queue[stop])
                     stop += 1
                 self._queued = stop
                 self._wrote_at = self._ended.get_loop().time()
                 writer.send_frames(queue[start:stop])
-            if self._queued >= end:
+            if self._queued >= len(self._queue):
                 self._queue, self._queued = [], 0  # let the references go
 
     def _keep_alive(self) -> None:

@@ -14,8 +14,10 @@ no history and no subscriber.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
+import itertools
 import logging
 import secrets
 import string
@@ -819,43 +821,73 @@ class SignalHub:
             sub = Subscription(self, keys)
             # The hub's own frames (history, cached snapshots), not a copy: a thousand
             # subscribers resuming from one cursor share one history.
-            first = self._resume_frames(keys, parsed)
-            sub._pending = first  # the list itself: one list of references, no copy
-            sub._pending_bytes = sum(map(len, first))
+            sub._replay = self._resume(keys, parsed)
+            if sub._replay is None:  # snapshots: the signals' cached frames (shared)
+                sub._pending = self._snapshot_frames(keys)
+                sub._pending_bytes = sum(map(len, sub._pending))
             for key in keys:
                 self._signals[key].subscribers.add(sub)
             return sub
 
-    def _resume_frames(self, keys: tuple[str, ...], cursor: tuple[str, int] | None) -> list[bytes]:
-        """The first batch: snapshots, or the frames after ``cursor`` (lock held).
+    def _resume(
+        self, keys: tuple[str, ...], cursor: tuple[str, int] | None
+    ) -> tuple[int, int, tuple[str, ...]] | None:
+        """Where a subscriber resuming from ``cursor`` starts (lock held): a replay
+        ``(after, until, stale)`` for :meth:`_replay_frames`, or None for snapshots.
 
-        A replay bigger than a subscriber's buffer (``buffer_bytes``/``buffer_events``)
-        is sent as snapshots instead, as a subscriber that falls behind is: a client
-        cannot choose a cursor that makes it hold 1,000 signals' histories at once.
+        The replay is read from history as it is sent, a part at a time, so a thousand
+        subscribers replaying one history hold a cursor each, not the history. One
+        bigger than a subscriber's buffer (``buffer_bytes``/``buffer_events``) is sent as
+        snapshots instead, as for a subscriber that falls behind.
         """
         if cursor is None or cursor[0] != self.epoch or cursor[1] > self._seq:
-            return self._snapshot_frames(keys)
+            return None
         after = cursor[1]
-        replay: list[tuple[int, bytes]] = []
-        stale: list[str] = []
-        size = 0
+        size = count = 0
+        stale = []
         for key in keys:
             sig = self._signals[key]
-            if sig.floor_seq <= after:
-                for item in sig.history:
-                    if item[0] > after:
-                        replay.append(item)
-                        size += len(item[1])
-                if size > self.buffer_bytes or len(replay) > self.buffer_events:
-                    return self._snapshot_frames(keys)
-            else:
+            if sig.floor_seq > after:
                 stale.append(key)
-        if len(keys) > 1:  # one signal's history is in order already
-            replay.sort(key=lambda item: item[0])
-        frames = [frame for _, frame in replay]
-        del replay
+                continue
+            start = bisect.bisect_right(sig.history, after, key=_seq_of)
+            size += sum(len(frame) for _, frame in itertools.islice(sig.history, start, None))
+            count += len(sig.history) - start
+            if size > self.buffer_bytes or count > self.buffer_events:
+                return None
+        return after, self._seq, tuple(stale)
+
+    def _replay_frames(self, sub: Subscription) -> list[bytes]:
+        """The next part of ``sub``'s replay, from history, in sequence order (lock held);
+        the last part ends with snapshots of its stale keys. If history moved past the
+        replay meanwhile, snapshots of every key instead (state, not events)."""
+        assert sub._replay is not None
+        after, until, stale = sub._replay
+        parts: list[tuple[int, bytes]] = []
+        for key in sub.names:
+            if key in stale:
+                continue
+            sig = self._signals.get(key)
+            if sig is None or sig.floor_seq > after:  # evicted under the replay
+                sub._replay = None
+                sub._pending.clear()
+                sub._pending_bytes = 0
+                return self._snapshot_frames(sub.names)
+            history = sig.history
+            start = bisect.bisect_right(history, after, key=_seq_of)
+            for item in itertools.islice(history, start, start + _REPLAY_PART):
+                if item[0] > until:
+                    break
+                parts.append(item)
+        parts.sort(key=_seq_of)
+        del parts[_REPLAY_PART:]
+        if len(parts) == _REPLAY_PART:
+            sub._replay = parts[-1][0], until, stale
+            return [frame for _, frame in parts]
+        sub._replay = None
+        frames = [frame for _, frame in parts]
         frames += self._snapshot_frames(stale, orphans=False)
-        stale_frames = self._stale_frames(keys)
+        stale_frames = self._stale_frames(sub.names)
         if stale_frames:
             frames.append(stale_frames)
         return frames
@@ -921,6 +953,15 @@ class SignalHub:
                 if sig is not None:
                     sig.subscribers.discard(sub)
             self._dirty.discard(sub)
+
+
+# Frames of a replay read from history at a time: a part is what a stream's writer
+# holds for a reader that stops (references), bounded.
+_REPLAY_PART = 64
+
+
+def _seq_of(item: tuple[int, bytes]) -> int:
+    return item[0]
 
 
 def _info(sig: _Signal, now: float) -> SignalInfo:

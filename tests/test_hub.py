@@ -738,3 +738,27 @@ def test_frame_data_takes_the_one_data_line_out_of_a_built_frame() -> None:
     assert proto.frame_data(proto.encode_event(b"{}", event="closed")) == b"{}"
     with pytest.raises(ProtocolError, match="one data line"):
         proto.frame_data(proto.encode_event(b"a\nb"))
+
+
+async def test_a_replay_is_read_from_history_a_part_at_a_time_and_resyncs_if_history_moves_on() -> (
+    None
+):
+    hub = SignalHub(history=300)
+    hub.declare("a", {"n": 0})
+    mirror = Mirror()
+    mirror.apply(await events_of(hub.subscribe(["a"])))
+    for i in range(1, 201):
+        hub.set("a", {"n": i})
+    resumed = hub.subscribe(["a"], mirror.cursor)
+    assert resumed.pending_bytes == 0, "nothing is copied out of history up front"
+    first = resumed.take_frames()
+    assert 0 < len(first) < 200, "one part, not the whole replay"
+    mirror.apply(SSEDecoder().decode(b"".join(first).decode()))
+    # History moves past where the replay is: the rest would not lead to the value.
+    for i in range(201, 601):
+        hub.set("a", {"n": i})
+    rest = b"".join(resumed.take_frames()).decode()
+    events = SSEDecoder().decode(rest)
+    assert [parse_change(e.data).is_snapshot for e in events] == [True], "state instead"
+    mirror.apply(events)
+    assert mirror.values == {"a": {"n": 600}}
