@@ -74,8 +74,15 @@ def run(quick: bool = False) -> Section:
 
     base = per(idle)
     rows = [
-        Row(SECTION, f"{clients:,} idle subscribers: RSS growth per connection",
-            f"{base:.1f} KiB", "", "", "(the baseline)", None),  # fmt: skip
+        Row(
+            SECTION,
+            f"{clients:,} idle subscribers: RSS growth per connection",
+            f"{base:.1f} KiB",
+            "",
+            "",
+            "(the baseline)",
+            None,
+        ),
     ]
     replayed = f"{replay['history_bytes'] / 1024:,.0f} KiB"
     for what, phase in (
@@ -85,9 +92,15 @@ def run(quick: bool = False) -> Section:
         ours = per(phase)
         ratio = ours / base if base > 0 else float("nan")
         rows.append(
-            Row(SECTION, f"{clients:,} connections that {what}: RSS growth per connection",
-                f"{ours:.1f} KiB", f"idle {base:.1f} KiB", fmt_ratio(ratio), "≤ 2x idle",
-                ratio <= 2.0)  # fmt: skip
+            Row(
+                SECTION,
+                f"{clients:,} connections that {what}: RSS growth per connection",
+                f"{ours:.1f} KiB",
+                f"idle {base:.1f} KiB",
+                fmt_ratio(ratio),
+                "≤ 2x idle",
+                ratio <= 2.0,
+            )
         )
     facts = {f"{name}_ready": int(phase["ready"]) for name, phase in
              (("idle", idle), ("replay", replay), ("stuck", stuck))}  # fmt: skip
