@@ -404,13 +404,20 @@ class SignalHub:
             sig.value = apply_patch(sig.value, clean)
             return self._record(sig, patch_json)
 
-    def close(self, name: str) -> None:
-        """Close ``name``: subscribers get a ``closed`` event; later subscribers too."""
+    def close(self, name: str) -> int:
+        """Close ``name``: subscribers get a ``closed`` event; later subscribers too.
+        Returns its last revision (the one the ``closed`` event names)."""
         if self._backplane is not None:
             self._backplane.close(name)
-            return
+            # Returned once this hub applied the close (the backplane's contract).
+            with self._lock:
+                sig = self._signals.get(name)
+                # (gone only if a racing close pushed it out of closed_memory at once)
+                return sig.rev if sig is not None else -1
         with self._lock:
-            self._close_locked(self._open(name))
+            sig = self._open(name)
+            self._close_locked(sig)
+            return sig.rev
 
     def _close_locked(self, sig: _Signal) -> None:
         name = sig.name

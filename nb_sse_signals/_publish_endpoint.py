@@ -24,7 +24,7 @@ from tornado import web, websocket
 from tornado.ioloop import IOLoop
 
 from ._hub import SignalHub
-from ._messages import handle_payload
+from ._messages import handle_payload, http_status
 from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
@@ -98,6 +98,19 @@ class PublishHandler(websocket.WebSocketHandler):
         self._body += chunk
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            # Tornado would answer a plain-text 400: the protocol's errors are JSON.
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(
+                orjson.dumps(
+                    {
+                        "error": "expected a WebSocket upgrade (Upgrade: websocket) on GET, "
+                        "got a plain GET; to publish over plain HTTP, POST the messages"
+                    }
+                )
+            )
+            return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
         self.set_header(MAX_MESSAGE_HEADER, str(self.max_message_size))
@@ -115,6 +128,13 @@ class PublishHandler(websocket.WebSocketHandler):
         # Browsers cannot set our secret header on a WebSocket, so any caller that got
         # this far holds the secret; the origin adds nothing.
         return True
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Every refusal of this endpoint is JSON (a method it does not take: 405).
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(orjson.dumps({"error": message}))
 
     def check_xsrf_cookie(self) -> None:
         # Authenticated by a header no browser form can send; cookies play no part.
@@ -178,8 +198,7 @@ class PublishHandler(websocket.WebSocketHandler):
             replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
         else:
             replies = handle_payload(self.hub, payload)
-        failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
-        self.set_status(400 if failed else 200)
+        self.set_status(http_status(replies))
         self.finish(orjson.dumps(replies))
 
 

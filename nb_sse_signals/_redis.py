@@ -57,6 +57,7 @@ from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
 from ._diff import diff
 from ._errors import (
     BackplaneError,
+    LimitError,
     NotJSONError,
     PatchError,
     SignalClosedError,
@@ -64,6 +65,7 @@ from ._errors import (
 )
 from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
 from ._json import normalise
+from ._limits import Limits
 from ._patch import apply_patch, copy_json
 from ._protocol import redact_url
 from ._refresh import refresh
@@ -214,7 +216,9 @@ def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Pl
 
 def _open(name: str, state: _State | None) -> _State:
     if state is None:
-        raise UnknownSignalError(f"expected the name of a declared signal, got {name!r}")
+        raise UnknownSignalError(
+            f"expected the name of a declared signal, got {name!r} (declare it first)"
+        )
     if state.closed:
         raise SignalClosedError(f"signal {name!r} is closed; declare it again to reopen it")
     return state
@@ -432,6 +436,7 @@ class RedisBackplane:
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
+        self._last_error: BaseException | None = None  # why the feed last failed
 
     @property
     def live(self) -> bool:
@@ -451,7 +456,8 @@ class RedisBackplane:
         with self._applied:
             if not self._applied.wait_for(lambda: self._live, timeout):
                 self.stop()
-                raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}")
+                why = f": {self._last_error}" if self._last_error is not None else ""
+                raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}{why}")
         return self
 
     def stop(self) -> None:
@@ -594,9 +600,14 @@ class RedisBackplane:
             except _OutOfStep as exc:
                 log.info("nb_sse_signals: reloading from Redis: %s", exc)
             except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
+                self._last_error = exc
                 if not stale_since:
                     stale_since = time.monotonic()
-                    if isinstance(exc, (RedisError, OSError)):
+                    if not self._epoch:
+                        # Never in step yet: start() reports it (a hub that cannot
+                        # start serves nothing, so "serving what it has" would be wrong).
+                        log.debug("nb_sse_signals: cannot reach Redis yet: %s", exc)
+                    elif isinstance(exc, (RedisError, OSError)):
                         log.warning(
                             "nb_sse_signals: lost Redis (%s); serving what this hub has", exc
                         )
@@ -690,8 +701,12 @@ class RedisPublisher:
     backplane serves them. ``RedisPublisher(url).set("load", 0.7)``.
 
     Blocking calls with the hub's semantics (``declare``/``set``/``patch``/``close``,
-    each returns the new revision); racing publishers re-base on each other. While
-    Redis is unreachable a call raises :class:`BackplaneError` and changes nothing.
+    each returns the new revision); racing publishers re-base on each other. As on a
+    hub, ``set`` and ``patch`` change a declared signal only (``UnknownSignalError``
+    otherwise: a mistyped name is not a new signal); ``declare`` creates or replaces.
+    While Redis is unreachable a call raises :class:`BackplaneError` and changes nothing.
+    A change bigger than ``message_bytes`` as JSON (a hub's limit for one publish
+    message, 16 MiB) raises :class:`LimitError` and changes nothing.
     """
 
     def __init__(
@@ -702,8 +717,10 @@ class RedisPublisher:
         maxlen: int = DEFAULT_MAXLEN,
         ttl: int = DEFAULT_TTL,
         timeout: float = 5.0,
+        message_bytes: int = Limits.message_bytes,
     ) -> None:
         self.url = url
+        self.message_bytes = Limits(message_bytes=message_bytes).message_bytes  # (checked)
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
         self._lock = threading.Lock()
         self._cache: dict[str, _Cached] = {}
@@ -720,8 +737,9 @@ class RedisPublisher:
         clean = cast(list[dict[str, Any]], normalise(list(ops)))
         return self._commit(name, lambda st: plan_patch(name, st, clean, base))
 
-    def close(self, name: str) -> None:
-        self._commit(name, lambda st: plan_close(name, st))
+    def close(self, name: str) -> int:
+        """Close ``name``; returns its last revision (the one the ``closed`` event names)."""
+        return self._commit(name, lambda st: plan_close(name, st))
 
     def get(self, name: str) -> tuple[int, JSON]:
         """(rev, value) of an open signal, as Redis has it now."""
@@ -762,6 +780,11 @@ class RedisPublisher:
                 if plan is None:
                     assert state is not None
                     return state.rev
+                if len(plan.payload) > self.message_bytes:
+                    raise LimitError(
+                        f"expected a change of {name!r} of at most {self.message_bytes:,} "
+                        f"bytes as JSON (the message_bytes limit), got {len(plan.payload):,}"
+                    )
                 if lost and state is not None:
                     plan = _recreate(plan, state)
                 reply = engine.call(engine.commit(self._epoch, name, plan))

@@ -115,6 +115,7 @@ class ServerSignal:
         self._closed = False
         self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
+        self._close_listeners: list[Callable[[], None]] = []
         self._server = server
         if publisher is None and server is not None:
             publisher = server.publisher
@@ -227,6 +228,11 @@ class ServerSignal:
                 return  # closed, or superseded: the hub's signal belongs to the new one
             self._closed = True
         self._publisher.close_signal(self)
+        # This process's own widgets follow it from here, not from the hub's stream.
+        with self._lock:
+            listeners = list(self._close_listeners)
+        for listener in listeners:
+            listener()
 
     def drive(self, source: Any, *, every: float | None = None) -> Driver:
         """Set the signal from each item of an (async) iterator, at most once per ``every`` s.
@@ -262,7 +268,14 @@ class ServerSignal:
             transport=self.transport,
             **options,
         )
-        widget._follow_local(self.add_listener(widget._on_value, pointer))
+        remove_value = self.add_listener(widget._on_value, pointer)
+        remove_closed = self._add_close_listener(widget._on_closed)
+
+        def detach() -> None:
+            remove_value()
+            remove_closed()
+
+        widget._follow_local(detach)
         if self.transport == "comm":
             widget._relay(self._relay())
         return widget
@@ -298,6 +311,22 @@ class ServerSignal:
         def remove() -> None:
             with self._lock, suppress(ValueError):
                 self._listeners.remove(entry)
+
+        return remove
+
+    def _add_close_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` once the signal is closed (now, if it is); returns a
+        function that removes it."""
+        with self._lock:
+            closed = self._closed and not self._superseded
+            if not closed:
+                self._close_listeners.append(listener)
+        if closed:
+            listener()
+
+        def remove() -> None:
+            with self._lock, suppress(ValueError):
+                self._close_listeners.remove(listener)
 
         return remove
 

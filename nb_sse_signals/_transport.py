@@ -67,10 +67,20 @@ class HubTransport:
         self.hub = hub
         self.events_url = events_url
         self.token = token
-        self.max_message_bytes: int | None = None  # nothing is framed in-process
+        # Nothing is framed in-process, but the hub's limit holds all the same: a change
+        # that another publisher could not send, this one cannot make either (set() and
+        # mutate() raise LimitError before anything changes).
+        self.max_message_bytes: int | None = hub.limits.message_bytes
 
     async def request(self, messages: list[bytes]) -> list[Message]:
-        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+        limit = self.hub.limits.message_bytes
+        return [
+            # (+ 2: the brackets of the frame it would travel in, as over the socket)
+            too_big(len(m) + 2, limit)
+            if len(m) + 2 > limit
+            else handle_message(self.hub, orjson.loads(m))
+            for m in messages
+        ]
 
     async def close(self) -> None:
         return None
@@ -122,7 +132,9 @@ class SocketTransport:
             )
             try:
                 conn = await websocket.websocket_connect(request)
-            except (OSError, httpclient.HTTPClientError) as exc:
+            except httpclient.HTTPClientError as exc:
+                raise TransportError(_refusal(self.ws_url, exc)) from exc
+            except OSError as exc:
                 raise TransportError(
                     f"cannot reach the signals hub at {redact_url(self.ws_url)}: {exc}"
                 ) from exc
@@ -225,6 +237,21 @@ class SocketTransport:
             # close() only starts the closing handshake; a hub that has not answered by
             # now would leave the socket to a timer on a loop that is about to stop.
             conn.stream.close()
+
+
+def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
+    """What a hub that answered but refused the connection said: its JSON reason
+    (docs/protocol.md), not only the status (a wrong secret is not an unreachable hub)."""
+    reason = ""
+    body = exc.response.body if exc.response is not None else b""
+    if body:
+        try:
+            reason = str(orjson.loads(body)["error"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            reason = body[:200].decode(errors="replace")
+    if exc.code == 599:  # tornado's code for no answer at all (a timeout)
+        return f"cannot reach the signals hub at {url}: {exc}"
+    return f"the signals hub at {url} refused the connection (HTTP {exc.code}): {reason or exc}"
 
 
 def _frames(sizes: list[int], limit: int) -> list[list[int]]:

@@ -164,6 +164,9 @@ class SignalWidget(anywidget.AnyWidget):
     def _on_value(self, value: Any, rev: int) -> None:
         self._mirror(None, value, rev)
 
+    def _on_closed(self) -> None:
+        self._mirror("closed", None, None)
+
     def _mirror(self, status: str | None, value: Any, rev: int | None) -> None:
         with self.hold_trait_notifications():
             if rev is not None:

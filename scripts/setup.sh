@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# The README's shell examples use curl, and tests/test_readme.py runs them.
+command -v curl >/dev/null || need_apt+=(curl)
 [ "${NB_SSE_SIGNALS_SKIP_BROWSER:-0}" = 1 ] || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The Redis backplane's tests run a real redis-server (tests/test_redis.py).
 [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)

@@ -131,6 +131,7 @@ class Execution:
     stdout: str = ""
     error: str = ""
     idle: bool = False  # iopub said the kernel is idle after this request
+    displays: list[dict[str, Any]] = field(default_factory=list)  # what the cell showed
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -184,6 +185,8 @@ class Kernel:
                 run.stdout += content["text"]
             elif kind == "error":
                 run.error += "\n".join(content["traceback"])
+            elif kind in ("display_data", "execute_result"):
+                run.displays.append(content["data"])
             elif kind == "execute_reply":
                 run.status = content["status"]
             elif kind == "status" and content["execution_state"] == "idle":

@@ -33,6 +33,7 @@ from nb_sse_signals import (
     LimitError,
     NotJSONError,
     SignalHub,
+    UnknownSignalError,
 )
 from nb_sse_signals._follow import Follower
 from nb_sse_signals._limits import Limits
@@ -684,6 +685,51 @@ def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServe
     )
     assert result.returncode == 1
     assert b"cannot reach Redis" in result.stderr
+    # Never said it serves: it exits.
+    assert b"serving what this hub has" not in result.stderr, result.stderr
+
+
+def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
+    redis_server: RedisServer,
+) -> None:
+    with RedisPublisher(redis_server.url, message_bytes=1_000) as publisher:
+        publisher.declare("big", {"xs": []})
+        with pytest.raises(LimitError, match="at most 1,000 bytes"):
+            publisher.set("big", {"xs": ["y" * 2_000]})
+        with pytest.raises(LimitError):
+            publisher.declare("other", "y" * 2_000)
+        assert publisher.get("big") == (0, {"xs": []}), "nothing changed"
+        assert publisher.set("big", {"xs": ["y" * 10]}) == 1, "a change that fits goes"
+    # The default: a hub's 16 MiB.
+    with (
+        RedisPublisher(redis_server.url) as publisher,
+        pytest.raises(LimitError, match="16,777,216"),
+    ):
+        publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
+
+
+def test_the_readmes_one_liner_publishes_to_a_fresh_redis(redis_server: RedisServer) -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r'`(RedisPublisher\("redis://\.\.\."\)\.\w+\([^`]*\))`', readme)
+    assert found, "the README shows a RedisPublisher one-liner"
+    code = found.group(1).replace('"redis://..."', repr(redis_server.url))
+    made: list[RedisPublisher] = []
+
+    class Kept(RedisPublisher):  # as the README's, kept to be stopped (a script's exit would)
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            made.append(self)
+
+    try:
+        rev = eval(code, {"RedisPublisher": Kept})  # the README's own line, as written
+    finally:
+        for publisher in made:
+            publisher.stop()
+    with RedisPublisher(redis_server.url) as publisher:
+        assert publisher.get("load") == (rev, 0.7)
+        # set is as strict as on a hub: a mistyped name is no new signal.
+        with pytest.raises(UnknownSignalError, match="declare it first"):
+            publisher.set("lood", 0.8)
 
 
 def test_bad_options_are_refused_with_a_clear_error() -> None:
@@ -712,6 +758,19 @@ def test_changes_refused_during_an_outage_change_nothing_and_queue_nothing(
         backplane.stop()
 
 
+def test_a_close_through_redis_answers_the_last_revision_as_without(
+    redis_server: RedisServer,
+) -> None:
+    hub = SignalHub()
+    backplane = RedisBackplane(redis_server.url, timeout=2.0).start(hub)
+    try:
+        hub.declare("c", 1)
+        hub.set("c", 2)
+        assert hub.close("c") == 1, "what a close reply carries (docs/protocol.md)"
+    finally:
+        backplane.stop()
+
+
 def test_a_publisher_without_a_hub_reads_back_and_keeps_the_hub_rules(
     redis_server: RedisServer,
 ) -> None:
@@ -722,7 +781,7 @@ def test_a_publisher_without_a_hub_reads_back_and_keeps_the_hub_rules(
         with pytest.raises(Exception, match="expected a patch of 'p' at revision 1"):
             publisher.patch("p", [{"op": "remove", "path": "/a"}], base=0)
         assert publisher.set("p", {"a": [1, 2]}) == 1, "equal: no change"
-        publisher.close("p")
+        assert publisher.close("p") == 1, "as a hub's close: the last revision"
         with pytest.raises(Exception, match="is closed"):
             publisher.set("p", 1)
         assert publisher.declare("p", "again") == 2

@@ -86,6 +86,21 @@ async def test_a_kernel_signal_changed_from_a_thread_reaches_a_third_party_clien
     assert reconstruct(events)[key] == {"value": 10, "log": list(range(1, 11))}
 
 
+async def test_signal_url_in_jupyter_is_a_path_read_with_the_jupyter_token_as_the_readme_says(
+    jupyter: JupyterServer, kernel: Kernel
+) -> None:
+    # README: a path on the Jupyter server (under its base_url), s.token None, and
+    # curl with the server's address in front and its token in the header.
+    code = "%load_ext nb_sse_signals\n" + SETUP + "print(s.token)\n"
+    url, token = (await kernel.run(code)).split()
+    assert token == "None"
+    path = (await kernel.run("print(get_ipython().run_line_magic('signal_url', 'count'))")).strip()
+    assert path == url
+    assert path.startswith("/prefix/nb-sse-signals/events?signal=k-")
+    [snapshot] = await collect(jupyter, path, 1)
+    assert reconstruct([snapshot])[path.split("signal=")[1]] == {"value": 0, "log": []}
+
+
 async def test_values_flow_while_the_kernels_main_thread_sleeps(
     jupyter: JupyterServer, kernel: Kernel
 ) -> None:

@@ -54,6 +54,17 @@ def test_the_value_follows_the_signal_with_no_browser(
     assert w.status == "live"
 
 
+def test_closing_the_signal_closes_its_own_widgets_in_this_process(
+    signal: ServerSignal, publisher: Publisher
+) -> None:
+    w = signal.widget("/value")
+    signal.set({"value": 3, "label": "a"})
+    signal.close()
+    assert (w.status, w.value) == ("closed", 3), "closed, with the last value sent"
+    late = signal.widget("/value")
+    assert late.status == "closed", "a widget made after the close shows it closed too"
+
+
 def test_the_value_is_read_only_from_python(signal: ServerSignal) -> None:
     w = signal.widget()
     with pytest.raises(traitlets.TraitError, match="read-only"):

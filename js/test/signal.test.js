@@ -180,7 +180,7 @@ describe("Signal", () => {
   });
 
   test("closed keeps the value; a later revision than ours is fetched once", async () => {
-    const { signal, clock, calls, answer } = setup();
+    const { signal, clock, calls, answer, log } = setup();
     signal.receive(snapshot("s", 0, { count: 0 }));
     signal.close(0);
     assert.equal(signal.state, "closed");
@@ -191,6 +191,7 @@ describe("Signal", () => {
     clock.tick(60_000);
     assert.equal(calls.length, 1, "a closed signal is not retried");
     assert.equal(signal.state, "closed");
+    assert.deepEqual(log.lines, [], "the fetch of a closed signal's last value warns of nothing");
   });
 
   test("a change after closed reopens it", () => {

@@ -116,6 +116,7 @@ class PageLog:
     """What a page reported: console errors, uncaught exceptions, event-stream requests."""
 
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # console.warn of this package
     event_requests: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> None:
@@ -126,6 +127,8 @@ class PageLog:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"console.error: {message.text} ({message.location})")
+        elif message.type == "warning" and "[nb_sse_signals]" in message.text:
+            self.warnings.append(message.text)
 
     def _request(self, request: Request) -> None:
         if EVENTS_PATH in request.url:
