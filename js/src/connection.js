@@ -1,8 +1,9 @@
 // One multiplexed EventSource per page, server base and token, shared by
 // every signal widget. Browsers allow six HTTP/1.1 connections per host
 // across all tabs; a connection per widget would freeze JupyterLab.
-import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl, eventsUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl } from "./protocol.js";
 import { Signal } from "./signal.js";
+import { openEvents, probe } from "./streams.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -197,7 +198,8 @@ class Connection {
     // snapshot of the revision they have. The browser itself sends
     // Last-Event-ID when it reconnects this source.
     const EventSourceClass = this.options.EventSource ?? globalThis.EventSource;
-    const source = new EventSourceClass(eventsUrl(this.base, names, { token: this.token }));
+    // Past the hub's limits of one request, split across streams (streams.js).
+    const source = openEvents(EventSourceClass, this.base, names, { token: this.token });
     this.source = source;
     this.#setStatus("connecting");
     source.onopen = () => {
@@ -331,14 +333,7 @@ class Connection {
    * @returns {Promise<{ status: number, reason: string }>} status 0 for a network error
    */
   async #probe(names) {
-    const fetch = this.options.fetch ?? globalThis.fetch;
-    try {
-      const response = await fetch(snapshotUrl(this.base, names, { token: this.token }), { credentials: "same-origin" });
-      const body = await response.text();
-      return { status: response.status, reason: `${response.status} ${body.slice(0, 300)}` };
-    } catch (error) {
-      return { status: 0, reason: String(error) };
-    }
+    return probe(this.options.fetch ?? globalThis.fetch, this.base, names, this.token);
   }
 
   /** @param {Exclude<Status, "closed">} status */

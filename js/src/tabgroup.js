@@ -1,7 +1,9 @@
 // One tab's part in a group of tabs sharing one EventSource (see tabs.js):
 // the lock, the channel, the leader's stream, and the stand-in EventSource
 // each tab's ConnectionPool reads.
-import { REFUSED_EVENT, STALE_EVENT, eventsUrl, oldestCursor, parseMessage, isSnapshot, snapshotUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, oldestCursor, parseMessage, isSnapshot } from "./protocol.js";
+import { openEvents, probe } from "./streams.js";
+import { whyNot } from "./tabframes.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -246,7 +248,7 @@ export class TabGroup {
     this.#now = options.now ?? Date.now;
     this.#channel = new options.BroadcastChannel(this.name);
     this.#holdTabLock();
-    this.#channel.onmessage = (event) => this.#receive(/** @type {Message} */ (event.data));
+    this.#channel.onmessage = (event) => this.#receive(event.data);
     this.#wait();
     this.#post({ t: "ping", from: this.tabId }); // a leader, if there is one, answers
   }
@@ -357,9 +359,16 @@ export class TabGroup {
     }
   }
 
-  /** @param {Message} message */
-  #receive(message) {
-    if (this.#disposed || typeof message !== "object" || message === null) return;
+  /** @param {unknown} data */
+  #receive(data) {
+    if (this.#disposed) return;
+    // Any script of this origin may post on the channel: check before reading.
+    const why = whyNot(data, this.#now());
+    if (why) {
+      this.#log.warn(`[nb_sse_signals] dropped a message on the tabs' channel: ${why}`);
+      return;
+    }
+    const message = /** @type {Message} */ (data);
     switch (message.t) {
       case "want":
         if (this.leading) this.#setWant(message.from, { names: message.names, need: message.need, cursor: message.cursor ?? "" });
@@ -755,7 +764,8 @@ export class TabGroup {
   #openStream(names, cursor) {
     this.#closeStream();
     const EventSourceClass = this.#options.EventSource ?? globalThis.EventSource;
-    const stream = new EventSourceClass(eventsUrl(this.base, names, { token: this.token, lastEventId: cursor || undefined }));
+    // Past the hub's limits of one request, split across streams (streams.js).
+    const stream = openEvents(EventSourceClass, this.base, names, { token: this.token, lastEventId: cursor || undefined });
     this.stream = stream;
     this.streamNames = names;
     this.streamStatus = "connecting";
@@ -812,14 +822,8 @@ export class TabGroup {
     this.#closeStream();
     this.streamStatus = "failed";
     const fetch = this.#options.fetch ?? globalThis.fetch;
-    /** @param {string[]} subset */
-    const status = async (subset) => {
-      try {
-        return (await fetch(snapshotUrl(this.base, subset, { token: this.token }), { credentials: "same-origin" })).status;
-      } catch {
-        return 0;
-      }
-    };
+    /** @param {string[]} subset the status only (a HEAD), never the snapshots */
+    const status = async (subset) => (await probe(fetch, this.base, subset, this.token, false)).status;
     const unknown = [];
     if ((await status(names)) === 404) {
       const answers = names.length === 1 ? [404] : await Promise.all(names.map((name) => status([name])));
