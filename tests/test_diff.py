@@ -172,3 +172,19 @@ def related_pair(draw: st.DrawFn) -> tuple[JSON, JSON]:
 @given(pair=related_pair())
 def test_diff_of_edited_lists_applies_exactly(pair: tuple[JSON, JSON]) -> None:
     roundtrip(*pair)
+
+
+@pytest.mark.parametrize("kind", [int, bool])
+@pytest.mark.parametrize("where", [0, 1, 7, 20, 38, 39])
+@pytest.mark.parametrize("size", [40])
+def test_one_number_of_another_type_in_a_run_of_equal_floats_is_a_change(
+    kind: type, where: int, size: int
+) -> None:
+    # Fresh float objects (as parsed from JSON), so no run is skipped by identity and
+    # every comparison goes through the C-speed run checks: [1.0] == [1] == [True].
+    old: list[JSON] = [float("1") for _ in range(size)]
+    new: list[JSON] = [float("1") for _ in range(size)]
+    new[where] = kind(1)
+    for a, b in ((old, new), (new, old)):
+        patch = roundtrip(a, b)
+        assert patch == [{"op": "replace", "path": f"/{where}", "value": b[where]}]

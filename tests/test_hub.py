@@ -674,3 +674,21 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     assert ("refused", "bad") in [(k, d.get("name")) for k, d in resumed]
     hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
     assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1
+
+
+async def test_closing_a_subscription_gives_its_place_back_to_the_next_subscriber() -> None:
+    # A browser that reconnects a thousand times must not use up the hub's
+    # subscriber limit: every close hands its place back.
+    hub = SignalHub(limits=Limits(subscribers=2, subscribers_per_signal=2))
+    hub.declare("a", 1)
+    for cycle in range(5):
+        first, second = hub.subscribe(["a"]), hub.subscribe(["a"])
+        with pytest.raises(LimitError, match="expected at most 2 subscribers, got one more"):
+            hub.subscribe(["a"])
+        first.close()
+        second.close()
+        first.close()  # a second close gives nothing back twice
+        assert hub.subscriber_count() == 0, f"cycle {cycle}"
+    again = hub.subscribe(["a"])
+    assert (await events_of(again))[0].event == "message"
+    again.close()

@@ -1,0 +1,60 @@
+"""Subscription: one subscriber's bounded backlog, driven through a real SignalHub."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from nb_sse_signals._hub import SignalHub, Subscription
+from nb_sse_signals._protocol import SSEDecoder, parse_change
+
+
+async def changes_of(sub: Subscription) -> list[tuple[int, bool]]:
+    """(revision, is a snapshot) of every event of the next batch."""
+    batch = await asyncio.wait_for(sub.next_batch(1.0), 2.0)
+    assert batch, "expected a batch of events, got none before the timeout"
+    return [
+        (change.rev, change.is_snapshot)
+        for change in (parse_change(e.data) for e in SSEDecoder().decode(batch.decode()))
+    ]
+
+
+@pytest.mark.parametrize("bound", [1, 3, 10])
+async def test_a_backlog_of_buffer_events_is_kept_and_one_more_turns_it_into_a_snapshot(
+    bound: int,
+) -> None:
+    hub = SignalHub(buffer_events=bound)
+    hub.declare("a", {"n": 0})
+    sub = hub.subscribe(["a"])
+    assert await changes_of(sub) == [(0, True)]
+    for n in range(1, bound + 1):
+        hub.set("a", {"n": n})
+    assert await changes_of(sub) == [(n, False) for n in range(1, bound + 1)], (
+        "up to the bound, every change is sent as it was"
+    )
+    assert sub.resyncs == 0
+    for n in range(bound + 1, 2 * bound + 2):
+        hub.set("a", {"n": n})
+    assert await changes_of(sub) == [(2 * bound + 1, True)], (
+        "one event past the bound: the backlog is dropped and the latest state is sent"
+    )
+    assert sub.resyncs == 1
+    sub.close()
+
+
+async def test_the_byte_bound_is_kept_to_the_byte() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"v": ""})
+    sub = hub.subscribe(["a"])
+    await changes_of(sub)
+    hub.set("a", {"v": "x"})
+    frame = await asyncio.wait_for(sub.next_batch(1.0), 2.0)
+    assert frame
+    # Two frames of the same size fit in exactly twice that size, and not one byte less.
+    for bound, resynced in ((2 * len(frame), False), (2 * len(frame) - 1, True)):
+        hub.buffer_bytes = bound
+        hub.set("a", {"v": "y"})
+        hub.set("a", {"v": "x"})
+        assert (await changes_of(sub))[-1][1] is resynced, f"bound {bound}"
+    sub.close()
