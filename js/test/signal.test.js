@@ -211,4 +211,59 @@ describe("Signal", () => {
     assert.equal(signal.rev, -1);
     assert.equal(seen.length, before);
   });
+
+  test("retries wait 0, then 250 ms doubling, and never more than 30 s", async () => {
+    const clock = fakeClock();
+    /** @type {number[]} */
+    const delays = [];
+    let fetches = 0;
+    const signal = new Signal("s", {
+      snapshotUrl: URL_,
+      getSnapshot: async () => {
+        fetches += 1;
+        throw new Error("down");
+      },
+      setTimeout: (callback, ms) => {
+        delays.push(ms);
+        return clock.setTimeout(callback, ms);
+      },
+      clearTimeout: clock.clearTimeout,
+      log: quietLog(),
+    });
+    signal.receive(setCount(1, 1));
+    for (let i = 0; i < 20; i += 1) {
+      clock.tick(/** @type {number} */ (delays.at(-1)));
+      await settle();
+    }
+    assert.equal(fetches, 20);
+    assert.deepEqual(delays.slice(0, 10), [0, 250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+    assert.ok(delays.every((ms) => ms <= 30_000), `the longest wait is ${Math.max(...delays)} ms`);
+    assert.equal(signal.state, "resync");
+    signal.dispose();
+  });
+
+  for (const [buffered, kept] of /** @type {[number, boolean][]} */ ([[10_000, true], [10_001, false]])) {
+    test(`a resync keeps ${buffered.toLocaleString("en")} live patches ${kept ? "and applies them all" : "no more: past its bound it starts over"}`, async () => {
+      const { signal, clock, calls, answer } = setup();
+      signal.receive(snapshot("s", 0, { count: 0 }));
+      const last = buffered + 1;
+      for (let rev = 2; rev <= last; rev += 1) signal.receive(setCount(rev, rev)); // 1 is missing
+      clock.tick(0);
+      await answer(200, [snapshot("s", 1, { count: 1 })]);
+      if (kept) {
+        assert.equal(signal.rev, last);
+        assert.deepEqual(signal.value, { count: last });
+        assert.equal(signal.state, "live");
+      } else {
+        // Only the newest survived the bound: the ones before it are gone, so it
+        // fetches again rather than holding an ever-growing buffer.
+        assert.equal(signal.rev, 1);
+        assert.equal(signal.state, "resync");
+        clock.tick(250);
+        assert.equal(calls.length, 2);
+        await answer(200, [snapshot("s", last, { count: last })]);
+        assert.equal(signal.state, "live");
+      }
+    });
+  }
 });

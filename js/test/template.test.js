@@ -84,4 +84,40 @@ describe("Template", () => {
     assert.ok(!isSafeUrl("javascript:x"));
     assert.ok(!isSafeUrl("ftp://a"));
   });
+
+  // Each attribute the browser loads or navigates to, on an element that uses it:
+  // a `javascript:` value in any of them would run on a click or a load.
+  /** @type {[string, string][]} */
+  const urlAttributes = [
+    ["a", "href"], ["img", "src"], ["img", "srcset"], ["form", "action"], ["button", "formaction"],
+    ["input", "formaction"], ["blockquote", "cite"], ["video", "poster"], ["body", "background"],
+    ["a", "ping"], ["object", "data"], ["object", "codebase"], ["html", "manifest"],
+    ["img", "longdesc"], ["img", "usemap"], ["img", "lowsrc"], ["img", "dynsrc"], ["command", "icon"],
+    ["link", "imagesrcset"],
+  ]; // prettier-ignore
+  for (const [tag, name] of urlAttributes) {
+    test(`<${tag} ${name}> takes an http(s) URL and never a javascript: one`, () => {
+      const element = (/** @type {string} */ value) => {
+        const { el } = render(`<div><${tag} ${name}="{value}"></${tag}></div>`, value);
+        const found = el.querySelector(`[${name}]`) ?? el.querySelector(tag) ?? el.firstElementChild;
+        return found?.getAttribute(name) ?? null;
+      };
+      assert.equal(element("https://example.org/x"), "https://example.org/x");
+      assert.equal(element("javascript:alert(1)"), null, `${name}: a javascript: URL was set`);
+      assert.equal(element(" JaVaScRiPt:alert(1)"), null);
+    });
+  }
+
+  test("<svg><a xlink:href> takes no javascript: URL either", () => {
+    const link = (/** @type {string} */ value) =>
+      render('<svg><a xlink:href="{value}"><text>x</text></a></svg>', value).el.querySelector("a")?.getAttribute("xlink:href") ?? null;
+    assert.equal(link("https://example.org/"), "https://example.org/");
+    assert.equal(link("javascript:alert(1)"), null);
+  });
+
+  for (const tag of ["script", "style", "noscript", "iframe", "noembed", "noframes", "xmp", "template"]) {
+    test(`a placeholder inside <${tag}> is refused (its text is code or markup, not text)`, () => {
+      assert.throws(() => new Template(newDocument(), `<${tag}>{value}</${tag}>`), new RegExp(`\\{value\\} may not stand inside <${tag}>`));
+    });
+  }
 });
