@@ -45,6 +45,8 @@ function browser(known = new Set(["a", "b", "c"])) {
     const tab = {
       /** This tab, as the shared browser knows it (for `shared.hold`). */
       view: view.tab,
+      /** Its Web Locks manager (a test may make one `query` miss a lock). */
+      locks: view.locks,
       pool,
       sources,
       log,
@@ -559,6 +561,59 @@ describe("tabs share one connection", () => {
     assert.equal(a.status(), "live");
     assert.ok(!a.statuses().includes("error"), "a known signal never shows the other's error");
     assert.match(two.log.lines.join("\n"), /cannot subscribe to typo/);
+  });
+
+  test("a follower's lock missing at one roll call but there at the next keeps its want", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    // As while a tab's lock is being granted again: one query does not list it.
+    const query = one.locks.query.bind(one.locks);
+    let misses = 1;
+    one.locks.query = async () => {
+      const found = await query();
+      if (misses-- <= 0) return found;
+      return { ...found, held: (found.held ?? []).filter((/** @type {{ name: string }} */ lock) => !lock.name.includes(" tab ")) };
+    };
+    await run(16_000); // three roll calls: missing, then there, then there
+    assert.ok(misses < 0, "the leader looked at the locks");
+    assert.deepEqual(one.stream()?.names, ["a", "b"], "dropped after missing only once");
+  });
+
+  test("of two leaders of the same term, followers take the one with the greater id, in either order", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    const group = two.pool.groups[0];
+    const { term, leaderId } = group;
+    assert.equal(leaderId, one.pool.groups[0].tabId);
+    // Another tab that also thinks it leads this term (two lock grants crossing).
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    const frame = (/** @type {string} */ from, /** @type {number} */ rev, /** @type {string} */ value) => ({
+      t: "frame", term, from, type: "message", data: JSON.stringify(change("a", rev, value)), id: `${from}-${rev}`,
+    }); // prettier-ignore
+    rival.postMessage(frame("0", 1, "from a lesser id"));
+    await run();
+    assert.equal(group.leaderId, leaderId, "a lesser id of the same term is not followed");
+    assert.ok(!a2.values().some((v) => JSON.stringify(v).includes("lesser")), JSON.stringify(a2.values()));
+    const greater = "z".repeat(16); // tab ids are 12 base-36 characters
+    rival.postMessage(frame(greater, 1, "from a greater id"));
+    await run();
+    assert.equal(group.leaderId, greater, "a greater id of the same term is followed");
+    one.stream()?.emit(change("a", 1, "from the old leader"), "message", "e-2");
+    await run();
+    assert.ok(!a2.values().some((v) => JSON.stringify(v).includes("old leader")), JSON.stringify(a2.values()));
+    rival.close();
   });
 
   test("the lock and channel name carry the version and absolute base, never the token", () => {
