@@ -9,6 +9,7 @@ client following the relay shows only values the publisher had.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -78,7 +79,7 @@ EARLY = 1e-3
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_a_channel_gets_a_snapshot_then_contiguous_changes(local: None) -> None:
@@ -197,7 +198,7 @@ def test_many_widgets_share_one_message_budget(local: None) -> None:
         for flush in sorted({n for n, _ in stamps})
     ]
     assert len(flushes) >= 3, flushes
-    for (at, count), (next_at, _) in zip(flushes, flushes[1:], strict=False):
+    for (at, count), (next_at, _) in itertools.pairwise(flushes):
         wait = max(relay.min_interval, count / relay.max_messages)
         assert next_at - at >= wait - EARLY, f"{count} messages, then {next_at - at:.3f} s"
 
@@ -210,25 +211,24 @@ async def test_the_byte_budget_spaces_flushes_by_the_bytes_they_carried() -> Non
     # of quiet, far more than the message budget (1 / 1,000 per s) or min_interval ask.
     relay = CommRelay(hub, loop, max_messages=1_000.0, max_bytes=20_000.0, min_interval=0.001)
     sent: list[tuple[float, int]] = []
-    last: list[str] = [""]
+    done = asyncio.Event()
 
     def send(message: dict[str, Any]) -> None:
         size = sum(len(data) for _, data in message["events"])
         sent.append((loop.time(), size))
-        last[0] = message["events"][-1][1]
+        if '"00020' in message["events"][-1][1]:
+            done.set()
 
     channel = relay.attach("big", send)
     try:
         for n in range(1, 21):
             hub.set("big", f"{n:05d}" + "x" * 2_000)
             await asyncio.sleep(0.05)
-        deadline = loop.time() + 10
-        while '"00020' not in last[0] and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        await asyncio.wait_for(done.wait(), 10)
     finally:
         channel.detach()
     assert len(sent) >= 3, sent
-    for (at, size), (next_at, _) in zip(sent, sent[1:], strict=False):
+    for (at, size), (next_at, _) in itertools.pairwise(sent):
         wait = size / relay.max_bytes
         assert next_at - at >= wait - EARLY, f"{size} bytes, then {next_at - at:.3f} s"
     assert relay.bytes_sent == sum(size for _, size in sent)

@@ -48,7 +48,12 @@ def test_conformance_record(record: dict[str, Any]) -> None:
 
 # What jsonpatch refuses with: its own errors, and what Python raises in it for
 # a malformed patch (a missing member, an op that is not an object).
-REFERENCE_REFUSALS = (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, KeyError, TypeError)
+REFERENCE_REFUSALS = (
+    jsonpatch.JsonPatchException,
+    jsonpointer.JsonPointerException,
+    KeyError,
+    TypeError,
+)
 
 
 def reference_apply(doc: JSON, patch: Any) -> tuple[bool, JSON]:
@@ -70,8 +75,9 @@ def our_apply(doc: JSON, patch: Any) -> tuple[bool, JSON]:
 def test_reference_library_agrees_with_suite_and_with_us(record: dict[str, Any]) -> None:
     # Both directions: what one applies the other applies to the same value, and
     # what one refuses (the suite's error records) the other refuses too.
-    reference, ours = reference_apply(record["doc"], record["patch"]), our_apply(
-        record["doc"], record["patch"]
+    reference, ours = (
+        reference_apply(record["doc"], record["patch"]),
+        our_apply(record["doc"], record["patch"]),
     )
     assert reference[0] == ours[0] == ("error" not in record), (
         f"jsonpatch {'applied' if reference[0] else 'refused'}, "
