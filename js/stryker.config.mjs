@@ -1,0 +1,23 @@
+// StrykerJS for one module at a time (scripts/mutate.py sets which, and its tests).
+// node:test has no Stryker runner of its own, so the command runner runs the
+// module's test files per mutant (no per-test coverage: every test runs).
+const mutate = process.env.STRYKER_MUTATE ?? "src/signal.js";
+const tests = process.env.STRYKER_TESTS ?? "test/signal.test.js";
+const name = mutate.split("/").at(-1);
+
+/** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
+export default {
+  mutate: [mutate],
+  testRunner: "command",
+  commandRunner: { command: `node --test ${tests}` },
+  coverageAnalysis: "off",
+  concurrency: 1, // two cores, shared
+  timeoutMS: 60_000,
+  reporters: ["json", "progress-append-only"],
+  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  tempDirName: ".stryker-tmp",
+  // Stryker would rewrite tsconfig.json through TypeScript's JS API, which
+  // TypeScript 7 (native) has not got; nothing here is compiled, so skip it.
+  tsconfigFile: "no-tsconfig-for-stryker.json",
+  cleanTempDir: true,
+};
