@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             score = js_module(name, JS[name])
         scores.append(score)
-        print(f"{name}: {score.killed} of {score.ran} killed ({score.percent:.0f}%)", flush=True)
+        sys.stdout.write(f"{name}: {score.killed} of {score.ran} killed ({score.percent:.0f}%)\n")
         write([score])
     return 0
 
