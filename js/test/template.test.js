@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseHTML } from "linkedom";
-import { Template, isSafeUrl } from "../src/template.js";
+import { Template, display, isSafeUrl } from "../src/template.js";
 
 const newDocument = () =>
   /** @type {Document} */ (/** @type {unknown} */ (parseHTML("<!doctype html><html><head></head><body></body></html>").document));
@@ -120,4 +120,34 @@ describe("Template", () => {
       assert.throws(() => new Template(newDocument(), `<${tag}>{value}</${tag}>`), new RegExp(`\\{value\\} may not stand inside <${tag}>`));
     });
   }
+
+  test("eleven placeholders each fill their own part", () => {
+    const source = Array.from({ length: 11 }, (_, i) => `<i>{/${i}}</i>`).join("");
+    const values = Array.from({ length: 11 }, (_, i) => `v${i}`);
+    assert.equal(render(source, values).el.textContent, values.join(""));
+  });
+
+  test("a URL is checked from its start: an http(s) URL inside a javascript: one is refused", () => {
+    assert.ok(!isSafeUrl("javascript:alert('https://example.org/')"));
+    assert.ok(!isSafeUrl("javascript://https://example.org/%0aalert(1)"));
+    assert.ok(isSafeUrl("  https://example.org/"), "leading spaces, which browsers strip, are allowed");
+  });
+
+  test("nothing shows as nothing", () => {
+    assert.equal(display(undefined), "");
+    assert.equal(display(null), "null");
+    assert.equal(display("text"), "text");
+  });
+
+  test("the author's own markup without placeholders is kept: comments, style, handlers", () => {
+    const source = '<!-- a note --><style>b { color: red }</style><b style="font-weight: bold" onclick="void 0">{value}</b>';
+    const { el } = render(source, 7);
+    assert.equal(el.querySelector("b")?.textContent, "7");
+    assert.equal(el.querySelector("b")?.getAttribute("onclick"), "void 0");
+    assert.equal(el.querySelector("style")?.textContent, "b { color: red }");
+  });
+
+  test("a placeholder in a tag name is refused", () => {
+    assert.throws(() => new Template(newDocument(), "<b{value}>x</b>"), /\{value\} may not stand in a tag name/);
+  });
 });
