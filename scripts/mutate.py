@@ -47,7 +47,7 @@ PYTHON = {
     "_http_guard": ["tests/test_http_guard.py"],
 }
 JS = {
-    "signal.js": ["test/signal.test.js"],
+    "signal.js": ["test/signal.test.js", "test/connection.test.js", "test/comm.test.js"],
     "tabgroup.js": ["test/tabs.test.js", "test/tabs_restart.test.js"],
     "template.js": ["test/template.test.js"],
     "patch.js": ["test/patch.test.js", "test/vectors.test.js"],
