@@ -24,6 +24,7 @@ from nb_sse_signals._patch import (
     join_pointer,
     json_equal,
     parse_pointer,
+    select,
 )
 
 from . import conformance
@@ -434,3 +435,38 @@ def containers_and_scalars(value: JSON) -> tuple[list[JSON], list[JSON]]:
         else:
             found[1].append(node)
     return found
+
+
+def test_json_equal_tells_lists_of_different_lengths_apart() -> None:
+    assert not json_equal([1], [1, 2])
+    assert not json_equal([1, 2], [1])
+    assert not json_equal({"a": 1}, {"a": 1, "b": 2})
+
+
+@pytest.mark.parametrize("name", ["", "aaa", "ADD", "Add", "ad", None, 1])
+def test_an_op_name_that_is_not_one_of_the_six_is_refused(name: object) -> None:
+    doc: JSON = {"a": 1}
+    with pytest.raises(PatchError, match="expected 'op' to be add/remove/replace/move/copy/test"):
+        apply_patch(doc, [{"op": name, "path": "/b", "value": 2}])  # type: ignore[dict-item]
+    assert doc == {"a": 1}
+
+
+def test_an_op_under_a_scalar_says_where_the_scalar_is() -> None:
+    for op in ("add", "remove", "replace"):
+        with pytest.raises(PatchError, match=r"expected an object or array at '/a/b', found int 1"):
+            apply_patch({"a": {"b": 1}}, [{"op": op, "path": "/a/b/c", "value": 0}])
+
+
+def test_select_reads_a_part_leniently_and_never_past_a_lists_end() -> None:
+    doc: JSON = {"xs": [10, 20], "d": {"k": "v"}}
+    assert select(doc, ["xs", "1"]) == 20
+    assert select(doc, ["xs", "2"]) is None
+    assert select(doc, ["xs", "5"]) is None
+    assert select(doc, ["xs", "01"]) is None
+    assert select(doc, ["xs", "-"]) is None
+    assert select(doc, ["d", "k"]) == "v"
+    assert select(doc, ["d", "missing"]) is None
+    assert select(doc, ["d", "k", "deeper"]) is None
+    part = select(doc, ["d"])
+    assert part == {"k": "v"}
+    assert part is not doc["d"], "a copy: the reader cannot change the value"  # type: ignore[index,call-overload]

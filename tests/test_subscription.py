@@ -133,3 +133,12 @@ async def test_resend_snapshot_drops_what_is_pending_and_sends_the_state() -> No
     assert await changes_of(sub) == [(2, False)]
     assert sub.resyncs == 0, "asked for, not fallen behind"
     sub.close()
+
+
+async def test_closed_says_whether_the_subscription_has_left() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    sub = hub.subscribe(["a"])
+    assert sub.closed is False
+    sub.close()
+    assert sub.closed is True
