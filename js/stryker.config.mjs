@@ -1,4 +1,3 @@
-// @ts-nocheck
 // StrykerJS for one module at a time (scripts/mutate.py sets which, and its tests).
 // node:test has no Stryker runner of its own, so the command runner runs the
 // module's test files per mutant (no per-test coverage: every test runs).
