@@ -399,6 +399,11 @@ def test_an_array_index_of_thousands_of_digits_is_a_patch_error_and_changes_noth
         (0, False, False),
         ([1], [True], False),
         ("1", 1, False),
+        ([1], [1, 2], False),
+        ([1, 2], [1], False),
+        ({"a": 1}, {"a": 1, "b": 2}, False),
+        ({"a": 1, "b": 2}, {"a": 1}, False),
+        ({"a": 1}, {"b": 1}, False),
     ],
 )
 def test_the_test_op_compares_numbers_by_value_but_never_as_booleans(
@@ -470,3 +475,13 @@ def test_select_reads_a_part_leniently_and_never_past_a_lists_end() -> None:
     part = select(doc, ["d"])
     assert part == {"k": "v"}
     assert part is not doc["d"], "a copy: the reader cannot change the value"  # type: ignore[index,call-overload]
+
+
+def test_an_index_past_the_end_is_named_whole_unless_it_is_very_long() -> None:
+    with pytest.raises(PatchError, match=r"^expected an array index at most 1, found 5$"):
+        array_index("5", 2)
+    forty = "9" * 40
+    with pytest.raises(PatchError, match=rf"found {forty}$"):
+        array_index(forty, 2)
+    with pytest.raises(PatchError, match=r"found 1{20}\.\.\.\(5,000 digits\)$"):
+        array_index("1" * 5_000, 2)
