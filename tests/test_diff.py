@@ -188,3 +188,13 @@ def test_one_number_of_another_type_in_a_run_of_equal_floats_is_a_change(
     for a, b in ((old, new), (new, old)):
         patch = roundtrip(a, b)
         assert patch == [{"op": "replace", "path": f"/{where}", "value": b[where]}]
+
+
+def test_a_key_renamed_to_one_holding_the_very_same_object_is_a_remove_and_an_add() -> None:
+    shared: list[JSON] = [1]
+    patch = roundtrip({"a": 1, "b": shared}, {"a": 1, "c": shared})
+    assert patch == [{"op": "remove", "path": "/b"}, {"op": "add", "path": "/c", "value": [1]}]
+
+
+def test_emptying_a_one_element_list_is_one_remove() -> None:
+    assert roundtrip({"xs": [1]}, {"xs": []}) == [{"op": "remove", "path": "/xs/0"}]
