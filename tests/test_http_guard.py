@@ -163,7 +163,7 @@ def test_the_message_byte_limit_holds_to_the_byte() -> None:
     with Server(
         port=0, token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=100)
     ) as srv:
-        for length, refused in ((100, False), (101, True)):
+        for length, refused in ((50, False), (100, False), (101, True)):
             body = b'{"op": "info", "name": "x"}'.ljust(length)
             request = (
                 f"POST /nb-sse-signals/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
