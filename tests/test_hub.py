@@ -692,3 +692,13 @@ async def test_closing_a_subscription_gives_its_place_back_to_the_next_subscribe
     again = hub.subscribe(["a"])
     assert (await events_of(again))[0].event == "message"
     again.close()
+
+
+def test_snapshots_serve_every_name_after_a_closed_one() -> None:
+    hub = SignalHub()
+    for name in ("gone", "live", "also"):
+        hub.declare(name, {"n": name})
+    hub.close("gone")
+    snaps = [orjson.loads(data) for data in hub.snapshots(["gone", "live", "also"])]
+    assert [s["name"] for s in snaps] == ["gone", "live", "also"]
+    assert snaps[1]["patch"][0]["value"] == {"n": "live"}
