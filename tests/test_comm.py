@@ -394,3 +394,9 @@ def test_the_comm_transport_needs_no_thread_and_no_socket() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(("messages", "size"), [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, -5.0)])
+async def test_a_budget_that_is_not_positive_is_refused(messages: float, size: float) -> None:
+    with pytest.raises(ValueError, match="expected positive message and byte budgets"):
+        CommRelay(SignalHub(), asyncio.get_running_loop(), max_messages=messages, max_bytes=size)
