@@ -47,7 +47,7 @@ PYTHON = {
     "_http_guard": ["tests/test_http_guard.py"],
 }
 JS = {
-    "signal.js": ["test/signal.test.js", "test/connection.test.js", "test/comm.test.js"],
+    "signal.js": ["test/signal.test.js"],
     "tabgroup.js": ["test/tabs.test.js", "test/tabs_restart.test.js"],
     "template.js": ["test/template.test.js"],
     "patch.js": ["test/patch.test.js", "test/vectors.test.js"],
@@ -178,10 +178,11 @@ def python_module(name: str, tests: list[str], sample: int | None, seed: int) ->
         return Score(name, "cosmic-ray", total, ran, killed, survived, timeouts)
 
 
-def js_module(name: str, tests: list[str]) -> Score:
+def js_module(name: str, tests: list[str], lines: list[str]) -> Score:
     js = ROOT / "js"
     report = js / "reports" / "mutation" / f"{name}.json"
-    env = {**os.environ, "STRYKER_MUTATE": f"src/{name}", "STRYKER_TESTS": " ".join(tests)}
+    where = ",".join(f"src/{name}:{r}" for r in lines) if lines else f"src/{name}"
+    env = {**os.environ, "STRYKER_MUTATE": where, "STRYKER_TESTS": " ".join(tests)}
     subprocess.run(
         ["npx", "--no-install", "stryker", "run", "stryker.config.mjs"], cwd=js, env=env, check=True
     )
@@ -245,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="e.g. _patch signal.js (default: all)")
     parser.add_argument("--sample", type=int, help="mutants per Python module, drawn at random")
     parser.add_argument("--seed", type=int, default=25)
+    parser.add_argument(
+        "--lines", action="append", default=[], help="JS only: mutate lines A-B (repeatable)"
+    )
     args = parser.parse_args(argv)
     names = args.modules or [*PYTHON, *JS]
     unknown = [n for n in names if n not in PYTHON and n not in JS]
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in PYTHON:
             score = python_module(name, PYTHON[name], args.sample, args.seed)
         else:
-            score = js_module(name, JS[name])
+            score = js_module(name, JS[name], args.lines)
         scores.append(score)
         sys.stdout.write(f"{name}: {score.killed} of {score.ran} killed ({score.percent:.0f}%)\n")
         write([score])
