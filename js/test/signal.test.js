@@ -435,4 +435,23 @@ describe("Signal", () => {
     assert.equal(signal.rev, -1, "a patch is not a snapshot");
     assert.match(log.lines.join("\n"), /the snapshot endpoint sent no snapshot of it/);
   });
+
+  test("a snapshot of the same revision with another value replaces it (the hub restarted)", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 3, { count: 3 }));
+    signal.receive(snapshot("s", 3, { count: 99 }));
+    assert.deepEqual(signal.value, { count: 99 });
+  });
+
+  test("a patch that applies resets the backoff: the next gap is fetched at once", async () => {
+    const { signal, clock, calls, answer } = setup();
+    signal.receive(snapshot("s", 0, { count: 0 }));
+    signal.receive(setCount(2, 2));
+    clock.tick(0);
+    await answer(200, [snapshot("s", 2, { count: 2 })]);
+    signal.receive(setCount(3, 3)); // applies
+    signal.receive(setCount(5, 5)); // a gap
+    clock.tick(0);
+    assert.equal(calls.length, 2, "no wait after a patch applied");
+  });
 });
