@@ -485,3 +485,27 @@ def test_an_index_past_the_end_is_named_whole_unless_it_is_very_long() -> None:
         array_index(forty, 2)
     with pytest.raises(PatchError, match=r"found 1{20}\.\.\.\(5,000 digits\)$"):
         array_index("1" * 5_000, 2)
+
+
+def test_only_a_dash_appends_and_a_short_index_is_not_too_long() -> None:
+    for token in ("", "+", "*", ","):
+        with pytest.raises(PatchError, match="expected an array index"):
+            array_index(token, 2, for_add=True)
+    assert array_index("5", 11) == 5
+    assert array_index("10", 11) == 10
+
+
+@pytest.mark.parametrize("pointer", ["-", ".a", " /a", "!x", "#/a"])
+def test_a_pointer_must_start_with_a_slash_whatever_it_starts_with(pointer: str) -> None:
+    with pytest.raises(PatchError, match="starting with '/'"):
+        parse_pointer(pointer)
+
+
+def test_json_equal_tells_a_huge_int_from_the_float_it_equals() -> None:
+    assert not json_equal([2**70], [float(2**70)])
+    assert not json_equal({"n": 2**70}, {"n": float(2**70)})
+
+
+def test_a_missing_member_is_named_with_where_it_was_looked_for() -> None:
+    with pytest.raises(PatchError, match=r"expected member 'c' at '/a/b', found none"):
+        apply_patch({"a": {"b": {}}}, [{"op": "remove", "path": "/a/b/c"}])
