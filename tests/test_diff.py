@@ -198,3 +198,14 @@ def test_a_key_renamed_to_one_holding_the_very_same_object_is_a_remove_and_an_ad
 
 def test_emptying_a_one_element_list_is_one_remove() -> None:
     assert roundtrip({"xs": [1]}, {"xs": []}) == [{"op": "remove", "path": "/xs/0"}]
+
+
+@pytest.mark.parametrize("wrap", [lambda x: [x], lambda x: {"k": x}], ids=["list", "dict"])
+@pytest.mark.parametrize("where", [0, 1, 20, 39])
+def test_a_type_change_inside_a_run_of_equal_containers_is_a_change(wrap: Any, where: int) -> None:
+    # Equal-but-distinct containers (as parsed anew): the run checks must look inside.
+    old: list[JSON] = [wrap(float("1")) for _ in range(40)]
+    new: list[JSON] = [wrap(float("1")) for _ in range(40)]
+    new[where] = wrap(1)
+    for a, b in ((old, new), (new, old)):
+        roundtrip(a, b)
