@@ -616,6 +616,40 @@ describe("tabs share one connection", () => {
     rival.close();
   });
 
+  test("what another tab posts that is not ours, or not for us, changes nothing", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    const group = two.pool.groups[0];
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    /** @type {any[]} */
+    const heard = [];
+    rival.onmessage = (/** @type {any} */ event) => void heard.push(event.data);
+    for (const junk of [null, "text", 42, { t: "nonsense" }]) rival.postMessage(junk);
+    rival.postMessage({ t: "bye", from: "not-the-leader", term: group.term });
+    await run(100);
+    assert.equal(a2.status(), "live", "a bye from a tab we do not follow is not our leader leaving");
+    assert.equal(group.leaderId, one.pool.groups[0].tabId);
+    heard.length = 0;
+    rival.postMessage({ t: "ping", from: "rival" });
+    await run(100);
+    const states = heard.filter((m) => m?.t === "state");
+    assert.equal(states.length, 1, "only the leader answers a ping");
+    assert.equal(states[0].from, one.pool.groups[0].tabId);
+    rival.postMessage({ t: "want", from: "rival", names: ["b"], need: ["b"], cursor: "" });
+    await run(200);
+    assert.ok(!two.pool.groups[0].leading);
+    assert.deepEqual(two.pool.groups[0].wants.size, 0, "a follower keeps no wants");
+    assert.deepEqual(one.stream()?.names, ["a", "b"], "the leader takes the want");
+    rival.close();
+  });
+
   test("the lock and channel name carry the version and absolute base, never the token", () => {
     const name = groupName("/user/a/", "s3cret-token", "http://127.0.0.1:8888/lab");
     assert.match(name, /^nb_sse_signals@0\.1\.0 http:\/\/127\.0\.0\.1:8888\/user\/a\/ [0-9a-z]+$/);
