@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import BackplaneError
 from ._limits import Limits
-from ._protocol import ENV_REDIS_URL, EVENTS_PATH
+from ._protocol import ENV_REDIS_URL, ENV_SECRET, EVENTS_PATH
 from ._server import Server
 
 if TYPE_CHECKING:  # imported when used: it needs the optional `redis` package
@@ -29,6 +29,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     serve.add_argument("--token", default=None, help="subscriber token (default: a random one)")
+    serve.add_argument(
+        "--publish-secret-file",
+        metavar="PATH",
+        default=None,
+        help=(
+            "read the publish secret from this file, so that hubs behind one load balancer "
+            f"share it (default: ${ENV_SECRET}, else a random one)"
+        ),
+    )
     serve.add_argument(
         "--no-auth",
         action="store_true",
@@ -60,6 +69,28 @@ def _parser() -> argparse.ArgumentParser:
     redis.add_argument("--redis-maxlen", type=int, default=None, help="stream entries kept")
     redis.add_argument("--redis-ttl", type=int, default=None, help="seconds kept after a change")
     return parser
+
+
+def _publish_secret(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The publish secret (None: make a random one) and where it came from.
+
+    From a file or the environment, never the command line, where other users of the
+    machine could read it (``ps``)."""
+    if args.publish_secret_file is not None:
+        try:
+            with open(args.publish_secret_file, encoding="utf-8") as f:
+                secret = f.read().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read --publish-secret-file: {exc}") from None
+        if not secret:
+            raise ValueError(
+                f"expected a publish secret in {args.publish_secret_file}, got an empty file"
+            )
+        return secret, args.publish_secret_file
+    secret = os.environ.get(ENV_SECRET, "").strip()
+    if secret:
+        return secret, f"${ENV_SECRET}"
+    return None, ""
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -101,11 +132,13 @@ async def _serve(args: argparse.Namespace) -> None:
         )
     else:
         token = args.token
+    secret, secret_from = _publish_secret(args)
     server = await Server(
         host=args.host,
         port=args.port,
         token=token,
         no_auth=args.no_auth,
+        publish_secret=secret,
         demo=args.demo,
         limits=_limits(args),
         backplane=_backplane(args),
@@ -122,7 +155,9 @@ async def _serve(args: argparse.Namespace) -> None:
     out = sys.stdout
     out.write(f"nb_sse_signals serving at {server.url}\n")
     out.write(f"  subscriber token: {server.token or '(none: --no-auth)'}\n")
-    out.write(f"  publish secret:   {server.publish_secret}\n")
+    # A secret the user gave is theirs already: not echoed into the output (or its logs).
+    shown = f"(from {secret_from})" if secret_from else server.publish_secret
+    out.write(f"  publish secret:   {shown}\n")
     if server.backplane is not None:
         out.write(f"  shared through:   Redis, epoch {server.hub.epoch}\n")
     if args.demo:
@@ -138,9 +173,21 @@ async def _serve(args: argparse.Namespace) -> None:
         await server.stop_async()
 
 
+class _Formatter(logging.Formatter):
+    """``name: message``, but our own messages name the package already (they must
+    where no formatter adds it: a kernel's stderr, Jupyter's log), so once."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        prefix = record.name.partition(".")[0] + ": "
+        return text if text.startswith(prefix) else f"{record.name}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Formatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:

@@ -51,8 +51,12 @@ class Follower:
 
     ``on_value(value, rev)`` runs on the follower's thread with the follower's own
     document, which later patches change in place: copy what you keep.
-    ``on_status`` gets the statuses of docs/protocol.md as they change.
+    ``on_status`` gets the statuses of docs/protocol.md as they change. A server that
+    refuses (a wrong token, an unknown signal) is asked again every ``refused_retry``
+    seconds; its reason is logged once (again only if it changes).
     """
+
+    refused_retry = 10.0
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class Follower:
         self.state = SignalState(name)
         self._cursor = ""
         self._status = ""
+        self._refusal = ""  # the last refusal logged
         self._shown: tuple[int, JSON] = (-1, None)
         self._fetch_after = 0.0  # monotonic time before which no snapshot is fetched
         self._fetch_delay = 0.0
@@ -108,8 +113,16 @@ class Follower:
                 log.debug("nb_sse_signals: following %s: %s", self.name, exc)
             except _Refused as exc:
                 self._set_status("error")
-                log.warning("nb_sse_signals: cannot follow %s: %s", self.name, exc)
-                delay = 10.0
+                # Once, not at every retry: a kernel prints a thread's log lines in
+                # whichever cell runs at the time, unrelated to this one. The widget's
+                # status says "error" meanwhile.
+                reason = str(exc)
+                if reason != self._refusal:
+                    self._refusal = reason
+                    log.warning("nb_sse_signals: cannot follow %s: %s", self.name, reason)
+                else:
+                    log.debug("nb_sse_signals: still cannot follow %s: %s", self.name, reason)
+                delay = self.refused_retry
             if self._stopped.wait(delay):
                 break
             delay = min(delay * 2, 10.0)

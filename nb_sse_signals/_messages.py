@@ -12,7 +12,7 @@ from typing import Any
 from ._errors import SignalsError
 from ._hub import SignalHub
 
-__all__ = ["handle_message", "handle_payload"]
+__all__ = ["handle_message", "handle_payload", "http_status"]
 
 
 def handle_message(hub: SignalHub, message: object, owner: object = None) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
             else:
                 reply["rev"] = hub.set(name, message["value"], parsed=True)
         elif op == "close":
-            hub.close(name)
+            reply["rev"] = hub.close(name)
         elif op == "info":
             reply["signals"] = [vars(i) for i in hub.info(name)]
         else:
@@ -58,7 +58,25 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
 
 
 def handle_payload(hub: SignalHub, payload: object, owner: object = None) -> Any:
-    """One message, or a JSON array of them: the reply, or a list of replies in order."""
+    """One message, or a JSON array of them: its reply, or the list of their replies
+    (one per message, in order; an empty array gets an empty one).
+
+    The messages of an array are applied one by one, in order, each on its own: a
+    refused one changes nothing and the others still apply (each reply says which).
+    """
     if isinstance(payload, list):
-        return [handle_message(hub, m, owner) for m in payload]
+        # One frame's changes in one round trip to a backplane (in order, as one by one).
+        return hub.batched(lambda m: handle_message(hub, m, owner), payload)
     return handle_message(hub, payload, owner)
+
+
+def http_status(replies: Any) -> int:
+    """The HTTP status of a ``POST`` answered with ``replies`` (``handle_payload``'s).
+
+    An array is answered ``200`` whatever its replies say: its messages apply one by
+    one, so some may have changed the hub while others were refused, and an error
+    status would say nothing changed. A single message refused changed nothing: ``400``.
+    """
+    if isinstance(replies, list):
+        return 200
+    return 200 if replies.get("ok") else 400

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from tornado import websocket
 from tornado.ioloop import IOLoop
 
 from ._hub import SignalHub
-from ._messages import handle_payload
+from ._messages import handle_payload, http_status
 from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
 log = logging.getLogger("nb_sse_signals")
@@ -29,6 +31,34 @@ OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 # Messages larger than this are parsed and applied in a worker thread, so the loop
 # (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
 OFF_LOOP_BYTES = 256 * 1024
+# With a backplane every change waits for Redis (a round trip; seconds when Redis is
+# slow or away): never on the loop. Threads of their own, so a stalled Redis cannot
+# take the loop's default executor (Jupyter's contents, kernels) from everyone else.
+COMMIT_THREADS = 8
+_commits: ThreadPoolExecutor | None = None
+_commits_lock = threading.Lock()
+
+T = TypeVar("T")
+
+
+def _commit_executor() -> ThreadPoolExecutor:
+    global _commits
+    with _commits_lock:
+        if _commits is None:
+            _commits = ThreadPoolExecutor(
+                COMMIT_THREADS, thread_name_prefix="nb_sse_signals-commit"
+            )
+        return _commits
+
+
+async def off_loop(hub: SignalHub, size: int, work: Callable[[], T]) -> T:
+    """``work()``, in a worker thread if it may wait for a backplane or is big (the
+    loop, in Jupyter the whole server's, keeps serving everyone else meanwhile)."""
+    if hub.backplane is not None:
+        return await asyncio.get_running_loop().run_in_executor(_commit_executor(), work)
+    if size > OFF_LOOP_BYTES:
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+    return work()
 
 
 class PublishHandler(websocket.WebSocketHandler):
@@ -73,6 +103,19 @@ class PublishHandler(websocket.WebSocketHandler):
         if not self._authorized():
             self._refuse()
             return
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            # Tornado would answer a plain-text 400: the protocol's errors are JSON.
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json; charset=utf-8")
+            self.finish(
+                orjson.dumps(
+                    {
+                        "error": "expected a WebSocket upgrade (Upgrade: websocket) on GET, "
+                        "got a plain GET; to publish over plain HTTP, POST the messages"
+                    }
+                )
+            )
+            return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
         self.set_header(MAX_MESSAGE_HEADER, str(self.max_message_size))
@@ -91,6 +134,13 @@ class PublishHandler(websocket.WebSocketHandler):
         # this far holds the secret; the origin adds nothing.
         return True
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # Every refusal of this endpoint is JSON (a method it does not take: 405).
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(orjson.dumps({"error": message}))
+
     def check_xsrf_cookie(self) -> None:
         # Authenticated by a header no browser form can send; cookies play no part.
         return None
@@ -100,11 +150,9 @@ class PublishHandler(websocket.WebSocketHandler):
         # once, and if no publisher takes them over within orphan_grace seconds (a
         # publisher that reconnects re-declares at once) they are closed, unless
         # keep_orphan says to keep them (a restarted kernel that has not run its cell).
-        if len(message) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(None, _handle_text, self.hub, message, self)
-        else:
-            reply = _handle_text(self.hub, message, self)
+        reply = await off_loop(
+            self.hub, len(message), lambda: _handle_text(self.hub, message, self)
+        )
         if not self.ws_connection:
             return  # the publisher left while we worked
         self.write_message(reply, binary=isinstance(message, bytes))
@@ -117,7 +165,7 @@ class PublishHandler(websocket.WebSocketHandler):
         self.hub.orphan(self)
         IOLoop.current().call_later(self.orphan_grace, self._reap)
 
-    def _reap(self) -> None:
+    async def _reap(self) -> None:
         """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
         look again later while something is kept."""
         keep = self.keep_orphan
@@ -125,7 +173,7 @@ class PublishHandler(websocket.WebSocketHandler):
         # signal ours after on_close's orphan(): it is an orphan too (once, as always).
         self.hub.orphan(self)
         try:
-            self.hub.close_owned(self, keep)
+            await off_loop(self.hub, 0, lambda: self.hub.close_owned(self, keep))
         except Exception:  # a hub that cannot close now (its backplane is away): retry
             log.exception("nb_sse_signals: closing a gone publisher's signals failed")
         # Only what is still orphaned: a signal another publisher changed meanwhile is
@@ -152,13 +200,8 @@ class PublishHandler(websocket.WebSocketHandler):
             self.set_status(400)
             self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
             return
-        if len(body) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
-        else:
-            replies = handle_payload(self.hub, payload)
-        failed = any(not r["ok"] for r in (replies if isinstance(replies, list) else [replies]))
-        self.set_status(400 if failed else 200)
+        replies = await off_loop(self.hub, len(body), lambda: handle_payload(self.hub, payload))
+        self.set_status(http_status(replies))
         self.finish(orjson.dumps(replies))
 
 

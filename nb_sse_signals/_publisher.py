@@ -18,8 +18,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import orjson
-
+from . import _codec
 from ._errors import SignalsError
 from ._protocol import EVENTS_PATH
 from ._transport import TOO_BIG, HubTransport, SocketTransport, Transport, TransportError
@@ -260,7 +259,7 @@ class Publisher:
     def close_signal(self, signal: Outgoing, timeout: float = 10.0) -> None:
         self.flush(timeout)
         self._signals.pop(signal.key, None)
-        message = orjson.dumps({"op": "close", "name": signal.key})
+        message = _codec.dumps({"op": "close", "name": signal.key})
         try:
             self.run(self.transport.request([message]), timeout)
         except (TransportError, TimeoutError) as exc:

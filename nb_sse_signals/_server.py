@@ -14,12 +14,15 @@ import hmac
 import ipaddress
 import logging
 import secrets
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
 from tornado import httpserver, httputil, web
 from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream
@@ -61,6 +64,16 @@ class _PageHandler(SignalsHandler):
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.finish(resources.files("nb_sse_signals").joinpath("demo.html").read_bytes())
+
+
+class _NotFoundHandler(web.RequestHandler):
+    """Any other path: a JSON 404, as every endpoint of the protocol answers."""
+
+    def prepare(self) -> None:
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        path = self.request.path
+        self.finish(orjson.dumps({"error": f"expected a path this server serves, got {path!r}"}))
 
 
 class Server:
@@ -170,7 +183,7 @@ class Server:
             # The built front end, for the demo page's client.
             (r"/static/(.*)", web.StaticFileHandler, {"path": str(static)}),
         ]
-        return web.Application(routes)
+        return web.Application(routes, default_handler_class=_NotFoundHandler)
 
     async def start_async(self) -> Self:
         """Listen on the current loop; with ``demo``, start the demo publisher too."""
@@ -203,7 +216,7 @@ class Server:
             from ._demo import run_demo
 
             self._demo_task = asyncio.create_task(run_demo(self.hub))
-        log.debug("serving at %s", self.url)
+        log.debug("nb_sse_signals: serving at %s", self.url)
         return self
 
     async def stop_async(self) -> None:
@@ -282,6 +295,31 @@ class Server:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
         self._thread = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops, for a script that only serves: its last line.
+
+        Ctrl-C (SIGINT), or SIGTERM in the main thread, stops the server cleanly (its
+        streams end, so viewers reconnect elsewhere) and returns, as
+        ``nb-sse-signals serve`` does. Another thread may :meth:`stop` it. Returns
+        whether it stopped (False: ``timeout`` seconds passed first).
+        """
+        thread = self._thread
+        if thread is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        restore = _sigterm_as_interrupt()
+        try:
+            # Short joins: the main thread takes Ctrl-C between them.
+            while thread.is_alive():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                thread.join(0.2)
+        except KeyboardInterrupt:
+            self.stop()
+        finally:
+            restore()
+        return True
 
     def __enter__(self) -> Self:
         return self.start()
@@ -389,6 +427,23 @@ def _connection_cap(wanted: int) -> int:
     return max(16, min(wanted, soft - 64))
 
 
+def _sigterm_as_interrupt() -> Callable[[], None]:
+    """In the main thread, SIGTERM raises KeyboardInterrupt (as Ctrl-C) until the
+    returned function puts the previous handler back; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -409,3 +464,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(**kwargs: Any) -> Server:
     """Start a standalone server in a background thread: ``serve(port=8765).hub.set(...)``."""
     return Server(**kwargs).start()
+
+
+# Their public names (nb_sse_signals imports this module on first use, so it cannot).
+Server.__module__ = serve.__module__ = "nb_sse_signals"

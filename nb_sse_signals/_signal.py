@@ -16,9 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import orjson
-
-from . import _default
+from . import _codec, _default
 from ._comm import CommRelay
 from ._errors import LimitError, NotJSONError, SignalClosedError
 from ._json import normalise
@@ -101,7 +99,7 @@ class ServerSignal:
         self.name = name
         scope = None if shared else (scope or default_scope())
         self.key = check_key(f"{scope}/{name}" if scope else name)
-        self._key_json = orjson.dumps(self.key)
+        self._key_json = _codec.dumps(self.key)
         self.max_rate = max_rate
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
@@ -115,6 +113,7 @@ class ServerSignal:
         self._closed = False
         self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
+        self._close_listeners: list[Callable[[], None]] = []
         self._server = server
         if publisher is None and server is not None:
             publisher = server.publisher
@@ -227,6 +226,11 @@ class ServerSignal:
                 return  # closed, or superseded: the hub's signal belongs to the new one
             self._closed = True
         self._publisher.close_signal(self)
+        # This process's own widgets follow it from here, not from the hub's stream.
+        with self._lock:
+            listeners = list(self._close_listeners)
+        for listener in listeners:
+            listener()
 
     def drive(self, source: Any, *, every: float | None = None) -> Driver:
         """Set the signal from each item of an (async) iterator, at most once per ``every`` s.
@@ -262,7 +266,14 @@ class ServerSignal:
             transport=self.transport,
             **options,
         )
-        widget._follow_local(self.add_listener(widget._on_value, pointer))
+        remove_value = self.add_listener(widget._on_value, pointer)
+        remove_closed = self._add_close_listener(widget._on_closed)
+
+        def detach() -> None:
+            remove_value()
+            remove_closed()
+
+        widget._follow_local(detach)
         if self.transport == "comm":
             widget._relay(self._relay())
         return widget
@@ -298,6 +309,22 @@ class ServerSignal:
         def remove() -> None:
             with self._lock, suppress(ValueError):
                 self._listeners.remove(entry)
+
+        return remove
+
+    def _add_close_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` once the signal is closed (now, if it is); returns a
+        function that removes it."""
+        with self._lock:
+            closed = self._closed and not self._superseded
+            if not closed:
+                self._close_listeners.append(listener)
+        if closed:
+            listener()
+
+        def remove() -> None:
+            with self._lock, suppress(ValueError):
+                self._close_listeners.remove(listener)
 
         return remove
 
@@ -351,7 +378,7 @@ class ServerSignal:
 
     def _declare_message(self, doc: JSON) -> bytes:
         """``doc`` (our value, or one about to be) whole, as a message."""
-        return orjson.dumps({"op": "declare", "name": self.key, "value": doc})
+        return _codec.dumps({"op": "declare", "name": self.key, "value": doc})
 
     def _record(self, entries: list[tuple[str, str, bytes]], size: int) -> None:
         """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
@@ -435,6 +462,11 @@ class ServerSignal:
                 message = self._patch_message()
             else:
                 return None
+            if not message.startswith(_DECLARE):
+                # Made on the revision the hub last acknowledged: a hub whose value is
+                # another (it lost data, another publisher changed it) refuses it, and
+                # the whole value is declared again, never patched onto a wrong base.
+                message = message[:-1] + b',"base":' + str(self._sent_rev).encode() + b"}"
             self._next_send = now + 1.0 / self.max_rate
             # The value as sent, for kernel-side observers (copied only if there are any).
             updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
@@ -455,8 +487,8 @@ def _serialise(ops: list[Op]) -> tuple[list[tuple[str, str, bytes]], int]:
     size = 0
     for op in ops:
         try:
-            data = orjson.dumps(op)
-        except orjson.JSONEncodeError as exc:
+            data = _codec.dumps(op)
+        except _codec.EncodeError as exc:
             path = str(op.get("path", ""))
             raise NotJSONError(
                 f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",

@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-from tornado import httpclient, websocket
-
+from . import _codec
 from ._errors import SignalsError
 from ._hub import SignalHub
 from ._messages import handle_message
 from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER
+
+if TYPE_CHECKING:
+    from tornado import httpclient, websocket
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -67,10 +68,22 @@ class HubTransport:
         self.hub = hub
         self.events_url = events_url
         self.token = token
-        self.max_message_bytes: int | None = None  # nothing is framed in-process
+        # Nothing is framed in-process, but the hub's limit holds all the same: a change
+        # that another publisher could not send, this one cannot make either (set() and
+        # mutate() raise LimitError before anything changes).
+        self.max_message_bytes: int | None = hub.limits.message_bytes
 
     async def request(self, messages: list[bytes]) -> list[Message]:
-        return [handle_message(self.hub, orjson.loads(m)) for m in messages]
+        limit = self.hub.limits.message_bytes
+
+        def one(m: bytes) -> Message:
+            # (+ 2: the brackets of the frame it would travel in, as over the socket)
+            if len(m) + 2 > limit:
+                return too_big(len(m) + 2, limit)
+            return handle_message(self.hub, _codec.loads(m))
+
+        # Behind a backplane, the batch's changes go in one round trip (same outcome).
+        return self.hub.batched(one, messages)
 
     async def close(self) -> None:
         return None
@@ -111,6 +124,10 @@ class SocketTransport:
     async def _connect(self) -> websocket.WebSocketClientConnection:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
+        # Imported here: tornado is not there in Pyodide (JupyterLite), which has no
+        # sockets and publishes only in process (HubTransport).
+        from tornado import httpclient, websocket
+
         async with self._connecting:
             if self._conn is not None:
                 return self._conn
@@ -122,7 +139,9 @@ class SocketTransport:
             )
             try:
                 conn = await websocket.websocket_connect(request)
-            except (OSError, httpclient.HTTPClientError) as exc:
+            except httpclient.HTTPClientError as exc:
+                raise TransportError(_refusal(self.ws_url, exc)) from exc
+            except OSError as exc:
                 raise TransportError(
                     f"cannot reach the signals hub at {self.ws_url}: {exc}"
                 ) from exc
@@ -147,7 +166,7 @@ class SocketTransport:
                 continue
             future, _, _ = self._waiting.popleft()
             if not future.done():
-                reply = orjson.loads(raw)
+                reply = _codec.loads(raw)
                 future.set_result(reply if isinstance(reply, list) else [reply])
         if self._conn is conn:
             self._conn = None
@@ -193,6 +212,8 @@ class SocketTransport:
         return replies
 
     async def _request_frame(self, frame: bytes, count: int) -> list[Message]:
+        from tornado import websocket
+
         conn = await self._connect()
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._waiting.append((future, len(frame), count))
@@ -225,6 +246,21 @@ class SocketTransport:
             # close() only starts the closing handshake; a hub that has not answered by
             # now would leave the socket to a timer on a loop that is about to stop.
             conn.stream.close()
+
+
+def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
+    """What a hub that answered but refused the connection said: its JSON reason
+    (docs/protocol.md), not only the status (a wrong secret is not an unreachable hub)."""
+    reason = ""
+    body = exc.response.body if exc.response is not None else b""
+    if body:
+        try:
+            reason = str(_codec.loads(body)["error"])
+        except (_codec.DecodeError, KeyError, TypeError):
+            reason = body[:200].decode(errors="replace")
+    if exc.code == 599:  # tornado's code for no answer at all (a timeout)
+        return f"cannot reach the signals hub at {url}: {exc}"
+    return f"the signals hub at {url} refused the connection (HTTP {exc.code}): {reason or exc}"
 
 
 def _frames(sizes: list[int], limit: int) -> list[list[int]]:

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs npm)
+# The README's shell examples use curl, and tests/test_readme.py runs them.
+command -v curl >/dev/null || need_apt+=(curl)
 [ "${NB_SSE_SIGNALS_SKIP_BROWSER:-0}" = 1 ] || [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The Redis backplane's tests run a real redis-server (tests/test_redis.py).
 [ -x /usr/bin/redis-server ] || need_apt+=(redis-server)
@@ -30,4 +32,8 @@ python=${PYTHON:-python3}
 # Editable install: hatch-jupyter-builder runs `npm install` and `npm run build` in js/.
 .venv/bin/python -m pip install -q -e ".[test]"
 (cd js && npm ci --no-audit --no-fund --loglevel=error)
+# The Pyodide runtime (JupyterLite's kernel, run under Node) and pure wheels of what the
+# package needs there, from npm and PyPI: tests/test_pyodide.py installs the package in it.
+(cd tests/pyodide && npm ci --no-audit --no-fund --loglevel=error)
+.venv/bin/python tests/pyodide/fetch_wheels.py
 echo "setup: done"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from nb_sse_signals._protocol import (
     encode_event,
     snapshot_data,
 )
+from nb_sse_signals._server import Server
 
 from .conftest import wait_until
 
@@ -195,3 +197,25 @@ def test_a_stale_event_shows_stale_and_the_hubs_next_snapshot_shows_live(scripte
         follower.stop()
     assert statuses[statuses.index("live") :] == ["live", "stale", "live"]
     assert values == [({"n": 0}, 0), ({"n": 1}, 1)], "stale changes no value"
+
+
+def test_a_refusal_is_logged_once_not_at_every_retry(
+    server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (only the retry delay is shortened, so that several retries fit in the test)
+    monkeypatch.setattr(Follower, "refused_retry", 0.02)
+    server.hub.declare("s", 1)
+    statuses: list[str] = []
+    caplog.set_level(logging.DEBUG, "nb_sse_signals")
+    follower = Follower(
+        server.url, "s", lambda v, r: None, statuses.append, headers={"Authorization": "token no"}
+    )
+    try:
+        wait_until(lambda: statuses.count("error") >= 4, what="several refused attempts")
+    finally:
+        follower.stop()
+    warnings = [
+        r for r in caplog.records if r.name == "nb_sse_signals" and r.levelno >= logging.WARNING
+    ]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "cannot follow s: HTTP 403" in warnings[0].getMessage()

@@ -50,7 +50,11 @@ def test_post_declares_sets_patches_and_closes(server: Server) -> None:
         {"id": 3, "ok": True, "rev": 2},
     ]
     assert server.hub.get("a") == (2, {"xs": [1, 2], "y": 0})
-    assert post(server, {"op": "close", "name": "a"}).json() == {"ok": True}
+    assert post(server, {"id": 4, "op": "close", "name": "a"}).json() == {
+        "id": 4,
+        "ok": True,
+        "rev": 2,
+    }, "a close reply carries its id and the revision the closed event names"
     assert server.hub.names() == []
 
 
@@ -102,7 +106,7 @@ def test_publishing_without_the_secret_is_forbidden(
         ({"op": "patch", "name": "a", "patch": "nope"}, "list of operations"),
         ({"op": "patch", "name": "a", "patch": [], "base": "1"}, "'base'"),
         ({"op": "declare", "name": "bad key", "value": 1}, "signal key"),
-        ([1], "JSON object"),
+        ({"op": "close", "name": "zzz"}, "'zzz'"),
     ],
 )
 def test_bad_messages_are_refused_with_a_reason_and_change_nothing(
@@ -110,13 +114,41 @@ def test_bad_messages_are_refused_with_a_reason_and_change_nothing(
 ) -> None:
     server.hub.declare("a", {"v": 1})
     resp = post(server, message)
-    assert resp.status_code == 400
-    body = resp.json()
-    reply = body[0] if isinstance(body, list) else body
+    assert resp.status_code == 400, "a single message refused: nothing changed"
+    reply = resp.json()
     assert reply["ok"] is False
     assert error in reply["error"]
     assert server.hub.get("a") == (0, {"v": 1})
     assert server.hub.names() == ["a"]
+
+
+def test_a_batch_is_answered_200_with_one_reply_per_message_in_order(server: Server) -> None:
+    # Its messages apply one by one: an error status would hide that some did.
+    resp = post(
+        server,
+        [
+            {"id": "a", "op": "declare", "name": "a", "value": 1},
+            {"id": "b", "op": "set", "name": "zzz", "value": 1},
+            1,
+            {"id": "c", "op": "set", "name": "a", "value": 2},
+        ],
+    )
+    assert resp.status_code == 200
+    replies = resp.json()
+    assert [r.get("id") for r in replies] == ["a", "b", None, "c"]
+    assert [r["ok"] for r in replies] == [True, False, False, True]
+    assert "'zzz'" in replies[1]["error"]
+    assert "JSON object" in replies[2]["error"]
+    assert server.hub.get("a") == (1, 2), "the messages around the refused ones applied"
+
+
+@pytest.mark.parametrize(("body", "expected"), [([], []), ([{"op": "info", "name": "x"}], 1)])
+def test_an_array_always_gets_an_array(server: Server, body: Any, expected: Any) -> None:
+    resp = post(server, body)
+    assert resp.status_code == 200
+    replies = resp.json()
+    assert isinstance(replies, list)
+    assert len(replies) == (expected if isinstance(expected, int) else 0)
 
 
 def test_invalid_json_body_is_a_400(server: Server) -> None:
@@ -197,3 +229,23 @@ async def test_a_publisher_that_reconnects_in_time_keeps_its_signals_open(server
         assert server.hub.get("k-restart/count") == (1, 2)
     finally:
         await close_websocket(second)
+
+
+@pytest.mark.parametrize(("method", "status"), [("GET", 400), ("PUT", 405), ("DELETE", 405)])
+def test_every_refusal_of_the_publish_endpoint_is_json(
+    server: Server, method: str, status: int
+) -> None:
+    resp = httpx.request(
+        method, server.url + "nb-sse-signals/publish", headers=SECRET_HEADER, timeout=5
+    )
+    assert resp.status_code == status
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert resp.json()["error"], resp.text
+    if method == "GET":
+        assert "expected a WebSocket upgrade" in resp.json()["error"]
+
+
+def test_a_path_the_standalone_server_does_not_serve_is_a_json_404(server: Server) -> None:
+    resp = httpx.get(server.url + "nope", timeout=5)
+    assert resp.status_code == 404
+    assert "'/nope'" in resp.json()["error"]

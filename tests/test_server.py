@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from nb_sse_signals import ServerSignal, serve
+from nb_sse_signals import LimitError, Limits, ServerSignal, serve
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
@@ -24,11 +26,23 @@ from .test_handlers import read_events, reconstruct
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``nb-sse-signals serve --demo --port 0`` as a subprocess; yields (url, token)."""
+    with serving(tmp_path / "serve.out", ["--demo"]) as (url, token, _):
+        yield url, token
+
+
+@contextlib.contextmanager
+def serving(
+    out: Path, args: list[str], env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str, str]]:
+    """``nb-sse-signals serve --port 0 ARGS``; yields (url, token, all it printed), then
+    stops it by its own pid."""
     script = Path(sys.executable).parent / "nb-sse-signals"
-    out = tmp_path / "serve.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [str(script), "serve", "--demo", "--port", "0"], stdout=sink, stderr=subprocess.STDOUT
+            [str(script), "serve", "--port", "0", *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     try:
         deadline = time.monotonic() + 20
@@ -36,7 +50,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
             assert proc.poll() is None, f"the server exited: {out.read_text()}"
             assert time.monotonic() < deadline, f"no URL printed: {out.read_text()}"
             time.sleep(0.05)
-        yield match.group(1), match.group(2)
+        time.sleep(0.1)  # the rest of what it prints at start
+        yield match.group(1), match.group(2), out.read_text()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -119,3 +134,115 @@ def test_a_script_can_start_a_server_in_a_thread_and_publish_to_it() -> None:
 def read_events_with_token(server: Server, names: list[str], count: int) -> list[object]:
     headers = {"Authorization": f"token {server.token}"}
     return read_events(server, names, count, headers=headers)
+
+
+def test_a_change_over_the_message_limit_is_refused_in_process_too() -> None:
+    # Over the WebSocket the hub's handshake tells set() the limit; in process, the
+    # hub itself does: the same LimitError, before anything changes.
+    with serve(port=0, limits=Limits(message_bytes=1_000)) as server:
+        s = ServerSignal("big", {"xs": []}, server=server)
+        with pytest.raises(LimitError, match="at most 1,000 bytes"):
+            s.set({"xs": ["y" * 2_000]})
+        with pytest.raises(LimitError), s.mutate() as doc:
+            doc["xs"].append("y" * 2_000)
+        assert s.value == {"xs": []}, "nothing changed"
+        s.set({"xs": ["y"]})
+        server.publisher.flush()
+        assert server.hub.get("big") == (1, {"xs": ["y"]})
+        with pytest.raises(Exception, match="1,000"):
+            ServerSignal("huge", "y" * 2_000, server=server)
+        assert "huge" not in server.hub.names()
+
+
+def test_hubs_behind_one_load_balancer_share_a_publish_secret_from_a_file_or_the_environment(
+    tmp_path: Path,
+) -> None:
+    shared = "one-secret-for-every-hub"
+    (tmp_path / "secret").write_text(shared + "\n")
+    message = {"op": "declare", "name": "load", "value": 0.7}
+    with (
+        serving(tmp_path / "a.out", ["--publish-secret-file", str(tmp_path / "secret")]) as a,
+        serving(tmp_path / "b.out", [], env={"NB_SSE_SIGNALS_PUBLISH_SECRET": shared}) as b,
+        serving(tmp_path / "c.out", [], env={"NB_SSE_SIGNALS_PUBLISH_SECRET": ""}) as c,
+    ):
+        for url, _, printed in (a, b):
+            resp = httpx.post(
+                url + "nb-sse-signals/publish",
+                json=message,
+                headers={"X-Signals-Publish-Secret": shared},
+                timeout=10,
+            )
+            assert resp.json() == {"ok": True, "rev": 0}, printed
+            assert shared not in printed, "a secret the user gave is not echoed"
+        assert "(from " in a[2]
+        assert "NB_SSE_SIGNALS_PUBLISH_SECRET" in b[2]
+        resp = httpx.post(
+            c[0] + "nb-sse-signals/publish",
+            json=message,
+            headers={"X-Signals-Publish-Secret": shared},
+            timeout=10,
+        )
+        assert resp.status_code == 403, "without one, each hub makes its own"
+
+
+def test_an_empty_publish_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("\n")
+    script = Path(sys.executable).parent / "nb-sse-signals"
+    done = subprocess.run(
+        [str(script), "serve", "--port", "0", "--publish-secret-file", str(tmp_path / "secret")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "expected a publish secret in" in done.stderr
+
+
+def test_wait_blocks_until_the_server_stops() -> None:
+    server = serve(port=0)
+    try:
+        assert server.wait(timeout=0.3) is False, "still serving"
+        threading.Timer(0.2, server.stop).start()
+        assert server.wait(timeout=10) is True
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url, timeout=2)
+    finally:
+        server.stop()
+
+
+def test_a_script_that_ends_in_wait_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    script = tmp_path / "serve.py"
+    script.write_text(
+        "from nb_sse_signals import serve\n"
+        "server = serve(port=0)\n"
+        "print(server.url, flush=True)\n"
+        "server.wait()\n"
+        "print('stopped', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        assert httpx.get(url + "nope", timeout=5).status_code == 404, "it serves"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    assert proc.returncode == 0, err
+    assert out == b"stopped\n"
+    assert b"Traceback" not in err
+
+
+def test_the_command_logs_each_line_with_one_prefix(tmp_path: Path) -> None:
+    with serving(tmp_path / "serve.out", ["--no-auth"]) as (url, _, _):
+        httpx.get(url + "nb-sse-signals/events", timeout=5)  # a 400, logged by tornado
+        time.sleep(0.3)
+        printed = (tmp_path / "serve.out").read_text()
+    assert "nb_sse_signals: serving WITHOUT a subscriber token" in printed
+    assert "nb_sse_signals: nb_sse_signals:" not in printed, printed
+    assert "tornado.access: 400 GET" in printed, "other loggers keep their name"

@@ -256,3 +256,20 @@ def test_a_publisher_that_stops_closes_its_socket_even_if_the_hub_never_answers_
         assert ended[0] - stopped < 5, "closed by the publisher, not at last by a timer or the GC"
     finally:
         listener.close()
+
+
+def test_a_wrong_secret_is_reported_with_the_hubs_own_reason(server: Server) -> None:
+    with pytest.raises(transport_module.TransportError) as caught:
+        Publisher.connect(server.url, "not-the-secret", timeout=5)
+    message = str(caught.value)
+    assert "refused the connection (HTTP 403)" in message
+    assert "expected the publish secret in X-Signals-Publish-Secret" in message
+    assert "cannot reach" not in message, "the hub was reached"
+
+
+def test_a_hub_that_is_not_there_cannot_be_reached() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(transport_module.TransportError, match="cannot reach the signals hub"):
+        Publisher.connect(f"http://127.0.0.1:{port}/", SECRET, timeout=5)

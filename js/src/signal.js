@@ -127,7 +127,9 @@ export class Signal {
   close(rev) {
     if (this.#disposed) return;
     this.closed = true;
-    if (rev > this.rev) this.#resync(`closed at revision ${rev}, we have ${this.rev}`);
+    // Fetching the last value of a signal that ended is the normal way to end, not a
+    // fault: nothing for the console.
+    if (rev > this.rev) this.#resync(`closed at revision ${rev}, we have ${this.rev}`, { quiet: true });
     this.#changed();
   }
 
@@ -250,14 +252,17 @@ export class Signal {
     this.#changed();
   }
 
-  /** @param {string} reason */
-  #resync(reason) {
+  /**
+   * @param {string} reason
+   * @param {{ quiet?: boolean }} [options] quiet: an expected fetch, not logged
+   */
+  #resync(reason, { quiet = false } = {}) {
     if (this.#episode) return;
     const episode = {};
     this.#episode = episode;
     const delay = this.#attempts === 0 ? 0 : Math.min(FIRST_RETRY_MS * 2 ** (this.#attempts - 1), MAX_RETRY_MS);
     this.#attempts += 1;
-    this.#options.log.warn(`[nb_sse_signals] ${this.name}: ${reason}; fetching a snapshot`);
+    if (!quiet) this.#options.log.warn(`[nb_sse_signals] ${this.name}: ${reason}; fetching a snapshot`);
     this.#timer = this.#options.setTimeout(() => this.#fetch(episode), delay);
   }
 

@@ -192,6 +192,7 @@ describe("Signal", () => {
     clock.tick(60_000);
     assert.equal(calls.length, 1, "a closed signal is not retried");
     assert.equal(signal.state, "closed");
+    assert.deepEqual(log.lines, [], "the fetch of a closed signal's last value warns of nothing");
   });
 
   test("a change after closed reopens it", () => {

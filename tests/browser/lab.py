@@ -95,10 +95,17 @@ def chromium() -> Iterator[Browser]:
 
 
 def start_lab(
-    root: Path, base_url: str = "/", app: str = "lab", *, extension: bool = True, port: int = 0
+    root: Path,
+    base_url: str = "/",
+    app: str = "lab",
+    *,
+    extension: bool = True,
+    port: int = 0,
+    **options: Any,
 ) -> JupyterServer:
     """JupyterLab (or ``app="notebook"``, Notebook 7) with the extension (unless not
-    ``extension``), the notebooks in its root, and no news toast; on ``port`` if given."""
+    ``extension``), the notebooks in its root, and no news toast; on ``port`` if given.
+    ``options``: more of :func:`start_jupyter`'s (``python``, ``env``)."""
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the page.
@@ -111,7 +118,9 @@ def start_lab(
     for path in NOTEBOOKS.iterdir():
         if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, contents / path.name)
-    return start_jupyter(root, base_url=base_url, app=app, extension=extension, port=port)
+    return start_jupyter(
+        root, base_url=base_url, app=app, extension=extension, port=port, **options
+    )
 
 
 @dataclass
@@ -119,6 +128,7 @@ class PageLog:
     """What a page reported: console errors, uncaught exceptions, event-stream requests."""
 
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # console.warn of this package
     event_requests: list[str] = field(default_factory=list)
 
     def attach(self, page: Page) -> None:
@@ -129,6 +139,8 @@ class PageLog:
     def _console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"console.error: {message.text} ({message.location})")
+        elif message.type == "warning" and "[nb_sse_signals]" in message.text:
+            self.warnings.append(message.text)
 
     def _request(self, request: Request) -> None:
         if EVENTS_PATH in request.url:

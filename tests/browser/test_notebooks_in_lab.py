@@ -128,3 +128,25 @@ def test_a_signal_published_by_a_script_shows_live_then_closed(
         assert abs(float(bar.rstrip("%")) - 100 * int(epoch[1]) / 120) < 0.01, (bar, epoch)
         page.screenshot(path=tmp_path / "outside_publisher.png")
         assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+        # Ending is no fault: nothing to warn of (a fetch of the last value included).
+        assert log.warnings == [], "the page warned:\n" + "\n".join(log.warnings)
+
+
+def test_a_kernel_signal_closed_shows_closed_with_no_warning(
+    browser: Browser, lab: JupyterServer
+) -> None:
+    name = write_notebook(
+        lab,
+        "close.ipynb",
+        "%load_ext nb_sse_signals\nfrom nb_sse_signals import ServerSignal\n"
+        "s = ServerSignal('closing', {'value': 0})\ns",
+        "import time\ntime.sleep(1)\nfor i in range(1, 20):\n    s.set({'value': i})\ns.close()",
+    )
+    with notebook_page(browser, lab, name) as (page, log):
+        run_all(page)
+        expect(page.locator(".nb-sse-signals-status-closed")).to_have_count(1, timeout=20_000)
+        expect(page.locator(".nb-sse-signals-content")).to_contain_text("19")
+        wait_for_all_cells(page)
+        time.sleep(1)  # a fetch after the close, if any, would warn by now
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+        assert log.warnings == [], "the page warned:\n" + "\n".join(log.warnings)
