@@ -23,14 +23,17 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from ..conftest import missing
 from ..jupyter import TOKEN, JupyterServer, start_jupyter
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHROMIUM = "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
-    reason=f"needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium); "
-    "Playwright's own browser download is never used",
+    reason=missing(
+        f"Debian's Chromium at {CHROMIUM}",
+        "apt-get install -y chromium; Playwright's own browser download is never used",
+    ),
 )
 # Without the background-networking flags Chromium floods the closed network with
 # refused connections (see /work/shared/browser-testing.md).
