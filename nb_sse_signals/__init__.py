@@ -23,7 +23,9 @@ from ._signal import ServerSignal
 from ._subscription import Subscription
 
 if TYPE_CHECKING:
+    from ._chart import SignalChart
     from ._extension import load_ipython_extension, unload_ipython_extension
+    from ._link import SignalLink, link
     from ._redis import RedisBackplane, RedisPublisher
     from ._widget import SignalWidget
 
@@ -43,14 +45,17 @@ __all__ = [
     "RedisPublisher",
     "Server",
     "ServerSignal",
+    "SignalChart",
     "SignalClosedError",
     "SignalHub",
     "SignalInfo",
+    "SignalLink",
     "SignalWidget",
     "SignalsError",
     "Subscription",
     "UnknownSignalError",
     "__version__",
+    "link",
     "load_ipython_extension",
     "serve",
     "signal_handlers",
@@ -71,6 +76,9 @@ del _name, _obj
 # with them loaded, a visible pause when fanning out to 1,000 clients).
 _LAZY = {
     "SignalWidget": "._widget",
+    "SignalLink": "._link",
+    "link": "._link",
+    "SignalChart": "._chart",
     # The Redis backplane needs the optional `redis` package (nb_sse_signals[redis]).
     "RedisBackplane": "._redis",
     "RedisPublisher": "._redis",
