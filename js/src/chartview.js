@@ -133,6 +133,9 @@ export class ChartView {
     this.canvas = doc.createElement("div");
     this.root.append(head, this.canvas);
     el.appendChild(this.root);
+    // The uPlot instance, for whoever wants more of it than the view offers (its
+    // data, an export of the canvas); tests read back what is drawn through it.
+    Object.defineProperty(this.root, "nbSseSignalsPlot", { configurable: true, get: () => this.#plot });
     this.el = el;
     this.setStatus("connecting");
     this.configure(options);
@@ -215,6 +218,7 @@ export class ChartView {
       this.#width = this.#measure();
       this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);
     } else this.#plot.setData(data);
+    this.root.dataset.points = String(data[0].length);
   }
 
   /** @param {string} problem */

@@ -33,10 +33,10 @@
  * }} WidgetModel
  */
 
-// How often, and how many times, to look again for views still being plotted: the
-// last change must reach a figure that is shown after the signal stopped changing.
-const RETRY_MS = 100;
-const RETRIES = 50;
+// How often to look for views of the figure not drawn yet: a view still being
+// plotted (plotly.js is a 5 MB module), or one shown later, after the signal
+// stopped changing, must get the last value too.
+const WATCH_MS = 250;
 
 /**
  * Whether `next[0 .. n - shift)` equals `drawn[shift .. n)` item by item.
@@ -155,9 +155,6 @@ export function follow(source, figure, trace, plotly, report = () => {}) {
   /** @type {WeakMap<HTMLElement, Series>} what each plot shows */
   const drawn = new WeakMap();
   let stopped = false;
-  let retries = 0;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
 
   const sync = async () => {
     const value = source.get("value");
@@ -173,7 +170,7 @@ export function follow(source, figure, trace, plotly, report = () => {}) {
     const views = await Promise.all(Object.values(figure.views ?? {}));
     let waiting = !api;
     for (const { el } of views) {
-      // A view whose newPlot has not finished has no layout yet: try it again soon.
+      // A view whose newPlot has not finished has no layout yet: the watch comes back.
       if (!api || !(/** @type {{_fullLayout?: unknown}} */ (el)._fullLayout)) {
         waiting = true;
         continue;
@@ -189,10 +186,6 @@ export function follow(source, figure, trace, plotly, report = () => {}) {
       }
     }
     if (!waiting) report("");
-    if (waiting && retries++ < RETRIES && !stopped) {
-      clearTimeout(timer);
-      timer = setTimeout(enqueue, RETRY_MS);
-    }
   };
   // One sync at a time, in order of the changes: each plan starts from what the
   // previous one drew.
@@ -202,15 +195,25 @@ export function follow(source, figure, trace, plotly, report = () => {}) {
       .then(sync)
       .catch((error) => report(`plotly refused it: ${error instanceof Error ? error.message : String(error)}`));
   };
+  let queued = false;
   const onChange = () => {
-    retries = 0;
+    // Changes faster than plotly draws: one sync runs with the latest value.
+    if (queued) return;
+    queued = true;
+    queue = queue.then(() => {
+      queued = false;
+    });
     enqueue();
   };
+  const watch = setInterval(async () => {
+    const views = await Promise.all(Object.values(figure.views ?? {}));
+    if (!stopped && views.some(({ el }) => !drawn.has(el))) onChange();
+  }, WATCH_MS);
   source.on("change:value", onChange);
   onChange();
   return () => {
     stopped = true;
-    clearTimeout(timer);
+    clearInterval(watch);
     source.off("change:value", onChange);
   };
 }

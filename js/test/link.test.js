@@ -176,13 +176,14 @@ describe("the SignalLink module", () => {
     const figure = widgetModel({});
     figure.views = /** @type {any} */ ({ v: Promise.resolve({ el: gd }) });
     const model = linkModel({ s: source, t: figure }, { trait: "", trace: 0 });
-    link.initialize({ model, log: quiet(), plotly: () => plotly });
+    const cleanup = link.initialize({ model, log: quiet(), plotly: () => plotly });
     await settle();
     await settle();
     source.set("value", { x: [1, 2], y: [1, 2] });
     await settle();
     assert.deepEqual(calls, ["restyle", "extendTraces"]);
     assert.deepEqual(gd.data[0].x, [1, 2]);
+    cleanup();
   });
 });
 

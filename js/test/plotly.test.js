@@ -198,7 +198,7 @@ describe("follow", () => {
     await settle();
     assert.equal(plotly.calls.length, 0);
     /** @type {any} */ (gd)._fullLayout = {};
-    await wait(150); // one retry period
+    await wait(300); // one watch period
     assert.deepEqual(gd.data[0], { x: [0, 1], y: [2, 3] });
     stop();
   });
