@@ -161,3 +161,65 @@ def test_link_into_bqplot_and_plotly_and_the_chart_show_every_point_in_two_tabs_
             second.screenshot(path=tmp_path / "live_plots_second_tab.png")
             assert log2.errors == [], "the second tab logged errors:\n" + "\n".join(log2.errors)
         assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+THEMED = """
+import math
+from nb_sse_signals import ServerSignal
+waves = ServerSignal("themed-waves", {
+    "t": [i / 100 for i in range(5_000)],
+    "sin": [math.sin(i / 100) for i in range(5_000)],
+    "cos": [0.5 * math.cos(i / 37) for i in range(5_000)],
+})
+waves.chart(x="/t", y=["/sin", "/cos"], labels=["sin", "cos / 2"], window=2_000,
+            title="two series, the last 2,000 points", height=260)
+"""
+
+
+def chart_colours(page: Page) -> dict[str, Any]:
+    """The axis text colour uPlot was given, and whether JupyterLab says it is light."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const plot = document.querySelector('.nb-sse-signals-chart').nbSseSignalsPlot;
+                return {axis: plot.axes[0].stroke(plot, 0),
+                        light: document.body.dataset.jpThemeLight,
+                        points: plot.data[0].length};
+            }"""
+        )
+    )
+
+
+def test_the_chart_follows_the_light_and_the_dark_theme(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    name = write_notebook(lab, "themed.ipynb", "%load_ext nb_sse_signals", THEMED)
+    with notebook_page(browser, lab, name) as (page, log):
+        run_all(page)
+        wait_for_all_cells(page)
+        page.wait_for_function(
+            "() => document.querySelector('.nb-sse-signals-chart')?.dataset.points === '2000'"
+        )
+        light = chart_colours(page)
+        chart = page.locator(".nb-sse-signals-chart")
+        chart.screenshot(path=tmp_path / "chart_light.png")
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'")
+        page.wait_for_function(
+            f"""() => {{
+                const plot = document.querySelector('.nb-sse-signals-chart').nbSseSignalsPlot;
+                return plot && plot.axes[0].stroke(plot, 0) !== {json.dumps(light["axis"])};
+            }}"""
+        )
+        dark = chart_colours(page)
+        chart.screenshot(path=tmp_path / "chart_dark.png")
+        assert (light["light"], dark["light"]) == ("true", "false")
+        assert light["points"] == dark["points"] == 2_000, "the window, drawn again"
+        # The theme is a user setting, kept by the server: back to light for what follows.
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Light").first.click()
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'true'")
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)

@@ -1,0 +1,211 @@
+"""Measured, not asserted: ``s.chart`` against bqplot on a 100,000-point series, and how
+many points a second ``s.chart`` takes at 30 redraws a second.
+
+One JupyterLab page, one way at a time (docs/benchmarks.md, "Streaming chart"):
+
+- ``chart`` and ``bqplot-link``: a 100,000-point ``{x, y}`` series, one point appended
+  per update, 30 updates a second for 10 s, drawn by ``s.chart()`` or by a bqplot line
+  that ``nb_sse_signals.link`` fills (bqplot's cheapest way: no save, no echo);
+- ``chart-30k``, ``chart-100k``: a ``y`` series growing by 1,000 or 3,400 points per
+  update at 30 updates a second for 5 s (30,000 and 102,000 points a second), drawn
+  by ``s.chart(x="", window=100_000)``.
+
+For each: ``set()`` → redrawn p50 and p99 (``time.time()`` stamped in the kernel to
+``Date.now()`` when the plot drew the update's point: uPlot's ``draw`` hook, bqplot's
+SVG path), redraws per second, and the page's long tasks (over 50 ms, from the Long
+Tasks API) per minute.
+
+Run with ``.venv/bin/pytest tests/browser/test_chart_bench.py -s`` (about 2 minutes).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from ..jupyter import JupyterServer
+from .lab import needs_chromium, notebook_page, run_all, wait_for_all_cells, write_notebook
+from .test_plot_costs import latencies
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+
+LONG_TASKS = """
+(() => {
+  window.__longTasks = [];
+  window.__redraws = {};
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries())
+      window.__longTasks.push([performance.timeOrigin + e.startTime, e.duration]);
+  }).observe({ type: "longtask", buffered: true });
+})();
+"""
+
+SETUP = """
+%load_ext nb_sse_signals
+import random, threading, time
+import ipywidgets as widgets
+import bqplot as bq
+import nb_sse_signals
+from nb_sse_signals import ServerSignal
+
+N = 100_000
+rng = random.Random(3)
+def fresh():
+    return {"x": list(range(N)), "y": [rng.random() for _ in range(N)]}
+on_chart, on_bqplot = ServerSignal("bench-chart", fresh()), ServerSignal("bench-bqplot", fresh())
+stream = ServerSignal("bench-stream", {"y": []}, max_rate=1000)
+phase = ServerSignal("bench-phase", "setup")
+results = ServerSignal("bench-results", None)
+
+chart = on_chart.chart(x="/x", y="/y", height=220, title="chart")
+line = bq.Lines(x=[], y=[], scales={"x": bq.LinearScale(), "y": bq.LinearScale()})
+nb_sse_signals.link(on_bqplot.widget("/x"), (line, "x"))
+nb_sse_signals.link(on_bqplot.widget("/y"), (line, "y"))
+streamed = stream.chart(x="", y="/y", window=N, height=220, title="stream")
+widgets.VBox([chart, bq.Figure(marks=[line], animation_duration=0,
+                               layout=widgets.Layout(height="250px")), streamed])
+"""
+
+DRIVE = """
+def paced(rate, seconds, update):
+    stamps, start = [], time.monotonic()
+    for i in range(int(rate * seconds)):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        stamps.append([time.time(), update(i)])
+    return stamps
+
+def one_point(signal):
+    def update(i):
+        with signal.mutate() as doc:
+            doc["x"].append(N + i)
+            doc["y"].append(rng.random())
+        return N + i + 1
+    return update
+
+def many_points(k):
+    def update(i):
+        with stream.mutate() as doc:
+            doc["y"].extend(rng.random() for _ in range(k))
+        return len(stream.value["y"])
+    return update
+
+def work():
+    out = {}
+    for name, rate, seconds, update in [
+        ("chart", 30, 10, one_point(on_chart)),
+        ("bqplot-link", 30, 10, one_point(on_bqplot)),
+        ("chart-30k", 30, 5, many_points(1_000)),
+        ("chart-100k", 30, 5, many_points(3_400)),
+    ]:
+        phase.set(name)
+        time.sleep(1.0)
+        cpu = time.process_time()
+        stamps = paced(rate, seconds, update)
+        time.sleep(1.5)
+        out[name] = {"stamps": stamps, "cpu_ms": 1000 * (time.process_time() - cpu) / len(stamps)}
+    phase.set("done")
+    results.set(out)
+
+start = widgets.Button(description="start").add_class("bench-start")
+start.on_click(lambda _: threading.Thread(target=work, daemon=True).start())
+widgets.VBox([start, phase.widget(format_js='''p => {
+  (window.__phases ??= {})[p] = Date.now();
+  return p;
+}'''), results.widget(format_js='''v => {
+  window.__benchResults = v;
+  return v ? 'done' : 'running';
+}''').add_class("bench-results")])
+"""
+
+# uPlot calls its `draw` hooks after each redraw; bqplot redraws the line's SVG path.
+HOOKS = """() => {
+    const charts = document.querySelectorAll('.nb-sse-signals-chart');
+    const hook = (name, el) => el.nbSseSignalsPlot.hooks.draw = [
+        ...(el.nbSseSignalsPlot.hooks.draw ?? []),
+        (u) => (window.__redraws[name] ??= []).push([Date.now(), u.data[0].at(-1) + 1])];
+    hook('chart', charts[0]);
+    hook('stream', charts[1]);
+    const curve = document.querySelector('.bqplot .curve');
+    new MutationObserver(() => (window.__redraws['bqplot-link'] ??= []).push(
+        [Date.now(), curve.__data__.values.length]))
+        .observe(curve, { attributes: true, subtree: true, attributeFilter: ['d'] });
+}"""
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98] if len(values) > 1 else float("nan")
+
+
+@pytest.mark.timeout(400)
+def test_streaming_chart_against_bqplot_and_its_points_per_second(
+    browser: Browser, lab: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = write_notebook(lab, "chart_bench.ipynb", SETUP, DRIVE)
+    with notebook_page(browser, lab, name, init_script=LONG_TASKS) as (page, log):
+        run_all(page)
+        wait_for_all_cells(page)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('.nb-sse-signals-chart')]
+                .every((c) => c.nbSseSignalsPlot)
+                && document.querySelector('.bqplot .curve')?.__data__?.values.length === 100000""",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(2_000)
+        page.evaluate(HOOKS)
+        page.locator(".bench-start").click()
+        results = page.locator(".bench-results .nb-sse-signals-content")
+        expect(results).to_have_text("done", timeout=180_000)
+        measured = page.evaluate("window.__benchResults")
+        phases = page.evaluate("window.__phases")
+        redraws = page.evaluate("window.__redraws")
+        long_tasks = page.evaluate("window.__longTasks")
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+    names = ["chart", "bqplot-link", "chart-30k", "chart-100k"]
+    order = [*names, "done"]
+    figures = {}
+    for variant, following in itertools.pairwise(order):
+        start, end = phases[variant], phases[following]
+        stamps = measured[variant]["stamps"]
+        drawn = redraws.get("stream" if variant.startswith("chart-") else variant, [])
+        drawn = [r for r in drawn if start <= r[0] < end]
+        lat = latencies(stamps, drawn)
+        seconds = (stamps[-1][0] - stamps[0][0]) or 1.0
+        per_update = (stamps[-1][1] - stamps[0][1]) / max(len(stamps) - 1, 1)
+        tasks = [d for t, d in long_tasks if start <= t < end]
+        figures[variant] = {
+            "updates": len(stamps),
+            "redrawn": len(lat),
+            "p50_ms": statistics.median(lat) if lat else math.nan,
+            "p99_ms": p99(lat),
+            "redraws_per_s": len(drawn) / seconds,
+            "points_per_s": per_update * (len(stamps) - 1) / seconds,
+            "long_tasks_per_min": len(tasks) / ((end - start) / 60_000),
+            "longest_task_ms": max(tasks, default=0.0),
+            "kernel_cpu_ms": measured[variant]["cpu_ms"],
+        }
+    (tmp_path / "chart_bench.json").write_text(json.dumps(figures, indent=2))
+    lines = [
+        "\n| way | updates | redrawn | set() → redrawn p50 | p99 | redraws/s | points/s "
+        "| long tasks/min (longest) | kernel CPU/update |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for variant, f in figures.items():
+        lines.append(
+            f"| {variant} | {f['updates']} | {f['redrawn']} | {f['p50_ms']:.1f} ms "
+            f"| {f['p99_ms']:.1f} ms | {f['redraws_per_s']:.1f} | {f['points_per_s']:,.0f} "
+            f"| {f['long_tasks_per_min']:.1f} ({f['longest_task_ms']:.0f} ms) "
+            f"| {f['kernel_cpu_ms']:.2f} ms |"
+        )
+    ratio = figures["chart"]["p50_ms"] / figures["bqplot-link"]["p50_ms"]
+    lines.append(f"chart p50 / bqplot p50 = {ratio:.2f}")
+    with capsys.disabled():
+        print("\n".join(lines))  # noqa: T201  (the measurement is this test's output)
+    for variant, f in figures.items():
+        assert f["redrawn"] > 0, f"{variant}: no redraw was seen"
