@@ -153,7 +153,7 @@ def run_phase(page: Page, name: str) -> dict[str, Any]:
     """Start phase ``name``; wait until the kernel is done and the page drew its last
     update (at most 2 minutes more); what the page recorded meanwhile."""
     t0 = page.evaluate("Date.now()")
-    page.locator(f".bench-{name}").click()
+    page.locator(f".bench-{name}").click(timeout=120_000)  # a page still drawing is slow to click
     try:
         page.wait_for_function(
             f"() => window.__benchResults?.[{json.dumps(name)}]", timeout=120_000, polling=500
