@@ -142,7 +142,10 @@ HOOKS = """() => {
         .observe(curve, { attributes: true, subtree: true, attributeFilter: ['d'] });
 }"""
 
-PHASES = ["chart", "bqplot-link", "chart-30k", "chart-100k"]
+# chart-100k is defined in the notebook but not run: in the one run that tried it
+# (2026-12-07, machine shared with other test runs) the tab crashed during the
+# throughput phases; see docs/benchmarks.md.
+PHASES = ["chart", "bqplot-link", "chart-30k"]
 
 
 def p99(values: list[float]) -> float:

@@ -308,7 +308,7 @@ def test_plot_update_costs_beside_a_plain_ipywidgets_trait(
             " && document.querySelector('.nb-sse-signals-chart')?.dataset.points"
             " && [...document.querySelectorAll('.js-plotly-plot')]"
             "      .every((gd) => gd.querySelector('.scatterlayer .js-line'))",
-            timeout=60_000,
+            timeout=120_000,
         )
         page.wait_for_timeout(3_000)  # every view drawn, and the first (whole) updates done
         page.evaluate(HOOKS)
