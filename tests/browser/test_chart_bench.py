@@ -17,7 +17,8 @@ For each: ``set()`` → redrawn p50 and p99 (``time.time()`` stamped in the kern
 SVG path), redraws per second, how long the page took to draw the last update after
 the kernel sent it, and the page's long tasks (over 50 ms, Long Tasks API) per minute.
 
-Run with ``.venv/bin/pytest tests/browser/test_chart_bench.py -s`` (about 3 minutes).
+Run with ``.venv/bin/pytest -m bench tests/browser/test_chart_bench.py -s`` (about 3
+minutes); the suite leaves it out (a measurement, not a behaviour).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ..jupyter import JupyterServer
 from .lab import needs_chromium, notebook_page, run_all, wait_for_all_cells, write_notebook
 from .test_plot_costs import latencies
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.bench, needs_chromium]
 
 LONG_TASKS = """
 (() => {
