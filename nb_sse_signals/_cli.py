@@ -152,8 +152,8 @@ def _token(args: argparse.Namespace) -> tuple[str | None, str]:
                 "use --token-file or $%s instead",
                 ENV_TOKEN,
             )
-    elif ENV_TOKEN in os.environ:
-        token, source = os.environ[ENV_TOKEN], f"${ENV_TOKEN}"
+    elif (from_env := os.environ.get(ENV_TOKEN)) is not None:
+        token, source = from_env, f"${ENV_TOKEN}"
     else:
         return None, ""
     if not token:
