@@ -90,44 +90,23 @@ class Outbox:
         with self._lock:
             return self.declaration(self._value())
 
-    def check(self, ops_bytes: int, count: int, doc: JSON) -> None:
-        """:class:`LimitError` for a change bigger than the hub reads in one message,
-        before anything changed: sent, it would be refused. Also while the hub lacks
-        the value and the whole of it did not fit (it grew past the limit in small
-        changes, then the hub lost it: a reconnect, a restart): the next message must
-        carry ``doc`` (the value the change makes) whole, so that is what must fit.
+    def record(self, entries: list[Entry], size: int, doc: JSON) -> None:
+        """Queue a change: its ops (``size``: their bytes in all), which make the
+        signal's value ``doc``. A replace drops the queued ops it makes moot.
 
-        ``ops_bytes``: the bytes of the change's ``count`` serialised ops."""
-        limit = self._limit()
-        if limit is None or not count:
-            return
-        size = self._size(ops_bytes, count)
-        if size > limit:
-            raise LimitError(
-                f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
-                f"hub's message_bytes limit), got {size:,}"
-            )
-        with self._lock:
-            too_big = self._too_big
-        if too_big:
-            whole = len(self.declaration(doc)) + _FRAMING
-            if whole > limit:
-                raise LimitError(
-                    f"the hub lost its copy of {self.key!r} (a reconnect or a restart), so "
-                    f"its next message must hold the whole value, expected at most "
-                    f"{limit:,} bytes (the hub's message_bytes limit), got {whole:,}; "
-                    "nothing changed: make the value smaller"
-                )
-
-    def record(self, entries: list[Entry], size: int) -> None:
-        """Queue a change's ops (``size``: their bytes), coalescing replaces that a
-        later replace makes moot. The caller has checked it (:meth:`check`)."""
+        :class:`LimitError`, and nothing queued, for a change bigger than the hub reads
+        in one message (sent, it would be refused). Also while the hub lacks the value
+        and the whole of it did not fit (it grew past the limit in small changes, then
+        the hub lost it: a reconnect, a restart): the next message must carry ``doc``
+        whole, so that is what must fit."""
         if not entries:
             return
         with self._lock:
-            self._too_big = False  # a new value, and check() found that it fits
-            pending = self._pending
             limit = self._limit()
+            if limit is not None:
+                self._check(limit, size, len(entries), doc)
+            self._too_big = False  # a new value, and it fits
+            pending = self._pending
             if (
                 limit is not None
                 and pending
@@ -240,6 +219,23 @@ class Outbox:
             self._needs_declare = False
 
     # -- messages -----------------------------------------------------------------------
+
+    def _check(self, limit: int, ops_bytes: int, count: int, doc: JSON) -> None:
+        size = self._size(ops_bytes, count)
+        if size > limit:
+            raise LimitError(
+                f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
+                f"hub's message_bytes limit), got {size:,}"
+            )
+        if self._too_big:
+            whole = len(self.declaration(doc)) + _FRAMING
+            if whole > limit:
+                raise LimitError(
+                    f"the hub lost its copy of {self.key!r} (a reconnect or a restart), so "
+                    f"its next message must hold the whole value, expected at most "
+                    f"{limit:,} bytes (the hub's message_bytes limit), got {whole:,}; "
+                    "nothing changed: make the value smaller"
+                )
 
     def _patch_message(self, ops: list[bytes]) -> bytes:
         return self._head + b",".join(ops) + b"]}"

@@ -194,9 +194,8 @@ class ServerSignal:
             # before: O(change) plus a pointer comparison per unchanged scalar.
             doc, ops = refresh(self._doc, value)
             entries, size = _serialise(ops)  # may refuse: nothing has changed yet
-            self._outbox.check(size, len(entries), doc)
+            self._outbox.record(entries, size, doc)  # may refuse too (LimitError)
             self._doc = doc
-            self._outbox.record(entries, size)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
         """``set(fn(current))`` atomically: no other change lands in between."""
@@ -223,12 +222,11 @@ class ServerSignal:
             try:
                 yield recorder.proxy
                 entries, size = _serialise(recorder.ops)
-                self._outbox.check(size, len(entries), recorder.doc)
+                self._outbox.record(entries, size, recorder.doc)  # may refuse (LimitError)
             except BaseException:
                 recorder.rollback()
                 raise
             self._doc = recorder.doc
-            self._outbox.record(entries, size)
 
     def close(self) -> None:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""

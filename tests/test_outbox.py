@@ -41,8 +41,7 @@ class Box:
     def change(self, *ops: dict[str, JSON]) -> None:
         entries: list[Entry] = [(str(op["op"]), str(op["path"]), orjson.dumps(op)) for op in ops]
         size = sum(len(e[2]) for e in entries)
-        self.outbox.check(size, len(entries), self.value)
-        self.outbox.record(entries, size)
+        self.outbox.record(entries, size, self.value)
 
 
 def replace(path: str, value: JSON) -> dict[str, JSON]:
