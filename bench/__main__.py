@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from . import _report, backplane, fanout, patchgen, relay, soak, throughput, wire
+from . import _report, backplane, fanout, package, patchgen, relay, soak, throughput, wire
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "relay": relay.run,
     "soak": soak.run,
     "backplane": backplane.run,
+    "package": package.run,
 }
 
 BROWSER = Row(

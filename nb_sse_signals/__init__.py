@@ -14,17 +14,17 @@ from ._errors import (
     SignalsError,
     UnknownSignalError,
 )
-from ._handlers import signal_handlers
 from ._hub import SignalHub, SignalInfo
 from ._limits import Limits
 from ._publisher import Publisher
-from ._server import Server, serve
 from ._signal import ServerSignal
 from ._subscription import Subscription
 
 if TYPE_CHECKING:
     from ._extension import load_ipython_extension, unload_ipython_extension
+    from ._handlers import signal_handlers
     from ._redis import RedisBackplane, RedisPublisher
+    from ._server import Server, serve
     from ._widget import SignalWidget
 
 __version__ = "0.1.0"
@@ -68,9 +68,13 @@ del _name, _obj
 # Imported on first use: the widget pulls in ipywidgets and anywidget, the server
 # extension jupyter_server. A standalone server or a script needs neither, and every
 # object they create is one more for each full garbage collection to walk (14 ms
-# with them loaded, a visible pause when fanning out to 1,000 clients).
+# with them loaded, a visible pause when fanning out to 1,000 clients). The servers
+# need tornado, which Pyodide (JupyterLite) has not: a kernel there imports none.
 _LAZY = {
     "SignalWidget": "._widget",
+    "Server": "._server",
+    "serve": "._server",
+    "signal_handlers": "._handlers",
     # The Redis backplane needs the optional `redis` package (nb_sse_signals[redis]).
     "RedisBackplane": "._redis",
     "RedisPublisher": "._redis",

@@ -20,13 +20,17 @@ import asyncio
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from ._comm import CommRelay
+from ._errors import SignalsError
 from ._hub import SignalHub
 from ._protocol import ENV_BASE_URL, ENV_SECRET, ENV_URL, EVENTS_PATH
 from ._publisher import Publisher
-from ._server import Server
 from ._transport import HubTransport, TransportError
+
+if TYPE_CHECKING:
+    from ._server import Server
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -109,6 +113,15 @@ def local_hub(publisher: Publisher) -> SignalHub:
 def serve_local(publisher: Publisher) -> Server:
     """The standalone server for the local hub, started on the publisher's loop the first
     time anyone asks where a signal is served. Loopback only, with a random token."""
+    if publisher._thread is None:
+        raise SignalsError(
+            "expected a Python with threads and sockets to serve signals outside the "
+            "notebook, got one with neither (Pyodide, as in JupyterLite): this kernel's "
+            "widgets show its signals over their comm, with no server"
+        )
+    # Imported here: the server needs tornado, which Pyodide (JupyterLite) has not.
+    from ._server import Server
+
     with _default.lock:
         if _default.server is None:
             server = Server(local_hub(publisher))

@@ -283,3 +283,6 @@ def signal_handlers(
         publish = {"hub": hub, "secret": publish_secret, "orphan_grace": orphan_grace}
         routes.append((base + PUBLISH_PATH, PublishHandler, publish))
     return routes
+
+
+signal_handlers.__module__ = "nb_sse_signals"  # its public name (imported on first use)

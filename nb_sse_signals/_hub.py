@@ -26,8 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-import orjson
-
+from . import _codec
 from . import _protocol as proto
 from ._backplane import Backplane
 from ._depth import check_depth
@@ -88,7 +87,7 @@ class _Signal:
 
     def __init__(self, name: str, value: JSON, seq: int) -> None:
         self.name = name
-        self.name_json = orjson.dumps(name)
+        self.name_json = _codec.dumps(name)
         self.value = value
         self.owner: object = None  # the publisher connection that declared it last, if any
         self.quota: object = None  # what it is counted against while owned (_set_owner)
@@ -211,7 +210,7 @@ class SignalHub:
                 self._check_owner(owner, name)
                 sig = _Signal(name, doc, self._seq + 1)
                 # What cannot be sent is never stored (an integer beyond 64 bits).
-                value_json = _encodable(lambda: orjson.dumps(doc), name)
+                value_json = _encodable(lambda: _codec.dumps(doc), name)
                 sig.snapshot = (0, proto.encode_event(proto.snapshot_data(name, 0, value_json)))
                 self._seq += 1
                 self._signals[name] = sig
@@ -395,8 +394,8 @@ class SignalHub:
             # Serialised first: what cannot be sent (an op nested too deep to encode)
             # must be refused before it changes anything.
             try:
-                patch_json = orjson.dumps(clean)
-            except orjson.JSONEncodeError as exc:
+                patch_json = _codec.dumps(clean)
+            except _codec.EncodeError as exc:
                 raise PatchError(f"expected a patch that can be sent as JSON: {exc}") from None
             # apply_patch is atomic and copies inserted values, so the ops list stays ours.
             sig.value = apply_patch(sig.value, clean)
@@ -454,7 +453,7 @@ class SignalHub:
 
     def _commit(self, sig: _Signal, doc: JSON, ops: list[dict[str, JSON]]) -> int:
         # ops may share containers with doc (see _diff): serialise before anything else runs.
-        patch_json = _encodable(lambda: orjson.dumps(ops), sig.name)
+        patch_json = _encodable(lambda: _codec.dumps(ops), sig.name)
         sig.value = doc
         return self._record(sig, patch_json)
 
@@ -513,8 +512,8 @@ class SignalHub:
         if sig.refused is not None:
             return None
         try:
-            return orjson.dumps(sig.value)
-        except orjson.JSONEncodeError as exc:
+            return _codec.dumps(sig.value)
+        except _codec.EncodeError as exc:
             self._refuse(sig, self._seq, f"cannot be sent as JSON: {exc}")
             return None
 
@@ -526,8 +525,8 @@ class SignalHub:
             return
         try:
             check_depth(sig.value)
-            value_json = orjson.dumps(sig.value)
-        except (NotJSONError, orjson.JSONEncodeError) as exc:
+            value_json = _codec.dumps(sig.value)
+        except (NotJSONError, _codec.EncodeError) as exc:
             sig.refused = str(exc)
             self._restart_history(sig, seq)
             return
@@ -648,8 +647,8 @@ class SignalHub:
                 if rev != sig.rev + 1:
                     return False
                 try:
-                    sig.value = apply_patch(sig.value, orjson.loads(payload))
-                except (PatchError, orjson.JSONDecodeError) as exc:
+                    sig.value = apply_patch(sig.value, _codec.loads(payload))
+                except (PatchError, _codec.DecodeError) as exc:
                     if sig.value is not UNKNOWN:
                         # On a value it really has, a change that does not apply means this
                         # hub is out of step: reload it from Redis (_load rereads it).
@@ -675,8 +674,8 @@ class SignalHub:
             if rev != sig.rev + 1:
                 return False
             try:
-                sig.value = apply_patch(sig.value, orjson.loads(payload))
-            except (PatchError, orjson.JSONDecodeError):
+                sig.value = apply_patch(sig.value, _codec.loads(payload))
+            except (PatchError, _codec.DecodeError):
                 return False
             self._seq = seq - 1
             self._record(sig, payload)
@@ -962,8 +961,8 @@ def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
 def _readable(payload: bytes) -> tuple[JSON, str | None]:
     """A whole value from the backplane, parsed and checked as :func:`_checked` does."""
     try:
-        return _checked(cast(JSON, orjson.loads(payload)))
-    except orjson.JSONDecodeError as exc:
+        return _checked(cast(JSON, _codec.loads(payload)))
+    except _codec.DecodeError as exc:
         return UNKNOWN, f"cannot be read as JSON: {exc}"
 
 
@@ -972,5 +971,5 @@ def _encodable(encode: Callable[[], bytes], name: str) -> bytes:
     integer beyond 64 bits): refused before it is stored, never a broken stream."""
     try:
         return encode()
-    except orjson.JSONEncodeError as exc:
+    except _codec.EncodeError as exc:
         raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None

@@ -8,12 +8,10 @@ of the first difference comes from the iterator's ``__length_hint__``. Equality
 (``a == b``, which compares pointers first and is ten times faster) is not enough:
 ``1 == True == 1.0`` and ``0.0 == -0.0``, and an equal container is not ours.
 
-That is fast enough for the goal at 100k items, but with little margin, so the
-package's build also compiles ``_speedups.c``, the same loop as one pointer
-comparison per element through the public list API (tornado's ``speedups``
-pattern). Where it could not be built, :func:`python_identical_run` serves, with
-the same results (``tests/test_identity.py`` holds the two together). No reads of
-the interpreter's memory from Python. ``bench/patchgen.py`` measures both.
+That keeps ``set()`` of a 100k-item list under ``orjson.dumps`` of the value
+(``bench/patchgen.py``), in plain Python: the package is one pure wheel, for every
+platform and for Pyodide (JupyterLite), with no compiled speed-up to build. No reads
+of the interpreter's memory from Python.
 """
 
 from __future__ import annotations
@@ -23,10 +21,10 @@ from itertools import islice
 from operator import is_, length_hint
 from typing import Any
 
-__all__ = ["SPEEDUPS", "identical_run", "python_identical_run"]
+__all__ = ["identical_run"]
 
 
-def python_identical_run(
+def identical_run(
     a: list[Any], b: list[Any], limit: int, *, from_end: bool = False, skip: int = 0
 ) -> int:
     """The length of the run of elements (leading, or trailing with ``from_end``) that
@@ -55,18 +53,3 @@ def python_identical_run(
 
 def _advance(iterator: Iterator[Any], count: int) -> None:
     next(islice(iterator, count, count), None)  # the itertools "consume" recipe, in C
-
-
-try:
-    from ._speedups import identical_run as _c_identical_run
-except ImportError:  # not built (no compiler at install time): plain Python
-    SPEEDUPS = False
-    identical_run = python_identical_run
-else:
-    SPEEDUPS = True
-
-    def identical_run(
-        a: list[Any], b: list[Any], limit: int, *, from_end: bool = False, skip: int = 0
-    ) -> int:
-        """:func:`python_identical_run`, one pointer comparison per element."""
-        return _c_identical_run(a, b, limit, from_end, skip)

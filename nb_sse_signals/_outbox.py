@@ -16,8 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
+from . import _codec
 from ._errors import LimitError
 from ._types import JSON
 
@@ -67,7 +66,7 @@ class Outbox:
         self._schedule = schedule
         self._value = value
         self._observed = observed
-        self._head = b'{"op":"patch","name":' + orjson.dumps(key) + b',"patch":['
+        self._head = b'{"op":"patch","name":' + _codec.dumps(key) + b',"patch":['
         # What the layout adds to its ops, measured from a message built without any.
         self._layout_bytes = len(self._patch_message([]))
         self._pending: list[Entry] = []
@@ -83,7 +82,7 @@ class Outbox:
 
     def declaration(self, doc: JSON) -> bytes:
         """The message that carries ``doc`` whole, as this signal's value."""
-        return orjson.dumps({"op": "declare", "name": self.key, "value": doc})
+        return _codec.dumps({"op": "declare", "name": self.key, "value": doc})
 
     def whole(self) -> bytes:
         """The message that carries the signal's current value whole."""

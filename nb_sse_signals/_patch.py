@@ -15,8 +15,7 @@ from functools import partial
 from operator import is_
 from typing import cast
 
-import orjson
-
+from . import _codec
 from ._depth import check_depth
 from ._errors import NotJSONError, PatchError, describe
 from ._types import JSON, Op
@@ -99,8 +98,8 @@ def same_bytes(a: JSON, b: JSON) -> bool:
     # orjson writes true / 1 / 1.0 differently, so equal bytes mean type-strict equality.
     # Different bytes prove nothing (key order, -0.0): the caller then walks.
     try:
-        return orjson.dumps(a) == orjson.dumps(b)
-    except orjson.JSONEncodeError:  # ints beyond 64 bits, very deep nesting
+        return _codec.dumps(a) == _codec.dumps(b)
+    except _codec.EncodeError:  # ints beyond 64 bits, very deep nesting
         return False
 
 

@@ -9,8 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from . import _codec
 from ._errors import CursorError, ProtocolError
 from ._types import JSON
 
@@ -200,7 +199,7 @@ def change_data(name: str, rev: int, patch_json: bytes) -> bytes:
     """The ``data`` of a change; ``patch_json`` is the already-serialised op list."""
     return (
         b'{"name":'
-        + orjson.dumps(name)
+        + _codec.dumps(name)
         + b',"rev":'
         + str(rev).encode()
         + b',"patch":'
@@ -229,17 +228,17 @@ def snapshot_data(name: str, rev: int, value_json: bytes) -> bytes:
 
 
 def closed_data(name: str, rev: int) -> bytes:
-    return orjson.dumps({"name": name, "rev": rev})
+    return _codec.dumps({"name": name, "rev": rev})
 
 
 def stale_frame(name: str, rev: int) -> bytes:
     """The id-less per-signal ``stale`` event: ``name``'s publisher is gone, at ``rev``."""
-    return encode_event(orjson.dumps({"name": name, "rev": rev}), event=STALE_EVENT)
+    return encode_event(_codec.dumps({"name": name, "rev": rev}), event=STALE_EVENT)
 
 
 def refused_data(name: str, rev: int, error: str) -> bytes:
     """The ``data`` of a ``refused`` event, and the snapshot endpoint's item for it."""
-    return orjson.dumps({"name": name, "rev": rev, "error": error})
+    return _codec.dumps({"name": name, "rev": rev, "error": error})
 
 
 def with_stale(snapshot: bytes) -> bytes:
@@ -268,8 +267,8 @@ def _header(obj: object, what: str) -> tuple[str, int, dict[str, Any]]:
 
 def _loads(data: str | bytes, what: str) -> Any:
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return _codec.loads(data)
+    except _codec.DecodeError as exc:
         raise ProtocolError(f"expected JSON {what}, got invalid JSON: {exc}") from None
 
 
@@ -299,8 +298,8 @@ def _check_refused(obj: object) -> Refused:
 def parse_closed(data: str | bytes) -> tuple[str, int]:
     """Decode a ``closed`` event's data, ``{"name", "rev"}``; raise :class:`ProtocolError`."""
     try:
-        obj: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        obj: Any = _codec.loads(data)
+    except _codec.DecodeError as exc:
         raise ProtocolError(f"expected JSON closed data, got invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(f"expected a JSON object, got {type(obj).__name__}")
@@ -314,8 +313,8 @@ def parse_snapshots(data: str | bytes) -> list[Change | Refused]:
     """Decode the snapshot endpoint's body: a JSON array of snapshot messages, and of
     ``{"name", "rev", "error"}`` for signals the hub cannot serve."""
     try:
-        obj: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        obj: Any = _codec.loads(data)
+    except _codec.DecodeError as exc:
         raise ProtocolError(
             f"expected a JSON array of snapshots, got invalid JSON: {exc}"
         ) from None
@@ -352,8 +351,8 @@ class Change:
 def parse_change(data: str | bytes) -> Change:
     """Decode and validate a message's data; raise :class:`ProtocolError` saying what is wrong."""
     try:
-        obj: Any = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        obj: Any = _codec.loads(data)
+    except _codec.DecodeError as exc:
         raise ProtocolError(f"expected JSON message data, got invalid JSON: {exc}") from None
     return _check_change(obj)
 

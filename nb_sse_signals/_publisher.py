@@ -18,8 +18,7 @@ import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import orjson
-
+from . import _codec
 from ._errors import SignalsError
 from ._outbox import Outbox, Parcel
 from ._protocol import EVENTS_PATH
@@ -246,7 +245,7 @@ class Publisher:
         self.flush(timeout)
         self._signals.pop(signal.key, None)
         self._outboxes.pop(signal.key, None)
-        message = orjson.dumps({"op": "close", "name": signal.key})
+        message = _codec.dumps({"op": "close", "name": signal.key})
         try:
             self.run(self.transport.request([message]), timeout)
         except (TransportError, TimeoutError) as exc:

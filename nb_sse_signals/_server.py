@@ -464,3 +464,7 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(**kwargs: Any) -> Server:
     """Start a standalone server in a background thread: ``serve(port=8765).hub.set(...)``."""
     return Server(**kwargs).start()
+
+
+# Their public names (nb_sse_signals imports this module on first use, so it cannot).
+Server.__module__ = serve.__module__ = "nb_sse_signals"

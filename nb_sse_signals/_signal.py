@@ -16,9 +16,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import orjson
-
-from . import _default
+from . import _codec, _default
 from ._comm import CommRelay
 from ._errors import NotJSONError, SignalClosedError
 from ._json import normalise
@@ -369,8 +367,8 @@ def _serialise(ops: list[Op]) -> tuple[list[Entry], int]:
     size = 0
     for op in ops:
         try:
-            data = orjson.dumps(op)
-        except orjson.JSONEncodeError as exc:
+            data = _codec.dumps(op)
+        except _codec.EncodeError as exc:
             path = str(op.get("path", ""))
             raise NotJSONError(
                 f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",

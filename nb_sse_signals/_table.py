@@ -6,8 +6,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
+from . import _codec
 from ._publisher import Publisher
 
 _COLUMNS = ("name", "key", "rev", "subscribers", "rate /s", "url")
@@ -42,7 +41,7 @@ def signals_table(publishers: list[Publisher]) -> SignalsTable:
     rows = []
     for publisher in publishers:
         signals = publisher.signals
-        messages = [orjson.dumps({"op": "info", "name": s.key}) for s in signals]
+        messages = [_codec.dumps({"op": "info", "name": s.key}) for s in signals]
         replies = publisher.run(publisher.transport.request(messages)) if messages else []
         for signal, reply in zip(signals, replies, strict=True):
             (info,) = reply.get("signals") or [{}]

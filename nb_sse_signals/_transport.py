@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import orjson
-from tornado import httpclient, websocket
-
+from . import _codec
 from ._errors import SignalsError
 from ._hub import SignalHub
 from ._messages import handle_message
 from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER
+
+if TYPE_CHECKING:
+    from tornado import httpclient, websocket
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -78,7 +79,7 @@ class HubTransport:
             # (+ 2: the brackets of the frame it would travel in, as over the socket)
             too_big(len(m) + 2, limit)
             if len(m) + 2 > limit
-            else handle_message(self.hub, orjson.loads(m))
+            else handle_message(self.hub, _codec.loads(m))
             for m in messages
         ]
 
@@ -121,6 +122,10 @@ class SocketTransport:
     async def _connect(self) -> websocket.WebSocketClientConnection:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
+        # Imported here: tornado is not there in Pyodide (JupyterLite), which has no
+        # sockets and publishes only in process (HubTransport).
+        from tornado import httpclient, websocket
+
         async with self._connecting:
             if self._conn is not None:
                 return self._conn
@@ -159,7 +164,7 @@ class SocketTransport:
                 continue
             future, _, _ = self._waiting.popleft()
             if not future.done():
-                reply = orjson.loads(raw)
+                reply = _codec.loads(raw)
                 future.set_result(reply if isinstance(reply, list) else [reply])
         if self._conn is conn:
             self._conn = None
@@ -205,6 +210,8 @@ class SocketTransport:
         return replies
 
     async def _request_frame(self, frame: bytes, count: int) -> list[Message]:
+        from tornado import websocket
+
         conn = await self._connect()
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
         self._waiting.append((future, len(frame), count))
@@ -246,8 +253,8 @@ def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
     body = exc.response.body if exc.response is not None else b""
     if body:
         try:
-            reason = str(orjson.loads(body)["error"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            reason = str(_codec.loads(body)["error"])
+        except (_codec.DecodeError, KeyError, TypeError):
             reason = body[:200].decode(errors="replace")
     if exc.code == 599:  # tornado's code for no answer at all (a timeout)
         return f"cannot reach the signals hub at {url}: {exc}"

@@ -32,4 +32,8 @@ python=${PYTHON:-python3}
 # Editable install: hatch-jupyter-builder runs `npm install` and `npm run build` in js/.
 .venv/bin/python -m pip install -q -e ".[test]"
 (cd js && npm ci --no-audit --no-fund --loglevel=error)
+# The Pyodide runtime (JupyterLite's kernel, run under Node) and pure wheels of what the
+# package needs there, from npm and PyPI: tests/test_pyodide.py installs the package in it.
+(cd tests/pyodide && npm ci --no-audit --no-fund --loglevel=error)
+.venv/bin/python tests/pyodide/fetch_wheels.py
 echo "setup: done"

@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 echo "== ruff"
-.venv/bin/ruff check nb_sse_signals tests bench hatch_build.py
-.venv/bin/ruff format --check nb_sse_signals tests bench hatch_build.py
+.venv/bin/ruff check nb_sse_signals tests bench
+.venv/bin/ruff format --check nb_sse_signals tests bench
 echo "== import layers (import-linter)"
 .venv/bin/lint-imports --no-cache
 echo "== mypy --strict"

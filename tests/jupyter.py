@@ -87,11 +87,14 @@ def start_jupyter(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     port: int = 0,
+    python: str = sys.executable,
 ) -> JupyterServer:
     """Jupyter ``app`` on a free loopback port (or ``port``, as a server restarted on
     its predecessor's); ``extension=False`` disables ours, as a server that has not
     installed it (its kernels then use the comm transport). ``env``: more environment
-    variables for the server; ``args``: more options (``--SignalsExtension.orphan_grace=1``)."""
+    variables for the server; ``args``: more options (``--SignalsExtension.orphan_grace=1``);
+    ``python``: the interpreter of another environment (the installed wheel's). It runs
+    in ``root``, so the source tree is never importable by accident."""
     port = port or free_port()
     env = {**isolated_env(root), **(env or {})}
     if not extension:
@@ -102,13 +105,13 @@ def start_jupyter(
     (root / "notebooks").mkdir(exist_ok=True)
     log_path = root / "jupyter.log"
     cmd = [
-        sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root",
+        python, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={TOKEN}",
         f"--ServerApp.root_dir={root / 'notebooks'}", *(args or []),
     ]  # fmt: skip
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     server = JupyterServer(proc, port, base_url, root, log_path)
     deadline = time.monotonic() + timeout
     while True:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import backplane, fanout, patchgen, soak, throughput, wire
+from bench import backplane, fanout, package, patchgen, soak, throughput, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,3 +67,11 @@ def test_backplane_quick_every_client_gets_every_revision_through_redis() -> Non
     # over a signal declared elsewhere, here by the hub, commits it whole, so hubs where
     # it was orphaned see the takeover), and one for its leaving (stale on every hub).
     assert facts["script_calls_20"] == facts["updates_20"] + 2, "one script per change"
+
+
+def test_package_quick_reports_the_esm_every_widget_ships() -> None:
+    from pathlib import Path
+
+    section = package.run(quick=True)
+    widget_js = Path(__file__).resolve().parents[1] / "nb_sse_signals" / "static" / "widget.js"
+    assert section.facts["esm_bytes"] == len(widget_js.read_bytes())

@@ -1,19 +1,15 @@
-"""identical_run() (the C speed-up where built) and its pure-Python twin, against a plain loop."""
+"""identical_run(), the plain-Python identity proof under set(), against a plain loop."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nb_sse_signals import _identity
-from nb_sse_signals._identity import identical_run, python_identical_run
-
-BOTH = pytest.mark.parametrize(
-    "run", [identical_run, python_identical_run], ids=["default", "python"]
-)
+from nb_sse_signals._identity import identical_run
 
 
 def reference(a: list[Any], b: list[Any], limit: int, from_end: bool, skip: int) -> int:
@@ -29,8 +25,8 @@ def reference(a: list[Any], b: list[Any], limit: int, from_end: bool, skip: int)
     return run
 
 
-@BOTH
-def test_equal_but_distinct_objects_end_a_run(run: Any) -> None:
+def test_equal_but_distinct_objects_end_a_run() -> None:
+    run = identical_run
     shared = [0.5, "a", None]
     a = [*shared, float("1.5"), 2]
     b = [*shared, float("1.5"), 2]  # 1.5 == 1.5, but parsed twice: two objects
@@ -41,8 +37,8 @@ def test_equal_but_distinct_objects_end_a_run(run: Any) -> None:
     assert run(a, b, 5, skip=4) == 5  # the caller vouches for the first 4
 
 
-@BOTH
-def test_empty_and_short_lists(run: Any) -> None:
+def test_empty_and_short_lists() -> None:
+    run = identical_run
     assert run([], [], 10) == 0
     x = object()
     assert run([x], [x, object()], 10) == 1
@@ -74,19 +70,15 @@ def test_identical_run_matches_a_plain_loop(
     skip = min(skip, reference(a, b, limit, from_end, 0))  # a true promise, as callers make
     expected = reference(a, b, limit, from_end, skip)
     assert identical_run(a, b, limit, from_end=from_end, skip=skip) == expected
-    assert python_identical_run(a, b, limit, from_end=from_end, skip=skip) == expected
 
 
-def test_the_c_speedup_is_built_by_the_editable_install() -> None:
-    # scripts/setup.sh installs with a compiler present; CI must measure the C path.
-    assert _identity.SPEEDUPS, "nb_sse_signals/_speedups.c was not built"
+def test_the_package_is_pure_python() -> None:
+    # One py3-none-any wheel for every platform and Pyodide: no compiled module ships.
+    import nb_sse_signals
 
-
-def test_the_c_speedup_refuses_what_is_not_a_list() -> None:
-    if not _identity.SPEEDUPS:
-        pytest.skip("the C speed-up is not built")
-    with pytest.raises(TypeError, match="expected two lists"):
-        identical_run((1,), [1], 1)  # type: ignore[arg-type]
+    package = Path(nb_sse_signals.__file__).parent
+    compiled = [p.name for p in package.iterdir() if p.suffix in {".so", ".pyd", ".c"}]
+    assert compiled == []
 
 
 def test_reads_no_interpreter_memory_from_python() -> None:

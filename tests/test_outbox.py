@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 
-import orjson
 import pytest
 
+from nb_sse_signals import _codec
 from nb_sse_signals._errors import LimitError
 from nb_sse_signals._outbox import Entry, Outbox
 from nb_sse_signals._types import JSON
@@ -39,7 +39,7 @@ class Box:
         self.woken += 1
 
     def change(self, *ops: dict[str, JSON]) -> None:
-        entries: list[Entry] = [(str(op["op"]), str(op["path"]), orjson.dumps(op)) for op in ops]
+        entries: list[Entry] = [(str(op["op"]), str(op["path"]), _codec.dumps(op)) for op in ops]
         size = sum(len(e[2]) for e in entries)
         self.outbox.record(entries, size, self.value)
 
@@ -67,7 +67,7 @@ def test_the_size_checked_is_the_size_of_the_message_taken(ops: list[dict[str, J
     assert parcel is not None
     assert not parcel.whole
     framed = len(parcel.message) + 2  # in the frame's brackets, as the transports count
-    assert orjson.loads(parcel.message) == {"op": "patch", "name": "k-1/some name", "patch": ops}
+    assert _codec.loads(parcel.message) == {"op": "patch", "name": "k-1/some name", "patch": ops}
 
     exact = Box(key="k-1/some name", limit=framed)
     exact.change(*ops)  # fits exactly
@@ -89,7 +89,7 @@ def test_changes_that_would_not_fit_one_message_together_leave_in_order_each_who
     box.change(*second)
     assert box.outbox.backlog(), "the first change was sealed as a message of its own"
     taken = [box.outbox.take(t) for t in (0.0, 0.0)]
-    assert [orjson.loads(p.message)["patch"] for p in taken if p] == [first, second]
+    assert [_codec.loads(p.message)["patch"] for p in taken if p] == [first, second]
     assert not box.outbox.backlog()
     assert box.outbox.take(0.0) is None
     assert box.woken == 1, "one wake-up of the publisher for the burst"
@@ -102,7 +102,7 @@ def test_a_later_replace_makes_earlier_replaces_of_its_path_moot() -> None:
     box.change(replace("/m", {}))
     parcel = box.outbox.take(0.0)
     assert parcel is not None
-    assert orjson.loads(parcel.message)["patch"] == [replace("/n", 99), replace("/m", {})]
+    assert _codec.loads(parcel.message)["patch"] == [replace("/n", 99), replace("/m", {})]
 
 
 def test_coalesced_changes_refused_as_too_big_are_sent_again_as_the_whole_value() -> None:
@@ -115,7 +115,7 @@ def test_coalesced_changes_refused_as_too_big_are_sent_again_as_the_whole_value(
     again = box.outbox.take(0.0)
     assert again is not None
     assert again.whole
-    assert orjson.loads(again.message) == {"op": "declare", "name": "k", "value": {"n": 1}}
+    assert _codec.loads(again.message) == {"op": "declare", "name": "k", "value": {"n": 1}}
 
 
 def test_a_whole_value_refused_as_too_big_is_not_taken_again_until_it_changes() -> None:
@@ -131,7 +131,7 @@ def test_a_whole_value_refused_as_too_big_is_not_taken_again_until_it_changes() 
     after = box.outbox.take(0.0)
     assert after is not None
     assert after.whole, "the hub lacks the value: it goes whole"
-    assert orjson.loads(after.message)["value"] == "small"
+    assert _codec.loads(after.message)["value"] == "small"
 
 
 def test_while_the_hub_lacks_a_value_too_big_a_change_that_keeps_it_too_big_is_refused() -> None:

@@ -58,6 +58,8 @@ SKIPPED = {
     "bash scripts/demo.sh    # set up, then run the standalone server with live demo signals",
     "bash scripts/test.sh    # set up, then run the whole test suite (what CI runs)",
     "bash scripts/lab.sh     # set up, then open notebooks/quickstart.ipynb in JupyterLab",
+    "%pip install nb_sse_signals        # micropip: PyPI's py3-none-any wheel and its pure deps",
+    "import marimo as mo",
 }
 
 _MARKER = re.compile(r"<!--\s*readme-test:\s*(skip|background|notebook)\s*(?::\s*(.*?))?\s*-->")

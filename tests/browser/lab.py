@@ -92,10 +92,17 @@ def chromium() -> Iterator[Browser]:
 
 
 def start_lab(
-    root: Path, base_url: str = "/", app: str = "lab", *, extension: bool = True, port: int = 0
+    root: Path,
+    base_url: str = "/",
+    app: str = "lab",
+    *,
+    extension: bool = True,
+    port: int = 0,
+    **options: Any,
 ) -> JupyterServer:
     """JupyterLab (or ``app="notebook"``, Notebook 7) with the extension (unless not
-    ``extension``), the notebooks in its root, and no news toast; on ``port`` if given."""
+    ``extension``), the notebooks in its root, and no news toast; on ``port`` if given.
+    ``options``: more of :func:`start_jupyter`'s (``python``, ``env``)."""
     settings = root / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
     # The "Jupyter news?" toast would cover the page.
@@ -108,7 +115,9 @@ def start_lab(
     for path in NOTEBOOKS.iterdir():
         if path.suffix in (".ipynb", ".py", ".js"):
             shutil.copy(path, contents / path.name)
-    return start_jupyter(root, base_url=base_url, app=app, extension=extension, port=port)
+    return start_jupyter(
+        root, base_url=base_url, app=app, extension=extension, port=port, **options
+    )
 
 
 @dataclass

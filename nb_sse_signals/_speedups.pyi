@@ -1,3 +1,0 @@
-from typing import Any
-
-def identical_run(a: list[Any], b: list[Any], limit: int, from_end: bool, skip: int, /) -> int: ...
