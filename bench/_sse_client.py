@@ -143,7 +143,9 @@ class _Fan:
         self.rev = rev
         if not self.first:
             self.first = True
-        elif "t" in value:
+        elif value.get("t"):
+            # (t 0: the initial value, which a publisher taking the signal over declares
+            # whole again; it was never published at a time, so it has no latency.)
             self.latencies.append(now - value["t"])
         if value.get("n") == self.last_n:
             self.done = True

@@ -4,7 +4,8 @@ A hub with a backplane (``SignalHub.attach_backplane``) does not commit changes
 itself: its publishing methods hand them here, the engine orders them among every
 hub's (``_redis.RedisBackplane``: one Lua script per change in Redis), and the
 change comes back to every hub, this one included, through the engine's feed, which
-applies it with ``SignalHub._apply_remote`` in the engine's order. So revisions,
+applies it with ``SignalHub.apply_remote`` in the engine's order: the engine calls
+the hub back only through :class:`BackplaneEvents`, never its private state. So revisions,
 sequence numbers and the epoch (the cursor) are the engine's, the same on every hub.
 
 Typing only, no I/O: it sits below the hub so that the hub can name it.
@@ -13,17 +14,49 @@ Typing only, no I/O: it sits below the hub so that the hub can name it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 from ._types import JSON
 
-__all__ = ["DEFAULT_MAXLEN", "DEFAULT_PREFIX", "DEFAULT_TTL", "Backplane"]
+__all__ = [
+    "DEFAULT_MAXLEN",
+    "DEFAULT_PREFIX",
+    "DEFAULT_TTL",
+    "Backplane",
+    "BackplaneEvents",
+    "tenant_prefix",
+]
 
 # The Redis backplane's defaults, here so that its options can be declared (CLI, the
 # server extension's traits) without importing the optional `redis` package.
 DEFAULT_PREFIX = "nb_sse_signals:"  # every key's
 DEFAULT_MAXLEN = 10_000  # stream entries kept (approximately: trimmed with MAXLEN ~)
 DEFAULT_TTL = 7 * 24 * 3600  # seconds a signal or the stream outlives its last change
+
+
+def tenant_prefix(prefix: str, *, user: str = "", shared: str = "") -> str:
+    """The key prefix of one trust domain on a Redis that several deployments share.
+
+    ``shared``: a named namespace, ``<prefix>shared:<name>:``, whose servers all see
+    (and may change) each other's signals, whoever runs them: one trust domain, chosen
+    explicitly. Else ``user`` (JupyterHub's ``JUPYTERHUB_USER``): ``<prefix>user:<user>:``,
+    shared by that user's servers only. Else ``prefix`` as it is (one deployment).
+
+    The name is percent-encoded (``quote``): a user name cannot reach another's
+    namespace (``alice:x`` is not under ``alice:``), and no glob character of a Redis
+    ACL key pattern (``* ? [ ] \\``) can appear in it, so ``~<prefix>*`` confines
+    an ACL user to exactly this namespace (docs/security.md).
+    """
+    if shared:
+        return f"{prefix}shared:{quote(shared, safe='')}:"
+    if user:
+        return f"{prefix}user:{quote(user, safe='')}:"
+    return prefix
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Backplane(Protocol):
@@ -48,7 +81,44 @@ class Backplane(Protocol):
         connection's handler on the hub's loop, which must not wait for the engine."""
         ...
 
+    def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[run(item) for item in items]``, the changes they make committed together
+        where the engine can (one round trip for a frame of changes), with the outcome
+        and order of running them one by one."""
+        ...
+
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
         """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
         each time the change is planned) still says so. Whether it closed."""
+        ...
+
+
+class BackplaneEvents(Protocol):
+    """What an engine calls on the hub it serves (``SignalHub`` implements it): the
+    small public interface between them, as centrifuge's ``BrokerEventHandler``."""
+
+    epoch: str
+
+    def planned(self, name: str, make: Callable[[Any], R]) -> tuple[R, str]:
+        """``make(the hub's signal or None)`` under the hub's lock, and the epoch."""
+        ...
+
+    def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:
+        """What the hub can put back into an engine that lost data."""
+        ...
+
+    def apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+        """Apply the engine's change ``seq``; False: it does not follow (reload)."""
+        ...
+
+    def load_remote(self, epoch: str, seq: int, states: Any) -> None:
+        """Take the engine's whole state at ``seq`` of ``epoch``."""
+        ...
+
+    def skip_remote(self, seq: int, name: str, reason: str) -> None:
+        """Change ``seq`` cannot be read: past it, and its signal refused."""
+        ...
+
+    def backplane_lost(self) -> None:
+        """The engine is unreachable: subscribers are told their values may be behind."""
         ...

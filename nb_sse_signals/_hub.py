@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from . import _codec
 from . import _protocol as proto
@@ -51,6 +51,9 @@ __all__ = ["SignalHub", "SignalInfo", "Subscription", "Unreadable"]
 log = logging.getLogger("nb_sse_signals")
 
 _EPOCH_ALPHABET = string.ascii_lowercase + string.digits
+_REPLACE = b'[{"op":"replace","path":"","value":'
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class _Signal:
         "floor_seq",
         "history",
         "history_bytes",
+        "local",
         "name",
         "name_json",
         "orphaned",
@@ -90,6 +94,9 @@ class _Signal:
         self.name_json = _codec.dumps(name)
         self.value = value
         self.owner: object = None  # the publisher connection that declared it last, if any
+        # Declared through this hub (counted in ``limits.signals``); False: known only
+        # from the backplane (counted in ``limits.backplane_signals``).
+        self.local = True
         self.quota: object = None  # what it is counted against while owned (_set_owner)
         self.rev = 0
         self.closed = False
@@ -167,6 +174,7 @@ class SignalHub:
         # With a backplane, changes are committed there and applied here in its order
         # (see "backplane hooks" below); None: this hub is the only one.
         self._backplane: Backplane | None = None
+        self._declaring: dict[str, int] = {}  # names being declared here, through it
 
     # -- publishing (any thread) --------------------------------------------------------
 
@@ -193,14 +201,23 @@ class SignalHub:
                 if known is None or known.closed:
                     self._check_room()
                 self._check_owner(owner, name, known)
+                # Its feed must know it is this hub's own, not another hub's.
+                self._declaring[name] = self._declaring.get(name, 0) + 1
+            try:
+                rev = self._backplane.declare(name, doc, owner)
+            finally:
+                with self._lock:
+                    left = self._declaring.pop(name) - 1
+                    if left:
+                        self._declaring[name] = left
             # Taken over (an orphan of this hub, or a new owner here: maybe another hub's
             # orphan), it is committed as a whole-value replace at a new revision even
             # when equal: the change that ends a stale on whichever hub showed it, in
             # every hub's history, so a viewer resuming then gets it too.
-            rev = self._backplane.declare(name, doc, owner)
             with self._lock:
                 sig = self._signals.get(name)
                 if sig is not None:
+                    sig.local = True
                     self._set_owner(sig, owner)
             return rev
         with self._lock:
@@ -233,8 +250,12 @@ class SignalHub:
             return self._set_locked(sig, doc)
 
     def _check_room(self) -> None:
-        # Open signals: every signal kept, less the closed ones remembered (all of them).
-        open_now = len(self._signals) - len(self._closed_order)
+        # Open signals: every signal kept, less the closed ones remembered (all of them);
+        # with a backplane, only those declared here (other hubs' have their own bound).
+        if self._backplane is None:
+            open_now = len(self._signals) - len(self._closed_order)
+        else:
+            open_now = sum(1 for s in self._signals.values() if s.local and not s.closed)
         if open_now >= self.limits.signals:
             raise LimitError(self.limits.refusal("signals", f"one more than {open_now:,}"))
 
@@ -583,14 +604,48 @@ class SignalHub:
 
     # -- backplane hooks (the engine's feed, one thread; see _backplane.py) -------------
 
+    @property
+    def backplane(self) -> Backplane | None:
+        """The backplane changes are committed through, or None. With one, a change
+        waits for the engine (Redis): callers on an event loop run it in a thread."""
+        return self._backplane
+
+    def batched(self, run: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``[run(item) for item in items]``; with a backplane, the changes they make are
+        committed together (one round trip for a publisher's frame), with the same
+        outcome and order as one by one."""
+        if self._backplane is None:
+            return [run(item) for item in items]
+        return self._backplane.batched(run, items)
+
+    # -- what a backplane's engine calls (``_backplane.BackplaneEvents``; any thread) ---
+
+    def planned(self, name: str, make: Callable[[Any], _R]) -> tuple[_R, str]:
+        """``make(the signal as this hub has it, or None)`` under the hub's lock (so that
+        nothing changes it meanwhile), and the epoch it was planned in. The signal is
+        read-only to ``make``: ``rev``, ``closed``, ``value``, ``owner``, ``orphaned``."""
+        with self._lock:
+            return make(self._signals.get(name)), self.epoch
+
+    def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:
+        """``(name, rev, closed, value, orphaned)`` of every signal this hub can serve, to
+        put back into a backplane that lost them (not those it refused: they cannot be
+        written, and the backplane has them anyway)."""
+        with self._lock:
+            return [
+                (n, s.rev, s.closed, s.value, s.orphaned)
+                for n, s in self._signals.items()
+                if s.refused is None
+            ]
+
     def attach_backplane(self, backplane: Backplane) -> None:
         """Commit every later change through ``backplane`` (``_redis.RedisBackplane``
         calls this), which then feeds them back with the methods below."""
         self._backplane = backplane
 
-    def _apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+    def apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
         """Apply the backplane's change number ``seq``, in its order; False: it does not
-        follow from what this hub has (the caller then reloads the state with ``_load``).
+        follow from what this hub has (the caller then reloads the state with ``load_remote``).
 
         ``kind``: ``"c"`` a change (``payload``: the patch's JSON, framed as it is, so
         every hub sends the same bytes), ``"n"`` a whole value at ``rev`` (a new or
@@ -613,13 +668,18 @@ class SignalHub:
                     if sig.refused is None:
                         self._push(sig, proto.stale_frame(name, rev))
                 return True
+            local = name in self._declaring
+            if sig is None and not local and not self._room_for_remote():
+                self._seq = seq  # another hub's, beyond backplane_signals: not served here
+                return True
             if kind == "n":
                 # Written by another hub, another version, or anyone with access to Redis:
                 # checked as this hub's own publishers are, and refused, not served, if it
                 # cannot be (orjson reads 1,024 levels but writes 254).
-                doc, refusal = _readable(payload)
+                doc, refusal = _readable(payload, self.limits.backplane_value_bytes)
                 if sig is None:
                     sig = self._signals[name] = _Signal(name, doc, seq)
+                    sig.local = local
                     sig.rev, self._seq = rev, seq
                     if refusal is not None:
                         self._refuse(sig, seq, refusal)
@@ -637,34 +697,12 @@ class SignalHub:
                     return True
                 sig.refused = None
                 sig.value, sig.rev, self._seq = doc, rev - 1, seq - 1
-                self._record(sig, b'[{"op":"replace","path":"","value":' + payload + b"}]")
+                # Re-encoded, never Redis's bytes as they are: nothing written there can
+                # split an SSE event (a newline between two tokens would).
+                self._record(sig, _REPLACE + _codec.dumps(doc) + b"}]")
                 return True
             if sig is None or sig.closed:
                 return False
-            if sig.refused is not None and kind == "c":
-                # Its value could not be served; keep in step with Redis's revisions, and
-                # serve it again once a change makes it servable (_record rechecks).
-                if rev != sig.rev + 1:
-                    return False
-                try:
-                    sig.value = apply_patch(sig.value, _codec.loads(payload))
-                except (PatchError, _codec.DecodeError) as exc:
-                    if sig.value is not UNKNOWN:
-                        # On a value it really has, a change that does not apply means this
-                        # hub is out of step: reload it from Redis (_load rereads it).
-                        return False
-                    # It never had the value (unreadable): only a change of the whole
-                    # value (a root replace, a declare) brings it back. No reload: Redis
-                    # would give the same unreadable value, and every change would reload.
-                    sig.rev, self._seq = rev, seq
-                    sig.refused = f"a change does not apply: {exc}"
-                    sig.changes += 1
-                    sig.orphaned = False  # refused, not stale: it changed
-                    self._restart_history(sig, seq)
-                    return True
-                self._seq = seq - 1
-                self._record(sig, payload)
-                return True
             if kind == "x":
                 if rev != sig.rev:
                     return False
@@ -673,15 +711,64 @@ class SignalHub:
                 return True
             if rev != sig.rev + 1:
                 return False
-            try:
-                sig.value = apply_patch(sig.value, _codec.loads(payload))
-            except (PatchError, _codec.DecodeError):
-                return False
-            self._seq = seq - 1
-            self._record(sig, payload)
-            return True
+            return self._apply_change(sig, seq, rev, payload)
 
-    def _load(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
+    def _apply_change(self, sig: _Signal, seq: int, rev: int, payload: bytes) -> bool:
+        """Apply the backplane's change ``seq`` (a patch at ``rev``, the next revision) to
+        ``sig`` (lock held); False: it does not apply to what this hub has (reload)."""
+        bound = self.limits.backplane_value_bytes
+        try:
+            if len(payload) > bound:
+                raise ValueError(self.limits.refusal("backplane_value_bytes", len(payload)))
+            ops = _codec.loads(payload)  # (a JSONDecodeError is a ValueError)
+            value = apply_patch(sig.value, ops)  # atomic: all of it or nothing
+            # Re-encoded, never Redis's bytes as they are: nothing written there can
+            # split an SSE event. (A patch too deep to write again is refused.)
+            patch_json = _codec.dumps(ops)
+        except PatchError as exc:
+            if sig.value is not UNKNOWN:
+                return False  # on a value it has, a change that does not apply: reload
+            reason = f"a change does not apply: {exc}"
+        except (ValueError, _codec.EncodeError) as exc:
+            # One it cannot read at all: refused until a whole value comes (a root
+            # replace, a declare). No reload: Redis would give the same.
+            reason = f"a change in Redis cannot be read: {exc}"
+        else:
+            sig.value = value
+            self._seq = seq - 1
+            self._record(sig, patch_json)
+            return True
+        sig.value, sig.rev, self._seq = UNKNOWN, rev, seq
+        sig.changes += 1
+        sig.orphaned = False  # refused, not stale: it changed
+        if sig.refused is None:
+            self._refuse(sig, seq, reason)
+        else:
+            sig.refused = reason
+            self._restart_history(sig, seq)
+        return True
+
+    def skip_remote(self, seq: int, name: str, reason: str) -> None:
+        """The backplane's change ``seq`` cannot even be read (``reason``): past it, and
+        ``name``'s signal (if this hub has it open) refused until a whole value comes."""
+        with self._lock:
+            if seq <= self._seq:
+                return
+            self._seq = seq
+            sig = self._signals.get(name)
+            if sig is None or sig.closed:
+                log.warning("nb_sse_signals: %s", reason)
+                return
+            sig.value = UNKNOWN
+            sig.changes += 1
+            self._refuse(sig, seq, reason)
+
+    def _room_for_remote(self) -> bool:
+        """Whether one more signal known only from the backplane fits (lock held)."""
+        remote = sum(1 for s in self._signals.values() if not s.local)
+        return remote < self.limits.backplane_signals
+
+    def load_remote(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
         """Take the backplane's state (``(name, rev, closed, value, stale)`` per signal) at ``seq``
         of ``epoch``: after start-up, an outage or lost data. Every subscriber is then
         sent snapshots at the new cursor (which also ends a ``stale``). A value this hub
@@ -691,15 +778,24 @@ class SignalHub:
         with self._lock:
             renewed = epoch != self.epoch
             self.epoch, self._epoch_bytes = epoch, epoch.encode()
+            bound = self.limits.backplane_value_bytes
+            remote = sum(1 for s in self._signals.values() if not s.local)
+            skipped = 0
             for name, rev, closed, loaded, stale in states:
                 sig = self._signals.get(name)
                 known = sig is not None
                 if sig is None:
+                    local = name in self._declaring
+                    if not local and remote >= self.limits.backplane_signals:
+                        skipped += 1  # other hubs', beyond what this hub serves of them
+                        continue
+                    remote += not local
                     sig = self._signals[name] = _Signal(name, None, seq)
+                    sig.local = local
                 # An orphan of this hub stays one, and its own, at the same revision
                 # (Redis may have lost the mark with its data, and the reaper closes only
                 # orphans); one another hub said is stale is nobody's here (see "s" in
-                # _apply_remote).
+                # apply_remote).
                 mine = sig.orphaned and sig.rev == rev and not closed
                 if stale and not mine:
                     self._set_owner(sig, None)
@@ -714,7 +810,7 @@ class SignalHub:
                     # One revision in one epoch is one value; but what this hub refused is
                     # read again (it may not have had that value, or had a wrong one).
                     continue
-                value, refusal = (None, None) if closed else _checked(loaded)
+                value, refusal = (None, None) if closed else _checked(loaded, bound)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
                 sig.refused = refusal
                 if refusal is not None:
@@ -726,6 +822,13 @@ class SignalHub:
                     self._closed_order[name] = None
                 else:
                     self._closed_order.pop(name, None)
+            if skipped:
+                log.warning(
+                    "nb_sse_signals: %d signals of other hubs are not served here: more than"
+                    " backplane_signals (%d)",
+                    skipped,
+                    self.limits.backplane_signals,
+                )
             if renewed:  # cursors of the old epoch mean nothing now
                 for sig in self._signals.values():
                     sig.history.clear()
@@ -739,7 +842,7 @@ class SignalHub:
             self._dirty.update(subs)
             self._schedule_wake()
 
-    def _mark_stale(self) -> None:
+    def backplane_lost(self) -> None:
         """Tell every subscriber the backplane is gone: what it shows may be behind."""
         with self._lock:
             wake = [sub for sub in self._all_subscribers() if sub._push(proto.STALE_FRAME)]
@@ -947,10 +1050,17 @@ UNKNOWN: JSON = cast(JSON, _Unknown())
 Loaded = tuple[str, int, bool, JSON | Unreadable, bool]
 
 
-def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
-    """``(value, None)`` if this hub can serve ``value``, else ``(what it has, why not)``."""
+def _checked(value: JSON | Unreadable, bound: int | None) -> tuple[JSON, str | None]:
+    """``(value, None)`` if this hub can serve ``value``, else ``(what it has, why not)``;
+    one bigger than ``bound`` bytes as JSON (None: checked already) is never kept."""
     if isinstance(value, Unreadable):
         return UNKNOWN, value.reason
+    try:
+        size = 0 if bound is None else len(_codec.dumps(value))
+    except _codec.EncodeError:
+        size = 0  # (too deep to write: check_depth below says so)
+    if bound is not None and size > bound:
+        return UNKNOWN, f"expected a value of at most {bound:,} bytes, got {size:,}"
     try:
         check_depth(value)
     except NotJSONError as exc:
@@ -958,10 +1068,13 @@ def _checked(value: JSON | Unreadable) -> tuple[JSON, str | None]:
     return value, None
 
 
-def _readable(payload: bytes) -> tuple[JSON, str | None]:
-    """A whole value from the backplane, parsed and checked as :func:`_checked` does."""
+def _readable(payload: bytes, bound: int) -> tuple[JSON, str | None]:
+    """A whole value from the backplane, parsed and checked as :func:`_checked` does,
+    and no bigger than ``bound`` bytes."""
+    if len(payload) > bound:
+        return UNKNOWN, f"expected a value of at most {bound:,} bytes, got {len(payload):,}"
     try:
-        return _checked(cast(JSON, _codec.loads(payload)))
+        return _checked(cast(JSON, _codec.loads(payload)), None)  # (its length is checked)
     except _codec.DecodeError as exc:
         return UNKNOWN, f"cannot be read as JSON: {exc}"
 

@@ -26,6 +26,9 @@ class Limits:
     depth: int = MAX_DEPTH  # levels of nesting; more cannot be written by the encoders
     signals: int = 10_000  # per hub
     signals_per_publisher: int = 1_000  # per publishing connection
+    # Signals this hub knows only from its backplane (declared by other hubs)
+    backplane_signals: int = 100_000  # beyond these, others' signals are not served here
+    backplane_value_bytes: int = 16 * 1024 * 1024  # one value or change read from Redis
     # Subscribing
     subscribers: int = 10_000  # per hub
     subscribers_per_signal: int = 10_000

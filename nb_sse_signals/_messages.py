@@ -65,7 +65,8 @@ def handle_payload(hub: SignalHub, payload: object, owner: object = None) -> Any
     refused one changes nothing and the others still apply (each reply says which).
     """
     if isinstance(payload, list):
-        return [handle_message(hub, m, owner) for m in payload]
+        # One frame's changes in one round trip to a backplane (in order, as one by one).
+        return hub.batched(lambda m: handle_message(hub, m, owner), payload)
     return handle_message(hub, payload, owner)
 
 

@@ -42,8 +42,9 @@ class Parcel:
 class Outbox:
     """The changes of signal ``key`` that the hub does not have yet.
 
-    ``value`` returns the signal's current value and ``observed`` what to call with
-    the hub's revision of that value once sent; both are called with the lock held.
+    ``value`` returns the signal's current value, ``revision`` the hub's revision of
+    the value it last acknowledged, and ``observed`` what to call with the hub's
+    revision of the current value once sent; each is called with the lock held.
     ``schedule`` asks the publisher to take from this outbox (once per send, not
     per change); ``limit`` is the hub's limit on one message, None for none.
     """
@@ -57,6 +58,7 @@ class Outbox:
         limit: Callable[[], int | None],
         schedule: Callable[[Outbox], None],
         value: Callable[[], JSON],
+        revision: Callable[[], int],
         observed: Callable[[], Callable[[int], None]],
     ) -> None:
         self.key = key
@@ -65,6 +67,7 @@ class Outbox:
         self._limit = limit
         self._schedule = schedule
         self._value = value
+        self._revision = revision
         self._observed = observed
         self._head = b'{"op":"patch","name":' + _codec.dumps(key) + b',"patch":['
         # What the layout adds to its ops, measured from a message built without any.
@@ -183,6 +186,12 @@ class Outbox:
                 message = self._take_pending()
             else:
                 return None
+            if not whole:
+                # Made on the revision the hub last acknowledged: a hub whose value is
+                # another (it lost data, another publisher changed it) refuses it, and
+                # the whole value is declared again, never patched onto a wrong base.
+                base = str(self._revision()).encode()
+                message = message[:-1] + b',"base":' + base + b"}"
             self._next_send = now + 1.0 / self.max_rate
             sent = self._observed()
         return Parcel(message, whole, sent)

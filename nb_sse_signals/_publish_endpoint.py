@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import orjson
 from tornado import websocket
@@ -29,6 +31,34 @@ OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 # Messages larger than this are parsed and applied in a worker thread, so the loop
 # (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
 OFF_LOOP_BYTES = 256 * 1024
+# With a backplane every change waits for Redis (a round trip; seconds when Redis is
+# slow or away): never on the loop. Threads of their own, so a stalled Redis cannot
+# take the loop's default executor (Jupyter's contents, kernels) from everyone else.
+COMMIT_THREADS = 8
+_commits: ThreadPoolExecutor | None = None
+_commits_lock = threading.Lock()
+
+T = TypeVar("T")
+
+
+def _commit_executor() -> ThreadPoolExecutor:
+    global _commits
+    with _commits_lock:
+        if _commits is None:
+            _commits = ThreadPoolExecutor(
+                COMMIT_THREADS, thread_name_prefix="nb_sse_signals-commit"
+            )
+        return _commits
+
+
+async def off_loop(hub: SignalHub, size: int, work: Callable[[], T]) -> T:
+    """``work()``, in a worker thread if it may wait for a backplane or is big (the
+    loop, in Jupyter the whole server's, keeps serving everyone else meanwhile)."""
+    if hub.backplane is not None:
+        return await asyncio.get_running_loop().run_in_executor(_commit_executor(), work)
+    if size > OFF_LOOP_BYTES:
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+    return work()
 
 
 class PublishHandler(websocket.WebSocketHandler):
@@ -120,11 +150,9 @@ class PublishHandler(websocket.WebSocketHandler):
         # once, and if no publisher takes them over within orphan_grace seconds (a
         # publisher that reconnects re-declares at once) they are closed, unless
         # keep_orphan says to keep them (a restarted kernel that has not run its cell).
-        if len(message) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(None, _handle_text, self.hub, message, self)
-        else:
-            reply = _handle_text(self.hub, message, self)
+        reply = await off_loop(
+            self.hub, len(message), lambda: _handle_text(self.hub, message, self)
+        )
         if not self.ws_connection:
             return  # the publisher left while we worked
         self.write_message(reply, binary=isinstance(message, bytes))
@@ -137,7 +165,7 @@ class PublishHandler(websocket.WebSocketHandler):
         self.hub.orphan(self)
         IOLoop.current().call_later(self.orphan_grace, self._reap)
 
-    def _reap(self) -> None:
+    async def _reap(self) -> None:
         """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
         look again later while something is kept."""
         keep = self.keep_orphan
@@ -145,7 +173,7 @@ class PublishHandler(websocket.WebSocketHandler):
         # signal ours after on_close's orphan(): it is an orphan too (once, as always).
         self.hub.orphan(self)
         try:
-            self.hub.close_owned(self, keep)
+            await off_loop(self.hub, 0, lambda: self.hub.close_owned(self, keep))
         except Exception:  # a hub that cannot close now (its backplane is away): retry
             log.exception("nb_sse_signals: closing a gone publisher's signals failed")
         # Only what is still orphaned: a signal another publisher changed meanwhile is
@@ -172,11 +200,7 @@ class PublishHandler(websocket.WebSocketHandler):
             self.set_status(400)
             self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
             return
-        if len(body) > OFF_LOOP_BYTES:
-            loop = asyncio.get_running_loop()
-            replies = await loop.run_in_executor(None, handle_payload, self.hub, payload)
-        else:
-            replies = handle_payload(self.hub, payload)
+        replies = await off_loop(self.hub, len(body), lambda: handle_payload(self.hub, payload))
         self.set_status(http_status(replies))
         self.finish(orjson.dumps(replies))
 

@@ -24,7 +24,7 @@ change) and the stream a ``MAXLEN``: what Redis keeps is bounded.
 
 Each hub reads the stream with a blocking ``XREAD`` from the last sequence it
 applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
-asyncio client), and applies each change in order (``SignalHub._apply_remote``).
+asyncio client), and applies each change in order (``SignalHub.apply_remote``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
 unreachable the hub keeps serving what it has, tells subscribers ``stale`` and
@@ -43,7 +43,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
 
 import orjson
@@ -53,7 +53,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from . import _protocol as proto
-from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
+from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
 from ._diff import diff
 from ._errors import (
     BackplaneError,
@@ -76,36 +76,62 @@ log = logging.getLogger("nb_sse_signals")
 
 _ATTEMPTS = 100  # commits re-based on a racing winner before giving up
 
-# KEYS: sig hash, seq, stream, epoch, names.  ARGV: 1 epoch of the caller's view,
-# 2 base rev ('' = the signal must not exist), 3 kind (c change, n whole value,
-# x close), 4 stream payload, 5 value JSON ('' when closed), 6 maxlen, 7 ttl, 8 name,
-# 9 '1' if the caller saw it closed else '0', 10 the rev to create it at (base '').
+# Many changes in one round trip (a publisher's frame: docs/protocol.md), applied in
+# order, each as if alone; the first that does not follow stops the rest (none of
+# them is applied), so a caller re-plans from there and the order stays the frame's.
+# KEYS: seq, stream, epoch, names, then the sig hash of each change.  ARGV: 1 epoch of
+# the caller's view, 2 maxlen, 3 ttl, then 7 per change: base rev ('' = the signal
+# must not exist), kind (c change, n whole value, x close), stream payload, value
+# JSON ('' when closed), name, '1' if the caller saw it closed else '0', the rev to
+# create it at (base ''). Reply: status (ok, conflict, epoch), how many were applied,
+# rev and seq of each applied, then for a conflict the rev ('' = none) and seq Redis
+# has of the one that stopped, for epoch the epoch Redis has.
 _COMMIT = """
-local epoch = redis.call('GET', KEYS[4])
-if epoch ~= ARGV[1] then return {'epoch', epoch or ''} end
-local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'seq')
-local rev
-if ARGV[2] == '' then
-  if cur[1] then return {'conflict', cur[1], cur[3]} end
-  rev = tonumber(ARGV[10])
-else
-  if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[9] then
-    return {'conflict', cur[1] or '', cur[3] or '0'}
+local epoch = redis.call('GET', KEYS[3])
+if epoch ~= ARGV[1] then return {'epoch', 0, epoch or ''} end
+local out = {'ok', 0}
+local applied = 0
+for i = 1, (#ARGV - 3) / 7 do
+  local a = 3 + (i - 1) * 7
+  local key, base, kind, name = KEYS[4 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
+  local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
+  -- A revision that is not a number (not written by us) is no state: put over it.
+  if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
+  local rev
+  if base == '' then
+    if cur[1] then
+      out[1] = 'conflict'; table.insert(out, cur[1]); table.insert(out, cur[3] or '0')
+      break
+    end
+    rev = tonumber(ARGV[a + 7])
+  else
+    if cur[1] ~= base or cur[2] ~= ARGV[a + 6] then
+      out[1] = 'conflict'; table.insert(out, cur[1] or ''); table.insert(out, cur[3] or '0')
+      break
+    end
+    rev = tonumber(cur[1])
+    if kind ~= 'x' then rev = rev + 1 end
+    -- A whole value put back over an older state (Redis went back) takes the
+    -- revision after what its viewers saw: revisions never go back.
+    if kind ~= 'c' and tonumber(ARGV[a + 7]) > rev then rev = tonumber(ARGV[a + 7]) end
   end
-  rev = tonumber(cur[1])
-  if ARGV[3] ~= 'x' then rev = rev + 1 end
+  local seq = redis.call('INCR', KEYS[1])
+  local closed = '0'
+  if kind == 'x' then closed = '1' end
+  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[a + 4])
+  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('SADD', KEYS[4], name)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
+    'n', name, 'r', rev, 'k', kind, 'p', ARGV[a + 3])
+  applied = applied + 1
+  table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
-local seq = redis.call('INCR', KEYS[2])
-local closed = '0'
-if ARGV[3] == 'x' then closed = '1' end
-redis.call('HSET', KEYS[1], 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[7])
-redis.call('SADD', KEYS[5], ARGV[8])
-redis.call('EXPIRE', KEYS[5], ARGV[7])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '0-' .. seq,
-  'n', ARGV[8], 'r', rev, 'k', ARGV[3], 'p', ARGV[4])
-redis.call('EXPIRE', KEYS[3], ARGV[7])
-return {'ok', tostring(rev), tostring(seq)}
+out[2] = applied
+if applied > 0 then
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+return out
 """
 
 # KEYS: epoch, seq, names.  ARGV: the hash prefix. Everything at one sequence number.
@@ -115,7 +141,7 @@ for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   local h = redis.call('HMGET', ARGV[1] .. name, 'rev', 'closed', 'value', 'stale', 'seq')
   if h[1] then
     local stale = '0'
-    if tonumber(h[4] or '0') > tonumber(h[5] or '0') then stale = '1' end
+    if (tonumber(h[4]) or 0) > (tonumber(h[5]) or 0) then stale = '1' end
     table.insert(out, name); table.insert(out, h[1])
     table.insert(out, h[2]); table.insert(out, h[3]); table.insert(out, stale)
   else
@@ -135,7 +161,7 @@ _STALE = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'stale', 'seq')
 if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
-if tonumber(cur[3] or '0') > tonumber(cur[4] or '0') then return 0 end
+if (tonumber(cur[3]) or 0) > (tonumber(cur[4]) or 0) then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'stale', seq)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
@@ -144,19 +170,34 @@ redis.call('EXPIRE', KEYS[3], ARGV[5])
 return seq
 """
 
-# KEYS: epoch, stream.  ARGV: the epoch the caller saw ('' = none), the new one.
+# KEYS: epoch, stream, seq.  ARGV: the epoch the caller saw ('' = none), the new one.
 # Redis lost data: a new epoch, and the old stream's ids mean nothing any more.
 _RENEW = """
 if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
+local seq = redis.call('GET', KEYS[3])
+if seq and not string.match(seq, '^%d+$') then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
 # KEYS: sig hash, names.  ARGV: rev, closed, value, ttl, name, stale. A hub puts back
-# what it has into a Redis that lost it; what someone wrote meanwhile wins.
+# what it has into a Redis that lost it, or holds an older state of it (restored from
+# an older snapshot, a replica that lagged): revisions never go back. What Redis has
+# that is as new or newer (someone wrote it meanwhile) wins. States are ordered by
+# revision, then closed after open (a close keeps its revision); a revision that is
+# not a number is no state at all.
 _SEED = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed')
+local theirs = tonumber(cur[1])
+if theirs then
+  local mine = tonumber(ARGV[1]) * 2
+  if ARGV[2] == '1' then mine = mine + 1 end
+  theirs = theirs * 2
+  if cur[2] == '1' then theirs = theirs + 1 end
+  if theirs >= mine then return 0 end
+end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'closed', ARGV[2], 'seq', 0, 'value', ARGV[3],
   'stale', ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -166,6 +207,9 @@ return 1
 """
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+_BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
 
 
 class _State(Protocol):
@@ -193,6 +237,14 @@ class _Plan:
     start_rev: int  # the rev to create it at, when base is None
     payload: bytes
     value_json: bytes
+    doc: JSON = None  # the value after a change ("c"), for the next plan of a batch
+
+    @property
+    def rev(self) -> int:
+        """The revision it commits at (as the script computes it)."""
+        if self.base is None:
+            return self.start_rev
+        return self.base if self.kind == "x" else self.base + 1
 
 
 def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> _Plan:
@@ -234,12 +286,21 @@ def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _P
     else:
         doc, ops = refresh(sig.value, value)
     # ops may share containers with doc (see _diff): serialise both at once.
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
+    if not ops:
+        return None
+    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc)
 
 
 def plan_patch(
-    name: str, state: _State | None, ops: Sequence[dict[str, Any]], base: int | None
+    name: str,
+    state: _State | None,
+    ops: Sequence[dict[str, Any]],
+    base: int | None,
+    *,
+    owned: bool = False,
 ) -> _Plan | None:
+    """``owned``: ``state``'s value is the caller's own (a batch's overlay), changed in
+    place (``apply_patch`` is atomic); else a copy is."""
     sig = _open(name, state)
     if base is not None and base != sig.rev:
         raise PatchError(
@@ -253,8 +314,8 @@ def plan_patch(
             " (its value in Redis is unreadable): set or declare it whole"
         )
     # On a copy: the hub's value changes only when the change comes back from Redis.
-    new = apply_patch(copy_json(sig.value), list(ops))
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new))
+    new = apply_patch(sig.value if owned else copy_json(sig.value), list(ops))
+    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new), new)
 
 
 def plan_close(name: str, state: _State | None) -> _Plan:
@@ -262,12 +323,20 @@ def plan_close(name: str, state: _State | None) -> _Plan:
     return _Plan("x", sig.rev, False, 0, b"", b"")
 
 
-def _recreate(plan: _Plan, state: _State) -> _Plan:
-    """``plan`` for a Redis that no longer has the signal: put it back whole, after the
+def _recreate(plan: _Plan, state: _State, theirs: _State | None = None) -> _Plan:
+    """``plan`` for a Redis that no longer has the signal (``theirs`` None), or has an
+    older state of it (``theirs``: it went back in time): put it back whole, after the
     revision its viewers have (revisions never go back)."""
+    base = None if theirs is None else theirs.rev
+    seen_closed = theirs is not None and theirs.closed
     if plan.kind == "x":
-        return _Plan("x", None, False, state.rev, b"", b"")
-    return _Plan("n", None, False, state.rev + 1, plan.value_json, plan.value_json)
+        return _Plan("x", base, seen_closed, state.rev, b"", b"")
+    return _Plan("n", base, seen_closed, state.rev + 1, plan.value_json, plan.value_json)
+
+
+def _older(theirs: _State, ours: _State) -> bool:
+    """Whether ``theirs`` is an older state than ``ours`` (a close keeps its revision)."""
+    return (theirs.rev, theirs.closed) < (ours.rev, ours.closed)
 
 
 def _planned(
@@ -279,6 +348,34 @@ def _planned(
         return make(state)
     except orjson.JSONEncodeError as exc:
         raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
+
+
+@dataclass
+class _Batch:
+    """The items of one ``RedisBackplane.batched`` call, and the changes planned so far
+    (item index, name, plan), each on the value the ones before left (``overlay``)."""
+
+    run: Callable[[Any], Any]
+    items: list[Any]
+    out: list[Any] = field(default_factory=list)
+    item: int = 0  # the item running now
+    plans: list[tuple[int, str, _Plan]] = field(default_factory=list)
+    overlay: dict[str, _Cached] = field(default_factory=dict)
+    epoch: str = ""
+
+
+class _Reply:
+    """What ``_COMMIT`` answered: ``status`` (b"ok", b"conflict", b"epoch"), the rev and
+    seq of each change ``applied``, and, for a conflict, what Redis has of the change
+    that stopped the rest (``their_rev``: None if it has nothing, ``their_seq``)."""
+
+    def __init__(self, raw: list[bytes]) -> None:
+        self.status = raw[0]
+        count = int(raw[1])
+        self.applied = [(int(raw[2 + 2 * i]), int(raw[3 + 2 * i])) for i in range(count)]
+        rest = raw[2 + 2 * count :]
+        self.their_rev = int(rest[0]) if self.status == b"conflict" and rest[0] else None
+        self.their_seq = int(rest[1]) if self.status == b"conflict" else 0
 
 
 class _Keys:
@@ -335,24 +432,23 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, name: str, plan: _Plan) -> list[bytes]:
+    async def commit(self, epoch: str, changes: Sequence[tuple[str, _Plan]]) -> _Reply:
+        """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
         k = self.keys
-        reply = await self.commit_script(
-            keys=[k.sig + name, k.seq, k.stream, k.epoch, k.names],
-            args=[
-                epoch,
+        keys = [k.seq, k.stream, k.epoch, k.names]
+        args: list[Any] = [epoch, self.maxlen, self.ttl]
+        for name, plan in changes:
+            keys.append(k.sig + name)
+            args += [
                 "" if plan.base is None else plan.base,
                 plan.kind,
                 plan.payload,
                 plan.value_json,
-                self.maxlen,
-                self.ttl,
                 name,
                 "1" if plan.seen_closed else "0",
                 plan.start_rev,
-            ],
-        )
-        return cast(list[bytes], reply)
+            ]
+        return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
 
     async def stale(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
@@ -368,23 +464,37 @@ class _Engine:
         )
         states: list[Loaded] = []
         for i in range(2, len(raw), 5):
+            # Written by other hubs, other versions, or anyone with access to Redis:
+            # every field is checked, and one bad signal never stops the others.
+            try:
+                name = proto.check_key(raw[i].decode())
+            except (UnicodeDecodeError, ValueError) as exc:
+                log.warning("nb_sse_signals: ignoring a signal in Redis: %s", exc)
+                continue
             closed = raw[i + 2] == b"1"
             value: JSON | Unreadable = None
-            if not closed:
+            try:
+                rev = _revision(raw[i + 1])
+            except ValueError as exc:
+                rev, closed, value = 0, False, Unreadable(str(exc))  # refused, never shown
+            if not closed and value is None:
                 try:
                     value = cast(JSON, orjson.loads(raw[i + 3]))
                 except orjson.JSONDecodeError as exc:
-                    # One bad key must not stop the hub from loading the others: the hub
-                    # refuses this one (and logs its name).
+                    # The hub refuses this one (and logs its name).
                     value = Unreadable(f"cannot be read as JSON: {exc}")
             stale = raw[i + 4] == b"1" and not closed
-            states.append((raw[i].decode(), int(raw[i + 1]), closed, value, stale))
-        return raw[0].decode(), int(raw[1]), states
+            states.append((name, rev, closed, value, stale))
+        try:
+            seq = _revision(raw[1])
+        except ValueError:
+            seq = -1  # not a sequence: as lost data (_resync renews the epoch)
+        return raw[0].decode(errors="replace"), seq, states
 
     async def epoch(self) -> str:
         """The backplane's epoch; makes the first one if Redis has none."""
         k = self.keys
-        await self.renew_script(keys=[k.epoch, k.stream], args=["", _new_epoch()])
+        await self.renew_script(keys=[k.epoch, k.stream, k.seq], args=["", _new_epoch()])
         raw: Any = await self.client.get(k.epoch)
         return cast(bytes, raw or b"").decode()
 
@@ -399,8 +509,41 @@ class _Engine:
             self.loop.close()
 
 
+def _revision(raw: bytes) -> int:
+    """A revision or sequence number read from Redis; ValueError if it is not one."""
+    if not raw.isdigit() or len(raw) > 18:  # (18 digits: far from 64 bits' end)
+        shown = raw[:40].decode(errors="replace")
+        raise ValueError(f"expected a revision (a non-negative integer), got {shown!r}")
+    return int(raw)
+
+
+def _entry(fields: dict[bytes, bytes]) -> tuple[str, int, str, bytes]:
+    """A stream entry's name, rev, kind and payload, checked as a publisher's would be;
+    ValueError (naming what is wrong) if it is not one this hub can apply."""
+    try:
+        name = proto.check_key(fields[b"n"].decode())
+        rev = _revision(fields[b"r"])
+        kind = fields[b"k"].decode()
+        payload = fields[b"p"]
+    except KeyError as exc:
+        raise ValueError(f"expected fields n, r, k and p, got none for {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"expected UTF-8 text: {exc}") from None
+    if kind not in ("c", "n", "x", "s"):
+        raise ValueError(f"expected a kind of c, n, x or s, got {kind[:20]!r}")
+    return name, rev, kind, payload
+
+
 def _new_epoch() -> str:
     return "r" + secrets.token_hex(5)
+
+
+def _valid_epoch(epoch: str) -> bool:
+    try:
+        proto.check_epoch(epoch)
+    except ValueError:
+        return False
+    return True
 
 
 class _OutOfStep(Exception):
@@ -429,13 +572,16 @@ class RedisBackplane:
     ) -> None:
         self.url = url
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
-        self._hub: SignalHub | None = None
+        self._hub: BackplaneEvents | None = None  # (only its public interface)
         self._applied = threading.Condition()
         self._last_seq = 0
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
         self._last_error: BaseException | None = None  # why the feed last failed
+        # .batch: the thread's batch, if any; .failed: its round trip failed, and its
+        # items are being refused.
+        self._local = threading.local()
 
     @property
     def live(self) -> bool:
@@ -492,7 +638,7 @@ class RedisBackplane:
             # those who resume), or one this owner did not own here, maybe another hub's
             # orphan (that hub then sees the change, ends its stale, and does not close
             # what was taken over). Declared again by its owner: a diff, as ever.
-            sig = hub._signals.get(name)
+            sig: Any = state  # (the hub's own signal: declares are never batched)
             taken = (
                 sig is not None
                 and not sig.closed
@@ -503,10 +649,14 @@ class RedisBackplane:
         return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
-        return self._commit(name, lambda sig: plan_set(name, sig, value, parsed))
+        return self._commit(name, lambda sig: plan_set(name, sig, value, parsed), batchable=True)
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
-        return self._commit(name, lambda sig: plan_patch(name, sig, ops, base))
+        def make(state: _State | None) -> _Plan | None:
+            # A batch's own value (its overlay) is changed in place, never copied.
+            return plan_patch(name, state, ops, base, owned=isinstance(state, _Cached))
+
+        return self._commit(name, make, batchable=True)
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
         planned = False
@@ -541,33 +691,143 @@ class RedisBackplane:
 
         future.add_done_callback(done)
 
-    def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
+    # -- batches: one frame's changes in one round trip ---------------------------------
+
+    def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[run(item) for item in items]``, with the changes they make (``set`` and
+        ``patch``) committed together: planned one after the other (each on the value
+        the ones before it leave), and sent in one ``_COMMIT`` when the items are done,
+        or before a ``declare`` or ``close`` (which go alone, after them). Replies say
+        the revisions the script gives. If the script stops at a change that does not
+        follow (a racing publisher, lost data), the items from that one on are run
+        again alone, in order, and their replies replaced: the outcome is what running
+        them one by one gives, in the same order (docs/protocol.md).
+        """
+        batch = _Batch(cast(Callable[[Any], Any], run), list(items))
+        self._local.batch = batch
+        try:
+            for i, item in enumerate(batch.items):
+                batch.item = i
+                batch.out.append(run(item))
+            batch.item = len(batch.items)
+            self._flush(batch)
+        finally:
+            self._local.batch = None
+        return cast(list[R], batch.out)
+
+    def _flush(self, batch: _Batch) -> None:
+        """Commit what ``batch`` planned (items before ``batch.item``); on a change that
+        did not follow, run the items from it on again, alone."""
+        plans, batch.plans = batch.plans, []
+        batch.overlay.clear()
+        if not plans:
+            return
+        epoch = batch.epoch
+        try:
+            reply = self._engine.call(self._engine.commit(epoch, [(n, p) for _, n, p in plans]))
+        except BackplaneError as exc:
+            # Unknown whether Redis has them: each of those items is refused (its
+            # publisher resends the whole value), at once, not after a timeout each.
+            self._local.failed = exc
+            try:
+                self._rerun(batch, plans[0][0])
+            finally:
+                self._local.failed = None
+            return
+        if reply.applied:
+            with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
+                self._wait_applied(reply.applied[-1][1], epoch)
+        if len(reply.applied) == len(plans):
+            return
+        if reply.status == b"conflict" and reply.their_rev is not None:
+            with contextlib.suppress(BackplaneError):  # re-based on the winner's change
+                self._wait_applied(reply.their_seq, epoch)
+        elif reply.status == b"epoch":
+            with contextlib.suppress(BackplaneError):
+                self._wait_epoch(epoch)
+        self._rerun(batch, plans[len(reply.applied)][0])
+
+    def _rerun(self, batch: _Batch, first: int) -> None:
+        """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
+        self._local.batch = None
+        try:
+            for k in range(first, batch.item):
+                batch.out[k] = batch.run(batch.items[k])
+        finally:
+            self._local.batch = batch
+
+    def _plan_in(
+        self, batch: _Batch, name: str, make: Callable[[_State | None], _Plan | None]
+    ) -> int:
+        """Plan a change into ``batch`` (on what the changes before it leave); its rev."""
         hub = self._hub
         assert hub is not None
         if not self._live:
-            # Refuse at once rather than stall the hub's loop on a Redis that is away.
+            raise BackplaneError("Redis is unreachable; the change was refused")
+        # Full, or planned in an epoch Redis no longer has (a reload came between):
+        # commit what is planned first (never under the hub's lock: the feed takes it).
+        if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
+            self._flush(batch)
+
+        def plan_on(sig: _State | None) -> tuple[_Plan | None, int]:
+            cached = batch.overlay.get(name)
+            state = cached if cached is not None else sig
+            return _planned(name, make, state), -1 if state is None else state.rev
+
+        (plan, rev), epoch = hub.planned(name, plan_on)
+        if not batch.plans:
+            batch.epoch = epoch
+        if plan is None:
+            return rev
+        batch.plans.append((batch.item, name, plan))
+        batch.overlay[name] = _Cached(plan.rev, False, plan.doc)
+        return plan.rev
+
+    def _commit(
+        self, name: str, make: Callable[[_State | None], _Plan | None], *, batchable: bool = False
+    ) -> int:
+        hub = self._hub
+        assert hub is not None
+        failed: BackplaneError | None = getattr(self._local, "failed", None)
+        if failed is not None:  # re-running the items of a batch whose round trip failed
+            raise BackplaneError(str(failed))
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            if batchable:
+                return self._plan_in(batch, name, make)
+            self._flush(batch)  # what came before goes first
+        if not self._live:
+            # Refuse at once rather than wait for a Redis that is away.
             raise BackplaneError("Redis is unreachable; the change was refused")
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
-            with hub._lock:
-                sig = hub._signals.get(name)
+
+            def plan_on(sig: _State | None, lost: bool = lost) -> tuple[_Plan | None, int]:
                 plan = _planned(name, make, sig)
-                if plan is None:  # nothing to change (or a conditional close that is not)
-                    return -1 if sig is None else sig.rev
-                epoch = hub.epoch
-                if lost and sig is not None:
+                if plan is not None and lost and sig is not None:
                     plan = _recreate(plan, sig)
-            reply = self._engine.call(self._engine.commit(epoch, name, plan))
-            status = reply[0]
-            if status == b"ok":
+                return plan, -1 if sig is None else sig.rev
+
+            (plan, planned_on), epoch = hub.planned(name, plan_on)
+            if plan is None:  # nothing to change (or a conditional close that is not)
+                return planned_on
+            reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
+            if reply.status == b"ok":
                 # Committed: a hub slow to apply it delays the reply, never refuses it.
                 with contextlib.suppress(BackplaneError):
-                    self._wait_applied(int(reply[2]), epoch)
-                return int(reply[1])
-            if status == b"conflict":
-                lost = reply[1] == b""
-                if not lost:  # someone else changed it: re-base on their change
-                    self._wait_applied(int(reply[2]), epoch)
+                    self._wait_applied(reply.applied[0][1], epoch)
+                return reply.applied[0][0]
+            if reply.status == b"conflict":
+                their_rev = reply.their_rev
+                lost = their_rev is None
+                if their_rev is None:
+                    continue
+                if their_rev < planned_on:
+                    # Redis went back in time: its feed puts back what this hub has,
+                    # in a new epoch, before any change is made on that older state.
+                    self._wait_epoch(epoch)
+                else:  # someone else changed it: re-base on their change
+                    self._wait_applied(reply.their_seq, epoch)
             else:  # Redis has another epoch (it lost data): wait for the feed to reload
                 self._wait_epoch(epoch)
         raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
@@ -614,7 +874,7 @@ class RedisBackplane:
                         log.exception("nb_sse_signals: cannot follow Redis; retrying")
                     self._set_live(False)
                     assert self._hub is not None
-                    self._hub._mark_stale()
+                    self._hub.backplane_lost()
                 # Drop every pooled connection: none of them may outlive the outage.
                 with contextlib.suppress(Exception):
                     await self._engine.client.connection_pool.disconnect()
@@ -628,22 +888,18 @@ class RedisBackplane:
         epoch, seq, states = await engine.load()
         # Redis came back empty, older than what we saw, or someone already gave it a
         # new epoch for that (epochs change for nothing else): put back what this hub
-        # has, whatever is missing (other hubs do the same; the first one wins).
+        # has, whatever is missing or older there (other hubs do the same; the newest
+        # state of each signal wins), so that no viewer is sent an older value.
         older = epoch == self._epoch and seq < self._last_seq
-        if not epoch or older or (self._epoch and epoch != self._epoch):
-            renewed = (not epoch or older) and await engine.renew_script(
-                keys=[k.epoch, k.stream], args=[epoch, _new_epoch()]
+        # An epoch or sequence that is not one (written by someone else) is lost data.
+        lost = not _valid_epoch(epoch) or seq < 0
+        if lost or older or (self._epoch and epoch != self._epoch):
+            renewed = (lost or older) and await engine.renew_script(
+                keys=[k.epoch, k.stream, k.seq], args=[epoch, _new_epoch()]
             )
             if renewed and self._epoch:  # (not on a first start with an empty Redis)
                 log.warning("nb_sse_signals: Redis lost data; new epoch, restoring signals")
-            with hub._lock:
-                # (not what it refused: that cannot be written, and Redis has it anyway)
-                mine = [
-                    (n, s.rev, s.closed, s.value, s.orphaned)
-                    for n, s in hub._signals.items()
-                    if s.refused is None
-                ]
-            for name, rev, closed, value, orphaned in mine:
+            for name, rev, closed, value, orphaned in hub.kept():
                 await engine.seed_script(
                     keys=[k.sig + name, k.names],
                     args=[
@@ -656,7 +912,7 @@ class RedisBackplane:
                     ],
                 )
             epoch, seq, states = await engine.load()
-        hub._load(epoch, seq, states)
+        hub.load_remote(epoch, seq, states)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -671,18 +927,32 @@ class RedisBackplane:
         while True:
             found: Any = await client.xread({k.stream: f"0-{last}"}, count=1000, block=1000)
             if not found:
-                # Idle: did Redis lose its data without dropping us (FLUSHALL, failover)?
-                if await client.get(k.epoch) != epoch:
+                # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
+                # to a replica that lagged: its sequence is behind what we applied)?
+                # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
+                pipe = client.pipeline(transaction=False)
+                pipe.get(k.epoch)
+                pipe.get(k.seq)
+                now_epoch, now_seq = await pipe.execute()
+                if now_epoch != epoch:
                     raise _OutOfStep("the epoch changed")
+                if int(now_seq or 0) < last:
+                    raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
                 continue
             for entry_id, fields in found[0][1]:
                 seq = int(entry_id.split(b"-")[1])
                 if seq != last + 1:
                     raise _OutOfStep(f"the stream jumps from {last} to {seq} (trimmed)")
-                name = fields[b"n"].decode()
-                if not hub._apply_remote(
-                    seq, name, int(fields[b"r"]), fields[b"k"].decode(), fields[b"p"]
-                ):
+                try:
+                    name, rev, kind, payload = _entry(fields)
+                except ValueError as exc:
+                    # Not one of ours: skipped, and the signal it names (if it names one)
+                    # refused until its next whole value; every other signal goes on.
+                    raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
+                    hub.skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
+                    last = seq
+                    continue
+                if not hub.apply_remote(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
             with self._applied:
@@ -774,6 +1044,7 @@ class RedisPublisher:
             cached = self._cache.get(name)
             state: _State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
+            theirs: _State | None = None  # what it has instead, if older than ours
             for _ in range(_ATTEMPTS):
                 plan = _planned(name, make, state)
                 if plan is None:
@@ -785,19 +1056,25 @@ class RedisPublisher:
                         f"bytes as JSON (the message_bytes limit), got {len(plan.payload):,}"
                     )
                 if lost and state is not None:
-                    plan = _recreate(plan, state)
-                reply = engine.call(engine.commit(self._epoch, name, plan))
-                if reply[0] == b"ok":
-                    rev = int(reply[1])
+                    plan = _recreate(plan, state, theirs)
+                reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
+                if reply.status == b"ok":
+                    rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)
                     self._cache[name] = _Cached(rev, plan.kind == "x", value)
                     return rev
-                if reply[0] == b"epoch":
+                if reply.status == b"epoch":
                     self._epoch = ""
                 fresh = self._fetch(name)  # someone else won: re-base on what Redis has
-                lost = fresh is None and state is not None
+                # ... unless Redis has nothing, or an older state than ours (restored
+                # from an older snapshot, a lagging replica): ours is put back whole
+                # with the change, never the change applied to an older value.
+                lost = state is not None and (fresh is None or _older(fresh, state))
+                theirs = fresh if lost else None
                 if not lost:
                     state = fresh
+                elif fresh is not None:
+                    self._cache[name] = cast(_Cached, state)
             raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
 
 

@@ -8,7 +8,10 @@ loopback URL and a publish secret made per server start.
 
 Options (traitlets, in ``jupyter_server_config.py``): ``c.SignalsExtension.redis_url``
 and friends (below) share the hub's signals with other servers through Redis; the
-URL may also come from ``NB_SSE_SIGNALS_REDIS_URL``.
+URL may also come from ``NB_SSE_SIGNALS_REDIS_URL``, which the extension then takes
+out of the environment: kernels inherit it, and they need no Redis credential.
+Under JupyterHub (``JUPYTERHUB_USER``) the keys live in that user's namespace
+(``tenant_prefix``) unless ``redis_namespace`` names a shared one.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, Unicode, default
 from traitlets.config import Configurable
 
-from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL
+from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, tenant_prefix
 from ._handlers import EventsHandler, SnapshotHandler
 from ._hub import SignalHub
 from ._limits import CONNECTION_LIMITS, Limits
@@ -88,6 +91,15 @@ class BackplaneOptions(Configurable):
         )
     ).tag(config=True)
     redis_prefix = Unicode(DEFAULT_PREFIX, help="Prefix of every Redis key.").tag(config=True)
+    redis_namespace = Unicode(
+        "",
+        help=(
+            "A named namespace shared by every server configured with it, whoever runs them:"
+            " they all read, change and close each other's signals (one trust domain)."
+            " Empty: under JupyterHub, the namespace of $JUPYTERHUB_USER (that user's"
+            " servers only); else the prefix alone."
+        ),
+    ).tag(config=True)
     redis_maxlen = Int(DEFAULT_MAXLEN, help="Changes kept in the Redis stream.").tag(config=True)
     redis_ttl = Int(DEFAULT_TTL, help="Seconds a signal stays in Redis after its last change.").tag(
         config=True
@@ -105,6 +117,11 @@ class BackplaneOptions(Configurable):
     @default("redis_url")
     def _redis_url_from_environment(self) -> str:
         return os.environ.get(ENV_REDIS_URL, "")
+
+    def key_prefix(self) -> str:
+        """Where this server's signals live in Redis (see ``tenant_prefix``)."""
+        user = os.environ.get("JUPYTERHUB_USER", "")
+        return tenant_prefix(self.redis_prefix, user=user, shared=self.redis_namespace)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
@@ -172,20 +189,28 @@ def _kernel_lives(serverapp: Any) -> Callable[[str], bool]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     options: Any = SignalsExtension(config=serverapp.config)
+    # Read (the trait's default) before it goes: every kernel started from now on
+    # inherits os.environ, and a kernel never needs Redis, let alone its password.
+    redis_url = options.redis_url
+    os.environ.pop(ENV_REDIS_URL, None)
     # A kernel's signals share one signals_per_publisher quota across its connections:
     # the orphans kept while it lives would otherwise escape it at every reconnect.
     hub = SignalHub(limits=_limits(options), quota_scope=_kernel_scope(serverapp))
-    if options.redis_url:
+    if redis_url:
         from ._redis import RedisBackplane  # needs the optional `redis` package
 
         backplane = RedisBackplane(
-            options.redis_url,
-            prefix=options.redis_prefix,
+            redis_url,
+            prefix=options.key_prefix(),
             maxlen=options.redis_maxlen,
             ttl=options.redis_ttl,
         ).start(hub)
         serverapp.web_app.settings["nb_sse_signals_backplane"] = backplane
-        serverapp.log.info("nb_sse_signals: signals shared through Redis, epoch %s", hub.epoch)
+        serverapp.log.info(
+            "nb_sse_signals: signals shared through Redis under %r, epoch %s",
+            options.key_prefix(),
+            hub.epoch,
+        )
     secret = secrets.token_urlsafe(32)
     base_url = serverapp.web_app.settings["base_url"]
     subscriber = {"hub": hub, "publish_secret": secret}

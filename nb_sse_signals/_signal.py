@@ -126,6 +126,7 @@ class ServerSignal:
             limit=lambda: publisher.transport.max_message_bytes,
             schedule=publisher.schedule,
             value=lambda: self._doc,
+            revision=lambda: self._sent_rev,
             observed=self._observed,
         )
         self._sent_rev = self._publisher.declare(self, self._outbox)

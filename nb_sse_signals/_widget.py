@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import anywidget
 import traitlets
@@ -138,8 +139,10 @@ class SignalWidget(anywidget.AnyWidget):
         headers: dict[str, str] = {}
         if self.token:
             headers["Authorization"] = f"token {self.token}"
-        elif os.environ.get(ENV_SECRET):
-            # In a kernel of our Jupyter server: the publish secret also lets it read.
+        elif os.environ.get(ENV_SECRET) and same_server(base, os.environ.get(ENV_URL, "")):
+            # In a kernel of our Jupyter server, following it: the publish secret also
+            # lets it read. Never to another base URL: the secret publishes and closes
+            # signals on our server, so whoever got it could.
             headers[SECRET_HEADER] = os.environ[ENV_SECRET]
         tokens = parse_pointer(self.pointer)
         follower = Follower(
@@ -183,6 +186,26 @@ class SignalWidget(anywidget.AnyWidget):
         if detach is not None:
             detach()
         super().close()
+
+
+def same_server(url: str, home: str) -> bool:
+    """Whether ``url`` is ``home`` (the server that issued this kernel's publish secret):
+    the same scheme, host, port and base path. Strict on purpose: ``localhost`` for
+    ``127.0.0.1`` is another origin to a browser, and the secret is not sent there."""
+    if not home:
+        return False
+    a, b = urlsplit(url), urlsplit(home)
+    try:
+        same_port = a.port == b.port
+    except ValueError:  # a port that is not a number: not our server
+        return False
+    path_a, path_b = a.path.rstrip("/") + "/", b.path.rstrip("/") + "/"
+    return (
+        a.scheme.lower() == b.scheme.lower()
+        and (a.hostname or "") == (b.hostname or "")
+        and same_port
+        and path_a == path_b
+    )
 
 
 SignalWidget.__module__ = "nb_sse_signals"  # its public name, as for the eager ones

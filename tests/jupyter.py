@@ -54,6 +54,7 @@ class JupyterServer:
     base_url: str
     root: Path
     log_path: Path
+    token: str = TOKEN
 
     @property
     def url(self) -> str:
@@ -61,7 +62,7 @@ class JupyterServer:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"token {TOKEN}"}
+        return {"Authorization": f"token {self.token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -88,13 +89,15 @@ def start_jupyter(
     args: list[str] | None = None,
     port: int = 0,
     python: str = sys.executable,
+    token: str = TOKEN,
 ) -> JupyterServer:
     """Jupyter ``app`` on a free loopback port (or ``port``, as a server restarted on
     its predecessor's); ``extension=False`` disables ours, as a server that has not
     installed it (its kernels then use the comm transport). ``env``: more environment
     variables for the server; ``args``: more options (``--SignalsExtension.orphan_grace=1``);
     ``python``: the interpreter of another environment (the installed wheel's). It runs
-    in ``root``, so the source tree is never importable by accident."""
+    in ``root``, so the source tree is never importable by accident.
+    ``token``: its login (another user's server has another)."""
     port = port or free_port()
     env = {**isolated_env(root), **(env or {})}
     if not extension:
@@ -107,12 +110,12 @@ def start_jupyter(
     cmd = [
         python, "-m", "jupyter", app, "--no-browser", "--allow-root",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.base_url={base_url}", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root / 'notebooks'}", *(args or []),
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    server = JupyterServer(proc, port, base_url, root, log_path)
+    server = JupyterServer(proc, port, base_url, root, log_path, token)
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:

@@ -31,6 +31,7 @@ class Box:
             limit=lambda: self.limit,
             schedule=self._wake,
             value=lambda: self.value,
+            revision=lambda: self.revs[-1] if self.revs else 0,
             observed=lambda: self.revs.append,
         )
 
@@ -66,8 +67,11 @@ def test_the_size_checked_is_the_size_of_the_message_taken(ops: list[dict[str, J
     parcel = box.outbox.take(0.0)
     assert parcel is not None
     assert not parcel.whole
-    framed = len(parcel.message) + 2  # in the frame's brackets, as the transports count
-    assert _codec.loads(parcel.message) == {"op": "patch", "name": "k-1/some name", "patch": ops}
+    message = _codec.loads(parcel.message)
+    assert message == {"op": "patch", "name": "k-1/some name", "patch": ops, "base": 0}
+    # In the frame's brackets, as the transports count; the revision the patch is made
+    # on ("base", added as it is taken) is not counted, as before the outbox.
+    framed = len(parcel.message) - len(b',"base":0') + 2
 
     exact = Box(key="k-1/some name", limit=framed)
     exact.change(*ops)  # fits exactly
@@ -84,7 +88,7 @@ def test_changes_that_would_not_fit_one_message_together_leave_in_order_each_who
     alone.change(*first, *second)
     together = alone.outbox.take(0.0)
     assert together is not None
-    box = Box(limit=len(together.message) + 1)  # one byte short of both at once
+    box = Box(limit=len(together.message) - len(b',"base":0') + 1)  # one byte short of both
     box.change(*first)
     box.change(*second)
     assert box.outbox.backlog(), "the first change was sealed as a message of its own"

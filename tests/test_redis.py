@@ -447,7 +447,9 @@ async def test_two_publishers_racing_on_one_signal_never_share_a_revision(
                 revs = []
                 for i in range(first, first + 50):
                     patch[0]["value"] = i
-                    revs.append(hub.publish({"op": "patch", "name": "race", "patch": patch})["rev"])
+                    reply = hub.publish({"op": "patch", "name": "race", "patch": patch})
+                    assert "rev" in reply, reply
+                    revs.append(reply["rev"])
                 return revs
 
             revs_a, revs_b = await asyncio.gather(
@@ -505,6 +507,83 @@ def test_hubs_under_different_prefixes_share_nothing(redis_server: RedisServer) 
     finally:
         b1.stop()
         b2.stop()
+
+
+def _acl_recipe() -> str:
+    """The ``ACL SETUSER`` line of docs/security.md, as a deployment would copy it."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip().startswith("ACL SETUSER")]
+    assert len(lines) == 1, "expected one ACL recipe in docs/security.md"
+    return lines[0]
+
+
+def test_the_documented_acl_confines_each_user_to_their_namespace(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis
+
+    from nb_sse_signals._backplane import tenant_prefix
+
+    with RedisServer(tmp_path / "acl", password="admin-pass") as server:
+        admin = redis.Redis.from_url(server.url)
+        urls, prefixes = {}, {}
+        try:
+            for user in ("alice", "bob"):
+                prefixes[user] = tenant_prefix("nb_sse_signals:", user=user)
+                line = (
+                    _acl_recipe()
+                    .replace("<user>", f"nbss-{user}")
+                    .replace("<password>", f"{user}-pass")
+                    .replace("<prefix>", prefixes[user])
+                )
+                admin.execute_command(*line.split())
+                urls[user] = f"redis://nbss-{user}:{user}-pass@127.0.0.1:{server.port}/0"
+        finally:
+            admin.close()
+        alice, bob = SignalHub(), SignalHub()
+        b1 = RedisBackplane(urls["alice"], prefix=prefixes["alice"]).start(alice)
+        b2 = RedisBackplane(urls["bob"], prefix=prefixes["bob"]).start(bob)
+        try:
+            # Everything a hub does works under its ACL user ...
+            assert alice.declare("diary", {"n": 1}) == 0
+            assert alice.set("diary", {"n": 2}) == 1
+            assert alice.patch("diary", [{"op": "add", "path": "/m", "value": 3}]) == 2
+            assert bob.declare("diary", "his") == 0
+            alice.close("diary")
+            assert alice.declare("diary", {"n": 4}) == 3
+            with RedisPublisher(urls["alice"], prefix=prefixes["alice"]) as publisher:
+                assert publisher.set("diary", {"n": 5}) == 4
+            wait_until(lambda: alice.get("diary") == (4, {"n": 5}), what="alice's change")
+            assert bob.get("diary") == (0, "his")
+            caplog.clear()
+            time.sleep(2.5)  # idle: the feeds check Redis's epoch and sequence, allowed too
+            lost = [r.getMessage() for r in caplog.records if "Redis" in r.getMessage()]
+            assert lost == [], "a feed was refused a command by the ACL"
+            assert alice.set("diary", 6) == 5
+            # ... and nothing outside its namespace: not even with the other's prefix.
+            with pytest.raises(BackplaneError):
+                RedisBackplane(urls["bob"], prefix=prefixes["alice"], timeout=1).start(
+                    SignalHub(), timeout=3
+                )
+            direct = redis.Redis.from_url(urls["bob"])
+            try:
+                for command in (
+                    ("GET", prefixes["alice"] + "epoch"),
+                    ("HMGET", prefixes["alice"] + "sig:diary", "value"),
+                    ("KEYS", "*"),
+                    ("FLUSHALL",),
+                    ("CONFIG", "GET", "requirepass"),
+                ):
+                    with pytest.raises(redis.exceptions.NoPermissionError):
+                        direct.execute_command(*command)
+                with pytest.raises(redis.exceptions.NoPermissionError):
+                    direct.eval("return redis.call('GET', KEYS[1])", 1, prefixes["alice"] + "seq")
+            finally:
+                direct.close()
+            assert alice.get("diary") == (5, 6)
+        finally:
+            b1.stop()
+            b2.stop()
 
 
 def test_history_and_values_in_redis_are_bounded_by_maxlen_and_ttl(
@@ -829,8 +908,8 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     client = redis.Redis.from_url(server.url)
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
-        keys = [f"nb_sse_signals:{k}" for k in (f"sig:{name}", "seq", "changes", "epoch", "names")]
-        args: list[Any] = [epoch, "", "n", value_json, value_json, 1000, 3600, name, "0", 0]
+        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names", f"sig:{name}")]
+        args: list[Any] = [epoch, 1000, 3600, "", "n", value_json, value_json, name, "0", 0]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
@@ -1049,3 +1128,278 @@ def test_a_server_that_stops_with_a_publisher_connected_stops_cleanly(
     finally:
         sock.close()
         server.stop()
+
+
+# -- batched commits: one frame's changes in one round trip ------------------------------
+
+
+def _script_calls(server: RedisServer) -> int:
+    """How many scripts Redis ran so far (EVALSHA and EVAL): its own count."""
+    stats = _redis_command(server, "INFO", "commandstats")
+    return sum(
+        int(stats[key]["calls"]) for key in ("cmdstat_evalsha", "cmdstat_eval") if key in stats
+    )
+
+
+def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
+    redis_server: RedisServer,
+) -> None:
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        declare = [{"op": "declare", "name": "log", "value": []}]
+        assert httpx.post(url, json=declare, headers=headers, timeout=10).json()[0]["ok"]
+        frame: list[dict[str, Any]] = [
+            {"op": "patch", "name": "log", "patch": [{"op": "add", "path": "/-", "value": i}]}
+            for i in range(100)
+        ]
+        # A bad one in the middle is refused alone, as without Redis; the rest commit.
+        frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
+        before = _script_calls(redis_server)
+        replies = httpx.post(url, json=frame, headers=headers, timeout=30).json()
+        assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
+        assert not replies[50]["ok"]
+        assert "999" in replies[50]["error"]
+        oks = [r for i, r in enumerate(replies) if i != 50]
+        assert all(r["ok"] for r in oks)
+        assert [r["rev"] for r in oks] == list(range(1, 100))
+        expected = [i for i in range(100) if i != 50]
+        assert server.hub.get("log") == (99, expected)
+        with RedisPublisher(redis_server.url) as publisher:
+            assert publisher.get("log") == (99, expected)
+    finally:
+        server.stop()
+
+
+def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_message
+
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", 0)
+    raced = False
+
+    def run(message: dict[str, Any]) -> dict[str, Any]:
+        nonlocal raced
+        if message["name"] == "b" and not raced:
+            # Another publisher changes a after this frame planned its first changes of
+            # a (on revision 0) and before they are sent: the script stops at the first.
+            raced = True
+            with RedisPublisher(redis_server.url) as other:
+                other.set("a", ["x"])
+        return handle_message(hub, message)
+
+    frame = [
+        *({"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+          for i in range(5)),
+        {"op": "set", "name": "b", "value": 1},
+        *({"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+          for i in range(5, 10)),
+        {"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/0"}], "base": 0},
+    ]  # fmt: skip
+    replies = hub.batched(run, frame)
+    assert [r["rev"] for r in replies[:5]] == [2, 3, 4, 5, 6], "re-based on the race"
+    assert replies[5] == {"ok": True, "rev": 1}
+    assert [r["rev"] for r in replies[6:11]] == [7, 8, 9, 10, 11]
+    assert not replies[11]["ok"]
+    assert "at revision 11, got one made at 0" in replies[11]["error"]
+    assert hub.get("a") == (11, ["x", *range(10)])
+    assert hub.get("b") == (1, 1)
+    # Redis's stream has the frame's changes in its order, after the race.
+    entries = _redis_command(redis_server, "XRANGE", "nb_sse_signals:changes", "-", "+")
+    order = [(f[b"n"].decode(), int(f[b"r"])) for _, f in entries if int(f[b"r"]) > 0]
+    assert order == [*(("a", r) for r in range(1, 7)), ("b", 1), *(("a", r) for r in range(7, 12))]
+
+
+# -- nothing goes back in time ------------------------------------------------------------
+
+
+def _restore_older_snapshot(server: RedisServer, saved: bool) -> None:
+    server.restart()  # loads dump.rdb: the state at the SAVE, older than what hubs saw
+
+
+def _flushall(server: RedisServer, saved: bool) -> None:
+    _redis_command(server, "FLUSHALL")
+
+
+@pytest.mark.parametrize(
+    "lose", [_restore_older_snapshot, _flushall], ids=["older-rdb", "flushall"]
+)
+def test_after_redis_loses_data_no_viewer_goes_back_and_publishers_stay_in_step(
+    redis_server: RedisServer, lose: Callable[[RedisServer, bool], None]
+) -> None:
+    from nb_sse_signals import Publisher, ServerSignal
+
+    servers = [
+        Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url).start()
+        for _ in range(2)
+    ]
+    publisher = Publisher.connect(servers[0].url, SECRET, timeout=5)
+    seen: list[list[tuple[int, int]]] = [[], []]  # (rev, v) each viewer was shown
+    followers = [
+        Follower(
+            server.url,
+            "n",
+            lambda value, rev, out=out: out.append((rev, value["v"])),  # type: ignore[misc]
+            lambda status: None,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        for server, out in zip(servers, seen, strict=True)
+    ]
+    direct = RedisPublisher(redis_server.url)
+    try:
+        signal = ServerSignal("n", {"v": 0}, publisher=publisher, max_rate=1000)
+
+        def publish(v: int) -> None:
+            signal.set({"v": v})
+            publisher.flush()
+
+        def everywhere(name: str, expected: Any) -> None:
+            for server in servers:
+                wait_until(lambda s=server: s.hub.get(name) == expected, 20, f"{name} {expected}")
+
+        for v in range(1, 4):
+            publish(v)
+        direct.declare("p", [0])
+        direct.patch("p", [{"op": "add", "path": "/-", "value": 1}])
+        everywhere("n", (3, {"v": 3}))
+        _redis_command(redis_server, "SAVE")  # what an older snapshot has
+        for v in range(4, 11):
+            publish(v)
+        for i in (2, 3):
+            direct.patch("p", [{"op": "add", "path": "/-", "value": i}])
+        everywhere("n", (10, {"v": 10}))
+        everywhere("p", (3, [0, 1, 2, 3]))
+
+        lose(redis_server, True)
+
+        # Each hub puts back what it has (the newest wins), and changes go on from it:
+        # the publisher's next patch (made on revision 10) and the script's (on [0..3]).
+        publish(11)
+        direct.patch("p", [{"op": "add", "path": "/-", "value": 4}])
+        everywhere("n", (11, {"v": 11}))
+        everywhere("p", (4, [0, 1, 2, 3, 4]))
+        assert direct.get("n") == (11, {"v": 11})
+        for out in seen:
+            wait_until(lambda out=out: out and out[-1] == (11, 11), 20, "the viewer at 11")
+            shown = [v for _, v in out]
+            assert shown == sorted(shown), f"a viewer went back in time: {out}"
+    finally:
+        for follower in followers:
+            follower.stop()
+        direct.stop()
+        publisher.shutdown()
+        for server in servers:
+            server.stop()
+
+
+# -- bounded and validated: what is read from Redis ---------------------------------------
+
+
+def _xadd(server: RedisServer, name: bytes, rev: bytes, kind: bytes, payload: bytes) -> None:
+    """Append one raw change to the stream at the next sequence number, as anyone with
+    access to Redis could: the fields as they are, checked by nobody."""
+    import redis
+
+    client = redis.Redis.from_url(server.url)
+    try:
+        seq = client.incr("nb_sse_signals:seq")
+        client.xadd(
+            "nb_sse_signals:changes",
+            {b"n": name, b"r": rev, b"k": kind, b"p": payload},
+            id=f"0-{seq}",
+        )
+    finally:
+        client.close()
+
+
+async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub, _ = local_hubs()
+    hub.declare("good", {"a": 0})
+    hub.declare("bad", {"a": 0})
+    hub.declare("odd", {"a": 0})
+    sub = hub.subscribe(["good", "bad", "odd"])
+    await _events_of(sub)  # the snapshots
+    # Valid JSON with line breaks between its tokens: framed as it is, the second line
+    # would end the event's data and the rest would be read as other SSE fields.
+    _xadd(redis_server, b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]')
+    _xadd(redis_server, b"bad", b"one", b"c", b"[]")  # a revision that is not a number
+    _xadd(redis_server, b"no spaces", b"1", b"c", b"[]")  # a name no publisher may use
+    _xadd(redis_server, b"odd", b"1", b"q", b"[]")  # a kind there is not
+    _xadd(redis_server, b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]')
+    events: list[Any] = []
+    while not any(e.event == "message" and '"rev":2' in e.data for e in events):
+        events += await _events_of(sub)
+    changes = [orjson.loads(e.data) for e in events if e.event == "message"]
+    assert changes[0] == {
+        "name": "good", "rev": 1, "patch": [{"op": "replace", "path": "/a", "value": 1}]
+    }  # fmt: skip
+    refused = [orjson.loads(e.data)["name"] for e in events if e.event == "refused"]
+    assert sorted(refused) == ["bad", "odd"]
+    with pytest.raises(BackplaneError, match="'bad'"):
+        hub.get("bad")
+    logged = caplog.text
+    assert "'bad'" in logged
+    assert "no spaces" in logged
+    assert hub.get("good") == (2, {"a": 2}), "every other signal went on"
+    # A whole value brings a refused signal back.
+    assert hub.declare("bad", {"a": 5}) >= 1
+    assert hub.get("bad")[1] == {"a": 5}
+    sub.close()
+
+
+def test_bad_fields_in_redis_hashes_refuse_their_signal_only_and_a_bad_epoch_is_renewed(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+) -> None:
+    one, _ = local_hubs()
+    one.declare("fine", 1)
+    one.declare("bad-rev", 1)
+    one.declare("bad-stale", 1)
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad-rev", "rev", "NaN")
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad-stale", "stale", "x")
+    _redis_command(redis_server, "SADD", "nb_sse_signals:names", "bad name")
+    _redis_command(redis_server, "HSET", "nb_sse_signals:sig:bad name", "rev", "1", "value", "1")
+    _redis_command(redis_server, "SET", "nb_sse_signals:epoch", "not an epoch!")
+    two, backplane = local_hubs()  # loads all that, at once
+    assert two.get("fine") == (0, 1)
+    assert two.get("bad-stale") == (0, 1), "a stale mark that is not a number is no mark"
+    assert "bad name" not in two.names()
+    assert two.epoch != "not an epoch!"
+    assert backplane.live
+    assert two.set("fine", 2) == 1, "changes go on in the renewed epoch"
+    # bad-rev is refused, not served, until declared whole again.
+    with pytest.raises(BackplaneError):
+        two.get("bad-rev")
+    two.declare("bad-rev", 7)
+    assert two.get("bad-rev")[1] == 7
+
+
+def test_other_hubs_signals_have_their_own_bound_and_leave_this_hubs_own_alone(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    other, _ = local_hubs()
+    for i in range(3):
+        other.declare(f"theirs-{i}", i)
+    here, _ = local_hubs(SignalHub(limits=Limits(signals=1, backplane_signals=2)))
+    assert len(here.names()) == 2, "two of theirs are served here, no more"
+    assert "not served here" in caplog.text
+    assert here.declare("mine", 0) == 0, "theirs do not use this hub's own signals limit"
+    with pytest.raises(LimitError, match="signals"):
+        here.declare("mine-too", 0)
+    other.declare("theirs-3", 3)  # one more from the feed: beyond the bound, not served
+    wait_until(lambda: other.get("theirs-3") == (0, 3))
+    served = sorted(n for n in here.names() if n.startswith("theirs-"))
+    assert len(served) == 2
+    other.set(served[0], 10)  # and changes of those served go on
+    wait_until(lambda: here.get(served[0])[1] == 10, 10, "the change")
+    assert sorted(n for n in here.names() if n.startswith("theirs-")) == served

@@ -291,3 +291,206 @@ def test_a_living_kernels_keys_share_one_quota_scope_and_nothing_else_does() -> 
     assert scope_of("k-3f2a9c1e77aa/other") == "k-3f2a9c1e77aa"
     assert scope_of("k-000000000000/count") is None, "no such kernel: the connection's own"
     assert scope_of("count") is None
+
+
+TENANT_SETUP = """
+import json, os
+from nb_sse_signals import ServerSignal
+diary = ServerSignal("diary", {"entry": "{who}'s"})
+board = ServerSignal("board", "{who}", shared=True)
+leaked = [k for k, v in os.environ.items() if "redis" in k.lower() or "{password}" in v]
+print(json.dumps({"diary": diary.key, "leaked": leaked}))
+"""
+
+TRESPASS = """
+import json
+from nb_sse_signals import ServerSignal
+scope, _, name = {key!r}.partition("/")
+mine = ServerSignal(name, {{"entry": "bob's"}}, scope=scope)
+mine.close()
+board = ServerSignal("board", "bob", shared=True)
+board.close()
+print(json.dumps(mine.key))
+"""
+
+
+@pytest.mark.skipif(not available(), reason="redis-server is not installed (scripts/setup.sh)")
+async def test_two_users_on_one_redis_never_see_or_change_each_others_signals(
+    tmp_path: Path,
+) -> None:
+    """JupyterHub's case: alice's and bob's servers (own logins, own JUPYTERHUB_USER) get
+    the same Redis URL. Alice's second server shares her signals; bob's server never
+    serves them, and his kernel cannot replace or close them whatever keys it uses.
+    No kernel inherits the Redis URL or its password."""
+    from nb_sse_signals._backplane import DEFAULT_PREFIX
+
+    password = "redis-pass-4u"
+    with RedisServer(tmp_path / "redis", password=password) as redis_server:
+        env = {ENV_REDIS_URL: redis_server.url}
+        servers = []
+        try:
+            for name, user, token in [
+                ("alice", "alice", "alice-token"),
+                ("alice2", "alice", "alice-token-2"),
+                ("bob", "bob", "bob-token"),
+            ]:
+                root = tmp_path / name
+                servers.append(
+                    start_jupyter(root, env={**env, "JUPYTERHUB_USER": user}, token=token)
+                )
+            alice, alice2, bob = servers
+            # Her kernel lives to the end: a kernel shut down has its signals closed.
+            hers = await Kernel.start(alice)
+            out = await hers.run(
+                TENANT_SETUP.replace("{who}", "alice").replace("{password}", password)
+            )
+            setup = json.loads(out)
+            key = setup["diary"]
+            assert setup["leaked"] == [], "a kernel inherited a Redis credential"
+
+            def snapshot(server: JupyterServer, name: str, login: Any = None) -> Any:
+                reply = httpx.get(
+                    f"{server.url}{SNAPSHOT_PATH}", params={"signal": name},
+                    headers=(login or server).headers, timeout=10,
+                )  # fmt: skip
+                return reply.json()[0] if reply.status_code == 200 else reply.status_code
+
+            def value(server: JupyterServer, name: str) -> Any:
+                got = snapshot(server, name)
+                return got if isinstance(got, int) else (got["rev"], got["patch"][0]["value"])
+
+            # Her second server has them (after its feed applied them); bob's never does.
+            wait_until(lambda: value(alice2, key) == (0, {"entry": "alice's"}), 10, "alice2")
+            assert value(alice2, "board") == (0, "alice")
+            assert snapshot(bob, key) == 404
+            assert snapshot(bob, "board") == 404
+            # Her login does not open his server either (another token).
+            assert snapshot(bob, key, login=alice) == 403
+
+            kernel = await Kernel.start(bob)
+            try:
+                bobs = json.loads(await kernel.run(TRESPASS.format(key=key)))
+                leaked = await kernel.run(
+                    TENANT_SETUP.replace("{who}", "bob").replace("{password}", password)
+                )
+            finally:
+                await kernel.shutdown()
+            assert bobs == key, "his kernel used her very key"
+            assert json.loads(leaked)["leaked"] == []
+            # His value and his close stayed his: hers are as they were, on both servers.
+            for server in (alice, alice2):
+                assert value(server, key) == (0, {"entry": "alice's"})
+                assert value(server, "board") == (0, "alice")
+            assert snapshot(bob, "board")["rev"] == 1  # (his own, redeclared in TENANT_SETUP)
+
+            import redis
+
+            client = redis.Redis.from_url(redis_server.url)
+            try:
+                keys = [k.decode() for k in client.keys("*")]
+            finally:
+                client.close()
+            assert keys, "the servers use Redis"
+            assert all(
+                k.startswith((f"{DEFAULT_PREFIX}user:alice:", f"{DEFAULT_PREFIX}user:bob:"))
+                for k in keys
+            ), keys
+            await hers.shutdown()
+        finally:
+            for server in servers:
+                server.stop()
+
+
+def test_a_servers_redis_namespace_is_its_users_unless_a_shared_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from traitlets.config import Config
+
+    from nb_sse_signals._serverext import SignalsExtension
+
+    def prefix(**options: str) -> str:
+        return str(SignalsExtension(config=Config({"SignalsExtension": options})).key_prefix())
+
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    assert prefix() == "nb_sse_signals:", "one deployment: the prefix alone"
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    assert prefix() == "nb_sse_signals:user:alice:"
+    assert prefix(redis_prefix="lab:") == "lab:user:alice:"
+    assert prefix(redis_namespace="team") == "nb_sse_signals:shared:team:", "explicitly shared"
+    # A name cannot reach into another's namespace, nor hold an ACL glob character.
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice:x*")
+    assert prefix() == "nb_sse_signals:user:alice%3Ax%2A:"
+
+
+PUBLISH_FOREVER = """
+import threading, time
+from nb_sse_signals import ServerSignal
+s = ServerSignal("ticks", {"n": 0}, max_rate=100)
+stop = threading.Event()
+def tick():
+    n = 0
+    while not stop.is_set():
+        n += 1
+        s.set({"n": n})
+        time.sleep(0.01)
+threading.Thread(target=tick, daemon=True).start()
+print(s.key)
+"""
+
+
+@pytest.mark.skipif(not available(), reason="redis-server is not installed (scripts/setup.sh)")
+async def test_jupyter_answers_at_once_while_redis_is_stopped_and_converges_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import time
+
+    with RedisServer(tmp_path / "redis") as redis_server:
+        assert redis_server.proc is not None
+        pid = redis_server.proc.pid  # the redis-server this test started, and only it
+        server = start_jupyter(tmp_path / "jupyter", env={ENV_REDIS_URL: redis_server.url})
+        stopped = False
+        try:
+            kernel = await Kernel.start(server)
+            key = (await kernel.run(PUBLISH_FOREVER)).strip()
+            async with httpx.AsyncClient(timeout=30) as client:
+
+                async def status() -> float:
+                    start = time.monotonic()
+                    reply = await client.get(server.url + "api/status", headers=server.headers)
+                    assert reply.status_code == 200
+                    return time.monotonic() - start
+
+                async def snapshot() -> Any:
+                    reply = await client.get(
+                        f"{server.url}{SNAPSHOT_PATH}", params={"signal": key},
+                        headers=server.headers,
+                    )  # fmt: skip
+                    return reply.json()[0] if reply.status_code == 200 else None
+
+                os.kill(pid, signal.SIGSTOP)
+                stopped = True
+                waits = []
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:  # the kernel publishes all along
+                    waits.append(await status())
+                    await asyncio.sleep(0.1)
+                os.kill(pid, signal.SIGCONT)
+                stopped = False
+                # A loop that waited for Redis would stall for its 5 s timeout per
+                # commit; one that does not answers in far less, even on a busy machine.
+                assert max(waits) < 2.5, sorted(waits)[-5:]
+                await kernel.run("stop.set(); time.sleep(0.2); s.set({'n': 'last'})")
+                deadline = time.monotonic() + 40
+                while True:
+                    got = await snapshot()
+                    if got and got["patch"][0]["value"] == {"n": "last"}:
+                        break
+                    assert time.monotonic() < deadline, f"never converged: {got}"
+                    await asyncio.sleep(0.2)
+            await kernel.shutdown()
+        finally:
+            if stopped:
+                os.kill(pid, signal.SIGCONT)
+            server.stop()

@@ -270,3 +270,17 @@ def test_running_the_cell_again_hands_the_signal_to_the_new_handle(
     publisher.flush()
     assert server.hub.get("k-cell/count")[1] == {"value": 101}
     assert publisher.signals == [second]
+
+
+def test_a_change_made_on_a_value_the_hub_no_longer_has_is_sent_whole_never_merged(
+    server: Server, publisher: Publisher
+) -> None:
+    # Someone else (another publisher, a hub that lost data and reloaded) changes the
+    # hub's value: this publisher's next patch, made on its own revision, is refused
+    # and its whole value declared again; viewers never see a merge nobody had.
+    s = ServerSignal("doc", {"a": 1, "b": 1}, publisher=publisher, max_rate=1000)
+    server.hub.set("doc", {"a": 1, "b": 2, "c": 3})
+    s.set({"a": 5, "b": 1})
+    publisher.flush()
+    wait_until(lambda: server.hub.get("doc")[1] == {"a": 5, "b": 1}, 10, "the whole value")
+    assert server.hub.get("doc")[0] == 2, "the refused patch changed nothing"

@@ -180,3 +180,78 @@ def test_the_token_is_never_widget_state_and_is_sent_when_a_view_says_hello(
         assert {"type": "token", "token": TOKEN} in sent
     finally:
         w.close()
+
+
+class _HeaderRecorder:
+    """A plain HTTP server on loopback ("another host") that records every request's
+    headers and refuses it: what a SignalWidget following it would give away."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []  # type: list[dict[str, str]]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                seen.append(dict(self.headers.items()))
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+def test_the_publish_secret_goes_only_to_the_server_that_issued_it(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nb_sse_signals._protocol import ENV_SECRET, ENV_URL, SECRET_HEADER
+
+    from .conftest import SECRET
+
+    # A kernel of the `server` fixture's server, as the extension leaves its environment.
+    monkeypatch.setenv(ENV_URL, server.url)
+    monkeypatch.setenv(ENV_SECRET, SECRET)
+    server.hub.declare("home", 1)
+    home = SignalWidget(name="home")  # its own server: the secret lets it read
+    elsewhere = _HeaderRecorder()
+    other = SignalWidget(url=elsewhere.url, name="diary")
+    try:
+        wait_until(lambda: home.status == "live", what="the widget to follow its own server")
+        assert home.value == 1
+        wait_until(lambda: other.status == "error", what="the other host to refuse")
+        assert elsewhere.seen, "the widget asked the other host"
+        for headers in elsewhere.seen:
+            sent = {k.lower(): v for k, v in headers.items()}
+            assert SECRET_HEADER.lower() not in sent
+            assert SECRET not in " ".join(sent.values())
+    finally:
+        other.close()
+        home.close()
+        elsewhere.stop()
+
+
+def test_only_the_very_server_of_the_secret_is_the_same_server() -> None:
+    from nb_sse_signals._widget import same_server
+
+    home = "http://127.0.0.1:8888/user/alice/"
+    assert same_server("http://127.0.0.1:8888/user/alice", home)
+    assert same_server("HTTP://127.0.0.1:8888/user/alice/", home)
+    assert not same_server("http://127.0.0.1:8888/user/bob/", home), "another base path"
+    assert not same_server("http://127.0.0.1:8889/user/alice/", home), "another port"
+    assert not same_server("https://127.0.0.1:8888/user/alice/", home), "another scheme"
+    assert not same_server("http://localhost:8888/user/alice/", home), "another origin"
+    assert not same_server("http://127.0.0.1:8888@evil.example/user/alice/", home)
+    assert not same_server("http://127.0.0.1:x/user/alice/", home)
+    assert not same_server(home, ""), "no server of ours"
