@@ -1,19 +1,26 @@
-"""Child: a standalone ``Server`` (the hub) with one declared signal, until terminated.
+"""Child: a hub with one declared signal, served until terminated: the standalone
+Tornado ``Server``, or (``--asgi``) the ASGI app under uvicorn (httptools, the asyncio
+loop that Tornado runs on too), mounted at ``/`` so that every client finds the same
+paths.
 
-Usage: ``python -m bench._hub_proc <signal> <initial JSON> [<redis URL>]``; prints
-``{"port": p}``. With a Redis URL the hub shares its signals through that Redis.
+Usage: ``python -m bench._hub_proc <signal> <initial JSON> [<redis URL> | --asgi]``;
+prints ``{"port": p}``. With a Redis URL the hub shares its signals through that Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
+import socket
 import sys
 import threading
+from collections.abc import Callable
 
 import orjson
 
+from nb_sse_signals import SignalHub
 from nb_sse_signals._server import Server
 
 from ._procs import SECRET, TOKEN, raise_nofile, say
@@ -27,20 +34,63 @@ def _until_eof(stop: threading.Event) -> None:
     stop.set()
 
 
+def _serve_asgi(hub: SignalHub) -> tuple[int, Callable[[], None]]:
+    """``asgi_app(hub)`` under uvicorn in a thread of its own; its port and its stop."""
+    import uvicorn
+
+    from nb_sse_signals import asgi_app
+
+    app = asgi_app(hub, token=TOKEN, publish_secret=SECRET)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app,
+        http="httptools",
+        ws="websockets-sansio",
+        loop="asyncio",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True
+    )
+    thread.start()
+    while not server.started and thread.is_alive():
+        thread.join(0.01)
+    if not server.started:
+        raise RuntimeError("uvicorn did not start")
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(app.end_streams)
+        server.should_exit = True
+        thread.join(10)
+
+    return int(sock.getsockname()[1]), stop
+
+
 def main() -> None:
     name, initial = sys.argv[1], orjson.loads(sys.argv[2])
-    redis = sys.argv[3] if len(sys.argv) > 3 else None
+    extra = sys.argv[3] if len(sys.argv) > 3 else None
     raise_nofile(16384)
-    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis).start()
-    server.hub.declare(name, initial)
+    if extra == "--asgi":
+        hub = SignalHub()
+        port, stop_serving = _serve_asgi(hub)
+    else:
+        server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=extra).start()
+        hub, port, stop_serving = server.hub, server.port, server.stop
+    hub.declare(name, initial)
     gc.freeze()  # as `nb-sse-signals serve` does once it listens
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Stdin closes when the parent dies, however it dies: never outlive it.
     threading.Thread(target=_until_eof, args=(stop,), daemon=True).start()
-    say({"port": server.port})
+    say({"port": port})
     stop.wait(600)  # bounded: the parent terminates us long before
-    server.stop()
+    stop_serving()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ by name, and every wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import resource
 import subprocess
@@ -56,6 +57,12 @@ class Child:
             raise RuntimeError(f"bench.{self.name} exited with code {code} before answering")
         result: dict[str, Any] = orjson.loads(line)
         return result
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the child has used so far (Linux)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def send(self, line: str) -> None:
         assert self.proc.stdin is not None

@@ -6,6 +6,11 @@ its own process) → 1,000 SSE connections held by one client process. Latency r
 from the publisher's ``time.time()`` to the client's receipt, so it includes the diff,
 the publisher thread, the WebSocket and the hub. The bare loop stamps ``t`` as it
 writes, so its latency is the fan-out write loop alone.
+
+The same hub is also served by the ASGI app under uvicorn (``asgi_app``), in the same
+run: its rows are read against the Tornado server's, with the hub process's CPU time
+per delivery (user + system, from /proc) as the steadiest measure of cost on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -32,17 +37,23 @@ def _client(port: int, query: str, clients: int, updates: int, timeout: float) -
     return Child("_sse_client", "fanout", *args)
 
 
-def _ours(clients: int, updates: int, rate: float, timeout: float) -> dict[str, Any]:
+def _ours(
+    clients: int, updates: int, rate: float, timeout: float, asgi: bool = False
+) -> dict[str, Any]:
     with children() as started:
-        hub = Child("_hub_proc", SIGNAL, orjson.dumps({"t": 0, "n": 0}).decode())
+        initial = orjson.dumps({"t": 0, "n": 0}).decode()
+        hub = Child("_hub_proc", SIGNAL, initial, *(["--asgi"] if asgi else []))
         started.append(hub)
         port = hub.read(timeout)["port"]
         client = _client(port, f"signal={SIGNAL}", clients, updates, timeout)
         started.append(client)
         client.read(timeout)  # every client has its snapshot
+        cpu = hub.cpu_seconds()
         args = (str(port), SIGNAL, str(updates), str(int(rate)))
         started.append(Child("_publish_proc", "signal", *args))
-        return _collect(client, timeout)
+        got = _collect(client, timeout)
+        got["hub_cpu"] = hub.cpu_seconds() - cpu
+        return got
 
 
 def _bare(clients: int, updates: int, rate: float, timeout: float) -> dict[str, Any]:
@@ -67,10 +78,15 @@ def run(quick: bool = False) -> Section:
     # with whatever else this shared machine runs in those ten seconds.
     rounds = 1 if quick else 3
     timeout = updates / rate + 60
-    results = [
-        (_ours(clients, updates, rate, timeout), _bare(clients, updates, rate, timeout))
-        for _ in range(rounds)
-    ]
+    results = []
+    served = []  # (Tornado server, ASGI app under uvicorn), the same rounds
+    for _ in range(rounds):
+        results.append(
+            (_ours(clients, updates, rate, timeout), _bare(clients, updates, rate, timeout))
+        )
+        served.append(results[-1][0])
+        served.append(_ours(clients, updates, rate, timeout, asgi=True))
+    tornado, asgi = served[0::2], served[1::2]
     ours = {
         "complete": min(o["complete"] for o, _ in results),
         "clients": results[0][0]["clients"],
@@ -119,6 +135,39 @@ def run(quick: bool = False) -> Section:
             p99 <= 25,
         ),
     ]
+    a99 = median([_ms(a["latencies"], 99) for a in asgi])
+    t_cpu = median([t["hub_cpu"] / max(1, t["deliveries"]) for t in tornado])
+    a_cpu = median([a["hub_cpu"] / max(1, a["deliveries"]) for a in asgi])
+    a_complete = min(a["complete"] for a in asgi)
+    rows += [
+        Row(
+            SECTION,
+            f"ASGI app under uvicorn, {what}: clients that got every revision",
+            f"{a_complete:,}/{asgi[0]['clients']:,}",
+            f"Tornado server {ours['complete']:,}/{ours['clients']:,}",
+            "",
+            "zero loss",
+            a_complete == asgi[0]["clients"],
+        ),
+        Row(
+            SECTION,
+            f"ASGI app under uvicorn, {what}: hub CPU per delivery",
+            f"{a_cpu * 1e6:.1f} µs",
+            f"Tornado server {t_cpu * 1e6:.1f} µs",
+            fmt_ratio(t_cpu / a_cpu),
+            "≥ 0.8x of Tornado (its CPU ÷ ours)",
+            t_cpu / a_cpu >= 0.8,
+        ),
+        Row(
+            SECTION,
+            f"ASGI app under uvicorn, {what}: latency p99, publish → receipt",
+            f"{a99:.1f} ms",
+            f"Tornado server {p99:.1f} ms",
+            fmt_ratio(a99 / p99),
+            "",
+            None,
+        ),
+    ]
     facts: dict[str, float | int | bool] = {
         "clients": clients,
         "updates": updates,
@@ -128,5 +177,9 @@ def run(quick: bool = False) -> Section:
         "bare_deliveries": bare["deliveries"],
         "ours_samples": len(lo),
         "bare_samples": len(bl),
+        "asgi_complete": a_complete,
+        "asgi_deliveries": min(a["deliveries"] for a in asgi),
+        "asgi_cpu_us_per_delivery": a_cpu * 1e6,
+        "tornado_cpu_us_per_delivery": t_cpu * 1e6,
     }
     return Section(SECTION, rows, facts)

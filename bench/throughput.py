@@ -4,7 +4,9 @@ Ours: a publisher process (raw publish WebSocket, 100 small patches per frame) â
 hub (a standalone ``Server`` in its own process) â†’ one SSE client process counting
 events. Baselines, in the same run and with the same client: a bare Tornado loop that
 encodes each event with orjson and flushes each, and one that flushes 100 per write.
-All three processes share 2 cores; the bare loops need only two.
+All three processes share 2 cores; the bare loops need only two. The same hub served
+by the ASGI app under uvicorn (``asgi_app``) runs in the same rounds, read against the
+Tornado server.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ SECTION = "3. Throughput, one subscriber"
 SIGNAL = "bench/tp"
 
 
-def _ours(count: int, timeout: float) -> tuple[float, dict[str, object]]:
+def _ours(count: int, timeout: float, asgi: bool = False) -> tuple[float, dict[str, object]]:
     with children() as started:
-        hub = Child("_hub_proc", SIGNAL, orjson.dumps({"n": 0}).decode())
+        initial = orjson.dumps({"n": 0}).decode()
+        hub = Child("_hub_proc", SIGNAL, initial, *(["--asgi"] if asgi else []))
         started.append(hub)
         port = hub.read(timeout)["port"]
         client = Child(
@@ -61,13 +64,17 @@ def run(quick: bool = False) -> Section:
     ours_n, flush_n, batch_n = (2_000, 2_000, 20_000) if quick else (60_000, 200_000, 2_000_000)
     repeat = 1 if quick else 3
     timeout = 30.0 if quick else 120.0
-    ours, flush, batch = [], [], []
+    ours, flush, batch, asgi = [], [], [], []
     facts: dict[str, float | int | bool] = {}
     for _ in range(repeat):
         rate, got = _ours(ours_n, timeout)
         ours.append(rate)
         facts["ours_events"] = int(got["events"])  # type: ignore[call-overload]
         facts["ours_snapshots"] = int(got["snapshots"])  # type: ignore[call-overload]
+        rate, got = _ours(ours_n, timeout, asgi=True)
+        asgi.append(rate)
+        facts["asgi_events"] = int(got["events"])  # type: ignore[call-overload]
+        facts["asgi_snapshots"] = int(got["snapshots"])  # type: ignore[call-overload]
         rate, got = _bare("flush", flush_n, timeout)
         flush.append(rate)
         facts["flush_events"] = int(got["events"])  # type: ignore[call-overload]
@@ -75,7 +82,7 @@ def run(quick: bool = False) -> Section:
         batch.append(rate)
         facts["batch_events"] = int(got["events"])  # type: ignore[call-overload]
     facts.update(ours_expected=ours_n, flush_expected=flush_n, batch_expected=batch_n)
-    o, f, b = median(ours), median(flush), median(batch)
+    o, f, b, a = median(ours), median(flush), median(batch), median(asgi)
     rows = [
         Row(
             SECTION,
@@ -94,6 +101,15 @@ def run(quick: bool = False) -> Section:
             fmt_ratio(o / b),
             "",
             None,
+        ),
+        Row(
+            SECTION,
+            "the same through the ASGI app under uvicorn",
+            fmt_rate(a),
+            f"Tornado server {fmt_rate(o)}",
+            fmt_ratio(a / o),
+            "no loss",
+            not facts["asgi_snapshots"],
         ),
     ]
     return Section(SECTION, rows, facts)

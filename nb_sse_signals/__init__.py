@@ -21,6 +21,7 @@ from ._signal import ServerSignal
 from ._subscription import Subscription
 
 if TYPE_CHECKING:
+    from ._asgi import asgi_app
     from ._extension import load_ipython_extension, unload_ipython_extension
     from ._handlers import signal_handlers
     from ._redis import RedisBackplane, RedisPublisher
@@ -51,6 +52,7 @@ __all__ = [
     "Subscription",
     "UnknownSignalError",
     "__version__",
+    "asgi_app",
     "load_ipython_extension",
     "serve",
     "signal_handlers",
@@ -78,6 +80,8 @@ _LAZY = {
     # The Redis backplane needs the optional `redis` package (nb_sse_signals[redis]).
     "RedisBackplane": "._redis",
     "RedisPublisher": "._redis",
+    # The ASGI app needs the optional `starlette` package (nb_sse_signals[asgi]).
+    "asgi_app": "._asgi",
     "load_ipython_extension": "._extension",
     "unload_ipython_extension": "._extension",
     "_jupyter_server_extension_points": "._serverext",

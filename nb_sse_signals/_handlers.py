@@ -8,7 +8,6 @@ a token on the standalone server, Jupyter's own auth in the server extension
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import Any
 
@@ -16,8 +15,8 @@ import orjson
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from . import _endpoints as ep
 from . import _protocol as proto
-from ._errors import CursorError, LimitError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub, Subscription
 from ._protocol import EVENTS_PATH, PUBLISH_PATH, SECRET_HEADER, SNAPSHOT_PATH, TOKEN_COOKIE
 from ._publish_endpoint import PublishHandler
@@ -26,7 +25,7 @@ from ._sse_writer import SSEWriter
 log = logging.getLogger("nb_sse_signals")
 
 OPEN_STREAMS = "nb_sse_signals.open_streams"  # app setting: live EventsHandlers
-RETRY_MS = 2000
+RETRY_MS = ep.RETRY_MS
 
 
 class SignalsHandler(web.RequestHandler):
@@ -54,23 +53,24 @@ class SignalsHandler(web.RequestHandler):
         A holder of the publish secret may read too (a kernel following a signal
         it does not publish); the reverse is never true.
         """
-        if self.has_publish_secret() or self.subscriber_token is None:
-            return True
-        given = _request_token(self)
-        return given is not None and hmac.compare_digest(
-            given.encode(), self.subscriber_token.encode()
+        given = ep.request_token(
+            self.request.headers.get("Authorization", ""),
+            self.get_argument("token", None),
+            self.get_cookie(TOKEN_COOKIE),
+        )
+        return ep.may_subscribe(
+            self.subscriber_token,
+            self.publish_secret,
+            given,
+            self.request.headers.get(SECRET_HEADER, ""),
         )
 
     def has_publish_secret(self) -> bool:
-        given = self.request.headers.get(SECRET_HEADER, "")
-        secret = self.publish_secret
-        return bool(given and secret) and hmac.compare_digest(given.encode(), secret.encode())  # type: ignore[union-attr]
+        return ep.same_secret(self.request.headers.get(SECRET_HEADER, ""), self.publish_secret)
 
     async def check_subscriber(self) -> None:
         if not await self.authorize():
-            raise web.HTTPError(
-                403, "expected subscriber credentials (a token), got none or a wrong one"
-            )
+            raise _http_error(ep.subscriber_refused())
 
     def _allow_cross_origin(self) -> None:
         # The token, not the origin, is the credential on the standalone server, so a
@@ -97,26 +97,14 @@ class SignalsHandler(web.RequestHandler):
         return f"{self.request.method} {uri} ({self.request.remote_ip})"
 
     def signal_names(self) -> list[str]:
-        names = self.get_arguments("signal")
-        if not names:
-            raise web.HTTPError(400, "expected at least one 'signal' query parameter, got none")
-        limit = self.hub.limits.signals_per_subscription
-        if len(names) > limit:
-            raise web.HTTPError(
-                400, f"expected at most {limit} 'signal' parameters, got {len(names)}"
-            )
         try:
-            return [proto.check_key(n) for n in names]
-        except ProtocolError as exc:
-            raise web.HTTPError(400, str(exc)) from None
+            return ep.signal_names(self.get_arguments("signal"), self.hub.limits)
+        except ep.Refusal as refusal:
+            raise _http_error(refusal) from None
 
 
-def _request_token(handler: web.RequestHandler) -> str | None:
-    header = handler.request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() in ("token", "bearer") and value.strip():
-        return value.strip()
-    return handler.get_argument("token", None) or handler.get_cookie(TOKEN_COOKIE)
+def _http_error(refusal: ep.Refusal) -> web.HTTPError:
+    return web.HTTPError(refusal.status, refusal.message)
 
 
 class EventsHandler(SignalsHandler):
@@ -137,6 +125,7 @@ class EventsHandler(SignalsHandler):
 
     keepalive: float
     _subscription: Subscription | None = None
+    _stream: ep.EventStream | None = None
     _writer: SSEWriter | None = None
     _ticker: asyncio.TimerHandle | None = None
 
@@ -157,20 +146,16 @@ class EventsHandler(SignalsHandler):
         cursor = self.request.headers.get("Last-Event-ID") or self.get_argument("lastEventId", None)
         streams: set[EventsHandler] = self.application.settings.setdefault(OPEN_STREAMS, set())
         try:
-            sub = self.hub.subscribe(names, cursor or None)
-        except (CursorError, ProtocolError) as exc:
-            raise web.HTTPError(400, str(exc)) from None
-        except UnknownSignalError as exc:
-            raise web.HTTPError(404, str(exc)) from None
-        except LimitError as exc:  # too many subscribers: try again later
-            raise web.HTTPError(503, str(exc)) from None
+            fmt = ep.stream_format(self.get_argument("format", None))
+            sub = ep.subscribe(self.hub, names, cursor)
+        except ep.Refusal as refusal:
+            raise _http_error(refusal) from None
         self._subscription = sub
         loop = asyncio.get_running_loop()
         self._ended: asyncio.Future[None] = loop.create_future()
         try:
-            self.set_header("Content-Type", "text/event-stream; charset=utf-8")
-            self.set_header("Cache-Control", "no-cache")
-            self.set_header("X-Accel-Buffering", "no")
+            for header, value in ep.STREAM_HEADERS:
+                self.set_header(header, value)
             # The body goes straight to the socket (SSEWriter), so no output transform
             # may encode it: gzip would announce an encoding our chunks do not have.
             self._transforms = []
@@ -184,8 +169,7 @@ class EventsHandler(SignalsHandler):
                 self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
             )
             streams.add(self)  # so a server that stops can end us (see end_stream)
-            self._retry = proto.retry_field(RETRY_MS)  # rides on the first event
-            self._wrote_at = loop.time()
+            self._stream = ep.EventStream(sub, self.keepalive, fmt, loop.time)
             self._ticker = loop.call_later(self.keepalive, self._keep_alive)
             sub.on_ready(self._deliver)
             self._deliver()  # the first batch (snapshots or replay) is already waiting
@@ -207,28 +191,23 @@ class EventsHandler(SignalsHandler):
         self._end()
 
     def _deliver(self) -> None:
-        sub, writer = self._subscription, self._writer
-        if sub is None or writer is None or writer.closed:
+        stream, writer = self._stream, self._writer
+        if stream is None or writer is None or writer.closed:
             return
-        if sub.closed:
+        if stream.sub.closed:
             writer.close()
         elif not writer.busy:
-            chunk = sub.take()
+            chunk = stream.take()
             if chunk:
-                if self._retry:
-                    chunk, self._retry = self._retry + chunk, b""
-                self._wrote_at = self._ended.get_loop().time()
                 writer.send(chunk)
 
     def _keep_alive(self) -> None:
-        loop = self._ended.get_loop()
-        idle = loop.time() - self._wrote_at
-        writer = self._writer
-        if idle >= self.keepalive and writer is not None and not writer.busy:
-            self._wrote_at = loop.time()
-            writer.send(proto.KEEP_ALIVE)
-            idle = 0.0
-        self._ticker = loop.call_later(max(0.01, self.keepalive - idle), self._keep_alive)
+        stream, writer = self._stream, self._writer
+        again = self.keepalive
+        if stream is not None and writer is not None and not writer.busy:
+            comment, again = stream.keep_alive()
+            writer.send(comment)
+        self._ticker = self._ended.get_loop().call_later(again, self._keep_alive)
 
     def _end(self) -> None:
         if not self._ended.done():
@@ -248,12 +227,12 @@ class SnapshotHandler(SignalsHandler):
         await self.check_subscriber()
         names = self.signal_names()
         try:
-            datas = self.hub.snapshots(names)
-        except UnknownSignalError as exc:
-            raise web.HTTPError(404, str(exc)) from None
-        self.set_header("Content-Type", "application/json; charset=utf-8")
+            body = ep.snapshot_body(self.hub, names)
+        except ep.Refusal as refusal:
+            raise _http_error(refusal) from None
+        self.set_header("Content-Type", ep.JSON_TYPE)
         self.set_header("Cache-Control", "no-cache")
-        self.finish(b"[" + b",".join(datas) + b"]")
+        self.finish(body)
 
 
 def signal_handlers(

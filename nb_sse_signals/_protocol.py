@@ -223,6 +223,54 @@ def change_frame(name_json: bytes, rev: int, patch_json: bytes, epoch: bytes, se
     )
 
 
+# -- leptos_sse's shape (``format=leptos_sse``; docs/protocol.md) ------------------------
+
+# What change_data and change_frame write: a key never needs escaping in JSON.
+_CHANGE_DATA = re.compile(
+    rb'\{"name":"([A-Za-z0-9_.:/-]{1,200})","rev":[0-9]+,"patch":(.*)\}', re.S
+)
+_NAMED_DATA = re.compile(rb'\{"name":"([A-Za-z0-9_.:/-]{1,200})"')
+
+
+def leptos_sse_frames(chunk: bytes) -> bytes:
+    """Whole events of our stream (as a subscription batches them) in leptos_sse's shape.
+
+    A change or snapshot becomes an event named after its signal whose data is
+    ``{"event": <name>, "patch": [...]}``, with the same ``id`` (a snapshot is already
+    a root ``replace``, which applies to a client's ``T::default()``). Other events
+    (``closed``, ``refused``, ``stale``) have no meaning to such a client and would
+    reach a signal named ``closed`` as a patch it cannot read: one that carries an
+    id becomes an empty patch of its signal, so the cursor still moves on; one
+    without is dropped.
+    """
+    out: list[bytes] = []
+    for frame in chunk.split(b"\n\n"):
+        if not frame:
+            continue
+        event, event_id, data = b"message", b"", b""
+        for line in frame.split(b"\n"):
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"event":
+                event = value
+            elif field == b"id":
+                event_id = value
+            elif field == b"data":
+                data = value if not data else data + b"\n" + value
+        change = _CHANGE_DATA.fullmatch(data) if event == b"message" else None
+        if change is not None:
+            name, patch = change.group(1), change.group(2)
+        elif event_id and (named := _NAMED_DATA.match(data)) is not None:
+            name, patch = named.group(1), b"[]"
+        else:
+            continue
+        out.append(b"event: %b\n" % name)
+        if event_id:
+            out.append(b"id: %b\n" % event_id)
+        out.append(b'data: {"event":"%b","patch":%b}\n\n' % (name, patch))
+    return b"".join(out)
+
+
 def snapshot_data(name: str, rev: int, value_json: bytes) -> bytes:
     return change_data(name, rev, b'[{"op":"replace","path":"","value":' + value_json + b"}]")
 

@@ -4,61 +4,26 @@ One URL, two transports: a WebSocket (``GET`` + upgrade; persistent, what kernel
 use) and ``POST`` of one message or a JSON array of them. Both need the publish
 secret in ``X-Signals-Publish-Secret``; subscriber credentials are not enough.
 Messages and replies are in docs/protocol.md; ``_messages.handle_message`` is the
-one place they are interpreted (the in-process transport uses it too).
+one place they are interpreted (the in-process transport uses it too), and
+``_endpoints`` the one place a POST or a frame becomes its answer (the ASGI app
+uses it too).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from tornado import websocket
-from tornado.ioloop import IOLoop
 
+from . import _endpoints as ep
 from ._hub import SignalHub
-from ._messages import handle_payload, http_status
 from ._protocol import MAX_MESSAGE_HEADER, SECRET_HEADER
 
-log = logging.getLogger("nb_sse_signals")
-
 OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
-# Messages larger than this are parsed and applied in a worker thread, so the loop
-# (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
-OFF_LOOP_BYTES = 256 * 1024
-# With a backplane every change waits for Redis (a round trip; seconds when Redis is
-# slow or away): never on the loop. Threads of their own, so a stalled Redis cannot
-# take the loop's default executor (Jupyter's contents, kernels) from everyone else.
-COMMIT_THREADS = 8
-_commits: ThreadPoolExecutor | None = None
-_commits_lock = threading.Lock()
-
-T = TypeVar("T")
-
-
-def _commit_executor() -> ThreadPoolExecutor:
-    global _commits
-    with _commits_lock:
-        if _commits is None:
-            _commits = ThreadPoolExecutor(
-                COMMIT_THREADS, thread_name_prefix="nb_sse_signals-commit"
-            )
-        return _commits
-
-
-async def off_loop(hub: SignalHub, size: int, work: Callable[[], T]) -> T:
-    """``work()``, in a worker thread if it may wait for a backplane or is big (the
-    loop, in Jupyter the whole server's, keeps serving everyone else meanwhile)."""
-    if hub.backplane is not None:
-        return await asyncio.get_running_loop().run_in_executor(_commit_executor(), work)
-    if size > OFF_LOOP_BYTES:
-        return await asyncio.get_running_loop().run_in_executor(None, work)
-    return work()
+OFF_LOOP_BYTES = ep.OFF_LOOP_BYTES
 
 
 class PublishHandler(websocket.WebSocketHandler):
@@ -91,13 +56,13 @@ class PublishHandler(websocket.WebSocketHandler):
         return self.hub.limits.message_bytes
 
     def _authorized(self) -> bool:
-        given = self.request.headers.get(SECRET_HEADER, "")
-        return bool(given) and hmac.compare_digest(given.encode(), self.secret.encode())
+        return ep.same_secret(self.request.headers.get(SECRET_HEADER, ""), self.secret)
 
-    def _refuse(self) -> None:
-        self.set_status(403)
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(orjson.dumps({"error": f"expected the publish secret in {SECRET_HEADER}"}))
+    def _refuse(self, refusal: ep.Refusal | None = None) -> None:
+        refusal = refusal or ep.publisher_refused()
+        self.set_status(refusal.status)
+        self.set_header("Content-Type", ep.JSON_TYPE)
+        self.finish(refusal.body())
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self._authorized():
@@ -105,16 +70,7 @@ class PublishHandler(websocket.WebSocketHandler):
             return
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             # Tornado would answer a plain-text 400: the protocol's errors are JSON.
-            self.set_status(400)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(
-                orjson.dumps(
-                    {
-                        "error": "expected a WebSocket upgrade (Upgrade: websocket) on GET, "
-                        "got a plain GET; to publish over plain HTTP, POST the messages"
-                    }
-                )
-            )
+            self._refuse(ep.plain_get_refused())
             return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
@@ -150,9 +106,7 @@ class PublishHandler(websocket.WebSocketHandler):
         # once, and if no publisher takes them over within orphan_grace seconds (a
         # publisher that reconnects re-declares at once) they are closed, unless
         # keep_orphan says to keep them (a restarted kernel that has not run its cell).
-        reply = await off_loop(
-            self.hub, len(message), lambda: _handle_text(self.hub, message, self)
-        )
+        reply = await ep.reply_to_frame(self.hub, message, self)
         if not self.ws_connection:
             return  # the publisher left while we worked
         self.write_message(reply, binary=isinstance(message, bytes))
@@ -162,53 +116,13 @@ class PublishHandler(websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.application.settings.get(OPEN_PUBLISHERS, set()).discard(self)
-        self.hub.orphan(self)
-        IOLoop.current().call_later(self.orphan_grace, self._reap)
-
-    async def _reap(self) -> None:
-        """Close what this gone connection still owns, but what ``keep_orphan`` keeps;
-        look again later while something is kept."""
-        keep = self.keep_orphan
-        # A declare that was still running in a worker thread when we dropped made its
-        # signal ours after on_close's orphan(): it is an orphan too (once, as always).
-        self.hub.orphan(self)
-        try:
-            await off_loop(self.hub, 0, lambda: self.hub.close_owned(self, keep))
-        except Exception:  # a hub that cannot close now (its backplane is away): retry
-            log.exception("nb_sse_signals: closing a gone publisher's signals failed")
-        # Only what is still orphaned: a signal another publisher changed meanwhile is
-        # live again and no longer ours to close.
-        if self.hub.orphans(self):
-            IOLoop.current().call_later(self.orphan_grace, self._reap)
+        ep.reap_when_gone(self.hub, self, self.orphan_grace, self.keep_orphan)
 
     async def post(self) -> None:
         if not self._authorized():
             self._refuse()
             return
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        body = self.request.body
-        limit = self.hub.limits.message_bytes
-        if len(body) > limit:
-            self.set_status(413)
-            self.finish(
-                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", len(body))})
-            )
-            return
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            self.set_status(400)
-            self.finish(orjson.dumps({"error": f"expected a JSON body, got invalid JSON: {exc}"}))
-            return
-        replies = await off_loop(self.hub, len(body), lambda: handle_payload(self.hub, payload))
-        self.set_status(http_status(replies))
-        self.finish(orjson.dumps(replies))
-
-
-def _handle_text(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
-    """Parse and apply one WebSocket message; its reply, serialised (any thread)."""
-    try:
-        payload = orjson.loads(message)
-    except orjson.JSONDecodeError as exc:
-        return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
-    return orjson.dumps(handle_payload(hub, payload, owner))
+        self.set_header("Content-Type", ep.JSON_TYPE)
+        status, body = await ep.publish_post(self.hub, self.request.body)
+        self.set_status(status)
+        self.finish(body)

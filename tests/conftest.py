@@ -13,6 +13,7 @@ from nb_sse_signals._publisher import Publisher
 from nb_sse_signals._server import Server
 
 from .jupyter import JupyterServer, Kernel
+from .servers import KINDS, start_server
 
 TOKEN = "test-token"
 SECRET = "test-publish-secret"
@@ -30,12 +31,23 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "
         time.sleep(0.01)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # A test marked both_servers runs once per server (the protocol suite).
+    if metafunc.definition.get_closest_marker("both_servers") and "kind" in metafunc.fixturenames:
+        metafunc.parametrize("kind", KINDS)
+
+
 @pytest.fixture
-def server() -> Iterator[Server]:
-    """A standalone server on 127.0.0.1 in a background thread, stopped after the test."""
-    srv = Server(
-        port=0, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0
-    ).start()
+def kind() -> str:
+    """Which server ``server`` is: Tornado, unless the test is marked ``both_servers``."""
+    return "tornado"
+
+
+@pytest.fixture
+def server(kind: str) -> Iterator[Any]:
+    """A server on 127.0.0.1 in a background thread, stopped after the test: the
+    standalone Tornado ``Server``, or (``kind == "asgi"``) the ASGI app under uvicorn."""
+    srv = start_server(kind, token=TOKEN, publish_secret=SECRET, keepalive=0.5, orphan_grace=1.0)
     try:
         yield srv
     finally:

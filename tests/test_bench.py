@@ -28,10 +28,12 @@ def test_wire_quick_sends_fewer_bytes_than_ipywidgets() -> None:
         assert 0 < facts[key] < facts["ipywidgets_bytes"], f"{key}: {facts}"
 
 
-def test_throughput_quick_delivers_every_event_in_all_three_setups() -> None:
+def test_throughput_quick_delivers_every_event_in_all_four_setups() -> None:
     facts = throughput.run(quick=True).facts
     assert facts["ours_events"] == facts["ours_expected"], f"events lost: {facts}"
     assert facts["ours_snapshots"] == 0, "the subscriber was resynced"
+    assert facts["asgi_events"] == facts["ours_expected"], f"ASGI events lost: {facts}"
+    assert facts["asgi_snapshots"] == 0, "the ASGI subscriber was resynced"
     assert facts["flush_events"] == facts["flush_expected"], f"events lost: {facts}"
     assert facts["batch_events"] == facts["batch_expected"], f"events lost: {facts}"
 
@@ -40,6 +42,7 @@ def test_fanout_quick_every_client_gets_every_revision() -> None:
     facts = fanout.run(quick=True).facts
     assert facts["ours_complete"] == facts["clients"], f"a client missed a revision: {facts}"
     assert facts["bare_complete"] == facts["clients"], f"a bare client missed one: {facts}"
+    assert facts["asgi_complete"] == facts["clients"], f"an ASGI client missed one: {facts}"
     assert facts["ours_samples"] > 0, "no latency was measured"
 
 

@@ -6,8 +6,10 @@ import asyncio
 import concurrent.futures
 import copy
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jsonpatch
@@ -19,6 +21,10 @@ from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN, wait_until
+from .servers import start_server
+
+# The protocol suite: every test runs against both servers (conftest.py).
+pytestmark = pytest.mark.both_servers
 
 AUTH = {"Authorization": f"token {TOKEN}"}
 
@@ -128,10 +134,10 @@ def test_reconnect_with_last_event_id_replays_exactly_the_missed_events(server: 
     assert [e.id for e in by_query] == [e.id for e in resumed]
 
 
-def test_reconnect_after_a_server_restart_gets_snapshots(server: Server) -> None:
+def test_reconnect_after_a_server_restart_gets_snapshots(server: Server, kind: str) -> None:
     server.hub.declare("a", 1)
     (snap,) = read_events(server, ["a"], 1)
-    restarted = Server(port=0, token=TOKEN, publish_secret=SECRET).start()
+    restarted = start_server(kind, token=TOKEN, publish_secret=SECRET)
     try:
         restarted.hub.declare("a", 2)
         (event,) = read_events(restarted, ["a"], 1, headers={"Last-Event-ID": snap.id})
@@ -237,7 +243,7 @@ def test_a_client_that_never_reads_stays_bounded_while_another_gets_every_update
     stalled.settimeout(5)
     stalled.connect(("127.0.0.1", server.port))
     stalled.sendall(
-        f"GET /nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
+        f"GET {urlsplit(server.url).path}nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
         f"Authorization: token {TOKEN}\r\n\r\n".encode()
     )
     received: list[ServerSentEvent] = []
@@ -262,6 +268,42 @@ def test_a_client_that_never_reads_stays_bounded_while_another_gets_every_update
     finally:
         stalled.close()
     wait_until(lambda: hub.subscriber_count("a") == 0, what="the stalled subscriber to leave")
+
+
+def test_a_reader_that_stalls_then_reads_again_catches_up_to_the_latest_value(
+    server: Server,
+) -> None:
+    hub = server.hub
+    hub.buffer_bytes = 64_000
+    hub.declare("a", {"n": 0, "pad": ""})
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.settimeout(5)
+    stalled.connect(("127.0.0.1", server.port))
+    path = urlsplit(server.url).path
+    stalled.sendall(
+        f"GET {path}nb-sse-signals/events?signal=a HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: token {TOKEN}\r\n\r\n".encode()
+    )
+    try:
+        wait_until(lambda: hub.subscriber_count("a") == 1, what="the subscriber")
+        # About 10 MB while it reads nothing, paced so that most changes are written
+        # (not coalesced into one snapshot): more than the socket buffers take (about
+        # 4 MB), so the server has to hold its writes until the reader reads again.
+        for n in range(1, 301):
+            hub.set("a", {"n": n, "pad": f"{n:08d}" * 4_000})
+            time.sleep(0.005)
+        seen = b""
+        deadline = time.monotonic() + 20
+        # The latest revision comes as a change, or in a snapshot if the reader fell behind.
+        while b'"rev":300,' not in seen[-70_000:]:
+            assert time.monotonic() < deadline, "the reader never caught up with rev 300"
+            chunk = stalled.recv(1 << 16)
+            assert chunk, "the stream ended"
+            seen = seen[-70_000:] + chunk
+    finally:
+        stalled.close()
+    wait_until(lambda: hub.subscriber_count("a") == 0, what="the subscriber to leave")
 
 
 def collect_events(

@@ -145,3 +145,62 @@ def test_python_and_js_accept_the_same_keys() -> None:
     match = re.search(r"export const KEY_PATTERN = /\^(.*)\$/;", JS_PROTOCOL)
     assert match, "js/src/protocol.js should export KEY_PATTERN"
     assert match.group(1) == proto.KEY_PATTERN.pattern
+
+
+# -- format=leptos_sse ----------------------------------------------------------------
+
+
+def test_leptos_sse_names_a_change_after_its_signal_and_keeps_its_id() -> None:
+    frame = proto.change_frame(
+        b'"k-1/loss"', 7, b'[{"op":"add","path":"/-","value":0.5}]', b"ep", 42
+    )
+    assert proto.leptos_sse_frames(frame) == (
+        b"event: k-1/loss\n"
+        b"id: ep-42\n"
+        b'data: {"event":"k-1/loss","patch":[{"op":"add","path":"/-","value":0.5}]}\n\n'
+    )
+
+
+def test_leptos_sse_sends_a_snapshot_as_the_root_replace_it_is() -> None:
+    snapshot = proto.with_id(proto.encode_event(proto.snapshot_data("c", 3, b'{"v":1}')), "ep-9")
+    assert proto.leptos_sse_frames(snapshot) == (
+        b"event: c\nid: ep-9\n"
+        b'data: {"event":"c","patch":[{"op":"replace","path":"","value":{"v":1}}]}\n\n'
+    )
+    # A snapshot of a batch before the last has no id, and gets none.
+    bare = proto.encode_event(proto.snapshot_data("c", 3, b"[]"))
+    assert proto.leptos_sse_frames(bare) == (
+        b'event: c\ndata: {"event":"c","patch":[{"op":"replace","path":"","value":[]}]}\n\n'
+    )
+
+
+def test_leptos_sse_keeps_a_closed_or_refused_events_id_on_an_empty_patch() -> None:
+    # Such a client has no listener for these, and a signal named "closed" would read
+    # them as its own: their cursor still has to move on.
+    closed = proto.encode_event(proto.closed_data("closed", 4), event_id="ep-5", event="closed")
+    refused = proto.encode_event(
+        proto.refused_data("r", 2, "too deep"), event_id="ep-6", event="refused"
+    )
+    assert proto.leptos_sse_frames(closed + refused) == (
+        b'event: closed\nid: ep-5\ndata: {"event":"closed","patch":[]}\n\n'
+        b'event: r\nid: ep-6\ndata: {"event":"r","patch":[]}\n\n'
+    )
+
+
+def test_leptos_sse_drops_events_without_an_id_that_only_our_clients_read() -> None:
+    stale = proto.stale_frame("a", 3) + proto.STALE_FRAME
+    refused = proto.encode_event(proto.refused_data("r", 2, "x"), event="refused")
+    assert proto.leptos_sse_frames(stale + refused) == b""
+
+
+def test_leptos_sse_keeps_the_order_of_a_batch_and_decodes_as_named_events() -> None:
+    batch = (
+        proto.change_frame(b'"a"', 1, b"[]", b"e", 1)
+        + proto.stale_frame("a", 1)
+        + proto.change_frame(b'"b"', 1, b'[{"op":"remove","path":"/x"}]', b"e", 2)
+    )
+    events = proto.SSEDecoder().decode(proto.leptos_sse_frames(batch).decode())
+    assert [(e.event, e.id, json.loads(e.data)) for e in events] == [
+        ("a", "e-1", {"event": "a", "patch": []}),
+        ("b", "e-2", {"event": "b", "patch": [{"op": "remove", "path": "/x"}]}),
+    ]

@@ -1,0 +1,147 @@
+"""The body of one event stream on an ASGI server: the ASGI app's fan-out hot path.
+
+Woken by the hub, a task per stream that then ``await send(...)`` cost the hub process
+about twice the CPU per delivery of the Tornado handler at 1,000 subscribers (a task
+step, a future and an event per delivery). So, as :class:`SSEWriter` does for
+Tornado, the hub's wake-up callback writes itself: it calls the server's ``send`` and
+drives that coroutine at once, in the request's context. A server writes a chunk
+without suspending unless its flow control holds it for a slow reader; only then does
+the rest of that one send continue in a task, and nothing more is written until it is
+done: the backlog waits in the subscription's bounded buffer, which is what turns a
+reader that stopped reading into snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
+from typing import Any, cast
+
+from ._endpoints import EventStream
+
+__all__ = ["StreamSender"]
+
+log = logging.getLogger("nb_sse_signals")
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class StreamSender:
+    """Writes ``body`` through the ASGI ``send`` of one response whose headers are out.
+
+    Single-threaded, on the hub's loop. ``on_done`` runs once, when the stream ended:
+    :meth:`end` (the last chunk written), :meth:`close`, or a send that failed.
+    """
+
+    def __init__(self, body: EventStream, send: Send, on_done: Callable[[], None]) -> None:
+        self.body = body
+        self._send = send
+        self._on_done = on_done
+        # Sends run in the request's context, as they would in its own task.
+        self._context = contextvars.copy_context()
+        self._loop = asyncio.get_running_loop()
+        self._sending: asyncio.Task[None] | None = None  # a send the server holds
+        self._ending = False
+        self._done = False
+        self._ticker = self._loop.call_later(body.keepalive, self._keep_alive)
+
+    def start(self) -> None:
+        self.body.sub.on_ready(self.pump)
+        self.pump()  # the first batch (snapshots or replay) is already waiting
+
+    def pump(self) -> None:
+        """Write what is pending, unless a send is still held (the hub's listener)."""
+        if self._done or self._sending is not None:
+            return
+        if self.body.sub.closed:
+            self.close()
+        elif self._ending:
+            self._write(b"", more=False)
+        else:
+            chunk = self.body.take()
+            if chunk:
+                self._write(chunk)
+
+    def end(self) -> None:
+        """Write the last chunk (after any send still held) and finish: the server stops."""
+        self._ending = True
+        self.pump()
+
+    def close(self) -> None:
+        """Finish without writing more (the client left). Idempotent."""
+        if self._done:
+            return
+        self._done = True
+        self._ticker.cancel()
+        if self._sending is not None:
+            self._sending.cancel()
+        self._on_done()
+
+    def _keep_alive(self) -> None:
+        again = self.body.keepalive
+        if not self._done and self._sending is None and not self._ending:
+            comment, again = self.body.keep_alive()
+            if comment:
+                self._write(comment)
+        if not self._done:
+            self._ticker = self._loop.call_later(again, self._keep_alive)
+
+    def _write(self, chunk: bytes, *, more: bool = True) -> None:
+        message = {"type": "http.response.body", "body": chunk, "more_body": more}
+        # An ASGI send is a coroutine function (no isinstance: an ABC check per delivery).
+        coro = cast(Coroutine[Any, Any, None], self._send(message))
+        try:
+            held = self._context.run(coro.send, None)
+        except StopIteration:
+            if not more:
+                self.close()
+            return
+        except Exception as exc:  # the client left (OSError), or the server refused
+            if not isinstance(exc, OSError):
+                log.warning("nb_sse_signals: ending a stream the server refused: %r", exc)
+            self.close()
+            return
+        task = self._loop.create_task(_finish(coro, held), context=self._context)
+        self._sending = task
+        task.add_done_callback(lambda t: self._sent(t, more))
+
+    def _sent(self, task: asyncio.Task[None], more: bool) -> None:
+        self._sending = None
+        if task.cancelled():
+            return
+        if task.exception() is not None or not more:
+            self.close()
+        else:
+            self.pump()  # what came while the reader was slow
+
+
+async def _finish(coro: Coroutine[Any, Any, None], held: Any) -> None:
+    """Await the rest of ``coro``, which already ran up to yielding ``held``."""
+    await _Resumed(coro, held)
+
+
+class _Resumed:
+    """An awaitable over a coroutine already started: what it yields goes to the task
+    awaiting this, and what the task sends or throws back goes to it."""
+
+    def __init__(self, coro: Coroutine[Any, Any, None], held: Any) -> None:
+        self._coro = coro
+        self._held = held
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, held = self._coro, self._held
+        while True:
+            try:
+                value = yield held
+            except BaseException as exc:  # cancellation: into the coroutine, as a task would
+                try:
+                    held = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    held = coro.send(value)
+                except StopIteration:
+                    return
