@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from . import _report, backplane, fanout, package, patchgen, relay, soak, throughput, wire
+from . import _report, backplane, fanout, memory, package, patchgen, relay, soak, throughput, wire
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -22,6 +22,7 @@ BENCHMARKS = {
     "soak": soak.run,
     "backplane": backplane.run,
     "package": package.run,
+    "memory": memory.run,
 }
 
 BROWSER = Row(

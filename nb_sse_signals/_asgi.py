@@ -26,7 +26,7 @@ from ._protocol import (
     PUBLISH_PATH,
     SECRET_HEADER,
     SNAPSHOT_PATH,
-    TOKEN_COOKIE,
+    token_cookie,
 )
 
 __all__ = ["SignalsApp", "asgi_app"]
@@ -83,7 +83,7 @@ class SignalsApp:
         try:
             if path == "/" + EVENTS_PATH and method == "GET":
                 await self._events(request, send)
-            elif path == "/" + SNAPSHOT_PATH and method == "GET":
+            elif path == "/" + SNAPSHOT_PATH and method in ("GET", "HEAD"):
                 await self._snapshot(request, send)
             elif path == "/" + PUBLISH_PATH and self.publish_secret is not None:
                 if method == "GET":  # an HTTP scope: no WebSocket upgrade
@@ -110,7 +110,8 @@ class SignalsApp:
         given = ep.request_token(
             request.headers.get("authorization", ""),
             request.query_params.get("token"),
-            request.cookies.get(TOKEN_COOKIE),
+            # As the standalone server's demo page names it: after the port it serves on.
+            request.cookies.get(token_cookie(request.url.port or 0)),
         )
         secret = request.headers.get(SECRET_HEADER, "")
         if not ep.may_subscribe(self.token, self.publish_secret, given, secret):
@@ -139,6 +140,10 @@ class SignalsApp:
     async def _snapshot(self, request: Request, send: Send) -> None:
         self._check_subscriber(request)
         names = ep.signal_names(request.query_params.getlist("signal"), self.hub.limits)
+        if request.method == "HEAD":  # the status a GET would answer, and nothing else
+            ep.snapshot_status(self.hub, names)
+            await self._answer(send, 200, b"", cors=True)
+            return
         await self._answer(send, 200, ep.snapshot_body(self.hub, names), cors=True)
 
     async def _events(self, request: Request, send: Send) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import BackplaneError
 from ._limits import Limits
-from ._protocol import ENV_REDIS_URL, ENV_SECRET, EVENTS_PATH
+from ._protocol import ENV_REDIS_URL, ENV_SECRET, ENV_TOKEN, EVENTS_PATH
 from ._server import Server
 
 if TYPE_CHECKING:  # imported when used: it needs the optional `redis` package
@@ -28,7 +28,19 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the standalone signals server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
-    serve.add_argument("--token", default=None, help="subscriber token (default: a random one)")
+    token = serve.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default=None,
+        help=f"read the subscriber token from this file (default: ${ENV_TOKEN}, else a random one)",
+    )
+    token.add_argument(
+        "--token",
+        default=None,
+        help="subscriber token on the command line: other users see it in `ps`; "
+        "prefer --token-file or the environment",
+    )
     serve.add_argument(
         "--publish-secret-file",
         metavar="PATH",
@@ -122,16 +134,38 @@ def _backplane(args: argparse.Namespace) -> RedisBackplane | None:
         raise SystemExit(f"nb-sse-signals: {exc}") from None
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _token(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The subscriber token (None: make a random one) and where it came from."""
     if args.no_auth:
-        token = ""
-    elif args.token == "":
-        raise ValueError(
-            "expected a non-empty --token; to serve with no token at all, say --no-auth "
-            "(loopback only)"
-        )
+        return "", "--no-auth"
+    if args.token_file is not None:
+        try:
+            with open(args.token_file, encoding="utf-8") as file:
+                token, source = file.read().strip(), f"--token-file {args.token_file}"
+        except OSError as exc:
+            raise ValueError(f"expected a readable --token-file, got {exc}") from None
+    elif args.token is not None:
+        token, source = args.token, "--token"
+        if token:
+            logging.getLogger("nb_sse_signals").warning(
+                "nb_sse_signals: --token is visible to every user of this machine (`ps`); "
+                "use --token-file or $%s instead",
+                ENV_TOKEN,
+            )
+    elif ENV_TOKEN in os.environ:
+        token, source = os.environ[ENV_TOKEN], f"${ENV_TOKEN}"
     else:
-        token = args.token
+        return None, ""
+    if not token:
+        raise ValueError(
+            f"expected a non-empty token from {source}; to serve with no token at all, "
+            "say --no-auth (loopback only)"
+        )
+    return token, source
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    token, source = _token(args)
     secret, secret_from = _publish_secret(args)
     server = await Server(
         host=args.host,
@@ -154,16 +188,20 @@ async def _serve(args: argparse.Namespace) -> None:
     # Printed, not logged: this is the command's output, what the user copies.
     out = sys.stdout
     out.write(f"nb_sse_signals serving at {server.url}\n")
-    out.write(f"  subscriber token: {server.token or '(none: --no-auth)'}\n")
-    # A secret the user gave is theirs already: not echoed into the output (or its logs).
+    # A token or secret the user gave is theirs already: not echoed into the output
+    # (a terminal's scrollback, its logs).
+    shown = "(none: --no-auth)" if args.no_auth else f"(from {source})" if source else server.token
+    out.write(f"  subscriber token: {shown}\n")
     shown = f"(from {secret_from})" if secret_from else server.publish_secret
     out.write(f"  publish secret:   {shown}\n")
     if server.backplane is not None:
         out.write(f"  shared through:   Redis, epoch {server.hub.epoch}\n")
     if args.demo:
-        out.write(f"  open the demo:    {server.page_url}\n")
+        token = "<the token>" if source else server.token
+        page = f"{server.url}?token={token}" if token else server.url
+        out.write(f"  open the demo:    {page}\n")
         out.write(
-            f"  or: curl -N -H 'Authorization: token {server.token}' "
+            f"  or: curl -N -H 'Authorization: token {token}' "
             f"'{server.url}{EVENTS_PATH}?signal=count&signal=readings'\n"
         )
     out.flush()

@@ -8,7 +8,9 @@ subscription yields, as ``{"type": "events", "events": [[event, data], ...]}``, 
 ``event`` is ``"message"``, ``"closed"``, ``"stale"`` or ``"refused"`` and ``data`` the
 SSE event's data. The browser's ``Signal`` applies them with the same client rules as over SSE; a
 snapshot it asks for (``{"type": "snapshot"}``) is answered with ``{"type":
-"snapshot", "data": ...}``. A view that says ``{"type": "hello"}`` (a page that just
+"snapshot", "data": ...}``, at the channel's next flush, within the shared budget
+(requests that arrive meanwhile get that one answer: a view that asks in a loop
+cannot make the kernel flood iopub). A view that says ``{"type": "hello"}`` (a page that just
 loaded the widget) gets the current snapshot on the stream.
 
 Messages sent before the browser has set up the widget are lost (anywidget #436),
@@ -48,13 +50,14 @@ GREETING_DELAYS = (0.5, 0.5, 1.0, 2.0, 4.0)  # between repeated snapshots, until
 
 
 class _Channel:
-    __slots__ = ("greeted", "name", "send", "sub", "timer")
+    __slots__ = ("asked", "greeted", "name", "send", "sub", "timer")
 
     def __init__(self, name: str, send: Send) -> None:
         self.name = name
         self.send = send
         self.sub: Subscription | None = None
         self.greeted = False
+        self.asked = False  # a view asked for a snapshot, not yet answered
         self.timer: asyncio.TimerHandle | None = None
 
 
@@ -144,7 +147,7 @@ class CommRelay:
             )
 
     def _ready(self, channel: _Channel) -> None:
-        if channel.sub is None:
+        if channel.sub is None and not channel.asked:
             return
         self._dirty[channel] = None
         if self._flush is None:
@@ -160,6 +163,12 @@ class CommRelay:
         dirty, self._dirty = self._dirty, {}
         sent = size = 0
         for channel in dirty:
+            if channel.asked:
+                channel.asked = False
+                answer = self._snapshot_answer(channel)
+                size += len(answer.get("data", "")) + len(answer.get("error", ""))
+                sent += 1
+                _deliver(channel.send, answer, channel.name)
             sub = channel.sub
             if sub is None:
                 continue
@@ -180,21 +189,23 @@ class CommRelay:
 
     def _answer(self, channel: _Channel, kind: str) -> None:
         """Answer a view's ``hello`` (the snapshot on the stream, as a new SSE
-        subscriber gets it, within the shared budget) or ``snapshot`` (at once)."""
+        subscriber gets it) or ``snapshot`` (a snapshot message), both at the next
+        flush, within the shared budget."""
         channel.greeted = True  # a view is there and listening
         if kind == "hello":
             if channel.sub is not None:
                 channel.sub.resend_snapshot()
                 self._ready(channel)
             return
+        channel.asked = True
+        self._ready(channel)
+
+    def _snapshot_answer(self, channel: _Channel) -> dict[str, Any]:
         try:
             (data,) = self.hub.snapshots([channel.name])
-            message: dict[str, Any] = {"type": "snapshot", "data": data.decode()}
         except Exception as exc:  # the signal is gone from the hub
-            message = {"type": "error", "error": str(exc)}
-        self.messages_sent += 1
-        self.bytes_sent += len(str(message))
-        _deliver(channel.send, message, channel.name)
+            return {"type": "error", "error": str(exc)}
+        return {"type": "snapshot", "data": data.decode()}
 
 
 class Channel:

@@ -178,6 +178,18 @@ def subscribe(hub: SignalHub, names: list[str], cursor: str | None) -> Subscript
         raise Refusal(503, str(exc)) from None
 
 
+def snapshot_status(hub: SignalHub, names: list[str]) -> None:
+    """What a ``HEAD`` on the snapshot endpoint checks (the browser's failure probe:
+    why did the stream fail?): a direct lookup per name, no snapshot built."""
+    unknown = [name for name in names if not hub.info(name)]
+    if unknown:
+        raise Refusal(
+            404,
+            "expected names of declared signals, got unknown "
+            + ", ".join(repr(k) for k in unknown),
+        )
+
+
 def snapshot_body(hub: SignalHub, names: list[str]) -> bytes:
     """The snapshot endpoint's answer: a JSON array of snapshot messages, in order."""
     try:
@@ -207,14 +219,21 @@ class EventStream:
 
     def take(self) -> bytes:
         """What there is to write now (``b""``: nothing); counts as a write if anything."""
-        chunk = self.sub.take()
-        if chunk and self._leptos:
-            chunk = proto.leptos_sse_frames(chunk)
-        if chunk:
+        return b"".join(self.take_frames())
+
+    def take_frames(self) -> list[bytes]:
+        """:meth:`take` as a list of frames (``[]``: nothing): in our own format the
+        hub's frames themselves, shared by every subscriber, for a writer that sends
+        them by reference; counts as a write if anything."""
+        frames = self.sub.take_frames()
+        if frames and self._leptos:
+            frames = [proto.leptos_sse_frames(b"".join(frames))]
+        if frames:
             if self._retry:
-                chunk, self._retry = self._retry + chunk, b""
+                frames.insert(0, self._retry)
+                self._retry = b""
             self._wrote_at = self._now()
-        return chunk
+        return frames
 
     def keep_alive(self) -> tuple[bytes, float]:
         """``(comment or b"", seconds until asking again)``; the comment counts as a write."""

@@ -9,6 +9,10 @@ endpoint and carries on with the same stream; a dropped stream resumes with
 ``Last-Event-ID``. It never reports a value the publisher did not have. A snapshot
 that could not be fetched is asked for again, with backoff, when the stream next
 sends anything (an event, or the hub's keep-alive comment every 15 s).
+
+What it reads is bounded (``max_event_bytes``, for an event and for a snapshot
+answer): a server that sends a line without end, or bytes that are not UTF-8, gets
+``error`` and a reconnect, never a thread that grows without bound or dies quietly.
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ log = logging.getLogger("nb_sse_signals")
 OnValue = Callable[[JSON, int], None]
 OnStatus = Callable[[str], None]
 
+# The most one event (all its lines) or one snapshot answer may take: four times the
+# hub's default message_bytes, since a value can grow past one message by patches.
+MAX_EVENT_BYTES = 64 * 1024 * 1024
 # Retry delays for a snapshot that could not be fetched, as signal.js has them.
 FIRST_RETRY_S = 0.25
 MAX_RETRY_S = 30.0
@@ -51,9 +58,11 @@ class Follower:
 
     ``on_value(value, rev)`` runs on the follower's thread with the follower's own
     document, which later patches change in place: copy what you keep.
-    ``on_status`` gets the statuses of docs/protocol.md as they change. A server that
-    refuses (a wrong token, an unknown signal) is asked again every ``refused_retry``
-    seconds; its reason is logged once (again only if it changes).
+    ``on_status`` gets the statuses of docs/protocol.md as they change (``error``
+    for a refusal, or a stream that cannot be read, before each reconnect). A server
+    that refuses (a wrong token, an unknown signal) is asked again every
+    ``refused_retry`` seconds; its reason is logged once (again only if it changes).
+    ``max_event_bytes`` bounds what one event or one snapshot answer may take.
     """
 
     refused_retry = 10.0
@@ -66,6 +75,7 @@ class Follower:
         on_status: OnStatus,
         headers: dict[str, str] | None = None,
         timeout: float = 40.0,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.name = name
@@ -73,6 +83,7 @@ class Follower:
         self.on_status = on_status
         self.headers = headers or {}
         self.timeout = timeout
+        self.max_event_bytes = max_event_bytes
         self.state = SignalState(name)
         self._cursor = ""
         self._status = ""
@@ -123,6 +134,12 @@ class Follower:
                 else:
                     log.debug("nb_sse_signals: still cannot follow %s: %s", self.name, reason)
                 delay = self.refused_retry
+            except _Unreadable as exc:
+                self._set_status("error")
+                log.warning("nb_sse_signals: following %s, reconnecting: %s", self.name, exc)
+            except Exception:  # a bug must not end the thread quietly, value frozen
+                self._set_status("error")
+                log.exception("nb_sse_signals: following %s failed; reconnecting", self.name)
             if self._stopped.wait(delay):
                 break
             delay = min(delay * 2, 10.0)
@@ -147,11 +164,20 @@ class Follower:
                 raise _Refused(f"HTTP {resp.status}: {resp.read(500).decode(errors='replace')}")
             decoder = SSEDecoder(last_event_id=self._cursor)
             self._set_status(self._state_status())
+            limit = self.max_event_bytes
+            pending = 0  # bytes of the event being read
             while not self._stopped.is_set():
-                raw = resp.readline()
+                raw = resp.readline(limit + 1)
                 if not raw:
                     return
-                event = decoder.decode_line(raw.decode().rstrip("\r\n"))
+                pending = 0 if raw in (b"\n", b"\r\n", b"\r") else pending + len(raw)
+                if pending > limit:
+                    raise _Unreadable(f"an event over {limit:,} bytes")
+                try:
+                    line = raw.decode()
+                except UnicodeDecodeError as exc:
+                    raise _Unreadable(f"the stream is not UTF-8 ({exc})") from None
+                event = decoder.decode_line(line.rstrip("\r\n"))
                 if event is not None:
                     # Spec semantics, as browsers have it: resume from the last id seen.
                     self._cursor = event.id
@@ -198,9 +224,11 @@ class Follower:
         try:
             conn.request("GET", self._path(SNAPSHOT_PATH), headers=self.headers)
             resp = conn.getresponse()
-            body = resp.read()
+            body = resp.read(self.max_event_bytes + 1)
             if resp.status != 200:
                 raise ProtocolError(f"the snapshot endpoint answered {resp.status}")
+            if len(body) > self.max_event_bytes:
+                raise ProtocolError(f"a snapshot answer over {self.max_event_bytes:,} bytes")
             found = [c for c in parse_snapshots(body) if c.name == self.name]
             if not found:
                 raise ProtocolError("the snapshot endpoint sent no snapshot of it")
@@ -242,3 +270,7 @@ class Follower:
 
 class _Refused(Exception):
     """The server answered, but not with a stream (auth, unknown signal)."""
+
+
+class _Unreadable(Exception):
+    """The stream sent what cannot be read: an event over the bound, or not UTF-8."""

@@ -26,6 +26,7 @@ log = logging.getLogger("nb_sse_signals")
 
 OPEN_STREAMS = "nb_sse_signals.open_streams"  # app setting: live EventsHandlers
 RETRY_MS = ep.RETRY_MS
+WINDOW = 32 * 1024  # bytes of frames handed to a stream's writer at a time
 
 
 class SignalsHandler(web.RequestHandler):
@@ -34,17 +35,21 @@ class SignalsHandler(web.RequestHandler):
     hub: SignalHub
     subscriber_token: str | None
     publish_secret: str | None
+    token_cookie: str
 
     def initialize(
         self,
         hub: SignalHub,
         token: str | None = None,
         publish_secret: str | None = None,
+        cookie: str = TOKEN_COOKIE,
         **_: Any,
     ) -> None:
+        """``cookie``: the name of the cookie that may carry the token (the demo page's)."""
         self.hub = hub
         self.subscriber_token = token
         self.publish_secret = publish_secret
+        self.token_cookie = cookie
         self._allow_cross_origin()
 
     async def authorize(self) -> bool:
@@ -56,7 +61,7 @@ class SignalsHandler(web.RequestHandler):
         given = ep.request_token(
             self.request.headers.get("Authorization", ""),
             self.get_argument("token", None),
-            self.get_cookie(TOKEN_COOKIE),
+            self.get_cookie(self.token_cookie),
         )
         return ep.may_subscribe(
             self.subscriber_token,
@@ -134,11 +139,17 @@ class EventsHandler(SignalsHandler):
         hub: SignalHub,
         token: str | None = None,
         publish_secret: str | None = None,
+        cookie: str = TOKEN_COOKIE,
         keepalive: float = 15.0,
         **_: Any,
     ) -> None:
-        super().initialize(hub, token, publish_secret)
+        super().initialize(hub, token, publish_secret, cookie)
         self.keepalive = keepalive
+        # Frames taken from the subscription, not yet handed to the writer: the hub's
+        # own bytes (the list take_frames gave, references), from _queued on, fed
+        # WINDOW bytes at a time as the socket takes them.
+        self._queue: list[bytes] = []
+        self._queued = 0
 
     async def get(self) -> None:
         await self.check_subscriber()
@@ -166,7 +177,11 @@ class EventsHandler(SignalsHandler):
             # Tornado wrote the framing it chose into our headers: follow it.
             chunked = self._headers.get("Transfer-Encoding") == "chunked"
             self._writer = SSEWriter(
-                self.detach(), chunked=chunked, on_drained=self._deliver, on_closed=self._end
+                self.detach(),
+                chunked=chunked,
+                on_drained=self._deliver,
+                on_closed=self._end,
+                write_timeout=self.hub.limits.write_timeout,
             )
             streams.add(self)  # so a server that stops can end us (see end_stream)
             self._stream = ep.EventStream(sub, self.keepalive, fmt, loop.time)
@@ -196,10 +211,25 @@ class EventsHandler(SignalsHandler):
             return
         if stream.sub.closed:
             writer.close()
-        elif not writer.busy:
-            chunk = stream.take()
-            if chunk:
-                writer.send(chunk)
+        else:
+            # Streamed: a window of the hub's own frames at a time (references, never a
+            # copy per subscriber), the next once the socket took it; a replay comes a
+            # part at a time from history. A reader that stops holds a window in the
+            # writer and a part here, whatever it asked for.
+            while not writer.busy and not writer.closed:
+                if self._queued >= len(self._queue):
+                    self._queue, self._queued = stream.take_frames(), 0
+                    if not self._queue:
+                        break
+                queue, start = self._queue, self._queued
+                stop, size = start + 1, len(queue[start])
+                while stop < len(queue) and size + len(queue[stop]) <= WINDOW:
+                    size += len(queue[stop])
+                    stop += 1
+                self._queued = stop
+                writer.send_frames(queue[start:stop])
+            if self._queued >= len(self._queue):
+                self._queue, self._queued = [], 0  # let the references go
 
     def _keep_alive(self) -> None:
         stream, writer = self._stream, self._writer
@@ -221,7 +251,19 @@ class EventsHandler(SignalsHandler):
 
 
 class SnapshotHandler(SignalsHandler):
-    """``GET SNAPSHOT_PATH``: a JSON array of snapshot messages, to resync one signal."""
+    """``GET SNAPSHOT_PATH``: a JSON array of snapshot messages, to resync one signal.
+    ``HEAD``: the status a ``GET`` would answer, and nothing else."""
+
+    async def head(self) -> None:
+        # The browser's failure probe asks only this (why did the stream fail?): the
+        # same checks, a direct lookup per name, no snapshot built, no body sent.
+        await self.check_subscriber()
+        try:
+            ep.snapshot_status(self.hub, self.signal_names())
+        except ep.Refusal as refusal:
+            raise _http_error(refusal) from None
+        self.set_header("Cache-Control", "no-cache")
+        self.finish()
 
     async def get(self) -> None:
         await self.check_subscriber()
@@ -243,6 +285,7 @@ def signal_handlers(
     publish_secret: str | None = None,
     keepalive: float = 15.0,
     orphan_grace: float = 10.0,
+    cookie: str = TOKEN_COOKIE,
 ) -> list[tuple[str, type[web.RequestHandler], dict[str, Any]]]:
     """Routes for any Tornado application: ``web.Application(signal_handlers(hub, "/x/"))``.
 
@@ -250,10 +293,11 @@ def signal_handlers(
     authenticate in front). The publish endpoint is mounted only with a
     ``publish_secret``; signals a publisher's WebSocket declared are closed
     ``orphan_grace`` seconds after it drops, unless another publisher takes
-    them over.
+    them over. ``cookie``: the cookie that may carry the token (the standalone server
+    names it after its port, :func:`token_cookie`).
     """
     base = prefix.rstrip("/") + "/"
-    common = {"hub": hub, "token": token, "publish_secret": publish_secret}
+    common = {"hub": hub, "token": token, "publish_secret": publish_secret, "cookie": cookie}
     routes: list[tuple[str, type[web.RequestHandler], dict[str, Any]]] = [
         (base + EVENTS_PATH, EventsHandler, {**common, "keepalive": keepalive}),
         (base + SNAPSHOT_PATH, SnapshotHandler, common),

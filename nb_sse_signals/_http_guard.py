@@ -20,6 +20,8 @@ from ._limits import Limits
 
 __all__ = ["QUERY_FIELDS", "RefusingDelegate", "room"]
 
+# Methods of ours that take no body: one sent anyway is refused on its headers.
+NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 # Tornado (6.5.8+) refuses a query of more fields than this with an empty 400.
 QUERY_FIELDS = 1_000
 
@@ -50,6 +52,11 @@ def refusal(
     if fields > QUERY_FIELDS:
         return 400, "Bad Request", f"expected at most {QUERY_FIELDS:,} query fields, got {fields:,}"
     length = headers.get("Content-Length", "")
+    if start_line.method in NO_BODY and (
+        (length.isdigit() and int(length) > 0) or "Transfer-Encoding" in headers
+    ):
+        # Tornado would read (and keep) it before any handler checks credentials.
+        return 400, "Bad Request", f"expected no body on {start_line.method}, got one"
     if length.isdigit() and int(length) > limits.message_bytes:
         return 413, "Payload Too Large", limits.refusal("message_bytes", int(length))
     return None

@@ -14,8 +14,10 @@ no history and no subscriber.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
+import itertools
 import logging
 import secrets
 import string
@@ -926,41 +928,93 @@ class SignalHub:
                     )
             self._subscriptions += 1
             sub = Subscription(self, keys)
-            first = self._resume_batch(keys, parsed)
-            if first:
-                sub._pending.append(first)
-                sub._pending_bytes = len(first)
+            # The hub's own frames (history, cached snapshots), not a copy: a thousand
+            # subscribers resuming from one cursor share one history.
+            sub._replay = self._resume(keys, parsed)
+            if sub._replay is None:  # snapshots: the signals' cached frames (shared)
+                sub._pending = self._snapshot_frames(keys)
+                sub._pending_bytes = sum(map(len, sub._pending))
             for key in keys:
                 self._signals[key].subscribers.add(sub)
             return sub
 
-    def _resume_batch(self, keys: tuple[str, ...], cursor: tuple[str, int] | None) -> bytes:
+    def _resume(
+        self, keys: tuple[str, ...], cursor: tuple[str, int] | None
+    ) -> tuple[int, int, tuple[str, ...]] | None:
+        """Where a subscriber resuming from ``cursor`` starts (lock held): a replay
+        ``(after, until, stale)`` for :meth:`_replay_frames`, or None for snapshots.
+
+        The replay is read from history as it is sent, a part at a time, so a thousand
+        subscribers replaying one history hold a cursor each, not the history. One
+        bigger than a subscriber's buffer (``buffer_bytes``/``buffer_events``) is sent as
+        snapshots instead, as for a subscriber that falls behind.
+        """
         if cursor is None or cursor[0] != self.epoch or cursor[1] > self._seq:
-            return self._snapshot_batch(keys)
+            return None
         after = cursor[1]
-        replay: list[tuple[int, bytes]] = []
-        stale: list[str] = []
+        size = count = 0
+        stale = []
         for key in keys:
             sig = self._signals[key]
-            if sig.floor_seq <= after:
-                replay.extend(item for item in sig.history if item[0] > after)
-            else:
+            if sig.floor_seq > after:
                 stale.append(key)
-        replay.sort(key=lambda item: item[0])
-        return (
-            b"".join(frame for _, frame in replay)
-            + self._snapshot_batch(stale, orphans=False)
-            + self._stale_frames(keys)
-        )
+                continue
+            start = bisect.bisect_right(sig.history, after, key=_seq_of)
+            size += sum(len(frame) for _, frame in itertools.islice(sig.history, start, None))
+            count += len(sig.history) - start
+            if size > self.buffer_bytes or count > self.buffer_events:
+                return None
+        return after, self._seq, tuple(stale)
+
+    def _replay_frames(self, sub: Subscription) -> list[bytes]:
+        """The next part of ``sub``'s replay, from history, in sequence order (lock held);
+        the last part ends with snapshots of its stale keys. If history moved past the
+        replay meanwhile, snapshots of every key instead (state, not events)."""
+        assert sub._replay is not None
+        after, until, stale = sub._replay
+        parts: list[tuple[int, bytes]] = []
+        for key in sub.names:
+            if key in stale:
+                continue
+            sig = self._signals.get(key)
+            if sig is None or sig.floor_seq > after:  # evicted under the replay
+                sub._replay = None
+                sub._pending.clear()
+                sub._pending_bytes = 0
+                return self._snapshot_frames(sub.names)
+            history = sig.history
+            start = bisect.bisect_right(history, after, key=_seq_of)
+            for item in itertools.islice(history, start, start + _REPLAY_PART):
+                if item[0] > until:
+                    break
+                parts.append(item)
+        parts.sort(key=_seq_of)
+        del parts[_REPLAY_PART:]
+        if len(parts) == _REPLAY_PART:
+            sub._replay = parts[-1][0], until, stale
+            return [frame for _, frame in parts]
+        sub._replay = None
+        frames = [frame for _, frame in parts]
+        frames += self._snapshot_frames(stale, orphans=False)
+        stale_frames = self._stale_frames(sub.names)
+        if stale_frames:
+            frames.append(stale_frames)
+        return frames
 
     def _snapshot_batch(self, keys: Sequence[str], *, orphans: bool = True) -> bytes:
-        """Snapshots of ``keys``; only the last carries the cursor at which all were taken.
-        Then (``orphans``) a ``stale`` event for each whose publisher is gone."""
+        """Snapshots of ``keys``, as one body (see :meth:`_snapshot_frames`)."""
+        return b"".join(self._snapshot_frames(keys, orphans=orphans))
+
+    def _snapshot_frames(self, keys: Sequence[str], *, orphans: bool = True) -> list[bytes]:
+        """Snapshots of ``keys``, each the signal's cached frame (shared); only the last
+        carries the cursor at which all were taken (a copy of that one frame). Then
+        (``orphans``) a ``stale`` event for each whose publisher is gone."""
         frames = [self._snapshot_frame(self._signals[k]) for k in keys if k in self._signals]
         if not frames:
-            return b""
+            return []
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self._seq))
-        return b"".join(frames) + (self._stale_frames(keys) if orphans else b"")
+        stale = self._stale_frames(keys) if orphans else b""
+        return [*frames, stale] if stale else frames
 
     def _stale_frames(self, keys: Sequence[str]) -> bytes:
         out = b""
@@ -971,23 +1025,25 @@ class SignalHub:
         return out
 
     def snapshots(self, names: Iterable[str]) -> list[bytes]:
-        """The ``data`` of a snapshot message per name, for the snapshot endpoint."""
+        """The ``data`` of a snapshot message per name, for the snapshot endpoint.
+
+        Served from the frame the hub already built for the signal's revision (the one
+        every new subscriber gets): serialised once per revision, never per request,
+        and the data is cut out of it after the lock is released."""
         keys = [proto.check_key(n) for n in names]
         with self._lock:
             self._check_known(keys)
-            out = []
+            built = []
             for key in keys:
                 sig = self._signals[key]
-                if sig.closed:
-                    out.append(proto.closed_data(key, sig.rev))
-                    continue
-                value_json = self._value_json(sig)
-                if value_json is None:  # one signal refused; the others are still served
-                    out.append(proto.refused_data(key, sig.rev, sig.refused or ""))
-                    continue
-                data = proto.snapshot_data(key, sig.rev, value_json)
-                out.append(proto.with_stale(data) if sig.orphaned else data)
-            return out
+                frame = self._snapshot_frame(sig)  # a closed or refused event if it is one
+                stale = sig.orphaned and not sig.closed and sig.refused is None
+                built.append((frame, stale))
+        out = []
+        for frame, stale in built:
+            data = proto.frame_data(frame)
+            out.append(proto.with_stale(data) if stale else data)
+        return out
 
     def _check_known(self, keys: Iterable[str]) -> None:
         """Raise naming every key the hub never had (lock held)."""
@@ -1006,6 +1062,15 @@ class SignalHub:
                 if sig is not None:
                     sig.subscribers.discard(sub)
             self._dirty.discard(sub)
+
+
+# Frames of a replay read from history at a time: a part is what a stream's writer
+# holds for a reader that stops (references), bounded.
+_REPLAY_PART = 64
+
+
+def _seq_of(item: tuple[int, bytes]) -> int:
+    return item[0]
 
 
 def _info(sig: _Signal, now: float) -> SignalInfo:

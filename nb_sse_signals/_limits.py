@@ -41,6 +41,8 @@ class Limits:
     connections: int = 10_000  # open at once; also kept under the process's file limit
     header_timeout: float = 10.0  # seconds to send a request's headers, or be cut off
     idle_timeout: float = 60.0  # seconds a kept-alive connection may sit between requests
+    # A subscriber's stream: in Jupyter too (the writer is ours)
+    write_timeout: float = 60.0  # seconds queued bytes may wait for a reader, or it is cut
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -39,7 +39,7 @@ SECRET_HEADER = "X-Signals-Publish-Secret"  # the publish secret; never in a URL
 # On the publish WebSocket's handshake reply: the largest frame the hub reads, so a
 # publisher splits batches to fit and refuses a bigger change itself.
 MAX_MESSAGE_HEADER = "X-Signals-Max-Message-Bytes"
-TOKEN_COOKIE = "nb_sse_signals_token"  # the standalone server's subscriber token
+TOKEN_COOKIE = "nb_sse_signals_token"  # the standalone server's subscriber token, + port
 # What a Jupyter server with the extension tells the kernels it starts (they inherit
 # its environment): its loopback URL, the publish secret, and its base_url.
 ENV_URL = "NB_SSE_SIGNALS_URL"
@@ -47,8 +47,32 @@ ENV_SECRET = "NB_SSE_SIGNALS_PUBLISH_SECRET"
 ENV_BASE_URL = "NB_SSE_SIGNALS_BASE_URL"
 # The Redis backplane's URL, read by `nb-sse-signals serve` and the server extension.
 ENV_REDIS_URL = "NB_SSE_SIGNALS_REDIS_URL"
+# `nb-sse-signals serve`'s subscriber token, out of `ps` (as --token-file is).
+ENV_TOKEN = "NB_SSE_SIGNALS_TOKEN"
 # A viewer's status, the same words in Python and JS (docs/protocol.md, "Client rules").
 STATUSES = ("connecting", "live", "stale", "error", "closed")
+
+
+def token_cookie(port: int) -> str:
+    """The demo page's cookie for the standalone server on ``port``: cookies ignore
+    ports, so two servers on one host would otherwise overwrite each other's."""
+    return f"{TOKEN_COOKIE}_{port}"
+
+
+_SECRET_QUERY = re.compile(r"([?&;](?:token|access_token|password|secret|key)=)[^&;#]*", re.I)
+
+
+def redact_url(url: str) -> str:
+    """``url`` as an error message may show it: no user or password (``***@``) and no
+    secret query value (``token=[secret]``), whatever its scheme, known or not."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    _, at, host = authority.rpartition("@")
+    tail = _SECRET_QUERY.sub(r"\1[secret]", tail)
+    return f"{scheme}{sep}{'***@' if at else ''}{host}{tail}"
 
 
 def check_key(name: object) -> str:
@@ -125,6 +149,15 @@ def retry_field(milliseconds: int) -> bytes:
     by some clients (httpx-sse), though the spec dispatches nothing for it.
     """
     return b"retry: %d\n" % int(milliseconds)
+
+
+def frame_data(frame: bytes) -> bytes:
+    """The ``data`` of a frame :func:`encode_event` built with one line of data (compact
+    JSON has no raw line break): what the snapshot endpoint serves of a cached frame."""
+    at = 0 if frame.startswith(b"data: ") else frame.index(b"\ndata: ") + 1
+    if not frame.endswith(b"\n\n") or b"\ndata: " in frame[at:]:
+        raise ProtocolError(f"expected a frame with one data line, got {frame[:80]!r}")
+    return frame[at + 6 : -2]
 
 
 def with_id(frame: bytes, event_id: str) -> bytes:

@@ -7,6 +7,10 @@ Messages and replies are in docs/protocol.md; ``_messages.handle_message`` is th
 one place they are interpreted (the in-process transport uses it too), and
 ``_endpoints`` the one place a POST or a frame becomes its answer (the ASGI app
 uses it too).
+
+No byte of a body is read before its secret is checked: the handler streams its
+body (``stream_request_body``), so ``prepare`` runs on the headers alone, and a
+refused request is answered and its connection closed with the body unread.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from tornado import websocket
+from tornado import web, websocket
 
 from . import _endpoints as ep
 from ._hub import SignalHub
@@ -26,6 +30,7 @@ OPEN_PUBLISHERS = "nb_sse_signals.open_publishers"
 OFF_LOOP_BYTES = ep.OFF_LOOP_BYTES
 
 
+@web.stream_request_body
 class PublishHandler(websocket.WebSocketHandler):
     """``PUBLISH_PATH``: WebSocket or POST, guarded by the publish secret."""
 
@@ -49,14 +54,20 @@ class PublishHandler(websocket.WebSocketHandler):
         self.secret = secret
         self.orphan_grace = orphan_grace
         self.keep_orphan = keep_orphan
+        self._body = bytearray()
+        self._over: int | None = None  # the body's size so far, once over message_bytes
 
     @property
     def max_message_size(self) -> int:
         # Tornado closes the WebSocket with 1009 ("message too big") past this.
         return self.hub.limits.message_bytes
 
-    def _authorized(self) -> bool:
-        return ep.same_secret(self.request.headers.get(SECRET_HEADER, ""), self.secret)
+    def prepare(self) -> None:
+        # On the headers alone: a stranger's body is never read, let alone kept
+        # (finishing before the body closes the connection once the answer is out).
+        if not ep.same_secret(self.request.headers.get(SECRET_HEADER), self.secret):
+            self.set_header("Connection", "close")
+            self._refuse()
 
     def _refuse(self, refusal: ep.Refusal | None = None) -> None:
         refusal = refusal or ep.publisher_refused()
@@ -64,10 +75,19 @@ class PublishHandler(websocket.WebSocketHandler):
         self.set_header("Content-Type", ep.JSON_TYPE)
         self.finish(refusal.body())
 
-    async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self._authorized():
-            self._refuse()
+    def data_received(self, chunk: bytes) -> None:
+        # Only for a request with the secret (prepare finished the others). A
+        # Content-Length over the limit was refused before this (_http_guard); a
+        # chunked body is counted here, and not kept past the limit.
+        if self._finished:
             return
+        if self._over is not None or len(self._body) + len(chunk) > self.hub.limits.message_bytes:
+            self._over = (self._over or len(self._body)) + len(chunk)
+            self._body = bytearray()
+            return
+        self._body += chunk
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             # Tornado would answer a plain-text 400: the protocol's errors are JSON.
             self._refuse(ep.plain_get_refused())
@@ -119,10 +139,14 @@ class PublishHandler(websocket.WebSocketHandler):
         ep.reap_when_gone(self.hub, self, self.orphan_grace, self.keep_orphan)
 
     async def post(self) -> None:
-        if not self._authorized():
-            self._refuse()
-            return
         self.set_header("Content-Type", ep.JSON_TYPE)
-        status, body = await ep.publish_post(self.hub, self.request.body)
+        body, self._body = bytes(self._body), bytearray()
+        if self._over is not None:
+            self.set_status(413)
+            self.finish(
+                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", self._over)})
+            )
+            return
+        status, answer = await ep.publish_post(self.hub, body)
         self.set_status(status)
-        self.finish(body)
+        self.finish(answer)

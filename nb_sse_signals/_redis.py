@@ -67,6 +67,7 @@ from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
 from ._json import normalise
 from ._limits import Limits
 from ._patch import apply_patch, copy_json
+from ._protocol import redact_url
 from ._refresh import refresh
 from ._types import JSON
 
@@ -394,7 +395,7 @@ class _Engine:
 
     def __init__(self, url: str, prefix: str, maxlen: int, ttl: int, timeout: float) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {url!r}")
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {_shown(url)!r}")
         if maxlen < 1 or ttl < 1:
             raise ValueError(f"expected maxlen and ttl of at least 1, got {maxlen} and {ttl}")
         self.keys = _Keys(prefix)
@@ -1084,9 +1085,7 @@ async def _hmget(client: aioredis.Redis, key: str) -> list[Any]:
 
 def _shown(url: str) -> str:
     """``url`` without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    _, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{'***@' if at else ''}{host}" if sep else url
+    return redact_url(url)
 
 
 for _cls in (RedisBackplane, RedisPublisher):

@@ -32,7 +32,7 @@ from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
 from ._http_guard import RefusingDelegate, room
 from ._hub import SignalHub
 from ._limits import Limits
-from ._protocol import EVENTS_PATH, TOKEN_COOKIE
+from ._protocol import EVENTS_PATH, token_cookie
 from ._publish_endpoint import OPEN_PUBLISHERS
 from ._publisher import Publisher
 
@@ -60,7 +60,9 @@ class _PageHandler(SignalsHandler):
             and hmac.compare_digest(query_token.encode(), self.subscriber_token.encode())
         ):
             # Only a token that is the server's own becomes the cookie.
-            self.set_cookie(TOKEN_COOKIE, query_token, httponly=True, samesite="Strict")
+            # Named after the port: cookies ignore ports, and another server on this
+            # host must not overwrite ours (nor we its).
+            self.set_cookie(self.token_cookie, query_token, httponly=True, samesite="Strict")
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.finish(resources.files("nb_sse_signals").joinpath("demo.html").read_bytes())
@@ -178,8 +180,13 @@ class Server:
                 publish_secret=self.publish_secret,
                 keepalive=self.keepalive,
                 orphan_grace=self.orphan_grace,
+                cookie=token_cookie(self.port),
             ),
-            (r"/", _PageHandler, {"hub": self.hub, "token": token}),
+            (
+                r"/",
+                _PageHandler,
+                {"hub": self.hub, "token": token, "cookie": token_cookie(self.port)},
+            ),
             # The built front end, for the demo page's client.
             (r"/static/(.*)", web.StaticFileHandler, {"path": str(static)}),
         ]

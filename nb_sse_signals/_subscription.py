@@ -2,7 +2,9 @@
 
 Used on the hub's event loop only. Frames are pushed under the hub's lock (from
 any thread); a subscriber that falls behind its bound drops the backlog and is
-sent snapshots instead (state, not events).
+sent snapshots instead (state, not events). The buffer holds the hub's own frames
+(one ``bytes`` per change, shared by every subscriber and the history), never a
+copy: :meth:`take_frames` hands them on as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ class Hub(Protocol):
 
     def _snapshot_batch(self, keys: Sequence[str]) -> bytes: ...
 
+    def _snapshot_frames(self, keys: Sequence[str]) -> list[bytes]: ...
+
+    def _replay_frames(self, sub: Subscription) -> list[bytes]: ...
+
     def _unsubscribe(self, sub: Subscription) -> None: ...
 
 
@@ -42,6 +48,10 @@ class Subscription:
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self._resync = False
+        # A replay still to send, read from the hub's history as it goes (never copied
+        # here): (after, until, stale) — the frames after seq `after` up to `until`, then
+        # snapshots of the `stale` keys, whose history no longer reached the cursor.
+        self._replay: tuple[int, int, tuple[str, ...]] | None = None
         self._closed = False
         self._waiter: asyncio.Future[bool] | None = None
         self._listener: Callable[[], None] | None = None
@@ -76,13 +86,23 @@ class Subscription:
 
     def _take(self) -> bytes:
         """Everything there is to send now (hub lock held)."""
+        return b"".join(self._take_frames())
+
+    def _take_frames(self) -> list[bytes]:
+        """What there is to send now, the hub's own frames (hub lock held): snapshots
+        after falling behind, else the next part of a replay, else the backlog."""
         if self._resync:
             self._resync = False
-            return self._hub._snapshot_batch(self.names)
-        out = b"".join(self._pending)
-        self._pending.clear()
+            self._replay = None
+            return self._hub._snapshot_frames(self.names)
+        if self._replay is not None:
+            # Live frames wait in the backlog (bounded as ever) until the replay is out.
+            frames = self._hub._replay_frames(self)
+            if frames or self._replay is not None:
+                return frames
+        frames, self._pending = self._pending, []
         self._pending_bytes = 0
-        return out
+        return frames
 
     async def next_batch(self, timeout: float | None = None) -> bytes | None:
         while True:
@@ -127,6 +147,12 @@ class Subscription:
         """What there is to send now (``b""``: nothing). For push consumers."""
         with self._hub._lock:
             return self._take()
+
+    def take_frames(self) -> list[bytes]:
+        """What there is to send now, as the hub's own frames (shared, never joined or
+        copied; ``[]``: nothing): for a writer that sends them by reference."""
+        with self._hub._lock:
+            return self._take_frames()
 
     def on_ready(self, listener: Callable[[], None]) -> None:
         """Push mode: call ``listener()`` on the hub's loop whenever there may be data to

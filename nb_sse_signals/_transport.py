@@ -16,7 +16,7 @@ from . import _codec
 from ._errors import SignalsError
 from ._hub import SignalHub
 from ._messages import handle_message
-from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER
+from ._protocol import MAX_MESSAGE_HEADER, PUBLISH_PATH, SECRET_HEADER, redact_url
 
 if TYPE_CHECKING:
     from tornado import httpclient, websocket
@@ -143,7 +143,7 @@ class SocketTransport:
                 raise TransportError(_refusal(self.ws_url, exc)) from exc
             except OSError as exc:
                 raise TransportError(
-                    f"cannot reach the signals hub at {self.ws_url}: {exc}"
+                    f"cannot reach the signals hub at {redact_url(self.ws_url)}: {exc}"
                 ) from exc
             self._conn = conn
             told = conn.headers.get(MAX_MESSAGE_HEADER, "") if conn.headers else ""
@@ -184,11 +184,11 @@ class SocketTransport:
                 else:
                     self._one_per_frame = True
                 error = MessageTooBigError(
-                    f"the hub at {self.ws_url} closed the connection over a "
+                    f"the hub at {redact_url(self.ws_url)} closed the connection over a "
                     f"{size:,}-byte message (too big)"
                 )
             else:
-                error = TransportError(f"the connection to {self.ws_url} closed")
+                error = TransportError(f"the connection to {redact_url(self.ws_url)} closed")
             first = False
             if not future.done():
                 future.set_exception(error)
@@ -223,14 +223,14 @@ class SocketTransport:
             # on the connection, so the next request reconnects and re-declares.
             return await asyncio.wait_for(asyncio.shield(future), self.reply_timeout)
         except websocket.WebSocketClosedError as exc:
-            raise TransportError(f"the connection to {self.ws_url} closed") from exc
+            raise TransportError(f"the connection to {redact_url(self.ws_url)} closed") from exc
         except TimeoutError:
             if self._conn is conn:
                 self._conn = None
             conn.close()
             conn.stream.close()  # it will not answer the close either
             raise TransportError(
-                f"no reply from {self.ws_url} within {self.reply_timeout} s"
+                f"no reply from {redact_url(self.ws_url)} within {self.reply_timeout} s"
             ) from None
 
     async def close(self) -> None:

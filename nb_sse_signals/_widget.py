@@ -11,6 +11,7 @@ gets the value from the stream itself, so N open tabs cause no N-fold traffic. T
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -26,7 +27,16 @@ from ._follow import Follower
 from ._patch import parse_pointer, select
 from ._protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, STATUSES
 
+log = logging.getLogger("nb_sse_signals")
+
 _MIRRORED = frozenset({"value", "rev", "status"})
+# What the kernel decides and a front end may never change: which signal, where from,
+# how, and the code and markup that draw it. A view that set `name` would show one
+# signal while the kernel keeps following another; `_esm`, `format_js` and `template`
+# are code and markup the notebook's author wrote, not any page's script.
+_KERNEL_OWNED = frozenset(
+    {"name", "url", "transport", "pointer", "needs_token", "format_js", "_esm", "template"}
+)
 
 
 def _bundle() -> str:
@@ -176,8 +186,17 @@ class SignalWidget(anywidget.AnyWidget):
         return bool(super()._should_send_property(key, value))
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        # Viewers never write a signal: drop mirrored keys a front end might send.
-        clean = {k: v for k, v in sync_data.items() if k not in _MIRRORED}
+        # Only front ends call this (ipywidgets' comm "update"): viewers never write a
+        # signal, nor what the kernel owns. Dropped, with one log line naming them.
+        refused = sorted(k for k in sync_data if k in _MIRRORED or k in _KERNEL_OWNED)
+        if refused:
+            log.warning(
+                "nb_sse_signals: ignoring %s sent by a front end to the widget of %r: "
+                "the kernel owns them",
+                ", ".join(refused),
+                self.name,
+            )
+        clean = {k: v for k, v in sync_data.items() if k not in refused}
         if clean:
             super().set_state(clean)
 

@@ -233,6 +233,29 @@ class Kernel:
         )
         return run
 
+    def comm_msg(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send ``data`` to the kernel's comm ``comm_id``, as a front end does (a widget
+        view's ``{"method": "update", "state": ...}``); the shell runs it before any
+        request sent after it."""
+        self._conn.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": uuid.uuid4().hex,
+                        "username": "test",
+                        "session": self._session,
+                        "msg_type": "comm_msg",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {"comm_id": comm_id, "data": data},
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
+
     async def run(self, code: str, timeout: float = 30.0) -> str:
         """Run code to the end; return its stdout, or fail with the kernel's traceback."""
         run = self.submit(code)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import backplane, fanout, package, patchgen, soak, throughput, wire
+from bench import backplane, fanout, memory, package, patchgen, soak, throughput, wire
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -78,3 +78,9 @@ def test_package_quick_reports_the_esm_every_widget_ships() -> None:
     section = package.run(quick=True)
     widget_js = Path(__file__).resolve().parents[1] / "nb_sse_signals" / "static" / "widget.js"
     assert section.facts["esm_bytes"] == len(widget_js.read_bytes())
+
+
+def test_memory_quick_holds_every_idle_replaying_and_stuck_connection() -> None:
+    facts = memory.run(quick=True).facts
+    for mode in ("idle", "replay", "stuck"):
+        assert facts[f"{mode}_ready"] == facts["clients"], f"{mode}: {facts}"

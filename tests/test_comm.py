@@ -303,3 +303,34 @@ def test_the_comm_transport_needs_no_thread_and_no_socket() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_snapshot_requests_in_a_loop_are_answered_within_the_shared_budget(local: None) -> None:
+    # A view (or any script in the page) asking for snapshots as fast as it can: the
+    # answers share the budget with the events, as every message to iopub must.
+    s = ServerSignal("asked-often", {"a": "x" * 1000}, scope="k-b")
+    relay = relay_of(s)
+    relay.max_messages = 20.0
+    rec = Recorder(s.key)
+    channel = relay.attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.messages, what="the first snapshot")
+        start, before = time.monotonic(), relay.messages_sent
+        while time.monotonic() < start + 1.0:
+            channel.receive({"type": "snapshot"})
+            time.sleep(0.001)
+        s.set({"a": "y"})
+        s._publisher.flush()
+        channel.receive({"type": "snapshot"})
+        wait_until(
+            lambda: any(m["type"] == "snapshot" and '"y"' in m["data"] for m in rec.messages),
+            what="an answer to the last request, with the last value",
+        )
+        elapsed = time.monotonic() - start
+        answers = sum(1 for m in rec.messages if m["type"] == "snapshot")
+        sent = relay.messages_sent - before
+    finally:
+        channel.detach()
+    assert sent <= relay.max_messages * elapsed + 3, f"{sent} messages in {elapsed:.2f} s"
+    assert answers <= sent, "every answer counted"
+    assert answers >= 2

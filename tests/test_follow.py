@@ -199,6 +199,73 @@ def test_a_stale_event_shows_stale_and_the_hubs_next_snapshot_shows_live(scripte
     assert values == [({"n": 0}, 0), ({"n": 1}, 1)], "stale changes no value"
 
 
+def test_a_stream_that_is_not_utf8_shows_error_and_reconnects(scripted: Any) -> None:
+    url, scripts, seen, _ = scripted
+    scripts.append(snapshot(0, b'{"n":0}', "e-1") + b"data: \xff\xfe not UTF-8\n\n")
+    scripts.append(change(1, b'[{"op":"replace","path":"/n","value":1}]', "e-2"))
+    follower, values, statuses = follow(url)
+    try:
+        wait_until(lambda: values and values[-1][1] == 1, what="the change after reconnecting")
+        assert follower._thread.is_alive(), "the follower's thread died"
+    finally:
+        follower.stop()
+    assert "error" in statuses, statuses
+    assert statuses[-1] == "live", statuses
+    assert seen[1]["last_event_id"] == "e-1", "resumed from the last event it could read"
+    assert values == [({"n": 0}, 0), ({"n": 1}, 1)]
+
+
+def test_an_event_over_the_bound_shows_error_and_reconnects_without_keeping_it(
+    scripted: Any,
+) -> None:
+    url, scripts, seen, _ = scripted
+    # A line that never ends, as far as the bound goes; then a hub that behaves.
+    scripts.append(snapshot(0, b'{"n":0}', "e-1") + b"data: " + b"x" * 50_000)
+    scripts.append(change(1, b'[{"op":"replace","path":"/n","value":1}]', "e-2"))
+    values: list[tuple[Any, int]] = []
+    statuses: list[str] = []
+    follower = Follower(
+        url,
+        "s",
+        lambda v, r: values.append((copy.deepcopy(v), r)),
+        statuses.append,
+        max_event_bytes=10_000,
+    )
+    try:
+        wait_until(lambda: values and values[-1][1] == 1, what="the change after reconnecting")
+    finally:
+        follower.stop()
+    assert "error" in statuses, statuses
+    assert len([s for s in seen if "last_event_id" in s]) == 2, seen
+    assert values == [({"n": 0}, 0), ({"n": 1}, 1)]
+
+
+def test_a_snapshot_answer_over_the_bound_is_a_failed_fetch(scripted: Any) -> None:
+    url, scripts, seen, answers = scripted
+    scripts.append(
+        snapshot(0, b'{"n":0}', "e-1")
+        + change(2, b'[{"op":"replace","path":"/n","value":2}]', "e-3")
+    )
+    big = b"x" * 20_000
+    answers.append(
+        b'[{"name":"s","rev":2,"patch":[{"op":"replace","path":"","value":"' + big + b'"}]}]'
+    )
+    values: list[tuple[Any, int]] = []
+    follower = Follower(
+        url, "s", lambda v, r: values.append((copy.deepcopy(v), r)), lambda s: None,
+        max_event_bytes=10_000,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: {"snapshot": "s"} in seen, what="the snapshot request")
+        answers.append(
+            b'[{"name":"s","rev":2,"patch":[{"op":"replace","path":"","value":{"n":2}}]}]'
+        )
+        wait_until(lambda: values and values[-1][1] == 2, timeout=20, what="a retried snapshot")
+    finally:
+        follower.stop()
+    assert values == [({"n": 0}, 0), ({"n": 2}, 2)], "the oversized answer was never shown"
+
+
 def test_a_refusal_is_logged_once_not_at_every_retry(
     server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
+from nb_sse_signals._handlers import OPEN_STREAMS, WINDOW
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
@@ -187,7 +188,7 @@ def test_token_in_query_or_cookie_is_accepted(server: Server) -> None:
     resp = httpx.get(
         server.url + "nb-sse-signals/snapshot",
         params={"signal": "a"},
-        cookies={"nb_sse_signals_token": TOKEN},
+        cookies={f"nb_sse_signals_token_{server.port}": TOKEN},
         timeout=5,
     )
     assert resp.status_code == 200
@@ -359,3 +360,52 @@ def test_a_notebook_on_another_origin_may_subscribe_with_the_token(server: Serve
         client.stream("GET", events_url(server), params={"signal": "a", "token": TOKEN}) as resp,
     ):
         assert resp.headers.get("access-control-allow-origin") == "*"
+
+
+def test_head_on_the_snapshot_endpoint_answers_the_status_a_get_would_and_no_body(
+    server: Server,
+) -> None:
+    server.hub.declare("a", {"big": "x" * 100_000})
+    url = server.url + "nb-sse-signals/snapshot"
+    auth = {"Authorization": f"token {TOKEN}"}
+    known = httpx.head(url, params={"signal": "a"}, headers=auth, timeout=5)
+    assert (known.status_code, known.content) == (200, b"")
+    assert known.headers["Content-Length"] == "0", "no snapshot is sent"
+    unknown = httpx.head(url, params={"signal": ["a", "b"]}, headers=auth, timeout=5)
+    assert (unknown.status_code, unknown.content) == (404, b"")
+    assert httpx.head(url, params={"signal": "a"}, timeout=5).status_code == 403
+    assert httpx.head(url, params={"signal": "bad key"}, headers=auth, timeout=5).status_code == 400
+
+
+def test_a_big_replay_to_a_reader_that_stops_is_streamed_a_window_at_a_time() -> None:
+    # What the socket has not taken stays the hub's frames, referenced in the handler's
+    # queue; the writer holds at most one window of them at a time.
+    with Server(port=0, token=TOKEN, keepalive=60) as server:
+        server.hub.declare("h", {"i": 0, "pad": ""})
+        for i in range(1, 1025):
+            server.hub.set("h", {"i": i, "pad": f"{i:08d}" * 512})
+        oldest = server.hub._signals["h"].floor_seq
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        try:
+            sock.sendall(
+                b"GET /nb-sse-signals/events?signal=h HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: token {TOKEN}\r\n".encode()
+                + f"Last-Event-ID: {server.hub.epoch}-{oldest}\r\n\r\n".encode()
+            )
+            settings = server._app.settings
+
+            def stuck() -> Any:
+                streams = settings.get(OPEN_STREAMS)
+                return streams and next(iter(streams))._writer.busy and next(iter(streams))
+
+            handler = wait_until(stuck, 5, "a full socket")
+            queued = len(handler._writer._stream._write_buffer)
+            assert queued <= WINDOW + 64, f"{queued:,} bytes queued in the writer at once"
+            waiting = handler._queue[handler._queued :]
+            assert waiting, "the rest waits as the hub's frames"
+            history = {id(frame) for _, frame in server.hub._signals["h"].history}
+            assert all(id(frame) in history for frame in waiting), "references, not copies"
+        finally:
+            sock.close()

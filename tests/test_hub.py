@@ -12,12 +12,14 @@ import jsonpatch
 import orjson
 import pytest
 
+from nb_sse_signals import _protocol as proto
 from nb_sse_signals._errors import (
     BackplaneError,
     CursorError,
     LimitError,
     NotJSONError,
     PatchError,
+    ProtocolError,
     SignalClosedError,
     UnknownSignalError,
 )
@@ -127,6 +129,45 @@ async def test_resume_beyond_history_falls_back_to_a_snapshot() -> None:
     mirror.apply(events)
     assert mirror.values == {"a": {"n": 9}, "quiet": {"n": 1}}
     assert events[-1].id == f"{hub.epoch}-{12}"
+
+
+async def test_a_replay_bigger_than_a_subscribers_buffer_is_sent_as_snapshots() -> None:
+    # A client chooses its cursor: the oldest of a full history must not make one
+    # connection hold every signal's history; it gets the state instead.
+    hub = SignalHub(buffer_bytes=20_000)
+    names = [f"s{i}" for i in range(5)]
+    for name in names:
+        hub.declare(name, {"n": 0, "pad": "x" * 500})
+    mirror = Mirror()
+    mirror.apply(await events_of(hub.subscribe(names)))
+    for i in range(1, 11):
+        for name in names:
+            hub.set(name, {"n": i, "pad": str(i) * 500})  # 50 changes of 500+ bytes
+    resumed = hub.subscribe(names, mirror.cursor)
+    assert resumed.pending_bytes <= 20_000, resumed.pending_bytes
+    events = await events_of(resumed)
+    assert all(parse_change(e.data).is_snapshot for e in events), "state, not events"
+    mirror.apply(events)
+    assert mirror.values == {name: {"n": 10, "pad": "10" * 500} for name in names}
+    # Under the buffer, the same cursor replays the changes themselves.
+    small = hub.subscribe(names[:1], f"{hub.epoch}-{hub._seq - 10}")  # two rounds back
+    replayed = [parse_change(e.data) for e in await events_of(small)]
+    assert [(c.rev, c.is_snapshot) for c in replayed] == [(9, False), (10, False)]
+
+
+async def test_subscribers_are_handed_the_hubs_own_frames_never_copies() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 0})
+    first = hub.subscribe(["a"])
+    cursor = SSEDecoder().decode(b"".join(first.take_frames()).decode())[-1].id
+    subs = [hub.subscribe(["a"]) for _ in range(3)]
+    for sub in subs:
+        sub.take_frames()  # the first snapshots
+    hub.set("a", {"n": 1})
+    resumed = [hub.subscribe(["a"], cursor) for _ in range(3)]
+    taken = [sub.take_frames() for sub in subs + resumed]
+    (frame,) = taken[0]
+    assert all(len(t) == 1 and t[0] is frame for t in taken), "one frame object for all"
 
 
 async def test_a_cursor_from_another_hub_gets_snapshots() -> None:
@@ -676,3 +717,50 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     assert ("refused", "bad") in [(k, d.get("name")) for k, d in resumed]
     hub.set("bad", 1)  # a publisher fixes it: served again, as a snapshot
     assert orjson.loads(hub.snapshots(["bad"])[0])["patch"][0]["value"] == 1
+
+
+async def test_snapshots_are_the_bytes_built_for_the_revision_not_serialised_again() -> None:
+    hub = SignalHub()
+    hub.declare("a", {"x": 1})
+    sub = hub.subscribe(["a"])  # a subscriber's snapshot builds the revision's frame
+    frame = b"".join(sub.take_frames())
+    # Behind the hub's back (no revision): a snapshot served from the built bytes
+    # cannot see it; one serialised again per request would.
+    hub._signals["a"].value["x"] = 2  # type: ignore[index]
+    (data,) = hub.snapshots(["a"])
+    assert data in frame, "the endpoint serves the frame's own data"
+    assert parse_change(data.decode()).patch[0]["value"] == {"x": 1}
+    hub.set("a", {"x": 3})
+    (data,) = hub.snapshots(["a"])
+    assert parse_change(data.decode()).patch[0]["value"] == {"x": 3}, "a new revision, new bytes"
+
+
+def test_frame_data_takes_the_one_data_line_out_of_a_built_frame() -> None:
+    assert proto.frame_data(proto.encode_event(b'{"a":1}')) == b'{"a":1}'
+    assert proto.frame_data(proto.encode_event(b"{}", event="closed")) == b"{}"
+    with pytest.raises(ProtocolError, match="one data line"):
+        proto.frame_data(proto.encode_event(b"a\nb"))
+
+
+async def test_a_replay_is_read_from_history_a_part_at_a_time_and_resyncs_if_history_moves_on() -> (
+    None
+):
+    hub = SignalHub(history=300)
+    hub.declare("a", {"n": 0})
+    mirror = Mirror()
+    mirror.apply(await events_of(hub.subscribe(["a"])))
+    for i in range(1, 201):
+        hub.set("a", {"n": i})
+    resumed = hub.subscribe(["a"], mirror.cursor)
+    assert resumed.pending_bytes == 0, "nothing is copied out of history up front"
+    first = resumed.take_frames()
+    assert 0 < len(first) < 200, "one part, not the whole replay"
+    mirror.apply(SSEDecoder().decode(b"".join(first).decode()))
+    # History moves past where the replay is: the rest would not lead to the value.
+    for i in range(201, 601):
+        hub.set("a", {"n": i})
+    rest = b"".join(resumed.take_frames()).decode()
+    events = SSEDecoder().decode(rest)
+    assert [parse_change(e.data).is_snapshot for e in events] == [True], "state instead"
+    mirror.apply(events)
+    assert mirror.values == {"a": {"n": 600}}

@@ -204,3 +204,24 @@ def test_leptos_sse_keeps_the_order_of_a_batch_and_decodes_as_named_events() -> 
         ("a", "e-1", {"event": "a", "patch": []}),
         ("b", "e-2", {"event": "b", "patch": [{"op": "remove", "path": "/x"}]}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:hunter2@h:6379/0", "redis://***@h:6379/0"),
+        ("http://user:hunter2@h/x?password=hunter2&db=1", "http://***@h/x?password=[secret]&db=1"),
+        ("unknown+scheme://u:hunter2@h", "unknown+scheme://***@h"),
+        ("u:hunter2@h:1/p@q", "***@h:1/p@q"),
+        (
+            "ws://h:1/nb-sse-signals/publish?token=hunter2",
+            "ws://h:1/nb-sse-signals/publish?token=[secret]",
+        ),
+        ("https://h/a?x=1#frag", "https://h/a?x=1#frag"),
+    ],
+)
+def test_redact_url_hides_passwords_and_secret_query_values_whatever_the_scheme(
+    url: str, shown: str
+) -> None:
+    assert proto.redact_url(url) == shown
+    assert "hunter2" not in proto.redact_url(url)

@@ -99,7 +99,8 @@ def test_demo_page_needs_the_token_once_then_uses_a_cookie(demo: tuple[str, str]
         page = client.get(url, params={"token": token})
         assert page.status_code == 200
         assert "EventSource" in page.text or "client.js" in page.text
-        assert client.cookies.get("nb_sse_signals_token") == token
+        port = httpx.URL(url).port
+        assert client.cookies.get(f"nb_sse_signals_token_{port}") == token
         snapshot = client.get(url + "nb-sse-signals/snapshot", params={"signal": "count"})
         assert snapshot.status_code == 200
     assert httpx.get(url + "static/client.js", timeout=10).status_code == 200

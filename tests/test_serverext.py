@@ -157,6 +157,16 @@ def test_the_token_is_accepted_as_a_query_parameter_too(jupyter: JupyterServer) 
     assert "never-declared" in resp.json()["error"]
 
 
+def test_head_on_the_snapshot_endpoint_answers_the_status_only_behind_jupyters_auth(
+    jupyter: JupyterServer,
+) -> None:
+    url = jupyter.url + "nb-sse-signals/snapshot"
+    unknown = httpx.head(url, params={"signal": "never-declared"}, headers=jupyter.headers)
+    assert (unknown.status_code, unknown.content) == (404, b"")
+    anonymous = httpx.head(url, params={"signal": "never-declared"}, cookies={}, timeout=10)
+    assert anonymous.status_code == 403
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -14,6 +14,7 @@ from tornado.netutil import bind_sockets
 
 from nb_sse_signals._handlers import OPEN_STREAMS, signal_handlers
 from nb_sse_signals._hub import SignalHub
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
 from nb_sse_signals._sse_writer import SSEWriter
 
@@ -172,3 +173,88 @@ def test_gzip_in_the_app_does_not_encode_the_event_stream() -> None:
     data = asyncio.run(serve_and_read())
     head = data.split(b"\r\n\r\n", 1)[0].lower()
     assert b"content-encoding" not in head, head
+
+
+async def test_frames_are_gathered_and_what_the_socket_leaves_is_queued_by_reference() -> None:
+    # A socket pair whose reader does not read: the writer sends what the socket takes
+    # and queues views of the same frames (no per-subscriber copy of shared bytes).
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    drained: list[bool] = []
+    try:
+        stream = IOStream(ours)
+        writer = SSEWriter(
+            stream, chunked=True, on_drained=lambda: drained.append(True), on_closed=lambda: None
+        )
+        frames = [b"data: " + bytes([65 + i]) * 300_000 + b"\n\n" for i in range(3)]
+        writer.send_frames(frames)
+        assert writer.busy, "a reader that does not read leaves bytes queued"
+        queued = list(stream._write_buffer._buffers)
+        views = [buffer for by_reference, buffer in queued if by_reference]
+        assert any(view.obj is frames[-1] for view in views), "the last frame is queued as is"
+        assert all(view.obj in frames for view in views if len(view) > 2048)
+        received = b""
+        theirs.setblocking(False)
+        deadline = time.monotonic() + 5
+        whole = sum(map(len, frames)) + len(b"%x\r\n\r\n" % sum(map(len, frames)))
+        while not drained or len(received) < whole:
+            assert time.monotonic() < deadline, "the queue never drained"
+            try:
+                received += theirs.recv(1 << 20)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+        payload, _ = _dechunk(received)
+        assert payload == b"".join(frames), "one chunk: the frames in order, whole"
+    finally:
+        ours.close()
+        theirs.close()
+
+
+async def test_a_reader_that_stops_reading_is_cut_off_after_the_write_timeout() -> None:
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ended: list[str] = []
+    try:
+        writer = SSEWriter(
+            IOStream(ours),
+            chunked=True,
+            on_drained=lambda: None,
+            on_closed=lambda: ended.append("closed"),
+            write_timeout=0.3,
+        )
+        writer.send_frames([b"data: " + b"x" * 1_000_000 + b"\n\n"])
+        assert writer.busy
+        await asyncio.sleep(0.2)
+        assert not writer.closed, "not before the timeout"
+        for _ in range(100):
+            if writer.closed:
+                break
+            await asyncio.sleep(0.02)
+        assert writer.closed, "cut off once the timeout passed"
+        assert writer.timed_out
+        assert ended == ["closed"]
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_subscriber_that_stops_reading_leaves_the_hub_after_the_write_timeout() -> None:
+    # Through a real server: the hub forgets a reader that stopped, and its bytes.
+    limits = Limits(write_timeout=0.5)
+    with Server(port=0, token=TOKEN, keepalive=60, limits=limits) as server:
+        server.hub.declare("big", "x" * 8_000_000)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        try:
+            sock.sendall(
+                b"GET /nb-sse-signals/events?signal=big HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: token {TOKEN}\r\n\r\n".encode()
+            )
+            wait_until(lambda: server.hub.subscriber_count("big") == 1, 5, "the subscriber")
+            # It reads nothing more: within the timeout (and a margin), it is gone.
+            wait_until(
+                lambda: server.hub.subscriber_count("big") == 0, 5, "the stuck reader to be cut"
+            )
+        finally:
+            sock.close()

@@ -1,7 +1,10 @@
-"""SignalWidget in Python, without a kernel: the read-only value, observers, links, no echo."""
+"""SignalWidget in Python: the read-only value, observers, links, no echo; and in a real
+kernel, what a front end may not set."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -12,6 +15,7 @@ from nb_sse_signals import Publisher, ServerSignal, SignalWidget
 from nb_sse_signals._server import Server
 
 from .conftest import TOKEN, wait_until
+from .jupyter import JupyterServer, Kernel, start_jupyter
 
 
 class RecordingComm:
@@ -106,7 +110,7 @@ def test_a_front_end_cannot_write_the_value(signal: ServerSignal) -> None:
     w.set_state({"value": {"value": 666}, "rev": 99, "status": "error", "pointer": "/label"})
     assert w.value == {"value": 0, "label": "a"}
     assert w.rev == 0
-    assert w.pointer == "/label"
+    assert w.pointer == "", "which part of the value to follow is the kernel's too"
 
 
 def test_a_signal_as_the_last_expression_shows_its_widget(signal: ServerSignal) -> None:
@@ -255,3 +259,53 @@ def test_only_the_very_server_of_the_secret_is_the_same_server() -> None:
     assert not same_server("http://127.0.0.1:8888@evil.example/user/alice/", home)
     assert not same_server("http://127.0.0.1:x/user/alice/", home)
     assert not same_server(home, ""), "no server of ours"
+
+
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    server = start_jupyter(tmp_path_factory.mktemp("jupyter"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_a_front_end_cannot_change_what_the_kernel_owns(kernel: Kernel) -> None:
+    # A real kernel-side widget, and the message a front end (any script in the page)
+    # sends to change its state: the comm's "update".
+    comm_id = await kernel.run(
+        "from nb_sse_signals import ServerSignal\n"
+        "a = ServerSignal('owned-a', 1, shared=True)\n"
+        "b = ServerSignal('owned-b', 2, shared=True)\n"
+        "w = a.widget(template='A {value}')\n"
+        "before = {k: getattr(w, k) for k in ('name', 'url', 'transport', 'pointer', "
+        "'needs_token', 'format_js', '_esm', 'template')}\n"
+        "print(w.comm.comm_id, end='')"
+    )
+    hostile = {
+        "name": "k-other/owned-b",
+        "url": "http://evil.example/",
+        "transport": "comm",
+        "pointer": "/x",
+        "needs_token": True,
+        "format_js": "v => { window.__pwned = 1 }",
+        "_esm": "export default { render() { window.__pwned = 1 } }",
+        "template": "<img src=x onerror=alert(1)>",
+        "value": 666,
+    }
+    kernel.comm_msg(comm_id, {"method": "update", "state": hostile, "buffer_paths": []})
+    out = await kernel.run(
+        "import json\n"
+        "after = {k: getattr(w, k) for k in before}\n"
+        "a.set(5)\n"
+        "a._publisher.flush()\n"
+        "import time\n"
+        "deadline = time.monotonic() + 5\n"
+        "while w.value != 5 and time.monotonic() < deadline: time.sleep(0.01)\n"
+        "print(json.dumps({'same': after == before, 'changed': [k for k in before "
+        "if after[k] != before[k]], 'value': w.value}))"
+    )
+    found = json.loads(out)
+    assert found["changed"] == [], f"a front end changed {found['changed']}"
+    assert found["same"]
+    assert found["value"] == 5, "the widget still follows its own signal, and only it"

@@ -1,9 +1,10 @@
 // One multiplexed EventSource per page, server base and token, shared by
 // every signal widget. Browsers allow six HTTP/1.1 connections per host
 // across all tabs; a connection per widget would freeze JupyterLab.
-import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl, eventsUrl } from "./protocol.js";
+import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl } from "./protocol.js";
 import { Signal } from "./signal.js";
-import { Debounce, findUnknown, openEventSource, probe, timersOf } from "./stream.js";
+import { Debounce, findUnknown, openEventSource, timersOf } from "./stream.js";
+import { probe } from "./streams.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -173,7 +174,7 @@ class Connection {
     // No cursor: the new names need snapshots, and the others ignore a
     // snapshot of the revision they have. The browser itself sends
     // Last-Event-ID when it reconnects this source.
-    this.source = openEventSource(this.options, eventsUrl(this.base, names, { token: this.token }), {
+    this.source = openEventSource(this.options, this.base, names, { token: this.token }, {
       isCurrent: (source) => source === this.source,
       open: () => {
         this.#retries = 0;
@@ -278,7 +279,7 @@ class Connection {
       const failed = [...this.entries].filter(([, entry]) => entry.failed).map(([name]) => name);
       if (failed.length > 0) {
         // Rejoin them only once they exist: until then they would fail the stream again.
-        const { status } = await probe(this.options, this.base, this.token, failed);
+        const { status } = await probe(this.options.fetch ?? globalThis.fetch, this.base, failed, this.token);
         if (status !== 200) return this.#retryLater();
       }
       for (const name of failed) {

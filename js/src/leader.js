@@ -2,7 +2,7 @@
 // EventSource, subscribed to the union of the names every tab wants, and
 // relays each frame to the other tabs. One `Leader` per term: stepping down
 // aborts its controller, which ends its stream, its batch and its roll call.
-import { eventsUrl, oldestCursor } from "./protocol.js";
+import { oldestCursor } from "./protocol.js";
 import { Debounce, after, findUnknown, openEventSource, timersOf } from "./stream.js";
 
 /**
@@ -241,8 +241,9 @@ export class Leader {
   #openStream(names, cursor) {
     this.#closeStream();
     const group = this.#group;
-    const url = eventsUrl(group.base, names, { token: group.token, lastEventId: cursor || undefined });
-    this.stream = openEventSource(this.#options, url, {
+    // Past the hub's limits of one request, split across streams (streams.js).
+    const query = { token: group.token, lastEventId: cursor || undefined };
+    this.stream = openEventSource(this.#options, group.base, names, query, {
       isCurrent: (stream) => stream === this.stream,
       open: () => this.#setStreamStatus("live"),
       event: (type, event) => this.#relay(type, event),
@@ -298,7 +299,7 @@ export class Leader {
     const group = this.#group;
     this.#closeStream();
     group.streamStatus = "failed";
-    const { unknown } = await findUnknown(this.#options, group.base, group.token, names);
+    const { unknown } = await findUnknown(this.#options, group.base, group.token, names, false); // the status only (a HEAD)
     if (this.#signal.aborted) return;
     for (const name of unknown) this.unknown.add(name);
     /** @type {State} */

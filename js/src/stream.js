@@ -1,8 +1,10 @@
 // What a page's ConnectionPool (connection.js) and a tab group's leader
 // (leader.js) share: timers that tests can drive, the debounce that reopens a
 // stream once for a burst of joins, the wiring of an EventSource, and the
-// probe that finds the names a hub does not know.
-import { REFUSED_EVENT, STALE_EVENT, snapshotUrl } from "./protocol.js";
+// search for the names a hub does not know. (streams.js: how one stream's
+// names are split into requests, and the probe itself.)
+import { REFUSED_EVENT, STALE_EVENT } from "./protocol.js";
+import { openEvents, probe } from "./streams.js";
 
 /**
  * @typedef {import("./connection.js").PoolOptions} PoolOptions
@@ -112,11 +114,14 @@ export class Debounce {
 }
 
 /**
- * An EventSource on `url` whose events go to `on` for as long as
- * `on.isCurrent(source)` (until a newer source replaces it).
+ * An EventSource on `names` whose events go to `on` for as long as
+ * `on.isCurrent(source)` (until a newer source replaces it). Past the hub's
+ * limits of one request, it is split across streams (streams.js).
  *
  * @param {PoolOptions} options
- * @param {string} url
+ * @param {string} base
+ * @param {string[]} names
+ * @param {{ token?: string, lastEventId?: string }} query
  * @param {{
  *   isCurrent(source: EventSource): boolean,
  *   open(): void,
@@ -126,9 +131,8 @@ export class Debounce {
  *   `error(true)`: it gave up (403, 404, …) and will not say why (see `findUnknown`)
  * @returns {EventSource}
  */
-export function openEventSource(options, url, on) {
-  const EventSourceClass = options.EventSource ?? globalThis.EventSource;
-  const source = new EventSourceClass(url);
+export function openEventSource(options, base, names, query, on) {
+  const source = openEvents(options.EventSource ?? globalThis.EventSource, base, names, query);
   source.onopen = () => {
     if (on.isCurrent(source)) on.open();
   };
@@ -149,27 +153,6 @@ export function openEventSource(options, url, on) {
 }
 
 /**
- * Ask the snapshot endpoint about `names`: it answers as the stream would
- * have, and says why.
- *
- * @param {PoolOptions} options
- * @param {string} base
- * @param {string} token
- * @param {string[]} names
- * @returns {Promise<Answer>}
- */
-export async function probe(options, base, token, names) {
-  const fetch = options.fetch ?? globalThis.fetch;
-  try {
-    const response = await fetch(snapshotUrl(base, names, { token }), { credentials: "same-origin" });
-    const body = await response.text();
-    return { status: response.status, reason: `${response.status} ${body.slice(0, 300)}` };
-  } catch (error) {
-    return { status: 0, reason: String(error) };
-  }
-}
-
-/**
  * Which of `names` the hub does not know, after a stream of them failed: one
  * unknown name fails a whole stream (404), so ask for all of them, and after
  * a 404 for each one alone.
@@ -178,13 +161,15 @@ export async function probe(options, base, token, names) {
  * @param {string} base
  * @param {string} token
  * @param {string[]} names
+ * @param {boolean} [why] whether to ask for the reason of a refusal (streams.js's `probe`)
  * @returns {Promise<{ answer: Answer, unknown: string[] }>} `answer`: for all of them
  */
-export async function findUnknown(options, base, token, names) {
-  const answer = await probe(options, base, token, names);
+export async function findUnknown(options, base, token, names, why = true) {
+  const fetch = options.fetch ?? globalThis.fetch;
+  const answer = await probe(fetch, base, names, token, why);
   const unknown = [];
   if (answer.status === 404) {
-    const answers = names.length === 1 ? [answer] : await Promise.all(names.map((name) => probe(options, base, token, [name])));
+    const answers = names.length === 1 ? [answer] : await Promise.all(names.map((name) => probe(fetch, base, [name], token, why)));
     for (const [i, { status }] of answers.entries()) if (status === 404) unknown.push(names[i]);
   }
   return { answer, unknown };

@@ -9,6 +9,7 @@ import { Follower } from "./follower.js";
 import { Leader } from "./leader.js";
 import { parseMessage, isSnapshot } from "./protocol.js";
 import { RelaySource } from "./relaysource.js";
+import { whyNot } from "./tabframes.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener
@@ -134,7 +135,7 @@ export class TabGroup {
     this.#follower = new Follower(this, this.#tab, this.#election, this.#options);
     this.#channel = new options.BroadcastChannel(this.name);
     this.#election.holdTabLock();
-    this.#channel.onmessage = (event) => this.#receive(/** @type {Message} */ (event.data));
+    this.#channel.onmessage = (event) => this.#receive(event.data);
     this.#election.wait();
     this.#post({ t: "ping", from: this.tabId }); // a leader, if there is one, answers
   }
@@ -238,10 +239,17 @@ export class TabGroup {
   /**
    * Where every message from the other tabs arrives.
    *
-   * @param {Message} message
+   * @param {unknown} data
    */
-  #receive(message) {
-    if (this.#disposed || typeof message !== "object" || message === null) return;
+  #receive(data) {
+    if (this.#disposed) return;
+    // Any script of this origin may post on the channel: check before reading.
+    const why = whyNot(data, this.#now());
+    if (why) {
+      this.#log.warn(`[nb_sse_signals] dropped a message on the tabs' channel: ${why}`);
+      return;
+    }
+    const message = /** @type {Message} */ (data);
     const leader = this.#leader;
     switch (message.t) {
       case "want":

@@ -13,14 +13,33 @@ const OPEN = "\uE000";
 const CLOSE = "\uE001";
 const MARK = /\uE000(\d+)\uE001/g;
 
-/** Attributes whose value the browser loads or navigates to. */
+/**
+ * Attributes whose value the browser loads or navigates to, by local name in
+ * lower case (so `xlink:href` is `href`, and SVG's `xlink:href` too).
+ */
 const URL_ATTRIBUTES = new Set([
   "href", "src", "srcset", "action", "formaction", "cite", "poster", "background", "ping",
   "data", "codebase", "manifest", "longdesc", "usemap", "lowsrc", "dynsrc", "icon",
-  "xlink:href", "imagesrcset",
+  "imagesrcset", "base", // `xml:base`
 ]); // prettier-ignore
-/** Elements whose text is code or markup, not text. */
-const CODE_ELEMENTS = new Set(["SCRIPT", "STYLE", "NOSCRIPT", "IFRAME", "NOEMBED", "NOFRAMES", "XMP", "TEMPLATE"]);
+/**
+ * Elements in which no placeholder may stand at all (text, attributes, or
+ * anything inside them), by local name in lower case, in every namespace: SVG
+ * keeps its names' case (`animateMotion`) and has its own `<script>` and
+ * `<style>`. Their text is code (`script`, `style`), they turn an attribute
+ * value into another attribute (SVG animation: `<animate attributeName="href"
+ * values="{x}">`), or they act on the whole page (`base`, `link`, `meta`).
+ *
+ * @type {Map<string, string>} local name → why
+ */
+const SEALED_ELEMENTS = new Map();
+/** Elements whose text is markup (raw text): no placeholder in their text. */
+const RAW_TEXT_ELEMENTS = new Set(["noscript", "iframe", "noembed", "noframes", "xmp", "template", "plaintext"]); // prettier-ignore
+for (const [why, names] of [
+  ["its text is code", ["script", "style"]],
+  ["an SVG animation can set any attribute, links included", ["animate", "set", "animatemotion", "animatetransform", "animatecolor", "discard"]],
+  ["it acts on the whole page", ["base", "link", "meta"]],
+]) for (const name of /** @type {string[]} */ (names)) SEALED_ELEMENTS.set(name, /** @type {string} */ (why)); // prettier-ignore
 
 /**
  * @typedef {(string | { key: string })[]} Parts text, and placeholders to fill
@@ -116,24 +135,39 @@ export class Template {
       if (node.nodeType === 3) {
         const data = /** @type {Text} */ (node).data;
         if (!data.includes(OPEN)) continue;
-        const parent = node.parentNode;
-        if (parent && CODE_ELEMENTS.has(/** @type {Element} */ (parent).tagName)) {
-          throw this.#refuse(data, `inside <${/** @type {Element} */ (parent).tagName.toLowerCase()}>`);
-        }
+        this.#refuseSealed(node.parentNode, data, true);
         this.#bindings.push({ node: /** @type {Text} */ (node), parts: split(data) });
       } else if (node.nodeType === 1) {
         const element = /** @type {Element} */ (node);
         if (element.tagName.includes(OPEN)) throw this.#refuse(element.tagName, "in a tag name");
-        for (const { name, value } of [...element.attributes]) {
+        for (const attribute of [...element.attributes]) {
+          const { name, value } = attribute;
           if (name.includes(OPEN)) throw this.#refuse(name, "in an attribute name (quote the value it belongs to)");
           if (!value.includes(OPEN)) continue;
-          const lower = name.toLowerCase();
-          if (lower.startsWith("on") || lower === "style" || lower === "srcdoc") {
-            throw this.#refuse(value, `in the ${lower} attribute (a value there could run script or load things)`);
+          this.#refuseSealed(element, value, false);
+          const local = localName(attribute);
+          if (local.startsWith("on") || local === "style" || local === "srcdoc") {
+            throw this.#refuse(value, `in the ${local} attribute (a value there could run script or load things)`);
           }
-          this.#bindings.push({ element, name, parts: split(value), url: URL_ATTRIBUTES.has(lower) });
+          this.#bindings.push({ element, name, parts: split(value), url: URL_ATTRIBUTES.has(local) });
         }
       }
+    }
+  }
+
+  /**
+   * Refuse a placeholder found in `marked` (text in `node`, or an attribute of
+   * `node`) if `node` or an element around it is sealed, or the text is raw text.
+   *
+   * @param {Node | null} node
+   * @param {string} marked
+   * @param {boolean} text
+   */
+  #refuseSealed(node, marked, text) {
+    for (let at = node; at && at.nodeType === 1; at = at.parentNode) {
+      const name = localName(/** @type {Element} */ (at));
+      const why = SEALED_ELEMENTS.get(name) ?? (text || at !== node ? RAW_TEXT_ELEMENTS.has(name) && "its text is markup" : "");
+      if (why) throw this.#refuse(marked, `inside <${name}> (${why})`);
     }
   }
 
@@ -145,6 +179,18 @@ export class Template {
     const index = Number(new RegExp(MARK.source).exec(where)?.[1] ?? 0);
     return new SignalsError(`template: the placeholder {${this.#keys[index]}} may not stand ${why}`);
   }
+}
+
+/**
+ * A name as the browser matches it: the local name (no `xlink:` prefix) in lower
+ * case, since SVG keeps its names' case (`animateMotion`, `<SCRIPT>` in SVG is
+ * still a script) and `tagName` is upper case only for HTML elements.
+ *
+ * @param {Element | Attr} node
+ */
+function localName(node) {
+  const name = node.localName || node.nodeName;
+  return name.slice(name.lastIndexOf(":") + 1).toLowerCase();
 }
 
 /**

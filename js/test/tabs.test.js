@@ -561,6 +561,40 @@ describe("tabs share one connection", () => {
     assert.match(two.log.lines.join("\n"), /cannot subscribe to typo/);
   });
 
+  test("a message on the channel that does not fit is dropped with one console line, and the real leader still rules", async () => {
+    const { open, run, shared, clock } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    assert.ok(one.leading());
+    one.stream().open();
+    one.stream().emit(snapshot("a", 0, { v: 1 }), "message", "e-1");
+    await run();
+    // Any script of the origin can post on the group's channel.
+    const script = shared.tab();
+    const channel = new script.BroadcastChannel(groupName(BASE, "", "http://host/"));
+    const forged = [
+      { t: "frame", term: Infinity, from: "evil", type: "message", data: JSON.stringify(snapshot("a", 9, { v: "forged" })), id: "" },
+      { t: "state", term: clock.now + 1e12, from: "evil", status: "closed", names: [], unknown: [] },
+      { t: "want", from: "evil", names: Array.from({ length: 20_000 }, (_, i) => `n${i}`), need: [], cursor: "" },
+      { t: "bye", from: "evil", term: "1" },
+      "not even an object",
+    ];
+    for (const message of forged) channel.postMessage(message);
+    await run(100);
+    const dropped = (/** @type {any} */ tab) => tab.log.lines.filter((/** @type {string} */ line) => line.includes("dropped a message on the tabs' channel"));
+    assert.equal(dropped(two).length, forged.length, `one line per forged message:\n${two.log.lines.join("\n")}`);
+    assert.equal(dropped(one).length, forged.length, "the leader drops them too");
+    assert.match(dropped(two)[0], /expected "term" to be an integer/);
+    // The real leader's next frame still reaches the follower.
+    one.stream().emit(change("a", 1, 2), "message", "e-2");
+    await run();
+    assert.deepEqual(a2.values(), [{ v: 1 }, { v: 2 }], "never the forged value, and the real one after");
+    assert.deepEqual(one.stream().names, ["a"], "the forged want did not reach the union");
+  });
+
   test("the lock and channel name carry the version and absolute base, never the token", () => {
     const name = groupName("/user/a/", "s3cret-token", "http://127.0.0.1:8888/lab");
     assert.match(name, /^nb_sse_signals@0\.1\.0 http:\/\/127\.0\.0\.1:8888\/user\/a\/ [0-9a-z]+$/);

@@ -2,7 +2,9 @@
 // ever be text or a checked attribute value.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { parseHTML } from "linkedom";
+import { SignalsError } from "../src/errors.js";
 import { Template, isSafeUrl } from "../src/template.js";
 
 const newDocument = () =>
@@ -67,9 +69,36 @@ describe("Template", () => {
       ["<img src=x {/p}>", /\{\/p\} may not stand in an attribute name/],
       ["<script>{value}</script>", /inside <script>/],
       ["<style>{value}</style>", /inside <style>/],
+      ["<svg><style>a{color:{/c}}</style></svg>", /inside <style> \(its text is code\)/],
+      ["<svg><STYLE><tspan>{/c}</tspan></STYLE></svg>", /inside <style>/],
+      ["<svg><script>{value}</script></svg>", /inside <script>/],
+      ["<svg><script href='{value}'></script></svg>", /inside <script>/],
+      ['<svg><a><animate attributeName="href" values="{/u}"/>x</a></svg>', /inside <animate> \(an SVG animation/],
+      ['<svg><set attributeName="href" to="{/u}"/></svg>', /inside <set>/],
+      ['<svg><animateMotion path="{/p}"/></svg>', /inside <animatemotion>/],
+      ['<svg><animateTransform to="{/p}"/></svg>', /inside <animatetransform>/],
+      ['<base href="{value}">', /inside <base> \(it acts on the whole page\)/],
+      ['<link rel="stylesheet" href="{value}">', /inside <link>/],
+      ['<meta http-equiv="refresh" content="0;url={value}">', /inside <meta>/],
+      ['<svg><a xlink:onclick="{value}">x</a></svg>', /in the onclick attribute/],
+      ['<svg STYLE="{value}"></svg>', /in the style attribute/],
     ];
     for (const [source, message] of refused) {
       assert.throws(() => new Template(doc, source), message, source);
+    }
+  });
+
+  test("SVG links, xlink:href included, take only absolute http(s) URLs", () => {
+    for (const attribute of ["href", "xlink:href"]) {
+      const source = `<svg><a ${attribute}="{value}"><text>go</text></a><image ${attribute}="{value}"/></svg>`;
+      for (const bad of ["javascript:alert(1)", "data:image/svg+xml,<svg onload=alert(1)>", "#x"]) {
+        const { el } = render(source, bad);
+        for (const element of el.querySelectorAll("a, image")) {
+          assert.equal(element.getAttribute(attribute), null, `${attribute}=${bad} on <${element.localName}>`);
+        }
+      }
+      const { el } = render(source, "https://example.org/");
+      assert.equal(el.querySelector("a")?.getAttribute(attribute), "https://example.org/");
     }
   });
 
@@ -83,5 +112,103 @@ describe("Template", () => {
     assert.ok(isSafeUrl("HTTPS://a/b?c"));
     assert.ok(!isSafeUrl("javascript:x"));
     assert.ok(!isSafeUrl("ftp://a"));
+  });
+});
+
+// A hostile-value corpus against templates built from HTML and SVG parts, both
+// generated (fast-check): whatever the template, a template that is accepted
+// never lets a value add an element, reach a sealed element (script, style,
+// animation, base/link/meta), an event handler, `style` or `srcdoc`, or put
+// anything but an absolute http(s) URL in a URL attribute; a template that is
+// refused says which placeholder and why.
+const HOSTILE = [
+  "javascript:alert(1)", " JaVaScRiPt:alert(1)", "\u0001javascript:alert(1)", "java\tscript:alert(1)",
+  "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example/x", "https://ok.example/x",
+  "<img src=x onerror=alert(1)>", "</style><script>alert(1)</script>", "}*{background:url(https://evil.example/)}",
+  '" onmouseover="alert(1)', "'><svg onload=alert(1)>", "{value}", "\uE0000\uE001", "]]><script>x</script>",
+]; // prettier-ignore
+const RAW_TEXT = new Set(["noscript", "iframe", "noembed", "noframes", "xmp", "template", "plaintext"]);
+const SEALED = new Set(["script", "style", "animate", "set", "animatemotion", "animatetransform", "animatecolor", "discard", "base", "link", "meta"]); // prettier-ignore
+const URLS = new Set(["href", "src", "srcset", "action", "formaction", "cite", "poster", "background", "ping", "data", "codebase", "manifest", "longdesc", "usemap", "lowsrc", "dynsrc", "icon", "imagesrcset", "base"]); // prettier-ignore
+const HTML_TAGS = ["div", "span", "a", "img", "form", "button", "iframe", "script", "style", "base", "link", "meta", "textarea", "title", "noscript", "object", "svg"]; // prettier-ignore
+const SVG_TAGS = ["a", "image", "use", "script", "style", "animate", "set", "animateMotion", "animateTransform", "text", "tspan", "foreignObject", "feImage", "g"]; // prettier-ignore
+const ATTRIBUTES = ["href", "xlink:href", "src", "style", "onload", "onclick", "title", "class", "attributeName", "values", "to", "srcdoc", "action", "formaction", "data", "rel", "content", "http-equiv", "xml:base", "srcset"]; // prettier-ignore
+
+/** Random upper/lower case: the browser matches names without case. */
+const anyCase = (/** @type {string[]} */ names) =>
+  fc.tuple(fc.constantFrom(...names), fc.array(fc.boolean(), { minLength: 20, maxLength: 20 })).map(([name, upper]) =>
+    [...name].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(""),
+  );
+const placeholder = fc.constantFrom("{value}", "{/a}", "{/a/b}");
+const attrValue = fc.oneof(fc.constantFrom("x", "https://author.example/", "#id"), placeholder, placeholder.map((p) => `https://${p}`), placeholder.map((p) => `a ${p} b`));
+const attribute = fc.tuple(anyCase(ATTRIBUTES), attrValue).map(([name, value]) => ` ${name}="${value}"`);
+const text = fc.oneof(fc.constantFrom("t", ""), placeholder, placeholder.map((p) => `a{${p}}`));
+
+/** @param {string[]} tags @returns {fc.Arbitrary<string>} */
+const elementOf = (tags) =>
+  fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: "small", withCrossShrink: true }, text, tie("element")),
+    element: fc
+      .tuple(anyCase(tags), fc.array(attribute, { maxLength: 3 }), fc.array(tie("node"), { maxLength: 3 }))
+      .map(([tag, attrs, children]) => `<${tag}${attrs.join("")}>${children.join("")}</${tag}>`),
+  })).element;
+const source = fc.oneof(elementOf(HTML_TAGS), elementOf(SVG_TAGS).map((inner) => `<svg>${inner}</svg>`));
+const value = fc.oneof(fc.constantFrom(...HOSTILE), fc.string(), fc.record({ a: fc.constantFrom(...HOSTILE) }), fc.record({ a: fc.record({ b: fc.constantFrom(...HOSTILE) }) }));
+
+/** @param {Element} element */
+const lower = (element) => element.localName.slice(element.localName.lastIndexOf(":") + 1).toLowerCase();
+/** @param {Attr} attribute */
+const attrLocal = (attribute) => attribute.name.slice(attribute.name.lastIndexOf(":") + 1).toLowerCase();
+/** @param {Element} element */
+const sealed = (element) => {
+  for (let at = /** @type {Element | null} */ (element); at && at.nodeType === 1; at = /** @type {Element | null} */ (at.parentNode)) {
+    if (SEALED.has(lower(at))) return true;
+  }
+  return false;
+};
+
+describe("Template against hostile values (fast-check)", () => {
+  test("an accepted template never lets a value become markup, code or a non-http(s) URL", () => {
+    fc.assert(
+      fc.property(source, value, (markup, hostile) => {
+        const doc = newDocument();
+        let template;
+        try {
+          template = new Template(doc, markup);
+        } catch (error) {
+          assert.ok(error instanceof SignalsError, String(error));
+          assert.match(error.message, /^template: the placeholder \{(value|\/[^}]*)\} may not stand (in|inside) .+/);
+          return;
+        }
+        const { nodes, fill } = template.instantiate();
+        const holder = doc.createElement("div");
+        holder.appendChild(nodes);
+        const elementsBefore = [...holder.querySelectorAll("*")];
+        const before = elementsBefore.map((element) => ({
+          sealed: sealed(element) ? element.outerHTML : null,
+          text: RAW_TEXT.has(lower(element)) ? element.textContent : null,
+          attributes: new Map([...element.attributes].map((a) => [a.name, a.value])),
+        }));
+        fill(hostile);
+        const elementsAfter = [...holder.querySelectorAll("*")];
+        assert.deepEqual(elementsAfter, elementsBefore, "a value added or removed elements");
+        elementsAfter.forEach((element, i) => {
+          const was = before[i];
+          if (was.sealed !== null) assert.equal(element.outerHTML, was.sealed, `a value reached <${element.localName}>`);
+          if (was.text !== null) assert.equal(element.textContent, was.text, `a value reached <${element.localName}>'s text`);
+          for (const attribute of element.attributes) {
+            const local = attrLocal(attribute);
+            const unchanged = was.attributes.get(attribute.name) === attribute.value;
+            if (local.startsWith("on") || local === "style" || local === "srcdoc") {
+              assert.ok(unchanged, `a value reached ${attribute.name}`);
+            }
+            if (URLS.has(local) && !unchanged) {
+              assert.ok(isSafeUrl(attribute.value), `${attribute.name}=${JSON.stringify(attribute.value)}`);
+            }
+          }
+        });
+      }),
+      { numRuns: 1500 },
+    );
   });
 });
