@@ -22,8 +22,10 @@ from ._subscription import Subscription
 
 if TYPE_CHECKING:
     from ._asgi import asgi_app
+    from ._chart import SignalChart
     from ._extension import load_ipython_extension, unload_ipython_extension
     from ._handlers import signal_handlers
+    from ._link import SignalLink, link
     from ._redis import RedisBackplane, RedisPublisher
     from ._server import Server, serve
     from ._widget import SignalWidget
@@ -44,15 +46,18 @@ __all__ = [
     "RedisPublisher",
     "Server",
     "ServerSignal",
+    "SignalChart",
     "SignalClosedError",
     "SignalHub",
     "SignalInfo",
+    "SignalLink",
     "SignalWidget",
     "SignalsError",
     "Subscription",
     "UnknownSignalError",
     "__version__",
     "asgi_app",
+    "link",
     "load_ipython_extension",
     "serve",
     "signal_handlers",
@@ -77,6 +82,9 @@ _LAZY = {
     "Server": "._server",
     "serve": "._server",
     "signal_handlers": "._handlers",
+    "SignalLink": "._link",
+    "link": "._link",
+    "SignalChart": "._chart",
     # The Redis backplane needs the optional `redis` package (nb_sse_signals[redis]).
     "RedisBackplane": "._redis",
     "RedisPublisher": "._redis",

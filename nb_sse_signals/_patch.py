@@ -165,11 +165,13 @@ def array_index(token: str, length: int, *, for_add: bool = False) -> int:
         return length
     if not _INDEX.fullmatch(token):
         raise PatchError(f"expected an array index (digits, no leading zero), found {token!r}")
-    index = int(token)
     limit = length if for_add else length - 1
-    if index > limit:
-        raise PatchError(f"expected an array index at most {limit}, found {index}")
-    return index
+    # More digits than the limit has is past it; int() would refuse thousands of them
+    # with a ValueError (Python's int max_str_digits), which is no patch error.
+    if len(token) > len(str(limit)) or int(token) > limit:
+        found = token if len(token) <= 40 else f"{token[:20]}...({len(token):,} digits)"
+        raise PatchError(f"expected an array index at most {limit}, found {found}")
+    return int(token)
 
 
 # --- apply --------------------------------------------------------------------------------

@@ -39,13 +39,15 @@ _KERNEL_OWNED = frozenset(
 )
 
 
-def _bundle() -> str:
-    path = resources.files("nb_sse_signals").joinpath("static", "widget.js")
+def _bundle(name: str = "widget.js") -> str:
+    """The built ES module ``static/<name>`` (one per kind of widget: a widget ships
+    only the code it runs, in its state)."""
+    path = resources.files("nb_sse_signals").joinpath("static", name)
     if path.is_file():
         return path.read_text()
     # Importing must not fail in a source tree without the build; the widget says why.
     message = (
-        "nb_sse_signals: the front end was not built (nb_sse_signals/static/widget.js is "
+        f"nb_sse_signals: the front end was not built (nb_sse_signals/static/{name} is "
         "missing). Install the package with pip, which runs `npm run build` in js/."
     )
     return (

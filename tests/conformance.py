@@ -16,7 +16,9 @@ SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "json-p
 
 
 def records(*, only_expected: bool = False) -> list[Any]:
-    """pytest params of the suite's records; ``disabled`` ones are marked skipped."""
+    """pytest params of the suite's records. Of its ``disabled`` ones, those that hold
+    here run (a top-level scalar, a test of the whole document); only those that no
+    JSON reader can give us are skipped, saying why."""
     if not SUITE.is_dir():
         return [
             pytest.param(None, marks=pytest.mark.skip(reason=f"no conformance suite at {SUITE}"))
@@ -26,8 +28,17 @@ def records(*, only_expected: bool = False) -> list[Any]:
         for i, record in enumerate(json.loads((SUITE / name).read_text())):
             if "patch" not in record or (only_expected and "expected" not in record):
                 continue  # comment-only records, or no document to reach
-            disabled = record.get("disabled")
-            marks = [pytest.mark.skip(reason="disabled in the suite")] if disabled else []
+            if "expected" not in record and "error" not in record:
+                # The suite leaves this outcome unsaid (tests.json[56], a test of the
+                # whole document): a patch that passes and only tests changes nothing.
+                assert all(op["op"] == "test" for op in record["patch"]), record
+                record = {**record, "expected": record["doc"]}
+            marks = []
+            if record.get("disabled") and "two 'op' members" in record.get("error", ""):
+                # Its patch has an object with two "op" members, which json.loads
+                # (as any JSON reader here) reads as one: the error cannot be sent to us.
+                reason = "a JSON object with a duplicate member cannot be read as such"
+                marks = [pytest.mark.skip(reason=reason)]
             label = f"{name}[{i}] {record.get('comment', '')}".strip()
             params.append(pytest.param(record, id=label, marks=marks))
     assert len(params) > 50, f"the conformance suite at {SUITE} looks truncated"

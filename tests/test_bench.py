@@ -8,7 +8,19 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import backplane, fanout, memory, package, patchgen, soak, throughput, wire
+from bench import (
+    _redis_server,
+    backplane,
+    fanout,
+    memory,
+    package,
+    patchgen,
+    soak,
+    throughput,
+    wire,
+)
+
+from .conftest import missing
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,9 +72,10 @@ def test_main_quick_prints_a_markdown_table(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_backplane_quick_every_client_gets_every_revision_through_redis() -> None:
+    if not _redis_server.available():
+        pytest.skip(missing("redis-server", "scripts/setup.sh installs it"))
     section = backplane.run(quick=True)
-    if not section.facts:
-        pytest.skip(section.rows[0].baseline)  # no redis-server here: the row says so
+    assert section.facts, section.rows[0].baseline  # the row says why it could not run
     facts = section.facts
     for setup in ("alone", "one", "two"):
         assert facts[f"{setup}_complete_20"] == facts["clients_20"], f"{setup}: {facts}"

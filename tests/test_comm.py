@@ -8,18 +8,21 @@ client following the relay shows only values the publisher had.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from nb_sse_signals import ServerSignal, _default
 from nb_sse_signals._comm import CommRelay
+from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._protocol import ENV_SECRET, ENV_URL, parse_change, parse_closed
 from nb_sse_signals._signal_state import SignalState
 
@@ -31,6 +34,7 @@ class Recorder:
 
     def __init__(self, name: str) -> None:
         self.messages: list[dict[str, Any]] = []
+        self.times: list[float] = []  # time.monotonic() of each message (the loop's clock)
         self.state = SignalState(name)
         self.shown: list[int] = []
         self.lock = threading.Lock()
@@ -38,6 +42,7 @@ class Recorder:
     def __call__(self, message: dict[str, Any]) -> None:
         with self.lock:
             self.messages.append(message)
+            self.times.append(time.monotonic())
             if message["type"] == "events":
                 for event, data in message["events"]:
                     if event == "closed":
@@ -67,6 +72,14 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def relay_of(signal: ServerSignal) -> CommRelay:
     return _default.comm_relay(signal._publisher)
+
+
+# asyncio runs a timer up to its clock's resolution early; a flush is never sooner.
+EARLY = 1e-3
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_a_channel_gets_a_snapshot_then_contiguous_changes(local: None) -> None:
@@ -109,8 +122,35 @@ def test_ten_thousand_sets_in_a_second_stay_far_under_jupyters_limits(local: Non
     # Coalesced by the publisher's rate limit (30/s) and the relay's spacing (60/s at
     # most): a slow machine only sends fewer. Jupyter's limit is 1,000/s.
     assert sent <= 60 * elapsed + 5, f"{sent} messages in {elapsed:.2f} s"
+    assert sent >= 2, "the burst is relayed as it goes, not only at the end"
+    shortest = min(gaps(rec.times))
+    assert shortest >= relay.min_interval - EARLY, f"two flushes {shortest * 1000:.1f} ms apart"
     assert rec.state.state == "live"
     assert rec.shown == sorted(set(rec.shown)), "revisions only go forward"
+
+
+def test_one_busy_channel_is_flushed_at_most_sixty_times_a_second(local: None) -> None:
+    # A publisher of 1,000 changes a second, so only the relay's own spacing
+    # (min_interval, 1/60 s) keeps its flushes apart.
+    s = ServerSignal("busy", 0, scope="k-t", max_rate=1000)
+    rec = Recorder(s.key)
+    relay = relay_of(s)
+    channel = relay.attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.state.rev >= 0, what="the first snapshot")
+        deadline = time.monotonic() + 0.6
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            s.set(n)
+            time.sleep(0.001)
+        s._publisher.flush()
+        wait_until(lambda: rec.state.value == n, what="the last value")
+    finally:
+        channel.detach()
+    assert len(rec.times) >= 5, rec.times
+    shortest = min(gaps(rec.times))
+    assert shortest >= relay.min_interval - EARLY, f"two flushes {shortest * 1000:.1f} ms apart"
 
 
 def test_many_widgets_share_one_message_budget(local: None) -> None:
@@ -118,7 +158,18 @@ def test_many_widgets_share_one_message_budget(local: None) -> None:
     relay = relay_of(signals[0])
     relay.max_messages = 100.0  # tighter than the default, to see it bind
     recorders = [Recorder(s.key) for s in signals]
-    channels = [relay.attach(s.key, r) for s, r in zip(signals, recorders, strict=True)]
+    # (relay.messages_sent, time) per message: the count moves only at the end of a
+    # flush, so the messages of one flush share it.
+    stamps: list[tuple[int, float]] = []
+
+    def stamped(recorder: Recorder) -> Callable[[dict[str, Any]], None]:
+        def send(message: dict[str, Any]) -> None:
+            stamps.append((relay.messages_sent, time.monotonic()))
+            recorder(message)
+
+        return send
+
+    channels = [relay.attach(s.key, stamped(r)) for s, r in zip(signals, recorders, strict=True)]
     try:
         wait_until(lambda: all(r.state.rev >= 0 for r in recorders), what="every first snapshot")
         start, before = time.monotonic(), relay.messages_sent
@@ -139,8 +190,48 @@ def test_many_widgets_share_one_message_budget(local: None) -> None:
     finally:
         for channel in channels:
             channel.detach()
-    # One message per channel per flush, flushes spaced so the total stays in budget.
+    # One message per channel per flush, flushes spaced so the total stays in budget:
+    # after a flush of k messages, the next waits k / max_messages seconds.
     assert sent <= relay.max_messages * elapsed + len(signals), f"{sent} in {elapsed:.2f} s"
+    flushes = [
+        (min(t for n, t in stamps if n == flush), sum(1 for n, _ in stamps if n == flush))
+        for flush in sorted({n for n, _ in stamps})
+    ]
+    assert len(flushes) >= 3, flushes
+    for (at, count), (next_at, _) in itertools.pairwise(flushes):
+        wait = max(relay.min_interval, count / relay.max_messages)
+        assert next_at - at >= wait - EARLY, f"{count} messages, then {next_at - at:.3f} s"
+
+
+async def test_the_byte_budget_spaces_flushes_by_the_bytes_they_carried() -> None:
+    hub = SignalHub()
+    hub.declare("big", "")
+    loop = asyncio.get_running_loop()
+    # 20 kB/s and values of 2 kB: a flush of k values must be followed by k * 0.1 s
+    # of quiet, far more than the message budget (1 / 1,000 per s) or min_interval ask.
+    relay = CommRelay(hub, loop, max_messages=1_000.0, max_bytes=20_000.0, min_interval=0.001)
+    sent: list[tuple[float, int]] = []
+    done = asyncio.Event()
+
+    def send(message: dict[str, Any]) -> None:
+        size = sum(len(data) for _, data in message["events"])
+        sent.append((loop.time(), size))
+        if '"00020' in message["events"][-1][1]:
+            done.set()
+
+    channel = relay.attach("big", send)
+    try:
+        for n in range(1, 21):
+            hub.set("big", f"{n:05d}" + "x" * 2_000)
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        channel.detach()
+    assert len(sent) >= 3, sent
+    for (at, size), (next_at, _) in itertools.pairwise(sent):
+        wait = size / relay.max_bytes
+        assert next_at - at >= wait - EARLY, f"{size} bytes, then {next_at - at:.3f} s"
+    assert relay.bytes_sent == sum(size for _, size in sent)
 
 
 def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> None:
@@ -334,3 +425,9 @@ def test_snapshot_requests_in_a_loop_are_answered_within_the_shared_budget(local
     assert sent <= relay.max_messages * elapsed + 3, f"{sent} messages in {elapsed:.2f} s"
     assert answers <= sent, "every answer counted"
     assert answers >= 2
+
+
+@pytest.mark.parametrize(("messages", "size"), [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, -5.0)])
+async def test_a_budget_that_is_not_positive_is_refused(messages: float, size: float) -> None:
+    with pytest.raises(ValueError, match="expected positive message and byte budgets"):
+        CommRelay(SignalHub(), asyncio.get_running_loop(), max_messages=messages, max_bytes=size)

@@ -172,3 +172,40 @@ def related_pair(draw: st.DrawFn) -> tuple[JSON, JSON]:
 @given(pair=related_pair())
 def test_diff_of_edited_lists_applies_exactly(pair: tuple[JSON, JSON]) -> None:
     roundtrip(*pair)
+
+
+@pytest.mark.parametrize("kind", [int, bool])
+@pytest.mark.parametrize("where", [0, 1, 7, 20, 38, 39])
+@pytest.mark.parametrize("size", [40])
+def test_one_number_of_another_type_in_a_run_of_equal_floats_is_a_change(
+    kind: type, where: int, size: int
+) -> None:
+    # Fresh float objects (as parsed from JSON), so no run is skipped by identity and
+    # every comparison goes through the C-speed run checks: [1.0] == [1] == [True].
+    old: list[JSON] = [float("1") for _ in range(size)]
+    new: list[JSON] = [float("1") for _ in range(size)]
+    new[where] = kind(1)
+    for a, b in ((old, new), (new, old)):
+        patch = roundtrip(a, b)
+        assert patch == [{"op": "replace", "path": f"/{where}", "value": b[where]}]
+
+
+def test_a_key_renamed_to_one_holding_the_very_same_object_is_a_remove_and_an_add() -> None:
+    shared: list[JSON] = [1]
+    patch = roundtrip({"a": 1, "b": shared}, {"a": 1, "c": shared})
+    assert patch == [{"op": "remove", "path": "/b"}, {"op": "add", "path": "/c", "value": [1]}]
+
+
+def test_emptying_a_one_element_list_is_one_remove() -> None:
+    assert roundtrip({"xs": [1]}, {"xs": []}) == [{"op": "remove", "path": "/xs/0"}]
+
+
+@pytest.mark.parametrize("wrap", [lambda x: [x], lambda x: {"k": x}], ids=["list", "dict"])
+@pytest.mark.parametrize("where", [0, 1, 20, 39])
+def test_a_type_change_inside_a_run_of_equal_containers_is_a_change(wrap: Any, where: int) -> None:
+    # Equal-but-distinct containers (as parsed anew): the run checks must look inside.
+    old: list[JSON] = [wrap(float("1")) for _ in range(40)]
+    new: list[JSON] = [wrap(float("1")) for _ in range(40)]
+    new[where] = wrap(1)
+    for a, b in ((old, new), (new, old)):
+        roundtrip(a, b)

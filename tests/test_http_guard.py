@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from nb_sse_signals._http_guard import room
 from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
 
@@ -53,6 +54,26 @@ def test_more_query_fields_than_tornado_parses_get_a_json_400(
     assert headers["Content-Type"].startswith("application/json")
     assert orjson.loads(body) == {"error": "expected at most 1,000 query fields, got 1,201"}
     assert canary.alive()
+
+
+@pytest.mark.parametrize(("fields", "refused"), [(1_000, False), (1_001, True)])
+def test_the_query_field_limit_holds_to_the_field(
+    server: Server, fields: int, refused: bool
+) -> None:
+    # The token and fields - 1 unknown signals: at the limit the request reaches the
+    # handler (which names the unknown signals); one more and it is ours to refuse,
+    # before Tornado's own bare 400.
+    query = "&".join(f"signal=s{i}" for i in range(fields - 1))
+    request = get(f"/nb-sse-signals/snapshot?token={TOKEN}&{query}").replace(
+        b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"
+    )
+    status, _, body = exchange(server, request)
+    error = orjson.loads(body)["error"]
+    if refused:
+        assert (status, error) == (400, "expected at most 1,000 query fields, got 1,001")
+    else:
+        assert status != 400, error
+        assert "query fields" not in error
 
 
 def test_a_url_past_the_header_limit_gets_a_json_414(server: Server, canary: Canary) -> None:
@@ -108,3 +129,68 @@ def test_requests_within_the_limits_pass_through_untouched(server: Server) -> No
     )
     assert status == 200
     assert orjson.loads(body)[0]["name"] == "plain"
+
+
+@pytest.mark.parametrize("limit", [1, 1_000, 1 << 20, 1 << 24])
+def test_tornado_is_given_room_above_each_limit_but_not_without_bound(limit: int) -> None:
+    # A body a little over our limit must reach us (to get JSON): Tornado's own limit
+    # is at least twice ours and 1 MiB over; and at most both, or it reads on for ever.
+    given = room(limit)
+    assert given >= 2 * limit
+    assert given >= limit + (1 << 20)
+    assert given <= 2 * limit + (1 << 20)
+
+
+def test_the_header_byte_limit_holds_to_the_byte() -> None:
+    # header bytes: the request target, and each header as "name: value\r\n".
+    headers = b"Host: 127.0.0.1\r\nConnection: close\r\n"
+    counted = len("Host") + len("127.0.0.1") + 4 + len("Connection") + len("close") + 4
+    with Server(port=0, token=TOKEN, limits=Limits(header_bytes=2_000)) as srv:
+        for size, refused in ((2_000, False), (2_001, True)):
+            path = "/nb-sse-signals/snapshot?signal=" + "x" * (size - counted - 32)
+            assert len(path) + counted == size
+            status, _, body = exchange(srv, f"GET {path} HTTP/1.1\r\n".encode() + headers + b"\r\n")
+            error = orjson.loads(body)["error"]
+            if refused:
+                assert status == 414, error
+                assert error == "expected at most 2,000 header bytes, got 2,001"
+            else:
+                assert status != 414, error
+                assert "header bytes" not in error
+
+
+def test_the_message_byte_limit_holds_to_the_byte() -> None:
+    with Server(
+        port=0, token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=100)
+    ) as srv:
+        for length, refused in ((50, False), (100, False), (101, True)):
+            body = b'{"op": "info", "name": "x"}'.ljust(length)
+            request = (
+                f"POST /nb-sse-signals/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"X-Signals-Publish-Secret: {SECRET}\r\nContent-Length: {length}\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode() + body
+            status, _, answer = exchange(srv, request)
+            if refused:
+                assert status == 413
+                assert orjson.loads(answer) == {
+                    "error": "expected at most 100 message bytes, got 101"
+                }
+            else:
+                assert status == 200, answer
+
+
+def test_a_refused_body_that_arrives_anyway_is_never_applied() -> None:
+    # The client sends its whole body at once, past the limit: the answer is the
+    # refusal, and nothing of the body reaches the hub.
+    with Server(
+        port=0, token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=100)
+    ) as srv:
+        body = orjson.dumps({"op": "declare", "name": "sneaky", "value": "x" * 200})
+        request = (
+            f"POST /nb-sse-signals/publish HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"X-Signals-Publish-Secret: {SECRET}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        status, _, _ = exchange(srv, request)
+        assert status == 413
+        assert "sneaky" not in srv.hub.names()

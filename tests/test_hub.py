@@ -764,3 +764,31 @@ async def test_a_replay_is_read_from_history_a_part_at_a_time_and_resyncs_if_his
     assert [parse_change(e.data).is_snapshot for e in events] == [True], "state instead"
     mirror.apply(events)
     assert mirror.values == {"a": {"n": 600}}
+
+
+async def test_closing_a_subscription_gives_its_place_back_to_the_next_subscriber() -> None:
+    # A browser that reconnects a thousand times must not use up the hub's
+    # subscriber limit: every close hands its place back.
+    hub = SignalHub(limits=Limits(subscribers=2, subscribers_per_signal=2))
+    hub.declare("a", 1)
+    for cycle in range(5):
+        first, second = hub.subscribe(["a"]), hub.subscribe(["a"])
+        with pytest.raises(LimitError, match="expected at most 2 subscribers, got one more"):
+            hub.subscribe(["a"])
+        first.close()
+        second.close()
+        first.close()  # a second close gives nothing back twice
+        assert hub.subscriber_count() == 0, f"cycle {cycle}"
+    again = hub.subscribe(["a"])
+    assert (await events_of(again))[0].event == "message"
+    again.close()
+
+
+def test_snapshots_serve_every_name_after_a_closed_one() -> None:
+    hub = SignalHub()
+    for name in ("gone", "live", "also"):
+        hub.declare(name, {"n": name})
+    hub.close("gone")
+    snaps = [orjson.loads(data) for data in hub.snapshots(["gone", "live", "also"])]
+    assert [s["name"] for s in snaps] == ["gone", "live", "also"]
+    assert snaps[1]["patch"][0]["value"] == {"n": "live"}

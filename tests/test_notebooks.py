@@ -40,8 +40,9 @@ CHECKS = {
         "        break\n"
         "    time.sleep(0.05)\n"
         "time.sleep(0.5)\n"
-        "print(len(series.value['y']), '|', label.value)",
-        r"[1-9]\d* \| kernel sees [1-9]\d* points\n",
+        "print(len(series.value['y']), '|', label.value, '|', len(line.x))",
+        # link() copies in the browser only: the kernel's line keeps what it was made with.
+        r"[1-9]\d* \| kernel sees [1-9]\d* points \| 0\n",
     ),
     # The producers stop after POINTS points (15 s); the kernel-side plots then hold the
     # signal's final value, and the browser-side one keeps what it was made with.

@@ -15,7 +15,7 @@ from httpx_sse import aconnect_sse
 from bench._redis_server import RedisServer, available
 from nb_sse_signals._protocol import ENV_REDIS_URL, SNAPSHOT_PATH
 
-from .conftest import wait_until
+from .conftest import missing, wait_until
 from .jupyter import TOKEN, JupyterServer, Kernel, start_jupyter
 from .test_handlers import reconstruct
 
@@ -231,7 +231,7 @@ def test_fresh_venv_pip_install_enables_the_extension(tmp_path: Path) -> None:
     assert "enabled" in line
 
 
-@pytest.mark.skipif(not available(), reason="redis-server is not installed (scripts/setup.sh)")
+@pytest.mark.skipif(not available(), reason=missing("redis-server", "scripts/setup.sh installs it"))
 def test_two_jupyter_servers_share_signals_through_redis_set_by_config_or_environment(
     tmp_path: Path,
 ) -> None:

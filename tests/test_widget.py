@@ -87,8 +87,16 @@ def test_observe_and_dlink_follow_a_pointer_into_the_value(
 
 
 def test_jsdlink_accepts_the_value_as_a_source(signal: ServerSignal) -> None:
-    link = widgets.jsdlink((signal.widget("/value"), "value"), (widgets.IntProgress(), "value"))
-    assert link.source[1] == "value"
+    # jsdlink needs a synced trait (ipywidgets refuses any other with TypeError); what
+    # reaches the browser is the link's state, naming this widget's model and trait.
+    w = signal.widget("/value")
+    progress = widgets.IntProgress()
+    link = widgets.jsdlink((w, "value"), (progress, "value"))
+    state = link.get_state()
+    assert state["source"] == [f"IPY_MODEL_{w.model_id}", "value"]
+    assert state["target"] == [f"IPY_MODEL_{progress.model_id}", "value"]
+    with pytest.raises(TypeError, match="cannot be synced"):
+        widgets.jsdlink((w, "token"), (widgets.Text(), "value"))  # the token never is
 
 
 def test_value_changes_are_never_sent_to_the_front_end(

@@ -164,8 +164,11 @@ export class JsonTree {
   }
 }
 
-/** @param {Document} doc */
-function addStyle(doc) {
+/**
+ * The view's stylesheet, once per document (the chart's status dot uses it too).
+ * @param {Document} doc
+ */
+export function addStyle(doc) {
   const id = `nb-sse-signals-style-${VERSION}`;
   if (!doc.head || doc.getElementById(id)) return;
   const style = doc.createElement("style");

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { jupyterBaseUrl, resolveBase } from "../src/baseurl.js";
-import { fakeDocument } from "./fakes.js";
+import { newDocument } from "./dom.js";
 
 /** A page as JupyterLab 4 serves it. @param {string} config */
 function labPage(config) {
-  const doc = fakeDocument();
+  const doc = newDocument();
   const script = doc.createElement("script");
   script.id = "jupyter-config-data";
   script.textContent = config;
@@ -21,7 +21,7 @@ describe("jupyterBaseUrl", () => {
     assert.equal(jupyterBaseUrl(labPage('{"baseUrl": "prefix"}')), "/prefix/");
   });
   test("falls back to the classic notebook's body attribute", () => {
-    const doc = fakeDocument();
+    const doc = newDocument();
     doc.body.dataset.baseUrl = "/classic/";
     assert.equal(jupyterBaseUrl(/** @type {any} */ (doc)), "/classic/");
   });

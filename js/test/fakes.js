@@ -1,6 +1,9 @@
-// Stand-ins for what Node does not have: EventSource, a clock we drive by
-// hand, the snapshot endpoint, and just enough DOM for view.js. Each call
-// makes fresh state, so tests never reset anything.
+// Stand-ins for what Node does not have or a test must drive by hand: Web
+// Locks and BroadcastChannel shared between tabs (Node has neither across
+// "tabs"), a clock we drive by hand, EventSource and the snapshot endpoint for
+// tests that play the server message by message, and anywidget's model. The
+// DOM is real (dom.js, linkedom); so is the SSE client against a real server
+// (connection_real.test.js). Each call makes fresh state, so tests never reset anything.
 
 /** Let pending promise callbacks (a fake fetch, its .json()) run. */
 export const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -129,99 +132,6 @@ export function quietLog() {
   const lines = [];
   const keep = (/** @type {unknown[]} */ ...data) => void lines.push(data.map(String).join(" "));
   return { warn: keep, error: keep, lines };
-}
-
-/** Just the DOM view.js uses. */
-export class FakeNode {
-  /** @param {any} doc @param {number} nodeType @param {string} name */
-  constructor(doc, nodeType, name) {
-    this.ownerDocument = doc;
-    this.nodeType = nodeType;
-    this.nodeName = name;
-    /** @type {FakeNode[]} */
-    this.childNodes = [];
-    /** @type {FakeNode | null} */
-    this.parentNode = null;
-    /** @type {Record<string, string>} */
-    this.attributes = {};
-    this.className = "";
-    this.id = "";
-    this.data = "";
-    this.innerHTML = "";
-  }
-  /** @returns {FakeNode | null} */
-  get lastChild() {
-    return this.childNodes.at(-1) ?? null;
-  }
-  /** @param {FakeNode} child */
-  appendChild(child) {
-    return this.insertBefore(child, null);
-  }
-  /** @param {FakeNode} child @param {FakeNode | null} before */
-  insertBefore(child, before) {
-    child.parentNode?.removeChild(child);
-    const at = before ? this.childNodes.indexOf(before) : this.childNodes.length;
-    this.childNodes.splice(at, 0, child);
-    child.parentNode = this;
-    return child;
-  }
-  /** @param {FakeNode} child */
-  removeChild(child) {
-    this.childNodes.splice(this.childNodes.indexOf(child), 1);
-    child.parentNode = null;
-    return child;
-  }
-  /** @param {FakeNode} added @param {FakeNode} removed */
-  replaceChild(added, removed) {
-    this.insertBefore(added, removed);
-    return this.removeChild(removed);
-  }
-  /** @param {string} key @param {string} value */
-  setAttribute(key, value) {
-    this.attributes[key] = value;
-  }
-  /** @param {string} key */
-  getAttribute(key) {
-    return this.attributes[key] ?? null;
-  }
-  /** @returns {string} */
-  get textContent() {
-    return this.nodeType === 3 ? this.data : this.childNodes.map((c) => c.textContent).join("") || this.innerHTML;
-  }
-  set textContent(text) {
-    this.childNodes = [];
-    this.innerHTML = "";
-    if (text) this.appendChild(this.ownerDocument.createTextNode(text));
-  }
-}
-
-export function fakeDocument() {
-  const doc = {
-    /** @param {string} name */
-    createElement: (name) => new FakeNode(doc, 1, name.toUpperCase()),
-    /** @param {string} text */
-    createTextNode: (text) => Object.assign(new FakeNode(doc, 3, "#text"), { data: text }),
-    /** @param {string} id @returns {FakeNode | null} */
-    getElementById: (id) => find(doc.head, (n) => n.id === id) ?? find(doc.body, (n) => n.id === id),
-    /** @type {FakeNode} */
-    head: /** @type {any} */ (null),
-    /** @type {FakeNode & { dataset: Record<string, string> }} */
-    body: /** @type {any} */ (null),
-    location: { href: "http://host/lab/tree/x.ipynb" },
-  };
-  doc.head = doc.createElement("head");
-  doc.body = Object.assign(doc.createElement("body"), { dataset: {} });
-  return doc;
-}
-
-/** @param {FakeNode} node @param {(node: FakeNode) => boolean} test @returns {FakeNode | null} */
-function find(node, test) {
-  if (test(node)) return node;
-  for (const child of node.childNodes) {
-    const found = find(child, test);
-    if (found) return found;
-  }
-  return null;
 }
 
 /**

@@ -126,3 +126,55 @@ describe("select", () => {
     assert.equal(select(doc, "/toString"), undefined, "inherited properties are not part of the value");
   });
 });
+
+describe("applyPatch says which operation failed and why", () => {
+  /** @param {unknown} doc @param {unknown} patch */
+  const refusal = (doc, patch) => {
+    try {
+      applyPatch(doc, /** @type {any} */ (patch));
+    } catch (error) {
+      return /** @type {Error} */ (error).message;
+    }
+    return assert.fail(`applied: ${JSON.stringify(patch)}`);
+  };
+  /** @type {[unknown, unknown, string][]} */
+  const cases = [
+    [{}, {}, "expected the patch to be an array of operations"],
+    [{ a: {} }, [{ op: "add", path: "/a/b/c", value: 1 }], 'patch operation 0 (add "/a/b/c") failed: cannot add at "/a/b/c": its parent does not exist'],
+    [{}, [{ op: "replace", path: "/x", value: 1 }], 'patch operation 0 (replace "/x") failed: cannot replace "/x": no such location'],
+    [{ a: { b: 1 } }, [{ op: "remove", path: "/a/c" }], 'patch operation 0 (remove "/a/c") failed: cannot remove "/a/c": no such location'],
+    [{}, [{ op: "copy", from: "/x", path: "/y" }], 'patch operation 0 (copy "/y") failed: no value at "from" "/x"'],
+    [{ a: { b: 1 } }, [{ op: "move", from: "/a", path: "/a/b/c" }], 'patch operation 0 (move "/a/b/c") failed: cannot move a value into itself'],
+    [{ a: [1] }, [{ op: "replace", path: "/a/01", value: 1 }], 'patch operation 0 (replace "/a/01") failed: "/a/01": expected an array index, got "01"'],
+    [{ a: [1, 2] }, [{ op: "test", path: "/a/0", value: 1 }, { op: "add", path: "/a/-/x", value: 1 }], 'patch operation 1 (add "/a/-/x") failed: "/a/-/x": expected an array index, got "-"'],
+    [{}, [null], "patch operation 0 () failed: Operation is not an object"],
+  ]; // prettier-ignore
+  for (const [doc, patch, message] of cases) {
+    test(message, () => assert.equal(refusal(doc, patch), message));
+  }
+
+  test("a move to a sibling is not a move into itself", () => {
+    assert.deepEqual(applyPatch({ a: 1, ab: 2 }, [{ op: "move", from: "/a", path: "/abc" }]), { ab: 2, abc: 1 });
+    assert.deepEqual(applyPatch({ x: { a: 1 } }, [{ op: "copy", from: "/x", path: "/x/b" }]), { x: { a: 1, b: { a: 1 } } });
+  });
+
+  test("an add at an array's end that goes deeper is refused, not appended", () => {
+    const doc = { a: [1] };
+    assert.match(refusal(doc, [{ op: "add", path: "/a/-/x", value: 1 }]), /expected an array index, got "-"/);
+    assert.deepEqual(doc, { a: [1] });
+  });
+});
+
+describe("select, the pointer reader of template.js and view.js", () => {
+  test("refuses a pointer that does not start with /", () => {
+    assert.throws(() => select({}, "a"), /expected a JSON Pointer starting with "\/", got "a"/);
+  });
+  test("never reads past an array's end, nor into a string or null", () => {
+    assert.equal(select([1, 2], "/1"), 2);
+    assert.equal(select([1, 2], "/2"), undefined);
+    assert.equal(select("text", "/length"), undefined);
+    assert.equal(select(null, "/a"), undefined);
+    assert.equal(select({ a: 1 }, "/a/b"), undefined);
+    assert.equal(select({ a: [5] }, "/a/00"), undefined);
+  });
+});

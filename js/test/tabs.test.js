@@ -45,6 +45,8 @@ function browser(known = new Set(["a", "b", "c"])) {
     const tab = {
       /** This tab, as the shared browser knows it (for `shared.hold`). */
       view: view.tab,
+      /** Its Web Locks manager (a test may make one `query` miss a lock). */
+      locks: view.locks,
       pool,
       sources,
       log,
@@ -593,6 +595,93 @@ describe("tabs share one connection", () => {
     await run();
     assert.deepEqual(a2.values(), [{ v: 1 }, { v: 2 }], "never the forged value, and the real one after");
     assert.deepEqual(one.stream().names, ["a"], "the forged want did not reach the union");
+  });
+
+  test("a follower's lock missing at one roll call but there at the next keeps its want", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    // As while a tab's lock is being granted again: one query does not list it.
+    const query = one.locks.query.bind(one.locks);
+    let misses = 1;
+    one.locks.query = async () => {
+      const found = await query();
+      if (misses-- <= 0) return found;
+      return { ...found, held: (found.held ?? []).filter((/** @type {{ name: string }} */ lock) => !lock.name.includes(" tab ")) };
+    };
+    await run(16_000); // three roll calls: missing, then there, then there
+    assert.ok(misses < 0, "the leader looked at the locks");
+    assert.deepEqual(one.stream()?.names, ["a", "b"], "dropped after missing only once");
+  });
+
+  test("of two leaders of the same term, followers take the one with the greater id, in either order", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    const group = two.pool.groups[0];
+    const { term, leaderId } = group;
+    assert.equal(leaderId, one.pool.groups[0].tabId);
+    // Another tab that also thinks it leads this term (two lock grants crossing).
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    const frame = (/** @type {string} */ from, /** @type {number} */ rev, /** @type {string} */ value) => ({
+      t: "frame", term, from, type: "message", data: JSON.stringify(change("a", rev, value)), id: `${from}-${rev}`,
+    }); // prettier-ignore
+    rival.postMessage(frame("0", 1, "from a lesser id"));
+    await run();
+    assert.equal(group.leaderId, leaderId, "a lesser id of the same term is not followed");
+    assert.ok(!a2.values().some((v) => JSON.stringify(v).includes("lesser")), JSON.stringify(a2.values()));
+    const greater = "z".repeat(16); // tab ids are 12 base-36 characters
+    rival.postMessage(frame(greater, 1, "from a greater id"));
+    await run();
+    assert.equal(group.leaderId, greater, "a greater id of the same term is followed");
+    one.stream()?.emit(change("a", 1, "from the old leader"), "message", "e-2");
+    await run();
+    assert.ok(!a2.values().some((v) => JSON.stringify(v).includes("old leader")), JSON.stringify(a2.values()));
+    rival.close();
+  });
+
+  test("what another tab posts that is not ours, or not for us, changes nothing", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    const group = two.pool.groups[0];
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    /** @type {any[]} */
+    const heard = [];
+    rival.onmessage = (/** @type {any} */ event) => void heard.push(event.data);
+    for (const junk of [null, "text", 42, { t: "nonsense" }]) rival.postMessage(junk);
+    rival.postMessage({ t: "bye", from: "not-the-leader", term: group.term });
+    await run(100);
+    assert.equal(a2.status(), "live", "a bye from a tab we do not follow is not our leader leaving");
+    assert.equal(group.leaderId, one.pool.groups[0].tabId);
+    heard.length = 0;
+    rival.postMessage({ t: "ping", from: "rival" });
+    await run(100);
+    const states = heard.filter((m) => m?.t === "state");
+    assert.equal(states.length, 1, "only the leader answers a ping");
+    assert.equal(states[0].from, one.pool.groups[0].tabId);
+    rival.postMessage({ t: "want", from: "rival", names: ["b"], need: ["b"], cursor: "" });
+    await run(200);
+    assert.ok(!two.pool.groups[0].leading);
+    assert.deepEqual(two.pool.groups[0].wants.size, 0, "a follower keeps no wants");
+    assert.deepEqual(one.stream()?.names, ["a", "b"], "the leader takes the want");
+    rival.close();
   });
 
   test("the lock and channel name carry the version and absolute base, never the token", () => {

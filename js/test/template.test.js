@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { parseHTML } from "linkedom";
 import { SignalsError } from "../src/errors.js";
-import { Template, isSafeUrl } from "../src/template.js";
+import { Template, display, isSafeUrl } from "../src/template.js";
 
 const newDocument = () =>
   /** @type {Document} */ (/** @type {unknown} */ (parseHTML("<!doctype html><html><head></head><body></body></html>").document));
@@ -112,6 +112,74 @@ describe("Template", () => {
     assert.ok(isSafeUrl("HTTPS://a/b?c"));
     assert.ok(!isSafeUrl("javascript:x"));
     assert.ok(!isSafeUrl("ftp://a"));
+  });
+
+  // Each attribute the browser loads or navigates to, on an element that uses it:
+  // a `javascript:` value in any of them would run on a click or a load.
+  /** @type {[string, string][]} */
+  const urlAttributes = [
+    ["a", "href"], ["img", "src"], ["img", "srcset"], ["form", "action"], ["button", "formaction"],
+    ["input", "formaction"], ["blockquote", "cite"], ["video", "poster"], ["body", "background"],
+    ["a", "ping"], ["object", "data"], ["object", "codebase"], ["html", "manifest"],
+    ["img", "longdesc"], ["img", "usemap"], ["img", "lowsrc"], ["img", "dynsrc"], ["command", "icon"],
+    // (imagesrcset is <link>'s, and <link> takes no placeholder at all: the attribute is
+    // still checked by its name wherever it stands.)
+    ["img", "imagesrcset"],
+  ]; // prettier-ignore
+  for (const [tag, name] of urlAttributes) {
+    test(`<${tag} ${name}> takes an http(s) URL and never a javascript: one`, () => {
+      const element = (/** @type {string} */ value) => {
+        const { el } = render(`<div><${tag} ${name}="{value}"></${tag}></div>`, value);
+        const found = el.querySelector(`[${name}]`) ?? el.querySelector(tag) ?? el.firstElementChild;
+        return found?.getAttribute(name) ?? null;
+      };
+      assert.equal(element("https://example.org/x"), "https://example.org/x");
+      assert.equal(element("javascript:alert(1)"), null, `${name}: a javascript: URL was set`);
+      assert.equal(element(" JaVaScRiPt:alert(1)"), null);
+    });
+  }
+
+  test("<svg><a xlink:href> takes no javascript: URL either", () => {
+    const link = (/** @type {string} */ value) =>
+      render('<svg><a xlink:href="{value}"><text>x</text></a></svg>', value).el.querySelector("a")?.getAttribute("xlink:href") ?? null;
+    assert.equal(link("https://example.org/"), "https://example.org/");
+    assert.equal(link("javascript:alert(1)"), null);
+  });
+
+  for (const tag of ["script", "style", "noscript", "iframe", "noembed", "noframes", "xmp", "template"]) {
+    test(`a placeholder inside <${tag}> is refused (its text is code or markup, not text)`, () => {
+      assert.throws(() => new Template(newDocument(), `<${tag}>{value}</${tag}>`), new RegExp(`\\{value\\} may not stand inside <${tag}>`));
+    });
+  }
+
+  test("eleven placeholders each fill their own part", () => {
+    const source = Array.from({ length: 11 }, (_, i) => `<i>{/${i}}</i>`).join("");
+    const values = Array.from({ length: 11 }, (_, i) => `v${i}`);
+    assert.equal(render(source, values).el.textContent, values.join(""));
+  });
+
+  test("a URL is checked from its start: an http(s) URL inside a javascript: one is refused", () => {
+    assert.ok(!isSafeUrl("javascript:alert('https://example.org/')"));
+    assert.ok(!isSafeUrl("javascript://https://example.org/%0aalert(1)"));
+    assert.ok(isSafeUrl("  https://example.org/"), "leading spaces, which browsers strip, are allowed");
+  });
+
+  test("nothing shows as nothing", () => {
+    assert.equal(display(undefined), "");
+    assert.equal(display(null), "null");
+    assert.equal(display("text"), "text");
+  });
+
+  test("the author's own markup without placeholders is kept: comments, style, handlers", () => {
+    const source = '<!-- a note --><style>b { color: red }</style><b style="font-weight: bold" onclick="void 0">{value}</b>';
+    const { el } = render(source, 7);
+    assert.equal(el.querySelector("b")?.textContent, "7");
+    assert.equal(el.querySelector("b")?.getAttribute("onclick"), "void 0");
+    assert.equal(el.querySelector("style")?.textContent, "b { color: red }");
+  });
+
+  test("a placeholder in a tag name is refused", () => {
+    assert.throws(() => new Template(newDocument(), "<b{value}>x</b>"), /\{value\} may not stand in a tag name/);
   });
 });
 

@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { applyPatch } from "../src/patch.js";
 import { JsonTree, View, compileFormat } from "../src/view.js";
-import { parseHTML } from "linkedom";
-import { fakeDocument } from "./fakes.js";
+import { newDocument } from "./dom.js";
 
-const asDocument = (/** @type {unknown} */ doc) => /** @type {Document} */ (doc);
 const asElement = (/** @type {unknown} */ el) => /** @type {HTMLElement} */ (el);
 
 describe("compileFormat", () => {
@@ -21,7 +19,7 @@ describe("compileFormat", () => {
 
 describe("JsonTree", () => {
   test("a scalar root is one text node, updated in place", () => {
-    const tree = new JsonTree(asDocument(fakeDocument()));
+    const tree = new JsonTree(newDocument());
     const node = tree.update("training");
     assert.equal(/** @type {any} */ (node).data, "training", "a root string shows without quotes");
     assert.equal(tree.update(42), node);
@@ -29,7 +27,7 @@ describe("JsonTree", () => {
   });
 
   test("redraws only the subtrees a patch replaced", () => {
-    const tree = new JsonTree(asDocument(fakeDocument()));
+    const tree = new JsonTree(newDocument());
     const before = { stats: { loss: 0.5, acc: 0.7 }, history: [1, 2, 3] };
     const root = /** @type {any} */ (tree.update(before));
     const [statsRow, historyRow] = root.childNodes;
@@ -43,7 +41,7 @@ describe("JsonTree", () => {
   });
 
   test("adds and removes rows for added and removed keys and elements", () => {
-    const tree = new JsonTree(asDocument(fakeDocument()));
+    const tree = new JsonTree(newDocument());
     const root = /** @type {any} */ (tree.update({ a: 1, b: [1] }));
     const aRow = root.childNodes[0];
     tree.update({ a: 1, b: [1, 2], c: "new" });
@@ -56,8 +54,16 @@ describe("JsonTree", () => {
     assert.equal(root.childNodes[0].textContent, "b: 0: 11: 2");
   });
 
+  test("keys and strings are text, never HTML", () => {
+    const tree = new JsonTree(newDocument());
+    const root = /** @type {any} */ (tree.update({ "<img src=x onerror=alert(1)>": "<b>bold?</b>" }));
+    assert.equal(root.querySelector("img"), null);
+    assert.equal(root.querySelector("b"), null);
+    assert.equal(root.textContent, '<img src=x onerror=alert(1)>: "<b>bold?</b>"');
+  });
+
   test("replaces a node whose kind changed", () => {
-    const tree = new JsonTree(asDocument(fakeDocument()));
+    const tree = new JsonTree(newDocument());
     const root = tree.update({ a: 1 });
     const next = /** @type {any} */ (tree.update([1]));
     assert.notEqual(next, root);
@@ -65,7 +71,7 @@ describe("JsonTree", () => {
   });
 
   test("draws at most 200 rows and counts the rest", () => {
-    const tree = new JsonTree(asDocument(fakeDocument()));
+    const tree = new JsonTree(newDocument());
     const root = /** @type {any} */ (tree.update(Array.from({ length: 250 }, (_, i) => i)));
     assert.equal(root.childNodes.length, 201);
     assert.equal(root.lastChild.textContent, "… 50 more");
@@ -77,7 +83,7 @@ describe("JsonTree", () => {
 describe("View", () => {
   /** @param {ConstructorParameters<typeof View>[1]} [options] */
   function setup(options) {
-    const doc = fakeDocument();
+    const doc = newDocument();
     const el = doc.createElement("div");
     const view = new View(asElement(el), options);
     return { doc, el, view, content: /** @type {any} */ (view.content) };
@@ -99,7 +105,7 @@ describe("View", () => {
   });
 
   test("fills a template (its own tests, with a real HTML parser: template.test.js)", () => {
-    const doc = parseHTML("<!doctype html><html><head></head><body></body></html>").document;
+    const doc = newDocument();
     const view = new View(asElement(doc.body), { template: "Count: <b>{value}</b>" });
     view.update(5);
     assert.equal(view.content.innerHTML, "Count: <b>5</b>");
@@ -111,6 +117,11 @@ describe("View", () => {
     const text = setup({ formatJs: "(v) => `<${v}>`" });
     text.view.update(1);
     assert.equal(text.content.textContent, "<1>", "a string is text, never HTML");
+    // A real parser (linkedom) would make this markup an element, were it parsed.
+    const markup = setup({ formatJs: "(v) => `<img src=x onerror=alert(1)><b>${v}</b>`" });
+    markup.view.update(2);
+    assert.equal(markup.content.querySelector("img"), null, "a string is text, never HTML");
+    assert.equal(markup.content.textContent, "<img src=x onerror=alert(1)><b>2</b>");
     const node = setup({ formatJs: "(v) => { const b = document.createElement('b'); b.textContent = v; return b; }" });
     const doc = /** @type {any} */ (globalThis).document;
     /** @type {any} */ (globalThis).document = node.doc;

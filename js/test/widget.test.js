@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { REGISTRY_KEY } from "../src/connection.js";
 import widget from "../src/widget.js";
-import { parseHTML } from "linkedom";
-import { fakeDocument, fakeEventSources, fakeModel, snapshot } from "./fakes.js";
+import { newDocument } from "./dom.js";
+import { fakeEventSources, fakeModel, snapshot } from "./fakes.js";
 
 // The widget uses the page's globals (EventSource, the registry on
 // globalThis, real timers); these tests stand in for the page.
@@ -78,7 +78,7 @@ describe("widget", () => {
 
   test("render draws the model's value and follows its changes until cleaned up", () => {
     // A real HTML parser: a template becomes DOM nodes (template.js).
-    const doc = parseHTML("<!doctype html><html><head></head><body></body></html>").document;
+    const doc = newDocument();
     const el = doc.createElement("div");
     const model = fakeModel({ ...defaults, value: 1, rev: 1, status: "live", template: "n={value}" });
     const cleanup = widget.render({ model, el: /** @type {any} */ (el) });
@@ -94,7 +94,7 @@ describe("widget", () => {
   });
 
   test("render shows nothing, and never calls format_js, before the first value", () => {
-    const doc = fakeDocument();
+    const doc = newDocument();
     const el = doc.createElement("div");
     /** @type {unknown[]} */
     const seen = [];

@@ -23,14 +23,17 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from ..conftest import missing
 from ..jupyter import TOKEN, JupyterServer, start_jupyter
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHROMIUM = "/usr/bin/chromium"
 needs_chromium = pytest.mark.skipif(
     not Path(CHROMIUM).exists(),
-    reason=f"needs Debian's Chromium at {CHROMIUM} (apt-get install -y chromium); "
-    "Playwright's own browser download is never used",
+    reason=missing(
+        f"Debian's Chromium at {CHROMIUM}",
+        "apt-get install -y chromium; Playwright's own browser download is never used",
+    ),
 )
 # Without the background-networking flags Chromium floods the closed network with
 # refused connections (see /work/shared/browser-testing.md).
@@ -70,6 +73,49 @@ COUNT_EVENT_SOURCES = """
     }
   }
   window.EventSource = Counted;
+})();
+"""
+
+
+# Records every frame the page sends on a kernel WebSocket, decoded (JupyterLab 4 speaks
+# the binary v1.kernel.websocket.jupyter.org protocol: a count, offsets, then channel,
+# header, parent header, metadata, content, buffers): channel, msg_type, and for comm
+# messages the content's `data.method` or `data.type`. `window.__kernelFrames.sent` is
+# the list; tests clear it to start a window. Installed before any page script.
+KERNEL_FRAMES = """
+(() => {
+  const frames = { sent: [] };
+  window.__kernelFrames = frames;
+  const decode = (data) => {
+    if (typeof data === "string") {
+      const msg = JSON.parse(data);
+      return [msg.channel, msg.header, msg.content];
+    }
+    const buffer = data instanceof ArrayBuffer ? data : data.buffer;
+    const view = new DataView(buffer);
+    const count = Number(view.getBigUint64(0, true));
+    const offsets = [];
+    for (let i = 0; i < count; i++) offsets.push(Number(view.getBigUint64(8 * (i + 1), true)));
+    const text = new TextDecoder();
+    const part = (i) => text.decode(buffer.slice(offsets[i], offsets[i + 1]));
+    return [part(0), JSON.parse(part(1)), JSON.parse(part(4))];
+  };
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    send(data) {
+      if (String(this.url).includes("/api/kernels/")) {
+        const size = typeof data === "string" ? data.length : (data.byteLength ?? 0);
+        try {
+          const [channel, header, content] = decode(data);
+          frames.sent.push({ channel, msg_type: header.msg_type, size,
+            method: content?.data?.method ?? content?.data?.type ?? null });
+        } catch (error) {
+          frames.sent.push({ channel: null, msg_type: "undecoded", size, method: null });
+        }
+      }
+      super.send(data);
+    }
+  };
 })();
 """
 
@@ -209,6 +255,40 @@ def notebook_page(
     finally:
         context.close()
         shutdown_kernels(lab)
+
+
+@contextmanager
+def another_tab(
+    browser: Browser, lab: JupyterServer, name: str, init_script: str = ""
+) -> Iterator[tuple[Page, PageLog]]:
+    """One more page showing notebook ``name`` of a :func:`notebook_page` that is still
+    open: its own JupyterLab workspace (so the tabs do not restore each other), the same
+    kernel, widget views restored from it (save the notebook first). Its kernel is left
+    to the first page's teardown."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    log = PageLog()
+    log.attach(page)
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    if init_script:
+        page.add_init_script(init_script)
+    try:
+        page.goto(f"{lab.url}lab/workspaces/another/tree/{name}?token={TOKEN}")
+        expect(page.locator("#jp-main-statusbar")).to_contain_text(
+            "(ipykernel) | Idle", timeout=60_000
+        )
+        yield page, log
+    finally:
+        context.close()
+
+
+def save_notebook(page: Page) -> None:
+    """Ctrl+S, until the server has the file (a page opened later restores its views)."""
+    with page.expect_response(
+        lambda r: r.request.method == "PUT" and "/api/contents/" in r.url, timeout=30_000
+    ):
+        page.keyboard.press("Control+s")
 
 
 def run_all(page: Page) -> None:

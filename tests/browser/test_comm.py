@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from ..jupyter import JupyterServer, free_port, isolated_env
 from .lab import (
+    KERNEL_FRAMES,
     NOTEBOOKS,
     PageLog,
     event_sources,
@@ -270,4 +271,68 @@ def test_the_live_plot_notebook_draws_its_bqplot_line_over_the_comm(
         page.locator(".bqplot").first.scroll_into_view_if_needed()
         page.screenshot(path=tmp_path / "live_plot_comm.png")
         assert event_sources(page)["opened"] == 0, "no EventSource: the comm carries it all"
+        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+
+
+LINKED = """
+import threading, time
+import ipywidgets as widgets
+import nb_sse_signals
+from nb_sse_signals import ServerSignal
+
+progress = ServerSignal("comm-progress", {"done": 0, "xs": [], "ys": []})
+bar = widgets.IntProgress(min=0, max=40)
+link = nb_sse_signals.link(progress.widget("/done"), (bar, "value"))
+chart = progress.chart(x="/xs", y="/ys", title="over the comm", height=150)
+widgets.VBox([bar, chart])
+"""
+
+LINKED_DRIVE = """
+def work():
+    time.sleep(2)  # the page is set up and its frame log cleared
+    for i in range(1, 41):
+        with progress.mutate() as doc:
+            doc["done"] = i
+            doc["xs"].append(i)
+            doc["ys"].append(i * i)
+        time.sleep(0.05)
+threading.Thread(target=work, daemon=True).start()
+"""
+
+
+def test_link_and_the_chart_follow_over_the_comm_and_the_page_sends_only_handshakes(
+    browser: Browser, lab: JupyterServer, tmp_path: Path
+) -> None:
+    name = write_notebook(
+        lab, "linked_comm.ipynb", "%load_ext nb_sse_signals", LINKED, LINKED_DRIVE
+    )
+    with notebook_page(browser, lab, name, init_script=KERNEL_FRAMES, only_jupyter=True) as (
+        page,
+        log,
+    ):
+        run_all(page)
+        wait_for_all_cells(page)
+        # From here, what the page may send: the comm handshakes of the widgets (a
+        # hello, snapshot requests), nothing else (a link that saved would send each
+        # value; the producer runs for 2 s more after this).
+        page.evaluate("window.__kernelFrames.sent = []")
+        page.wait_for_function(
+            """() => {
+                const data = document.querySelector('.nb-sse-signals-chart')
+                    .nbSseSignalsPlot?.data;
+                const bar = document.querySelector('.widget-hprogress .progress-bar');
+                return data?.[1]?.length === 40 && data[1][39] === 1600
+                    && bar?.style.width === '100%';
+            }""",
+            timeout=30_000,
+        )
+        sent = page.evaluate("window.__kernelFrames.sent")
+        other = [
+            f
+            for f in sent
+            if not (f["msg_type"] == "comm_msg" and f["method"] in ("hello", "snapshot"))
+        ]
+        assert other == [], f"the page sent the kernel more than handshakes: {sent}"
+        assert event_sources(page)["opened"] == 0, "no EventSource: the comm carries it all"
+        page.screenshot(path=tmp_path / "linked_comm.png")
         assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)

@@ -6,19 +6,21 @@ plotting it (docs/plots.md), one way at a time, all in one JupyterLab page:
 - ``signal``: the signal alone, shown by its own widget (the floor);
 - ``ipywidgets``: a plain ``List(Float)`` trait holding the series (the baseline);
 - ``bqplot``: the signal ``jsdlink``ed into ``bqplot.Lines`` ``x`` and ``y``;
-- ``plotly-browser``: the signal followed by ``plotly_follow.js`` (``extendTraces``);
+- ``bqplot-link``: the same with ``nb_sse_signals.link`` (no ``save_changes``);
+- ``plotly-link``: ``nb_sse_signals.link`` into a ``FigureWidget``'s trace (``extendTraces``);
 - ``plotly-kernel``: ``observe`` + ``batch_update`` of a ``FigureWidget``;
-- ``matplotlib``: ``observe`` + ``set_data`` + ``draw_idle`` of an ipympl figure.
+- ``matplotlib``: ``observe`` + ``set_data`` + ``draw_idle`` of an ipympl figure;
+- ``chart``: the signal's own streaming chart, ``s.chart()`` (uPlot).
 
 Per update: bytes the page received (kernel WebSocket and SSE event data, counted by
 wrappers around ``WebSocket`` and ``EventSource`` installed before JupyterLab loads)
 and sent, kernel CPU (``time.process_time()`` of the kernel over the updates and 1.5 s
 after, all threads), and ``set()`` to the plot redrawn (p50), from ``time.time()``
 stamped in the kernel to ``Date.now()`` when the plot redrew with the new point: the
-line's SVG path changed (bqplot, plotly), the ipympl canvas drew
-an image, or the widget's text changed. Same machine, same clock.
+line's SVG path changed (bqplot, plotly), the ipympl canvas drew an image, the chart
+drew (its ``data-points``), or the widget's text changed. Same machine, same clock.
 
-Run with ``.venv/bin/pytest tests/browser/test_plot_costs.py -s`` (about 90 s);
+Run with ``.venv/bin/pytest tests/browser/test_plot_costs.py -s`` (about 2 minutes);
 docs/benchmarks.md has the figures.
 """
 
@@ -28,7 +30,6 @@ import itertools
 import json
 import math
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,6 @@ from .lab import (
     needs_chromium,
     notebook_page,
     run_all,
-    start_lab,
     wait_for_all_cells,
     write_notebook,
 )
@@ -48,7 +48,16 @@ from .lab import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 POINTS, UPDATES = 10_000, 20
-VARIANTS = ["signal", "ipywidgets", "bqplot", "plotly-browser", "plotly-kernel", "matplotlib"]
+VARIANTS = [
+    "signal",
+    "ipywidgets",
+    "bqplot",
+    "bqplot-link",
+    "plotly-link",
+    "plotly-kernel",
+    "matplotlib",
+    "chart",
+]
 
 # Installed before any page script: byte counters, the phase log, redraw records.
 COUNTERS = """
@@ -92,8 +101,9 @@ COUNTERS = """
 SETUP = f"""
 %load_ext nb_sse_signals
 %matplotlib widget
-import asyncio, pathlib, random, threading, time
+import asyncio, random, threading, time
 import anywidget, traitlets
+import nb_sse_signals
 import ipywidgets as widgets
 import numpy as np
 import bqplot as bq
@@ -107,7 +117,8 @@ X0 = list(range(N))
 Y0 = [rng.random() for _ in range(N)]  # full-length floats, as a plot's data are
 loop = asyncio.get_running_loop()
 signals = {{name: ServerSignal(f"cost-{{name}}", {{"x": X0, "y": Y0}}) for name in
-    ["signal", "bqplot", "plotly-browser", "plotly-kernel", "matplotlib"]}}
+    ["signal", "bqplot", "bqplot-link", "plotly-link", "plotly-kernel", "matplotlib",
+     "chart"]}}
 phase = ServerSignal("cost-phase", "setup")
 results = ServerSignal("cost-results", {{}})
 
@@ -144,12 +155,6 @@ class Series(anywidget.AnyWidget):
     }} }};'''
     y = traitlets.List(traitlets.Float()).tag(sync=True)
 
-
-class PlotlyFollow(anywidget.AnyWidget):
-    _esm = pathlib.Path("plotly_follow.js")
-    source = traitlets.Instance(widgets.Widget).tag(sync=True, **widgets.widget_serialization)
-    figure = traitlets.Instance(widgets.Widget).tag(sync=True, **widgets.widget_serialization)
-    trace = traitlets.Int(0).tag(sync=True)
 """
 
 PLOTS = """
@@ -165,12 +170,17 @@ bq_figure = bq.Figure(marks=[line], animation_duration=0, layout=widgets.Layout(
 widgets.jsdlink((signals["bqplot"].widget("/x"), "value"), (line, "x"))
 widgets.jsdlink((signals["bqplot"].widget("/y"), "value"), (line, "y"))
 
+linked = bq.Lines(x=X0, y=Y0, scales={"x": bq.LinearScale(), "y": bq.LinearScale()})
+bq_linked = bq.Figure(marks=[linked], animation_duration=0, layout=widgets.Layout(height="250px"))
+nb_sse_signals.link(signals["bqplot-link"].widget("/x"), (linked, "x"))
+nb_sse_signals.link(signals["bqplot-link"].widget("/y"), (linked, "y"))
+
 def plotly_figure(title):
     return go.FigureWidget(data=[go.Scatter(x=X0, y=Y0, mode="lines")],
                            layout=dict(title=title, height=250, margin=dict(t=30, b=20)))
 
-in_browser = plotly_figure("plotly-browser")
-follow = PlotlyFollow(source=signals["plotly-browser"].widget(), figure=in_browser)
+in_browser = plotly_figure("plotly-link")
+nb_sse_signals.link(signals["plotly-link"].widget(), (in_browser, 0))
 in_kernel = plotly_figure("plotly-kernel")
 
 def plotly_redraw(value):
@@ -192,7 +202,8 @@ def mpl_redraw(value):
 
 mpl_values = signals["matplotlib"].widget()
 mpl_values.observe(Throttled(mpl_redraw, 30, loop), "value")
-widgets.VBox([shown, trait, bq_figure, in_browser, in_kernel, fig.canvas])
+chart = signals["chart"].chart(x="/x", y="/y", height=200, title="chart")
+widgets.VBox([shown, trait, bq_figure, bq_linked, in_browser, in_kernel, fig.canvas, chart])
 """
 
 DRIVE = """
@@ -239,10 +250,16 @@ widgets.VBox([start, phase_view, results.widget(format_js="v => JSON.stringify(v
 
 # Redraw records for the plots that the page's own code does not report.
 HOOKS = """() => {
-    const curve = document.querySelector('.bqplot .curve');
-    new MutationObserver(() => (window.__redraws.bqplot ??= []).push(
-        [Date.now(), curve.__data__.values.length]))
-        .observe(curve, { attributes: true, subtree: true, attributeFilter: ['d'] });
+    // The jsdlink'ed line, then the linked one, in the order they are shown.
+    const curves = document.querySelectorAll('.bqplot .curve');
+    for (const [name, curve] of [['bqplot', curves[0]], ['bqplot-link', curves[1]]])
+        new MutationObserver(() => (window.__redraws[name] ??= []).push(
+            [Date.now(), curve.__data__.values.length]))
+            .observe(curve, { attributes: true, subtree: true, attributeFilter: ['d'] });
+    const chart = document.querySelector('.nb-sse-signals-chart');
+    new MutationObserver(() => (window.__redraws.chart ??= []).push(
+        [Date.now(), Number(chart.dataset.points)]))
+        .observe(chart, { attributes: true, attributeFilter: ['data-points'] });
     // Not plotly_afterplot: each FigureWidget model loads its own copy of plotly.js,
     // and a redraw by another copy's extendTraces does not reach its listeners.
     for (const gd of document.querySelectorAll('.js-plotly-plot')) {
@@ -254,15 +271,6 @@ HOOKS = """() => {
                        attributeFilter: ['d'] });
     }
 }"""
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def latencies(stamps: list[list[float]], redraws: list[list[Any]]) -> list[float]:
@@ -285,7 +293,7 @@ def latencies(stamps: list[list[float]], redraws: list[list[Any]]) -> list[float
     return out
 
 
-@pytest.mark.timeout(300)  # six ways, one at a time, on a shared 2-core machine
+@pytest.mark.timeout(400)  # eight ways, one at a time, on a shared 2-core machine
 def test_plot_update_costs_beside_a_plain_ipywidgets_trait(
     browser: Browser, lab: JupyterServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -295,16 +303,26 @@ def test_plot_update_costs_beside_a_plain_ipywidgets_trait(
         run_all(page)
         wait_for_all_cells(page)
         expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=30_000)
-        page.wait_for_function("() => document.querySelector('.bqplot .curve')")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.bqplot .curve').length === 2"
+            " && document.querySelector('.nb-sse-signals-chart')?.dataset.points"
+            " && [...document.querySelectorAll('.js-plotly-plot')]"
+            "      .every((gd) => gd.querySelector('.scatterlayer .js-line'))",
+            timeout=120_000,
+        )
         page.wait_for_timeout(3_000)  # every view drawn, and the first (whole) updates done
         page.evaluate(HOOKS)
         page.locator(".cost-start").click()
         results = page.locator(".cost-results .nb-sse-signals-content")
-        expect(results).to_contain_text('"matplotlib"', timeout=120_000)
+        expect(results).to_contain_text('"chart"', timeout=180_000)
         measured = json.loads(results.inner_text())
         phases = page.evaluate("window.__phases")
         redraws = page.evaluate("window.__redraws")
-        assert log.errors == [], "the page logged errors:\n" + "\n".join(log.errors)
+        # anywidget gives each model 2 s to load its module and initialize; on a loaded
+        # 2-core machine the two FigureWidgets (5 MB of plotly.js each) can miss that and
+        # say so, yet draw (docs/plots.md): the redraws seen below are what counts here.
+        errors = [e for e in log.errors if "[anywidget] Failed to initialize model" not in e]
+        assert errors == [], "the page logged errors:\n" + "\n".join(errors)
 
     order = [*VARIANTS, "done"]
     figures: dict[str, dict[str, float | int]] = {}

@@ -79,9 +79,14 @@ def test_bqplot_follows_the_signal_in_the_browser_to_its_final_value(
             }}""",
             timeout=5_000,
         )
-        # The custom anywidget, linked the same way, ends on the same window.
-        points = "document.querySelector('polyline').getAttribute('points').split(' ').length"
-        assert page.evaluate(points) == WINDOW
+        # The signal's own chart ends on the same window.
+        chart = page.evaluate(
+            """() => {
+                const data = document.querySelector('.nb-sse-signals-chart').nbSseSignalsPlot.data;
+                return {n: data[1].length, x: data[0].at(-1), y: data[1].at(-1)};
+            }"""
+        )
+        assert chart == {"n": WINDOW, "x": POINTS - 1, "y": last}
         label = page.locator(".widget-label", has_text="kernel sees")
         expect(label).to_have_text(f"kernel sees {POINTS} points")
         page.locator(".bqplot").first.scroll_into_view_if_needed()

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -176,3 +179,17 @@ def test_limits_themselves_must_be_positive() -> None:
         Limits(signals=0)
     with pytest.raises(ValueError, match="at most 250"):
         Limits(depth=300)
+
+
+def test_the_defaults_are_the_ones_docs_security_md_lists() -> None:
+    # The table users read is the contract: a default changed in one place only fails.
+    text = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    units = {"": 1, "MiB": 1 << 20, "KiB": 1 << 10, "s": 1}
+    documented = {
+        name: int(number.replace(",", "")) * units[unit]
+        for name, number, unit in re.findall(
+            r"^\| `(\w+)` \| ([\d,]+)(?: (MiB|KiB|s)\b)?", text, re.MULTILINE
+        )
+    }
+    defaults = {f.name: getattr(Limits(), f.name) for f in dataclasses.fields(Limits)}
+    assert documented == defaults

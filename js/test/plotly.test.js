@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import bridge, { applyPlan, follow, isSeries, planUpdate } from "../../notebooks/plotly_follow.js";
+import { applyPlan, follow, isSeries, planUpdate, seriesProblem } from "../src/plotly.js";
 
 // The bridge runs in a page beside plotly.js; here a recording stand-in for
 // Plotly and Backbone-like models stand in for the page.
@@ -58,6 +58,8 @@ function fakePlotly() {
     /** @param {any} gd @param {Record<string, any>} update @param {number[]} traces */
     restyle(gd, update, traces) {
       calls.push({ call: "restyle", update, traces });
+      // As plotly's own index check does (assertIndexArray).
+      if (traces[0] >= gd.data.length) return Promise.reject(new Error("all values in indices array must be valid indices"));
       gd.data[traces[0]] = { x: update.x[0], y: update.y[0] };
       return Promise.resolve(gd);
     },
@@ -125,6 +127,13 @@ describe("planUpdate", () => {
   });
 });
 
+test("seriesProblem says what was expected and what arrived", () => {
+  assert.equal(seriesProblem({ x: [1], y: [2] }), "");
+  assert.equal(seriesProblem([1, 2]), "expected {x: [...], y: [...]}, got a list of 2");
+  assert.equal(seriesProblem({ a: 1 }), 'expected {x: [...], y: [...]}, got an object with keys ["a"]');
+  assert.equal(seriesProblem(null), "expected {x: [...], y: [...]}, got null");
+});
+
 test("isSeries accepts {x, y} arrays only", () => {
   assert.equal(isSeries({ x: [], y: [] }), true);
   assert.equal(isSeries({ x: [] }), false);
@@ -189,41 +198,52 @@ describe("follow", () => {
     await settle();
     assert.equal(plotly.calls.length, 0);
     /** @type {any} */ (gd)._fullLayout = {};
-    await wait(150); // one retry period
+    await wait(300); // one watch period
     assert.deepEqual(gd.data[0], { x: [0, 1], y: [2, 3] });
     stop();
   });
 
-  test("a value that is not {x, y} is left alone", async () => {
+  test("a value that is not {x, y} is left alone and reported, and the next good one draws", async () => {
     const plotly = fakePlotly();
-    const figure = fakeModel({}, { a: Promise.resolve({ el: fakePlot() }) });
-    const stop = follow(fakeModel({ value: 3 }), figure, 0, () => plotly);
+    const gd = fakePlot();
+    const figure = fakeModel({}, { a: Promise.resolve({ el: gd }) });
+    const source = fakeModel({ value: 3 });
+    /** @type {string[]} */
+    const reports = [];
+    const stop = follow(source, figure, 0, () => plotly, (p) => reports.push(p));
+    await settle();
+    source.set("value", { x: [1, 2], y: [1] });
     await settle();
     assert.equal(plotly.calls.length, 0);
+    assert.deepEqual(reports, ['expected {x: [...], y: [...]}, got number 3', "expected x and y of one length, got 2 and 1"]);
+    source.set("value", { x: [1], y: [1] });
+    await settle();
+    assert.deepEqual(gd.data[0], { x: [1], y: [1] });
+    assert.equal(reports.at(-1), "", "a good value clears the problem");
     stop();
   });
-});
 
-test("initialize resolves the widget references and stops on cleanup", async () => {
-  const plotly = fakePlotly();
-  const gd = fakePlot();
-  const source = fakeModel({ value: { x: [1], y: [2] } });
-  const figure = fakeModel({}, { a: Promise.resolve({ el: gd }) });
-  const models = /** @type {Record<string, unknown>} */ ({ s: source, f: figure });
-  const model = fakeModel({ source: "IPY_MODEL_s", figure: "IPY_MODEL_f", trace: 0 });
-  model.widget_manager = { get_model: (id) => Promise.resolve(models[id]) };
-  const global = /** @type {{Plotly?: unknown}} */ (globalThis);
-  global.Plotly = plotly;
-  try {
-    const cleanup = bridge.initialize({ model });
+  test("nothing is drawn before the signal's first value", async () => {
+    const plotly = fakePlotly();
+    const figure = fakeModel({}, { a: Promise.resolve({ el: fakePlot() }) });
+    /** @type {string[]} */
+    const reports = [];
+    const stop = follow(fakeModel({ value: null, rev: -1 }), figure, 0, () => plotly, (p) => reports.push(p));
     await settle();
+    assert.deepEqual([plotly.calls.length, reports], [0, []]);
+    stop();
+  });
+
+  test("plotly refusing a trace is reported, not thrown, and the next change redraws", async () => {
+    const plotly = fakePlotly();
+    const gd = fakePlot();
+    const figure = fakeModel({}, { a: Promise.resolve({ el: gd }) });
+    const source = fakeModel({ value: { x: [0], y: [0] } });
+    /** @type {string[]} */
+    const reports = [];
+    const stop = follow(source, figure, 3, () => plotly, (p) => reports.push(p));
     await settle();
-    assert.deepEqual(gd.data[0], { x: [1], y: [2] });
-    cleanup();
-    source.set("value", { x: [1, 2], y: [2, 3] });
-    await settle();
-    assert.deepEqual(gd.data[0], { x: [1], y: [2] }, "cleaned up: no more draws");
-  } finally {
-    delete global.Plotly;
-  }
+    assert.match(reports[0], /^plotly refused it: /);
+    stop();
+  });
 });

@@ -1,9 +1,6 @@
-// A browser-side bridge from a signal to a trace of a plotly FigureWidget.
-//
-// The anywidget module of `PlotlyFollow` (live_plot_plotly.ipynb, docs/plots.md):
-// models `source` (a signal widget whose value is {x, y}) and `figure` (a
-// plotly.graph_objects.FigureWidget), trace index `trace`. On each change of the
-// signal in the browser it appends the new points to every view of the figure with
+// Following a signal into a trace of a plotly FigureWidget, in the browser
+// (`link(source, (figure, trace))`, link.js, docs/plots.md): on each change of
+// the signal it appends the new points to every view of the figure with
 // Plotly.extendTraces, or redraws the trace with Plotly.restyle when the change is
 // not an append (a window that slid is an append with maxPoints). Nothing goes to the
 // kernel: the kernel's copy of the figure keeps the data it was made with.
@@ -36,11 +33,10 @@
  * }} WidgetModel
  */
 
-const PREFIX = "IPY_MODEL_";
-// How often, and how many times, to look again for views still being plotted: the
-// last change must reach a figure that is shown after the signal stopped changing.
-const RETRY_MS = 100;
-const RETRIES = 50;
+// How often to look for views of the figure not drawn yet: a view still being
+// plotted (plotly.js is a 5 MB module), or one shown later, after the signal
+// stopped changing, must get the last value too.
+const WATCH_MS = 250;
 
 /**
  * Whether `next[0 .. n - shift)` equals `drawn[shift .. n)` item by item.
@@ -123,41 +119,73 @@ export function applyPlan(plotly, gd, trace, plan) {
 }
 
 /**
+ * Why `value` cannot be drawn as a trace, or "" if it can.
+ * @param {unknown} value
+ */
+export function seriesProblem(value) {
+  if (!isSeries(value)) return `expected {x: [...], y: [...]}, got ${describe(value)}`;
+  if (value.x.length !== value.y.length) {
+    return `expected x and y of one length, got ${value.x.length} and ${value.y.length}`;
+  }
+  return "";
+}
+
+/**
+ * A value for a message: its kind, and its length where it has one.
+ * @param {unknown} value
+ */
+export function describe(value) {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (typeof value === "object") return `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 5))}`;
+  return `${typeof value} ${JSON.stringify(value)?.slice(0, 40)}`;
+}
+
+/**
  * Keeps trace `trace` of every view of `figure` equal to `source`'s value.
- * Returns the function that stops it.
+ * Returns the function that stops it. `report` hears why a value was not drawn
+ * (a value that is not a series, plotly refusing it), and "" once one is.
  * @param {WidgetModel} source
  * @param {WidgetModel} figure
  * @param {number} trace
  * @param {() => PlotlyApi | undefined} plotly
+ * @param {(problem: string) => void} [report]
  */
-export function follow(source, figure, trace, plotly) {
+export function follow(source, figure, trace, plotly, report = () => {}) {
   /** @type {WeakMap<HTMLElement, Series>} what each plot shows */
   const drawn = new WeakMap();
   let stopped = false;
-  let retries = 0;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let timer;
 
   const sync = async () => {
     const value = source.get("value");
     const api = plotly();
-    if (stopped || !isSeries(value)) return;
+    // Before the signal's first value (rev -1) there is nothing to draw yet.
+    if (stopped || (source.get("rev") ?? 0) < 0) return;
+    const problem = seriesProblem(value);
+    if (problem) {
+      report(problem);
+      return;
+    }
+    const series = /** @type {Series} */ (value);
     const views = await Promise.all(Object.values(figure.views ?? {}));
     let waiting = !api;
     for (const { el } of views) {
-      // A view whose newPlot has not finished has no layout yet: try it again soon.
+      // A view whose newPlot has not finished has no layout yet: the watch comes back.
       if (!api || !(/** @type {{_fullLayout?: unknown}} */ (el)._fullLayout)) {
         waiting = true;
         continue;
       }
-      const plan = planUpdate(drawn.get(el) ?? null, value);
-      drawn.set(el, value);
-      await applyPlan(api, el, trace, plan);
+      const plan = planUpdate(drawn.get(el) ?? null, series);
+      try {
+        await applyPlan(api, el, trace, plan);
+        drawn.set(el, series);
+      } catch (error) {
+        // Drawn or not, this view is redrawn whole next time.
+        drawn.delete(el);
+        throw error;
+      }
     }
-    if (waiting && retries++ < RETRIES && !stopped) {
-      clearTimeout(timer);
-      timer = setTimeout(enqueue, RETRY_MS);
-    }
+    if (!waiting) report("");
   };
   // One sync at a time, in order of the changes: each plan starts from what the
   // previous one drew.
@@ -165,52 +193,27 @@ export function follow(source, figure, trace, plotly) {
   const enqueue = () => {
     queue = queue
       .then(sync)
-      .catch((error) => console.error("nb_sse_signals plotly_follow:", error));
+      .catch((error) => report(`plotly refused it: ${error instanceof Error ? error.message : String(error)}`));
   };
+  let queued = false;
   const onChange = () => {
-    retries = 0;
+    // Changes faster than plotly draws: one sync runs with the latest value.
+    if (queued) return;
+    queued = true;
+    queue = queue.then(() => {
+      queued = false;
+    });
     enqueue();
   };
+  const watch = setInterval(async () => {
+    const views = await Promise.all(Object.values(figure.views ?? {}));
+    if (!stopped && views.some(({ el }) => !drawn.has(el))) onChange();
+  }, WATCH_MS);
   source.on("change:value", onChange);
   onChange();
   return () => {
     stopped = true;
-    clearTimeout(timer);
+    clearInterval(watch);
     source.off("change:value", onChange);
   };
 }
-
-/**
- * The model behind a widget reference ("IPY_MODEL_<id>").
- * @param {WidgetModel} model
- * @param {string} name
- */
-function referenced(model, name) {
-  const ref = String(model.get(name));
-  if (!ref.startsWith(PREFIX) || !model.widget_manager) {
-    throw new TypeError(`nb_sse_signals plotly_follow: expected ${name} to be a widget, got ${ref}`);
-  }
-  return model.widget_manager.get_model(ref.slice(PREFIX.length));
-}
-
-export default {
-  /** @param {{model: WidgetModel}} context */
-  initialize({ model }) {
-    /** @type {(() => void) | undefined} */
-    let stop;
-    let closed = false;
-    // anywidget gives up on a model whose initialize takes ~2 s: do not await here.
-    Promise.all([referenced(model, "source"), referenced(model, "figure")])
-      .then(([source, figure]) => {
-        if (!closed) {
-          const plotly = () => /** @type {{Plotly?: PlotlyApi}} */ (globalThis).Plotly;
-          stop = follow(source, figure, Number(model.get("trace")), plotly);
-        }
-      })
-      .catch((error) => console.error("nb_sse_signals plotly_follow:", error));
-    return () => {
-      closed = true;
-      stop?.();
-    };
-  },
-};
