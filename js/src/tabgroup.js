@@ -144,6 +144,11 @@ export class TabGroup {
     return this.#leader !== null;
   }
 
+  /** What each tab wants, as our leader role knows it: none while we follow. @returns {ReadonlyMap<string, Wanted>} */
+  get wants() {
+    return this.#leader?.wants ?? new Map();
+  }
+
   // -- this tab's sources ----------------------------------------------------------
 
   /** @param {RelaySource} source */
