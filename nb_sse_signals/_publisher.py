@@ -15,11 +15,12 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import _codec
 from ._errors import SignalsError
+from ._outbox import Outbox, Parcel
 from ._protocol import EVENTS_PATH
 from ._transport import TOO_BIG, HubTransport, SocketTransport, Transport, TransportError
 
@@ -31,32 +32,13 @@ T = TypeVar("T")
 
 
 class Outgoing(Protocol):
-    """What the publisher needs of a signal (``ServerSignal`` is the one there is).
-
-    The signal records its changes under its own lock; the publisher only asks it,
-    on its own thread, for what is due.
+    """A signal as the readers of ``Publisher.signals`` see it (``%signals``,
+    ``%unload_ext``); ``ServerSignal`` is the one there is. What the publisher sends
+    comes from the signal's :class:`Outbox`, given with it to :meth:`Publisher.declare`.
     """
 
     key: str
     name: str
-    _next_send: float  # loop time before which the signal's rate limit holds it back
-    _needs_declare: bool  # send the whole value next time (the hub lost track)
-
-    def _refused_as_too_big(self, message: bytes) -> bool:
-        """``message`` (taken from it) was too big to send. True: send again at once (the
-        whole value may fit where coalesced changes did not); False: it was the whole
-        value, so send nothing until it changes."""
-
-    def _backlog(self) -> bool:
-        """More messages wait that should leave now, whatever the rate limit."""
-
-    def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
-        """The message to send now and what to call with the hub's revision, or None."""
-        ...
-
-    def _supersede(self) -> None:
-        """Another signal of this process took the key over: stop publishing."""
-        ...
 
     # For readers of ``Publisher.signals`` (``%signals``, ``%unload_ext``):
     @property
@@ -98,7 +80,8 @@ class Publisher:
             self._loop = loop
         self.transport = transport
         self._signals: dict[str, Outgoing] = {}
-        self._due: dict[str, Outgoing] = {}
+        self._outboxes: dict[str, Outbox] = {}  # the signals' own, by the same keys
+        self._due: dict[str, Outbox] = {}
         self._sending: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -156,37 +139,39 @@ class Publisher:
             future.cancel()
             raise TimeoutError(f"the signals hub did not answer within {timeout} s") from None
 
-    def declare(self, signal: Outgoing, message: bytes, timeout: float = 10.0) -> int:
-        """Create ``signal`` on the hub and wait for the hub's answer, so viewers can subscribe.
+    def declare(self, signal: Outgoing, outbox: Outbox, timeout: float = 10.0) -> int:
+        """Create ``signal`` on the hub with its current value and wait for the hub's
+        answer, so viewers can subscribe; from then on, send what its ``outbox`` holds.
 
         A signal of this process with the same key (the cell that made it ran again)
         is superseded: it stops publishing, and the new one takes over its viewers.
         """
-        old = self._signals.get(signal.key)
-        if old is not None and old is not signal:
-            old._supersede()
-        (reply,) = self.run(self.transport.request([message]), timeout)
+        old = self._outboxes.get(signal.key)
+        if old is not None and old is not outbox:
+            old.supersede()
+        (reply,) = self.run(self.transport.request([outbox.whole()]), timeout)
         if not reply.get("ok"):
             raise SignalsError(f"the hub refused signal {signal.key!r}: {reply.get('error')}")
         self._signals[signal.key] = signal
+        self._outboxes[signal.key] = outbox
         return int(reply["rev"])
 
-    def schedule(self, signal: Outgoing) -> None:
-        """Ask for ``signal``'s pending changes to be sent (when its rate limit allows)."""
+    def schedule(self, outbox: Outbox) -> None:
+        """Ask for what ``outbox`` holds to be sent (when its rate limit allows)."""
         if not self._closed:
-            self._loop.call_soon_threadsafe(self._schedule, signal)
+            self._loop.call_soon_threadsafe(self._schedule, outbox)
 
-    def _schedule(self, signal: Outgoing) -> None:
-        delay = signal._next_send - self._loop.time()
+    def _schedule(self, outbox: Outbox) -> None:
+        delay = outbox.next_send - self._loop.time()
         if delay > 0:
-            self._loop.call_later(delay, self._mark_due, signal)
+            self._loop.call_later(delay, self._mark_due, outbox)
         else:
-            self._mark_due(signal)
+            self._mark_due(outbox)
 
-    def _mark_due(self, signal: Outgoing) -> None:
+    def _mark_due(self, outbox: Outbox) -> None:
         if self._closed:
             return  # shutting down: no new work on a loop about to stop
-        self._due[signal.key] = signal
+        self._due[outbox.key] = outbox
         if self._sending is None or self._sending.done():
             self._sending = self._loop.create_task(self._send_due())
 
@@ -196,60 +181,60 @@ class Publisher:
         while self._due:
             due, self._due = list(self._due.values()), {}
             now = self._loop.time()
-            batch: list[tuple[Outgoing, bytes, Callable[[int], None]]] = []
-            for signal in due:
-                taken = signal._take(now)
-                if taken is not None:
-                    batch.append((signal, *taken))
+            batch: list[tuple[Outbox, Parcel]] = []
+            for outbox in due:
+                parcel = outbox.take(now)
+                if parcel is not None:
+                    batch.append((outbox, parcel))
             if batch:
                 await self._send(batch)
 
-    async def _send(self, batch: list[tuple[Outgoing, bytes, Callable[[int], None]]]) -> None:
+    async def _send(self, batch: list[tuple[Outbox, Parcel]]) -> None:
         try:
-            replies = await self.transport.request([message for _, message, _ in batch])
+            replies = await self.transport.request([parcel.message for _, parcel in batch])
         except TransportError as exc:
             log.warning("nb_sse_signals: %s; will resend the whole values", exc)
             replies = [{"ok": False, "error": str(exc)}] * len(batch)
-        for (signal, message, sent), reply in zip(batch, replies, strict=True):
+        for (outbox, parcel), reply in zip(batch, replies, strict=True):
             if reply.get("ok"):
                 try:
-                    sent(int(reply.get("rev", 0)))
+                    parcel.sent(int(reply.get("rev", 0)))
                 except Exception:  # a user's observer must not stop the publisher
-                    log.exception("nb_sse_signals: an observer of %s failed", signal.key)
-                if signal._backlog():
-                    self._due[signal.key] = signal
+                    log.exception("nb_sse_signals: an observer of %s failed", outbox.key)
+                if outbox.backlog():
+                    self._due[outbox.key] = outbox
             elif reply.get("refused") == TOO_BIG:
                 # Never sent. A whole value that does not fit waits for the next change
                 # (resending it could only fail again, as often as we tried).
-                if signal._refused_as_too_big(message):
-                    self._due[signal.key] = signal  # in this same round (and flush)
+                if outbox.refused_as_too_big(parcel):
+                    self._due[outbox.key] = outbox  # in this same round (and flush)
                     continue
                 log.error(
                     "nb_sse_signals: %s: %s; viewers keep its last value until a change fits",
-                    signal.key,
+                    outbox.key,
                     reply.get("error"),
                 )
             else:
                 # The hub's copy and ours disagree (hub restarted, a lost message):
                 # send the whole value next time, the hub sends viewers the difference.
                 log.warning(
-                    "nb_sse_signals: %s: %s; resending its value", signal.key, reply.get("error")
+                    "nb_sse_signals: %s: %s; resending its value", outbox.key, reply.get("error")
                 )
-                signal._needs_declare = True
-                self._loop.call_later(0.5, self._mark_due, signal)
+                outbox.resend_whole()
+                self._loop.call_later(0.5, self._mark_due, outbox)
 
     async def _redeclare_all(self) -> None:
-        for signal in list(self._signals.values()):
-            signal._needs_declare = True
-            self._mark_due(signal)
+        for outbox in list(self._outboxes.values()):
+            outbox.resend_whole()
+            self._mark_due(outbox)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Send every pending change now, ignoring rate limits, and wait until the hub has it."""
 
         async def flush_all() -> None:
-            for signal in list(self._signals.values()):
-                signal._next_send = 0.0
-                self._due[signal.key] = signal
+            for outbox in list(self._outboxes.values()):
+                outbox.lift_rate_limit()
+                self._due[outbox.key] = outbox
             if self._thread is not None and self._sending is not None and not self._sending.done():
                 await self._sending
             await self._send_due()
@@ -259,6 +244,7 @@ class Publisher:
     def close_signal(self, signal: Outgoing, timeout: float = 10.0) -> None:
         self.flush(timeout)
         self._signals.pop(signal.key, None)
+        self._outboxes.pop(signal.key, None)
         message = _codec.dumps({"op": "close", "name": signal.key})
         try:
             self.run(self.transport.request([message]), timeout)

@@ -18,9 +18,10 @@ from urllib.parse import quote
 
 from . import _codec, _default
 from ._comm import CommRelay
-from ._errors import LimitError, NotJSONError, SignalClosedError
+from ._errors import NotJSONError, SignalClosedError
 from ._json import normalise
 from ._mutate import Recorder
+from ._outbox import Entry, Outbox
 from ._patch import copy_json, parse_pointer, select
 from ._protocol import EVENTS_PATH, check_key
 from ._publisher import Publisher
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["ServerSignal", "default_scope"]
 
 Listener = Callable[[JSON, int], None]
-# How _declare_message's messages begin (orjson writes a dict's keys in the order given).
-_DECLARE = b'{"op":"declare"'
 
 
 def default_scope() -> str | None:
@@ -102,19 +101,9 @@ class ServerSignal:
         self.name = name
         scope = None if shared else (scope or default_scope())
         self.key = check_key(f"{scope}/{name}" if scope else name)
-        self._key_json = _codec.dumps(self.key)
-        self.max_rate = max_rate
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
-        self._pending: list[tuple[str, str, bytes]] = []  # (op, path, serialised op)
-        self._pending_bytes = 0  # their bytes, at most (pruned replaces are not taken off)
-        self._sealed: list[bytes] = []  # patch messages that would not coalesce under the limit
-        self._needs_declare = False
-        self._too_big = False  # the hub refused the whole value as too big
-        self._next_send = 0.0
-        self._scheduled = False  # the publisher has been asked to send; no need to ask again
         self._closed = False
-        self._superseded = False
         self._listeners: list[tuple[list[str], Listener]] = []
         self._close_listeners: list[Callable[[], None]] = []
         self._server = server
@@ -132,7 +121,27 @@ class ServerSignal:
             )
         self.transport = transport
         self._publisher = publisher
-        self._sent_rev = self._publisher.declare(self, self._declare_message(self._doc))
+        # What waits to be sent, under this signal's lock: a value and its changes move together.
+        self._outbox = Outbox(
+            self.key,
+            self._lock,
+            max_rate=max_rate,
+            limit=lambda: publisher.transport.max_message_bytes,
+            schedule=publisher.schedule,
+            value=lambda: self._doc,
+            revision=lambda: self._sent_rev,
+            observed=self._observed,
+        )
+        self._sent_rev = self._publisher.declare(self, self._outbox)
+
+    @property
+    def max_rate(self) -> float:
+        """The most sends a second; a burst of changes in between is coalesced."""
+        return self._outbox.max_rate
+
+    @max_rate.setter
+    def max_rate(self, value: float) -> None:
+        self._outbox.max_rate = value
 
     # -- reading ----------------------------------------------------------------------
 
@@ -170,10 +179,11 @@ class ServerSignal:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        # Superseded: the hub's signal belongs to the new one.
+        return self._closed or self._outbox.superseded
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "live"
+        state = "closed" if self.closed else "live"
         return f"<ServerSignal {self.key!r} {state}>"
 
     # -- changing ---------------------------------------------------------------------
@@ -186,9 +196,8 @@ class ServerSignal:
             # before: O(change) plus a pointer comparison per unchanged scalar.
             doc, ops = refresh(self._doc, value)
             entries, size = _serialise(ops)  # may refuse: nothing has changed yet
-            self._check_size(size, len(entries), doc)
+            self._outbox.record(entries, size, doc)  # may refuse too (LimitError)
             self._doc = doc
-            self._record(entries, size)
 
     def update(self, fn: Callable[[JSON], object]) -> None:
         """``set(fn(current))`` atomically: no other change lands in between."""
@@ -215,17 +224,16 @@ class ServerSignal:
             try:
                 yield recorder.proxy
                 entries, size = _serialise(recorder.ops)
-                self._check_size(size, len(entries), recorder.doc)
+                self._outbox.record(entries, size, recorder.doc)  # may refuse (LimitError)
             except BaseException:
                 recorder.rollback()
                 raise
             self._doc = recorder.doc
-            self._record(entries, size)
 
     def close(self) -> None:
         """Send what is pending, then close: viewers are told the signal ended. Idempotent."""
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return  # closed, or superseded: the hub's signal belongs to the new one
             self._closed = True
         self._publisher.close_signal(self)
@@ -341,7 +349,7 @@ class ServerSignal:
         """Call ``listener()`` once the signal is closed (now, if it is); returns a
         function that removes it."""
         with self._lock:
-            closed = self._closed and not self._superseded
+            closed = self._closed and not self._outbox.superseded
             if not closed:
                 self._close_listeners.append(listener)
         if closed:
@@ -356,7 +364,7 @@ class ServerSignal:
     # -- the publisher's side -----------------------------------------------------------
 
     def _check_open(self) -> None:
-        if self._superseded:
+        if self._outbox.superseded:
             raise SignalClosedError(
                 f"signal {self.key!r} was replaced by a newer ServerSignal with the same name "
                 "(did the cell that created it run again?); use the new one"
@@ -364,147 +372,20 @@ class ServerSignal:
         if self._closed:
             raise SignalClosedError(f"signal {self.key!r} is closed")
 
-    def _supersede(self) -> None:
-        with self._lock:
-            self._superseded = self._closed = True
-            self._pending.clear()
-            self._sealed.clear()
-            self._needs_declare = False
-
-    def _message_size(self, ops_bytes: int, count: int) -> int:
-        # Exactly what _take builds, {"op":"patch","name":<key>,"patch":[<ops>]} (33 bytes
-        # and the key's JSON, a comma between ops), in a frame's [ and ] (2 more).
-        return ops_bytes + count - 1 + len(self._key_json) + 33 + 2
-
-    def _check_size(self, ops_bytes: int, count: int, doc: JSON) -> None:
-        """:class:`LimitError` for a change bigger than the hub reads in one message
-        (its ``message_bytes``), before anything changed: sent, it would be refused.
-        Also while the hub lacks the value and the whole of it did not fit (it grew
-        past the limit in small changes, then the hub lost it: a reconnect, a restart):
-        the next message must carry ``doc`` whole, so that is what must fit."""
-        limit = self._publisher.transport.max_message_bytes
-        if limit is None or not count:
-            return
-        size = self._message_size(ops_bytes, count)
-        if size > limit:
-            raise LimitError(
-                f"expected a change of {self.key!r} of at most {limit:,} bytes as JSON (the "
-                f"hub's message_bytes limit), got {size:,}"
-            )
-        if self._too_big:
-            whole = len(self._declare_message(doc)) + 2
-            if whole > limit:
-                raise LimitError(
-                    f"the hub lost its copy of {self.key!r} (a reconnect or a restart), so "
-                    f"its next message must hold the whole value, expected at most "
-                    f"{limit:,} bytes (the hub's message_bytes limit), got {whole:,}; "
-                    "nothing changed: make the value smaller"
-                )
-
-    def _declare_message(self, doc: JSON) -> bytes:
-        """``doc`` (our value, or one about to be) whole, as a message."""
-        return _codec.dumps({"op": "declare", "name": self.key, "value": doc})
-
-    def _record(self, entries: list[tuple[str, str, bytes]], size: int) -> None:
-        """Queue ops (lock held), coalescing replaces that a later replace makes moot."""
-        if not entries:
-            return
-        self._too_big = False  # a new value, and _check_size found that it fits
-        pending = self._pending
-        limit = self._publisher.transport.max_message_bytes
-        if (
-            limit is not None
-            and pending
-            and self._message_size(self._pending_bytes + size, len(pending) + len(entries)) > limit
-        ):
-            # Coalesced with what waits, this change would not fit one message: what
-            # waits leaves first, as a message of its own (each is a value this signal
-            # had; cut anywhere else, viewers could see one it never had).
-            self._sealed.append(self._patch_message())
-        self._pending_bytes += size
-
-        for entry in entries:
-            kind, path = entry[0], entry[1]
-            if kind == "replace" and path == "":
-                pending.clear()  # a whole new value makes every queued op moot
-                self._sealed.clear()
-                self._pending_bytes = len(entry[2])
-            elif kind == "replace":
-                # Only a trailing run of replaces may be pruned: an add or remove in
-                # between could shift list indexes, so an earlier path would mean
-                # another element.
-                start = len(pending)
-                while start > 0 and pending[start - 1][0] == "replace":
-                    start -= 1
-                prefix = path + "/"
-                pending[start:] = [
-                    p for p in pending[start:] if p[1] != path and not p[1].startswith(prefix)
-                ]
-            pending.append(entry)
-        if not self._scheduled:
-            # One wake-up of the publisher thread per send, not per change.
-            self._scheduled = True
-            self._publisher.schedule(self)
-
-    def _patch_message(self) -> bytes:
-        """What waits, as one patch message; nothing waits after (lock held)."""
-        patch = b"[" + b",".join(p[2] for p in self._pending) + b"]"
-        self._pending.clear()
-        self._pending_bytes = 0
-        return b'{"op":"patch","name":' + self._key_json + b',"patch":' + patch + b"}"
-
-    def _backlog(self) -> bool:
-        """Messages sealed to keep under the hub's limit still wait: send them at once."""
-        return bool(self._sealed)
-
-    def _refused_as_too_big(self, message: bytes) -> bool:
-        with self._lock:
-            self._needs_declare = True
-            if not message.startswith(_DECLARE):
-                return True  # changes coalesced past the limit: the whole value may fit
-            # A change made since the value was taken may fit: only then try again.
-            self._too_big = not self._pending
-            return False
-
-    def _take(self, now: float) -> tuple[bytes, Callable[[int], None]] | None:
-        """The message to send now, if any, and what to call with the hub's revision after."""
-        with self._lock:
-            self._scheduled = False
-            if self._too_big:
-                return None  # sending the same value again would be refused again
-            if self._needs_declare:
-                self._needs_declare = False
-                self._pending.clear()
-                self._pending_bytes = 0
-                self._sealed.clear()
-                message = self._declare_message(self._doc)
-            elif self._sealed:
-                message = self._sealed.pop(0)
-                if not self._sealed and self._pending:
-                    # The rest of the burst leaves right after, not a rate period later.
-                    self._sealed.append(self._patch_message())
-            elif self._pending:
-                message = self._patch_message()
-            else:
-                return None
-            if not message.startswith(_DECLARE):
-                # Made on the revision the hub last acknowledged: a hub whose value is
-                # another (it lost data, another publisher changed it) refuses it, and
-                # the whole value is declared again, never patched onto a wrong base.
-                message = message[:-1] + b',"base":' + str(self._sent_rev).encode() + b"}"
-            self._next_send = now + 1.0 / self.max_rate
-            # The value as sent, for kernel-side observers (copied only if there are any).
-            updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
+    def _observed(self) -> Callable[[int], None]:
+        """(lock held, the value as it is sent) What to call with the hub's revision of it:
+        kernel-side observers get it (the value copied only if there are any)."""
+        updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
 
         def sent(rev: int) -> None:
             self._sent_rev = rev
             for fn, value in updates:
                 fn(value, rev)
 
-        return message, sent
+        return sent
 
 
-def _serialise(ops: list[Op]) -> tuple[list[tuple[str, str, bytes]], int]:
+def _serialise(ops: list[Op]) -> tuple[list[Entry], int]:
     """Each op as ``(op, path, JSON bytes)`` now (later edits cannot change what was
     recorded), and their bytes in all; or :class:`NotJSONError` naming the path of
     what orjson cannot write (an integer beyond 64 bits), before anything changed."""

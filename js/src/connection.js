@@ -3,7 +3,8 @@
 // across all tabs; a connection per widget would freeze JupyterLab.
 import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl } from "./protocol.js";
 import { Signal } from "./signal.js";
-import { openEvents, probe } from "./streams.js";
+import { Debounce, findUnknown, openEventSource, timersOf } from "./stream.js";
+import { probe } from "./streams.js";
 import { VERSION } from "./version.js";
 
 /**
@@ -26,7 +27,6 @@ import { VERSION } from "./version.js";
 /** Where the page-wide pool lives: one per package version, so two versions on a page never share state. */
 export const REGISTRY_KEY = Symbol.for(`nb_sse_signals.connections@${VERSION}`);
 
-const CLOSED = 2; // EventSource.CLOSED: the browser gave up (HTTP error, wrong content type)
 const FIRST_RETRY_MS = 2_000;
 const MAX_RETRY_MS = 60_000;
 
@@ -92,10 +92,8 @@ class Connection {
   status = "connecting";
   /** The names `source` subscribes to, joined by "\n". */
   #subscribed = "";
-  /** @type {unknown} */
-  #batch = undefined;
-  /** @type {unknown} the latest a batch may wait */
-  #deadline = undefined;
+  /** Reopens once for a burst of joins and leaves. */
+  #burst;
   /** @type {unknown} */
   #retry = undefined;
   #retries = 0;
@@ -114,10 +112,8 @@ class Connection {
     this.options = options;
     this.onEmpty = onEmpty;
     this.#log = options.log ?? console;
-    this.#timers = {
-      set: options.setTimeout ?? ((/** @type {() => void} */ callback, /** @type {number} */ ms) => globalThis.setTimeout(callback, ms)),
-      clear: options.clearTimeout ?? ((/** @type {any} */ handle) => globalThis.clearTimeout(handle)),
-    };
+    this.#timers = timersOf(options);
+    this.#burst = new Debounce(this.#timers, options, () => this.#open());
   }
 
   /**
@@ -143,7 +139,7 @@ class Connection {
       entry = created;
       entry.sent.status = this.#statusOf(entry);
       this.entries.set(name, entry);
-      this.#schedule();
+      this.#burst.schedule();
     }
     // A fresh function per join, so the same listener can join twice and leave twice.
     /** @type {Listener} */
@@ -157,27 +153,8 @@ class Connection {
       if (!joined.listeners.delete(own) || joined.listeners.size > 0) return;
       joined.signal.dispose();
       this.entries.delete(name);
-      this.#schedule();
+      this.#burst.schedule();
     };
-  }
-
-  /**
-   * Reopen once for a burst of joins and leaves: when none came for
-   * `batchMs`, or `maxBatchMs` after the burst began. A notebook cell that
-   * shows ten widgets makes its joins one model at a time, each after the
-   * import of its module, often 20–40 ms apart: a fixed window from the
-   * first join would reopen the stream several times.
-   */
-  #schedule() {
-    const fire = () => {
-      this.#timers.clear(this.#batch);
-      this.#timers.clear(this.#deadline);
-      this.#batch = this.#deadline = undefined;
-      this.#open();
-    };
-    if (this.#deadline === undefined) this.#deadline = this.#timers.set(fire, this.options.maxBatchMs ?? 1_000);
-    this.#timers.clear(this.#batch);
-    this.#batch = this.#timers.set(fire, this.options.batchMs ?? 50);
   }
 
   #open() {
@@ -197,37 +174,28 @@ class Connection {
     // No cursor: the new names need snapshots, and the others ignore a
     // snapshot of the revision they have. The browser itself sends
     // Last-Event-ID when it reconnects this source.
-    const EventSourceClass = this.options.EventSource ?? globalThis.EventSource;
-    // Past the hub's limits of one request, split across streams (streams.js).
-    const source = openEvents(EventSourceClass, this.base, names, { token: this.token });
-    this.source = source;
+    this.source = openEventSource(this.options, this.base, names, { token: this.token }, {
+      isCurrent: (source) => source === this.source,
+      open: () => {
+        this.#retries = 0;
+        this.#setStatus("live");
+      },
+      event: (type, event) => {
+        if (type === "message") this.#message(event.data);
+        else if (type === "closed") this.#closed(event.data);
+        // `{}`: the hub lost its backplane (Redis): what it shows may be behind until
+        // its next event (the snapshots it sends once it is back in step). With a
+        // name: that signal's publisher is gone; only its widgets show it.
+        else if (type === STALE_EVENT) this.#stale(event.data);
+        // The hub cannot serve one signal: only its widgets show `error`.
+        else if (type === REFUSED_EVENT) this.#refused(event.data);
+      },
+      error: (gaveUp) => {
+        if (gaveUp) this.#fail(names);
+        else this.#setStatus("stale"); // the browser retries by itself
+      },
+    });
     this.#setStatus("connecting");
-    source.onopen = () => {
-      if (source !== this.source) return;
-      this.#retries = 0;
-      this.#setStatus("live");
-    };
-    source.onmessage = (event) => {
-      if (source === this.source) this.#message(event.data);
-    };
-    source.addEventListener("closed", (event) => {
-      if (source === this.source) this.#closed(/** @type {MessageEvent} */ (event).data);
-    });
-    // `{}`: the hub lost its backplane (Redis): what it shows may be behind until
-    // its next event (the snapshots it sends once it is back in step). With a
-    // name: that signal's publisher is gone; only its widgets show it.
-    source.addEventListener(STALE_EVENT, (event) => {
-      if (source === this.source) this.#stale(/** @type {MessageEvent} */ (event).data);
-    });
-    // The hub cannot serve one signal: only its widgets show `error`.
-    source.addEventListener(REFUSED_EVENT, (event) => {
-      if (source === this.source) this.#refused(/** @type {MessageEvent} */ (event).data);
-    });
-    source.onerror = () => {
-      if (source !== this.source) return;
-      if (source.readyState === CLOSED) this.#fail(names);
-      else this.#setStatus("stale"); // the browser retries by itself
-    };
   }
 
   /** @param {string} data */
@@ -289,12 +257,7 @@ class Connection {
     this.source?.close();
     this.source = null;
     this.#subscribed = "";
-    const unknown = [];
-    const answer = await this.#probe(names);
-    if (answer.status === 404) {
-      const answers = names.length === 1 ? [answer] : await Promise.all(names.map((name) => this.#probe([name])));
-      for (const [i, { status }] of answers.entries()) if (status === 404) unknown.push(names[i]);
-    }
+    const { answer, unknown } = await findUnknown(this.options, this.base, this.token, names);
     this.#log.error(`[nb_sse_signals] cannot subscribe to ${names.join(", ")} at ${this.base}: ${answer.reason}`);
     for (const name of unknown) {
       const entry = this.entries.get(name);
@@ -316,7 +279,7 @@ class Connection {
       const failed = [...this.entries].filter(([, entry]) => entry.failed).map(([name]) => name);
       if (failed.length > 0) {
         // Rejoin them only once they exist: until then they would fail the stream again.
-        const { status } = await this.#probe(failed);
+        const { status } = await probe(this.options.fetch ?? globalThis.fetch, this.base, failed, this.token);
         if (status !== 200) return this.#retryLater();
       }
       for (const name of failed) {
@@ -326,14 +289,6 @@ class Connection {
       this.#subscribed = "";
       this.#open();
     }, delay);
-  }
-
-  /**
-   * @param {string[]} names
-   * @returns {Promise<{ status: number, reason: string }>} status 0 for a network error
-   */
-  async #probe(names) {
-    return probe(this.options.fetch ?? globalThis.fetch, this.base, names, this.token);
   }
 
   /** @param {Exclude<Status, "closed">} status */

@@ -13,7 +13,7 @@ import { ConnectionPool, sharedPool as pagePool } from "./connection.js";
 import { TabGroup } from "./tabgroup.js";
 import { VERSION } from "./version.js";
 
-export { groupName, tag } from "./tabgroup.js";
+export { groupName, tag } from "./election.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener

@@ -1,0 +1,92 @@
+// A tab's role (leader.js, follower.js) owns its timers: leaving the role ends
+// them all at once. What a tab that changed roles must no longer do.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { TabPool, groupName } from "../src/tabs.js";
+import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
+
+const BASE = "http://host/";
+
+/** Tabs of one browser on one clock (tabs.test.js has the full harness). */
+function browser() {
+  const clock = fakeClock();
+  const shared = fakeBrowser();
+  const { fetch } = fakeFetch((url) => ({ status: 200, body: new URL(url).searchParams.getAll("signal").map((n) => snapshot(n, 0, null)) }));
+  const open = () => {
+    const view = shared.tab();
+    const sources = fakeEventSources();
+    const pool = new TabPool({
+      locks: view.locks,
+      BroadcastChannel: view.BroadcastChannel,
+      EventSource: sources.EventSource,
+      fetch,
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+      now: () => clock.now,
+      log: quietLog(),
+    });
+    return { pool, sources, stream: () => sources.live()[0] };
+  };
+  /** Every message posted on the group's channel, from a tab of its own that only listens. */
+  const overheard = () => {
+    /** @type {any[]} */
+    const messages = [];
+    const channel = new (shared.tab().BroadcastChannel)(groupName(BASE, ""));
+    channel.onmessage = (/** @type {{ data: any }} */ event) => void messages.push(event.data);
+    return messages;
+  };
+  /** @param {number} ms */
+  const run = async (ms = 0) => {
+    await drain();
+    for (let t = 0; t < ms; t += 10) {
+      clock.tick(Math.min(10, ms - t));
+      await drain(3);
+    }
+    await drain();
+  };
+  return { open, run, clock, overheard };
+}
+
+test("a follower that becomes the leader stops watching for a silent leader: it never pings", async () => {
+  const { open, run, overheard } = browser();
+  const one = open();
+  const two = open();
+  const heard = overheard();
+  /** @type {any[]} */
+  const events = [];
+  one.pool.join(BASE, "a", () => {});
+  two.pool.join(BASE, "a", (event) => void events.push(event));
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 1), "message", "e-1");
+  await run(10);
+  one.pool.dispose(); // `bye`: two arms its watchdog, then gets the lock
+  await run(200);
+  assert.ok(two.pool.groups[0].leading, "two leads");
+  two.stream().open();
+  two.stream().emit({ name: "a", rev: 1, patch: [{ op: "replace", path: "", value: 2 }] }, "message", "e-2");
+  heard.length = 0;
+  await run(10_000); // a quiet stream, far past quietMs + answerMs
+  assert.deepEqual(
+    heard.filter((message) => message.t === "ping"),
+    [],
+    "the watchdog of the follower it was ended when it began to lead",
+  );
+  assert.equal(events.filter((e) => e.type === "status").at(-1)?.status, "live");
+});
+
+test("a tab that goes away leaves no timer running: its leader's stream, batch and roll call end with it", async () => {
+  const { open, run, clock } = browser();
+  const one = open();
+  const leave = one.pool.join(BASE, "a", () => {});
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 1), "message", "e-1");
+  await run(6_000); // one roll call (every 5 s) has run and armed the next
+  assert.ok(one.pool.groups[0].leading);
+  leave();
+  one.pool.dispose();
+  await run(2_000); // the page pool's own batch, and the lock's release
+  assert.equal(one.sources.live().length, 0, "the stream is closed");
+  assert.equal(clock.pending, 0, "no timer of the tab is left");
+});
