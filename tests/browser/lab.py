@@ -77,6 +77,11 @@ COUNT_EVENT_SOURCES = """
 """
 
 
+# What JupyterLab itself asks the kernel, whatever the page shows: its debugger's probe
+# (`debug_request` on the control channel) and kernel info. Not widget traffic, and seen
+# at random in CI (a tab that opens asks the debugger for the kernel's state).
+LAB_HOUSEKEEPING = frozenset({"debug_request", "kernel_info_request"})
+
 # Records every frame the page sends on a kernel WebSocket, decoded (JupyterLab 4 speaks
 # the binary v1.kernel.websocket.jupyter.org protocol: a count, offsets, then channel,
 # header, parent header, metadata, content, buffers): channel, msg_type, and for comm

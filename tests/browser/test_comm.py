@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 from ..jupyter import JupyterServer, free_port, isolated_env
 from .lab import (
     KERNEL_FRAMES,
+    LAB_HOUSEKEEPING,
     NOTEBOOKS,
     PageLog,
     event_sources,
@@ -330,7 +331,8 @@ def test_link_and_the_chart_follow_over_the_comm_and_the_page_sends_only_handsha
         other = [
             f
             for f in sent
-            if not (f["msg_type"] == "comm_msg" and f["method"] in ("hello", "snapshot"))
+            if f["msg_type"] not in LAB_HOUSEKEEPING
+            and not (f["msg_type"] == "comm_msg" and f["method"] in ("hello", "snapshot"))
         ]
         assert other == [], f"the page sent the kernel more than handshakes: {sent}"
         assert event_sources(page)["opened"] == 0, "no EventSource: the comm carries it all"

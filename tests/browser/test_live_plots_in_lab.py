@@ -21,6 +21,7 @@ from playwright.sync_api import Error as PlaywrightError
 from ..jupyter import JupyterServer
 from .lab import (
     KERNEL_FRAMES,
+    LAB_HOUSEKEEPING,
     PageLog,
     another_tab,
     needs_chromium,
@@ -120,8 +121,14 @@ def frames_sent(page: Page) -> list[dict[str, Any]]:
 
 
 def beyond_handshakes(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Frames other than the comm handshakes of the widgets (hello, snapshot requests)."""
-    return [f for f in frames if not (f["msg_type"] == "comm_msg" and f["method"] in ("hello",))]
+    """Frames other than the comm handshakes of the widgets (hello) and JupyterLab's own
+    housekeeping: every widget message (a state update, a save, an echo) is one."""
+    return [
+        f
+        for f in frames
+        if f["msg_type"] not in LAB_HOUSEKEEPING
+        and not (f["msg_type"] == "comm_msg" and f["method"] in ("hello",))
+    ]
 
 
 @pytest.mark.timeout(300)
