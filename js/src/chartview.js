@@ -4,7 +4,7 @@
 // and follows JupyterLab's light or dark theme.
 import { chartData } from "./chartdata.js";
 import { VERSION } from "./version.js";
-import { addStyle } from "./view.js";
+import { addSheet, addStyle } from "./view.js";
 
 /**
  * The part of uPlot the view uses (chart.js passes uPlot itself; tests a recorder,
@@ -75,19 +75,6 @@ export function readTheme(el) {
     fg: variable("--jp-ui-font-color1") || (dark ? "#e0e0e0" : "#212121"),
     grid: variable("--jp-border-color2") || (dark ? "#424242" : "#e0e0e0"),
   };
-}
-
-/**
- * @param {Document} doc
- * @param {string} css
- * @param {string} id
- */
-function addSheet(doc, css, id) {
-  if (!doc.head || doc.getElementById(id)) return;
-  const style = doc.createElement("style");
-  style.id = id;
-  style.textContent = css;
-  doc.head.appendChild(style);
 }
 
 export class ChartView {

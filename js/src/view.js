@@ -169,11 +169,20 @@ export class JsonTree {
  * @param {Document} doc
  */
 export function addStyle(doc) {
-  const id = `nb-sse-signals-style-${VERSION}`;
+  addSheet(doc, CSS, `nb-sse-signals-style-${VERSION}`);
+}
+
+/**
+ * A stylesheet `css` in `doc`, once per document under `id` (views of every widget share it).
+ * @param {Document} doc
+ * @param {string} css
+ * @param {string} id
+ */
+export function addSheet(doc, css, id) {
   if (!doc.head || doc.getElementById(id)) return;
   const style = doc.createElement("style");
   style.id = id;
-  style.textContent = CSS;
+  style.textContent = css;
   doc.head.appendChild(style);
 }
 
