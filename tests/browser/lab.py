@@ -259,13 +259,20 @@ def wait_for_kernel_idle(page: Page, timeout: float = 60) -> None:
     )
 
 
-def _lab_page(context: BrowserContext, init_script: str) -> tuple[Page, PageLog]:
-    page, log = new_page(context)
-    page.set_default_timeout(30_000)
-    page.add_init_script(COUNT_EVENT_SOURCES)
-    if init_script:
-        page.add_init_script(init_script)
-    return page, log
+@contextmanager
+def _lab_tab(
+    browser: Browser, url: str, init_script: str, only: str | None = None
+) -> Iterator[tuple[Page, PageLog]]:
+    """A page of a context of its own at ``url`` (a notebook in JupyterLab), with the
+    EventSource counter and ``init_script``, once the kernel is idle; closed after."""
+    with fresh_page(browser, only=only, viewport=VIEWPORT) as (page, log):
+        page.set_default_timeout(30_000)
+        page.add_init_script(COUNT_EVENT_SOURCES)
+        if init_script:
+            page.add_init_script(init_script)
+        page.goto(url)
+        wait_for_kernel_idle(page)
+        yield page, log
 
 
 @contextmanager
@@ -283,20 +290,16 @@ def notebook_page(
     ``only_jupyter``: the browser reaches nothing but the Jupyter server's own port,
     as when the kernel runs on another machine (every other request is aborted).
     """
-    context = browser.new_context(viewport=VIEWPORT)
-    if only_jupyter:
-        only_reach(context, f"http://127.0.0.1:{lab.port}/")
-    page, log = _lab_page(context, init_script)
     # JupyterLab saves the open tabs in the server's workspace and restores them on
     # the next load: an earlier test's notebook would come back, and take "Run All".
     shutil.rmtree(lab.root / "workspaces", ignore_errors=True)
     (lab.root / "workspaces").mkdir()
+    only = f"http://127.0.0.1:{lab.port}/" if only_jupyter else None
     try:
-        page.goto(f"{lab.url}lab/tree/{name}?token={TOKEN}")
-        wait_for_kernel_idle(page)
-        yield page, log
+        url = f"{lab.url}lab/tree/{name}?token={TOKEN}"
+        with _lab_tab(browser, url, init_script, only) as page_and_log:
+            yield page_and_log
     finally:
-        context.close()
         shutdown_kernels(lab)
 
 
@@ -308,14 +311,9 @@ def another_tab(
     open: its own JupyterLab workspace (so the tabs do not restore each other), the same
     kernel, widget views restored from it (save the notebook first). Its kernel is left
     to the first page's teardown."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page, log = _lab_page(context, init_script)
-    try:
-        page.goto(f"{lab.url}lab/workspaces/another/tree/{name}?token={TOKEN}")
-        wait_for_kernel_idle(page)
-        yield page, log
-    finally:
-        context.close()
+    url = f"{lab.url}lab/workspaces/another/tree/{name}?token={TOKEN}"
+    with _lab_tab(browser, url, init_script) as page_and_log:
+        yield page_and_log
 
 
 def save_notebook(page: Page, timeout: float = 30) -> Response:
