@@ -31,6 +31,8 @@ __all__ = ["StreamSender"]
 log = logging.getLogger("nb_sse_signals")
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# What an ASGI send is called as here: a coroutine function (ASGI requires it).
+_CoroutineSend = Callable[[MutableMapping[str, Any]], Coroutine[Any, Any, None]]
 
 
 class StreamSender:
@@ -51,7 +53,9 @@ class StreamSender:
         write_timeout: float | None = None,
     ) -> None:
         self.body = body
-        self._send = send
+        # Cast once here, not per delivery (typing.cast is a call too), and no
+        # isinstance check on the hot path: an ABC check per delivery.
+        self._send = cast(_CoroutineSend, send)
         self._on_done = on_done
         # Sends run in the request's context, as they would in its own task.
         self._context = contextvars.copy_context()
@@ -77,7 +81,9 @@ class StreamSender:
         elif self._ending:
             self._write(b"", more=False)
         else:
-            chunk = self.body.take()
+            # Every frame ready, in one send (one chunk, one write); a lone frame is
+            # the hub's own bytes, which join returns as they are.
+            chunk = b"".join(self.body.take_frames())
             if chunk:
                 self._write(chunk)
 
@@ -109,8 +115,7 @@ class StreamSender:
 
     def _write(self, chunk: bytes, *, more: bool = True) -> None:
         message = {"type": "http.response.body", "body": chunk, "more_body": more}
-        # An ASGI send is a coroutine function (no isinstance: an ABC check per delivery).
-        coro = cast(Coroutine[Any, Any, None], self._send(message))
+        coro = self._send(message)
         try:
             held = self._context.run(coro.send, None)
         except StopIteration:
