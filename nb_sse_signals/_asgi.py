@@ -161,7 +161,12 @@ class SignalsApp:
             start = {"type": "http.response.start", "status": 200, "headers": headers}
             await send({**start, "headers": headers + self._cors()})
             body = ep.EventStream(sub, self.keepalive, fmt, done.get_loop().time)
-            sender = StreamSender(body, send, lambda: _resolve(done))
+            sender = StreamSender(
+                body,
+                send,
+                lambda: _resolve(done),
+                write_timeout=self.hub.limits.write_timeout,
+            )
             self._streams.add(sender)  # so end_streams() can end it
             # The client going away is a message on receive(): watch for it all along,
             # so the subscription is dropped at once, not at the next write.

@@ -8,12 +8,17 @@ drives that coroutine at once, in the request's context. A server writes a chunk
 without suspending unless its flow control holds it for a slow reader; only then does
 the rest of that one send continue in a task, and nothing more is written until it is
 done: the backlog waits in the subscription's bounded buffer, which is what turns a
-reader that stopped reading into snapshots.
+reader that stopped reading into snapshots. A send the server holds for
+``write_timeout`` seconds (``Limits.write_timeout``, as for Tornado's writer) cuts the
+reader off: the subscription is closed, and the connection is aborted where the
+server lets us reach it (uvicorn; see :func:`_abort_under`), so the bytes it had
+buffered for that reader are freed too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
@@ -26,6 +31,8 @@ __all__ = ["StreamSender"]
 log = logging.getLogger("nb_sse_signals")
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# What an ASGI send is called as here: a coroutine function (ASGI requires it).
+_CoroutineSend = Callable[[MutableMapping[str, Any]], Coroutine[Any, Any, None]]
 
 
 class StreamSender:
@@ -33,11 +40,22 @@ class StreamSender:
 
     Single-threaded, on the hub's loop. ``on_done`` runs once, when the stream ended:
     :meth:`end` (the last chunk written), :meth:`close`, or a send that failed.
+    ``write_timeout``: seconds a send may be held for a reader that does not read
+    before it is cut off (``None``: no limit); :attr:`timed_out` then says so.
     """
 
-    def __init__(self, body: EventStream, send: Send, on_done: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        body: EventStream,
+        send: Send,
+        on_done: Callable[[], None],
+        *,
+        write_timeout: float | None = None,
+    ) -> None:
         self.body = body
-        self._send = send
+        # Cast once here, not per delivery (typing.cast is a call too), and no
+        # isinstance check on the hot path: an ABC check per delivery.
+        self._send = cast(_CoroutineSend, send)
         self._on_done = on_done
         # Sends run in the request's context, as they would in its own task.
         self._context = contextvars.copy_context()
@@ -45,6 +63,9 @@ class StreamSender:
         self._sending: asyncio.Task[None] | None = None  # a send the server holds
         self._ending = False
         self._done = False
+        self._write_timeout = write_timeout
+        self._stall: asyncio.TimerHandle | None = None  # runs out: the reader is cut off
+        self.timed_out = False
         self._ticker = self._loop.call_later(body.keepalive, self._keep_alive)
 
     def start(self) -> None:
@@ -60,7 +81,9 @@ class StreamSender:
         elif self._ending:
             self._write(b"", more=False)
         else:
-            chunk = self.body.take()
+            # Every frame ready, in one send (one chunk, one write); a lone frame is
+            # the hub's own bytes, which join returns as they are.
+            chunk = b"".join(self.body.take_frames())
             if chunk:
                 self._write(chunk)
 
@@ -75,6 +98,8 @@ class StreamSender:
             return
         self._done = True
         self._ticker.cancel()
+        if self._stall is not None:
+            self._stall.cancel()
         if self._sending is not None:
             self._sending.cancel()
         self._on_done()
@@ -90,8 +115,7 @@ class StreamSender:
 
     def _write(self, chunk: bytes, *, more: bool = True) -> None:
         message = {"type": "http.response.body", "body": chunk, "more_body": more}
-        # An ASGI send is a coroutine function (no isinstance: an ABC check per delivery).
-        coro = cast(Coroutine[Any, Any, None], self._send(message))
+        coro = self._send(message)
         try:
             held = self._context.run(coro.send, None)
         except StopIteration:
@@ -106,15 +130,68 @@ class StreamSender:
         task = self._loop.create_task(_finish(coro, held), context=self._context)
         self._sending = task
         task.add_done_callback(lambda t: self._sent(t, more))
+        if self._write_timeout is not None:
+            # The server holds this send until the reader takes what it buffered. A
+            # server that buffers a chunk and returns holds the next one instead: at the
+            # latest the keep-alive's, so a silent stream is cut off too.
+            self._stall = self._loop.call_later(self._write_timeout, self._stuck)
 
     def _sent(self, task: asyncio.Task[None], more: bool) -> None:
         self._sending = None
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
         if task.cancelled():
             return
         if task.exception() is not None or not more:
             self.close()
         else:
             self.pump()  # what came while the reader was slow
+
+    def _stuck(self) -> None:
+        # What the server holds waited write_timeout for a reader that no longer reads:
+        # it would keep the subscription, the connection and the server's buffered
+        # bytes until TCP gives up, hours later.
+        self._stall = None
+        if self._done or self._sending is None:
+            return
+        self.timed_out = True
+        log.info(
+            "nb_sse_signals: cut off a subscriber that read nothing for %g s (write_timeout)",
+            self._write_timeout,
+        )
+        # Ending the response alone is not enough: a server closes a connection
+        # gracefully, after the bytes it buffered are read, which this reader never
+        # does. Aborting drops them and the socket at once; the client sees a reset and
+        # reconnects with Last-Event-ID, as after a Tornado cut-off.
+        abort = _abort_under(self._send)
+        if abort is not None:
+            abort()
+        self.close()
+
+
+def _abort_under(send: object) -> Callable[[], None] | None:
+    """The ``abort`` of the connection's transport behind an ASGI ``send``, where it
+    can be found (asyncio's transports and uvloop's alike have one).
+
+    ASGI has no message to abort a connection. uvicorn's ``send`` is a bound method
+    of its request cycle, which holds the transport; Starlette's middlewares (a
+    FastAPI or Starlette mount) wrap it in closures. So: follow ``__self__`` and
+    closure cells, a few steps. Elsewhere None: the response just ends, and the
+    server closes the connection as it does.
+    """
+    todo, steps = [send], 0
+    while todo and steps < 16:
+        obj, steps = todo.pop(), steps + 1
+        transport = getattr(getattr(obj, "__self__", None), "transport", None)
+        abort = getattr(transport, "abort", None)
+        if callable(abort):
+            return cast(Callable[[], None], abort)
+        for cell in getattr(obj, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                if callable(cell.cell_contents):
+                    todo.append(cell.cell_contents)
+    return None
 
 
 async def _finish(coro: Coroutine[Any, Any, None], held: Any) -> None:

@@ -20,12 +20,15 @@ that does not take what is queued within ``write_timeout`` seconds is cut off.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable, Sequence
 
 from tornado.iostream import IOStream, StreamClosedError
 
 __all__ = ["SSEWriter"]
+
+log = logging.getLogger("nb_sse_signals")
 
 _CLOSE_GRACE = 5.0  # seconds a closing stream may take to hand over its last chunk
 # Buffers per sendmsg call: Linux takes at most IOV_MAX (1,024) at once.
@@ -144,6 +147,10 @@ class SSEWriter:
         self._timer = None
         if self.busy and not self._closed:
             self.timed_out = True
+            log.info(
+                "nb_sse_signals: cut off a subscriber that read nothing for %g s (write_timeout)",
+                self._write_timeout,
+            )
             self.close()
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,13 +70,52 @@ class JupyterServer:
 
     def stop(self) -> None:
         """Stop the server by its own process id (and its kernels with it)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
+
+    def __enter__(self) -> JupyterServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process this test started, by its own handle: SIGTERM, a kill after 15 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    what: str,
+    timeout: float = 60.0,
+    *,
+    headers: dict[str, str] | None = None,
+    ready: Callable[[httpx.Response], bool] = lambda response: response.is_success,
+) -> None:
+    """Until ``url`` answers as ``ready`` says; fail with the log at ``log_path`` if the
+    process ``what`` exits first or ``timeout`` seconds pass (the caller stops it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            log = log_path.read_text(errors="replace")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log}")
+        try:
+            if ready(httpx.get(url, headers=headers, timeout=2)):
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            log = log_path.read_text(errors="replace")
+            raise TimeoutError(f"{what} did not start within {timeout} s:\n{log}")
+        time.sleep(0.2)
 
 
 def start_jupyter(
@@ -116,19 +156,13 @@ def start_jupyter(
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     server = JupyterServer(proc, port, base_url, root, log_path, token)
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter {app} exited with {proc.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.url + "api/status", headers=server.headers, timeout=2).is_success:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise TimeoutError(f"jupyter {app} did not start within {timeout} s:\n{server.log()}")
-        time.sleep(0.2)
+    try:
+        url = server.url + "api/status"
+        wait_until_serving(proc, url, log_path, f"jupyter {app}", timeout, headers=server.headers)
+    except TimeoutError:
+        server.stop()
+        raise
+    return server
 
 
 @dataclass

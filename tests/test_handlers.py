@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import copy
 import itertools
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import orjson
 import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
+from nb_sse_signals import Limits, SignalHub
 from nb_sse_signals._handlers import OPEN_STREAMS, WINDOW
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
@@ -486,3 +488,52 @@ def test_a_backlog_bigger_than_a_window_leaves_in_full_windows_in_order() -> Non
     patches = [orjson.loads(e.split(b"data: ", 1)[1])["patch"] for es in events for e in es]
     pads = [next(op["value"] for op in ops if op["path"] == "/pad") for ops in patches]
     assert pads == [f"{n:04d}" * 250 for n in range(1, 101)], "every event, in order"
+
+
+def established(server_port: int, client_port: int) -> bool:
+    """Whether the server's end of the loopback connection from ``client_port`` is
+    still ESTABLISHED (Linux's socket table): a server that only ended the response
+    would keep it, and what it buffered, until the client reads."""
+    local, remote = f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return any(row[1] == local and row[2] == remote and row[3] == "01" for row in rows)
+
+
+def test_a_subscriber_that_stops_reading_is_cut_off_after_the_write_timeout(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="nb_sse_signals")
+    hub = SignalHub(limits=Limits(write_timeout=0.5))
+    hub.declare("big", "x" * 8_000_000)  # far more than the socket buffers take
+    server = start_server(kind, hub, token=TOKEN, publish_secret=SECRET, keepalive=0.5)
+    # A raw socket with a small receive buffer that sends its request and never reads.
+    stalled = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        stalled.settimeout(5)
+        stalled.connect(("127.0.0.1", server.port))
+        client_port = stalled.getsockname()[1]
+        stalled.sendall(
+            f"GET {urlsplit(server.url).path}nb-sse-signals/events?signal=big HTTP/1.1\r\n"
+            f"Host: x\r\nAuthorization: token {TOKEN}\r\n\r\n".encode()
+        )
+        wait_until(lambda: hub.subscriber_count("big") == 1, what="the stalled subscriber")
+        assert established(server.port, client_port)
+        # Within the timeout (and the keep-alive that may be the held send), and a margin.
+        wait_until(lambda: hub.subscriber_count("big") == 0, 10, "the stuck reader to be cut")
+        wait_until(
+            lambda: not established(server.port, client_port),
+            5,
+            "the server to drop the connection (and the bytes it held for it)",
+        )
+        time.sleep(1.5)  # more keep-alives and timeouts would log again
+    finally:
+        stalled.close()
+        server.stop()
+    cut = [r for r in caplog.records if "write_timeout" in r.getMessage()]
+    assert [r.getMessage() for r in cut] == [
+        "nb_sse_signals: cut off a subscriber that read nothing for 0.5 s (write_timeout)"
+    ]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], "a cut-off is not a server error"

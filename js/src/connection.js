@@ -3,8 +3,8 @@
 // across all tabs; a connection per widget would freeze JupyterLab.
 import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl } from "./protocol.js";
 import { Signal } from "./signal.js";
-import { Debounce, findUnknown, openEventSource, timersOf } from "./stream.js";
-import { probe } from "./streams.js";
+import { Debounce, findUnknown, openEventSource, timersOf } from "./streamwiring.js";
+import { probe } from "./splitsource.js";
 import { VERSION } from "./version.js";
 
 /**

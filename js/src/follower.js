@@ -2,7 +2,7 @@
 // leader that holds the lock but no longer runs (a frozen or hung tab), by
 // asking whether it is there when it has been quiet, and taking over when it
 // does not answer. Leaving the role aborts its controller, and with it the watchdog.
-import { after, timersOf } from "./stream.js";
+import { after, timersOf } from "./streamwiring.js";
 
 /**
  * @typedef {import("./tabgroup.js").TabGroup} TabGroup

@@ -3,7 +3,7 @@
 // relays each frame to the other tabs. One `Leader` per term: stepping down
 // aborts its controller, which ends its stream, its batch and its roll call.
 import { oldestCursor } from "./protocol.js";
-import { Debounce, after, findUnknown, openEventSource, timersOf } from "./stream.js";
+import { Debounce, after, findUnknown, openEventSource, timersOf } from "./streamwiring.js";
 
 /**
  * @typedef {import("./tabgroup.js").TabGroup} TabGroup
@@ -13,7 +13,7 @@ import { Debounce, after, findUnknown, openEventSource, timersOf } from "./strea
  * @typedef {import("./tabgroup.js").State} State
  * @typedef {import("./tabgroup.js").StreamStatus} StreamStatus
  * @typedef {import("./tabgroup.js").Wanted} Wanted
- * @typedef {import("./stream.js").FrameType} FrameType
+ * @typedef {import("./streamwiring.js").FrameType} FrameType
  * @typedef {import("./election.js").Election} Election
  */
 
@@ -241,7 +241,7 @@ export class Leader {
   #openStream(names, cursor) {
     this.#closeStream();
     const group = this.#group;
-    // Past the hub's limits of one request, split across streams (streams.js).
+    // Past the hub's limits of one request, split across streams (splitsource.js).
     const query = { token: group.token, lastEventId: cursor || undefined };
     this.stream = openEventSource(this.#options, group.base, names, query, {
       isCurrent: (stream) => stream === this.stream,

@@ -31,7 +31,7 @@ import { whyNot } from "./tabframes.js";
  *   whether it is there (2 s); answerMs: and takes over if no answer comes
  *   within this (2 s) — a frozen or hung leader tab.
  * @typedef {"connecting" | "live" | "retrying" | "failed" | "closed"} StreamStatus
- * @typedef {import("./stream.js").FrameType} FrameType the events relayed (protocol.md)
+ * @typedef {import("./streamwiring.js").FrameType} FrameType the events relayed (protocol.md)
  * @typedef {{ t: "frame", term: number, from: string, type: FrameType, data: string, id: string }} Frame
  * @typedef {{ t: "state", term: number, from: string, status: StreamStatus, names: string[], unknown: string[] }} State
  * @typedef {{ names: string[], need: string[], cursor: string }} Wanted

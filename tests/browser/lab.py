@@ -15,10 +15,13 @@ import nbformat
 import pytest
 from playwright.sync_api import (
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Playwright,
     Request,
+    Response,
+    ViewportSize,
     expect,
     sync_playwright,
 )
@@ -47,6 +50,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 EVENTS_PATH = "nb-sse-signals/events"
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 
 # Counts the EventSources the page opens and how many are open at once. Installed
 # before any page script runs; the widget's code finds the wrapper on globalThis.
@@ -207,11 +211,68 @@ def write_notebook(lab: JupyterServer, name: str, *cells: str) -> str:
     return name
 
 
-def shutdown_kernels(lab: JupyterServer) -> None:
+def shutdown_kernels(lab: JupyterServer, timeout: float = 10) -> None:
     """A notebook's kernel outlives its page; end it, so threads of one test never load the next."""
-    with httpx.Client(base_url=lab.url, headers=lab.headers, timeout=10) as client:
+    with httpx.Client(base_url=lab.url, headers=lab.headers, timeout=timeout) as client:
         for kernel in client.get("api/kernels").json():
             client.delete(f"api/kernels/{kernel['id']}")
+
+
+def new_page(context: BrowserContext) -> tuple[Page, PageLog]:
+    """A new page of ``context``, its :class:`PageLog` listening from the first request."""
+    page = context.new_page()
+    log = PageLog()
+    log.attach(page)
+    return page, log
+
+
+def only_reach(context: BrowserContext, prefix: str) -> None:
+    """Abort every request of ``context`` but those to ``prefix``: a browser that reaches
+    nothing but one server (the kernel's on another machine, behind a proxy)."""
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(prefix) else route.abort(),
+    )
+
+
+@contextmanager
+def fresh_page(
+    browser: Browser, *, only: str | None = None, **options: Any
+) -> Iterator[tuple[Page, PageLog]]:
+    """A page in a context of its own (its own EventSource pool), closed after;
+    ``only``: see :func:`only_reach`; ``options``: ``Browser.new_context``'s."""
+    context = browser.new_context(**options)
+    if only is not None:
+        only_reach(context, only)
+    try:
+        yield new_page(context)
+    finally:
+        context.close()
+
+
+def wait_for_kernel_idle(page: Page, timeout: float = 60) -> None:
+    """Until JupyterLab's status bar says the notebook's kernel is idle. The execution
+    indicator says idle before a kernel exists; the status bar names the kernel only
+    once it runs (see browser-testing.md)."""
+    expect(page.locator("#jp-main-statusbar")).to_contain_text(
+        "(ipykernel) | Idle", timeout=timeout * 1000
+    )
+
+
+@contextmanager
+def _lab_tab(
+    browser: Browser, url: str, init_script: str, only: str | None = None
+) -> Iterator[tuple[Page, PageLog]]:
+    """A page of a context of its own at ``url`` (a notebook in JupyterLab), with the
+    EventSource counter and ``init_script``, once the kernel is idle; closed after."""
+    with fresh_page(browser, only=only, viewport=VIEWPORT) as (page, log):
+        page.set_default_timeout(30_000)
+        page.add_init_script(COUNT_EVENT_SOURCES)
+        if init_script:
+            page.add_init_script(init_script)
+        page.goto(url)
+        wait_for_kernel_idle(page)
+        yield page, log
 
 
 @contextmanager
@@ -229,36 +290,16 @@ def notebook_page(
     ``only_jupyter``: the browser reaches nothing but the Jupyter server's own port,
     as when the kernel runs on another machine (every other request is aborted).
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    if only_jupyter:
-        allowed = f"http://127.0.0.1:{lab.port}/"
-        context.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(allowed) else route.abort()
-            ),
-        )
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    log = PageLog()
-    log.attach(page)
-    page.add_init_script(COUNT_EVENT_SOURCES)
-    if init_script:
-        page.add_init_script(init_script)
     # JupyterLab saves the open tabs in the server's workspace and restores them on
     # the next load: an earlier test's notebook would come back, and take "Run All".
     shutil.rmtree(lab.root / "workspaces", ignore_errors=True)
     (lab.root / "workspaces").mkdir()
+    only = f"http://127.0.0.1:{lab.port}/" if only_jupyter else None
     try:
-        page.goto(f"{lab.url}lab/tree/{name}?token={TOKEN}")
-        # The execution indicator says idle before a kernel exists; the status bar
-        # names the kernel only once it runs (see browser-testing.md).
-        expect(page.locator("#jp-main-statusbar")).to_contain_text(
-            "(ipykernel) | Idle", timeout=60_000
-        )
-        yield page, log
+        url = f"{lab.url}lab/tree/{name}?token={TOKEN}"
+        with _lab_tab(browser, url, init_script, only) as page_and_log:
+            yield page_and_log
     finally:
-        context.close()
         shutdown_kernels(lab)
 
 
@@ -270,30 +311,19 @@ def another_tab(
     open: its own JupyterLab workspace (so the tabs do not restore each other), the same
     kernel, widget views restored from it (save the notebook first). Its kernel is left
     to the first page's teardown."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    log = PageLog()
-    log.attach(page)
-    page.add_init_script(COUNT_EVENT_SOURCES)
-    if init_script:
-        page.add_init_script(init_script)
-    try:
-        page.goto(f"{lab.url}lab/workspaces/another/tree/{name}?token={TOKEN}")
-        expect(page.locator("#jp-main-statusbar")).to_contain_text(
-            "(ipykernel) | Idle", timeout=60_000
-        )
-        yield page, log
-    finally:
-        context.close()
+    url = f"{lab.url}lab/workspaces/another/tree/{name}?token={TOKEN}"
+    with _lab_tab(browser, url, init_script) as page_and_log:
+        yield page_and_log
 
 
-def save_notebook(page: Page) -> None:
-    """Ctrl+S, until the server has the file (a page opened later restores its views)."""
+def save_notebook(page: Page, timeout: float = 30) -> Response:
+    """Ctrl+S, until the server has the file (a page opened later restores its views);
+    returns the server's answer to the save."""
     with page.expect_response(
-        lambda r: r.request.method == "PUT" and "/api/contents/" in r.url, timeout=30_000
-    ):
+        lambda r: r.request.method == "PUT" and "/api/contents/" in r.url, timeout=timeout * 1000
+    ) as saved:
         page.keyboard.press("Control+s")
+    return saved.value
 
 
 def run_all(page: Page) -> None:

@@ -14,22 +14,23 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from ..jupyter import JupyterServer, free_port, isolated_env
+from ..jupyter import JupyterServer, free_port, isolated_env, stop_process, wait_until_serving
 from .lab import (
     KERNEL_FRAMES,
     LAB_HOUSEKEEPING,
     NOTEBOOKS,
-    PageLog,
     event_sources,
+    fresh_page,
     needs_chromium,
     notebook_page,
     run_all,
-    start_lab,
+    save_notebook,
     wait_for_all_cells,
     write_notebook,
 )
@@ -40,12 +41,8 @@ RATE_WARNING = re.compile(r"IOPub (message|data) rate exceeded", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab-no-extension"), extension=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+def lab_options() -> dict[str, Any]:
+    return {"extension": False}  # as a server that never installed it
 
 
 def read_widget(page: Page, prefix: str) -> dict[str, object]:
@@ -68,7 +65,9 @@ def read_widget(page: Page, prefix: str) -> dict[str, object]:
 
 
 def test_the_server_really_has_no_extension(lab: JupyterServer) -> None:
-    answer = httpx.get(f"{lab.url}nb-sse-signals/snapshot?signal=x", headers=lab.headers)
+    # No `signal` at all: the extension's handler would answer 400 (it asks for one),
+    # so a 404 can only mean no handler is mounted. An unknown name would be 404 either way.
+    answer = httpx.get(f"{lab.url}nb-sse-signals/snapshot", headers=lab.headers)
     assert answer.status_code == 404, "the extension should be disabled for these tests"
 
 
@@ -102,10 +101,7 @@ def test_the_quickstart_counts_over_the_comm_its_bar_follows_and_the_kernel_obse
         page.screenshot(path=tmp_path / "quickstart-comm.png")
 
         # Reload: saved first, so JupyterLab restores the views from the live kernel.
-        with page.expect_response(
-            lambda r: r.request.method == "PUT" and "/api/contents/" in r.url
-        ):
-            page.keyboard.press("Control+s")
+        save_notebook(page)
         before = read_widget(page, "count = ")["n"]
         page.reload()
         expect(counter).to_be_visible(timeout=60_000)
@@ -194,38 +190,23 @@ def voila(tmp_path: Path) -> Iterator[str]:
     with log_path.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/voila/static/", timeout=2).status_code < 500:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert time.monotonic() < deadline, "voila did not start:\n" + log_path.read_text()
-            time.sleep(0.3)
+        wait_until_serving(
+            proc,
+            f"http://127.0.0.1:{port}/voila/static/",
+            log_path,
+            "voila",
+            ready=lambda response: response.status_code < 500,
+        )
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_standalone_voila_renders_the_quickstart_live_over_the_comm(
     browser: Browser, voila: str, tmp_path: Path
 ) -> None:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    context.route(
-        "**/*",
-        lambda route: route.continue_() if route.request.url.startswith(voila) else route.abort(),
-    )
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
-    try:
+    viewport: ViewportSize = {"width": 1200, "height": 900}
+    with fresh_page(browser, only=voila, viewport=viewport) as (page, log):
         page.goto(voila, timeout=120_000)
         counter = page.locator(
             ".nb-sse-signals-status-live > .nb-sse-signals-content", has_text="count = "
@@ -249,8 +230,6 @@ def test_standalone_voila_renders_the_quickstart_live_over_the_comm(
             if "cdn.jsdelivr.net" not in e and "labextensions/@jupyter-notebook/" not in e
         ]
         assert errors == [], "the page logged errors:\n" + "\n".join(errors)
-    finally:
-        context.close()
 
 
 def test_the_live_plot_notebook_draws_its_bqplot_line_over_the_comm(

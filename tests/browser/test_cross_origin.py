@@ -16,7 +16,7 @@ from tornado.netutil import bind_sockets
 from nb_sse_signals._server import Server
 
 from ..conftest import TOKEN
-from .lab import PageLog, needs_chromium
+from .lab import fresh_page, needs_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -94,19 +94,13 @@ def test_a_page_on_another_origin_follows_the_signal_with_the_token(
 ) -> None:
     assert other_origin.split(":")[2] != server.url.split(":")[2], "the origins must differ"
     server.hub.declare("count", 0)
-    page_log = PageLog()
-    context = browser.new_context()
-    page = context.new_page()
-    page_log.attach(page)
-    try:
+    with fresh_page(browser) as (page, page_log):
         page.goto(other_origin, timeout=20_000)
         count = page.locator("#count")
         expect(count).to_have_text("count = 0", timeout=10_000)
         for n in range(1, 4):
             server.hub.set("count", n)
             expect(count).to_have_text(f"count = {n}", timeout=5_000)
-    finally:
-        context.close()
     assert len(page_log.event_requests) == 1, page_log.event_requests
     assert page_log.event_requests[0].startswith(server.url), "the stream is the server's"
     assert page_log.errors == [], "\n".join(page_log.errors)

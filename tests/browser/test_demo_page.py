@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from ..test_server import demo as demo  # the `serve --demo` subprocess fixture
-from .lab import PageLog, needs_chromium
+from .lab import fresh_page, needs_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -18,11 +17,7 @@ def test_the_demo_page_shows_both_signals_live_with_one_stream(
     browser: Browser, demo: tuple[str, str], tmp_path: Path
 ) -> None:
     url, token = demo
-    page_log = PageLog()
-    context = browser.new_context()
-    page = context.new_page()
-    page_log.attach(page)
-    try:
+    with fresh_page(browser) as (page, page_log):
         page.goto(f"{url}?token={token}", timeout=20_000)
         big = page.get_by_test_id("count")
         expect(big).not_to_have_text("…", timeout=10_000)
@@ -34,8 +29,6 @@ def test_the_demo_page_shows_both_signals_live_with_one_stream(
         expect(page.locator("#readings")).to_contain_text("readings, the latest")
         expect(page.locator("#readings")).to_contain_text("°C")
         page.screenshot(path=tmp_path / "demo.png")
-    finally:
-        context.close()
     # The page's EventSource needs no token in its URL: the cookie set by /?token=.
     assert len(page_log.event_requests) == 1, page_log.event_requests
     assert "token=" not in page_log.event_requests[0]

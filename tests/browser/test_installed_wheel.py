@@ -14,16 +14,16 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from ..jupyter import JupyterServer
 from ..wheel import built
-from .lab import event_sources, needs_chromium, notebook_page, run_all, start_lab, write_notebook
+from .lab import event_sources, needs_chromium, notebook_page, run_all, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium, pytest.mark.timeout(600)]
 
@@ -74,14 +74,8 @@ def _pip_settings() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lab(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(
-        tmp_path_factory.mktemp("lab"), python=str(installed.python), env={"PATH": installed.path}
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+def lab_options(installed: Installed) -> dict[str, Any]:
+    return {"python": str(installed.python), "env": {"PATH": installed.path}}
 
 
 def test_pip_enables_the_server_extension_from_the_wheel(installed: Installed) -> None:

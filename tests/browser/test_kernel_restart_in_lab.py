@@ -9,7 +9,6 @@ re-run of the showing cell would replace the output with a new, trivially live v
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +20,6 @@ from .lab import (
     needs_chromium,
     notebook_page,
     run_all,
-    start_lab,
     wait_for_all_cells,
     write_notebook,
 )
@@ -30,15 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 DECLARE = "from nb_sse_signals import ServerSignal\ns = ServerSignal('count', {'n': 5})"
 SHOW = "s.widget()"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("restart-lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_widget_goes_stale_on_a_kernel_restart_and_live_when_the_cell_runs_again(

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from ..jupyter import JupyterServer
-from .lab import needs_chromium, notebook_page, run_all, start_lab, write_notebook
+from .lab import needs_chromium, notebook_page, run_all, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -69,15 +68,6 @@ OBSERVE = """(selectors) => {
         subtree: true, childList: true, characterData: true, attributes: true,
     });
 }"""
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,18 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ..jupyter import TOKEN, JupyterServer
-from .lab import COUNT_EVENT_SOURCES, PageLog, needs_chromium, run_all, start_lab, write_notebook
+from .lab import (
+    COUNT_EVENT_SOURCES,
+    PageLog,
+    needs_chromium,
+    new_page,
+    run_all,
+    save_notebook,
+    shutdown_kernels,
+    start_lab,
+    wait_for_kernel_idle,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium, pytest.mark.timeout(1_200)]
 
@@ -105,12 +115,6 @@ def wait_for_kernel(server: JupyterServer, name: str, timeout: float = 120) -> N
     raise TimeoutError(f"no idle kernel for {name} within {timeout} s")
 
 
-def shutdown_everything(server: JupyterServer) -> None:
-    with httpx.Client(base_url=server.url, headers=server.headers, timeout=20) as client:
-        for kernel in client.get("api/kernels").json():
-            client.delete(f"api/kernels/{kernel['id']}")
-
-
 def tick(page: Page) -> int:
     text = page.locator(".tab-tick .nb-sse-signals-content").first.inner_text().strip()
     return int(text) if text.isdigit() else -1
@@ -121,10 +125,8 @@ def open_tabs(
 ) -> list[tuple[Page, PageLog]]:
     tabs = []
     for i, name in enumerate(notebooks(server), start=1):
-        page = context.new_page()
+        page, log = new_page(context)
         page.set_default_timeout(60_000)
-        log = PageLog()
-        log.attach(page)
         # One workspace per tab, or JupyterLab tabs restore each other's notebooks.
         url = (
             f"{server.url}lab/workspaces/w{i}/tree/{name}?token={TOKEN}"
@@ -133,9 +135,7 @@ def open_tabs(
         )
         page.goto(url, timeout=120_000)
         if app == "lab":
-            expect(page.locator("#jp-main-statusbar")).to_contain_text(
-                "(ipykernel) | Idle", timeout=120_000
-            )
+            wait_for_kernel_idle(page, timeout=120)
         wait_for_kernel(server, name)
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=60_000)
         run_all(page)
@@ -188,11 +188,8 @@ def all_moving(pages: list[Page], timeout: float, by: int = 1) -> tuple[list[int
 def save_and_run_in_tab_one(page: Page) -> str:
     page.bring_to_front()
     page.locator(".jp-Notebook").first.click()
-    with page.expect_response(
-        lambda r: "/api/contents/" in r.url and r.request.method == "PUT", timeout=10_000
-    ) as saved:
-        page.keyboard.press("Control+s")
-    assert saved.value.ok, saved.value.status
+    saved = save_notebook(page, timeout=10)
+    assert saved.ok, saved.status
     probe = page.locator(".jp-CodeCell").nth(2)  # Shift+Enter on the last cell adds one below
     probe.locator(".jp-InputArea-editor").click()
     before = probe.locator(".jp-OutputArea").first.inner_text()
@@ -255,34 +252,19 @@ def check_many_tabs(browser: Browser, server: JupyterServer, app: str, shot: Pat
         assert errors == [], "\n".join(errors)
     finally:
         context.close()
-        shutdown_everything(server)
+        shutdown_kernels(server, timeout=20)
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def notebook7(tmp_path: Path) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path, app="notebook")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
+# Each test its own server, stopped before the next starts (eight kernels each).
 def test_eight_jupyterlab_tabs_share_one_stream_and_jupyter_keeps_working(
-    browser: Browser, lab: JupyterServer
+    browser: Browser, tmp_path: Path
 ) -> None:
-    check_many_tabs(browser, lab, "lab", Path("/tmp/nb_sse_signals_lab_tabs.png"))
+    with start_lab(tmp_path) as lab:
+        check_many_tabs(browser, lab, "lab", Path("/tmp/nb_sse_signals_lab_tabs.png"))
 
 
 def test_eight_notebook7_tabs_share_one_stream_and_jupyter_keeps_working(
-    browser: Browser, notebook7: JupyterServer
+    browser: Browser, tmp_path: Path
 ) -> None:
-    check_many_tabs(browser, notebook7, "notebook", Path("/tmp/nb_sse_signals_nb7_tabs.png"))
+    with start_lab(tmp_path, app="notebook") as notebook7:
+        check_many_tabs(browser, notebook7, "notebook", Path("/tmp/nb_sse_signals_nb7_tabs.png"))

@@ -14,15 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from nb_sse_signals import ServerSignal
 from nb_sse_signals._server import Server
 
-from ..jupyter import free_port, isolated_env
-from .lab import PageLog, needs_chromium
+from ..jupyter import free_port, isolated_env, stop_process, wait_until_serving
+from .lab import VIEWPORT, needs_chromium, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium, pytest.mark.timeout(300)]
 
@@ -121,26 +120,10 @@ def marimo_app(tmp_path: Path, remote: Server) -> Iterator[tuple[str, Path]]:
         proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"marimo exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(url, timeout=2).is_success:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"marimo did not start within 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_serving(proc, url, log_path, "marimo")
         yield url, tmp_path / "go"
     finally:
-        proc.terminate()  # our own process, by its handle
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 LIVE = ".nb-sse-signals-status-live > .nb-sse-signals-content"
@@ -159,10 +142,8 @@ def test_marimo_follows_a_thread_published_signal_in_two_views_and_another_proce
     browser: Browser, marimo_app: tuple[str, Path], remote: Server, os_env_clean: None
 ) -> None:
     url, go = marimo_app
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
+    context = browser.new_context(viewport=VIEWPORT)
+    page, log = new_page(context)
     other = ServerSignal("remote", {"n": 0}, server=remote)
     try:
         page.goto(url)

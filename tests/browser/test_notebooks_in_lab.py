@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -16,7 +16,6 @@ from .lab import (
     needs_chromium,
     notebook_page,
     run_all,
-    start_lab,
     wait_for_all_cells,
     write_notebook,
 )
@@ -25,12 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"), base_url="/prefix/")
-    try:
-        yield server
-    finally:
-        server.stop()
+def lab_options() -> dict[str, Any]:
+    return {"base_url": "/prefix/"}
 
 
 def texts(page: Page, selector: str) -> list[str]:

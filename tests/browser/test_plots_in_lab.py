@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from ..jupyter import JupyterServer
-from .lab import needs_chromium, notebook_page, run_all, start_lab, wait_for_all_cells
+from .lab import needs_chromium, notebook_page, run_all, wait_for_all_cells
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -28,12 +27,8 @@ FINAL = 30_000  # ms: the producers run for 15 s
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"), base_url="/prefix/")
-    try:
-        yield server
-    finally:
-        server.stop()
+def lab_options() -> dict[str, Any]:
+    return {"base_url": "/prefix/"}
 
 
 def shown_series(page: Page) -> tuple[int, float, float]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -16,7 +16,6 @@ from .lab import (
     needs_chromium,
     notebook_page,
     run_all,
-    start_lab,
     wait_for_all_cells,
 )
 
@@ -24,14 +23,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module", params=["/", "/prefix/"], ids=["root", "prefix"])
-def lab(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"), base_url=request.param)
-    try:
-        yield server
-    finally:
-        server.stop()
+def lab_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return {"base_url": request.param}
 
 
 # Read in one go, so the counter and the bar it drives are seen at the same moment.

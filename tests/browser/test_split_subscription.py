@@ -11,7 +11,7 @@ from playwright.sync_api import Browser
 
 from nb_sse_signals._server import Server
 
-from .lab import COUNT_EVENT_SOURCES, PageLog, needs_chromium
+from .lab import COUNT_EVENT_SOURCES, needs_chromium, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -31,9 +31,7 @@ def test_a_page_past_the_hubs_limits_of_one_request_follows_every_signal(
     browser: Browser, server: Server
 ) -> None:
     context = browser.new_context()
-    page = context.new_page()
-    log = PageLog()
-    log.attach(page)
+    page, log = new_page(context)
     refusals: list[str] = []
     page.on(
         "response",

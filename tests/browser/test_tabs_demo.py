@@ -7,8 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from ..test_server import demo as demo  # the `serve --demo` subprocess fixture
-from .lab import COUNT_EVENT_SOURCES, PageLog, needs_chromium
+from .lab import COUNT_EVENT_SOURCES, PageLog, needs_chromium, new_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -40,9 +39,7 @@ def test_eight_demo_tabs_share_one_stream_and_survive_losing_the_tab_that_holds_
     pages: list[Page] = []
     try:
         for _ in range(TABS):
-            page = context.new_page()
-            log = PageLog()
-            log.attach(page)
+            page, log = new_page(context)
             page.goto(f"{url}?token={token}", timeout=20_000)
             expect(page.get_by_test_id("count")).not_to_have_text("…", timeout=15_000)
             pages.append(page)

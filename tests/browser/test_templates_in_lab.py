@@ -8,13 +8,12 @@ matches them as the browser does.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from ..jupyter import JupyterServer
-from .lab import needs_chromium, notebook_page, run_all, start_lab, write_notebook
+from .lab import needs_chromium, notebook_page, run_all, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -60,15 +59,6 @@ REFUSED = {
     "link": ('<link rel="stylesheet" href="{/4}">', "inside <link>"),
     "html-style": ('<b style="{/7}">x</b>', "in the style attribute"),
 }
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
-    server = start_lab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_templates_in_html_and_svg_keep_hostile_values_data_and_refused_ones_say_why(

@@ -17,7 +17,6 @@ import contextlib
 import re
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from nb_sse_signals._follow import Follower
 
+from ..browser.conftest import browser as browser  # one Chromium per module
 from ..browser.lab import (
-    chromium,
     needs_chromium,
     notebook_page,
     run_all,
@@ -76,12 +75,6 @@ MARK_AND_RECORD = """(el) => {
     new MutationObserver(() => window.__faultShown.push(content.textContent)).observe(
         content, { childList: true, characterData: true, subtree: true });
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 def published_by_a_kernel(value: Any) -> bool:

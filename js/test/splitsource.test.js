@@ -1,11 +1,11 @@
-// A subscription past one request's limits, split across streams (streams.js),
+// A subscription past one request's limits, split across streams (splitsource.js),
 // in a page's ConnectionPool and in the tab holding the shared stream; and the
 // failure probe, which asks for a status only.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ConnectionPool } from "../src/connection.js";
 import { TabPool } from "../src/tabs.js";
-import { MAX_NAMES, MAX_URL, chunkNames, openEvents, probe } from "../src/streams.js";
+import { MAX_NAMES, MAX_URL, chunkNames, openEvents, probe } from "../src/splitsource.js";
 import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
 
 const BASE = "http://host/user/a/";

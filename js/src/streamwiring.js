@@ -1,10 +1,10 @@
 // What a page's ConnectionPool (connection.js) and a tab group's leader
 // (leader.js) share: timers that tests can drive, the debounce that reopens a
 // stream once for a burst of joins, the wiring of an EventSource, and the
-// search for the names a hub does not know. (streams.js: how one stream's
+// search for the names a hub does not know. (splitsource.js: how one stream's
 // names are split into requests, and the probe itself.)
 import { REFUSED_EVENT, STALE_EVENT } from "./protocol.js";
-import { openEvents, probe } from "./streams.js";
+import { openEvents, probe } from "./splitsource.js";
 
 /**
  * @typedef {import("./connection.js").PoolOptions} PoolOptions
@@ -116,7 +116,7 @@ export class Debounce {
 /**
  * An EventSource on `names` whose events go to `on` for as long as
  * `on.isCurrent(source)` (until a newer source replaces it). Past the hub's
- * limits of one request, it is split across streams (streams.js).
+ * limits of one request, it is split across streams (splitsource.js).
  *
  * @param {PoolOptions} options
  * @param {string} base
@@ -161,7 +161,7 @@ export function openEventSource(options, base, names, query, on) {
  * @param {string} base
  * @param {string} token
  * @param {string[]} names
- * @param {boolean} [why] whether to ask for the reason of a refusal (streams.js's `probe`)
+ * @param {boolean} [why] whether to ask for the reason of a refusal (splitsource.js's `probe`)
  * @returns {Promise<{ answer: Answer, unknown: string[] }>} `answer`: for all of them
  */
 export async function findUnknown(options, base, token, names, why = true) {

@@ -153,7 +153,7 @@ export class SplitSource {
 
 /**
  * How the snapshot endpoint answers for `names`: the status of a `HEAD` (no
- * snapshot is sent, nor built), in chunks that fit one request (streams.js);
+ * snapshot is sent, nor built), in chunks that fit one request (splitsource.js);
  * the first that is not 200 is asked again with `GET` for the hub's reason (an
  * error answer is short and carries no snapshot).
  *
