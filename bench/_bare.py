@@ -25,13 +25,16 @@ from tornado.netutil import bind_sockets
 
 from ._procs import raise_nofile, say
 
-NAME = "bench/bare"
+# The throughput signal's name, and an id shaped as a hub's (a 10-character epoch, then
+# the sequence number): events of the same size as ours.
+NAME = "bench/tp"
+EPOCH = b"bareloop00"
 
 
 def frame(rev: int, value: dict[str, object]) -> bytes:
     ops = [{"op": "replace", "path": "/" + k, "value": v} for k, v in value.items()]
     data = orjson.dumps({"name": NAME, "rev": rev, "patch": ops})
-    return b"id: bare-%d\ndata: %s\n\n" % (rev, data)
+    return b"id: %b-%d\ndata: %b\n\n" % (EPOCH, rev, data)
 
 
 class _Stream(web.RequestHandler):

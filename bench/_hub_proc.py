@@ -5,17 +5,25 @@ paths.
 
 Usage: ``python -m bench._hub_proc <signal> <initial JSON> [<redis URL> | --asgi]``;
 prints ``{"port": p}``. With a Redis URL the hub shares its signals through that Redis.
+
+``NB_SSE_SIGNALS_BENCH_PROFILE=<file>`` in the environment profiles the loop's thread
+(cProfile, from the moment the port is printed) and writes the stats to that file when
+the hub stops: where a benchmark's hub time goes (``python -m pstats <file>``). It
+counts the thread's CPU time, not wall time: on a shared machine the time a process
+waits for a core (mostly right after a ``send`` wakes its reader) is not the hub's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
 import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import orjson
@@ -34,8 +42,8 @@ def _until_eof(stop: threading.Event) -> None:
     stop.set()
 
 
-def _serve_asgi(hub: SignalHub) -> tuple[int, Callable[[], None]]:
-    """``asgi_app(hub)`` under uvicorn in a thread of its own; its port and its stop."""
+def _serve_asgi(hub: SignalHub) -> tuple[int, asyncio.AbstractEventLoop, Callable[[], None]]:
+    """``asgi_app(hub)`` under uvicorn in a thread of its own; its port, loop and stop."""
     import uvicorn
 
     from nb_sse_signals import asgi_app
@@ -69,7 +77,26 @@ def _serve_asgi(hub: SignalHub) -> tuple[int, Callable[[], None]]:
         server.should_exit = True
         thread.join(10)
 
-    return int(sock.getsockname()[1]), stop
+    return int(sock.getsockname()[1]), loop, stop
+
+
+def _profiled(loop: asyncio.AbstractEventLoop, path: str) -> Callable[[], None]:
+    """Profile ``loop``'s thread from now on; the returned function writes the stats."""
+    profile = cProfile.Profile(time.thread_time)
+    loop.call_soon_threadsafe(profile.enable)  # cProfile profiles the calling thread
+
+    def write() -> None:
+        done = threading.Event()
+
+        def stop() -> None:
+            profile.disable()
+            done.set()
+
+        loop.call_soon_threadsafe(stop)
+        done.wait(10)
+        profile.dump_stats(path)
+
+    return write
 
 
 def main() -> None:
@@ -78,18 +105,24 @@ def main() -> None:
     raise_nofile(16384)
     if extra == "--asgi":
         hub = SignalHub()
-        port, stop_serving = _serve_asgi(hub)
+        port, loop, stop_serving = _serve_asgi(hub)
     else:
         server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=extra).start()
         hub, port, stop_serving = server.hub, server.port, server.stop
+        assert server._loop is not None  # started
+        loop = server._loop
     hub.declare(name, initial)
     gc.freeze()  # as `nb-sse-signals serve` does once it listens
+    profile = os.environ.get("NB_SSE_SIGNALS_BENCH_PROFILE")
+    write_profile = _profiled(loop, profile) if profile else None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Stdin closes when the parent dies, however it dies: never outlive it.
     threading.Thread(target=_until_eof, args=(stop,), daemon=True).start()
     say({"port": port})
     stop.wait(600)  # bounded: the parent terminates us long before
+    if write_profile is not None:
+        write_profile()
     stop_serving()
 
 

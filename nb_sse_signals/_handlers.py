@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_right
+from itertools import accumulate
 from typing import Any
 
 import orjson
@@ -221,13 +223,14 @@ class EventsHandler(SignalsHandler):
                     self._queue, self._queued = stream.take_frames(), 0
                     if not self._queue:
                         break
-                queue, start = self._queue, self._queued
-                stop, size = start + 1, len(queue[start])
-                while stop < len(queue) and size + len(queue[stop]) <= WINDOW:
-                    size += len(queue[stop])
-                    stop += 1
-                self._queued = stop
-                writer.send_frames(queue[start:stop])
+                part = self._queue[self._queued :] if self._queued else self._queue
+                size = sum(map(len, part))  # at C speed: no walk per frame
+                if size > WINDOW:  # as many as fit in a window, at least one
+                    ends = list(accumulate(map(len, part)))
+                    fit = max(1, bisect_right(ends, WINDOW))
+                    part, size = part[:fit], ends[fit - 1]
+                self._queued += len(part)
+                writer.send_frames(part, size)
             if self._queued >= len(self._queue):
                 self._queue, self._queued = [], 0  # let the references go
 

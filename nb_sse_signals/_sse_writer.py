@@ -85,16 +85,18 @@ class SSEWriter:
         """Write ``body`` (one or more whole SSE events); see :meth:`send_frames`."""
         self.send_frames((body,))
 
-    def send_frames(self, frames: Sequence[bytes]) -> None:
+    def send_frames(self, frames: Sequence[bytes], size: int | None = None) -> None:
         """Write ``frames`` (whole SSE events, as one chunk), by reference. Never blocks.
 
-        When the socket takes only part of them, the rest is queued and :attr:`busy`
-        stays true until ``on_drained``; the caller holds further events until then,
-        which is what turns a slow reader into snapshots instead of an unbounded queue.
+        ``size``: their total length, if the caller knows it already. When the socket
+        takes only part of them, the rest is queued and :attr:`busy` stays true until
+        ``on_drained``; the caller holds further events until then, which is what
+        turns a slow reader into snapshots instead of an unbounded queue.
         """
         if self._closed:
             return
-        size = sum(map(len, frames))
+        if size is None:
+            size = sum(map(len, frames))
         if not size:
             return
         stream = self._stream
@@ -111,6 +113,9 @@ class SSEWriter:
                 sent = _gather(stream.socket, buffers)
             except OSError:
                 self.close()
+                return
+            # All of it, the common case (a reader that keeps up): no walk over the frames.
+            if sent == (size + len(buffers[0]) + 2 if self._chunked else size):
                 return
             buffers = _unsent(buffers, sent)
             if not buffers:
@@ -183,6 +188,11 @@ class SSEWriter:
 
 def _gather(sock: socket.socket, buffers: Sequence[bytes | memoryview]) -> int:
     """Send what the socket takes now of ``buffers``, gathered (no join); bytes sent."""
+    if len(buffers) <= _GATHER:  # one call (a window of small events), no slicing
+        try:
+            return sock.sendmsg(buffers)
+        except BlockingIOError:
+            return 0
     sent = 0
     for start in range(0, len(buffers), _GATHER):
         group = buffers[start : start + _GATHER]

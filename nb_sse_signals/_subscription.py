@@ -69,20 +69,20 @@ class Subscription:
         """Queue a frame (hub lock held); return True if the subscriber needs waking."""
         if self._resync:
             return False
-        hub = self._hub
-        if (
-            self._pending_bytes + len(frame) > hub.buffer_bytes
-            or len(self._pending) >= hub.buffer_events
-        ):
+        # Once per change per subscriber: each attribute and len() read once.
+        hub, pending = self._hub, self._pending
+        size = self._pending_bytes + len(frame)
+        count = len(pending)
+        if size > hub.buffer_bytes or count >= hub.buffer_events:
             # Fell behind: drop the backlog, send the state instead (state, not events).
-            self._pending.clear()
+            pending.clear()
             self._pending_bytes = 0
             self._resync = True
             self.resyncs += 1
             return True
-        self._pending.append(frame)
-        self._pending_bytes += len(frame)
-        return len(self._pending) == 1
+        pending.append(frame)
+        self._pending_bytes = size
+        return not count
 
     def _take(self) -> bytes:
         """Everything there is to send now (hub lock held)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import itertools
 import logging
 import socket
 import time
@@ -411,6 +412,82 @@ def test_a_big_replay_to_a_reader_that_stops_is_streamed_a_window_at_a_time() ->
             assert all(id(frame) in history for frame in waiting), "references, not copies"
         finally:
             sock.close()
+
+
+def _writes(sock: socket.socket, marker: bytes, head: bool = False) -> list[bytes]:
+    """The chunks of an HTTP/1.1 event stream (one per write of the server) until one
+    holds ``marker``; the response head first, with ``head`` (5 s bound)."""
+    data, chunks = b"", []
+    deadline = time.monotonic() + 5
+    while not chunks or marker not in chunks[-1]:
+        assert time.monotonic() < deadline, f"never got {marker!r}; got {chunks[-3:]!r}"
+        more = sock.recv(1 << 20)
+        assert more, "the stream ended"
+        data += more
+        if head:
+            if b"\r\n\r\n" not in data:
+                continue
+            data, head = data.split(b"\r\n\r\n", 1)[1], False
+        while b"\r\n" in data:
+            size_line, rest = data.split(b"\r\n", 1)
+            size = int(size_line, 16)
+            if len(rest) < size + 2:
+                break
+            chunks.append(rest[:size])
+            data = rest[size + 2 :]
+    return chunks
+
+
+def _burst(server: Server, name: str, values: list[object]) -> None:
+    """Set ``name`` to each of ``values`` in one turn of the hub's loop, as a publisher's
+    frame of patches is applied."""
+    assert server._loop is not None
+    server._loop.call_soon_threadsafe(lambda: [server.hub.set(name, v) for v in values])
+
+
+def test_changes_ready_together_reach_a_subscriber_in_one_write() -> None:
+    # A frame of 100 patches applied in one loop turn leaves in one write (one chunk on
+    # HTTP/1.1), not one per event: as docs/protocol.md allows, a batch holds many events.
+    with Server(port=0, token=TOKEN, keepalive=60) as server:
+        server.hub.declare("c", {"n": 0})
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /nb-sse-signals/events?signal=c HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: token {TOKEN}\r\n\r\n".encode()
+            )
+            _writes(sock, b'"value":{"n":0}', head=True)  # subscribed: the snapshot arrived
+            _burst(server, "c", [{"n": n} for n in range(1, 101)])
+            writes = _writes(sock, b'"value":100}')
+    assert len(writes) == 1, f"100 ready events went out in {len(writes)} writes"
+    events = writes[0].split(b"\n\n")[:-1]
+    values = [orjson.loads(e.split(b"data: ", 1)[1])["patch"][0]["value"] for e in events]
+    assert values == list(range(1, 101)), "every event, in order"
+
+
+def test_a_backlog_bigger_than_a_window_leaves_in_full_windows_in_order() -> None:
+    # 100 events of ~1 kB: each write holds whole events, as many as fit in WINDOW bytes
+    # (the next one would not), so a backlog costs a few writes and never more than a
+    # window of bytes held by the writer at once.
+    with Server(port=0, token=TOKEN, keepalive=60) as server:
+        server.hub.declare("w", {"n": 0, "pad": ""})
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(
+                b"GET /nb-sse-signals/events?signal=w HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: token {TOKEN}\r\n\r\n".encode()
+            )
+            _writes(sock, b'"pad":""', head=True)
+            _burst(server, "w", [{"n": n, "pad": f"{n:04d}" * 250} for n in range(1, 101)])
+            writes = _writes(sock, b'"value":"' + b"0100" * 250)
+    events = [w.split(b"\n\n")[:-1] for w in writes]
+    assert all(w.endswith(b"\n\n") for w in writes), "a write holds whole events"
+    sizes = [[len(e) + 2 for e in es] for es in events]
+    assert all(sum(s) <= WINDOW for s in sizes), [sum(s) for s in sizes]
+    assert all(sum(s) + nxt[0] > WINDOW for s, nxt in itertools.pairwise(sizes)), (
+        "each write but the last is as full as the window allows"
+    )
+    patches = [orjson.loads(e.split(b"data: ", 1)[1])["patch"] for es in events for e in es]
+    pads = [next(op["value"] for op in ops if op["path"] == "/pad") for ops in patches]
+    assert pads == [f"{n:04d}" * 250 for n in range(1, 101)], "every event, in order"
 
 
 def established(server_port: int, client_port: int) -> bool:
