@@ -24,7 +24,7 @@ change) and the stream a ``MAXLEN``: what Redis keeps is bounded.
 
 Each hub reads the stream with a blocking ``XREAD`` from the last sequence it
 applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
-asyncio client), and applies each change in order (``SignalHub.apply_remote``).
+asyncio client), and applies each change in order (``_remote.Mirror.apply``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
 unreachable the hub keeps serving what it has, tells subscribers ``stale`` and
@@ -43,8 +43,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -54,21 +55,26 @@ from redis.exceptions import RedisError
 
 from . import _protocol as proto
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
-from ._diff import diff
-from ._errors import (
-    BackplaneError,
-    LimitError,
-    NotJSONError,
-    PatchError,
-    SignalClosedError,
-    UnknownSignalError,
-)
-from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
+from ._errors import BackplaneError, LimitError
+from ._hub import SignalHub
 from ._json import normalise
 from ._limits import Limits
-from ._patch import apply_patch, copy_json
+from ._patch import copy_json
+from ._plan import (
+    Cached,
+    Plan,
+    State,
+    checked_plan,
+    older,
+    open_state,
+    plan_close,
+    plan_declare,
+    plan_patch,
+    plan_set,
+    recreate,
+)
 from ._protocol import redact_url
-from ._refresh import refresh
+from ._remote import Loaded, Mirror, Unreadable
 from ._types import JSON
 
 __all__ = ["RedisBackplane", "RedisPublisher"]
@@ -213,144 +219,6 @@ R = TypeVar("R")
 _BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
 
 
-class _State(Protocol):
-    """A signal as a publisher sees it (the hub's ``_Signal``, or a publisher's cache)."""
-
-    rev: int
-    closed: bool
-    value: JSON
-
-
-@dataclass
-class _Cached:
-    rev: int
-    closed: bool
-    value: JSON
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One change, as the commit script takes it."""
-
-    kind: str  # "c", "n" or "x"
-    base: int | None  # None: the signal must not exist in Redis yet
-    seen_closed: bool
-    start_rev: int  # the rev to create it at, when base is None
-    payload: bytes
-    value_json: bytes
-    doc: JSON = None  # the value after a change ("c"), for the next plan of a batch
-
-    @property
-    def rev(self) -> int:
-        """The revision it commits at (as the script computes it)."""
-        if self.base is None:
-            return self.start_rev
-        return self.base if self.kind == "x" else self.base + 1
-
-
-def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> _Plan:
-    return _Plan("n", base, seen_closed, rev, value_json, value_json)
-
-
-def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Plan | None:
-    """``whole``: a whole-value replace at the next revision, even of an equal value."""
-    if state is None:
-        return _whole(orjson.dumps(doc), None, False, 0)
-    if state.closed:
-        return _whole(orjson.dumps(doc), state.rev, True, 0)
-    if whole or state.value is UNKNOWN:  # (unknown: nothing to diff against)
-        value_json = orjson.dumps(doc)
-        payload = b'[{"op":"replace","path":"","value":' + value_json + b"}]"
-        return _Plan("c", state.rev, False, 0, payload, value_json)
-    ops = diff(state.value, doc)
-    return _Plan("c", state.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
-
-
-def _open(name: str, state: _State | None) -> _State:
-    if state is None:
-        raise UnknownSignalError(
-            f"expected the name of a declared signal, got {name!r} (declare it first)"
-        )
-    if state.closed:
-        raise SignalClosedError(f"signal {name!r} is closed; declare it again to reopen it")
-    return state
-
-
-def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _Plan | None:
-    sig = _open(name, state)
-    if sig.value is UNKNOWN:  # this hub could not read it: the whole new value
-        doc = cast(JSON, value) if parsed else normalise(value)
-        ops = [{"op": "replace", "path": "", "value": doc}]
-    elif parsed:
-        doc = cast(JSON, value)
-        ops = diff(sig.value, doc)
-    else:
-        doc, ops = refresh(sig.value, value)
-    # ops may share containers with doc (see _diff): serialise both at once.
-    if not ops:
-        return None
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc)
-
-
-def plan_patch(
-    name: str,
-    state: _State | None,
-    ops: Sequence[dict[str, Any]],
-    base: int | None,
-    *,
-    owned: bool = False,
-) -> _Plan | None:
-    """``owned``: ``state``'s value is the caller's own (a batch's overlay), changed in
-    place (``apply_patch`` is atomic); else a copy is."""
-    sig = _open(name, state)
-    if base is not None and base != sig.rev:
-        raise PatchError(
-            f"expected a patch of {name!r} at revision {sig.rev}, got one made at {base}"
-        )
-    if not ops:
-        return None
-    if sig.value is UNKNOWN:
-        raise PatchError(
-            f"expected a patch of a value this hub can read, but {name!r} is refused here"
-            " (its value in Redis is unreadable): set or declare it whole"
-        )
-    # On a copy: the hub's value changes only when the change comes back from Redis.
-    new = apply_patch(sig.value if owned else copy_json(sig.value), list(ops))
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new), new)
-
-
-def plan_close(name: str, state: _State | None) -> _Plan:
-    sig = _open(name, state)
-    return _Plan("x", sig.rev, False, 0, b"", b"")
-
-
-def _recreate(plan: _Plan, state: _State, theirs: _State | None = None) -> _Plan:
-    """``plan`` for a Redis that no longer has the signal (``theirs`` None), or has an
-    older state of it (``theirs``: it went back in time): put it back whole, after the
-    revision its viewers have (revisions never go back)."""
-    base = None if theirs is None else theirs.rev
-    seen_closed = theirs is not None and theirs.closed
-    if plan.kind == "x":
-        return _Plan("x", base, seen_closed, state.rev, b"", b"")
-    return _Plan("n", base, seen_closed, state.rev + 1, plan.value_json, plan.value_json)
-
-
-def _older(theirs: _State, ours: _State) -> bool:
-    """Whether ``theirs`` is an older state than ``ours`` (a close keeps its revision)."""
-    return (theirs.rev, theirs.closed) < (ours.rev, ours.closed)
-
-
-def _planned(
-    name: str, make: Callable[[_State | None], _Plan | None], state: _State | None
-) -> _Plan | None:
-    """``make(state)``; a value no JSON encoder can write (an integer beyond 64 bits) is
-    :class:`NotJSONError`, as without a backplane, not orjson's own error."""
-    try:
-        return make(state)
-    except orjson.JSONEncodeError as exc:
-        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
-
-
 @dataclass
 class _Batch:
     """The items of one ``RedisBackplane.batched`` call, and the changes planned so far
@@ -360,8 +228,8 @@ class _Batch:
     items: list[Any]
     out: list[Any] = field(default_factory=list)
     item: int = 0  # the item running now
-    plans: list[tuple[int, str, _Plan]] = field(default_factory=list)
-    overlay: dict[str, _Cached] = field(default_factory=dict)
+    plans: list[tuple[int, str, Plan]] = field(default_factory=list)
+    overlay: dict[str, Cached] = field(default_factory=dict)
     epoch: str = ""
 
 
@@ -433,7 +301,7 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, changes: Sequence[tuple[str, _Plan]]) -> _Reply:
+    async def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
         """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
         k = self.keys
         keys = [k.seq, k.stream, k.epoch, k.names]
@@ -559,8 +427,11 @@ class RedisBackplane:
     redis-py's ``from_url`` takes). ``prefix``: every key's, so that one Redis serves
     several deployments. ``maxlen``: stream entries kept (a hub that falls further
     behind reloads snapshots); ``ttl``: seconds a signal stays in Redis after its last
-    change. ``timeout``: the deadline of one Redis call.
+    change. ``timeout``: the deadline of one Redis call. ``commit_threads``: how many
+    commits from the hub's event loop may wait for Redis at once (the rest queue).
     """
+
+    waits = True  # every commit is a round trip to Redis: never on an event loop
 
     def __init__(
         self,
@@ -570,10 +441,19 @@ class RedisBackplane:
         maxlen: int = DEFAULT_MAXLEN,
         ttl: int = DEFAULT_TTL,
         timeout: float = 5.0,
+        commit_threads: int = 8,
     ) -> None:
+        if commit_threads < 1:
+            raise ValueError(f"expected commit_threads of at least 1, got {commit_threads}")
         self.url = url
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
-        self._hub: BackplaneEvents | None = None  # (only its public interface)
+        self._hub: BackplaneEvents | None = None  # (the hub's mirror: its public interface)
+        # Threads of this backplane's own that commits from an event loop run in (see
+        # ``SignalHub.commit_executor``), so that a stalled Redis cannot take the loop's
+        # default executor (Jupyter's contents, kernels) from everyone else; stopped
+        # with the backplane.
+        self._commit_threads = commit_threads
+        self._executor: ThreadPoolExecutor | None = None
         self._applied = threading.Condition()
         self._last_seq = 0
         self._epoch = ""
@@ -583,6 +463,11 @@ class RedisBackplane:
         # .batch: the thread's batch, if any; .failed: its round trip failed, and its
         # items are being refused.
         self._local = threading.local()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor | None:
+        """The threads commits from an event loop run in (None once stopped)."""
+        return self._executor
 
     @property
     def live(self) -> bool:
@@ -596,7 +481,10 @@ class RedisBackplane:
         """
         if self._hub is not None:
             raise RuntimeError("this backplane already serves a hub")
-        self._hub = hub
+        self._hub = Mirror(hub.store, hub.limits)
+        self._executor = ThreadPoolExecutor(
+            self._commit_threads, thread_name_prefix="nb_sse_signals-commit"
+        )
         hub.attach_backplane(self)
         self._engine.call(self._spawn())
         with self._applied:
@@ -615,6 +503,10 @@ class RedisBackplane:
             with contextlib.suppress(BackplaneError):
                 self._engine.call(self._cancel_feed())
         self._engine.stop()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Commits still running fail at once (the engine is stopped); none is left.
+            executor.shutdown(wait=True, cancel_futures=True)
 
     async def _spawn(self) -> None:
         self._task = asyncio.create_task(self._feed())
@@ -632,7 +524,7 @@ class RedisBackplane:
         hub = self._hub
         assert hub is not None
 
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             # (under the hub's lock) A whole-value replace at a new revision, even if
             # equal, when a publisher takes the signal over: an orphan of this hub (the
             # change that ends its viewers' stale is then in history, with its id, for
@@ -647,28 +539,30 @@ class RedisBackplane:
             )
             return plan_declare(state, doc, whole=taken)
 
-        return self._commit(name, make)
+        # (limits of signals apply to what is declared here; other hubs' are theirs)
+        with hub.declaring(name, owner):
+            return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
         return self._commit(name, lambda sig: plan_set(name, sig, value, parsed), batchable=True)
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             # A batch's own value (its overlay) is changed in place, never copied.
-            return plan_patch(name, state, ops, base, owned=isinstance(state, _Cached))
+            return plan_patch(name, state, ops, base, owned=isinstance(state, Cached))
 
         return self._commit(name, make, batchable=True)
 
-    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:
         planned = False
 
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             nonlocal planned  # the last plan decides: a racing declare re-plans it
             planned = when is None or when()
             return plan_close(name, state) if planned else None
 
-        self._commit(name, make)
-        return planned
+        rev = self._commit(name, make)
+        return rev if planned else None
 
     def stale(self, name: str, rev: int) -> None:
         hub = self._hub
@@ -758,7 +652,7 @@ class RedisBackplane:
             self._local.batch = batch
 
     def _plan_in(
-        self, batch: _Batch, name: str, make: Callable[[_State | None], _Plan | None]
+        self, batch: _Batch, name: str, make: Callable[[State | None], Plan | None]
     ) -> int:
         """Plan a change into ``batch`` (on what the changes before it leave); its rev."""
         hub = self._hub
@@ -770,10 +664,10 @@ class RedisBackplane:
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
             self._flush(batch)
 
-        def plan_on(sig: _State | None) -> tuple[_Plan | None, int]:
+        def plan_on(sig: State | None) -> tuple[Plan | None, int]:
             cached = batch.overlay.get(name)
             state = cached if cached is not None else sig
-            return _planned(name, make, state), -1 if state is None else state.rev
+            return checked_plan(name, make, state), -1 if state is None else state.rev
 
         (plan, rev), epoch = hub.planned(name, plan_on)
         if not batch.plans:
@@ -781,11 +675,11 @@ class RedisBackplane:
         if plan is None:
             return rev
         batch.plans.append((batch.item, name, plan))
-        batch.overlay[name] = _Cached(plan.rev, False, plan.doc)
+        batch.overlay[name] = Cached(plan.rev, False, plan.doc)
         return plan.rev
 
     def _commit(
-        self, name: str, make: Callable[[_State | None], _Plan | None], *, batchable: bool = False
+        self, name: str, make: Callable[[State | None], Plan | None], *, batchable: bool = False
     ) -> int:
         hub = self._hub
         assert hub is not None
@@ -803,10 +697,10 @@ class RedisBackplane:
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
 
-            def plan_on(sig: _State | None, lost: bool = lost) -> tuple[_Plan | None, int]:
-                plan = _planned(name, make, sig)
+            def plan_on(sig: State | None, lost: bool = lost) -> tuple[Plan | None, int]:
+                plan = checked_plan(name, make, sig)
                 if plan is not None and lost and sig is not None:
-                    plan = _recreate(plan, sig)
+                    plan = recreate(plan, sig)
                 return plan, -1 if sig is None else sig.rev
 
             (plan, planned_on), epoch = hub.planned(name, plan_on)
@@ -875,7 +769,7 @@ class RedisBackplane:
                         log.exception("nb_sse_signals: cannot follow Redis; retrying")
                     self._set_live(False)
                     assert self._hub is not None
-                    self._hub.backplane_lost()
+                    self._hub.lost()
                 # Drop every pooled connection: none of them may outlive the outage.
                 with contextlib.suppress(Exception):
                     await self._engine.client.connection_pool.disconnect()
@@ -913,7 +807,7 @@ class RedisBackplane:
                     ],
                 )
             epoch, seq, states = await engine.load()
-        hub.load_remote(epoch, seq, states)
+        hub.load(epoch, seq, states)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -950,10 +844,10 @@ class RedisBackplane:
                     # Not one of ours: skipped, and the signal it names (if it names one)
                     # refused until its next whole value; every other signal goes on.
                     raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
-                    hub.skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
+                    hub.skip(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
                     last = seq
                     continue
-                if not hub.apply_remote(seq, name, rev, kind, payload):
+                if not hub.apply(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
             with self._applied:
@@ -993,7 +887,7 @@ class RedisPublisher:
         self.message_bytes = Limits(message_bytes=message_bytes).message_bytes  # (checked)
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
         self._lock = threading.Lock()
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[str, Cached] = {}
         self._epoch = ""
 
     def declare(self, name: str, value: object) -> int:
@@ -1014,7 +908,7 @@ class RedisPublisher:
     def get(self, name: str) -> tuple[int, JSON]:
         """(rev, value) of an open signal, as Redis has it now."""
         with self._lock:
-            state = _open(name, self._fetch(name))
+            state = open_state(name, self._fetch(name))
             return state.rev, copy_json(state.value)
 
     def stop(self) -> None:
@@ -1026,7 +920,7 @@ class RedisPublisher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _fetch(self, name: str) -> _Cached | None:
+    def _fetch(self, name: str) -> Cached | None:
         engine = self._engine
         if not self._epoch:
             self._epoch = engine.call(engine.epoch())
@@ -1035,19 +929,19 @@ class RedisPublisher:
             self._cache.pop(name, None)
             return None
         closed = raw[1] == b"1"
-        state = _Cached(int(raw[0]), closed, None if closed else orjson.loads(raw[2]))
+        state = Cached(int(raw[0]), closed, None if closed else orjson.loads(raw[2]))
         self._cache[name] = state
         return state
 
-    def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
+    def _commit(self, name: str, make: Callable[[State | None], Plan | None]) -> int:
         engine = self._engine
         with self._lock:  # one change at a time from this publisher, in order
             cached = self._cache.get(name)
-            state: _State | None = cached if cached is not None else self._fetch(name)
+            state: State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
-            theirs: _State | None = None  # what it has instead, if older than ours
+            theirs: State | None = None  # what it has instead, if older than ours
             for _ in range(_ATTEMPTS):
-                plan = _planned(name, make, state)
+                plan = checked_plan(name, make, state)
                 if plan is None:
                     assert state is not None
                     return state.rev
@@ -1057,12 +951,12 @@ class RedisPublisher:
                         f"bytes as JSON (the message_bytes limit), got {len(plan.payload):,}"
                     )
                 if lost and state is not None:
-                    plan = _recreate(plan, state, theirs)
+                    plan = recreate(plan, state, theirs)
                 reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
                 if reply.status == b"ok":
                     rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)
-                    self._cache[name] = _Cached(rev, plan.kind == "x", value)
+                    self._cache[name] = Cached(rev, plan.kind == "x", value)
                     return rev
                 if reply.status == b"epoch":
                     self._epoch = ""
@@ -1070,12 +964,12 @@ class RedisPublisher:
                 # ... unless Redis has nothing, or an older state than ours (restored
                 # from an older snapshot, a lagging replica): ours is put back whole
                 # with the change, never the change applied to an older value.
-                lost = state is not None and (fresh is None or _older(fresh, state))
+                lost = state is not None and (fresh is None or older(fresh, state))
                 theirs = fresh if lost else None
                 if not lost:
                     state = fresh
                 elif fresh is not None:
-                    self._cache[name] = cast(_Cached, state)
+                    self._cache[name] = cast(Cached, state)
             raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
 
 
