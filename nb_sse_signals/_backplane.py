@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from ._limits import Limits
 from ._types import JSON
 
 __all__ = [
@@ -119,6 +120,11 @@ class BackplaneEvents(Protocol):
 
     @property
     def epoch(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits:
+        """The hub's limits (``backplane_value_bytes``: what a commit may make a value)."""
+        ...
 
     def planned(self, name: str, make: Callable[[Any], R]) -> tuple[R, str]:
         """``make(the hub's signal or None)`` under the hub's lock, and the epoch."""

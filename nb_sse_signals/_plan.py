@@ -15,8 +15,15 @@ from typing import Any, Protocol, cast
 import orjson
 
 from ._diff import diff
-from ._errors import NotJSONError, PatchError, SignalClosedError, UnknownSignalError
+from ._errors import (
+    LimitError,
+    NotJSONError,
+    PatchError,
+    SignalClosedError,
+    UnknownSignalError,
+)
 from ._json import normalise
+from ._limits import Limits
 from ._patch import apply_patch, copy_json
 from ._refresh import refresh
 from ._store import UNKNOWN
@@ -165,11 +172,29 @@ def older(theirs: State, ours: State) -> bool:
 
 
 def checked_plan(
-    name: str, make: Callable[[State | None], Plan | None], state: State | None
+    name: str,
+    make: Callable[[State | None], Plan | None],
+    state: State | None,
+    value_bytes: int = Limits.backplane_value_bytes,
 ) -> Plan | None:
     """``make(state)``; a value no JSON encoder can write (an integer beyond 64 bits) is
-    :class:`NotJSONError`, as without a backplane, not orjson's own error."""
+    :class:`NotJSONError`, as without a backplane, not orjson's own error.
+
+    A change whose value (or patch) would be bigger than ``value_bytes`` as JSON is
+    :class:`LimitError`: every hub refuses to read more than its
+    ``backplane_value_bytes`` from Redis, so a value that grew past it (many small
+    patches) would be served by hubs that follow each change, and refused by any
+    that reloads. Caught here, before Redis has it; nothing changes.
+    """
     try:
-        return make(state)
+        plan = make(state)
     except orjson.JSONEncodeError as exc:
         raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
+    if plan is not None:
+        size = max(len(plan.value_json), len(plan.payload))
+        if size > value_bytes:
+            raise LimitError(
+                f"expected a value of {name!r} of at most {value_bytes:,} bytes as JSON"
+                f" (the backplane_value_bytes limit), got a change that makes it {size:,}"
+            )
+    return plan
