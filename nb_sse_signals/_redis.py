@@ -667,9 +667,19 @@ class RedisBackplane:
         def plan_on(sig: State | None) -> tuple[Plan | None, int]:
             cached = batch.overlay.get(name)
             state = cached if cached is not None else sig
-            return checked_plan(name, make, state), -1 if state is None else state.rev
+            return checked_plan(name, make, state, hub.limits.backplane_value_bytes), (
+                -1 if state is None else state.rev
+            )
 
-        (plan, rev), epoch = hub.planned(name, plan_on)
+        try:
+            (plan, rev), epoch = hub.planned(name, plan_on)
+        except LimitError:
+            if name in batch.overlay:
+                # Refused by its size once made, on the batch's own value, changed in
+                # place: commit what came before, so that what comes after is planned
+                # on the value those left, not on the refused one.
+                self._flush(batch)
+            raise
         if not batch.plans:
             batch.epoch = epoch
         if plan is None:
@@ -698,7 +708,7 @@ class RedisBackplane:
         for _ in range(_ATTEMPTS):
 
             def plan_on(sig: State | None, lost: bool = lost) -> tuple[Plan | None, int]:
-                plan = checked_plan(name, make, sig)
+                plan = checked_plan(name, make, sig, hub.limits.backplane_value_bytes)
                 if plan is not None and lost and sig is not None:
                     plan = recreate(plan, sig)
                 return plan, -1 if sig is None else sig.rev
