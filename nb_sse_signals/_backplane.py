@@ -15,7 +15,7 @@ Typing only, no I/O: it sits below the hub so that the hub can name it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
@@ -132,6 +132,15 @@ class BackplaneEvents(Protocol):
 
     def declaring(self, name: str, owner: object) -> AbstractContextManager[None]:
         """Around the commit of a declare through this hub (limits, then ownership)."""
+        ...
+
+    def applied(
+        self,
+        epoch: str,
+        changes: Sequence[tuple[str, int, int, bytes]],
+        values: Mapping[str, JSON],
+    ) -> bool:
+        """The hub's own committed changes, applied as planned if they follow at once."""
         ...
 
     def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:

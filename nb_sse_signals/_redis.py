@@ -86,21 +86,36 @@ _ATTEMPTS = 100  # commits re-based on a racing winner before giving up
 # Many changes in one round trip (a publisher's frame: docs/protocol.md), applied in
 # order, each as if alone; the first that does not follow stops the rest (none of
 # them is applied), so a caller re-plans from there and the order stays the frame's.
-# KEYS: seq, stream, epoch, names, then the sig hash of each change.  ARGV: 1 epoch of
-# the caller's view, 2 maxlen, 3 ttl, then 7 per change: base rev ('' = the signal
-# must not exist), kind (c change, n whole value, x close), stream payload, value
-# JSON ('' when closed), name, '1' if the caller saw it closed else '0', the rev to
-# create it at (base ''). Reply: status (ok, conflict, epoch), how many were applied,
-# rev and seq of each applied, then for a conflict the rev ('' = none) and seq Redis
-# has of the one that stopped, for epoch the epoch Redis has.
+# KEYS: seq, stream, epoch, names.  ARGV: 1 epoch of the caller's view, 2 maxlen, 3 ttl,
+# 4 the prefix of signal hashes, 5 the changes, 7 fields each, every field written
+# `<length>:<bytes>` (one argument, not 7 per change: redis-py encodes each argument in
+# Python): base rev ('' = the signal must not exist), kind (c change, n whole value,
+# x close), stream payload, value JSON ('' when closed), name, '1' if the caller saw
+# it closed else '0', the rev to create it at (base ''). Reply: status (ok, conflict,
+# epoch), how many were applied, rev and seq of each applied, then for a conflict the
+# rev ('' = none) and seq Redis has of the one that stopped, for epoch the epoch Redis
+# has. (Hash keys are made here from the prefix, as _LOAD does: not for Cluster.)
 _COMMIT = """
 local epoch = redis.call('GET', KEYS[3])
 if epoch ~= ARGV[1] then return {'epoch', 0, epoch or ''} end
 local out = {'ok', 0}
 local applied = 0
-for i = 1, (#ARGV - 3) / 7 do
-  local a = 3 + (i - 1) * 7
-  local key, base, kind, name = KEYS[4 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
+local blob, pos = ARGV[5], 1
+local function field()
+  local colon = string.find(blob, ':', pos, true)
+  local stop = colon + tonumber(string.sub(blob, pos, colon - 1))
+  pos = stop + 1
+  return string.sub(blob, colon + 1, stop)
+end
+while pos <= #blob do
+  local base = field()
+  local kind = field()
+  local payload = field()
+  local value = field()
+  local name = field()
+  local seen_closed = field()
+  local start_rev = field()
+  local key = ARGV[4] .. name
   local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
   -- A revision that is not a number (not written by us) is no state: put over it.
   if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
@@ -110,9 +125,9 @@ for i = 1, (#ARGV - 3) / 7 do
       out[1] = 'conflict'; table.insert(out, cur[1]); table.insert(out, cur[3] or '0')
       break
     end
-    rev = tonumber(ARGV[a + 7])
+    rev = tonumber(start_rev)
   else
-    if cur[1] ~= base or cur[2] ~= ARGV[a + 6] then
+    if cur[1] ~= base or cur[2] ~= seen_closed then
       out[1] = 'conflict'; table.insert(out, cur[1] or ''); table.insert(out, cur[3] or '0')
       break
     end
@@ -120,16 +135,16 @@ for i = 1, (#ARGV - 3) / 7 do
     if kind ~= 'x' then rev = rev + 1 end
     -- A whole value put back over an older state (Redis went back) takes the
     -- revision after what its viewers saw: revisions never go back.
-    if kind ~= 'c' and tonumber(ARGV[a + 7]) > rev then rev = tonumber(ARGV[a + 7]) end
+    if kind ~= 'c' and tonumber(start_rev) > rev then rev = tonumber(start_rev) end
   end
   local seq = redis.call('INCR', KEYS[1])
   local closed = '0'
   if kind == 'x' then closed = '1' end
-  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[a + 4])
+  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', value)
   redis.call('EXPIRE', key, ARGV[3])
   redis.call('SADD', KEYS[4], name)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
-    'n', name, 'r', rev, 'k', kind, 'p', ARGV[a + 3])
+    'n', name, 'r', rev, 'k', kind, 'p', payload)
   applied = applied + 1
   table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
@@ -305,18 +320,7 @@ class _Engine:
         """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
         k = self.keys
         keys = [k.seq, k.stream, k.epoch, k.names]
-        args: list[Any] = [epoch, self.maxlen, self.ttl]
-        for name, plan in changes:
-            keys.append(k.sig + name)
-            args += [
-                "" if plan.base is None else plan.base,
-                plan.kind,
-                plan.payload,
-                plan.value_json,
-                name,
-                "1" if plan.seen_closed else "0",
-                plan.start_rev,
-            ]
+        args: list[Any] = [epoch, self.maxlen, self.ttl, k.sig, _pack_changes(changes)]
         return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
 
     async def stale(self, epoch: str, name: str, rev: int) -> None:
@@ -376,6 +380,23 @@ class _Engine:
         self._thread.join(5.0)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+def _pack_changes(changes: Sequence[tuple[str, Plan]]) -> bytes:
+    """``_COMMIT``'s changes argument: 7 fields per change, each ``<length>:<bytes>``."""
+    out = []
+    for name, plan in changes:
+        for part in (
+            b"" if plan.base is None else b"%d" % plan.base,
+            plan.kind.encode(),
+            plan.payload,
+            plan.value_json,
+            name.encode(),
+            b"1" if plan.seen_closed else b"0",
+            b"%d" % plan.start_rev,
+        ):
+            out.append(b"%d:%s" % (len(part), part))
+    return b"".join(out)
 
 
 def _revision(raw: bytes) -> int:
@@ -610,11 +631,15 @@ class RedisBackplane:
             self._local.batch = None
         return cast(list[R], batch.out)
 
-    def _flush(self, batch: _Batch) -> None:
+    def _flush(self, batch: _Batch, keep: bool = True) -> None:
         """Commit what ``batch`` planned (items before ``batch.item``); on a change that
-        did not follow, run the items from it on again, alone."""
+        did not follow, run the items from it on again, alone. ``keep``: the batch's
+        values are as planned (apply them here, see ``Mirror.applied``)."""
         plans, batch.plans = batch.plans, []
-        batch.overlay.clear()
+        # Each signal's value after its last planned change: the batch's own objects,
+        # changed by nothing once the batch is done (None: a refused plan changed them).
+        values = {n: c.value for n, c in batch.overlay.items()} if keep else None
+        batch.overlay = {}
         if not plans:
             return
         epoch = batch.epoch
@@ -629,10 +654,13 @@ class RedisBackplane:
             finally:
                 self._local.failed = None
             return
+        done = len(reply.applied) == len(plans)
+        if done and values is not None and self._applied_here(plans, reply, values, epoch):
+            return
         if reply.applied:
             with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
                 self._wait_applied(reply.applied[-1][1], epoch)
-        if len(reply.applied) == len(plans):
+        if done:
             return
         if reply.status == b"conflict" and reply.their_rev is not None:
             with contextlib.suppress(BackplaneError):  # re-based on the winner's change
@@ -641,6 +669,25 @@ class RedisBackplane:
             with contextlib.suppress(BackplaneError):
                 self._wait_epoch(epoch)
         self._rerun(batch, plans[len(reply.applied)][0])
+
+    def _applied_here(
+        self,
+        plans: list[tuple[int, str, Plan]],
+        reply: _Reply,
+        values: dict[str, JSON],
+        epoch: str,
+    ) -> bool:
+        """Apply a frame's changes, all committed, from what was planned and the script's
+        reply, instead of waiting for the feed to bring them back (a round trip and a
+        parse of every entry): only if the hub is exactly before the first (else the
+        feed applies them, in Redis's order). Whether the hub has them now."""
+        hub = self._hub
+        assert hub is not None
+        changes = [
+            (name, rev, seq, plan.payload)
+            for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
+        ]
+        return hub.applied(epoch, changes, values)
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -677,8 +724,8 @@ class RedisBackplane:
             if name in batch.overlay:
                 # Refused by its size once made, on the batch's own value, changed in
                 # place: commit what came before, so that what comes after is planned
-                # on the value those left, not on the refused one.
-                self._flush(batch)
+                # on the value those left (from the feed), not on the refused one.
+                self._flush(batch, keep=False)
             raise
         if not batch.plans:
             batch.epoch = epoch

@@ -18,7 +18,7 @@ that exist only because other hubs and other writers share the state live here:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -109,6 +109,39 @@ class Mirror:
                 for n, s in self._store.entries.items()
                 if s.refused is None
             ]
+
+    def applied(
+        self,
+        epoch: str,
+        changes: Sequence[tuple[str, int, int, bytes]],
+        values: Mapping[str, JSON],
+    ) -> bool:
+        """This hub's own changes, just committed in ``epoch`` (``(name, rev, seq,
+        patch JSON)`` each, in order, sequence numbers contiguous), applied as planned
+        without waiting for the feed to bring them back; ``values``: each signal's
+        value after its last change, the caller's to give. Only if this hub has applied
+        everything before the first (else the feed applies them, in Redis's order:
+        False); those the feed applied meanwhile are skipped, and the feed then skips
+        the rest (their sequence numbers are behind the hub's)."""
+        store = self._store
+        with store.lock:
+            if store.epoch != epoch or store.seq < changes[0][2] - 1:
+                return False
+            todo = [change for change in changes if change[2] > store.seq]
+            revs: dict[str, int] = {}
+            for name, rev, _, _ in todo:
+                sig = store.entries.get(name)
+                if sig is None or sig.closed or sig.refused is not None or name not in values:
+                    return False
+                if rev != revs.get(name, sig.rev) + 1:
+                    return False
+                revs[name] = rev
+            for name, _, seq, payload in todo:
+                store.seq = seq - 1
+                store.record(store.entries[name], payload)  # (encoded by the planner)
+            for name in revs:
+                store.entries[name].value = values[name]
+            return True
 
     # -- the feed ---------------------------------------------------------------------
 

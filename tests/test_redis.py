@@ -943,8 +943,10 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     client = redis.Redis.from_url(server.url)
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
-        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names", f"sig:{name}")]
-        args: list[Any] = [epoch, 1000, 3600, "", "n", value_json, value_json, name, "0", 0]
+        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names")]
+        fields = [b"", b"n", value_json, value_json, name.encode(), b"0", b"0"]
+        changes = b"".join(b"%d:%s" % (len(f), f) for f in fields)
+        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", changes]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:

@@ -185,3 +185,61 @@ async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_st
     feed.load("redis1", 2, [("s", 1, False, Unreadable("bad"), False)])
     assert feed.apply(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
     assert hub.orphans(gone) == []
+
+
+# -- a hub's own commits, applied from its plan and the engine's reply ---------------------
+
+_N4 = b'[{"op":"replace","path":"/n","value":4}]'
+_N5 = b'[{"op":"replace","path":"/n","value":5}]'
+
+
+async def test_a_hubs_own_changes_apply_from_its_plan_at_once_and_the_feed_skips_them() -> None:
+    hub, feed = _mirrored()
+    feed.load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
+    sub = hub.subscribe(["s"])
+    await events_of(sub)
+    own = [("s", 4, 6, _N4), ("s", 5, 7, _N5)]
+    assert feed.applied("redis1", own, {"s": {"n": 5}})
+    assert hub.get("s") == (5, {"n": 5}), "read your writes without the feed"
+    changes = await events_of(sub)
+    assert [(e.id, parse_change(e.data).rev) for e in changes] == [("redis1-6", 4), ("redis1-7", 5)]
+    # The feed brings them back later: skipped, nothing sent twice; the next one follows.
+    assert feed.apply(6, "s", 4, "c", _N4)
+    assert feed.apply(7, "s", 5, "c", _N5)
+    assert feed.apply(8, "s", 6, "c", b'[{"op":"replace","path":"/n","value":6}]')
+    (next_change,) = await events_of(sub)
+    assert (next_change.id, parse_change(next_change.data).rev) == ("redis1-8", 6)
+    assert hub.get("s") == (6, {"n": 6})
+
+
+async def test_a_hubs_own_changes_wait_for_the_feed_when_others_changes_come_before() -> None:
+    hub, feed = _mirrored()
+    feed.load("redis1", 5, [("s", 3, False, {"n": 3}, False), ("t", 0, False, 0, False)])
+    own = [("s", 4, 7, _N4)]  # change 6 is another hub's, not applied here yet
+    assert not feed.applied("redis1", own, {"s": {"n": 4}}), "never ahead of Redis's order"
+    assert hub.get("s") == (3, {"n": 3}), "nothing changed"
+    assert not feed.applied("redis2", own, {"s": {"n": 4}}), "nor in another epoch"
+    assert feed.apply(6, "t", 1, "c", b'[{"op":"replace","path":"","value":1}]')
+    assert feed.applied("redis1", own, {"s": {"n": 4}})
+    assert hub.get("s") == (4, {"n": 4})
+
+
+async def test_a_hubs_own_changes_the_feed_applied_first_are_not_applied_twice() -> None:
+    hub, feed = _mirrored()
+    feed.load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
+    sub = hub.subscribe(["s"])
+    await events_of(sub)
+    assert feed.apply(6, "s", 4, "c", _N4)  # the feed won the race for the first
+    assert feed.applied("redis1", [("s", 4, 6, _N4), ("s", 5, 7, _N5)], {"s": {"n": 5}})
+    revs = [parse_change(e.data).rev for e in await events_of(sub)]
+    assert revs == [4, 5], "each revision once"
+    assert hub.get("s") == (5, {"n": 5})
+    assert feed.applied("redis1", [("s", 5, 7, _N5)], {"s": {"n": 5}}), "all there already"
+    assert hub.info("s")[0].rev == 5
+
+
+async def test_a_refused_signals_own_changes_are_left_to_the_feed() -> None:
+    hub, feed = _mirrored()
+    feed.load("redis1", 5, [("s", 3, False, Unreadable("bad"), False)])
+    assert not feed.applied("redis1", [("s", 4, 6, _N4)], {"s": {"n": 4}})
+    assert hub.info("s")[0].rev == 3
