@@ -644,7 +644,7 @@ class RedisBackplane:
             return
         epoch = batch.epoch
         try:
-            reply = self._engine.call(self._engine.commit(epoch, [(n, p) for _, n, p in plans]))
+            reply, here = self._engine.call(self._commit_frame(epoch, plans, values))
         except BackplaneError as exc:
             # Unknown whether Redis has them: each of those items is refused (its
             # publisher resends the whole value), at once, not after a timeout each.
@@ -654,9 +654,9 @@ class RedisBackplane:
             finally:
                 self._local.failed = None
             return
-        done = len(reply.applied) == len(plans)
-        if done and values is not None and self._applied_here(plans, reply, values, epoch):
+        if here:
             return
+        done = len(reply.applied) == len(plans)
         if reply.applied:
             with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
                 self._wait_applied(reply.applied[-1][1], epoch)
@@ -670,24 +670,25 @@ class RedisBackplane:
                 self._wait_epoch(epoch)
         self._rerun(batch, plans[len(reply.applied)][0])
 
-    def _applied_here(
-        self,
-        plans: list[tuple[int, str, Plan]],
-        reply: _Reply,
-        values: dict[str, JSON],
-        epoch: str,
-    ) -> bool:
-        """Apply a frame's changes, all committed, from what was planned and the script's
-        reply, instead of waiting for the feed to bring them back (a round trip and a
-        parse of every entry): only if the hub is exactly before the first (else the
-        feed applies them, in Redis's order). Whether the hub has them now."""
+    async def _commit_frame(
+        self, epoch: str, plans: list[tuple[int, str, Plan]], values: dict[str, JSON] | None
+    ) -> tuple[_Reply, bool]:
+        """Commit a frame's ``plans`` (``_COMMIT``), and, once all are committed, apply
+        them from what was planned (``values``: each signal's value after them) and the
+        reply, instead of waiting for the feed to bring them back (a parse, a patch and
+        an encoding each, again): see ``Mirror.applied``. On the engine's loop, as the
+        feed is: whichever of the two gets there first applies them, the other skips.
+        The reply, and whether the hub has them now."""
         hub = self._hub
         assert hub is not None
+        reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+        if values is None or len(reply.applied) != len(plans):
+            return reply, False
         changes = [
             (name, rev, seq, plan.payload)
             for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
         ]
-        return hub.applied(epoch, changes, values)
+        return reply, hub.applied(epoch, changes, values)
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
