@@ -36,8 +36,8 @@ def main() -> None:
     for i in range(1, changes + 1):
         # Each change replaces the pad: one frame of about `size` bytes.
         hub.set(NAME, {"i": i, "pad": f"{i:08d}" * (size // 8)})
-    sig = hub._signals[NAME]  # the bench may look inside: where the history begins
-    oldest, last = sig.floor_seq, hub._seq
+    sig = hub.store.entries[NAME]  # where the history begins
+    oldest, last = sig.floor_seq, hub.store.seq
     gc.collect()
     gc.freeze()
     stop = threading.Event()

@@ -1,22 +1,27 @@
-"""What a hub needs of a backplane: the one hook between ``SignalHub`` and an engine.
+"""What a hub needs of a backplane: the seam between ``SignalHub`` and an engine.
 
-A hub with a backplane (``SignalHub.attach_backplane``) does not commit changes
-itself: its publishing methods hand them here, the engine orders them among every
-hub's (``_redis.RedisBackplane``: one Lua script per change in Redis), and the
-change comes back to every hub, this one included, through the engine's feed, which
-applies it with ``SignalHub.apply_remote`` in the engine's order: the engine calls
-the hub back only through :class:`BackplaneEvents`, never its private state. So revisions,
-sequence numbers and the epoch (the cursor) are the engine's, the same on every hub.
+A hub commits every change through its backplane, as centrifuge's ``Node`` publishes
+through a ``Broker``. The default, ``_memory.MemoryBackplane``, commits it in the
+hub's own store at once. A shared engine (``_redis.RedisBackplane``) commits it in
+Redis, ordered among every hub's, and the change comes back to every hub, this one
+included, through the engine's feed: the engine calls the hub's
+:class:`BackplaneEvents` (``_remote.Mirror``, a public interface, never the hub's
+private state), which applies it in the engine's order. So with a shared engine,
+revisions, sequence numbers and the epoch (the cursor) are the engine's, the same
+on every hub.
 
 Typing only, no I/O: it sits below the hub so that the hub can name it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
+from ._limits import Limits
 from ._types import JSON
 
 __all__ = [
@@ -63,22 +68,39 @@ class Backplane(Protocol):
     """Commits one change for a hub and returns once this hub has applied it.
 
     Each method raises what the hub would (``UnknownSignalError``,
-    ``SignalClosedError``, ``PatchError``) for bad input, and ``BackplaneError``
-    when the engine cannot be reached: nothing is queued, nothing changes.
+    ``SignalClosedError``, ``PatchError``, ``LimitError``) for bad input, and
+    ``BackplaneError`` when the engine cannot be reached: nothing is queued, nothing
+    changes. Any thread; a backplane that ``waits`` must not be called on an event loop.
     """
 
+    @property
+    def waits(self) -> bool:
+        """Whether a commit may wait for I/O (Redis): callers on an event loop then run
+        it in :attr:`executor`, threads of the backplane's own."""
+        ...
+
+    @property
+    def executor(self) -> Executor | None: ...
+
     def declare(self, name: str, doc: JSON, owner: object = None) -> int:
-        """Declare ``name``; ``owner``: the hub's owner of the declare (see its own)."""
+        """Declare ``name`` (checked against ``signals`` and ``owner``'s quota first);
+        ``owner`` then owns it."""
         ...
 
     def set(self, name: str, value: object, parsed: bool) -> int: ...
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int: ...
 
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:
+        """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
+        each time the change is planned) still says so. Its last revision, or None if
+        ``when`` said no."""
+        ...
+
     def stale(self, name: str, rev: int) -> None:
-        """Tell every hub that ``name``'s publisher, at ``rev``, is gone, so that their
-        viewers show it stale too. Best effort, and at once: the caller is a closing
-        connection's handler on the hub's loop, which must not wait for the engine."""
+        """Tell every other hub that ``name``'s publisher, at ``rev``, is gone, so that
+        their viewers show it stale too. Best effort, and at once: the caller is a
+        closing connection's handler on the hub's loop, which must not wait."""
         ...
 
     def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -87,38 +109,56 @@ class Backplane(Protocol):
         and order of running them one by one."""
         ...
 
-    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
-        """Close ``name``; with ``when``, only if ``when()`` (asked under the hub's lock
-        each time the change is planned) still says so. Whether it closed."""
+    def stop(self) -> None:
+        """Stop committing (idempotent); the hub keeps what it has."""
         ...
 
 
 class BackplaneEvents(Protocol):
-    """What an engine calls on the hub it serves (``SignalHub`` implements it): the
-    small public interface between them, as centrifuge's ``BrokerEventHandler``."""
+    """What a shared engine calls on the hub it serves (``_remote.Mirror``): the small
+    public interface between them, as centrifuge's ``BrokerEventHandler``."""
 
-    epoch: str
+    @property
+    def epoch(self) -> str: ...
+
+    @property
+    def limits(self) -> Limits:
+        """The hub's limits (``backplane_value_bytes``: what a commit may make a value)."""
+        ...
 
     def planned(self, name: str, make: Callable[[Any], R]) -> tuple[R, str]:
         """``make(the hub's signal or None)`` under the hub's lock, and the epoch."""
+        ...
+
+    def declaring(self, name: str, owner: object) -> AbstractContextManager[None]:
+        """Around the commit of a declare through this hub (limits, then ownership)."""
+        ...
+
+    def applied(
+        self,
+        epoch: str,
+        changes: Sequence[tuple[str, int, int, bytes]],
+        values: Mapping[str, JSON],
+    ) -> bool:
+        """The hub's own committed changes, applied as planned if they follow at once."""
         ...
 
     def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:
         """What the hub can put back into an engine that lost data."""
         ...
 
-    def apply_remote(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
+    def apply(self, seq: int, name: str, rev: int, kind: str, payload: bytes) -> bool:
         """Apply the engine's change ``seq``; False: it does not follow (reload)."""
         ...
 
-    def load_remote(self, epoch: str, seq: int, states: Any) -> None:
+    def load(self, epoch: str, seq: int, states: Any) -> None:
         """Take the engine's whole state at ``seq`` of ``epoch``."""
         ...
 
-    def skip_remote(self, seq: int, name: str, reason: str) -> None:
+    def skip(self, seq: int, name: str, reason: str) -> None:
         """Change ``seq`` cannot be read: past it, and its signal refused."""
         ...
 
-    def backplane_lost(self) -> None:
+    def lost(self) -> None:
         """The engine is unreachable: subscribers are told their values may be behind."""
         ...

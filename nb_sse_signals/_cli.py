@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     redis.add_argument("--redis-prefix", default=None, help="key prefix (nb_sse_signals:)")
     redis.add_argument("--redis-maxlen", type=int, default=None, help="stream entries kept")
     redis.add_argument("--redis-ttl", type=int, default=None, help="seconds kept after a change")
+    redis.add_argument(
+        "--redis-commit-threads",
+        type=int,
+        default=None,
+        help="commits that may wait for Redis at once (8)",
+    )
     return parser
 
 
@@ -125,6 +131,7 @@ def _backplane(args: argparse.Namespace) -> RedisBackplane | None:
             ("prefix", args.redis_prefix),
             ("maxlen", args.redis_maxlen),
             ("ttl", args.redis_ttl),
+            ("commit_threads", args.redis_commit_threads),
         )
         if value is not None
     }

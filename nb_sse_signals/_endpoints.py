@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import orjson
@@ -53,31 +51,18 @@ STREAM_HEADERS = (
 # Messages larger than this are parsed and applied in a worker thread, so the loop
 # (in Jupyter, the whole server's) keeps serving everyone else meanwhile.
 OFF_LOOP_BYTES = 256 * 1024
-# With a backplane every change waits for Redis (a round trip; seconds when Redis is
-# slow or away): never on the loop. Threads of their own, so a stalled Redis cannot
-# take the loop's default executor (Jupyter's contents, kernels) from everyone else.
-COMMIT_THREADS = 8
-_commits: ThreadPoolExecutor | None = None
-_commits_lock = threading.Lock()
 
 T = TypeVar("T")
-
-
-def _commit_executor() -> ThreadPoolExecutor:
-    global _commits
-    with _commits_lock:
-        if _commits is None:
-            _commits = ThreadPoolExecutor(
-                COMMIT_THREADS, thread_name_prefix="nb_sse_signals-commit"
-            )
-        return _commits
 
 
 async def off_loop(hub: SignalHub, size: int, work: Callable[[], T]) -> T:
     """``work()``, in a worker thread if it may wait for a backplane or is big (the
     loop, in Jupyter the whole server's, keeps serving everyone else meanwhile)."""
-    if hub.backplane is not None:
-        return await asyncio.get_running_loop().run_in_executor(_commit_executor(), work)
+    # Behind a shared backplane every change waits for Redis (a round trip; seconds
+    # when Redis is slow or away): never on the loop, in the backplane's own threads.
+    executor = hub.commit_executor
+    if executor is not None:
+        return await asyncio.get_running_loop().run_in_executor(executor, work)
     if size > OFF_LOOP_BYTES:
         return await asyncio.get_running_loop().run_in_executor(None, work)
     return work()

@@ -24,7 +24,7 @@ change) and the stream a ``MAXLEN``: what Redis keeps is bounded.
 
 Each hub reads the stream with a blocking ``XREAD`` from the last sequence it
 applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
-asyncio client), and applies each change in order (``SignalHub.apply_remote``).
+asyncio client), and applies each change in order (``_remote.Mirror.apply``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
 unreachable the hub keeps serving what it has, tells subscribers ``stale`` and
@@ -43,8 +43,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -54,21 +55,26 @@ from redis.exceptions import RedisError
 
 from . import _protocol as proto
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
-from ._diff import diff
-from ._errors import (
-    BackplaneError,
-    LimitError,
-    NotJSONError,
-    PatchError,
-    SignalClosedError,
-    UnknownSignalError,
-)
-from ._hub import UNKNOWN, Loaded, SignalHub, Unreadable
+from ._errors import BackplaneError, LimitError
+from ._hub import SignalHub
 from ._json import normalise
 from ._limits import Limits
-from ._patch import apply_patch, copy_json
+from ._patch import copy_json
+from ._plan import (
+    Cached,
+    Plan,
+    State,
+    checked_plan,
+    older,
+    open_state,
+    plan_close,
+    plan_declare,
+    plan_patch,
+    plan_set,
+    recreate,
+)
 from ._protocol import redact_url
-from ._refresh import refresh
+from ._remote import Loaded, Mirror, Unreadable
 from ._types import JSON
 
 __all__ = ["RedisBackplane", "RedisPublisher"]
@@ -80,21 +86,36 @@ _ATTEMPTS = 100  # commits re-based on a racing winner before giving up
 # Many changes in one round trip (a publisher's frame: docs/protocol.md), applied in
 # order, each as if alone; the first that does not follow stops the rest (none of
 # them is applied), so a caller re-plans from there and the order stays the frame's.
-# KEYS: seq, stream, epoch, names, then the sig hash of each change.  ARGV: 1 epoch of
-# the caller's view, 2 maxlen, 3 ttl, then 7 per change: base rev ('' = the signal
-# must not exist), kind (c change, n whole value, x close), stream payload, value
-# JSON ('' when closed), name, '1' if the caller saw it closed else '0', the rev to
-# create it at (base ''). Reply: status (ok, conflict, epoch), how many were applied,
-# rev and seq of each applied, then for a conflict the rev ('' = none) and seq Redis
-# has of the one that stopped, for epoch the epoch Redis has.
+# KEYS: seq, stream, epoch, names.  ARGV: 1 epoch of the caller's view, 2 maxlen, 3 ttl,
+# 4 the prefix of signal hashes, 5 the changes, 7 fields each, every field written
+# `<length>:<bytes>` (one argument, not 7 per change: redis-py encodes each argument in
+# Python): base rev ('' = the signal must not exist), kind (c change, n whole value,
+# x close), stream payload, value JSON ('' when closed), name, '1' if the caller saw
+# it closed else '0', the rev to create it at (base ''). Reply: status (ok, conflict,
+# epoch), how many were applied, rev and seq of each applied, then for a conflict the
+# rev ('' = none) and seq Redis has of the one that stopped, for epoch the epoch Redis
+# has. (Hash keys are made here from the prefix, as _LOAD does: not for Cluster.)
 _COMMIT = """
 local epoch = redis.call('GET', KEYS[3])
 if epoch ~= ARGV[1] then return {'epoch', 0, epoch or ''} end
 local out = {'ok', 0}
 local applied = 0
-for i = 1, (#ARGV - 3) / 7 do
-  local a = 3 + (i - 1) * 7
-  local key, base, kind, name = KEYS[4 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 5]
+local blob, pos = ARGV[5], 1
+local function field()
+  local colon = string.find(blob, ':', pos, true)
+  local stop = colon + tonumber(string.sub(blob, pos, colon - 1))
+  pos = stop + 1
+  return string.sub(blob, colon + 1, stop)
+end
+while pos <= #blob do
+  local base = field()
+  local kind = field()
+  local payload = field()
+  local value = field()
+  local name = field()
+  local seen_closed = field()
+  local start_rev = field()
+  local key = ARGV[4] .. name
   local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
   -- A revision that is not a number (not written by us) is no state: put over it.
   if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
@@ -104,9 +125,9 @@ for i = 1, (#ARGV - 3) / 7 do
       out[1] = 'conflict'; table.insert(out, cur[1]); table.insert(out, cur[3] or '0')
       break
     end
-    rev = tonumber(ARGV[a + 7])
+    rev = tonumber(start_rev)
   else
-    if cur[1] ~= base or cur[2] ~= ARGV[a + 6] then
+    if cur[1] ~= base or cur[2] ~= seen_closed then
       out[1] = 'conflict'; table.insert(out, cur[1] or ''); table.insert(out, cur[3] or '0')
       break
     end
@@ -114,16 +135,16 @@ for i = 1, (#ARGV - 3) / 7 do
     if kind ~= 'x' then rev = rev + 1 end
     -- A whole value put back over an older state (Redis went back) takes the
     -- revision after what its viewers saw: revisions never go back.
-    if kind ~= 'c' and tonumber(ARGV[a + 7]) > rev then rev = tonumber(ARGV[a + 7]) end
+    if kind ~= 'c' and tonumber(start_rev) > rev then rev = tonumber(start_rev) end
   end
   local seq = redis.call('INCR', KEYS[1])
   local closed = '0'
   if kind == 'x' then closed = '1' end
-  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', ARGV[a + 4])
+  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', value)
   redis.call('EXPIRE', key, ARGV[3])
   redis.call('SADD', KEYS[4], name)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
-    'n', name, 'r', rev, 'k', kind, 'p', ARGV[a + 3])
+    'n', name, 'r', rev, 'k', kind, 'p', payload)
   applied = applied + 1
   table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
@@ -213,144 +234,6 @@ R = TypeVar("R")
 _BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
 
 
-class _State(Protocol):
-    """A signal as a publisher sees it (the hub's ``_Signal``, or a publisher's cache)."""
-
-    rev: int
-    closed: bool
-    value: JSON
-
-
-@dataclass
-class _Cached:
-    rev: int
-    closed: bool
-    value: JSON
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """One change, as the commit script takes it."""
-
-    kind: str  # "c", "n" or "x"
-    base: int | None  # None: the signal must not exist in Redis yet
-    seen_closed: bool
-    start_rev: int  # the rev to create it at, when base is None
-    payload: bytes
-    value_json: bytes
-    doc: JSON = None  # the value after a change ("c"), for the next plan of a batch
-
-    @property
-    def rev(self) -> int:
-        """The revision it commits at (as the script computes it)."""
-        if self.base is None:
-            return self.start_rev
-        return self.base if self.kind == "x" else self.base + 1
-
-
-def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> _Plan:
-    return _Plan("n", base, seen_closed, rev, value_json, value_json)
-
-
-def plan_declare(state: _State | None, doc: JSON, *, whole: bool = False) -> _Plan | None:
-    """``whole``: a whole-value replace at the next revision, even of an equal value."""
-    if state is None:
-        return _whole(orjson.dumps(doc), None, False, 0)
-    if state.closed:
-        return _whole(orjson.dumps(doc), state.rev, True, 0)
-    if whole or state.value is UNKNOWN:  # (unknown: nothing to diff against)
-        value_json = orjson.dumps(doc)
-        payload = b'[{"op":"replace","path":"","value":' + value_json + b"}]"
-        return _Plan("c", state.rev, False, 0, payload, value_json)
-    ops = diff(state.value, doc)
-    return _Plan("c", state.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc)) if ops else None
-
-
-def _open(name: str, state: _State | None) -> _State:
-    if state is None:
-        raise UnknownSignalError(
-            f"expected the name of a declared signal, got {name!r} (declare it first)"
-        )
-    if state.closed:
-        raise SignalClosedError(f"signal {name!r} is closed; declare it again to reopen it")
-    return state
-
-
-def plan_set(name: str, state: _State | None, value: object, parsed: bool) -> _Plan | None:
-    sig = _open(name, state)
-    if sig.value is UNKNOWN:  # this hub could not read it: the whole new value
-        doc = cast(JSON, value) if parsed else normalise(value)
-        ops = [{"op": "replace", "path": "", "value": doc}]
-    elif parsed:
-        doc = cast(JSON, value)
-        ops = diff(sig.value, doc)
-    else:
-        doc, ops = refresh(sig.value, value)
-    # ops may share containers with doc (see _diff): serialise both at once.
-    if not ops:
-        return None
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc)
-
-
-def plan_patch(
-    name: str,
-    state: _State | None,
-    ops: Sequence[dict[str, Any]],
-    base: int | None,
-    *,
-    owned: bool = False,
-) -> _Plan | None:
-    """``owned``: ``state``'s value is the caller's own (a batch's overlay), changed in
-    place (``apply_patch`` is atomic); else a copy is."""
-    sig = _open(name, state)
-    if base is not None and base != sig.rev:
-        raise PatchError(
-            f"expected a patch of {name!r} at revision {sig.rev}, got one made at {base}"
-        )
-    if not ops:
-        return None
-    if sig.value is UNKNOWN:
-        raise PatchError(
-            f"expected a patch of a value this hub can read, but {name!r} is refused here"
-            " (its value in Redis is unreadable): set or declare it whole"
-        )
-    # On a copy: the hub's value changes only when the change comes back from Redis.
-    new = apply_patch(sig.value if owned else copy_json(sig.value), list(ops))
-    return _Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new), new)
-
-
-def plan_close(name: str, state: _State | None) -> _Plan:
-    sig = _open(name, state)
-    return _Plan("x", sig.rev, False, 0, b"", b"")
-
-
-def _recreate(plan: _Plan, state: _State, theirs: _State | None = None) -> _Plan:
-    """``plan`` for a Redis that no longer has the signal (``theirs`` None), or has an
-    older state of it (``theirs``: it went back in time): put it back whole, after the
-    revision its viewers have (revisions never go back)."""
-    base = None if theirs is None else theirs.rev
-    seen_closed = theirs is not None and theirs.closed
-    if plan.kind == "x":
-        return _Plan("x", base, seen_closed, state.rev, b"", b"")
-    return _Plan("n", base, seen_closed, state.rev + 1, plan.value_json, plan.value_json)
-
-
-def _older(theirs: _State, ours: _State) -> bool:
-    """Whether ``theirs`` is an older state than ``ours`` (a close keeps its revision)."""
-    return (theirs.rev, theirs.closed) < (ours.rev, ours.closed)
-
-
-def _planned(
-    name: str, make: Callable[[_State | None], _Plan | None], state: _State | None
-) -> _Plan | None:
-    """``make(state)``; a value no JSON encoder can write (an integer beyond 64 bits) is
-    :class:`NotJSONError`, as without a backplane, not orjson's own error."""
-    try:
-        return make(state)
-    except orjson.JSONEncodeError as exc:
-        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
-
-
 @dataclass
 class _Batch:
     """The items of one ``RedisBackplane.batched`` call, and the changes planned so far
@@ -360,8 +243,8 @@ class _Batch:
     items: list[Any]
     out: list[Any] = field(default_factory=list)
     item: int = 0  # the item running now
-    plans: list[tuple[int, str, _Plan]] = field(default_factory=list)
-    overlay: dict[str, _Cached] = field(default_factory=dict)
+    plans: list[tuple[int, str, Plan]] = field(default_factory=list)
+    overlay: dict[str, Cached] = field(default_factory=dict)
     epoch: str = ""
 
 
@@ -433,22 +316,11 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, changes: Sequence[tuple[str, _Plan]]) -> _Reply:
+    async def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
         """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
         k = self.keys
         keys = [k.seq, k.stream, k.epoch, k.names]
-        args: list[Any] = [epoch, self.maxlen, self.ttl]
-        for name, plan in changes:
-            keys.append(k.sig + name)
-            args += [
-                "" if plan.base is None else plan.base,
-                plan.kind,
-                plan.payload,
-                plan.value_json,
-                name,
-                "1" if plan.seen_closed else "0",
-                plan.start_rev,
-            ]
+        args: list[Any] = [epoch, self.maxlen, self.ttl, k.sig, _pack_changes(changes)]
         return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
 
     async def stale(self, epoch: str, name: str, rev: int) -> None:
@@ -510,6 +382,23 @@ class _Engine:
             self.loop.close()
 
 
+def _pack_changes(changes: Sequence[tuple[str, Plan]]) -> bytes:
+    """``_COMMIT``'s changes argument: 7 fields per change, each ``<length>:<bytes>``."""
+    out = []
+    for name, plan in changes:
+        for part in (
+            b"" if plan.base is None else b"%d" % plan.base,
+            plan.kind.encode(),
+            plan.payload,
+            plan.value_json,
+            name.encode(),
+            b"1" if plan.seen_closed else b"0",
+            b"%d" % plan.start_rev,
+        ):
+            out.append(b"%d:%s" % (len(part), part))
+    return b"".join(out)
+
+
 def _revision(raw: bytes) -> int:
     """A revision or sequence number read from Redis; ValueError if it is not one."""
     if not raw.isdigit() or len(raw) > 18:  # (18 digits: far from 64 bits' end)
@@ -559,8 +448,11 @@ class RedisBackplane:
     redis-py's ``from_url`` takes). ``prefix``: every key's, so that one Redis serves
     several deployments. ``maxlen``: stream entries kept (a hub that falls further
     behind reloads snapshots); ``ttl``: seconds a signal stays in Redis after its last
-    change. ``timeout``: the deadline of one Redis call.
+    change. ``timeout``: the deadline of one Redis call. ``commit_threads``: how many
+    commits from the hub's event loop may wait for Redis at once (the rest queue).
     """
+
+    waits = True  # every commit is a round trip to Redis: never on an event loop
 
     def __init__(
         self,
@@ -570,10 +462,19 @@ class RedisBackplane:
         maxlen: int = DEFAULT_MAXLEN,
         ttl: int = DEFAULT_TTL,
         timeout: float = 5.0,
+        commit_threads: int = 8,
     ) -> None:
+        if commit_threads < 1:
+            raise ValueError(f"expected commit_threads of at least 1, got {commit_threads}")
         self.url = url
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
-        self._hub: BackplaneEvents | None = None  # (only its public interface)
+        self._hub: BackplaneEvents | None = None  # (the hub's mirror: its public interface)
+        # Threads of this backplane's own that commits from an event loop run in (see
+        # ``SignalHub.commit_executor``), so that a stalled Redis cannot take the loop's
+        # default executor (Jupyter's contents, kernels) from everyone else; stopped
+        # with the backplane.
+        self._commit_threads = commit_threads
+        self._executor: ThreadPoolExecutor | None = None
         self._applied = threading.Condition()
         self._last_seq = 0
         self._epoch = ""
@@ -583,6 +484,11 @@ class RedisBackplane:
         # .batch: the thread's batch, if any; .failed: its round trip failed, and its
         # items are being refused.
         self._local = threading.local()
+
+    @property
+    def executor(self) -> ThreadPoolExecutor | None:
+        """The threads commits from an event loop run in (None once stopped)."""
+        return self._executor
 
     @property
     def live(self) -> bool:
@@ -596,7 +502,10 @@ class RedisBackplane:
         """
         if self._hub is not None:
             raise RuntimeError("this backplane already serves a hub")
-        self._hub = hub
+        self._hub = Mirror(hub.store, hub.limits)
+        self._executor = ThreadPoolExecutor(
+            self._commit_threads, thread_name_prefix="nb_sse_signals-commit"
+        )
         hub.attach_backplane(self)
         self._engine.call(self._spawn())
         with self._applied:
@@ -615,6 +524,10 @@ class RedisBackplane:
             with contextlib.suppress(BackplaneError):
                 self._engine.call(self._cancel_feed())
         self._engine.stop()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Commits still running fail at once (the engine is stopped); none is left.
+            executor.shutdown(wait=True, cancel_futures=True)
 
     async def _spawn(self) -> None:
         self._task = asyncio.create_task(self._feed())
@@ -632,7 +545,7 @@ class RedisBackplane:
         hub = self._hub
         assert hub is not None
 
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             # (under the hub's lock) A whole-value replace at a new revision, even if
             # equal, when a publisher takes the signal over: an orphan of this hub (the
             # change that ends its viewers' stale is then in history, with its id, for
@@ -647,28 +560,30 @@ class RedisBackplane:
             )
             return plan_declare(state, doc, whole=taken)
 
-        return self._commit(name, make)
+        # (limits of signals apply to what is declared here; other hubs' are theirs)
+        with hub.declaring(name, owner):
+            return self._commit(name, make)
 
     def set(self, name: str, value: object, parsed: bool) -> int:
         return self._commit(name, lambda sig: plan_set(name, sig, value, parsed), batchable=True)
 
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             # A batch's own value (its overlay) is changed in place, never copied.
-            return plan_patch(name, state, ops, base, owned=isinstance(state, _Cached))
+            return plan_patch(name, state, ops, base, owned=isinstance(state, Cached))
 
         return self._commit(name, make, batchable=True)
 
-    def close(self, name: str, when: Callable[[], bool] | None = None) -> bool:
+    def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:
         planned = False
 
-        def make(state: _State | None) -> _Plan | None:
+        def make(state: State | None) -> Plan | None:
             nonlocal planned  # the last plan decides: a racing declare re-plans it
             planned = when is None or when()
             return plan_close(name, state) if planned else None
 
-        self._commit(name, make)
-        return planned
+        rev = self._commit(name, make)
+        return rev if planned else None
 
     def stale(self, name: str, rev: int) -> None:
         hub = self._hub
@@ -716,16 +631,20 @@ class RedisBackplane:
             self._local.batch = None
         return cast(list[R], batch.out)
 
-    def _flush(self, batch: _Batch) -> None:
+    def _flush(self, batch: _Batch, keep: bool = True) -> None:
         """Commit what ``batch`` planned (items before ``batch.item``); on a change that
-        did not follow, run the items from it on again, alone."""
+        did not follow, run the items from it on again, alone. ``keep``: the batch's
+        values are as planned (apply them here, see ``Mirror.applied``)."""
         plans, batch.plans = batch.plans, []
-        batch.overlay.clear()
+        # Each signal's value after its last planned change: the batch's own objects,
+        # changed by nothing once the batch is done (None: a refused plan changed them).
+        values = {n: c.value for n, c in batch.overlay.items()} if keep else None
+        batch.overlay = {}
         if not plans:
             return
         epoch = batch.epoch
         try:
-            reply = self._engine.call(self._engine.commit(epoch, [(n, p) for _, n, p in plans]))
+            reply, here = self._engine.call(self._commit_frame(epoch, plans, values))
         except BackplaneError as exc:
             # Unknown whether Redis has them: each of those items is refused (its
             # publisher resends the whole value), at once, not after a timeout each.
@@ -735,10 +654,13 @@ class RedisBackplane:
             finally:
                 self._local.failed = None
             return
+        if here:
+            return
+        done = len(reply.applied) == len(plans)
         if reply.applied:
             with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
                 self._wait_applied(reply.applied[-1][1], epoch)
-        if len(reply.applied) == len(plans):
+        if done:
             return
         if reply.status == b"conflict" and reply.their_rev is not None:
             with contextlib.suppress(BackplaneError):  # re-based on the winner's change
@@ -747,6 +669,26 @@ class RedisBackplane:
             with contextlib.suppress(BackplaneError):
                 self._wait_epoch(epoch)
         self._rerun(batch, plans[len(reply.applied)][0])
+
+    async def _commit_frame(
+        self, epoch: str, plans: list[tuple[int, str, Plan]], values: dict[str, JSON] | None
+    ) -> tuple[_Reply, bool]:
+        """Commit a frame's ``plans`` (``_COMMIT``), and, once all are committed, apply
+        them from what was planned (``values``: each signal's value after them) and the
+        reply, instead of waiting for the feed to bring them back (a parse, a patch and
+        an encoding each, again): see ``Mirror.applied``. On the engine's loop, as the
+        feed is: whichever of the two gets there first applies them, the other skips.
+        The reply, and whether the hub has them now."""
+        hub = self._hub
+        assert hub is not None
+        reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+        if values is None or len(reply.applied) != len(plans):
+            return reply, False
+        changes = [
+            (name, rev, seq, plan.payload)
+            for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
+        ]
+        return reply, hub.applied(epoch, changes, values)
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -758,7 +700,7 @@ class RedisBackplane:
             self._local.batch = batch
 
     def _plan_in(
-        self, batch: _Batch, name: str, make: Callable[[_State | None], _Plan | None]
+        self, batch: _Batch, name: str, make: Callable[[State | None], Plan | None]
     ) -> int:
         """Plan a change into ``batch`` (on what the changes before it leave); its rev."""
         hub = self._hub
@@ -770,22 +712,32 @@ class RedisBackplane:
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
             self._flush(batch)
 
-        def plan_on(sig: _State | None) -> tuple[_Plan | None, int]:
+        def plan_on(sig: State | None) -> tuple[Plan | None, int]:
             cached = batch.overlay.get(name)
             state = cached if cached is not None else sig
-            return _planned(name, make, state), -1 if state is None else state.rev
+            return checked_plan(name, make, state, hub.limits.backplane_value_bytes), (
+                -1 if state is None else state.rev
+            )
 
-        (plan, rev), epoch = hub.planned(name, plan_on)
+        try:
+            (plan, rev), epoch = hub.planned(name, plan_on)
+        except LimitError:
+            if name in batch.overlay:
+                # Refused by its size once made, on the batch's own value, changed in
+                # place: commit what came before, so that what comes after is planned
+                # on the value those left (from the feed), not on the refused one.
+                self._flush(batch, keep=False)
+            raise
         if not batch.plans:
             batch.epoch = epoch
         if plan is None:
             return rev
         batch.plans.append((batch.item, name, plan))
-        batch.overlay[name] = _Cached(plan.rev, False, plan.doc)
+        batch.overlay[name] = Cached(plan.rev, False, plan.doc)
         return plan.rev
 
     def _commit(
-        self, name: str, make: Callable[[_State | None], _Plan | None], *, batchable: bool = False
+        self, name: str, make: Callable[[State | None], Plan | None], *, batchable: bool = False
     ) -> int:
         hub = self._hub
         assert hub is not None
@@ -803,10 +755,10 @@ class RedisBackplane:
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
 
-            def plan_on(sig: _State | None, lost: bool = lost) -> tuple[_Plan | None, int]:
-                plan = _planned(name, make, sig)
+            def plan_on(sig: State | None, lost: bool = lost) -> tuple[Plan | None, int]:
+                plan = checked_plan(name, make, sig, hub.limits.backplane_value_bytes)
                 if plan is not None and lost and sig is not None:
-                    plan = _recreate(plan, sig)
+                    plan = recreate(plan, sig)
                 return plan, -1 if sig is None else sig.rev
 
             (plan, planned_on), epoch = hub.planned(name, plan_on)
@@ -875,7 +827,7 @@ class RedisBackplane:
                         log.exception("nb_sse_signals: cannot follow Redis; retrying")
                     self._set_live(False)
                     assert self._hub is not None
-                    self._hub.backplane_lost()
+                    self._hub.lost()
                 # Drop every pooled connection: none of them may outlive the outage.
                 with contextlib.suppress(Exception):
                     await self._engine.client.connection_pool.disconnect()
@@ -913,7 +865,7 @@ class RedisBackplane:
                     ],
                 )
             epoch, seq, states = await engine.load()
-        hub.load_remote(epoch, seq, states)
+        hub.load(epoch, seq, states)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -950,10 +902,10 @@ class RedisBackplane:
                     # Not one of ours: skipped, and the signal it names (if it names one)
                     # refused until its next whole value; every other signal goes on.
                     raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
-                    hub.skip_remote(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
+                    hub.skip(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
                     last = seq
                     continue
-                if not hub.apply_remote(seq, name, rev, kind, payload):
+                if not hub.apply(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
             with self._applied:
@@ -993,7 +945,7 @@ class RedisPublisher:
         self.message_bytes = Limits(message_bytes=message_bytes).message_bytes  # (checked)
         self._engine = _Engine(url, prefix, maxlen, ttl, timeout)
         self._lock = threading.Lock()
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[str, Cached] = {}
         self._epoch = ""
 
     def declare(self, name: str, value: object) -> int:
@@ -1014,7 +966,7 @@ class RedisPublisher:
     def get(self, name: str) -> tuple[int, JSON]:
         """(rev, value) of an open signal, as Redis has it now."""
         with self._lock:
-            state = _open(name, self._fetch(name))
+            state = open_state(name, self._fetch(name))
             return state.rev, copy_json(state.value)
 
     def stop(self) -> None:
@@ -1026,7 +978,7 @@ class RedisPublisher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _fetch(self, name: str) -> _Cached | None:
+    def _fetch(self, name: str) -> Cached | None:
         engine = self._engine
         if not self._epoch:
             self._epoch = engine.call(engine.epoch())
@@ -1035,19 +987,19 @@ class RedisPublisher:
             self._cache.pop(name, None)
             return None
         closed = raw[1] == b"1"
-        state = _Cached(int(raw[0]), closed, None if closed else orjson.loads(raw[2]))
+        state = Cached(int(raw[0]), closed, None if closed else orjson.loads(raw[2]))
         self._cache[name] = state
         return state
 
-    def _commit(self, name: str, make: Callable[[_State | None], _Plan | None]) -> int:
+    def _commit(self, name: str, make: Callable[[State | None], Plan | None]) -> int:
         engine = self._engine
         with self._lock:  # one change at a time from this publisher, in order
             cached = self._cache.get(name)
-            state: _State | None = cached if cached is not None else self._fetch(name)
+            state: State | None = cached if cached is not None else self._fetch(name)
             lost = False  # Redis lost a signal we had (TTL, or lost data)
-            theirs: _State | None = None  # what it has instead, if older than ours
+            theirs: State | None = None  # what it has instead, if older than ours
             for _ in range(_ATTEMPTS):
-                plan = _planned(name, make, state)
+                plan = checked_plan(name, make, state)
                 if plan is None:
                     assert state is not None
                     return state.rev
@@ -1057,12 +1009,12 @@ class RedisPublisher:
                         f"bytes as JSON (the message_bytes limit), got {len(plan.payload):,}"
                     )
                 if lost and state is not None:
-                    plan = _recreate(plan, state, theirs)
+                    plan = recreate(plan, state, theirs)
                 reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
                 if reply.status == b"ok":
                     rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)
-                    self._cache[name] = _Cached(rev, plan.kind == "x", value)
+                    self._cache[name] = Cached(rev, plan.kind == "x", value)
                     return rev
                 if reply.status == b"epoch":
                     self._epoch = ""
@@ -1070,12 +1022,12 @@ class RedisPublisher:
                 # ... unless Redis has nothing, or an older state than ours (restored
                 # from an older snapshot, a lagging replica): ours is put back whole
                 # with the change, never the change applied to an older value.
-                lost = state is not None and (fresh is None or _older(fresh, state))
+                lost = state is not None and (fresh is None or older(fresh, state))
                 theirs = fresh if lost else None
                 if not lost:
                     state = fresh
                 elif fresh is not None:
-                    self._cache[name] = cast(_Cached, state)
+                    self._cache[name] = cast(Cached, state)
             raise BackplaneError(f"gave up on a change of {name!r} after {_ATTEMPTS} races")
 
 

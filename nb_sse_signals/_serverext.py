@@ -104,6 +104,13 @@ class BackplaneOptions(Configurable):
     redis_ttl = Int(DEFAULT_TTL, help="Seconds a signal stays in Redis after its last change.").tag(
         config=True
     )
+    redis_commit_threads = Int(
+        8,
+        help=(
+            "Threads of the backplane's own that publishers' changes wait for Redis in"
+            " (never the server's event loop): how many may wait at once."
+        ),
+    ).tag(config=True)
 
     orphan_grace = Float(
         10.0,
@@ -204,6 +211,7 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             prefix=options.key_prefix(),
             maxlen=options.redis_maxlen,
             ttl=options.redis_ttl,
+            commit_threads=options.redis_commit_threads,
         ).start(hub)
         serverapp.web_app.settings["nb_sse_signals_backplane"] = backplane
         serverapp.log.info(

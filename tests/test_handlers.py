@@ -327,8 +327,8 @@ def collect_events(
 
 
 def _subscriptions(hub: Any) -> Iterator[Any]:
-    with hub._lock:
-        subs = set().union(*(sig.subscribers for sig in hub._signals.values()))
+    with hub.store.lock:
+        subs = set().union(*(sig.subscribers for sig in hub.store.entries.values()))
     yield from subs
 
 
@@ -387,7 +387,7 @@ def test_a_big_replay_to_a_reader_that_stops_is_streamed_a_window_at_a_time() ->
         server.hub.declare("h", {"i": 0, "pad": ""})
         for i in range(1, 1025):
             server.hub.set("h", {"i": i, "pad": f"{i:08d}" * 512})
-        oldest = server.hub._signals["h"].floor_seq
+        oldest = server.hub.store.entries["h"].floor_seq
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", server.port))
@@ -408,7 +408,7 @@ def test_a_big_replay_to_a_reader_that_stops_is_streamed_a_window_at_a_time() ->
             assert queued <= WINDOW + 64, f"{queued:,} bytes queued in the writer at once"
             waiting = handler._queue[handler._queued :]
             assert waiting, "the rest waits as the hub's frames"
-            history = {id(frame) for _, frame in server.hub._signals["h"].history}
+            history = {id(frame) for _, frame in server.hub.store.entries["h"].history}
             assert all(id(frame) in history for frame in waiting), "references, not copies"
         finally:
             sock.close()

@@ -14,7 +14,6 @@ import pytest
 
 from nb_sse_signals import _protocol as proto
 from nb_sse_signals._errors import (
-    BackplaneError,
     CursorError,
     LimitError,
     NotJSONError,
@@ -23,7 +22,7 @@ from nb_sse_signals._errors import (
     SignalClosedError,
     UnknownSignalError,
 )
-from nb_sse_signals._hub import SignalHub, Subscription, Unreadable
+from nb_sse_signals._hub import SignalHub, Subscription
 from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 
@@ -150,7 +149,7 @@ async def test_a_replay_bigger_than_a_subscribers_buffer_is_sent_as_snapshots() 
     mirror.apply(events)
     assert mirror.values == {name: {"n": 10, "pad": "10" * 500} for name in names}
     # Under the buffer, the same cursor replays the changes themselves.
-    small = hub.subscribe(names[:1], f"{hub.epoch}-{hub._seq - 10}")  # two rounds back
+    small = hub.subscribe(names[:1], f"{hub.epoch}-{hub.store.seq - 10}")  # two rounds back
     replayed = [parse_change(e.data) for e in await events_of(small)]
     assert [(c.rev, c.is_snapshot) for c in replayed] == [(9, False), (10, False)]
 
@@ -360,47 +359,6 @@ def _revs(frames: bytes) -> list[int]:
     return [parse_change(e.data).rev for e in SSEDecoder().decode(frames.decode()) if e.data]
 
 
-# -- the backplane's hooks (Redis itself: tests/test_redis.py) ----------------------------
-
-
-async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 5, [("s", 3, False, {"n": 3}, False)])
-    sub = hub.subscribe(["s"])
-    first = await events_of(sub)
-    assert first[0].id == "redis1-5"
-    assert hub.apply_remote(6, "s", 4, "c", b'[{"op":"replace","path":"/n","value":4}]')
-    assert hub.apply_remote(6, "s", 4, "c", b"[]"), "a duplicate is skipped"
-    (change,) = await events_of(sub)
-    assert change.id == "redis1-6"
-    assert parse_change(change.data).rev == 4
-    assert hub.get("s") == (4, {"n": 4})
-
-
-async def test_a_backplane_change_that_does_not_follow_is_refused_and_changes_nothing() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 5, [("s", 3, False, {"n": 3}, False)])
-    assert not hub.apply_remote(6, "s", 5, "c", b"[]"), "rev 4 is missing"
-    assert not hub.apply_remote(6, "s", 4, "c", b'[{"op":"remove","path":"/nope"}]')
-    assert not hub.apply_remote(6, "gone", 1, "c", b"[]")
-    assert hub.get("s") == (3, {"n": 3})
-
-
-async def test_stale_then_a_reload_sends_every_subscriber_snapshots_at_the_new_cursor() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 5, [("s", 3, False, {"n": 3}, False)])
-    sub = hub.subscribe(["s"])
-    await events_of(sub)
-    hub.backplane_lost()
-    (stale,) = await events_of(sub)
-    assert stale.event == "stale"
-    assert stale.id == "", "stale moves no cursor"
-    hub.load_remote("redis2", 1, [("s", 3, False, {"n": 3}, False)])  # Redis lost data: a new epoch
-    (snapshot,) = await events_of(sub)
-    assert snapshot.id == "redis2-1"
-    assert parse_change(snapshot.data).is_snapshot
-
-
 # -- a publisher that is gone: its signals go stale, at once ------------------------------
 
 
@@ -565,71 +523,6 @@ def _nested_json(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
 
-async def test_a_loaded_value_too_deep_to_write_is_refused_for_that_signal_only(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    hub = SignalHub(epoch="redis1")
-    with caplog.at_level("WARNING", "nb_sse_signals"):
-        hub.load_remote(
-            "redis1",
-            5,
-            [("ok", 0, False, {"n": 0}, False), ("deep", 2, False, _nested(300), False)],
-        )
-    assert "'deep'" in caplog.text, "the log line names the signal"
-    sub = hub.subscribe(["deep", "ok"])
-    first = _kinds(await events_of(sub))
-    assert first[0][0] == "refused"
-    assert (first[0][1]["name"], first[0][1]["rev"]) == ("deep", 2)
-    assert "levels of nesting" in first[0][1]["error"]
-    assert first[1] == ("message", orjson.loads(hub.snapshots(["ok"])[0]))
-    assert orjson.loads(hub.snapshots(["deep", "ok"])[0])["error"], "the endpoint skips it too"
-    assert hub.apply_remote(6, "ok", 1, "c", b'[{"op":"replace","path":"/n","value":1}]')
-    (change,) = await events_of(sub)
-    assert parse_change(change.data).rev == 1, "the other signal keeps streaming"
-
-
-async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_again() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 5, [("s", 3, False, {"n": 3}, False), ("ok", 0, False, 0, False)])
-    sub = hub.subscribe(["s", "ok"])
-    await events_of(sub)
-    assert hub.apply_remote(6, "s", 4, "n", _nested_json(300))
-    (refused,) = await events_of(sub)
-    assert (refused.event, refused.id) == ("refused", "redis1-6")
-    assert orjson.loads(refused.data)["rev"] == 4
-    # Changes while refused keep the hub in step with Redis, and send nothing...
-    assert hub.apply_remote(7, "s", 5, "c", b'[{"op":"add","path":"/0","value":1}]')
-    assert await sub.next_batch(0.1) == b""
-    # ...until one makes it servable: then a snapshot, since viewers lack its base.
-    assert hub.apply_remote(8, "s", 6, "c", b'[{"op":"replace","path":"","value":{"n":6}}]')
-    (snapshot,) = await events_of(sub)
-    change = parse_change(snapshot.data)
-    assert snapshot.id == "redis1-8"
-    assert change.is_snapshot
-    assert (change.rev, change.patch[0]["value"]) == (6, {"n": 6})
-    assert hub.apply_remote(9, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
-    assert parse_change((await events_of(sub))[0].data).name == "ok"
-
-
-async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 1, [("ok", 0, False, 0, False)])
-    assert hub.apply_remote(2, "deep", 0, "n", _nested_json(1100)), "a new signal"
-    assert hub.apply_remote(3, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
-    assert "cannot be read" in orjson.loads(hub.snapshots(["deep"])[0])["error"]
-    assert [e.event for e in await events_of(hub.subscribe(["deep", "ok"]))] == [
-        "refused",
-        "message",
-    ]
-    # A change it cannot apply (its value is unknown here) keeps it refused, never null;
-    # a whole new value brings it back.
-    assert hub.apply_remote(4, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
-    assert hub.info("deep")[0].rev == 1
-    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
-    assert hub.apply_remote(5, "deep", 2, "c", b'[{"op":"replace","path":"","value":[2]}]')
-    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == [2]
-
-
 async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_stores_nothing() -> (
     None
 ):
@@ -641,56 +534,13 @@ async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_st
     assert hub.names() == []
 
 
-async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 5, [("deep", 2, False, _nested(300), False)])
-    bad = b'[{"op":"remove","path":"/nope"}]'
-    assert not hub.apply_remote(6, "deep", 3, "c", bad), "out of step: reload"
-    assert hub.info("deep")[0].rev == 2, "nothing changed"
-    # The reload at the same revision reads the value again, not skipped as known.
-    hub.load_remote("redis1", 5, [("deep", 2, False, [1], False)])
-    assert hub.get("deep") == (2, [1])
-
-
-async def test_a_value_it_never_could_read_is_unknown_never_null_and_a_reload_reads_it() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote(
-        "redis1", 1, [("deep", 0, False, Unreadable("cannot be read as JSON: deep"), False)]
-    )
-    with pytest.raises(BackplaneError, match=r"'deep'.*refused here"):
-        hub.get("deep")
-    assert hub.apply_remote(2, "deep", 1, "c", b'[{"op":"add","path":"/0/0","value":1}]')
-    with pytest.raises(BackplaneError, match="refused here"):
-        hub.get("deep")
-    assert "error" in orjson.loads(hub.snapshots(["deep"])[0])
-    # A reload at that very revision takes what Redis has (it never had it here).
-    hub.load_remote("redis1", 2, [("deep", 1, False, {"fine": True}, False)])
-    assert hub.get("deep") == (1, {"fine": True})
-    assert orjson.loads(hub.snapshots(["deep"])[0])["patch"][0]["value"] == {"fine": True}
-
-
-async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_stale() -> None:
-    hub = SignalHub(epoch="redis1")
-    hub.load_remote("redis1", 1, [("s", 0, False, 0, False)])
-    gone = object()
-    with hub._lock:
-        hub._signals["s"].owner = gone  # as a declare over a gone connection leaves it
-    hub.orphan(gone)
-    assert hub.apply_remote(2, "s", 1, "n", _nested_json(300))
-    assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
-    assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
-    hub.load_remote("redis1", 2, [("s", 1, False, Unreadable("bad"), False)])
-    assert hub.apply_remote(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
-    assert hub.orphans(gone) == []
-
-
 async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broken_stream() -> None:
     # The last line of defence: a value no check caught on its way in (put here by hand).
     hub = SignalHub()
     hub.declare("bad", 0)
     hub.declare("ok", 0)
-    hub._signals["bad"].value = _nested(300)
-    hub._signals["bad"].snapshot = None
+    hub.store.entries["bad"].value = _nested(300)
+    hub.store.entries["bad"].snapshot = None
     events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in events] == ["refused", "message"]
     assert "error" in orjson.loads(hub.snapshots(["bad"])[0])
@@ -704,8 +554,8 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     cursor = (await events_of(early))[-1].id
     hub.set("ok", 1)
     await events_of(early)
-    hub._signals["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
-    hub._signals["bad"].snapshot = None
+    hub.store.entries["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
+    hub.store.entries["bad"].snapshot = None
     late = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in late] == ["refused", "message"]
     (told,) = await events_of(early)
@@ -726,7 +576,7 @@ async def test_snapshots_are_the_bytes_built_for_the_revision_not_serialised_aga
     frame = b"".join(sub.take_frames())
     # Behind the hub's back (no revision): a snapshot served from the built bytes
     # cannot see it; one serialised again per request would.
-    hub._signals["a"].value["x"] = 2  # type: ignore[index]
+    hub.store.entries["a"].value["x"] = 2  # type: ignore[index]
     (data,) = hub.snapshots(["a"])
     assert data in frame, "the endpoint serves the frame's own data"
     assert parse_change(data.decode()).patch[0]["value"] == {"x": 1}

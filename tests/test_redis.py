@@ -782,6 +782,44 @@ def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
         publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
 
 
+def test_a_value_grown_by_small_patches_past_the_backplane_bound_is_refused_unchanged(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+) -> None:
+    # Each patch is small, but every hub refuses to read a value over its
+    # backplane_value_bytes from Redis: the change that would cross it is refused here.
+    here, _ = local_hubs(SignalHub(limits=Limits(backplane_value_bytes=1_000)))
+    other, _ = local_hubs()
+    here.declare("log", {"lines": []})
+    line = {"op": "add", "path": "/lines/-", "value": "x" * 90}
+    revs = [here.patch("log", [line]) for _ in range(10)]  # 941 bytes: under the bound
+    with pytest.raises(LimitError) as refused:
+        here.patch("log", [line])  # ~93 bytes more: past it
+    message = str(refused.value)
+    assert "'log'" in message, message
+    assert "at most 1,000 bytes" in message, message
+    size = int(re.search(r"makes it ([\d,]+)", message).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert 1_000 < size < 1_100, message
+    assert revs == list(range(1, 11)), "every patch under the bound went"
+    assert here.get("log") == (10, {"lines": ["x" * 90] * 10}), "the refused one changed nothing"
+    with RedisPublisher(redis_server.url) as reader:
+        assert reader.get("log")[0] == 10, "nor Redis"
+    wait_until(lambda: other.info("log") and other.get("log")[0] == 10, 10, "the other hub")
+    # In a frame too (one round trip): that message is refused, the others go.
+    from nb_sse_signals._messages import handle_payload
+
+    big = {"op": "add", "path": "/lines/-", "value": "y" * 2_000}
+    frame = [
+        {"op": "set", "name": "log", "value": {"lines": []}},
+        {"op": "patch", "name": "log", "patch": [big]},
+        {"op": "patch", "name": "log", "patch": [line]},
+    ]
+    replies = handle_payload(here, frame)
+    assert [r["ok"] for r in replies] == [True, False, True], replies
+    assert "backplane_value_bytes" in replies[1]["error"]
+    assert here.get("log") == (12, {"lines": ["x" * 90]})
+
+
 def test_the_readmes_one_liner_publishes_to_a_fresh_redis(redis_server: RedisServer) -> None:
     readme = (ROOT / "README.md").read_text()
     found = re.search(r'`(RedisPublisher\("redis://\.\.\."\)\.\w+\([^`]*\))`', readme)
@@ -811,6 +849,8 @@ def test_bad_options_are_refused_with_a_clear_error() -> None:
         RedisBackplane("http://127.0.0.1:6379")
     with pytest.raises(ValueError, match="expected maxlen and ttl of at least 1"):
         RedisPublisher("redis://127.0.0.1:1/0", maxlen=0)
+    with pytest.raises(ValueError, match="expected commit_threads of at least 1, got 0"):
+        RedisBackplane("redis://127.0.0.1:1/0", commit_threads=0)
 
 
 def test_changes_refused_during_an_outage_change_nothing_and_queue_nothing(
@@ -903,8 +943,10 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     client = redis.Redis.from_url(server.url)
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
-        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names", f"sig:{name}")]
-        args: list[Any] = [epoch, 1000, 3600, "", "n", value_json, value_json, name, "0", 0]
+        keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names")]
+        fields = [b"", b"n", value_json, value_json, name.encode(), b"0", b"0"]
+        changes = b"".join(b"%d:%s" % (len(f), f) for f in fields)
+        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", changes]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
@@ -1123,6 +1165,41 @@ def test_a_server_that_stops_with_a_publisher_connected_stops_cleanly(
     finally:
         sock.close()
         server.stop()
+
+
+def _commit_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("nb_sse_signals-commit")}
+
+
+def test_a_servers_commits_wait_in_its_backplanes_own_threads_which_stop_with_it(
+    redis_server: RedisServer,
+) -> None:
+    before = _commit_threads()
+    backplane = RedisBackplane(redis_server.url, commit_threads=2)
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, backplane=backplane)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        declare = {"op": "declare", "name": "n", "value": 0}
+        assert httpx.post(url, json=declare, headers=headers, timeout=30).json()["ok"]
+
+        def post(i: int) -> None:
+            frame = [{"op": "set", "name": f"n{i}", "value": i}]  # (unknown: refused, fine)
+            httpx.post(url, json=frame, headers=headers, timeout=30).raise_for_status()
+
+        posters = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+        for t in posters:
+            t.start()
+        for t in posters:
+            t.join(30)
+        mine = _commit_threads() - before
+        assert 1 <= len(mine) <= 2, f"at most commit_threads=2 threads, got {len(mine)}"
+    finally:
+        server.stop()
+    assert backplane.executor is None
+    assert all(not t.is_alive() for t in mine), "closing the server stops its commit threads"
+    assert _commit_threads() - before == set()
 
 
 # -- batched commits: one frame's changes in one round trip ------------------------------

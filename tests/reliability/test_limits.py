@@ -119,7 +119,7 @@ def test_history_keeps_a_byte_budget_as_well_as_a_count() -> None:
     hub.declare("big", "")
     for i in range(100):
         hub.set("big", str(i) * 1_000)  # ~1-3 kB frames
-    sig = hub._signals["big"]
+    sig = hub.store.entries["big"]
     assert sig.history_bytes <= 50_000
     assert 0 < len(sig.history) < 100
     assert sum(len(frame) for _, frame in sig.history) == sig.history_bytes
