@@ -2,7 +2,7 @@
 // the status dot, a title, the legend, and the problem (if any) in words.
 // Redraws at most once per animation frame, never while the page is hidden,
 // and follows JupyterLab's light or dark theme.
-import { chartData } from "./chartdata.js";
+import { ChartSeries } from "./chartdata.js";
 import { VERSION } from "./version.js";
 import { addSheet, addStyle } from "./view.js";
 
@@ -87,6 +87,7 @@ export class ChartView {
   #pending = null;
   #problem = "";
   #width = 0;
+  #series = new ChartSeries();
   /** @type {(() => void)[]} */
   #cleanups = [];
 
@@ -120,9 +121,11 @@ export class ChartView {
     this.canvas = doc.createElement("div");
     this.root.append(head, this.canvas);
     el.appendChild(this.root);
-    // The uPlot instance, for whoever wants more of it than the view offers (its
-    // data, an export of the canvas); tests read back what is drawn through it.
+    // The uPlot instance, for whoever wants more of it than the view offers (an
+    // export of the canvas, draw hooks), and every point of the series (uPlot gets
+    // a few per pixel column): tests read back what is drawn through them.
     Object.defineProperty(this.root, "nbSseSignalsPlot", { configurable: true, get: () => this.#plot });
+    Object.defineProperty(this.root, "nbSseSignalsData", { configurable: true, get: () => this.#series.points() });
     this.el = el;
     this.setStatus("connecting");
     this.configure(options);
@@ -147,6 +150,7 @@ export class ChartView {
    */
   configure(options) {
     this.options = options;
+    this.#series = new ChartSeries();
     this.title.textContent = options.title;
     this.#rebuild();
   }
@@ -198,14 +202,15 @@ export class ChartView {
   #draw() {
     if (!this.#dirty || this.frames.hidden()) return;
     this.#dirty = false;
-    const { data, problem } = chartData(this.#value, this.options);
+    const problem = this.#series.sync(this.#value, this.options);
     this.#setProblem(problem);
-    if (!data) return; // the last good drawing stays
-    if (!this.#plot) {
-      this.#width = this.#measure();
-      this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);
-    } else this.#plot.setData(data);
-    this.root.dataset.points = String(data[0].length);
+    if (problem) return; // the last good drawing stays
+    if (!this.#plot) this.#width = this.#measure();
+    const pixels = Math.round(this.#width * (this.el.ownerDocument.defaultView?.devicePixelRatio || 1));
+    const data = this.#series.decimated(pixels);
+    if (!this.#plot) this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);
+    else this.#plot.setData(data);
+    this.root.dataset.points = String(this.#series.length);
   }
 
   /** @param {string} problem */
@@ -225,6 +230,9 @@ export class ChartView {
     if (this.#plot && width !== this.#width) {
       this.#width = width;
       this.#plot.setSize({ width, height: this.options.height });
+      // Decimated for the old width: picked again for the new one.
+      this.#dirty = this.#value !== undefined;
+      this.#schedule();
     }
   }
 
