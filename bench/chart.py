@@ -194,8 +194,8 @@ def measure(page: Any, name: str, updates: int) -> dict[str, Any]:
     from tests.browser.lab import run_all, wait_for_all_cells
 
     run_all(page)
-    wait_for_all_cells(page, timeout=120)
-    page.wait_for_function(READY[name], timeout=120_000, polling=500)
+    wait_for_all_cells(page, timeout=60)
+    page.wait_for_function(READY[name], timeout=90_000, polling=500)
     page.wait_for_timeout(2_000)  # the first drawing's long tasks stay out
     page.evaluate(HOOKS[name])
     cdp = page.context.new_cdp_session(page)
@@ -204,10 +204,11 @@ def measure(page: Any, name: str, updates: int) -> dict[str, Any]:
     # A click through the page's own script: Playwright's actionability checks wait
     # for a page still busy with 100,000 SVG points (bqplot) to settle.
     page.evaluate("document.querySelector('.bench-go').click()")
-    # The drive's length, then at most 60 s for the kernel's results and the last redraw.
+    # Every wait is bounded (a phase ends within about 5 minutes): the drive and 30 s
+    # for the kernel's results, then 30 s for the last redraw.
     page.wait_for_function(
         "() => window.__benchResults?.stamps || window.__benchResults?.error",
-        timeout=60_000 + 1000 * updates / 30,
+        timeout=30_000 + 1000 * updates / 30,
         polling=500,
     )
     measured = page.evaluate("window.__benchResults")
@@ -218,7 +219,7 @@ def measure(page: Any, name: str, updates: int) -> dict[str, Any]:
     caught_up = True
     try:
         page.wait_for_function(
-            f"() => window.__redraws.some(([, n]) => n >= {final})", timeout=60_000, polling=250
+            f"() => window.__redraws.some(([, n]) => n >= {final})", timeout=30_000, polling=250
         )
     except Exception:  # a page that never catches up is a figure too
         caught_up = False
