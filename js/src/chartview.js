@@ -3,6 +3,7 @@
 // Redraws at most once per animation frame, never while the page is hidden,
 // and follows JupyterLab's light or dark theme.
 import { ChartSeries } from "./chartdata.js";
+import { tokens } from "./patch.js";
 import { VERSION } from "./version.js";
 import { addSheet, addStyle } from "./view.js";
 
@@ -75,6 +76,19 @@ export function readTheme(el) {
     fg: variable("--jp-ui-font-color1") || (dark ? "#e0e0e0" : "#212121"),
     grid: variable("--jp-border-color2") || (dark ? "#424242" : "#e0e0e0"),
   };
+}
+
+/**
+ * A series' default name in the legend: its pointer's last token, unescaped (RFC
+ * 6901: "~1" is "/", "~0" is "~"), so "/loss" reads "loss" and "/a~1b" "a/b".
+ * @param {string} pointer
+ */
+export function seriesLabel(pointer) {
+  try {
+    return tokens(pointer).at(-1) ?? "value";
+  } catch {
+    return pointer; // not a pointer: the chart says so where it draws
+  }
 }
 
 export class ChartView {
@@ -245,9 +259,9 @@ export class ChartView {
       height,
       scales: { x: { time: false } },
       series: [
-        { label: x || "index" },
+        { label: x ? seriesLabel(x) : "index" },
         ...y.map((pointer, i) => ({
-          label: labels[i] || pointer,
+          label: labels[i] || seriesLabel(pointer),
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           // Markers on 100,000 points would hide the line and cost a draw each.

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { parseHTML } from "linkedom";
 import { Column } from "../src/chartbuffer.js";
 import { ChartSeries } from "../src/chartdata.js";
-import { ChartView, readTheme } from "../src/chartview.js";
+import { ChartView, readTheme, seriesLabel } from "../src/chartview.js";
 import { applyPatch } from "../src/patch.js";
 
 // Node has no canvas and no animation frames: a recorder stands in for uPlot (the
@@ -338,6 +338,23 @@ describe("ChartView", () => {
     assert.equal(p.plots[0].destroyed, true);
     assert.equal(p.plots[1].options.axes[0].stroke, "#212121", "dark text on light");
     assert.deepEqual(p.plots[1].data, [[[0], [1]]], "the same value, drawn again");
+    view.destroy();
+  });
+
+  test("the legend names a series by its label, else by its pointer's last token, unescaped", () => {
+    assert.equal(seriesLabel("/loss"), "loss");
+    assert.equal(seriesLabel("/runs/0/val~1loss"), "val/loss");
+    assert.equal(seriesLabel("/a~0b"), "a~b");
+    assert.equal(seriesLabel(""), "value");
+    const p = page();
+    const options = { ...chartOptions, x: "/time~1s", y: ["/train/loss", "/val"], labels: [] };
+    const view = new ChartView(p.el, options, { Plot: p.Plot, frames: p.frames, log: p.log });
+    view.update({ "time/s": [0], train: { loss: [1] }, val: [2] });
+    p.frame();
+    assert.deepEqual(p.plots[0].options.series.map((/** @type {any} */ s) => s.label), ["time/s", "loss", "val"]);
+    view.configure({ ...options, labels: ["training", "validation"] });
+    p.frame();
+    assert.deepEqual(p.plots[1].options.series.map((/** @type {any} */ s) => s.label), ["time/s", "training", "validation"]);
     view.destroy();
   });
 
