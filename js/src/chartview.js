@@ -5,7 +5,7 @@
 import { ChartSeries } from "./chartdata.js";
 import { tokens } from "./patch.js";
 import { VERSION } from "./version.js";
-import { addSheet, addStyle } from "./view.js";
+import { addSheet, addStyle, showStatus } from "./view.js";
 
 /**
  * The part of uPlot the view uses (chart.js passes uPlot itself; tests a recorder,
@@ -119,18 +119,17 @@ export class ChartView {
     this.Plot = Plot;
     this.log = log;
     this.frames = frames ?? pageFrames(doc);
-    this.root = doc.createElement("div");
-    this.root.className = "nb-sse-signals-chart";
-    const head = doc.createElement("div");
-    head.className = "nb-sse-signals-chart-head";
+    const make = (/** @type {string} */ tag, /** @type {string} */ suffix) => {
+      const made = doc.createElement(tag);
+      made.className = `nb-sse-signals-${suffix}`;
+      return made;
+    };
+    this.root = make("div", "chart");
+    const head = make("div", "chart-head");
     this.status = doc.createElement("span");
-    this.title = doc.createElement("span");
-    this.title.className = "nb-sse-signals-chart-title";
-    this.problem = doc.createElement("span");
-    this.problem.className = "nb-sse-signals-chart-problem";
-    const dot = doc.createElement("span");
-    dot.className = "nb-sse-signals-dot";
-    this.status.appendChild(dot);
+    this.title = make("span", "chart-title");
+    this.problem = make("span", "chart-problem");
+    this.status.appendChild(make("span", "dot"));
     head.append(this.status, this.title, this.problem);
     this.canvas = doc.createElement("div");
     this.root.append(head, this.canvas);
@@ -178,8 +177,7 @@ export class ChartView {
 
   /** @param {string} status */
   setStatus(status) {
-    this.status.className = `nb-sse-signals nb-sse-signals-status-${status}`;
-    this.status.title = `${this.options.name}: ${status}`;
+    showStatus(this.status, this.options.name, status);
   }
 
   /** Whether a problem stops the latest value from being drawn, and which. */
