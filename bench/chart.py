@@ -183,19 +183,24 @@ def phase(lab: Any, name: str, run: str) -> dict[str, Any]:
             with notebook_page(browser, lab, notebook, init_script=RECORDERS) as (page, log):
                 crashed: list[bool] = []
                 page.on("crash", lambda _: crashed.append(True))
+                stage = ["loading the notebook"]
                 try:
-                    return measure(page, name, run, lab.root / "notebooks") | {"errors": log.errors}
+                    return measure(page, name, run, lab.root / "notebooks", stage) | {
+                        "errors": log.errors
+                    }
                 except PlaywrightError as error:
                     what = "crashed" if crashed else f"failed: {str(error).splitlines()[0]}"
-                    return {"failed": f"{name}: the page {what}"}
+                    return {"failed": f"{name}: the page {what} while {stage[0]}"}
         finally:
             browser.close()
 
 
-def measure(page: Any, name: str, run: str, results_dir: Path) -> dict[str, Any]:
+def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str]) -> dict[str, Any]:
+    """The phase's figures; ``stage[0]`` says what it is doing (for a crash's message)."""
     from tests.browser.lab import run_all, wait_for_all_cells
 
     run_all(page)
+    stage[0] = "drawing the first 100,000 points"
     wait_for_all_cells(page, timeout=60)
     page.wait_for_function(READY[name], timeout=90_000, polling=500)
     page.wait_for_timeout(2_000)  # the first drawing's long tasks stay out
@@ -206,6 +211,7 @@ def measure(page: Any, name: str, run: str, results_dir: Path) -> dict[str, Any]
     # A click through the page's own script: Playwright's actionability checks wait
     # for a page still busy with 100,000 SVG points (bqplot) to settle.
     page.evaluate("document.querySelector('.bench-go').click()")
+    stage[0] = "drawing the updates"
     # Every wait is bounded (a phase ends within about 5 minutes): the drive and 30 s
     # for the kernel's results, then 30 s for the last redraw.
     path = results_dir / f"bench_{run}.json"
