@@ -10,7 +10,19 @@ import argparse
 import sys
 import time
 
-from . import _report, backplane, fanout, memory, package, patchgen, relay, soak, throughput, wire
+from . import (
+    _report,
+    backplane,
+    chart,
+    fanout,
+    memory,
+    package,
+    patchgen,
+    relay,
+    soak,
+    throughput,
+    wire,
+)
 from ._timing import Row, Section
 
 BENCHMARKS = {
@@ -23,6 +35,7 @@ BENCHMARKS = {
     "backplane": backplane.run,
     "package": package.run,
     "memory": memory.run,
+    "chart": chart.run,
 }
 
 BROWSER = Row(

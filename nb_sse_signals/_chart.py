@@ -20,15 +20,17 @@ class SignalChart(SignalWidget):
 
     ``x``: JSON Pointer to the x values (``""``: the points' index); ``y``: the
     pointers of one or more y series of the same length, with ``labels`` for the
-    legend; ``window``: draw only the last ``window`` points (``None``: all);
-    ``height`` in pixels; ``title`` above the chart.
+    legend (by default each pointer's last token: ``"/train/loss"`` reads ``loss``);
+    ``window``: draw only the last ``window`` points (``None``: all); ``height`` in
+    pixels; ``title`` above the chart.
 
-    The browser applies each patch to its copy of the value and hands the chart the
-    new arrays; the chart redraws at most once per animation frame, never while its
-    tab is hidden, and draws at most about one point per pixel column (uPlot keeps the
-    minimum and maximum of each column, so no peak is lost at 1,000,000 points). A
-    series that is missing or is not numbers shows a message on the chart and in the
-    console; the last good drawing stays.
+    The browser applies each patch to its copy of the value; at the next animation
+    frame (never while its tab is hidden) the chart copies the change into its own
+    typed arrays (appended points, points dropped at the front; anything else is
+    copied again) and hands uPlot each pixel column's first, last, minimum and maximum
+    point, so no peak is lost at 1,000,000 points. A series that is missing or is not
+    numbers shows a message on the chart and in the console; the last good drawing
+    stays.
     """
 
     _esm = traitlets.Unicode(_bundle("chart.js")).tag(sync=True)

@@ -2,9 +2,10 @@
 // the status dot, a title, the legend, and the problem (if any) in words.
 // Redraws at most once per animation frame, never while the page is hidden,
 // and follows JupyterLab's light or dark theme.
-import { chartData } from "./chartdata.js";
+import { ChartSeries } from "./chartdata.js";
+import { tokens } from "./patch.js";
 import { VERSION } from "./version.js";
-import { addSheet, addStyle } from "./view.js";
+import { addSheet, addStyle, showStatus } from "./view.js";
 
 /**
  * The part of uPlot the view uses (chart.js passes uPlot itself; tests a recorder,
@@ -77,6 +78,19 @@ export function readTheme(el) {
   };
 }
 
+/**
+ * A series' default name in the legend: its pointer's last token, unescaped (RFC
+ * 6901: "~1" is "/", "~0" is "~"), so "/loss" reads "loss" and "/a~1b" "a/b".
+ * @param {string} pointer
+ */
+export function seriesLabel(pointer) {
+  try {
+    return tokens(pointer).at(-1) ?? "value";
+  } catch {
+    return pointer; // not a pointer: the chart says so where it draws
+  }
+}
+
 export class ChartView {
   /** @type {Plot | null} */
   #plot = null;
@@ -87,6 +101,7 @@ export class ChartView {
   #pending = null;
   #problem = "";
   #width = 0;
+  #series = new ChartSeries();
   /** @type {(() => void)[]} */
   #cleanups = [];
 
@@ -104,25 +119,26 @@ export class ChartView {
     this.Plot = Plot;
     this.log = log;
     this.frames = frames ?? pageFrames(doc);
-    this.root = doc.createElement("div");
-    this.root.className = "nb-sse-signals-chart";
-    const head = doc.createElement("div");
-    head.className = "nb-sse-signals-chart-head";
+    const make = (/** @type {string} */ tag, /** @type {string} */ suffix) => {
+      const made = doc.createElement(tag);
+      made.className = `nb-sse-signals-${suffix}`;
+      return made;
+    };
+    this.root = make("div", "chart");
+    const head = make("div", "chart-head");
     this.status = doc.createElement("span");
-    this.title = doc.createElement("span");
-    this.title.className = "nb-sse-signals-chart-title";
-    this.problem = doc.createElement("span");
-    this.problem.className = "nb-sse-signals-chart-problem";
-    const dot = doc.createElement("span");
-    dot.className = "nb-sse-signals-dot";
-    this.status.appendChild(dot);
+    this.title = make("span", "chart-title");
+    this.problem = make("span", "chart-problem");
+    this.status.appendChild(make("span", "dot"));
     head.append(this.status, this.title, this.problem);
     this.canvas = doc.createElement("div");
     this.root.append(head, this.canvas);
     el.appendChild(this.root);
-    // The uPlot instance, for whoever wants more of it than the view offers (its
-    // data, an export of the canvas); tests read back what is drawn through it.
+    // The uPlot instance, for whoever wants more of it than the view offers (an
+    // export of the canvas, draw hooks), and every point of the series (uPlot gets
+    // a few per pixel column): tests read back what is drawn through them.
     Object.defineProperty(this.root, "nbSseSignalsPlot", { configurable: true, get: () => this.#plot });
+    Object.defineProperty(this.root, "nbSseSignalsData", { configurable: true, get: () => this.#series.points() });
     this.el = el;
     this.setStatus("connecting");
     this.configure(options);
@@ -147,6 +163,7 @@ export class ChartView {
    */
   configure(options) {
     this.options = options;
+    this.#series = new ChartSeries();
     this.title.textContent = options.title;
     this.#rebuild();
   }
@@ -160,8 +177,7 @@ export class ChartView {
 
   /** @param {string} status */
   setStatus(status) {
-    this.status.className = `nb-sse-signals nb-sse-signals-status-${status}`;
-    this.status.title = `${this.options.name}: ${status}`;
+    showStatus(this.status, this.options.name, status);
   }
 
   /** Whether a problem stops the latest value from being drawn, and which. */
@@ -198,14 +214,15 @@ export class ChartView {
   #draw() {
     if (!this.#dirty || this.frames.hidden()) return;
     this.#dirty = false;
-    const { data, problem } = chartData(this.#value, this.options);
+    const problem = this.#series.sync(this.#value, this.options);
     this.#setProblem(problem);
-    if (!data) return; // the last good drawing stays
-    if (!this.#plot) {
-      this.#width = this.#measure();
-      this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);
-    } else this.#plot.setData(data);
-    this.root.dataset.points = String(data[0].length);
+    if (problem) return; // the last good drawing stays
+    if (!this.#plot) this.#width = this.#measure();
+    const pixels = Math.round(this.#width * (this.el.ownerDocument.defaultView?.devicePixelRatio || 1));
+    const data = this.#series.decimated(pixels);
+    if (!this.#plot) this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);
+    else this.#plot.setData(data);
+    this.root.dataset.points = String(this.#series.length);
   }
 
   /** @param {string} problem */
@@ -225,6 +242,9 @@ export class ChartView {
     if (this.#plot && width !== this.#width) {
       this.#width = width;
       this.#plot.setSize({ width, height: this.options.height });
+      // Decimated for the old width: picked again for the new one.
+      this.#dirty = this.#value !== undefined;
+      this.#schedule();
     }
   }
 
@@ -237,9 +257,9 @@ export class ChartView {
       height,
       scales: { x: { time: false } },
       series: [
-        { label: x || "index" },
+        { label: x ? seriesLabel(x) : "index" },
         ...y.map((pointer, i) => ({
-          label: labels[i] || pointer,
+          label: labels[i] || seriesLabel(pointer),
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           // Markers on 100,000 points would hide the line and cost a draw each.

@@ -186,6 +186,18 @@ export function addSheet(doc, css, id) {
   doc.head.appendChild(style);
 }
 
+/**
+ * Show `status` on `el`, whose child `.nb-sse-signals-dot` takes its colour (the
+ * stylesheet of addStyle), and say it in the tooltip with the signal's `name`.
+ * @param {HTMLElement} el
+ * @param {string} name
+ * @param {string} status
+ */
+export function showStatus(el, name, status) {
+  el.className = `nb-sse-signals nb-sse-signals-status-${status}`;
+  el.title = name ? `${name}: ${status}` : status;
+}
+
 export class View {
   /** @type {JsonTree | null} */
   #tree = null;
@@ -260,8 +272,7 @@ export class View {
   /** @param {string} status */
   setStatus(status) {
     this.#status = status;
-    this.root.className = `nb-sse-signals nb-sse-signals-status-${status}`;
-    this.root.setAttribute("title", this.name ? `${this.name}: ${status}` : status);
+    showStatus(this.root, this.name, status);
   }
 
   get status() {

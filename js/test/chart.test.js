@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseHTML } from "linkedom";
-import { chartData } from "../src/chartdata.js";
-import { ChartView, readTheme } from "../src/chartview.js";
+import { Column } from "../src/chartbuffer.js";
+import { ChartSeries } from "../src/chartdata.js";
+import { ChartView, readTheme, seriesLabel } from "../src/chartview.js";
 import { applyPatch } from "../src/patch.js";
 
 // Node has no canvas and no animation frames: a recorder stands in for uPlot (the
@@ -11,21 +12,54 @@ import { applyPatch } from "../src/patch.js";
 
 const spec = (/** @type {Partial<import("../src/chartdata.js").ChartSpec>} */ s = {}) => ({ x: "/x", y: ["/y"], window: null, ...s });
 
-describe("chartData", () => {
-  test("hands over the signal's own arrays, x first", () => {
+/** A fresh copy synced to `value`: its problem and its points. */
+function synced(/** @type {unknown} */ value, /** @type {Partial<import("../src/chartdata.js").ChartSpec>} */ s = {}) {
+  const series = new ChartSeries();
+  const problem = series.sync(value, spec(s));
+  return { problem, data: problem ? null : series.points() };
+}
+
+describe("Column", () => {
+  test("appends, drops from the front, and keeps its items while it slides and grows", () => {
+    const column = new Column();
+    /** @type {number[]} */
+    const mirror = [];
+    let next = 0;
+    // 5,000 rounds of 0-699 appends and 0-599 drops: many slides to the front, a few doublings.
+    for (let round = 0; round < 5_000; round++) {
+      const add = (round * 7919) % 700;
+      const values = Array.from({ length: add }, () => next++);
+      column.push(values, 0, add);
+      mirror.push(...values);
+      const drop = (round * 104729) % 600;
+      column.drop(drop);
+      mirror.splice(0, drop);
+      assert.equal(column.length, mirror.length);
+    }
+    assert.deepEqual(Array.from(column.view()), mirror);
+  });
+
+  test("stores a gap (null) as NaN, and indices for x ''", () => {
+    const column = new Column();
+    column.push([1, null, 3], 1, 3);
+    column.pushIndices(10, 2);
+    assert.deepEqual(Array.from(column.view()), [NaN, 3, 10, 11]);
+    column.clear();
+    assert.equal(column.length, 0);
+  });
+});
+
+describe("ChartSeries", () => {
+  test("copies the series, x first", () => {
     const value = { x: [0, 1, 2], y: [5, null, 7], z: [1, 1, 1] };
-    const { data, problem } = chartData(value, spec({ y: ["/y", "/z"] }));
-    assert.equal(problem, "");
-    assert.ok(data);
-    assert.equal(data[0], value.x, "no copy without a window");
-    assert.deepEqual(data, [value.x, value.y, value.z]);
+    assert.deepEqual(synced(value, { y: ["/y", "/z"] }), { problem: "", data: [value.x, value.y, value.z] });
   });
 
   test("a window keeps the last points; x '' is the index", () => {
     const value = { y: [5, 6, 7, 8] };
-    assert.deepEqual(chartData(value, spec({ x: "", window: 2 })).data, [[2, 3], [7, 8]]);
-    assert.deepEqual(chartData(value, spec({ x: "", window: 10 })).data, [[0, 1, 2, 3], [5, 6, 7, 8]]);
-    assert.deepEqual(chartData({ x: [1, 2, 3], y: [4, 5, 6] }, spec({ window: 2 })).data, [[2, 3], [5, 6]]);
+    assert.deepEqual(synced(value, { x: "", window: 2 }).data, [[2, 3], [7, 8]]);
+    assert.deepEqual(synced(value, { x: "", window: 10 }).data, [[0, 1, 2, 3], [5, 6, 7, 8]]);
+    assert.deepEqual(synced({ x: [1, 2, 3], y: [4, 5, 6] }, { window: 2 }).data, [[2, 3], [5, 6]]);
   });
 
   test("says what was expected and what arrived, and draws nothing", () => {
@@ -39,8 +73,119 @@ describe("chartData", () => {
       [[1, 2], 'no series at "/y" (yet?)'],
     ];
     for (const [value, expected] of cases) {
-      assert.deepEqual(chartData(value, spec()), { data: null, problem: expected }, JSON.stringify(value));
+      assert.deepEqual(synced(value), { data: null, problem: expected }, JSON.stringify(value));
     }
+  });
+
+  /**
+   * Each change through patch.js, as the page gets it; after each, the copy must
+   * equal a fresh copy of the whole value (what chartData did before).
+   * @param {Partial<import("../src/chartdata.js").ChartSpec>} s
+   * @param {unknown} start
+   * @param {import("../src/protocol.js").Operation[][]} patches
+   */
+  function follows(s, start, patches) {
+    const series = new ChartSeries();
+    let value = start;
+    assert.equal(series.sync(value, spec(s)), "");
+    for (const patch of patches) {
+      value = applyPatch(value, patch);
+      const problem = series.sync(value, spec(s));
+      const fresh = synced(value, s);
+      assert.equal(problem, fresh.problem, JSON.stringify(patch));
+      if (!problem) assert.deepEqual(series.points(), fresh.data, JSON.stringify(patch));
+    }
+    return series;
+  }
+
+  const appendXY = (/** @type {number} */ x, /** @type {number | null} */ y) => [
+    { op: "add", path: "/x/-", value: x },
+    { op: "add", path: "/y/-", value: y },
+  ];
+
+  test("appends, a window that slides, points dropped at the front, replaced, resynced", () => {
+    const start = { x: [0, 1, 2, 3], y: [0, 10, 20, 30] };
+    /** @type {any[][]} */
+    const patches = [
+      appendXY(4, 40),
+      [...appendXY(5, 50), ...appendXY(6, null)],
+      // a rolling window kept by the kernel: the front goes, the end grows
+      [{ op: "remove", path: "/x/0" }, { op: "remove", path: "/y/0" }, ...appendXY(7, 70)],
+      [{ op: "remove", path: "/x/0" }, { op: "remove", path: "/y/0" }],
+      // a point changed among those drawn: copied again
+      [{ op: "replace", path: "/y/1", value: -1 }],
+      appendXY(8, 80),
+      // a resync: the same points in new arrays, then different ones
+      [{ op: "replace", path: "", value: { x: [2, 3, 4, 5, 6, 7, 8], y: [20, -1, 40, 50, null, 70, 80] } }],
+      [{ op: "replace", path: "", value: { x: [0, 1], y: [1, 2] } }],
+      [{ op: "replace", path: "/x", value: [5, 6] }],
+    ];
+    for (const window of [null, 3]) {
+      const series = follows({ window }, start, patches);
+      assert.deepEqual(series.points(), [[5, 6], [1, 2]]);
+    }
+    follows({ x: "", window: 3 }, { y: [1, 2] }, [
+      [{ op: "add", path: "/y/-", value: 3 }],
+      [{ op: "add", path: "/y/-", value: 4 }, { op: "add", path: "/y/-", value: 5 }],
+      [{ op: "remove", path: "/y/0" }],
+      [{ op: "replace", path: "/y/3", value: 9 }],
+    ]);
+  });
+
+  test("a bad change leaves the copy as it was; the next good one is drawn", () => {
+    const series = follows({}, { x: [0, 1], y: [0, 1] }, [
+      appendXY(2, 2),
+      appendXY(3, /** @type {any} */ ("NaN")),
+    ]);
+    assert.deepEqual(series.points(), [[0, 1, 2], [0, 1, 2]], "the last good copy");
+    let value = applyPatch({ x: [0, 1, 2], y: [0, 1, 2] }, appendXY(1, 5));
+    assert.equal(series.sync(value, spec()), "expected x ascending, item 3 (1) comes after 2");
+    value = applyPatch({ x: [0, 1, 2], y: [0, 1, 2] }, appendXY(3, 3));
+    assert.equal(series.sync(value, spec()), "");
+    assert.deepEqual(series.points(), [[0, 1, 2, 3], [0, 1, 2, 3]]);
+  });
+
+  test("decimated keeps each pixel column's first, last, minimum, maximum and gap, in order", () => {
+    const n = 100_000;
+    const columns = 500;
+    const x = Array.from({ length: n }, (_, i) => i * 0.5);
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const y = Array.from({ length: n }, () => random());
+    const z = Array.from({ length: n }, () => random() * 100);
+    for (const spike of [123, 45_678, 99_999]) y[spike] = 50 + spike;
+    for (const gap of [500, 501, 70_000]) z[gap] = /** @type {any} */ (null);
+    const series = new ChartSeries();
+    assert.equal(series.sync({ x, y, z }, spec({ y: ["/y", "/z"] })), "");
+    const [xs, ...ys] = series.decimated(columns);
+    assert.ok(xs.length <= columns * 8, `few points: ${xs.length}`);
+    for (let i = 1; i < xs.length; i++) assert.ok(xs[i] > xs[i - 1], "in order, each point once");
+    assert.equal(xs[0], 0);
+    assert.equal(xs.at(-1), x[n - 1]);
+    // Each column's extremes over the full series are among the drawn points.
+    const column = (/** @type {number} */ v) => Math.min(columns - 1, Math.floor((v * columns) / x[n - 1]));
+    for (const [s, full] of [y, z].entries()) {
+      /** @type {Map<number, number[]>} */
+      const want = new Map();
+      for (let i = 0; i < n; i++) {
+        if (full[i] === null) continue;
+        const c = column(x[i]);
+        const [low, high] = want.get(c) ?? [Infinity, -Infinity];
+        want.set(c, [Math.min(low, full[i]), Math.max(high, full[i])]);
+      }
+      /** @type {Map<number, number[]>} */
+      const got = new Map();
+      for (let i = 0; i < xs.length; i++) {
+        const v = ys[s][i];
+        if (v === null) continue;
+        const c = column(xs[i]);
+        const [low, high] = got.get(c) ?? [Infinity, -Infinity];
+        got.set(c, [Math.min(low, v), Math.max(high, v)]);
+      }
+      assert.deepEqual(got, want, `series ${s}`);
+    }
+    assert.equal(ys[1].filter((v) => v === null).length, 2, "a gap in each column that has one");
+    assert.deepEqual(series.decimated(n), series.points(), "few points: all of them");
   });
 });
 
@@ -193,6 +338,23 @@ describe("ChartView", () => {
     assert.equal(p.plots[0].destroyed, true);
     assert.equal(p.plots[1].options.axes[0].stroke, "#212121", "dark text on light");
     assert.deepEqual(p.plots[1].data, [[[0], [1]]], "the same value, drawn again");
+    view.destroy();
+  });
+
+  test("the legend names a series by its label, else by its pointer's last token, unescaped", () => {
+    assert.equal(seriesLabel("/loss"), "loss");
+    assert.equal(seriesLabel("/runs/0/val~1loss"), "val/loss");
+    assert.equal(seriesLabel("/a~0b"), "a~b");
+    assert.equal(seriesLabel(""), "value");
+    const p = page();
+    const options = { ...chartOptions, x: "/time~1s", y: ["/train/loss", "/val"], labels: [] };
+    const view = new ChartView(p.el, options, { Plot: p.Plot, frames: p.frames, log: p.log });
+    view.update({ "time/s": [0], train: { loss: [1] }, val: [2] });
+    p.frame();
+    assert.deepEqual(p.plots[0].options.series.map((/** @type {any} */ s) => s.label), ["time/s", "loss", "val"]);
+    view.configure({ ...options, labels: ["training", "validation"] });
+    p.frame();
+    assert.deepEqual(p.plots[1].options.series.map((/** @type {any} */ s) => s.label), ["time/s", "training", "validation"]);
     view.destroy();
   });
 

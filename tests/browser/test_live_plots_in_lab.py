@@ -87,8 +87,8 @@ READ_PLOTS = """() => {
     const curve = document.querySelector('.bqplot .curve')?.__data__?.values ?? [];
     const gd = document.querySelector('.js-plotly-plot');
     const trace = gd?.data?.[0] ?? { x: [], y: [] };
-    const plot = document.querySelector('.nb-sse-signals-chart')?.nbSseSignalsPlot;
-    const data = plot?.data ?? [[], []];
+    // Every point the chart holds (uPlot itself gets a few per pixel column).
+    const data = document.querySelector('.nb-sse-signals-chart')?.nbSseSignalsData ?? [[], []];
     const read = (xs, ys) => ({ n: ys.length, sum: sum(ys), last: ys.at(-1) ?? null,
         xs: xs.length, x0: xs[0] ?? null, xl: xs.at(-1) ?? null });
     return {
@@ -188,10 +188,11 @@ def chart_colours(page: Page) -> dict[str, Any]:
     return dict(
         page.evaluate(
             """() => {
-                const plot = document.querySelector('.nb-sse-signals-chart').nbSseSignalsPlot;
+                const chart = document.querySelector('.nb-sse-signals-chart');
+                const plot = chart.nbSseSignalsPlot;
                 return {axis: plot.axes[0].stroke(plot, 0),
                         light: document.body.dataset.jpThemeLight,
-                        points: plot.data[0].length};
+                        points: chart.nbSseSignalsData[0].length};
             }"""
         )
     )
