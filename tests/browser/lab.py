@@ -116,8 +116,12 @@ KERNEL_FRAMES = """
         const size = typeof data === "string" ? data.length : (data.byteLength ?? 0);
         try {
           const [channel, header, content] = decode(data);
-          frames.sent.push({ channel, msg_type: header.msg_type, size,
-            method: content?.data?.method ?? content?.data?.type ?? null });
+          // ipywidgets wraps a model.send() as {method: "custom", content: ...}: name
+          // such a message by what it carries (our "hello", "snapshot"), not "custom".
+          const data = content?.data;
+          const method = data?.method === "custom" ? data.content?.type ?? "custom"
+            : data?.method ?? data?.type ?? null;
+          frames.sent.push({ channel, msg_type: header.msg_type, size, method });
         } catch (error) {
           frames.sent.push({ channel: null, msg_type: "undecoded", size, method: null });
         }
