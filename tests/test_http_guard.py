@@ -194,3 +194,26 @@ def test_a_refused_body_that_arrives_anyway_is_never_applied() -> None:
         status, _, _ = exchange(srv, request)
         assert status == 413
         assert "sneaky" not in srv.hub.names()
+
+
+@pytest.mark.parametrize(("length", "refused"), [("0", False), ("1", True)])
+def test_a_request_that_takes_no_body_is_refused_for_any_body_at_all(
+    length: str, refused: bool
+) -> None:
+    # One byte of body on a GET is refused before Tornado reads it; an empty one
+    # (Content-Length: 0, as some clients send) is no body and passes.
+    with Server(port=0, token=TOKEN) as srv:
+        srv.hub.declare("plain", 1)
+        request = (
+            f"GET /nb-sse-signals/snapshot?token={TOKEN}&signal=plain HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        ).encode() + b"x" * int(length)
+        status, _, body = exchange(srv, request)
+    if refused:
+        assert (status, orjson.loads(body)) == (
+            400,
+            {"error": "expected no body on GET, got one"},
+        )
+    else:
+        assert status == 200, body
+        assert orjson.loads(body)[0]["name"] == "plain"
