@@ -215,9 +215,17 @@ def js_module(name: str, tests: list[str], lines: list[str]) -> Score:
         if status in ("Killed", "Timeout"):
             killed += 1
         elif status in ("Survived", "NoCoverage"):
-            line = mutant["location"]["start"]["line"]
+            start, end = mutant["location"]["start"], mutant["location"]["end"]
+            line = start["line"]
+            # The part replaced, not only its line: a line often holds several mutants.
+            part = (
+                source[line - 1][start["column"] - 1 : end["column"] - 1]
+                if end["line"] == line
+                else source[line - 1][start["column"] - 1 :] + " ..."
+            )
             survived.append(
-                f"{mutant['mutatorName']} at line {line}: {source[line - 1].strip()}\n"
+                f"{mutant['mutatorName']} at line {line}:{start['column']}: "
+                f"{source[line - 1].strip()}\n  {part.strip()}\n"
                 f"  -> {mutant.get('replacement', '')}"
             )
     ran = killed + len(survived)

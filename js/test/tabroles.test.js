@@ -90,3 +90,34 @@ test("a tab that goes away leaves no timer running: its leader's stream, batch a
   assert.equal(one.sources.live().length, 0, "the stream is closed");
   assert.equal(clock.pending, 0, "no timer of the tab is left");
 });
+
+test("a follower hearing frames never pings; quiet for quietMs it pings, and a leader that answers keeps leading", async () => {
+  const { open, run, overheard } = browser();
+  const one = open();
+  const two = open();
+  const heard = overheard();
+  /** @type {any[]} */
+  const events = [];
+  one.pool.join(BASE, "a", () => {});
+  two.pool.join(BASE, "a", (event) => void events.push(event));
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 0), "message", "e-0");
+  await run(10);
+  const pings = () => heard.filter((message) => message.t === "ping" && message.from === two.pool.groups[0].tabId);
+  heard.length = 0;
+  for (let rev = 1; rev <= 20; rev++) {
+    one.stream().emit({ name: "a", rev, patch: [{ op: "replace", path: "", value: rev }] }, "message", `e-${rev}`);
+    await run(500); // a frame every 0.5 s for 10 s: never quietMs (2 s) without one
+  }
+  assert.deepEqual(pings(), [], "no ping while frames come");
+  await run(1_400); // 1.9 s since the last frame
+  assert.deepEqual(pings(), [], "no ping before quietMs");
+  await run(200);
+  assert.equal(pings().length, 1, "one ping once quiet for quietMs");
+  await run(10_000); // quiet, pinging, and answered each time
+  assert.ok(one.pool.groups[0].leading, "no take-over while the leader answers");
+  assert.ok(!two.pool.groups[0].leading);
+  assert.equal(events.filter((e) => e.type === "status").at(-1)?.status, "live");
+  assert.equal(events.filter((e) => e.type === "value").at(-1)?.value, 20);
+});
