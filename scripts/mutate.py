@@ -59,7 +59,7 @@ JS = {
     "election.js": TABS,
     "follower.js": TABS,
     "leader.js": TABS,
-    "relaysource.js": TABS,
+    "relaysource.js": [*TABS, "test/relaysource.test.js"],
     "stream.js": [*TABS, "test/connection.test.js"],
     "tabgroup.js": TABS,
     "template.js": ["test/template.test.js"],
