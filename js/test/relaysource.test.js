@@ -8,6 +8,8 @@ import { test } from "node:test";
 import { TabPool } from "../src/tabs.js";
 import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
 
+/** @typedef {import("../src/relaysource.js").RelaySource} RelaySource */
+
 const BASE = "http://host/";
 
 /** A relayed source for `names`, in a tab's real group, with what it reported. */
@@ -28,7 +30,8 @@ async function relayed(names = ["a"]) {
   pool.join(BASE, "z", () => {}); // makes the group
   await drain();
   const group = pool.groups[0];
-  const source = new group.EventSource(`${BASE}nb-sse-signals/events?${names.map((n) => `signal=${n}`).join("&")}`);
+  const url = `${BASE}nb-sse-signals/events?${names.map((n) => `signal=${n}`).join("&")}`;
+  const source = /** @type {RelaySource} */ (/** @type {unknown} */ (new group.EventSource(url)));
   /** @type {string[]} */
   const heard = [];
   source.onopen = () => void heard.push("open");
@@ -37,8 +40,12 @@ async function relayed(names = ["a"]) {
   return { group, source, heard };
 }
 
-/** @param {string} type @param {string} data */
-const frame = (type, data) => ({ t: /** @type {const} */ ("frame"), term: 1, from: "x", type, data, id: "e-1" });
+/**
+ * @param {import("../src/stream.js").FrameType} type
+ * @param {string} data
+ * @returns {import("../src/tabgroup.js").Frame}
+ */
+const frame = (type, data) => ({ t: "frame", term: 1, from: "x", type, data, id: "e-1" });
 
 test("a relayed source opens once, and never after it was closed", async () => {
   const { source, heard } = await relayed();
