@@ -238,12 +238,12 @@ def test_a_request_that_takes_no_body_is_refused_for_any_body_at_all(
             f"GET /nb-sse-signals/snapshot?token={TOKEN}&signal=plain HTTP/1.1\r\n"
             f"Host: 127.0.0.1\r\nConnection: close\r\n{body}"
         ).encode()
-        status, _, body = exchange(srv, request)
+        status, _, answer = exchange(srv, request)
     if refused:
-        assert (status, orjson.loads(body)) == (
+        assert (status, orjson.loads(answer)) == (
             400,
             {"error": "expected no body on GET, got one"},
         )
     else:
-        assert status == 200, body
-        assert orjson.loads(body)[0]["name"] == "plain"
+        assert status == 200, answer
+        assert orjson.loads(answer)[0]["name"] == "plain"
