@@ -182,8 +182,17 @@ def test_limits_themselves_must_be_positive() -> None:
         Limits(write_timeout=-1.5)
     with pytest.raises(ValueError, match="positive number for the limit subscribers, got True"):
         Limits(subscribers=True)
+    with pytest.raises(ValueError, match="positive number for the limit signals, got '5'"):
+        Limits(signals="5")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at most 250"):
         Limits(depth=300)
+
+
+def test_limits_cannot_change_once_a_hub_holds_them() -> None:
+    limits = Limits(signals=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.signals = 6  # type: ignore[misc]
+    assert limits.signals == 5
 
 
 def test_a_depth_limit_may_be_anything_up_to_what_the_encoders_can_write() -> None:
