@@ -442,6 +442,24 @@ describe("tabs share one connection", () => {
     assert.ok(two.leading(), "resuming does not take it back");
   });
 
+  test("a follower frozen and resumed queues for the lock again: it is next when the leader closes", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("a");
+    await run(200);
+    two.pool.freeze(); // leaves the queue
+    await run(100);
+    two.pool.resume(); // queues again
+    await run(100);
+    assert.ok(one.leading() && !two.leading());
+    one.pool.dispose(); // the lock is released: the next in the queue gets it at once
+    await run(100);
+    assert.ok(two.leading(), "the resumed tab took the lock without a take-over");
+    assert.doesNotMatch(two.log.lines.join("\n"), /taking over/);
+  });
+
   test("a tab frozen by the browser does not hold up a hand-over, and counts again once resumed", async () => {
     const { open, run } = browser();
     const one = open();
