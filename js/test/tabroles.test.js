@@ -121,3 +121,27 @@ test("a follower hearing frames never pings; quiet for quietMs it pings, and a l
   assert.equal(events.filter((e) => e.type === "status").at(-1)?.status, "live");
   assert.equal(events.filter((e) => e.type === "value").at(-1)?.value, 10);
 });
+
+test("a tab whose widgets all left asks its leader nothing: it never pings", async () => {
+  const { open, run, overheard } = browser();
+  const one = open();
+  const two = open();
+  const heard = overheard();
+  one.pool.join(BASE, "a", () => {});
+  const leave = two.pool.join(BASE, "a", () => {});
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 1), "message", "e-1");
+  await run(10);
+  leave();
+  await run(100);
+  const group = two.pool.groups.find((g) => g.base === BASE);
+  assert.ok(group, "the tab is still in the group, with no widget");
+  heard.length = 0;
+  await run(6_000); // a quiet stream, past quietMs + answerMs
+  assert.deepEqual(
+    heard.filter((message) => message.t === "ping" && message.from === group.tabId),
+    [],
+  );
+  assert.ok(one.pool.groups[0].leading, "nobody took over");
+});
