@@ -145,9 +145,9 @@ async def test_closed_says_whether_the_subscription_has_left() -> None:
 
 
 async def test_a_replay_that_ends_on_a_whole_part_hands_over_to_what_came_meanwhile() -> None:
-    # A resume replays history in parts (64 events each, _hub._REPLAY_PART); a change published while
-    # the replay is going waits in the backlog. When the replay ends exactly on a
-    # part, the next batch is empty of history and must be that backlog, not nothing.
+    # A resume replays history in parts (64 events each: _hub._REPLAY_PART); a change
+    # published while the replay is going waits in the backlog. When the replay ends
+    # exactly on a part, the next batch is empty of history and must be that backlog.
     hub = SignalHub()
     hub.declare("a", {"n": 0})
     first = hub.subscribe(["a"])
