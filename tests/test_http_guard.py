@@ -94,6 +94,28 @@ def test_headers_past_the_header_limit_get_a_json_431(server: Server) -> None:
     assert "header bytes" in orjson.loads(body)["error"]
 
 
+@pytest.mark.parametrize(("url_share", "status"), [(0.4, 431), (0.6, 414)])
+def test_over_the_header_limit_the_larger_part_names_the_refusal(
+    url_share: float, status: int
+) -> None:
+    # Over the limit, a URL that is most of the header bytes is a 414 (URI Too Long);
+    # headers that are most of them a 431: the client learns which to shorten.
+    size = 3_000
+    host = b"Host: 127.0.0.1\r\n"
+    counted = len("Host") + len("127.0.0.1") + 4
+    path = "/nb-sse-signals/events?signal=" + "x" * (int(size * url_share) - 30)
+    filler = size - counted - len(path) - len("X-Filler") - 4
+    request = (
+        f"GET {path} HTTP/1.1\r\n".encode() + host + f"X-Filler: {'y' * filler}\r\n\r\n".encode()
+    )
+    with Server(port=0, token=TOKEN, limits=Limits(header_bytes=2_000)) as srv:
+        got, _, body = exchange(srv, request)
+    assert (got, orjson.loads(body)["error"]) == (
+        status,
+        "expected at most 2,000 header bytes, got 3,000",
+    )
+
+
 def test_a_huge_publish_body_gets_a_json_413_before_any_of_it_is_read(
     server: Server, canary: Canary
 ) -> None:
@@ -194,3 +216,34 @@ def test_a_refused_body_that_arrives_anyway_is_never_applied() -> None:
         status, _, _ = exchange(srv, request)
         assert status == 413
         assert "sneaky" not in srv.hub.names()
+
+
+@pytest.mark.parametrize(
+    ("body", "refused"),
+    [
+        ("Content-Length: 0\r\n\r\n", False),
+        ("Content-Length: 1\r\n\r\nx", True),
+        ("Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n", True),
+    ],
+    ids=["empty", "one-byte", "chunked"],
+)
+def test_a_request_that_takes_no_body_is_refused_for_any_body_at_all(
+    body: str, refused: bool
+) -> None:
+    # One byte of body on a GET, or a chunked one, is refused before Tornado reads
+    # it; an empty one (Content-Length: 0, as some clients send) is no body and passes.
+    with Server(port=0, token=TOKEN) as srv:
+        srv.hub.declare("plain", 1)
+        request = (
+            f"GET /nb-sse-signals/snapshot?token={TOKEN}&signal=plain HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nConnection: close\r\n{body}"
+        ).encode()
+        status, _, answer = exchange(srv, request)
+    if refused:
+        assert (status, orjson.loads(answer)) == (
+            400,
+            {"error": "expected no body on GET, got one"},
+        )
+    else:
+        assert status == 200, answer
+        assert orjson.loads(answer)[0]["name"] == "plain"

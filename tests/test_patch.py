@@ -509,3 +509,25 @@ def test_json_equal_tells_a_huge_int_from_the_float_it_equals() -> None:
 def test_a_missing_member_is_named_with_where_it_was_looked_for() -> None:
     with pytest.raises(PatchError, match=r"expected member 'c' at '/a/b', found none"):
         apply_patch({"a": {"b": {}}}, [{"op": "remove", "path": "/a/b/c"}])
+
+
+def test_a_failing_op_is_shown_whole_up_to_200_characters_and_cut_past_them() -> None:
+    def shown(op: Any) -> str:
+        with pytest.raises(PatchError) as caught:
+            apply_patch({"a": 1}, [op])
+        message = str(caught.value)
+        assert message.startswith("op 0 ")
+        return message[len("op 0 ") :].rsplit(": expected", 1)[0]
+
+    def op_of(length: int) -> dict[str, Any]:
+        op: dict[str, Any] = {"op": "test", "path": "/a", "value": ""}
+        op["value"] = "x" * (length - len(json.dumps(op)))
+        assert len(json.dumps(op)) == length
+        return op
+
+    assert shown(op_of(200)) == json.dumps(op_of(200))
+    assert shown(op_of(201)) == json.dumps(op_of(201))[:197] + "..."
+    # An op JSON cannot write (a set) is shown as Python sees it, cut all the same.
+    odd = {"op": "test", "path": "/a", "value": set(range(1_000))}
+    assert len(shown(odd)) <= 200
+    assert shown(odd).startswith("{'op': 'test', 'path': '/a', 'value': {0, 1, 2")

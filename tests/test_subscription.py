@@ -142,3 +142,23 @@ async def test_closed_says_whether_the_subscription_has_left() -> None:
     assert sub.closed is False
     sub.close()
     assert sub.closed is True
+
+
+async def test_a_replay_that_ends_on_a_whole_part_hands_over_to_what_came_meanwhile() -> None:
+    # A resume replays history in parts (64 events each: _hub._REPLAY_PART); a change
+    # published while the replay is going waits in the backlog. When the replay ends
+    # exactly on a part, the next batch is empty of history and must be that backlog.
+    hub = SignalHub()
+    hub.declare("a", {"n": 0})
+    first = hub.subscribe(["a"])
+    batch = await asyncio.wait_for(first.next_batch(1.0), 2.0)
+    assert batch
+    cursor = [e.id for e in SSEDecoder().decode(batch.decode())][-1]
+    first.close()
+    for n in range(1, 65):
+        hub.set("a", {"n": n})
+    sub = hub.subscribe(["a"], cursor)
+    assert await changes_of(sub) == [(n, False) for n in range(1, 65)]
+    hub.set("a", {"n": 65})
+    assert await changes_of(sub) == [(65, False)]
+    sub.close()

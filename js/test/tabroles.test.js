@@ -90,3 +90,58 @@ test("a tab that goes away leaves no timer running: its leader's stream, batch a
   assert.equal(one.sources.live().length, 0, "the stream is closed");
   assert.equal(clock.pending, 0, "no timer of the tab is left");
 });
+
+test("a follower hearing frames never pings; quiet for quietMs it pings, and a leader that answers keeps leading", async () => {
+  const { open, run, overheard } = browser();
+  const one = open();
+  const two = open();
+  const heard = overheard();
+  /** @type {any[]} */
+  const events = [];
+  one.pool.join(BASE, "a", () => {});
+  two.pool.join(BASE, "a", (event) => void events.push(event));
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 0), "message", "e-0");
+  await run(10);
+  const pings = () => heard.filter((message) => message.t === "ping" && message.from === two.pool.groups[0].tabId);
+  heard.length = 0;
+  for (let rev = 1; rev <= 10; rev++) {
+    one.stream().emit({ name: "a", rev, patch: [{ op: "replace", path: "", value: rev }] }, "message", `e-${rev}`);
+    await run(500); // a frame every 0.5 s for 5 s: never quietMs (2 s) without one
+  }
+  assert.deepEqual(pings(), [], "no ping while frames come");
+  await run(1_400); // 1.9 s since the last frame
+  assert.deepEqual(pings(), [], "no ping before quietMs");
+  await run(200);
+  assert.equal(pings().length, 1, "one ping once quiet for quietMs");
+  await run(6_000); // quiet, pinging, and answered each time
+  assert.ok(one.pool.groups[0].leading, "no take-over while the leader answers");
+  assert.ok(!two.pool.groups[0].leading);
+  assert.equal(events.filter((e) => e.type === "status").at(-1)?.status, "live");
+  assert.equal(events.filter((e) => e.type === "value").at(-1)?.value, 10);
+});
+
+test("a tab whose widgets all left asks its leader nothing: it never pings", async () => {
+  const { open, run, overheard } = browser();
+  const one = open();
+  const two = open();
+  const heard = overheard();
+  one.pool.join(BASE, "a", () => {});
+  const leave = two.pool.join(BASE, "a", () => {});
+  await run(200);
+  one.stream().open();
+  one.stream().emit(snapshot("a", 0, 1), "message", "e-1");
+  await run(10);
+  leave();
+  await run(100);
+  const group = two.pool.groups.find((g) => g.base === BASE);
+  assert.ok(group, "the tab is still in the group, with no widget");
+  heard.length = 0;
+  await run(6_000); // a quiet stream, past quietMs + answerMs
+  assert.deepEqual(
+    heard.filter((message) => message.t === "ping" && message.from === group.tabId),
+    [],
+  );
+  assert.ok(one.pool.groups[0].leading, "nobody took over");
+});

@@ -442,6 +442,24 @@ describe("tabs share one connection", () => {
     assert.ok(two.leading(), "resuming does not take it back");
   });
 
+  test("a follower frozen and resumed queues for the lock again: it is next when the leader closes", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("a");
+    await run(200);
+    two.pool.freeze(); // leaves the queue
+    await run(100);
+    two.pool.resume(); // queues again
+    await run(100);
+    assert.ok(one.leading() && !two.leading());
+    one.pool.dispose(); // the lock is released: the next in the queue gets it at once
+    await run(100);
+    assert.ok(two.leading(), "the resumed tab took the lock without a take-over");
+    assert.doesNotMatch(two.log.lines.join("\n"), /taking over/);
+  });
+
   test("a tab frozen by the browser does not hold up a hand-over, and counts again once resumed", async () => {
     const { open, run } = browser();
     const one = open();
@@ -616,6 +634,48 @@ describe("tabs share one connection", () => {
     await run(16_000); // three roll calls: missing, then there, then there
     assert.ok(misses < 0, "the leader looked at the locks");
     assert.deepEqual(one.stream()?.names, ["a", "b"], "dropped after missing only once");
+  });
+
+  test("a living follower's want outlasts every roll call: the shared stream is never reopened for it", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    const two = open();
+    one.follow("a");
+    two.follow("b");
+    await run(200);
+    const stream = one.stream();
+    assert.deepEqual(stream?.names, ["a", "b"]);
+    stream?.open();
+    await run(16_000); // three roll calls: a want is dropped after missing twice
+    assert.equal(one.stream(), stream, "the same stream, never reopened");
+    assert.equal(streams().length, 1);
+  });
+
+  test("of two followers of a frozen leader, exactly one takes over, once", async () => {
+    const { open, run, streams } = browser();
+    const one = open();
+    const two = open();
+    const three = open();
+    one.follow("a");
+    two.follow("a");
+    three.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    one.freeze();
+    await run(2_000 + 2_000 + 100);
+    const leaders = [two, three].filter((tab) => tab.leading());
+    assert.equal(leaders.length, 1, "one of them took over");
+    const [leader] = leaders;
+    const stream = leader.stream();
+    const takeOvers = () => [two, three].filter((tab) => /taking over/.test(tab.log.lines.join("\n"))).length;
+    assert.equal(takeOvers(), 1, "the other did not steal the lock as well");
+    stream?.open();
+    await run(5_000);
+    assert.ok(leader.leading() && leader.stream() === stream, "it keeps the lead and its stream");
+    assert.equal(takeOvers(), 1);
+    assert.equal(streams().length, 1);
   });
 
   test("of two leaders of the same term, followers take the one with the greater id, in either order", async () => {

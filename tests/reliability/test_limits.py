@@ -16,6 +16,7 @@ import pytest
 from tornado import httpclient, websocket
 
 from nb_sse_signals import SignalHub
+from nb_sse_signals._depth import MAX_DEPTH
 from nb_sse_signals._errors import LimitError
 from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
@@ -177,8 +178,28 @@ def test_a_subscription_names_at_most_its_limit_of_signals(small: Server) -> Non
 def test_limits_themselves_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive number for the limit signals, got 0"):
         Limits(signals=0)
+    with pytest.raises(ValueError, match=r"positive number for the limit write_timeout, got -1\.5"):
+        Limits(write_timeout=-1.5)
+    with pytest.raises(ValueError, match="positive number for the limit subscribers, got True"):
+        Limits(subscribers=True)
+    with pytest.raises(ValueError, match="positive number for the limit signals, got '5'"):
+        Limits(signals="5")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="at most 250"):
         Limits(depth=300)
+
+
+def test_limits_cannot_change_once_a_hub_holds_them() -> None:
+    limits = Limits(signals=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.signals = 6  # type: ignore[misc]
+    assert limits.signals == 5
+
+
+def test_a_depth_limit_may_be_anything_up_to_what_the_encoders_can_write() -> None:
+    assert Limits(depth=1).depth == 1
+    assert Limits(depth=MAX_DEPTH).depth == MAX_DEPTH
+    with pytest.raises(ValueError, match=f"at most {MAX_DEPTH} .*got {MAX_DEPTH + 1}"):
+        Limits(depth=MAX_DEPTH + 1)
 
 
 def test_the_defaults_are_the_ones_docs_security_md_lists() -> None:
