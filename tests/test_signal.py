@@ -329,3 +329,29 @@ def test_a_change_at_the_hubs_message_limit_is_sent_and_one_byte_more_is_refused
             publisher.shutdown()
     finally:
         server.stop()
+
+
+def test_an_append_refused_after_its_list_grew_in_place_changes_nothing(
+    server: Server, publisher: Publisher
+) -> None:
+    # set() extends the signal's own list in place for an append (no copy of it); a
+    # change refused after that, by a bad value further on or by the hub's limit,
+    # must leave the value as it was, and the next good change must apply to it.
+    mine: dict[str, Any] = {"x": [0.0, 1.0], "y": [0.5, 1.5]}
+    s = ServerSignal("plot", mine, publisher=publisher, scope="k-grow")
+    mine["x"].append(2.0)
+    mine["y"].append(math.inf)
+    with pytest.raises(NotJSONError, match="/y/2"):
+        s.set(mine)
+    assert s.value == {"x": [0.0, 1.0], "y": [0.5, 1.5]}, "x grew, then was put back"
+    mine["y"][2] = 2.5
+    publisher.transport.max_message_bytes = 100  # as a hub with a small limit says
+    mine["x"].append("z" * 200)
+    with pytest.raises(LimitError):
+        s.set(mine)
+    assert s.value == {"x": [0.0, 1.0], "y": [0.5, 1.5]}, "nothing changed"
+    publisher.transport.max_message_bytes = None
+    mine["x"].pop()
+    s.set(mine)
+    publisher.flush()
+    assert hub_value(server, s) == {"x": [0.0, 1.0, 2.0], "y": [0.5, 1.5, 2.5]}
