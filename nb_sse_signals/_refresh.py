@@ -80,8 +80,15 @@ def _extended(old: list[JSON], new: list[Any], path: str, ops: list[Op], undo: U
         return False  # not longer, or its items moved: no walk spent on it
     if identical_run(old, new, size) < size:
         return False
-    added = normalise_items(new[size:], path, size)  # a slice: a copy of the new items
-    ops.extend({"op": "add", "path": f"{path}/{i}", "value": x} for i, x in enumerate(added, size))
+    if len(new) == size + 1:  # one item, the usual append: no set-up for many
+        where = f"{path}/{size}"
+        added = [normalise(new[size], where)]
+        ops.append({"op": "add", "path": where, "value": added[0]})
+    else:
+        added = normalise_items(new[size:], path, size)  # a slice: a copy of the new items
+        ops.extend(
+            {"op": "add", "path": f"{path}/{i}", "value": x} for i, x in enumerate(added, size)
+        )
     undo.append(partial(old.__delitem__, slice(size, None)))
     old.extend(added)
     return True
