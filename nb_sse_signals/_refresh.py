@@ -74,7 +74,10 @@ def _refresh(old: JSON, new: object, path: str, ops: list[Op], undo: Undo | None
 def _extended(old: list[JSON], new: list[Any], path: str, ops: list[Op], undo: Undo) -> bool:
     """Whether ``new`` is ``old`` with items appended; if so, ``old`` now holds what
     ``new`` does (one walk of the shared items, no copy of them), the adds are in
-    ``ops`` and their inverse in ``undo``."""
+    ``ops`` and their inverse in ``undo``. ``new`` is read where it is, not copied
+    first: if another thread resizes it meanwhile, what is published may mix its
+    states (as any read of a list another thread changes may), but the ops always
+    take the hub's copy to exactly the value this signal then holds."""
     size = len(old)
     if len(new) <= size or (size and new[size - 1] is not old[size - 1]):
         return False  # not longer, or its items moved: no walk spent on it
