@@ -14,9 +14,10 @@ never shared with ``old`` (ours are copies, so a user's container is never the s
 object), which keeps the result as private as ``normalise``'s.
 
 A caller that gives ``old`` up (``ServerSignal.set``, with an undo log) gets a list
-the user only appended to extended in place: the walk that proves the shared items
-identical is then the whole cost beside the change, with no copy of the list and no
-freeing of the old one (each of which touches every item again).
+the user only appended to extended in place, and a dict whose values they changed
+updated in place: the walk that proves the shared items identical is then the whole
+cost beside the change, with no copy of the container and no freeing of the old one
+(each of which touches every item again).
 
 The result is the same value and an equivalent patch as ``normalise`` followed by
 ``diff``: ``tests/test_refresh.py`` holds the two to it on random documents.
@@ -34,7 +35,7 @@ from ._identity import identical_run
 from ._json import normalise, normalise_items, string_key
 from ._patch import escape
 from ._types import JSON, Op
-from ._undo import Undo
+from ._undo import Undo, dict_set
 
 __all__ = ["refresh"]
 
@@ -148,8 +149,16 @@ def _refresh_values(
     """:func:`_refresh_dict` where ``new`` has the very key objects of ``old``, in its
     order (the user changed values of their own dict): those keys are strings, checked
     when first published. The values that are not the ones published before are found
-    at C speed, so a changed key among 10k costs no Python loop over the others."""
+    at C speed, so a changed key among 10k costs no Python loop over the others.
+    Given ``undo``, ``old`` itself is updated, as a list is extended in place."""
     changed = list(compress(keys, map(is_not, new.values(), old.values())))
+    if undo is not None:
+        for key in changed:
+            mine = old[key]
+            value = _refresh(mine, new[key], path + "/" + escape(key), ops, undo)
+            if value is not mine:
+                dict_set(old, key, value, undo)
+        return old
     out: dict[str, JSON] = dict(new)  # the unchanged values are ours; the rest follow
     for key in changed:
         out[key] = _refresh(old[key], new[key], path + "/" + escape(key), ops, undo)

@@ -259,3 +259,22 @@ def test_a_key_equal_to_a_published_one_but_not_a_str_is_still_refused() -> None
     with pytest.raises(NotJSONError, match="expected string keys") as caught:
         refresh(old, {Key("a"): 1.5, "b": 2.5})  # == "a", the same length and order
     assert caught.value.path == ""
+
+
+def test_a_dict_whose_values_the_user_changed_is_updated_in_place_and_undone() -> None:
+    mine: dict[str, Any] = {f"k{i}": i * 0.5 for i in range(1_000)}
+    old = normalise(mine)
+    given_up = old
+    before = json.dumps(old)
+    mine["k500"] = -1.5
+    mine["k7"] = "seven"
+    undo: Undo = []
+    doc, ops = refresh(old, mine, undo)
+    assert doc is given_up, "no copy of the dict: its two values are replaced"
+    assert doc == mine
+    assert ops == [
+        {"op": "replace", "path": "/k7", "value": "seven"},
+        {"op": "replace", "path": "/k500", "value": -1.5},
+    ]
+    rollback(undo)
+    assert json.dumps(given_up) == before, "rolled back, key order included"
