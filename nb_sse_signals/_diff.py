@@ -90,8 +90,9 @@ def diff_list_into(
     ``head`` and the last ``tail`` elements are equal (they are not looked at again)."""
     lo, ln = len(old), len(new)
     overlap = min(lo, ln)
-    head = _common_run(old, new, overlap - tail, from_end=False, skip=head)
-    tail = _common_run(old, new, overlap - head, from_end=True, skip=tail)
+    if head + tail < overlap:  # else every shared position is known equal already
+        head = _common_run(old, new, overlap - tail, from_end=False, skip=head)
+        tail = _common_run(old, new, overlap - head, from_end=True, skip=tail)
     old_mid, new_mid = lo - head - tail, ln - head - tail
     paired = min(old_mid, new_mid)
     mark = len(ops)

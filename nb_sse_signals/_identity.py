@@ -29,9 +29,10 @@ def identical_run(
 ) -> int:
     """The length of the run of elements (leading, or trailing with ``from_end``) that
     are the same objects in ``a`` and ``b``, counting at most ``limit`` and given that
-    the first ``skip`` of them are. Neither list may be resized by another thread
-    during the call (callers pass a copy they just made, or a signal's own value
-    under its lock).
+    the first ``skip`` of them are. A list resized by another thread during the call
+    may get a wrong count: callers pass a copy they just made, a signal's own value
+    under its lock, or a user's list where that can only publish a mix of its states
+    (``_refresh._extended``).
     """
     limit = min(limit, len(a), len(b))
     if limit <= skip:

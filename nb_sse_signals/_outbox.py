@@ -28,6 +28,7 @@ Entry = tuple[str, str, bytes]
 # A message travels in a JSON array of messages (a WebSocket frame, a POST body),
 # whose brackets count against the hub's limit (_transport counts them the same way).
 _FRAMING = len(b"[]")
+_BASE = len(b',"base":')  # before the revision's digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +251,18 @@ class Outbox:
 
     def _size(self, ops_bytes: int, count: int) -> int:
         """The bytes, framed, of the patch message of ``count`` ops of ``ops_bytes``
-        bytes in all: the layout's own, and a comma between two ops."""
-        return self._layout_bytes + ops_bytes + count - 1 + _FRAMING
+        bytes in all, as it leaves: the layout's own, a comma between two ops, and the
+        ``"base"`` that :meth:`take` adds (lock held)."""
+        return self._layout_bytes + ops_bytes + count - 1 + self._base_bytes() + _FRAMING
+
+    def _base_bytes(self) -> int:
+        """The bytes of ``,"base":<revision>``, the revision the hub will have
+        acknowledged when this message leaves: each message sent before it (the sealed
+        ones, and one that may be on its way) raises it by one. Counted for all of them,
+        so a message is never bigger than measured; exact but at a power of ten, where
+        the count may hold one digit more than the message."""
+        ahead = len(self._sealed) + 1
+        return _BASE + len(str(self._revision() + ahead))
 
     def _take_pending(self) -> bytes:
         """What waits, as one patch message; nothing waits after (lock held)."""

@@ -27,6 +27,7 @@ from ._protocol import EVENTS_PATH, check_key
 from ._publisher import Publisher
 from ._refresh import refresh
 from ._types import JSON, Op
+from ._undo import Undo, rollback
 
 if TYPE_CHECKING:
     from ._chart import SignalChart
@@ -193,10 +194,16 @@ class ServerSignal:
         with self._lock:
             self._check_open()
             # One walk that copies and diffs only what is not the very object published
-            # before: O(change) plus a pointer comparison per unchanged scalar.
-            doc, ops = refresh(self._doc, value)
-            entries, size = _serialise(ops)  # may refuse: nothing has changed yet
-            self._outbox.record(entries, size, doc)  # may refuse too (LimitError)
+            # before: O(change) plus a pointer comparison per unchanged scalar. Lists
+            # the user appended to are extended in place (no copy): undone if refused.
+            undo: Undo = []
+            try:
+                doc, ops = refresh(self._doc, value, undo)
+                entries, size = _serialise(ops)
+                self._outbox.record(entries, size, doc)  # may refuse (LimitError)
+            except BaseException:
+                rollback(undo)
+                raise
             self._doc = doc
 
     def update(self, fn: Callable[[JSON], object]) -> None:

@@ -69,9 +69,9 @@ def test_the_size_checked_is_the_size_of_the_message_taken(ops: list[dict[str, J
     assert not parcel.whole
     message = _codec.loads(parcel.message)
     assert message == {"op": "patch", "name": "k-1/some name", "patch": ops, "base": 0}
-    # In the frame's brackets, as the transports count; the revision the patch is made
-    # on ("base", added as it is taken) is not counted, as before the outbox.
-    framed = len(parcel.message) - len(b',"base":0') + 2
+    # In the frame's brackets, as the transports count, with the revision the patch is
+    # made on ("base", added as it is taken): the message as it leaves.
+    framed = len(parcel.message) + 2
 
     exact = Box(key="k-1/some name", limit=framed)
     exact.change(*ops)  # fits exactly
@@ -81,6 +81,24 @@ def test_the_size_checked_is_the_size_of_the_message_taken(ops: list[dict[str, J
     assert over.outbox.take(0.0) is None, "a refused change leaves nothing queued"
 
 
+def test_the_size_checked_counts_every_digit_of_the_revision_the_patch_is_made_on() -> None:
+    ops = [replace("/a", "x" * 50)]
+    sized = Box()
+    sized.revs.append(123_456)
+    sized.change(*ops)
+    parcel = sized.outbox.take(0.0)
+    assert parcel is not None
+    assert _codec.loads(parcel.message)["base"] == 123_456
+    framed = len(parcel.message) + 2
+    exact = Box(limit=framed)
+    exact.revs.append(123_456)
+    exact.change(*ops)  # fits exactly
+    over = Box(limit=framed - 1)
+    over.revs.append(123_456)
+    with pytest.raises(LimitError, match=f"got {framed:,}"):
+        over.change(*ops)
+
+
 def test_changes_that_would_not_fit_one_message_together_leave_in_order_each_whole() -> None:
     first = [add("/xs/0", "a" * 40)]
     second = [add("/xs/1", "b" * 40)]
@@ -88,7 +106,7 @@ def test_changes_that_would_not_fit_one_message_together_leave_in_order_each_who
     alone.change(*first, *second)
     together = alone.outbox.take(0.0)
     assert together is not None
-    box = Box(limit=len(together.message) - len(b',"base":0') + 1)  # one byte short of both
+    box = Box(limit=len(together.message) + 1)  # framed, one byte short of both
     box.change(*first)
     box.change(*second)
     assert box.outbox.backlog(), "the first change was sealed as a message of its own"

@@ -17,6 +17,7 @@ from nb_sse_signals._json import normalise
 from nb_sse_signals._patch import apply_patch, json_equal
 from nb_sse_signals._refresh import refresh
 from nb_sse_signals._types import JSON
+from nb_sse_signals._undo import Undo, rollback
 
 from .test_diff import json_values, scalars
 
@@ -189,3 +190,91 @@ def long_edited_lists(draw: st.DrawFn) -> tuple[JSON, Any]:
 @given(pair=long_edited_lists())
 def test_refresh_of_long_lists_applies_exactly(pair: tuple[JSON, Any]) -> None:
     check(*pair)
+
+
+# --- giving the old value up (ServerSignal.set) ------------------------------------------
+
+
+def test_a_list_the_user_only_appended_to_is_extended_in_place_and_undone() -> None:
+    mine = [0.5 * i for i in range(1_000)]
+    old = normalise(mine)
+    items = old
+    mine += [7.25, 8.5]
+    undo: Undo = []
+    doc, ops = refresh(old, mine, undo)
+    assert doc is items, "no copy of the list: the new items are appended to it"
+    assert doc == mine
+    assert doc is not mine
+    assert ops == [
+        {"op": "add", "path": "/1000", "value": 7.25},
+        {"op": "add", "path": "/1001", "value": 8.5},
+    ]
+    rollback(undo)
+    assert items == mine[:1_000], "rolled back to what it held"
+
+
+def test_a_bad_value_after_a_list_extended_in_place_leaves_old_as_it_was_once_undone() -> None:
+    mine: dict[str, Any] = {"x": [1.0, 2.0], "y": [3.0, 4.0]}
+    old = normalise(mine)
+    before = json.dumps(old)
+    mine["x"].append(5.0)
+    mine["y"].append(math.nan)
+    undo: Undo = []
+    with pytest.raises(NotJSONError) as caught:
+        refresh(old, mine, undo)
+    assert caught.value.path == "/y/2"
+    rollback(undo)
+    assert json.dumps(old) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=published_and_edited())
+def test_refresh_giving_old_up_is_refresh_and_its_undo_restores_old(
+    pair: tuple[JSON, Any],
+) -> None:
+    old, new = pair
+    given_up = copy.deepcopy(old)
+    before = json.dumps(old)
+    undo: Undo = []
+    try:
+        expected = refresh(old, new)
+    except NotJSONError:
+        with pytest.raises(NotJSONError):
+            refresh(given_up, new, undo)
+    else:
+        doc, ops = refresh(given_up, new, undo)
+        assert json.dumps(doc) == json.dumps(expected[0])
+        assert json.dumps(ops) == json.dumps(expected[1])
+        shared = {id(c) for c in containers(doc)} & {id(c) for c in containers(new)}
+        assert not shared, "nothing of the user's own"
+    rollback(undo)
+    assert json.dumps(given_up) == before
+
+
+def test_a_key_equal_to_a_published_one_but_not_a_str_is_still_refused() -> None:
+    class Key(str):
+        pass
+
+    old = normalise({"a": 1.5, "b": 2.5})
+    with pytest.raises(NotJSONError, match="expected string keys") as caught:
+        refresh(old, {Key("a"): 1.5, "b": 2.5})  # == "a", the same length and order
+    assert caught.value.path == ""
+
+
+def test_a_dict_whose_values_the_user_changed_is_updated_in_place_and_undone() -> None:
+    mine: dict[str, Any] = {f"k{i}": i * 0.5 for i in range(1_000)}
+    old = normalise(mine)
+    given_up = old
+    before = json.dumps(old)
+    mine["k500"] = -1.5
+    mine["k7"] = "seven"
+    undo: Undo = []
+    doc, ops = refresh(old, mine, undo)
+    assert doc is given_up, "no copy of the dict: its two values are replaced"
+    assert doc == mine
+    assert ops == [
+        {"op": "replace", "path": "/k7", "value": "seven"},
+        {"op": "replace", "path": "/k500", "value": -1.5},
+    ]
+    rollback(undo)
+    assert json.dumps(given_up) == before, "rolled back, key order included"

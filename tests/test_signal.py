@@ -15,10 +15,12 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from nb_sse_signals import NotJSONError, Publisher, ServerSignal, SignalClosedError
+from nb_sse_signals import NotJSONError, Publisher, ServerSignal, SignalClosedError, _codec
+from nb_sse_signals._errors import LimitError
+from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
 
-from .conftest import wait_until
+from .conftest import SECRET, TOKEN, wait_until
 from .test_handlers import AUTH, data_events, read_events, reconstruct
 
 
@@ -284,3 +286,72 @@ def test_a_change_made_on_a_value_the_hub_no_longer_has_is_sent_whole_never_merg
     publisher.flush()
     wait_until(lambda: server.hub.get("doc")[1] == {"a": 5, "b": 1}, 10, "the whole value")
     assert server.hub.get("doc")[0] == 2, "the refused patch changed nothing"
+
+
+def _framed(key: str, value: str, base: int) -> int:
+    """The bytes of the publish message of ``set({"s": value})`` as it leaves: the
+    revision it is made on included, in the brackets of the frame it travels in."""
+    op = {"op": "replace", "path": "/s", "value": value}
+    message = {"op": "patch", "name": key, "patch": [op], "base": base}
+    return len(_codec.dumps(message)) + 2
+
+
+def test_a_change_at_the_hubs_message_limit_is_sent_and_one_byte_more_is_refused_by_set(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Over the real publish WebSocket, whose limit the hub's handshake tells the
+    # publisher. The "base" a patch is made on counts: else a change a few bytes
+    # under the limit passed set() and was refused on the way, with no error for
+    # the user and the viewers left on the old value.
+    limit = 1_000
+    server = Server(
+        port=0, token=TOKEN, publish_secret=SECRET, limits=Limits(message_bytes=limit)
+    ).start()
+    try:
+        publisher = Publisher.connect(server.url, SECRET, timeout=5)
+        try:
+            s = ServerSignal("edge", {"s": ""}, publisher=publisher, shared=True)
+            assert publisher.transport.max_message_bytes == limit
+            fits = "x" * (limit - _framed(s.key, "", 0))
+            assert _framed(s.key, fits, 0) == limit
+            s.set({"s": fits})  # exactly at the limit
+            publisher.flush()
+            assert server.hub.get(s.key) == (1, {"s": fits}), "sent, and the hub took it"
+
+            over = "y" * (limit + 1 - _framed(s.key, "", 1))
+            with pytest.raises(LimitError, match=f"at most {limit:,} bytes .*, got {limit + 1:,}$"):
+                s.set({"s": over})
+            assert s.value == {"s": fits}, "nothing changed"
+            publisher.flush()
+            assert server.hub.get(s.key) == (1, {"s": fits})
+            assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+        finally:
+            publisher.shutdown()
+    finally:
+        server.stop()
+
+
+def test_an_append_refused_after_its_list_grew_in_place_changes_nothing(
+    server: Server, publisher: Publisher
+) -> None:
+    # set() extends the signal's own list in place for an append (no copy of it); a
+    # change refused after that, by a bad value further on or by the hub's limit,
+    # must leave the value as it was, and the next good change must apply to it.
+    mine: dict[str, Any] = {"x": [0.0, 1.0], "y": [0.5, 1.5]}
+    s = ServerSignal("plot", mine, publisher=publisher, scope="k-grow")
+    mine["x"].append(2.0)
+    mine["y"].append(math.inf)
+    with pytest.raises(NotJSONError, match="/y/2"):
+        s.set(mine)
+    assert s.value == {"x": [0.0, 1.0], "y": [0.5, 1.5]}, "x grew, then was put back"
+    mine["y"][2] = 2.5
+    publisher.transport.max_message_bytes = 100  # as a hub with a small limit says
+    mine["x"].append("z" * 200)
+    with pytest.raises(LimitError):
+        s.set(mine)
+    assert s.value == {"x": [0.0, 1.0], "y": [0.5, 1.5]}, "nothing changed"
+    publisher.transport.max_message_bytes = None
+    mine["x"].pop()
+    s.set(mine)
+    publisher.flush()
+    assert hub_value(server, s) == {"x": [0.0, 1.0, 2.0], "y": [0.5, 1.5, 2.5]}

@@ -168,8 +168,9 @@ def test_a_change_exactly_at_the_limit_is_sent_and_one_byte_more_is_refused(
     small_hub: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("edge", "", publisher=publisher, scope="k-t")
-    # The frame: [{"op":"patch","name":"k-t/edge","patch":[<op>]}], the op a root replace.
-    envelope = len(b'[{"op":"patch","name":"k-t/edge","patch":[]}]')
+    # The frame: [{"op":"patch","name":"k-t/edge","patch":[<op>],"base":0}], the op a root
+    # replace, made on the hub's revision 0 (the declare).
+    envelope = len(b'[{"op":"patch","name":"k-t/edge","patch":[],"base":0}]')
     op = len(b'{"op":"replace","path":"","value":""}')
     fits = "x" * (LIMIT - envelope - op)
     s.set(fits)
