@@ -41,7 +41,7 @@ async function relayed(names = ["a"]) {
 }
 
 /**
- * @param {import("../src/stream.js").FrameType} type
+ * @param {import("../src/streamwiring.js").FrameType} type
  * @param {string} data
  * @returns {import("../src/tabgroup.js").Frame}
  */
