@@ -83,10 +83,13 @@ def test_backplane_quick_every_client_gets_every_revision_through_redis() -> Non
     facts = section.facts
     for setup in ("alone", "one", "two"):
         assert facts[f"{setup}_complete_20"] == facts["clients_20"], f"{setup}: {facts}"
-    # One script per change, one for the publisher's declare (a connection that takes
-    # over a signal declared elsewhere, here by the hub, commits it whole, so hubs where
-    # it was orphaned see the takeover), and one for its leaving (stale on every hub).
-    assert facts["script_calls_20"] == facts["updates_20"] + 2, "one script per change"
+    # At most one script per frame: one per change when each change leaves in a frame of
+    # its own, fewer when a loaded machine lets the publisher batch two changes into one
+    # frame; plus one for the publisher's declare (a connection that takes over a signal
+    # declared elsewhere, here by the hub, commits it whole, so hubs where it was
+    # orphaned see the takeover), and one for its leaving (stale on every hub).
+    calls, most = facts["script_calls_20"], facts["updates_20"] + 2
+    assert most // 2 < calls <= most, f"expected at most one script per change, got {calls}"
 
 
 def test_package_quick_reports_the_esm_every_widget_ships() -> None:
