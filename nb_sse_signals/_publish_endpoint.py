@@ -47,7 +47,7 @@ class PublishHandler(websocket.WebSocketHandler):
         keep_orphan: Callable[[str], bool] | None = None,
         **_: Any,
     ) -> None:
-        """``keep_orphan(name)``: True keeps a signal this connection left behind stale,
+        """``keep_orphan(name)``: True keeps a signal this connection left orphaned open,
         past ``orphan_grace``, rather than closing it (asked again every ``orphan_grace``
         seconds; the server extension keeps a kernel's signals while the kernel lives)."""
         self.hub = hub
