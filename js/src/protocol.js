@@ -187,7 +187,8 @@ export function parseRefused(text) {
 }
 
 /**
- * Whether an item of the snapshot endpoint's answer is a refusal.
+ * Whether an item of the snapshot endpoint's answer is a refused item (the hub
+ * cannot serve that signal).
  *
  * @param {SignalMessage | RefusedMessage} item
  * @returns {item is RefusedMessage}
@@ -198,7 +199,7 @@ export function isRefused(item) {
 
 /**
  * Parse the body of `GET nb-sse-signals/snapshot`: a JSON array of snapshot
- * messages, and of refusals for signals the hub cannot serve.
+ * messages, and of refused items for signals the hub cannot serve.
  *
  * @param {unknown} data decoded JSON
  * @returns {(SignalMessage | RefusedMessage)[]}

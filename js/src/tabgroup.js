@@ -309,7 +309,7 @@ export class TabGroup {
     if (state.status === "live") this.#coverage();
     else if (state.status === "retrying") this.#showStale();
     else if (state.status === "failed") {
-      // The hub refused the stream: each tab's pool finds out why for its own
+      // The hub rejected the stream: each tab's pool finds out why for its own
       // names (and leaves unknown ones out), as it does with a stream of its own.
       const unknown = new Set(state.unknown);
       for (const source of [...this.sources]) {
