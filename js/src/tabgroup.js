@@ -9,7 +9,7 @@ import { Follower } from "./follower.js";
 import { Leader } from "./leader.js";
 import { parseMessage, isSnapshot } from "./protocol.js";
 import { RelaySource } from "./relaysource.js";
-import { whyNot } from "./tabframes.js";
+import { whyNot } from "./tabmessages.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener
