@@ -119,7 +119,7 @@ class _Fan:
         *blocks, self.buf = buf.split(b"\n\n")
         for block in blocks:
             if block.startswith(b"event: ") or b"\nevent: " in block:
-                continue  # closed, stale (a publisher that left), refused: no patch
+                continue  # closed, stale (orphaned or backplane lost), refused: no patch
             start = block.find(b"data: ")
             if start >= 0:
                 self._event(orjson.loads(block[start + 6 :]), now)

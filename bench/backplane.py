@@ -81,11 +81,11 @@ def _run(
         started.append(publisher)
         results = [reader.read(timeout) for reader in readers]
         cpu = [_cpu(h.proc.pid) - b for h, b in zip(hub_procs, cpu_before, strict=True)]
-        # The publisher leaves, and its hub tells the others its signal is stale (one
+        # The publisher leaves, and its hub tells the others its signal is orphaned (one
         # script more): counted always, never depending on who comes first.
         publisher.read(timeout)
         publisher.proc.wait(timeout)
-        _until_stale(ports[-1], timeout)
+        _until_orphaned(ports[-1], timeout)
         counters_after = _redis_counters(redis_url) if redis_url else {}
     redis_cost = {
         key: value - counters_before.get(key, 0)
@@ -122,7 +122,7 @@ def _commit_rate(redis_url: str | None, count: int, timeout: float) -> float:
         started.append(publisher)
         sent = publisher.read(timeout)
     if sent["failures"]:
-        raise AssertionError(f"the hub refused {sent['failures']} of {count} patches")
+        raise AssertionError(f"the hub rejected {sent['failures']} of {count} patches")
     return count / float(sent["seconds"])
 
 
@@ -149,9 +149,9 @@ def _commit_rows(url: str, quick: bool) -> tuple[list[Row], dict[str, float | in
     return [row], {"commit_rate_redis": r, "commit_rate_alone": a, "commit_ratio": ratio}
 
 
-def _until_stale(port: int, timeout: float) -> None:
-    """Until the hub on ``port`` says the signal is stale (asked over HTTP, which costs
-    Redis nothing)."""
+def _until_orphaned(port: int, timeout: float) -> None:
+    """Until the hub on ``port`` says the signal is orphaned (its snapshot's ``"stale"``
+    flag; asked over HTTP, which costs Redis nothing)."""
     deadline = time.monotonic() + timeout
     url = f"http://127.0.0.1:{port}/nb-sse-signals/snapshot?signal={SIGNAL}"
     while time.monotonic() < deadline:
@@ -162,7 +162,7 @@ def _until_stale(port: int, timeout: float) -> None:
         if reply.is_success and reply.json()[0].get("stale"):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"the hub on port {port} did not show {SIGNAL} stale in {timeout} s")
+    raise TimeoutError(f"the hub on port {port} did not show {SIGNAL} orphaned in {timeout} s")
 
 
 def _label(clients: int, hubs: int, redis: bool) -> str:

@@ -41,7 +41,7 @@ def _ours(count: int, timeout: float, asgi: bool = False) -> tuple[float, dict[s
         sent = publisher.read(timeout)
         got = client.read(timeout)
     if sent["failures"]:
-        raise AssertionError(f"the hub refused {sent['failures']} of {count} patches")
+        raise AssertionError(f"the hub rejected {sent['failures']} of {count} patches")
     # From the publisher's first send to the client's last event (one machine, one clock).
     return got["events"] / (got["end"] - sent["start"]), {**got, "sent": sent["sent"]}
 

@@ -88,21 +88,21 @@ class SignalsApp:
             elif path == "/" + PUBLISH_PATH and self.publish_secret is not None:
                 if method == "GET":  # an HTTP scope: no WebSocket upgrade
                     if not self._has_secret(request.headers):
-                        raise ep.publisher_refused()
-                    raise ep.plain_get_refused()
+                        raise ep.publisher_rejected()
+                    raise ep.plain_get_rejected()
                 if method != "POST":
-                    raise ep.Refusal(405, f"expected POST or a WebSocket, got {method}")
+                    raise ep.Rejection(405, f"expected POST or a WebSocket, got {method}")
                 await self._publish_post(request, send)
             elif path in ("/" + EVENTS_PATH, "/" + SNAPSHOT_PATH):
-                raise ep.Refusal(405, f"expected GET, got {method}")
+                raise ep.Rejection(405, f"expected GET, got {method}")
             else:
-                raise ep.Refusal(404, f"expected a path of nb_sse_signals, got {path!r}")
-        except ep.Refusal as refusal:
-            # A refused request's body is never read: close rather than read it as the
+                raise ep.Rejection(404, f"expected a path of nb_sse_signals, got {path!r}")
+        except ep.Rejection as rejection:
+            # A rejected request's body is never read: close rather than read it as the
             # next request.
             close = method not in ("GET", "HEAD")
             cors = path != "/" + PUBLISH_PATH
-            await self._answer(send, refusal.status, refusal.body(), cors=cors, close=close)
+            await self._answer(send, rejection.status, rejection.body(), cors=cors, close=close)
 
     # -- subscribers -------------------------------------------------------------------
 
@@ -115,7 +115,7 @@ class SignalsApp:
         )
         secret = request.headers.get(SECRET_HEADER, "")
         if not ep.may_subscribe(self.token, self.publish_secret, given, secret):
-            raise ep.subscriber_refused()
+            raise ep.subscriber_rejected()
 
     def _cors(self) -> list[tuple[bytes, bytes]]:
         # As the Tornado handlers: with a token, the token is the credential, so a page
@@ -199,9 +199,9 @@ class SignalsApp:
     async def _publish_post(self, request: Request, send: Send) -> None:
         # The secret, then the declared length, before a byte of the body is read.
         if not self._has_secret(request.headers):
-            raise ep.publisher_refused()
+            raise ep.publisher_rejected()
         limits = self.hub.limits
-        too_big = ep.declared_length_refusal(request.headers.get("content-length"), limits)
+        too_big = ep.declared_length_rejection(request.headers.get("content-length"), limits)
         if too_big is not None:
             await self._answer(send, too_big.status, too_big.body(), cors=False, close=True)
             return
@@ -210,8 +210,10 @@ class SignalsApp:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limits.message_bytes:  # chunked, with no length announced
-                refusal = ep.Refusal(413, limits.refusal("message_bytes", f"more than {size:,}"))
-                await self._answer(send, 413, refusal.body(), cors=False, close=True)
+                rejection = ep.Rejection(
+                    413, limits.rejection("message_bytes", f"more than {size:,}")
+                )
+                await self._answer(send, 413, rejection.body(), cors=False, close=True)
                 return
             chunks.append(chunk)
         status, body = await ep.publish_post(self.hub, b"".join(chunks))
@@ -219,8 +221,8 @@ class SignalsApp:
 
     async def _publish_socket(self, socket: WebSocket) -> None:
         if not self._has_secret(socket.headers):
-            refusal = ep.publisher_refused()
-            await _deny(socket, refusal.status, refusal.body())
+            rejection = ep.publisher_rejected()
+            await _deny(socket, rejection.status, rejection.body())
             return
         limit = self.hub.limits.message_bytes
         # Sent with the handshake reply: a publisher that knows the limit never sends a
@@ -264,7 +266,7 @@ async def _disconnected(receive: Receive) -> None:
 
 
 async def _deny(socket: WebSocket, status: int, body: bytes) -> None:
-    """Refuse a WebSocket handshake with an HTTP answer where the server can send one
+    """Reject a WebSocket handshake with an HTTP answer where the server can send one
     (the ASGI denial-response extension), else with a close before accepting."""
     if "websocket.http.response" in socket.scope.get("extensions", {}):
         headers = [(b"content-type", ep.JSON_TYPE.encode())]

@@ -122,9 +122,9 @@ class StreamSender:
             if not more:
                 self.close()
             return
-        except Exception as exc:  # the client left (OSError), or the server refused
+        except Exception as exc:  # the client left (OSError), or the server rejected
             if not isinstance(exc, OSError):
-                log.warning("nb_sse_signals: ending a stream the server refused: %r", exc)
+                log.warning("nb_sse_signals: ending a stream the server rejected: %r", exc)
             self.close()
             return
         task = self._loop.create_task(_finish(coro, held), context=self._context)

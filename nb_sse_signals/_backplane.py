@@ -97,7 +97,7 @@ class Backplane(Protocol):
         ``when`` said no."""
         ...
 
-    def stale(self, name: str, rev: int) -> None:
+    def orphaned(self, name: str, rev: int) -> None:
         """Tell every other hub that ``name``'s publisher, at ``rev``, is gone, so that
         their viewers show it stale too. Best effort, and at once: the caller is a
         closing connection's handler on the hub's loop, which must not wait."""

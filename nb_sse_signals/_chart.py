@@ -42,7 +42,7 @@ class SignalChart(SignalWidget):
     height = traitlets.Int(300).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
 
-    # An option refused while __init__ runs leaves a half-made widget, which
+    # An option rejected while __init__ runs leaves a half-made widget, which
     # Widget.__del__ closes: close() must find this before SignalWidget sets it.
     _detach: Any = None
 

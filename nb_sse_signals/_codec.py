@@ -3,7 +3,7 @@
 orjson is what CPython installs (it is several times faster), but it has no wheel for
 Pyodide on PyPI, so JupyterLite's kernel gets the fallback: :func:`stdlib_dumps`
 writes exactly the bytes ``orjson.dumps`` writes for every JSON value (compact, UTF-8,
-floats in orjson's shortest form) and refuses what orjson refuses with orjson's own
+floats in orjson's shortest form) and rejects what orjson rejects with orjson's own
 message (an integer beyond 64 bits, a non-string key, a lone surrogate, nesting past
 254 levels, any other type), so a viewer cannot tell which one a kernel used and a
 bad value fails the same way everywhere. ``tests/test_codec.py`` holds the two
@@ -39,7 +39,7 @@ class StdlibEncodeError(TypeError):
 
 
 # orjson's limits and messages, so a bad value reads the same wherever it fails.
-_MAX_DEPTH = 254  # containers orjson writes nested (it refuses the 255th)
+_MAX_DEPTH = 254  # containers orjson writes nested (it rejects the 255th)
 _TOO_DEEP = "Recursion limit reached"
 _BAD_KEY = "Dict key must be str"
 _BAD_INT = "Integer exceeds 64-bit range"
@@ -49,7 +49,7 @@ _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _refuse(value: object) -> object:
+def _reject(value: object) -> object:
     raise StdlibEncodeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
@@ -60,7 +60,7 @@ _encode = json.JSONEncoder(
     check_circular=False,  # _check bounds the depth, which also stops a cycle
     allow_nan=True,
     separators=(",", ":"),
-    default=_refuse,
+    default=_reject,
 ).encode
 
 # Where the C encoder's text can differ from orjson's: a float with a small negative
@@ -92,7 +92,7 @@ def _fix(match: re.Match[str]) -> str:
 
 
 def _check_ints(items: Any, kinds: set[type]) -> None:
-    """Refuse integers beyond 64 bits, as orjson does (the C encoder writes any)."""
+    """Reject integers beyond 64 bits, as orjson does (the C encoder writes any)."""
     if int not in kinds:
         return
     ints = items if kinds == {int} else [x for x in items if type(x) is int]
@@ -101,7 +101,7 @@ def _check_ints(items: Any, kinds: set[type]) -> None:
 
 
 def _check(value: Any, depth: int) -> None:
-    """Refuse, as orjson does, what the C encoder would write anyway: non-string keys,
+    """Reject, as orjson does, what the C encoder would write anyway: non-string keys,
     integers beyond 64 bits and nesting past orjson's limit. Lists of scalars cost a few
     C-level passes."""
     if type(value) is int:

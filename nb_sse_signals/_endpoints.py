@@ -32,7 +32,7 @@ __all__ = [
     "RETRY_MS",
     "STREAM_HEADERS",
     "EventStream",
-    "Refusal",
+    "Rejection",
     "off_loop",
     "publish_post",
     "reap_when_gone",
@@ -72,8 +72,8 @@ async def off_loop(hub: SignalHub, size: int, work: Callable[[], T]) -> T:
 FORMATS = ("nb_sse_signals", "leptos_sse")
 
 
-class Refusal(Exception):
-    """A request refused with ``status`` and the protocol's body ``{"error": message}``."""
+class Rejection(Exception):
+    """A request rejected with ``status`` and the protocol's body ``{"error": message}``."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -112,16 +112,16 @@ def may_subscribe(
     return same_secret(given_token, token)
 
 
-def subscriber_refused() -> Refusal:
-    return Refusal(403, "expected subscriber credentials (a token), got none or a wrong one")
+def subscriber_rejected() -> Rejection:
+    return Rejection(403, "expected subscriber credentials (a token), got none or a wrong one")
 
 
-def publisher_refused() -> Refusal:
-    return Refusal(403, f"expected the publish secret in {SECRET_HEADER}")
+def publisher_rejected() -> Rejection:
+    return Rejection(403, f"expected the publish secret in {SECRET_HEADER}")
 
 
-def plain_get_refused() -> Refusal:
-    return Refusal(
+def plain_get_rejected() -> Rejection:
+    return Rejection(
         400,
         "expected a WebSocket upgrade (Upgrade: websocket) on GET, got a plain GET; "
         "to publish over plain HTTP, POST the messages",
@@ -134,33 +134,33 @@ def plain_get_refused() -> Refusal:
 def signal_names(names: list[str], limits: Limits) -> list[str]:
     """The ``signal`` query parameters, checked; else a 400."""
     if not names:
-        raise Refusal(400, "expected at least one 'signal' query parameter, got none")
+        raise Rejection(400, "expected at least one 'signal' query parameter, got none")
     limit = limits.signals_per_subscription
     if len(names) > limit:
-        raise Refusal(400, f"expected at most {limit} 'signal' parameters, got {len(names)}")
+        raise Rejection(400, f"expected at most {limit} 'signal' parameters, got {len(names)}")
     try:
         return [proto.check_key(n) for n in names]
     except ProtocolError as exc:
-        raise Refusal(400, str(exc)) from None
+        raise Rejection(400, str(exc)) from None
 
 
 def stream_format(value: str | None) -> str:
     """The ``format`` query parameter, checked (absent: our own shape); else a 400."""
     if value is None or value in FORMATS:
         return value or FORMATS[0]
-    raise Refusal(400, f"expected 'format' to be one of {', '.join(FORMATS)}; got {value!r}")
+    raise Rejection(400, f"expected 'format' to be one of {', '.join(FORMATS)}; got {value!r}")
 
 
 def subscribe(hub: SignalHub, names: list[str], cursor: str | None) -> Subscription:
-    """``hub.subscribe``, its errors as refusals (on the hub's loop)."""
+    """``hub.subscribe``, its errors as rejections (on the hub's loop)."""
     try:
         return hub.subscribe(names, cursor or None)
     except (CursorError, ProtocolError) as exc:
-        raise Refusal(400, str(exc)) from None
+        raise Rejection(400, str(exc)) from None
     except UnknownSignalError as exc:
-        raise Refusal(404, str(exc)) from None
+        raise Rejection(404, str(exc)) from None
     except LimitError as exc:  # too many subscribers: try again later
-        raise Refusal(503, str(exc)) from None
+        raise Rejection(503, str(exc)) from None
 
 
 def snapshot_status(hub: SignalHub, names: list[str]) -> None:
@@ -168,7 +168,7 @@ def snapshot_status(hub: SignalHub, names: list[str]) -> None:
     why did the stream fail?): a direct lookup per name, no snapshot built."""
     unknown = [name for name in names if not hub.info(name)]
     if unknown:
-        raise Refusal(
+        raise Rejection(
             404,
             "expected names of declared signals, got unknown "
             + ", ".join(repr(k) for k in unknown),
@@ -180,7 +180,7 @@ def snapshot_body(hub: SignalHub, names: list[str]) -> bytes:
     try:
         datas = hub.snapshots(names)
     except UnknownSignalError as exc:
-        raise Refusal(404, str(exc)) from None
+        raise Rejection(404, str(exc)) from None
     return b"[" + b",".join(datas) + b"]"
 
 
@@ -232,12 +232,12 @@ class EventStream:
 # -- publishing ------------------------------------------------------------------------
 
 
-def declared_length_refusal(content_length: str | None, limits: Limits) -> Refusal | None:
+def declared_length_rejection(content_length: str | None, limits: Limits) -> Rejection | None:
     """A 413 for a POST whose ``Content-Length`` is already over the limit (read nothing)."""
     if content_length is not None and content_length.isdigit():
         size = int(content_length)
         if size > limits.message_bytes:
-            return Refusal(413, limits.refusal("message_bytes", size))
+            return Rejection(413, limits.rejection("message_bytes", size))
     return None
 
 
@@ -245,11 +245,11 @@ async def publish_post(hub: SignalHub, body: bytes) -> tuple[int, bytes]:
     """A publish POST's ``(status, JSON body)``; the caller checked the secret first."""
     limit = hub.limits.message_bytes
     if len(body) > limit:
-        return 413, Refusal(413, hub.limits.refusal("message_bytes", len(body))).body()
+        return 413, Rejection(413, hub.limits.rejection("message_bytes", len(body))).body()
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return 400, Refusal(400, f"expected a JSON body, got invalid JSON: {exc}").body()
+        return 400, Rejection(400, f"expected a JSON body, got invalid JSON: {exc}").body()
     replies = await off_loop(hub, len(body), lambda: handle_payload(hub, payload))
     return http_status(replies), orjson.dumps(replies)
 
@@ -275,25 +275,25 @@ async def reply_to_frame(hub: SignalHub, message: str | bytes, owner: object) ->
 def reap_when_gone(
     hub: SignalHub, owner: object, grace: float, keep: Callable[[str], bool] | None = None
 ) -> None:
-    """Publisher connection ``owner`` closed (on the hub's loop): its signals go stale at
+    """Publisher connection ``owner`` closed (on the hub's loop): its signals are orphaned at
     once, and what no publisher took over within ``grace`` seconds (one that reconnects
     declares again at once) is closed, but what ``keep(name)`` keeps (asked again every
     ``grace`` seconds; the server extension keeps a living kernel's signals)."""
-    hub.orphan(owner)
+    hub.mark_orphaned(owner)
     loop = asyncio.get_running_loop()
 
     async def reap() -> None:
         # A declare that was still running in a worker thread when the connection
-        # dropped made its signal ours after the orphan() above: an orphan too.
-        hub.orphan(owner)
+        # dropped made its signal ours after the mark_orphaned() above: an orphan too.
+        hub.mark_orphaned(owner)
         try:
             # (behind a backplane closing is a Redis round trip: off the loop)
-            await off_loop(hub, 0, lambda: hub.close_owned(owner, keep))
+            await off_loop(hub, 0, lambda: hub.close_orphaned(owner, keep))
         except Exception:  # a hub that cannot close now (its backplane is away): retry
             log.exception("nb_sse_signals: closing a gone publisher's signals failed")
         # Only what is still orphaned: a signal another publisher changed meanwhile is
         # live again and no longer ours to close.
-        if hub.orphans(owner):
+        if hub.orphaned_by(owner):
             schedule()
 
     def start() -> None:

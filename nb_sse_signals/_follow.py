@@ -59,13 +59,13 @@ class Follower:
     ``on_value(value, rev)`` runs on the follower's thread with the follower's own
     document, which later patches change in place: copy what you keep.
     ``on_status`` gets the statuses of docs/protocol.md as they change (``error``
-    for a refusal, or a stream that cannot be read, before each reconnect). A server
-    that refuses (a wrong token, an unknown signal) is asked again every
-    ``refused_retry`` seconds; its reason is logged once (again only if it changes).
+    for a rejection, or a stream that cannot be read, before each reconnect). A server
+    that rejects the request (a wrong token, an unknown signal) is asked again every
+    ``rejected_retry`` seconds; its reason is logged once (again only if it changes).
     ``max_event_bytes`` bounds what one event or one snapshot answer may take.
     """
 
-    refused_retry = 10.0
+    rejected_retry = 10.0
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class Follower:
         self.state = SignalState(name)
         self._cursor = ""
         self._status = ""
-        self._refusal = ""  # the last refusal logged
+        self._rejection = ""  # the last rejection logged
         self._shown: tuple[int, JSON] = (-1, None)
         self._fetch_after = 0.0  # monotonic time before which no snapshot is fetched
         self._fetch_delay = 0.0
@@ -122,18 +122,18 @@ class Follower:
                 if self._stopped.is_set():
                     break
                 log.debug("nb_sse_signals: following %s: %s", self.name, exc)
-            except _Refused as exc:
+            except _Rejected as exc:
                 self._set_status("error")
                 # Once, not at every retry: a kernel prints a thread's log lines in
                 # whichever cell runs at the time, unrelated to this one. The widget's
                 # status says "error" meanwhile.
                 reason = str(exc)
-                if reason != self._refusal:
-                    self._refusal = reason
+                if reason != self._rejection:
+                    self._rejection = reason
                     log.warning("nb_sse_signals: cannot follow %s: %s", self.name, reason)
                 else:
                     log.debug("nb_sse_signals: still cannot follow %s: %s", self.name, reason)
-                delay = self.refused_retry
+                delay = self.rejected_retry
             except _Unreadable as exc:
                 self._set_status("error")
                 log.warning("nb_sse_signals: following %s, reconnecting: %s", self.name, exc)
@@ -161,7 +161,7 @@ class Follower:
             conn.request("GET", self._path(EVENTS_PATH), headers=headers)
             resp = conn.getresponse()
             if resp.status != 200:
-                raise _Refused(f"HTTP {resp.status}: {resp.read(500).decode(errors='replace')}")
+                raise _Rejected(f"HTTP {resp.status}: {resp.read(500).decode(errors='replace')}")
             decoder = SSEDecoder(last_event_id=self._cursor)
             self._set_status(self._state_status())
             limit = self.max_event_bytes
@@ -198,7 +198,7 @@ class Follower:
                     self._set_status("stale")
                     return
                 if stale[0] == self.name:  # its publisher is gone
-                    self.state.stale(stale[1])
+                    self.state.mark_orphaned(stale[1])
             elif kind == REFUSED_EVENT:
                 refused = parse_refused(data)
                 if refused.name == self.name:
@@ -257,7 +257,7 @@ class Follower:
             "empty": "connecting",
             "live": "live",
             "resync": "stale",
-            "stale": "stale",
+            "orphaned": "stale",
             "refused": "error",
             "closed": "closed",
         }[self.state.state]
@@ -268,7 +268,7 @@ class Follower:
             self.on_status(status)
 
 
-class _Refused(Exception):
+class _Rejected(Exception):
     """The server answered, but not with a stream (auth, unknown signal)."""
 
 

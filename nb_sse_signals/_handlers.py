@@ -2,7 +2,7 @@
 
 Authentication is one overridable method, :meth:`SignalsHandler.authorize`:
 a token on the standalone server, Jupyter's own auth in the server extension
-(see ``_serverext``). Every refusal is a JSON body ``{"error": ...}``.
+(see ``_serverext``). Every rejection is a JSON body ``{"error": ...}``.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class SignalsHandler(web.RequestHandler):
 
     async def check_subscriber(self) -> None:
         if not await self.authorize():
-            raise _http_error(ep.subscriber_refused())
+            raise _http_error(ep.subscriber_rejected())
 
     def _allow_cross_origin(self) -> None:
         # The token, not the origin, is the credential on the standalone server, so a
@@ -99,19 +99,19 @@ class SignalsHandler(web.RequestHandler):
         self.finish(orjson.dumps({"error": message}))
 
     def _request_summary(self) -> str:
-        # What tornado logs for every request and refusal: never the token.
+        # What tornado logs for every request and rejection: never the token.
         uri = proto.scrub_uri(self.request.uri or "")
         return f"{self.request.method} {uri} ({self.request.remote_ip})"
 
     def signal_names(self) -> list[str]:
         try:
             return ep.signal_names(self.get_arguments("signal"), self.hub.limits)
-        except ep.Refusal as refusal:
-            raise _http_error(refusal) from None
+        except ep.Rejection as rejection:
+            raise _http_error(rejection) from None
 
 
-def _http_error(refusal: ep.Refusal) -> web.HTTPError:
-    return web.HTTPError(refusal.status, refusal.message)
+def _http_error(rejection: ep.Rejection) -> web.HTTPError:
+    return web.HTTPError(rejection.status, rejection.message)
 
 
 class EventsHandler(SignalsHandler):
@@ -161,8 +161,8 @@ class EventsHandler(SignalsHandler):
         try:
             fmt = ep.stream_format(self.get_argument("format", None))
             sub = ep.subscribe(self.hub, names, cursor)
-        except ep.Refusal as refusal:
-            raise _http_error(refusal) from None
+        except ep.Rejection as rejection:
+            raise _http_error(rejection) from None
         self._subscription = sub
         loop = asyncio.get_running_loop()
         self._ended: asyncio.Future[None] = loop.create_future()
@@ -263,8 +263,8 @@ class SnapshotHandler(SignalsHandler):
         await self.check_subscriber()
         try:
             ep.snapshot_status(self.hub, self.signal_names())
-        except ep.Refusal as refusal:
-            raise _http_error(refusal) from None
+        except ep.Rejection as rejection:
+            raise _http_error(rejection) from None
         self.set_header("Cache-Control", "no-cache")
         self.finish()
 
@@ -273,8 +273,8 @@ class SnapshotHandler(SignalsHandler):
         names = self.signal_names()
         try:
             body = ep.snapshot_body(self.hub, names)
-        except ep.Refusal as refusal:
-            raise _http_error(refusal) from None
+        except ep.Rejection as rejection:
+            raise _http_error(rejection) from None
         self.set_header("Content-Type", ep.JSON_TYPE)
         self.set_header("Cache-Control", "no-cache")
         self.finish(body)

@@ -1,11 +1,11 @@
-"""The standalone server's JSON answers to requests Tornado itself would refuse.
+"""The standalone server's JSON answers to requests Tornado itself would reject.
 
 Past its own limits Tornado answers with a bare ``400 Bad Request`` and no body (more
 than 1,000 query fields, a body over ``max_body_size``) or cuts the connection with
 nothing at all (headers over ``max_header_size``). A client then cannot tell what it
-did wrong. :class:`RefusingDelegate` sits in front of the application and looks at
+did wrong. :class:`RejectingDelegate` sits in front of the application and looks at
 the request line and headers before Tornado parses the query or reads the body:
-what is over a limit gets the protocol's JSON error, as every other refusal does.
+what is over a limit gets the protocol's JSON error, as every other rejection does.
 Tornado's own limits are set above ours (``room``), so ours are met first.
 """
 
@@ -18,11 +18,11 @@ from tornado import httputil
 
 from ._limits import Limits
 
-__all__ = ["QUERY_FIELDS", "RefusingDelegate", "room"]
+__all__ = ["QUERY_FIELDS", "RejectingDelegate", "room"]
 
-# Methods of ours that take no body: one sent anyway is refused on its headers.
+# Methods of ours that take no body: one sent anyway is rejected on its headers.
 NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
-# Tornado (6.5.8+) refuses a query of more fields than this with an empty 400.
+# Tornado (6.5.8+) rejects a query of more fields than this with an empty 400.
 QUERY_FIELDS = 1_000
 
 
@@ -32,7 +32,7 @@ def room(limit: int) -> int:
     return limit + max(limit, 1 << 20)
 
 
-def refusal(
+def rejection(
     start_line: httputil.RequestStartLine, headers: httputil.HTTPHeaders, limits: Limits
 ) -> tuple[int, str, str] | None:
     """``(status, reason, message)`` for a request over a limit, else None."""
@@ -46,7 +46,7 @@ def refusal(
                 "Request Header Fields Too Large",
             )
         )
-        return status, reason, limits.refusal("header_bytes", size)
+        return status, reason, limits.rejection("header_bytes", size)
     query = start_line.path.partition("?")[2]
     fields = query.count("&") + 1 if query else 0
     if fields > QUERY_FIELDS:
@@ -58,12 +58,12 @@ def refusal(
         # Tornado would read (and keep) it before any handler checks credentials.
         return 400, "Bad Request", f"expected no body on {start_line.method}, got one"
     if length.isdigit() and int(length) > limits.message_bytes:
-        return 413, "Payload Too Large", limits.refusal("message_bytes", int(length))
+        return 413, "Payload Too Large", limits.rejection("message_bytes", int(length))
     return None
 
 
-class RefusingDelegate(httputil.HTTPMessageDelegate):
-    """Passes a request to ``inner``, unless :func:`refusal` finds it over a limit:
+class RejectingDelegate(httputil.HTTPMessageDelegate):
+    """Passes a request to ``inner``, unless :func:`rejection` finds it over a limit:
     then answers it here with JSON and closes the connection without reading on."""
 
     def __init__(
@@ -75,7 +75,7 @@ class RefusingDelegate(httputil.HTTPMessageDelegate):
         self._inner = inner
         self._connection = connection
         self._limits = limits
-        self._refused = False
+        self._rejected = False
 
     def headers_received(
         self,
@@ -83,10 +83,10 @@ class RefusingDelegate(httputil.HTTPMessageDelegate):
         headers: httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, httputil.RequestStartLine)
-        found = refusal(start_line, headers, self._limits)
+        found = rejection(start_line, headers, self._limits)
         if found is None:
             return self._inner.headers_received(start_line, headers)
-        self._refused = True
+        self._rejected = True
         status, reason, message = found
         body = orjson.dumps({"error": message})
         reply = httputil.HTTPHeaders(
@@ -113,12 +113,12 @@ class RefusingDelegate(httputil.HTTPMessageDelegate):
         return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        return None if self._refused else self._inner.data_received(chunk)
+        return None if self._rejected else self._inner.data_received(chunk)
 
     def finish(self) -> None:
-        if not self._refused:
+        if not self._rejected:
             self._inner.finish()
 
     def on_connection_close(self) -> None:
-        if not self._refused:
+        if not self._rejected:
             self._inner.on_connection_close()

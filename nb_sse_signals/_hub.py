@@ -8,7 +8,7 @@ subscriber. Subscribers live on one asyncio loop (the first one that subscribes)
 waking them is batched into one callback per loop turn, however many changes and
 subscribers there are.
 
-Errors leave the hub as it was: a refused value or patch changes no revision,
+Errors leave the hub as it was: a rejected value or patch changes no revision,
 no history and no subscriber.
 """
 
@@ -136,7 +136,7 @@ class SignalHub:
         """Create ``name`` with ``value``; if it exists, set it; if it was closed, reopen it.
 
         ``owner`` (any object, e.g. a publisher's connection) takes the signal over:
-        :meth:`close_owned` later closes what its owner left behind. ``parsed``: as
+        :meth:`close_orphaned` later closes what its owner left behind. ``parsed``: as
         for :meth:`set`. A signal taken over (its owner is gone, or another owner had
         it) gets a whole-value replace even if equal: every viewer sees it is live.
         """
@@ -152,7 +152,7 @@ class SignalHub:
         """Replace the value; the hub sends the difference (nothing if equal). Returns the rev.
 
         ``parsed=True`` says ``value`` was just parsed from JSON text by orjson (which
-        refuses NaN and infinities) and nobody else holds it: it is JSON already, and
+        rejects NaN and infinities) and nobody else holds it: it is JSON already, and
         becomes the hub's own without a copy (the publish endpoint's path). Otherwise
         the value is checked and copied in the same walk as the diff, under the hub's
         lock: conversions it makes (a pydantic ``model_dump``, a numpy ``tolist``) run
@@ -168,7 +168,7 @@ class SignalHub:
         *,
         parsed: bool = False,
     ) -> int:
-        """Apply an RFC 6902 patch atomically; ``base`` guards against a publisher's stale view.
+        """Apply an RFC 6902 patch atomically; ``base`` guards against a publisher's outdated view.
 
         ``parsed=True`` says ``ops`` was just parsed from JSON text and nobody else
         holds it, so it is plain JSON already and need not be checked and copied
@@ -181,7 +181,7 @@ class SignalHub:
         else:
             raise PatchError(f"expected a list of operations, got {type(ops).__name__}")
         if len(clean) > self.limits.ops_per_patch:
-            raise LimitError(self.limits.refusal("ops_per_patch", f"{len(clean):,}"))
+            raise LimitError(self.limits.rejection("ops_per_patch", f"{len(clean):,}"))
         return self._backplane.patch(name, clean, base)
 
     def close(self, name: str) -> int:
@@ -199,9 +199,9 @@ class SignalHub:
 
     # -- owners: publishers that come and go (any thread) -------------------------------
 
-    def orphan(self, owner: object) -> list[str]:
+    def mark_orphaned(self, owner: object) -> list[str]:
         """``owner`` is gone (its connection dropped): mark every open signal it declared,
-        and nobody took over since, stale; return them.
+        and nobody took over since, orphaned (viewers show stale); return them.
 
         Each subscriber of one gets a per-signal ``stale`` event at once, and later ones
         get it after its snapshot, until the signal is declared again (which sends a
@@ -217,40 +217,40 @@ class SignalHub:
             for name, sig in store.entries.items():
                 if sig.owner is owner and not sig.closed and not sig.orphaned:
                     names.append(name)
-                    if store.mark_stale(sig):
+                    if store.mark_orphaned(sig):
                         told.append((name, sig.rev))
         for name, rev in told:  # and to the viewers of every other hub
-            self._backplane.stale(name, rev)
+            self._backplane.orphaned(name, rev)
         return names
 
-    def owned(self, owner: object) -> list[str]:
+    def owned_by(self, owner: object) -> list[str]:
         """The open signals ``owner`` declared and nobody took over since."""
         with self.store.lock:
             return [n for n, s in self.store.entries.items() if s.owner is owner and not s.closed]
 
-    def orphans(self, owner: object) -> list[str]:
+    def orphaned_by(self, owner: object) -> list[str]:
         """The open signals ``owner`` declared that are still orphaned: nobody took them
-        over or changed them since it was gone (what :meth:`close_owned` would close)."""
+        over or changed them since it was gone (what :meth:`close_orphaned` would close)."""
         store = self.store
         with store.lock:
-            return [n for n in store.entries if store.orphaned(n, owner)]
+            return [n for n in store.entries if store.is_orphan_of(n, owner)]
 
-    def close_owned(self, owner: object, keep: Callable[[str], bool] | None = None) -> list[str]:
-        """Close every signal ``owner`` left orphaned (see :meth:`orphans`), except those
-        ``keep(name)`` says to keep (they stay stale); return the names closed.
+    def close_orphaned(self, owner: object, keep: Callable[[str], bool] | None = None) -> list[str]:
+        """Close every signal ``owner`` left orphaned (see :meth:`orphaned_by`), except those
+        ``keep(name)`` says to keep (they stay orphaned); return the names closed.
 
         For publishers that vanished (a kernel that died): viewers learn the value
         is no longer live instead of watching it stand still. A signal declared (taken
         over) or changed by anyone meanwhile, even while ``keep`` runs, is left open.
         """
-        names = [n for n in self.orphans(owner) if keep is None or not keep(n)]
-        return [name for name in names if self.close_if_owned(name, owner)]
+        names = [n for n in self.orphaned_by(owner) if keep is None or not keep(n)]
+        return [name for name in names if self.close_if_orphaned(name, owner)]
 
-    def close_if_owned(self, name: str, owner: object) -> bool:
+    def close_if_orphaned(self, name: str, owner: object) -> bool:
         """Close ``name`` if it is still ``owner``'s and orphaned, checked under the lock
         (with a shared backplane: on every attempt of the commit); whether it closed."""
         with contextlib.suppress(SignalClosedError, UnknownSignalError):
-            when = lambda: self.store.orphaned(name, owner)  # noqa: E731
+            when = lambda: self.store.is_orphan_of(name, owner)  # noqa: E731
             return self._backplane.close(name, when) is not None
         return False
 
@@ -304,11 +304,12 @@ class SignalHub:
             built = []
             for key in keys:
                 sig = store.entries[key]
-                built.append((store.snapshot_frame(sig), sig.stale))  # closed or refused too
+                # (closed or refused ones are not shown orphaned)
+                built.append((store.snapshot_frame(sig), sig.shows_orphaned))
         out = []
-        for frame, stale in built:
+        for frame, orphaned in built:
             data = proto.frame_data(frame)
-            out.append(proto.with_stale(data) if stale else data)
+            out.append(proto.marked_orphaned(data) if orphaned else data)
         return out
 
     # -- subscribing (the hub's event loop) -------------------------------------------
@@ -334,11 +335,11 @@ class SignalHub:
                 raise RuntimeError("a SignalHub serves subscribers on one event loop only")
             limits = self.limits
             if self._subscriptions >= limits.subscribers:
-                raise LimitError(limits.refusal("subscribers", "one more on this hub"))
+                raise LimitError(limits.rejection("subscribers", "one more on this hub"))
             for key in keys:
                 if len(store.entries[key].subscribers) >= limits.subscribers_per_signal:
                     raise LimitError(
-                        limits.refusal("subscribers_per_signal", f"one more of {key!r}")
+                        limits.rejection("subscribers_per_signal", f"one more of {key!r}")
                     )
             self._subscriptions += 1
             sub = Subscription(self, keys)

@@ -2,7 +2,7 @@
 
 One frozen object per hub or server (``SignalHub(limits=...)``, ``Server(limits=...)``,
 ``nb-sse-signals serve --max-...``, ``c.SignalsExtension.<name>`` in Jupyter); each
-refusal is a 4xx or an ``ok: false`` reply with a JSON message naming the limit, and
+rejection is a 4xx or an ``ok: false`` reply with a JSON message naming the limit, and
 changes nothing. docs/security.md lists them with the reasons for their defaults.
 """
 
@@ -57,7 +57,7 @@ class Limits:
                 f"write), got {self.depth}"
             )
 
-    def refusal(self, name: str, got: object) -> str:
+    def rejection(self, name: str, got: object) -> str:
         """The message for a request over limit ``name``: what is allowed, what arrived."""
         shown = f"{got:,}" if isinstance(got, int) and not isinstance(got, bool) else got
         return f"expected at most {getattr(self, name):,} {name.replace('_', ' ')}, got {shown}"

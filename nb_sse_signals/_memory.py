@@ -79,7 +79,7 @@ class MemoryBackplane:
             if not ops:
                 return sig.rev
             # Serialised first: what cannot be sent (an op nested too deep to encode)
-            # must be refused before it changes anything.
+            # must be rejected before it changes anything.
             try:
                 patch_json = _codec.dumps(ops)
             except _codec.EncodeError as exc:
@@ -97,7 +97,7 @@ class MemoryBackplane:
             store.close(sig)
             return sig.rev
 
-    def stale(self, name: str, rev: int) -> None:
+    def orphaned(self, name: str, rev: int) -> None:
         """No other hub to tell."""
 
     def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:

@@ -20,7 +20,7 @@ def handle_message(hub: SignalHub, message: object, owner: object = None) -> dic
 
     Never raises for bad input.
 
-    ``owner`` is the connection a ``declare`` came over (see ``SignalHub.close_owned``).
+    ``owner`` is the connection a ``declare`` came over (see ``SignalHub.close_orphaned``).
     """
     if not isinstance(message, dict):
         return {"ok": False, "error": f"expected a JSON object, got {type(message).__name__}"}
@@ -62,7 +62,7 @@ def handle_payload(hub: SignalHub, payload: object, owner: object = None) -> Any
     (one per message, in order; an empty array gets an empty one).
 
     The messages of an array are applied one by one, in order, each on its own: a
-    refused one changes nothing and the others still apply (each reply says which).
+    rejected one changes nothing and the others still apply (each reply says which).
     """
     if isinstance(payload, list):
         # One frame's changes in one round trip to a backplane (in order, as one by one).
@@ -74,8 +74,8 @@ def http_status(replies: Any) -> int:
     """The HTTP status of a ``POST`` answered with ``replies`` (``handle_payload``'s).
 
     An array is answered ``200`` whatever its replies say: its messages apply one by
-    one, so some may have changed the hub while others were refused, and an error
-    status would say nothing changed. A single message refused changed nothing: ``400``.
+    one, so some may have changed the hub while others were rejected, and an error
+    status would say nothing changed. A single message rejected changed nothing: ``400``.
     """
     if isinstance(replies, list):
         return 200

@@ -77,7 +77,7 @@ class Outbox:
         self._pending_bytes = 0  # their bytes, at most (pruned replaces are not taken off)
         self._sealed: list[bytes] = []  # patch messages that would not coalesce under the limit
         self._needs_declare = False  # send the whole value next (the hub lost track)
-        self._too_big = False  # the hub refused the whole value as too big
+        self._too_big = False  # the whole value is too big for one message
         self._next_send = 0.0  # loop time before which the rate limit holds changes back
         self._scheduled = False  # the publisher has been asked to take; no need to ask again
         self._superseded = False
@@ -98,7 +98,7 @@ class Outbox:
         signal's value ``doc``. A replace drops the queued ops it makes moot.
 
         :class:`LimitError`, and nothing queued, for a change bigger than the hub reads
-        in one message (sent, it would be refused). Also while the hub lacks the value
+        in one message (sent, it would be rejected). Also while the hub lacks the value
         and the whole of it did not fit (it grew past the limit in small changes, then
         the hub lost it: a reconnect, a restart): the next message must carry ``doc``
         whole, so that is what must fit."""
@@ -170,7 +170,7 @@ class Outbox:
         with self._lock:
             self._scheduled = False
             if self._too_big:
-                return None  # sending the same value again would be refused again
+                return None  # sending the same value again would be rejected again
             whole = self._needs_declare
             if whole:
                 self._needs_declare = False
@@ -189,7 +189,7 @@ class Outbox:
                 return None
             if not whole:
                 # Made on the revision the hub last acknowledged: a hub whose value is
-                # another (it lost data, another publisher changed it) refuses it, and
+                # another (it lost data, another publisher changed it) rejects it, and
                 # the whole value is declared again, never patched onto a wrong base.
                 base = str(self._revision()).encode()
                 message = message[:-1] + b',"base":' + base + b"}"
@@ -207,7 +207,7 @@ class Outbox:
         with self._lock:
             self._needs_declare = True
 
-    def refused_as_too_big(self, parcel: Parcel) -> bool:
+    def mark_too_big(self, parcel: Parcel) -> bool:
         """``parcel`` (taken from here) was too big to send. True: take again at once
         (the whole value may fit where coalesced changes did not); False: it was the
         whole value, so nothing leaves until the value changes."""

@@ -129,9 +129,9 @@ def plan_patch(
     ops: Sequence[dict[str, Any]],
     base: int | None,
     *,
-    owned: bool = False,
+    in_place: bool = False,
 ) -> Plan | None:
-    """``owned``: ``state``'s value is the caller's own (a batch's overlay), changed in
+    """``in_place``: ``state``'s value is the caller's own (a batch's overlay), changed in
     place (``apply_patch`` is atomic); else a copy is."""
     sig = open_state(name, state)
     if base is not None and base != sig.rev:
@@ -146,7 +146,7 @@ def plan_patch(
             " (its value in Redis is unreadable): set or declare it whole"
         )
     # On a copy: the hub's value changes only when the change comes back from Redis.
-    new = apply_patch(sig.value if owned else copy_json(sig.value), list(ops))
+    new = apply_patch(sig.value if in_place else copy_json(sig.value), list(ops))
     return Plan("c", sig.rev, False, 0, orjson.dumps(list(ops)), orjson.dumps(new), new)
 
 

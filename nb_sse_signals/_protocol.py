@@ -21,7 +21,7 @@ _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 KEEP_ALIVE = b": keep-alive\n\n"
 # A hub that lost its backplane tells its subscribers: values may be behind until the
 # next event (the snapshots it sends once it has resynced). No id: cursors stay put.
-STALE_FRAME = b"event: stale\ndata: {}\n\n"
+BACKPLANE_LOST_FRAME = b"event: stale\ndata: {}\n\n"
 # Per-signal events (docs/protocol.md): ``stale`` with a name (its publisher is gone;
 # the value shown stands still until the signal is declared again) and ``refused``
 # (this hub cannot serve the signal's value; the stream skips it, others flow on).
@@ -312,7 +312,7 @@ def closed_data(name: str, rev: int) -> bytes:
     return _codec.dumps({"name": name, "rev": rev})
 
 
-def stale_frame(name: str, rev: int) -> bytes:
+def orphaned_frame(name: str, rev: int) -> bytes:
     """The id-less per-signal ``stale`` event: ``name``'s publisher is gone, at ``rev``."""
     return encode_event(_codec.dumps({"name": name, "rev": rev}), event=STALE_EVENT)
 
@@ -322,7 +322,7 @@ def refused_data(name: str, rev: int, error: str) -> bytes:
     return _codec.dumps({"name": name, "rev": rev, "error": error})
 
 
-def with_stale(snapshot: bytes) -> bytes:
+def marked_orphaned(snapshot: bytes) -> bytes:
     """A snapshot message's data marked ``"stale": true`` (the snapshot endpoint's answer
     for a signal whose publisher is gone)."""
     return snapshot[:-1] + b',"stale":true}'
@@ -418,7 +418,7 @@ class Change:
     name: str
     rev: int
     patch: list[dict[str, JSON]]
-    stale: bool = False  # a fetched snapshot of a signal whose publisher is gone
+    orphaned: bool = False  # a fetched snapshot of an orphaned signal (the wire's "stale": true)
 
     @property
     def is_snapshot(self) -> bool:

@@ -73,14 +73,14 @@ class _Proxy:
                 try:
                     key = self._key = indexOf(map(is_, container, repeat(self._obj)), True)
                 except ValueError:
-                    raise self._stale(base) from None
+                    raise self._detached(base) from None
             return f"{base}/{key}"
         assert isinstance(key, str)
         if container.get(key) is not self._obj:
-            raise self._stale(base)
+            raise self._detached(base)
         return f"{base}/{escape(key)}"
 
-    def _stale(self, base: str) -> PatchError:
+    def _detached(self, base: str) -> PatchError:
         return PatchError(
             f"expected the value read from {base!r} to still be in the document, found it "
             "removed or replaced: edit it through a fresh read"

@@ -10,7 +10,7 @@ uses it too).
 
 No byte of a body is read before its secret is checked: the handler streams its
 body (``stream_request_body``), so ``prepare`` runs on the headers alone, and a
-refused request is answered and its connection closed with the body unread.
+rejected request is answered and its connection closed with the body unread.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class PublishHandler(websocket.WebSocketHandler):
         keep_orphan: Callable[[str], bool] | None = None,
         **_: Any,
     ) -> None:
-        """``keep_orphan(name)``: True keeps a signal this connection left behind stale,
+        """``keep_orphan(name)``: True keeps a signal this connection left orphaned open,
         past ``orphan_grace``, rather than closing it (asked again every ``orphan_grace``
         seconds; the server extension keeps a kernel's signals while the kernel lives)."""
         self.hub = hub
@@ -67,17 +67,17 @@ class PublishHandler(websocket.WebSocketHandler):
         # (finishing before the body closes the connection once the answer is out).
         if not ep.same_secret(self.request.headers.get(SECRET_HEADER), self.secret):
             self.set_header("Connection", "close")
-            self._refuse()
+            self._reject()
 
-    def _refuse(self, refusal: ep.Refusal | None = None) -> None:
-        refusal = refusal or ep.publisher_refused()
-        self.set_status(refusal.status)
+    def _reject(self, rejection: ep.Rejection | None = None) -> None:
+        rejection = rejection or ep.publisher_rejected()
+        self.set_status(rejection.status)
         self.set_header("Content-Type", ep.JSON_TYPE)
-        self.finish(refusal.body())
+        self.finish(rejection.body())
 
     def data_received(self, chunk: bytes) -> None:
         # Only for a request with the secret (prepare finished the others). A
-        # Content-Length over the limit was refused before this (_http_guard); a
+        # Content-Length over the limit was rejected before this (_http_guard); a
         # chunked body is counted here, and not kept past the limit.
         if self._finished:
             return
@@ -90,7 +90,7 @@ class PublishHandler(websocket.WebSocketHandler):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             # Tornado would answer a plain-text 400: the protocol's errors are JSON.
-            self._refuse(ep.plain_get_refused())
+            self._reject(ep.plain_get_rejected())
             return
         # Sent with the 101 reply: a publisher that knows the limit never sends a frame
         # we would have to close the connection over (1009).
@@ -111,7 +111,7 @@ class PublishHandler(websocket.WebSocketHandler):
         return True
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # Every refusal of this endpoint is JSON (a method it does not take: 405).
+        # Every rejection of this endpoint is JSON (a method it does not take: 405).
         exc = kwargs.get("exc_info", (None, None, None))[1]
         message = getattr(exc, "log_message", None) or self._reason
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -144,7 +144,7 @@ class PublishHandler(websocket.WebSocketHandler):
         if self._over is not None:
             self.set_status(413)
             self.finish(
-                orjson.dumps({"error": self.hub.limits.refusal("message_bytes", self._over)})
+                orjson.dumps({"error": self.hub.limits.rejection("message_bytes", self._over)})
             )
             return
         status, answer = await ep.publish_post(self.hub, body)

@@ -151,7 +151,7 @@ class Publisher:
             old.supersede()
         (reply,) = self.run(self.transport.request([outbox.whole()]), timeout)
         if not reply.get("ok"):
-            raise SignalsError(f"the hub refused signal {signal.key!r}: {reply.get('error')}")
+            raise SignalsError(f"the hub rejected signal {signal.key!r}: {reply.get('error')}")
         self._signals[signal.key] = signal
         self._outboxes[signal.key] = outbox
         return int(reply["rev"])
@@ -203,10 +203,10 @@ class Publisher:
                     log.exception("nb_sse_signals: an observer of %s failed", outbox.key)
                 if outbox.backlog():
                     self._due[outbox.key] = outbox
-            elif reply.get("refused") == TOO_BIG:
+            elif reply.get("unsent") == TOO_BIG:
                 # Never sent. A whole value that does not fit waits for the next change
                 # (resending it could only fail again, as often as we tried).
-                if outbox.refused_as_too_big(parcel):
+                if outbox.mark_too_big(parcel):
                     self._due[outbox.key] = outbox  # in this same round (and flush)
                     continue
                 log.error(

@@ -13,7 +13,7 @@ Layout in Redis, every key under ``prefix`` (default ``nb_sse_signals:``):
 - ``changes``: one Redis Stream of every change, entry id ``0-<seq>``, fields
   ``n`` (name), ``r`` (rev), ``k`` (kind) and ``p`` (the patch's JSON, framed by
   every hub as it is, so all send the same bytes). Kind ``s`` is no change: the
-  hub whose publisher of that signal dropped tells the others (``_STALE``), so
+  hub whose publisher of that signal dropped tells the others (``_ORPHANED``), so
   that every hub's viewers show it stale until its next change.
 
 One Lua script per change (``_COMMIT``) checks the publisher's base revision, bumps
@@ -27,8 +27,8 @@ applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
 asyncio client), and applies each change in order (``_remote.Mirror.apply``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
-unreachable the hub keeps serving what it has, tells subscribers ``stale`` and
-refuses changes (``BackplaneError``): nothing queues.
+unreachable the hub keeps serving what it has, tells subscribers (``stale`` of ``{}``) and
+rejects changes (``BackplaneError``): nothing queues.
 
 Not for Redis Cluster: the scripts touch keys of several slots.
 """
@@ -179,7 +179,7 @@ return out
 # number as the hash's ``stale``: the mark holds while it is above the ``seq`` of the
 # last change, which any later commit (of any version) raises past it. Nothing if the
 # signal changed or closed since, or is marked already.
-_STALE = """
+_ORPHANED = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'stale', 'seq')
 if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
@@ -289,7 +289,7 @@ class _Engine:
         )
         self._thread.start()
         # No retries inside redis-py: a script retried after a lost reply could apply a
-        # change twice. Our callers decide (the feed reconnects; a commit is refused).
+        # change twice. Our callers decide (the feed reconnects; a commit is rejected).
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout,
@@ -303,7 +303,7 @@ class _Engine:
         self.load_script = self.client.register_script(_LOAD)
         self.renew_script = self.client.register_script(_RENEW)
         self.seed_script = self.client.register_script(_SEED)
-        self.stale_script = self.client.register_script(_STALE)
+        self.orphaned_script = self.client.register_script(_ORPHANED)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the engine's loop; ``BackplaneError`` if Redis fails or is slow."""
@@ -312,7 +312,7 @@ class _Engine:
             return future.result(self.timeout if timeout is None else timeout)
         except TimeoutError:
             future.cancel()
-            raise BackplaneError("Redis did not answer in time; the change was refused") from None
+            raise BackplaneError("Redis did not answer in time; the change was rejected") from None
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
@@ -323,9 +323,9 @@ class _Engine:
         args: list[Any] = [epoch, self.maxlen, self.ttl, k.sig, _pack_changes(changes)]
         return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
 
-    async def stale(self, epoch: str, name: str, rev: int) -> None:
+    async def orphaned(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
-        await self.stale_script(
+        await self.orphaned_script(
             keys=[k.sig + name, k.seq, k.stream, k.epoch],
             args=[epoch, rev, name, self.maxlen, self.ttl],
         )
@@ -356,8 +356,8 @@ class _Engine:
                 except orjson.JSONDecodeError as exc:
                     # The hub refuses this one (and logs its name).
                     value = Unreadable(f"cannot be read as JSON: {exc}")
-            stale = raw[i + 4] == b"1" and not closed
-            states.append((name, rev, closed, value, stale))
+            orphaned = raw[i + 4] == b"1" and not closed
+            states.append((name, rev, closed, value, orphaned))
         try:
             seq = _revision(raw[1])
         except ValueError:
@@ -570,7 +570,7 @@ class RedisBackplane:
     def patch(self, name: str, ops: Sequence[dict[str, Any]], base: int | None) -> int:
         def make(state: State | None) -> Plan | None:
             # A batch's own value (its overlay) is changed in place, never copied.
-            return plan_patch(name, state, ops, base, owned=isinstance(state, Cached))
+            return plan_patch(name, state, ops, base, in_place=isinstance(state, Cached))
 
         return self._commit(name, make, batchable=True)
 
@@ -585,12 +585,12 @@ class RedisBackplane:
         rev = self._commit(name, make)
         return rev if planned else None
 
-    def stale(self, name: str, rev: int) -> None:
+    def orphaned(self, name: str, rev: int) -> None:
         hub = self._hub
         assert hub is not None
         if not self._live or self._engine.loop.is_closed():
             return  # Redis is away (every hub's viewers show stale), or we stopped
-        coro = self._engine.stale(hub.epoch, name, rev)
+        coro = self._engine.orphaned(hub.epoch, name, rev)
         try:
             future = asyncio.run_coroutine_threadsafe(coro, self._engine.loop)
         except RuntimeError:  # the engine's loop closed meanwhile
@@ -600,7 +600,7 @@ class RedisBackplane:
         def done(future: concurrent.futures.Future[None]) -> None:
             if not future.cancelled() and future.exception() is not None:
                 log.info(
-                    "nb_sse_signals: could not tell other hubs %s is stale: %s",
+                    "nb_sse_signals: could not tell other hubs %s is orphaned: %s",
                     name,
                     future.exception(),
                 )
@@ -706,7 +706,7 @@ class RedisBackplane:
         hub = self._hub
         assert hub is not None
         if not self._live:
-            raise BackplaneError("Redis is unreachable; the change was refused")
+            raise BackplaneError("Redis is unreachable; the change was rejected")
         # Full, or planned in an epoch Redis no longer has (a reload came between):
         # commit what is planned first (never under the hub's lock: the feed takes it).
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
@@ -750,8 +750,8 @@ class RedisBackplane:
                 return self._plan_in(batch, name, make)
             self._flush(batch)  # what came before goes first
         if not self._live:
-            # Refuse at once rather than wait for a Redis that is away.
-            raise BackplaneError("Redis is unreachable; the change was refused")
+            # Reject at once rather than wait for a Redis that is away.
+            raise BackplaneError("Redis is unreachable; the change was rejected")
         lost = False  # Redis no longer has a signal this hub has (its TTL ran out)
         for _ in range(_ATTEMPTS):
 
@@ -766,7 +766,7 @@ class RedisBackplane:
                 return planned_on
             reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
             if reply.status == b"ok":
-                # Committed: a hub slow to apply it delays the reply, never refuses it.
+                # Committed: a hub slow to apply it delays the reply, never rejects it.
                 with contextlib.suppress(BackplaneError):
                     self._wait_applied(reply.applied[0][1], epoch)
                 return reply.applied[0][0]
@@ -801,20 +801,20 @@ class RedisBackplane:
 
     async def _feed(self) -> None:
         delay = 0.1
-        stale_since = 0.0
+        down_since = 0.0
         while True:
             try:
                 last = await self._resync()
-                if stale_since:
+                if down_since:
                     log.info("nb_sse_signals: Redis is back; resynced")
-                stale_since, delay = 0.0, 0.1
+                down_since, delay = 0.0, 0.1
                 await self._follow(last)
             except _OutOfStep as exc:
                 log.info("nb_sse_signals: reloading from Redis: %s", exc)
             except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
                 self._last_error = exc
-                if not stale_since:
-                    stale_since = time.monotonic()
+                if not down_since:
+                    down_since = time.monotonic()
                     if not self._epoch:
                         # Never in step yet: start() reports it (a hub that cannot
                         # start serves nothing, so "serving what it has" would be wrong).

@@ -10,8 +10,8 @@ that exist only because other hubs and other writers share the state live here:
   ``refused`` event), never served, never made up (``UNKNOWN``);
 - signals known only from other hubs do not count against ``limits.signals`` but
   against their own bounds (``backplane_signals``, ``backplane_value_bytes``);
-- another hub's orphan is shown stale here, and owned by nobody here (that hub's
-  reaper decides);
+- another hub's orphan is orphaned here too (viewers show stale), and owned by
+  nobody here (that hub's reaper decides);
 - when the engine is lost, every viewer is told its value may be behind.
 """
 
@@ -29,7 +29,7 @@ from ._depth import check_depth
 from ._errors import NotJSONError, PatchError
 from ._limits import Limits
 from ._patch import apply_patch
-from ._store import UNKNOWN, Entry, SignalStore, log_refusal
+from ._store import UNKNOWN, Entry, SignalStore, log_refused
 from ._types import JSON
 
 __all__ = ["Loaded", "Mirror", "Unreadable"]
@@ -48,7 +48,7 @@ class Unreadable:
 
 
 # One signal as the backplane holds it: name, rev, closed, value, and whether its
-# publisher is gone (stale, as a hub's orphans are).
+# publisher is gone (orphaned, as a hub's own orphans are).
 Loaded = tuple[str, int, bool, JSON | Unreadable, bool]
 
 
@@ -167,7 +167,7 @@ class Mirror:
                     # owned it here took it over from nobody there, and must not have
                     # its reaper close it (that hub's decides, with its keep_orphan).
                     store.set_owner(sig, None)
-                    store.mark_stale(sig)
+                    store.mark_orphaned(sig)
                 return True
             local = name in self._declaring
             if sig is None and not local and not self._room_for_remote():
@@ -194,23 +194,23 @@ class Mirror:
         # Written by another hub, another version, or anyone with access to Redis:
         # checked as this hub's own publishers are, and refused, not served, if it
         # cannot be (orjson reads 1,024 levels but writes 254).
-        doc, refusal = _readable(payload, self.limits.backplane_value_bytes)
+        doc, reason = _readable(payload, self.limits.backplane_value_bytes)
         if sig is None:
             sig = store.entries[name] = Entry(name, doc, seq)
             sig.local = local
             sig.rev, store.seq = rev, seq
-            if refusal is not None:
-                store.refuse(sig, seq, refusal)
+            if reason is not None:
+                store.refuse(sig, seq, reason)
             return True
         if rev <= sig.rev:
             return False
         if sig.closed:
             store.reopen(sig)
-        if refusal is not None:
+        if reason is not None:
             sig.value, sig.rev, store.seq = doc, rev, seq
             sig.changes += 1
-            sig.orphaned = False  # someone declared it: refused, no longer stale
-            store.refuse(sig, seq, refusal)
+            sig.orphaned = False  # someone declared it: refused, no longer orphaned
+            store.refuse(sig, seq, reason)
             return True
         sig.refused = None
         sig.value, sig.rev, store.seq = doc, rev - 1, seq - 1
@@ -226,7 +226,7 @@ class Mirror:
         bound = self.limits.backplane_value_bytes
         try:
             if len(payload) > bound:
-                raise ValueError(self.limits.refusal("backplane_value_bytes", len(payload)))
+                raise ValueError(self.limits.rejection("backplane_value_bytes", len(payload)))
             ops = _codec.loads(payload)  # (a JSONDecodeError is a ValueError)
             value = apply_patch(sig.value, ops)  # atomic: all of it or nothing
             # Re-encoded, never Redis's bytes as they are: nothing written there can
@@ -247,7 +247,7 @@ class Mirror:
             return True
         sig.value, sig.rev, store.seq = UNKNOWN, rev, seq
         sig.changes += 1
-        sig.orphaned = False  # refused, not stale: it changed
+        sig.orphaned = False  # refused, not orphaned: it changed
         if sig.refused is None:
             store.refuse(sig, seq, reason)
         else:
@@ -277,7 +277,7 @@ class Mirror:
         return remote < self.limits.backplane_signals
 
     def load(self, epoch: str, seq: int, states: Iterable[Loaded]) -> None:
-        """Take the backplane's state (``(name, rev, closed, value, stale)`` per signal)
+        """Take the backplane's state (``(name, rev, closed, value, orphaned)`` per signal)
         at ``seq`` of ``epoch``: after start-up, an outage or lost data. Every subscriber
         is then sent snapshots at the new cursor (which also ends a ``stale``). A value
         this hub cannot serve (too deep; :class:`Unreadable`: not even parsed) is
@@ -290,7 +290,7 @@ class Mirror:
             bound = self.limits.backplane_value_bytes
             remote = sum(1 for s in store.entries.values() if not s.local)
             skipped = 0
-            for name, rev, closed, loaded, stale in states:
+            for name, rev, closed, loaded, orphaned in states:
                 sig = store.entries.get(name)
                 known = sig is not None
                 if sig is None:
@@ -303,12 +303,12 @@ class Mirror:
                     sig.local = local
                 # An orphan of this hub stays one, and its own, at the same revision
                 # (Redis may have lost the mark with its data, and the reaper closes only
-                # orphans); one another hub said is stale is nobody's here (see "s" in
+                # orphans); one another hub said is orphaned is nobody's here (see "s" in
                 # apply).
                 mine = sig.orphaned and sig.rev == rev and not closed
-                if stale and not mine:
+                if orphaned and not mine:
                     store.set_owner(sig, None)
-                sig.orphaned = stale or mine
+                sig.orphaned = orphaned or mine
                 if (
                     known
                     and not renewed
@@ -319,11 +319,11 @@ class Mirror:
                     # One revision in one epoch is one value; but what this hub refused is
                     # read again (it may not have had that value, or had a wrong one).
                     continue
-                value, refusal = (None, None) if closed else _checked(loaded, bound)
+                value, reason = (None, None) if closed else _checked(loaded, bound)
                 sig.value, sig.rev, sig.closed, sig.snapshot = value, rev, closed, None
-                sig.refused = refusal
-                if refusal is not None:
-                    log_refusal(name, rev, refusal)
+                sig.refused = reason
+                if reason is not None:
+                    log_refused(name, rev, reason)
                 store.restart_history(sig, seq)
                 if closed:
                     store.closed_order[name] = None
@@ -346,7 +346,7 @@ class Mirror:
     def lost(self) -> None:
         """The engine is unreachable: every subscriber is told what it shows may be behind."""
         with self._store.lock:
-            self._store.push_all(proto.STALE_FRAME)
+            self._store.push_all(proto.BACKPLANE_LOST_FRAME)
 
 
 def _checked(value: JSON | Unreadable, bound: int | None) -> tuple[JSON, str | None]:

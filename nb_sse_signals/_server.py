@@ -29,7 +29,7 @@ from tornado.iostream import IOStream
 
 from ._comm import CommRelay
 from ._handlers import OPEN_STREAMS, SignalsHandler, signal_handlers
-from ._http_guard import RefusingDelegate, room
+from ._http_guard import RejectingDelegate, room
 from ._hub import SignalHub
 from ._limits import Limits
 from ._protocol import EVENTS_PATH, token_cookie
@@ -82,7 +82,7 @@ class Server:
     """A standalone signals server. ``url`` includes no token; ``token`` is what subscribers need.
 
     ``port=0`` picks a free port. ``token=None`` makes a random one; serving with no
-    token at all needs ``no_auth=True``, which logs a warning and refuses any host
+    token at all needs ``no_auth=True``, which logs a warning and rejects any host
     but loopback. ``publish_secret=None`` makes a random one for out-of-process
     publishers. ``limits`` bound connections, requests and what the hub holds
     (:class:`Limits`; given with ``hub``, the hub keeps its own).
@@ -336,7 +336,7 @@ class Server:
 
 
 class _BoundedHTTPServer(httpserver.HTTPServer):
-    """Refuses connections past ``max_connections`` at once, and backs off (instead of
+    """Rejects connections past ``max_connections`` at once, and backs off (instead of
     spinning at 100% CPU, as a plain accept loop does) when the process is out of file
     descriptors. Requests over a limit get JSON, not Tornado's bare 400 (_http_guard)."""
 
@@ -346,13 +346,13 @@ class _BoundedHTTPServer(httpserver.HTTPServer):
         super().initialize(*args, **kwargs)
         self.max_connections = max_connections
         self.limits = limits or Limits()
-        self.refused = 0
+        self.rejected = 0
 
     def start_request(
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
         inner = super().start_request(server_conn, request_conn)
-        return RefusingDelegate(inner, request_conn, self.limits)
+        return RejectingDelegate(inner, request_conn, self.limits)
 
     def add_sockets(self, sockets: Any) -> None:
         for sock in sockets:
@@ -361,12 +361,12 @@ class _BoundedHTTPServer(httpserver.HTTPServer):
 
     def handle_stream(self, stream: IOStream, address: Any) -> None:
         if len(self._connections) >= self.max_connections:
-            self.refused += 1
-            if self.refused == 1 or self.refused % 1000 == 0:
+            self.rejected += 1
+            if self.rejected == 1 or self.rejected % 1000 == 0:
                 log.warning(
-                    "nb_sse_signals: refusing connections past %d open at once (%d so far)",
+                    "nb_sse_signals: rejecting connections past %d open at once (%d so far)",
                     self.max_connections,
-                    self.refused,
+                    self.rejected,
                 )
             stream.close()
             return

@@ -195,12 +195,12 @@ class ServerSignal:
             self._check_open()
             # One walk that copies and diffs only what is not the very object published
             # before: O(change) plus a pointer comparison per unchanged scalar. Lists
-            # the user appended to are extended in place (no copy): undone if refused.
+            # the user appended to are extended in place (no copy): undone if rejected.
             undo: Undo = []
             try:
                 doc, ops = refresh(self._doc, value, undo)
                 entries, size = _serialise(ops)
-                self._outbox.record(entries, size, doc)  # may refuse (LimitError)
+                self._outbox.record(entries, size, doc)  # may reject (LimitError)
             except BaseException:
                 rollback(undo)
                 raise
@@ -231,7 +231,7 @@ class ServerSignal:
             try:
                 yield recorder.proxy
                 entries, size = _serialise(recorder.ops)
-                self._outbox.record(entries, size, recorder.doc)  # may refuse (LimitError)
+                self._outbox.record(entries, size, recorder.doc)  # may reject (LimitError)
             except BaseException:
                 recorder.rollback()
                 raise

@@ -35,13 +35,13 @@ class SignalState:
         self.closed = False
         self.wants_snapshot: str | None = None  # why a snapshot is needed, while it is
         self.orphaned = False  # the hub said its publisher is gone (a per-signal ``stale``)
-        self._stale_rev = -1  # the revision the latest ``stale`` named
+        self._orphaned_rev = -1  # the revision the latest ``stale`` named
         self.refused: str | None = None  # the hub cannot serve it (a ``refused`` event)
         self._buffer: dict[int, Change] = {}
 
     @property
     def state(self) -> str:
-        """``empty``, ``live``, ``resync``, ``stale``, ``refused`` or ``closed``, as
+        """``empty``, ``live``, ``resync``, ``orphaned``, ``refused`` or ``closed``, as
         ``Signal.state`` in JS."""
         if self.closed:
             return "closed"
@@ -50,7 +50,7 @@ class SignalState:
         if self.wants_snapshot is not None:
             return "resync"
         if self.orphaned:
-            return "stale"
+            return "orphaned"
         return "empty" if self.rev < 0 else "live"
 
     def receive(self, change: Change) -> bool:
@@ -76,12 +76,12 @@ class SignalState:
         if rev > self.rev:
             self._resync(f"closed at revision {rev}, we have {self.rev}")
 
-    def stale(self, rev: int) -> None:
-        """A per-signal ``stale`` event: its publisher is gone; the value stays and shows
-        stale until the next snapshot or change of it. Behind ``rev``: fetch, as after
+    def mark_orphaned(self, rev: int) -> None:
+        """A per-signal ``stale`` event: its publisher is gone (orphaned); the value stays
+        and shows stale until the next snapshot or change of it. Behind ``rev``: fetch, as after
         ``closed``."""
         self.orphaned = True
-        self._stale_rev = rev
+        self._orphaned_rev = rev
         if rev > self.rev:
             self._resync(f"stale at revision {rev}, we have {self.rev}")
 
@@ -117,12 +117,12 @@ class SignalState:
         if reopens:
             self.closed = False
             self.orphaned = False  # on the stream: declared again, or not orphaned at all
-        elif not change.stale and change.rev > self._stale_rev:
+        elif not change.orphaned and change.rev > self._orphaned_rev:
             # Fetched, unmarked, past the stale's revision: declared again (that takes a
             # revision, whose copy on the stream we would ignore as a duplicate). At
             # that very revision it may predate the stale: keep it.
             self.orphaned = False
-        if change.stale:
+        if change.orphaned:
             self.orphaned = True  # fetched while its publisher is gone
         self.refused = None
         self.wants_snapshot = None

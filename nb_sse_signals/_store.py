@@ -33,7 +33,7 @@ from ._limits import Limits
 from ._subscription import Subscription
 from ._types import JSON
 
-__all__ = ["UNKNOWN", "Entry", "SignalStore", "encodable", "log_refusal"]
+__all__ = ["UNKNOWN", "Entry", "SignalStore", "encodable", "log_refused"]
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -112,7 +112,7 @@ class Entry:
         return proto.encode_event(data, event_id=event_id, event=proto.REFUSED_EVENT)
 
     @property
-    def stale(self) -> bool:
+    def shows_orphaned(self) -> bool:
         """Whether viewers are told its publisher is gone (refused says more)."""
         return self.orphaned and not self.closed and self.refused is None
 
@@ -166,7 +166,7 @@ class SignalStore:
                 + ", ".join(repr(k) for k in unknown)
             )
 
-    def orphaned(self, name: str, owner: object) -> bool:
+    def is_orphan_of(self, name: str, owner: object) -> bool:
         """Whether ``name`` is open, ``owner``'s and orphaned."""
         sig = self.entries.get(name)
         return sig is not None and sig.owner is owner and sig.orphaned and not sig.closed
@@ -180,12 +180,12 @@ class SignalStore:
     # -- who may declare, and who owns what (lock held) ---------------------------------
 
     def admit(self, name: str, owner: object) -> Entry | None:
-        """Refuse a declare of ``name`` by ``owner`` over ``signals`` or
+        """Reject a declare of ``name`` by ``owner`` over ``signals`` or
         ``signals_per_publisher`` (:class:`LimitError`); the signal, if known."""
         sig = self.entries.get(name)
         if sig is None or sig.closed:
             self._check_room()
-        self._check_owner(owner, name, sig)
+        self._check_quota(owner, name, sig)
         return sig
 
     def _check_room(self) -> None:
@@ -195,26 +195,26 @@ class SignalStore:
         if open_now >= self.limits.signals:
             open_now = sum(1 for s in self.entries.values() if s.local and not s.closed)
             if open_now >= self.limits.signals:
-                raise LimitError(self.limits.refusal("signals", f"one more than {open_now:,}"))
+                raise LimitError(self.limits.rejection("signals", f"one more than {open_now:,}"))
 
-    def _quota(self, owner: object, name: str) -> object:
+    def _quota_of(self, owner: object, name: str) -> object:
         """What ``owner``'s declare of ``name`` counts against: a shared scope's quota if
         ``quota_scope`` names one, else the owner's own."""
         scope = self._quota_scope(name) if self._quota_scope is not None else None
         return id(owner) if scope is None else ("scope", scope)
 
-    def _check_owner(self, owner: object, name: str, sig: Entry | None) -> None:
-        """Refuse a declare over ``signals_per_publisher``. Taking ``sig`` over within the
+    def _check_quota(self, owner: object, name: str, sig: Entry | None) -> None:
+        """Reject a declare over ``signals_per_publisher``. Taking ``sig`` over within the
         quota it is already counted against (its own owner again, a restarted kernel
-        re-declaring its scope's signal) adds nothing, so it is never refused."""
+        re-declaring its scope's signal) adds nothing, so it is never rejected."""
         if owner is None or (sig is not None and sig.owner is owner and not sig.closed):
             return
-        quota = self._quota(owner, name)
+        quota = self._quota_of(owner, name)
         if sig is not None and sig.owner is not None and not sig.closed and sig.quota == quota:
             return
         if self._owned.get(quota, 0) >= self.limits.signals_per_publisher:
             where = "in this scope" if isinstance(quota, tuple) else "over this connection"
-            raise LimitError(self.limits.refusal("signals_per_publisher", f"one more {where}"))
+            raise LimitError(self.limits.rejection("signals_per_publisher", f"one more {where}"))
 
     def set_owner(self, sig: Entry, owner: object) -> None:
         """Who declared ``sig`` last, counted against its quota (fixed when it is taken
@@ -230,7 +230,7 @@ class SignalStore:
                 self._owned.pop(key, None)
         sig.owner, sig.quota = owner, None
         if owner is not None:
-            sig.quota = self._quota(owner, sig.name)
+            sig.quota = self._quota_of(owner, sig.name)
             self._owned[sig.quota] = self._owned.get(sig.quota, 0) + 1
 
     # -- recording a change that is decided (lock held) ---------------------------------
@@ -264,7 +264,7 @@ class SignalStore:
         sig.rev += 1
         sig.changes += 1
         sig.times.append(time.monotonic())
-        sig.orphaned = False  # someone publishes it again; the change ends viewers' stale
+        sig.orphaned = False  # someone publishes it again: the change ends its stale
         self.seq += 1
         seq = self.seq
         if sig.refused is not None:
@@ -296,13 +296,13 @@ class SignalStore:
             # Its subscribers already had the closed event; they keep the name, harmlessly.
             self.entries.pop(old).subscribers.clear()
 
-    def mark_stale(self, sig: Entry) -> bool:
+    def mark_orphaned(self, sig: Entry) -> bool:
         """``sig``'s publisher is gone: its viewers are told (unless it is refused, which
         says more). Whether they were (False: refused)."""
         sig.orphaned = True
         if sig.refused is not None:
             return False
-        self.push(sig, proto.stale_frame(sig.name, sig.rev))
+        self.push(sig, proto.orphaned_frame(sig.name, sig.rev))
         return True
 
     def refuse(self, sig: Entry, seq: int, reason: str) -> None:
@@ -313,7 +313,7 @@ class SignalStore:
         client resuming from an older cursor is sent the ``refused`` event (as a snapshot
         would be) rather than changes that end nowhere.
         """
-        log_refusal(sig.name, sig.rev, reason)
+        log_refused(sig.name, sig.rev, reason)
         sig.refused, sig.snapshot = reason, None
         self.restart_history(sig, seq)
         self.push(sig, sig.refused_frame(proto.format_cursor(self.epoch, seq)))
@@ -389,30 +389,30 @@ class SignalStore:
             self.refuse(sig, self.seq, f"cannot be sent as JSON: {exc}")
             return None
 
-    def snapshot_frames(self, keys: Sequence[str], *, orphans: bool = True) -> list[bytes]:
+    def snapshot_frames(self, keys: Sequence[str], *, orphaned: bool = True) -> list[bytes]:
         """Snapshots of ``keys``, each the signal's cached frame (shared); only the last
         carries the cursor at which all were taken (a copy of that one frame). Then
-        (``orphans``) a ``stale`` event for each whose publisher is gone."""
+        (``orphaned``) a ``stale`` event for each that is orphaned."""
         frames = [self.snapshot_frame(self.entries[k]) for k in keys if k in self.entries]
         if not frames:
             return []
         frames[-1] = proto.with_id(frames[-1], proto.format_cursor(self.epoch, self.seq))
-        stale = self._stale_frames(keys) if orphans else b""
-        return [*frames, stale] if stale else frames
+        told = self._orphaned_frames(keys) if orphaned else b""
+        return [*frames, told] if told else frames
 
-    def _stale_frames(self, keys: Sequence[str]) -> bytes:
+    def _orphaned_frames(self, keys: Sequence[str]) -> bytes:
         out = b""
         for key in keys:
             sig = self.entries.get(key)
-            if sig is not None and sig.stale:
-                out += proto.stale_frame(key, sig.rev)
+            if sig is not None and sig.shows_orphaned:
+                out += proto.orphaned_frame(key, sig.rev)
         return out
 
     def resume(
         self, keys: tuple[str, ...], cursor: tuple[str, int] | None, max_bytes: int, max_events: int
     ) -> tuple[int, int, tuple[str, ...]] | None:
         """Where a subscriber resuming from ``cursor`` starts: a replay ``(after, until,
-        stale)`` for :meth:`replay_frames`, or None for snapshots.
+        trimmed)`` for :meth:`replay_frames`, or None for snapshots.
 
         The replay is read from history as it is sent, a part at a time, so a thousand
         subscribers replaying one history hold a cursor each, not the history. One
@@ -423,28 +423,29 @@ class SignalStore:
             return None
         after = cursor[1]
         size = count = 0
-        stale = []
+        trimmed = []
         for key in keys:
             sig = self.entries[key]
             if sig.floor_seq > after:
-                stale.append(key)
+                trimmed.append(key)
                 continue
             start = bisect.bisect_right(sig.history, after, key=_seq_of)
             size += sum(len(frame) for _, frame in itertools.islice(sig.history, start, None))
             count += len(sig.history) - start
             if size > max_bytes or count > max_events:
                 return None
-        return after, self.seq, tuple(stale)
+        return after, self.seq, tuple(trimmed)
 
     def replay_frames(self, sub: Subscription) -> list[bytes]:
         """The next part of ``sub``'s replay, from history, in sequence order; the last
-        part ends with snapshots of its stale keys. If history moved past the replay
-        meanwhile, snapshots of every key instead (state, not events)."""
+        part ends with snapshots of its trimmed keys (their history no longer reaches the
+        cursor). If history moved past the replay meanwhile, snapshots of every key
+        instead (state, not events)."""
         assert sub._replay is not None
-        after, until, stale = sub._replay
+        after, until, trimmed = sub._replay
         parts: list[tuple[int, bytes]] = []
         for key in sub.names:
-            if key in stale:
+            if key in trimmed:
                 continue
             sig = self.entries.get(key)
             if sig is None or sig.floor_seq > after:  # evicted under the replay
@@ -461,14 +462,14 @@ class SignalStore:
         parts.sort(key=_seq_of)
         del parts[_REPLAY_PART:]
         if len(parts) == _REPLAY_PART:
-            sub._replay = parts[-1][0], until, stale
+            sub._replay = parts[-1][0], until, trimmed
             return [frame for _, frame in parts]
         sub._replay = None
         frames = [frame for _, frame in parts]
-        frames += self.snapshot_frames(stale, orphans=False)
-        stale_frames = self._stale_frames(sub.names)
-        if stale_frames:
-            frames.append(stale_frames)
+        frames += self.snapshot_frames(trimmed, orphaned=False)
+        orphaned_frames = self._orphaned_frames(sub.names)
+        if orphaned_frames:
+            frames.append(orphaned_frames)
         return frames
 
     # -- fan-out ----------------------------------------------------------------------
@@ -525,13 +526,13 @@ def _seq_of(item: tuple[int, bytes]) -> int:
     return item[0]
 
 
-def log_refusal(name: str, rev: int, reason: str) -> None:
+def log_refused(name: str, rev: int, reason: str) -> None:
     log.warning("nb_sse_signals: refusing to serve %r at revision %d: %s", name, rev, reason)
 
 
 def encodable(encode: Callable[[], bytes], name: str) -> bytes:
     """``encode()``, or :class:`NotJSONError` if orjson cannot write the value (an
-    integer beyond 64 bits): refused before it is stored, never a broken stream."""
+    integer beyond 64 bits): rejected before it is stored, never a broken stream."""
     try:
         return encode()
     except _codec.EncodeError as exc:

@@ -34,14 +34,14 @@ class MessageTooBigError(TransportError):
     """The hub closed the connection (WebSocket code 1009) over a frame bigger than it reads."""
 
 
-TOO_BIG = "message_bytes"  # a reply's "refused": the message was never sent (too big)
+TOO_BIG = "message_bytes"  # a reply's "unsent": the message was never sent (too big)
 
 
 def too_big(size: int, limit: int) -> Message:
-    """The reply for a message over the hub's limit, refused here instead of sent."""
+    """The reply for a message over the hub's limit, rejected here instead of sent."""
     return {
         "ok": False,
-        "refused": TOO_BIG,
+        "unsent": TOO_BIG,
         "error": (
             f"expected a publish message of at most {limit:,} bytes (the hub's "
             f"message_bytes limit), got {size:,}: not sent"
@@ -98,7 +98,7 @@ class SocketTransport:
 
     A batch is sent in as many frames as the hub's ``max_message_bytes`` needs (its
     handshake reply says; a hub that does not say teaches us with a 1009 close), and
-    a message too big for any frame is refused here, never sent: one huge value must
+    a message too big for any frame is rejected here, never sent: one huge value must
     not cut the connection that every other signal of this process shares.
     """
 
@@ -114,7 +114,7 @@ class SocketTransport:
         self.on_reconnect: Any = None
         self._conn: websocket.WebSocketClientConnection | None = None
         self.max_message_bytes: int | None = None
-        self._one_per_frame = False  # a hub that did not say its limit refused a batch
+        self._one_per_frame = False  # a hub that did not say its limit rejected a batch
         # Per frame in flight, in order: its reply's future, its size, its messages.
         self._waiting: deque[tuple[asyncio.Future[list[Message]], int, int]] = deque()
         self._reader: asyncio.Task[None] | None = None
@@ -140,7 +140,7 @@ class SocketTransport:
             try:
                 conn = await websocket.websocket_connect(request)
             except httpclient.HTTPClientError as exc:
-                raise TransportError(_refusal(self.ws_url, exc)) from exc
+                raise TransportError(_rejection(self.ws_url, exc)) from exc
             except OSError as exc:
                 raise TransportError(
                     f"cannot reach the signals hub at {redact_url(self.ws_url)}: {exc}"
@@ -177,7 +177,7 @@ class SocketTransport:
             error: TransportError
             if first and conn.close_code == 1009:
                 # The oldest unanswered frame is the one the hub would not read. Alone
-                # in it, that message is too big (and is refused here from now on);
+                # in it, that message is too big (and is rejected here from now on);
                 # with others, which one is unknown: each goes in a frame of its own.
                 if count == 1:
                     self.max_message_bytes = min(self.max_message_bytes or size, size - 1)
@@ -248,8 +248,8 @@ class SocketTransport:
             conn.stream.close()
 
 
-def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
-    """What a hub that answered but refused the connection said: its JSON reason
+def _rejection(url: str, exc: httpclient.HTTPClientError) -> str:
+    """What a hub that answered but rejected the connection said: its JSON reason
     (docs/protocol.md), not only the status (a wrong secret is not an unreachable hub)."""
     reason = ""
     body = exc.response.body if exc.response is not None else b""
@@ -260,7 +260,7 @@ def _refusal(url: str, exc: httpclient.HTTPClientError) -> str:
             reason = body[:200].decode(errors="replace")
     if exc.code == 599:  # tornado's code for no answer at all (a timeout)
         return f"cannot reach the signals hub at {url}: {exc}"
-    return f"the signals hub at {url} refused the connection (HTTP {exc.code}): {reason or exc}"
+    return f"the signals hub at {url} rejected the connection (HTTP {exc.code}): {reason or exc}"
 
 
 def _frames(sizes: list[int], limit: int) -> list[list[int]]:

@@ -190,15 +190,15 @@ class SignalWidget(anywidget.AnyWidget):
     def set_state(self, sync_data: dict[str, Any]) -> None:
         # Only front ends call this (ipywidgets' comm "update"): viewers never write a
         # signal, nor what the kernel owns. Dropped, with one log line naming them.
-        refused = sorted(k for k in sync_data if k in _MIRRORED or k in _KERNEL_OWNED)
-        if refused:
+        rejected = sorted(k for k in sync_data if k in _MIRRORED or k in _KERNEL_OWNED)
+        if rejected:
             log.warning(
                 "nb_sse_signals: ignoring %s sent by a front end to the widget of %r: "
                 "the kernel owns them",
-                ", ".join(refused),
+                ", ".join(rejected),
                 self.name,
             )
-        clean = {k: v for k, v in sync_data.items() if k not in refused}
+        clean = {k: v for k, v in sync_data.items() if k not in rejected}
         if clean:
             super().set_state(clean)
 

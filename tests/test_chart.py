@@ -57,7 +57,7 @@ def test_a_single_y_pointer_is_one_series(series: ServerSignal) -> None:
         ({"labels": ["a", "b"]}, traitlets.TraitError, r"labels: expected one per y series \(1\)"),
     ],
 )
-def test_bad_options_are_refused_with_what_was_expected(
+def test_bad_options_are_rejected_with_what_was_expected(
     series: ServerSignal, options: dict[str, object], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=message):

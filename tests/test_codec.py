@@ -105,7 +105,7 @@ def _nested(depth: int) -> Any:
         "255-deep-in-a-dict",
     ],
 )
-def test_stdlib_refuses_what_orjson_refuses_with_its_message(value: Any) -> None:
+def test_stdlib_rejects_what_orjson_rejects_with_its_message(value: Any) -> None:
     with pytest.raises(StdlibEncodeError) as caught:
         stdlib_dumps(value)
     assert str(caught.value) == _orjson_error(value)
@@ -116,7 +116,7 @@ def test_stdlib_writes_254_levels_as_orjson_does() -> None:
     assert stdlib_dumps(_nested(254)) == orjson.dumps(_nested(254))
 
 
-def test_a_cycle_is_refused_not_a_crash() -> None:
+def test_a_cycle_is_rejected_not_a_crash() -> None:
     loop: list[Any] = []
     loop.append(loop)
     with pytest.raises(StdlibEncodeError, match="Recursion limit reached"):
@@ -126,7 +126,7 @@ def test_a_cycle_is_refused_not_a_crash() -> None:
 @pytest.mark.parametrize(
     "text", [b"NaN", b"[Infinity]", b"-Infinity", b"\xff", b"[1,]", b"", b"{} x", b'{"a" 1}']
 )
-def test_stdlib_refuses_what_orjson_refuses_to_read(text: bytes) -> None:
+def test_stdlib_rejects_what_orjson_rejects_to_read(text: bytes) -> None:
     with pytest.raises(orjson.JSONDecodeError):
         orjson.loads(text)
     with pytest.raises(DecodeError):

@@ -428,6 +428,6 @@ def test_snapshot_requests_in_a_loop_are_answered_within_the_shared_budget(local
 
 
 @pytest.mark.parametrize(("messages", "size"), [(0.0, 1.0), (1.0, 0.0), (-1.0, 1.0), (1.0, -5.0)])
-async def test_a_budget_that_is_not_positive_is_refused(messages: float, size: float) -> None:
+async def test_a_budget_that_is_not_positive_is_rejected(messages: float, size: float) -> None:
     with pytest.raises(ValueError, match="expected positive message and byte budgets"):
         CommRelay(SignalHub(), asyncio.get_running_loop(), max_messages=messages, max_bytes=size)

@@ -74,7 +74,7 @@ def test_transport_sse_without_an_extension_streams_from_a_local_server(clean_en
         widget.close()
 
 
-def test_an_unknown_transport_is_refused(clean_env: None) -> None:
+def test_an_unknown_transport_is_rejected(clean_env: None) -> None:
     with pytest.raises(ValueError, match="expected transport 'auto', 'comm' or 'sse', got 'ws'"):
         ServerSignal("x", 0, scope="k-x", transport="ws")
 

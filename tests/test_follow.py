@@ -15,9 +15,9 @@ from tornado.netutil import bind_sockets
 
 from nb_sse_signals._follow import Follower
 from nb_sse_signals._protocol import (
+    BACKPLANE_LOST_FRAME,
     EVENTS_PATH,
     SNAPSHOT_PATH,
-    STALE_FRAME,
     change_data,
     encode_event,
     snapshot_data,
@@ -188,7 +188,9 @@ def test_a_dropped_stream_resumes_with_last_event_id(scripted: Any) -> None:
 def test_a_stale_event_shows_stale_and_the_hubs_next_snapshot_shows_live(scripted: Any) -> None:
     url, scripts, _, _ = scripted
     # A hub that lost Redis says so, then resyncs and sends a snapshot.
-    scripts.append(snapshot(0, b'{"n":0}', "e-1") + STALE_FRAME + snapshot(1, b'{"n":1}', "e-2"))
+    scripts.append(
+        snapshot(0, b'{"n":0}', "e-1") + BACKPLANE_LOST_FRAME + snapshot(1, b'{"n":1}', "e-2")
+    )
     follower, values, statuses = follow(url)
     try:
         wait_until(lambda: values and values[-1][1] == 1, what="the snapshot after stale")
@@ -266,11 +268,11 @@ def test_a_snapshot_answer_over_the_bound_is_a_failed_fetch(scripted: Any) -> No
     assert values == [({"n": 0}, 0), ({"n": 2}, 2)], "the oversized answer was never shown"
 
 
-def test_a_refusal_is_logged_once_not_at_every_retry(
+def test_a_rejection_is_logged_once_not_at_every_retry(
     server: Server, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # (only the retry delay is shortened, so that several retries fit in the test)
-    monkeypatch.setattr(Follower, "refused_retry", 0.02)
+    monkeypatch.setattr(Follower, "rejected_retry", 0.02)
     server.hub.declare("s", 1)
     statuses: list[str] = []
     caplog.set_level(logging.DEBUG, "nb_sse_signals")

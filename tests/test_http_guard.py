@@ -95,7 +95,7 @@ def test_headers_past_the_header_limit_get_a_json_431(server: Server) -> None:
 
 
 @pytest.mark.parametrize(("url_share", "status"), [(0.4, 431), (0.6, 414)])
-def test_over_the_header_limit_the_larger_part_names_the_refusal(
+def test_over_the_header_limit_the_larger_part_names_the_rejection(
     url_share: float, status: int
 ) -> None:
     # Over the limit, a URL that is most of the header bytes is a 414 (URI Too Long);
@@ -202,7 +202,7 @@ def test_the_message_byte_limit_holds_to_the_byte() -> None:
                 assert status == 200, answer
 
 
-def test_a_refused_body_that_arrives_anyway_is_never_applied() -> None:
+def test_a_rejected_body_that_arrives_anyway_is_never_applied() -> None:
     # The client sends its whole body at once, past the limit: the answer is the
     # refusal, and nothing of the body reaches the hub.
     with Server(
@@ -227,7 +227,7 @@ def test_a_refused_body_that_arrives_anyway_is_never_applied() -> None:
     ],
     ids=["empty", "one-byte", "chunked"],
 )
-def test_a_request_that_takes_no_body_is_refused_for_any_body_at_all(
+def test_a_request_that_takes_no_body_is_rejected_for_any_body_at_all(
     body: str, refused: bool
 ) -> None:
     # One byte of body on a GET, or a chunked one, is refused before Tornado reads

@@ -176,7 +176,7 @@ async def test_a_cursor_from_another_hub_gets_snapshots() -> None:
     assert [parse_change(e.data).is_snapshot for e in events] == [True]
 
 
-async def test_malformed_cursor_and_unknown_names_are_refused_without_subscribing() -> None:
+async def test_malformed_cursor_and_unknown_names_are_rejected_without_subscribing() -> None:
     hub = SignalHub()
     hub.declare("a", 1)
     with pytest.raises(CursorError, match="<epoch>-<sequence>"):
@@ -211,7 +211,7 @@ async def test_a_patch_that_fails_half_way_leaves_the_value_as_it_was() -> None:
         hub.patch("a", [{"op": "add", "path": "/y", "value": 1}], base=4)
 
 
-async def test_unknown_and_closed_signals_refuse_changes() -> None:
+async def test_unknown_and_closed_signals_reject_changes() -> None:
     hub = SignalHub()
     with pytest.raises(UnknownSignalError, match="'ghost'"):
         hub.set("ghost", 1)
@@ -325,7 +325,7 @@ def test_info_reports_revisions_subscribers_and_rates() -> None:
 
 
 @pytest.mark.parametrize("epoch", ["a\nb", "\nabc", "abc ", "a-b", "x" * 33])
-def test_a_hub_epoch_that_cannot_start_a_cursor_is_refused(epoch: str) -> None:
+def test_a_hub_epoch_that_cannot_start_a_cursor_is_rejected(epoch: str) -> None:
     with pytest.raises(ValueError, match="letters and digits"):
         SignalHub(epoch=epoch)
 
@@ -374,14 +374,14 @@ async def test_a_gone_owners_signals_go_stale_at_once_on_every_stream_that_carri
     both, only_b = hub.subscribe(["a", "b"]), hub.subscribe(["b"])
     await events_of(both)
     await events_of(only_b)
-    assert hub.orphan(gone) == ["a"]
-    assert hub.orphan(gone) == [], "said once"
+    assert hub.mark_orphaned(gone) == ["a"]
+    assert hub.mark_orphaned(gone) == [], "said once"
     (stale,) = await events_of(both)
     assert (stale.event, stale.id) == ("stale", ""), "named, with no cursor"
     assert orjson.loads(stale.data) == {"name": "a", "rev": 0}
     assert await only_b.next_batch(0.1) == b"", "a stream without that signal hears nothing"
     assert hub.get("a") == (0, 1), "the value and revision stay"
-    assert hub.orphan(None) == [], "signals nobody owns are nobody's orphans"
+    assert hub.mark_orphaned(None) == [], "signals nobody owns are nobody's orphans"
 
 
 async def test_a_late_or_resuming_subscriber_learns_a_signal_is_stale_after_its_snapshot() -> None:
@@ -390,7 +390,7 @@ async def test_a_late_or_resuming_subscriber_learns_a_signal_is_stale_after_its_
     hub.declare("a", {"n": 1}, owner=gone)
     hub.declare("b", 0)
     cursor = (await events_of(hub.subscribe(["a", "b"])))[-1].id
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
     late = _kinds(await events_of(hub.subscribe(["a", "b"])))
     assert [k for k, _ in late] == ["message", "message", "stale"]
     assert late[2][1] == {"name": "a", "rev": 0}
@@ -399,7 +399,7 @@ async def test_a_late_or_resuming_subscriber_learns_a_signal_is_stale_after_its_
     fetched = [orjson.loads(d) for d in hub.snapshots(["a", "b"])]
     assert fetched[0]["stale"] is True, "the snapshot endpoint says so too"
     assert "stale" not in fetched[1]
-    assert parse_change(orjson.dumps(fetched[0])).stale
+    assert parse_change(orjson.dumps(fetched[0])).orphaned
 
 
 async def test_an_orphan_declared_again_with_an_equal_value_ends_its_stale_by_a_snapshot() -> None:
@@ -408,7 +408,7 @@ async def test_an_orphan_declared_again_with_an_equal_value_ends_its_stale_by_a_
     hub.declare("a", {"n": 1}, owner=gone)
     sub = hub.subscribe(["a"])
     await events_of(sub)
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
     await events_of(sub)
     assert hub.declare("a", {"n": 1}, owner=new) == 1, "a revision, though the value is equal"
     (event,) = await events_of(sub)
@@ -426,7 +426,7 @@ async def test_a_change_of_an_orphan_ends_its_stale() -> None:
     hub = SignalHub()
     gone = object()
     hub.declare("a", 0, owner=gone)
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
     hub.set("a", 1)
     assert "stale" not in orjson.loads(hub.snapshots(["a"])[0])
 
@@ -436,13 +436,13 @@ async def test_closing_what_a_gone_owner_left_keeps_what_keep_says_to() -> None:
     gone = object()
     for name in ("k-abc/x", "k-def/y"):
         hub.declare(name, 0, owner=gone)
-    hub.orphan(gone)
-    closed = hub.close_owned(gone, keep=lambda name: name.startswith("k-abc/"))
+    hub.mark_orphaned(gone)
+    closed = hub.close_orphaned(gone, keep=lambda name: name.startswith("k-abc/"))
     assert closed == ["k-def/y"]
-    assert hub.owned(gone) == ["k-abc/x"], "kept, and still the gone owner's"
+    assert hub.owned_by(gone) == ["k-abc/x"], "kept, and still the gone owner's"
     assert "stale" in orjson.loads(hub.snapshots(["k-abc/x"])[0]), "kept stale"
-    assert hub.close_owned(gone) == ["k-abc/x"]
-    assert hub.owned(gone) == []
+    assert hub.close_orphaned(gone) == ["k-abc/x"]
+    assert hub.owned_by(gone) == []
 
 
 async def test_closing_what_a_gone_owner_left_spares_a_signal_taken_over_meanwhile() -> None:
@@ -452,28 +452,28 @@ async def test_closing_what_a_gone_owner_left_spares_a_signal_taken_over_meanwhi
     gone, new = object(), object()
     hub.declare("a", 0, owner=gone)
     hub.declare("b", 0, owner=gone)
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
 
     def keep(name: str) -> bool:
         if name == "a":
             hub.declare("a", 5, owner=new)
         return False
 
-    assert hub.close_owned(gone, keep) == ["b"]
+    assert hub.close_orphaned(gone, keep) == ["b"]
     assert hub.get("a") == (1, 5), "the fresh declare stays open"
-    assert hub.owned(new) == ["a"]
-    assert hub.orphans(gone) == []
+    assert hub.owned_by(new) == ["a"]
+    assert hub.orphaned_by(gone) == []
 
 
 async def test_a_gone_owners_signal_that_someone_changed_is_no_longer_its_orphan() -> None:
     hub = SignalHub()
     gone = object()
     hub.declare("a", 0, owner=gone)
-    hub.orphan(gone)
-    assert hub.orphans(gone) == ["a"]
+    hub.mark_orphaned(gone)
+    assert hub.orphaned_by(gone) == ["a"]
     hub.set("a", 1)  # live again: the change ended its stale
-    assert hub.orphans(gone) == []
-    assert hub.close_owned(gone) == []
+    assert hub.orphaned_by(gone) == []
+    assert hub.close_orphaned(gone) == []
     assert hub.get("a") == (1, 1)
 
 
@@ -487,7 +487,7 @@ async def test_a_scopes_kept_orphans_count_against_its_next_publishers_quota() -
     first, second = object(), object()
     hub.declare("k-a/x", 0, owner=first)
     hub.declare("k-a/y", 0, owner=first)
-    hub.orphan(first)  # the kernel reconnects: first is gone, its signals kept
+    hub.mark_orphaned(first)  # the kernel reconnects: first is gone, its signals kept
     with pytest.raises(LimitError, match="signals per publisher"):
         hub.declare("k-a/z", 0, owner=second)
     assert hub.declare("k-a/x", 1, owner=second) == 1, "taking its own back adds nothing"
@@ -496,7 +496,7 @@ async def test_a_scopes_kept_orphans_count_against_its_next_publishers_quota() -
         hub.declare("k-a/z", 0, owner=second)
     assert hub.declare("other", 0, owner=second) == 0, "outside the scope: its own quota"
     assert hub.declare("k-b/x", 0, owner=second) == 0, "another scope has its own"
-    assert hub.close_owned(first) == ["k-a/y"]
+    assert hub.close_orphaned(first) == ["k-a/y"]
     assert hub.declare("k-a/z", 0, owner=second) == 0, "room once the orphan closed"
 
 
@@ -523,7 +523,7 @@ def _nested_json(levels: int) -> bytes:
     return b"[" * levels + b"]" * levels
 
 
-async def test_a_first_declare_of_a_value_no_encoder_can_write_is_refused_and_stores_nothing() -> (
+async def test_a_first_declare_of_a_value_no_encoder_can_write_is_rejected_and_stores_nothing() -> (
     None
 ):
     hub = SignalHub()

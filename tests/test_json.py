@@ -75,7 +75,7 @@ def test_enum_subclasses_of_str_become_plain_strings() -> None:
         ({"arr": np.array([1.0, np.nan])}, "/arr/1", "finite number"),
     ],
 )
-def test_non_json_is_refused_naming_the_path(value: object, path: str, message: str) -> None:
+def test_non_json_is_rejected_naming_the_path(value: object, path: str, message: str) -> None:
     with pytest.raises(NotJSONError, match=message) as info:
         normalise(value)
     assert info.value.path == path

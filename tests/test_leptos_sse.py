@@ -128,7 +128,7 @@ def test_a_leptos_sse_stream_carries_ids_that_resume_as_our_own_do(server: Serve
     assert revs == [1, 2, 3, 4, 5]
 
 
-def test_an_unknown_format_is_refused_with_the_known_ones(server: Server) -> None:
+def test_an_unknown_format_is_rejected_with_the_known_ones(server: Server) -> None:
     server.hub.declare("a", 1)
     resp = httpx.get(
         server.url + "nb-sse-signals/events",

@@ -69,7 +69,7 @@ def test_a_trace_index_links_a_plotly_figure_widget(series: ServerSignal) -> Non
         ("signal", ("progress", 1.5), TypeError, "expected a trait name or a plotly trace"),
     ],
 )
-def test_bad_arguments_are_refused_with_what_was_expected(
+def test_bad_arguments_are_rejected_with_what_was_expected(
     series: ServerSignal, source: Any, target: Any, error: type[Exception], message: str
 ) -> None:
     objects: dict[str, Any] = {

@@ -127,26 +127,26 @@ def test_a_later_replace_makes_earlier_replaces_of_its_path_moot() -> None:
     assert _codec.loads(parcel.message)["patch"] == [replace("/n", 99), replace("/m", {})]
 
 
-def test_coalesced_changes_refused_as_too_big_are_sent_again_as_the_whole_value() -> None:
+def test_coalesced_changes_too_big_are_sent_again_as_the_whole_value() -> None:
     box = Box(value={"n": 1})
     box.change(replace("/n", 1))
     parcel = box.outbox.take(0.0)
     assert parcel is not None
     assert not parcel.whole
-    assert box.outbox.refused_as_too_big(parcel), "take again at once"
+    assert box.outbox.mark_too_big(parcel), "take again at once"
     again = box.outbox.take(0.0)
     assert again is not None
     assert again.whole
     assert _codec.loads(again.message) == {"op": "declare", "name": "k", "value": {"n": 1}}
 
 
-def test_a_whole_value_refused_as_too_big_is_not_taken_again_until_it_changes() -> None:
+def test_a_whole_value_too_big_is_not_taken_again_until_it_changes() -> None:
     box = Box(value="big")
     box.outbox.resend_whole()
     parcel = box.outbox.take(0.0)
     assert parcel is not None
     assert parcel.whole
-    assert not box.outbox.refused_as_too_big(parcel)
+    assert not box.outbox.mark_too_big(parcel)
     assert box.outbox.take(0.0) is None, "the same value would be refused again"
     box.value = "small"
     box.change(replace("", "small"))
@@ -156,12 +156,12 @@ def test_a_whole_value_refused_as_too_big_is_not_taken_again_until_it_changes() 
     assert _codec.loads(after.message)["value"] == "small"
 
 
-def test_while_the_hub_lacks_a_value_too_big_a_change_that_keeps_it_too_big_is_refused() -> None:
+def test_while_the_hub_lacks_a_value_too_big_a_change_that_keeps_it_too_big_is_rejected() -> None:
     box = Box(value="x" * 100)
     box.outbox.resend_whole()
     parcel = box.outbox.take(0.0)
     assert parcel is not None
-    box.outbox.refused_as_too_big(parcel)
+    box.outbox.mark_too_big(parcel)
     box.limit = 90  # a small change fits; the whole value does not
     with pytest.raises(LimitError, match="must hold the whole value"):
         box.change(replace("/0", 1))  # small, but the next message must carry all of it

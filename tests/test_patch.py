@@ -449,7 +449,7 @@ def test_json_equal_tells_lists_of_different_lengths_apart() -> None:
 
 
 @pytest.mark.parametrize("name", ["", "aaa", "ADD", "Add", "ad", None, 1])
-def test_an_op_name_that_is_not_one_of_the_six_is_refused(name: object) -> None:
+def test_an_op_name_that_is_not_one_of_the_six_is_rejected(name: object) -> None:
     doc: JSON = {"a": 1}
     with pytest.raises(PatchError, match="expected 'op' to be add/remove/replace/move/copy/test"):
         apply_patch(doc, [{"op": name, "path": "/b", "value": 2}])  # type: ignore[dict-item]

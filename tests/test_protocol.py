@@ -56,7 +56,7 @@ def test_with_id_adds_a_cursor_to_an_id_less_frame() -> None:
     assert event.id == "e-9"
 
 
-def test_field_values_with_line_breaks_are_refused() -> None:
+def test_field_values_with_line_breaks_are_rejected() -> None:
     with pytest.raises(ProtocolError, match="single-line"):
         proto.encode_event(b"x", event_id="a\nb")
 
@@ -99,7 +99,7 @@ def test_change_frame_is_the_change_event_built_in_one_step(name: str) -> None:
         (b'{"name": "a", "rev": 1, "patch": {}}', "list of operation objects"),
     ],
 )
-def test_bad_message_data_is_refused_with_what_was_expected(data: bytes, message: str) -> None:
+def test_bad_message_data_is_rejected_with_what_was_expected(data: bytes, message: str) -> None:
     with pytest.raises(ProtocolError, match=message):
         proto.parse_change(data)
 
@@ -120,7 +120,7 @@ def test_valid_keys_pass(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["", "a b", "é", "x" * 201, 5, None])
-def test_invalid_keys_are_refused(key: object) -> None:
+def test_invalid_keys_are_rejected(key: object) -> None:
     with pytest.raises(ProtocolError, match="signal key"):
         proto.check_key(key)
 
@@ -188,7 +188,7 @@ def test_leptos_sse_keeps_a_closed_or_refused_events_id_on_an_empty_patch() -> N
 
 
 def test_leptos_sse_drops_events_without_an_id_that_only_our_clients_read() -> None:
-    stale = proto.stale_frame("a", 3) + proto.STALE_FRAME
+    stale = proto.orphaned_frame("a", 3) + proto.BACKPLANE_LOST_FRAME
     refused = proto.encode_event(proto.refused_data("r", 2, "x"), event="refused")
     assert proto.leptos_sse_frames(stale + refused) == b""
 
@@ -196,7 +196,7 @@ def test_leptos_sse_drops_events_without_an_id_that_only_our_clients_read() -> N
 def test_leptos_sse_keeps_the_order_of_a_batch_and_decodes_as_named_events() -> None:
     batch = (
         proto.change_frame(b'"a"', 1, b"[]", b"e", 1)
-        + proto.stale_frame("a", 1)
+        + proto.orphaned_frame("a", 1)
         + proto.change_frame(b'"b"', 1, b'[{"op":"remove","path":"/x"}]', b"e", 2)
     )
     events = proto.SSEDecoder().decode(proto.leptos_sse_frames(batch).decode())

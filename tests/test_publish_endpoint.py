@@ -116,7 +116,7 @@ def test_publishing_without_the_secret_is_forbidden(
         ({"op": "close", "name": "zzz"}, "'zzz'"),
     ],
 )
-def test_bad_messages_are_refused_with_a_reason_and_change_nothing(
+def test_bad_messages_are_rejected_with_a_reason_and_change_nothing(
     server: Server, message: Any, error: str
 ) -> None:
     server.hub.declare("a", {"v": 1})
@@ -188,7 +188,7 @@ async def test_websocket_publisher_gets_one_reply_per_message(server: Server) ->
     assert server.hub.get("w") == (1, "nan")
 
 
-async def test_websocket_without_the_secret_is_refused(server: Server) -> None:
+async def test_websocket_without_the_secret_is_rejected(server: Server) -> None:
     url = server.url.replace("http", "ws") + "nb-sse-signals/publish"
     request = httpclient.HTTPRequest(
         url, headers={"Authorization": f"token {TOKEN}"}, request_timeout=5
@@ -270,7 +270,7 @@ def test_a_publish_body_over_the_limit_gets_a_json_413_before_any_of_it_is_read(
     assert server.hub.names() == []
 
 
-def test_a_publish_without_the_secret_is_refused_before_its_body_is_read(
+def test_a_publish_without_the_secret_is_rejected_before_its_body_is_read(
     server: Server,
 ) -> None:
     status, body = raw_exchange(server, post_head(server, 1_000, None), timeout=3)
@@ -314,7 +314,7 @@ def _raw_request(server: Server, head: str, body: bytes = b"", wait: float = 5.0
 
 
 @pytest.mark.parametrize("secret", [None, "wrong"])
-def test_a_publish_without_the_secret_is_refused_on_its_headers_and_its_body_never_read(
+def test_a_publish_without_the_secret_is_rejected_on_its_headers_and_its_body_never_read(
     server: Server, secret: str | None
 ) -> None:
     # 8 MB announced, none sent: a server that read bodies before checking the secret
@@ -330,7 +330,7 @@ def test_a_publish_without_the_secret_is_refused_on_its_headers_and_its_body_nev
     assert b"expected the publish secret" in answer
 
 
-def test_a_get_with_a_body_is_refused_on_its_headers_by_the_standalone_server() -> None:
+def test_a_get_with_a_body_is_rejected_on_its_headers_by_the_standalone_server() -> None:
     # Tornado's own rule (it reads a body before any handler runs), so the standalone
     # Tornado server's alone: an ASGI app is handed no body it does not ask for.
     with Server(token=TOKEN, publish_secret=SECRET) as server:
@@ -362,7 +362,7 @@ def test_a_chunked_publish_over_the_limit_is_a_413_and_changes_nothing() -> None
 
 
 @pytest.mark.parametrize(("method", "status"), [("GET", 400), ("PUT", 405), ("DELETE", 405)])
-def test_every_refusal_of_the_publish_endpoint_is_json(
+def test_every_rejection_of_the_publish_endpoint_is_json(
     server: Server, method: str, status: int
 ) -> None:
     resp = httpx.request(

@@ -12,7 +12,7 @@ from .conftest import SECRET, TOKEN, wait_until
 from .jupyter import free_port
 
 
-def test_a_wrong_publish_secret_is_refused(server: Server) -> None:
+def test_a_wrong_publish_secret_is_rejected(server: Server) -> None:
     with pytest.raises(TransportError, match="403"):
         Publisher.connect(server.url, "wrong-secret", timeout=5)
 

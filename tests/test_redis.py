@@ -622,7 +622,7 @@ async def test_an_orphan_declared_again_with_its_value_ends_stale_for_a_viewer_t
     hub.declare("x", {"n": 1}, owner=gone)
     sub = hub.subscribe(["x"])
     cursor = (await _events_of(sub))[-1].id
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
     assert [e.event for e in await _events_of(sub)] == ["stale"]
     sub.close()
     assert hub.declare("x", {"n": 1}, owner=new) == 1, "a revision, though equal"
@@ -642,14 +642,14 @@ def test_a_gone_owners_close_spares_a_signal_taken_over_meanwhile_through_redis(
     gone, new = object(), object()
     for name in ("a", "b"):
         hub.declare(name, 0, owner=gone)
-    hub.orphan(gone)
+    hub.mark_orphaned(gone)
 
     def keep(name: str) -> bool:
         if name == "a":  # re-declared (with its value) while the reaper works
             hub.declare("a", 0, owner=new)
         return False
 
-    assert hub.close_owned(gone, keep) == ["b"]
+    assert hub.close_orphaned(gone, keep) == ["b"]
     assert hub.get("a") == (1, 0)
     assert "a" in hub.names()
     assert "b" not in hub.names()
@@ -700,13 +700,13 @@ async def test_a_publisher_that_takes_over_on_another_hub_ends_the_stale_and_is_
     wait_until(lambda: "x" in b.names(), what="x on hub b")
     sub = a.subscribe(["x"])
     await _events_of(sub)
-    a.orphan(gone)
+    a.mark_orphaned(gone)
     assert [e.event for e in await _events_of(sub)] == ["stale"]
     assert b.declare("x", {"n": 1}, owner=back) == 1, "a revision, though equal"
     (change,) = await _events_of(sub)
     assert (change.event, parse_change(change.data).rev) == ("message", 1)
-    assert a.orphans(gone) == [], "live again on hub a"
-    assert a.close_owned(gone) == [], "so hub a's reaper leaves it open"
+    assert a.orphaned_by(gone) == [], "live again on hub a"
+    assert a.close_orphaned(gone) == [], "so hub a's reaper leaves it open"
     assert b.set("x", {"n": 2}) == 2
     assert b.declare("x", {"n": 2}, owner=back) == 2, "its owner again: a diff"
 
@@ -763,7 +763,7 @@ def test_an_unreachable_redis_is_a_clear_error_at_start(redis_server: RedisServe
     assert b"serving what this hub has" not in result.stderr, result.stderr
 
 
-def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
+def test_a_publisher_without_a_hub_rejects_a_change_over_the_message_limit(
     redis_server: RedisServer,
 ) -> None:
     with RedisPublisher(redis_server.url, message_bytes=1_000) as publisher:
@@ -782,7 +782,7 @@ def test_a_publisher_without_a_hub_refuses_a_change_over_the_message_limit(
         publisher.set("big", {"xs": ["y" * (17 * 1024 * 1024)]})
 
 
-def test_a_value_grown_by_small_patches_past_the_backplane_bound_is_refused_unchanged(
+def test_a_value_grown_by_small_patches_past_the_backplane_bound_is_rejected_unchanged(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
     redis_server: RedisServer,
 ) -> None:
@@ -844,7 +844,7 @@ def test_the_readmes_one_liner_publishes_to_a_fresh_redis(redis_server: RedisSer
             publisher.set("lood", 0.8)
 
 
-def test_bad_options_are_refused_with_a_clear_error() -> None:
+def test_bad_options_are_rejected_with_a_clear_error() -> None:
     with pytest.raises(ValueError, match="expected a redis://, rediss:// or unix:// URL"):
         RedisBackplane("http://127.0.0.1:6379")
     with pytest.raises(ValueError, match="expected maxlen and ttl of at least 1"):
@@ -853,7 +853,7 @@ def test_bad_options_are_refused_with_a_clear_error() -> None:
         RedisBackplane("redis://127.0.0.1:1/0", commit_threads=0)
 
 
-def test_changes_refused_during_an_outage_change_nothing_and_queue_nothing(
+def test_changes_rejected_during_an_outage_change_nothing_and_queue_nothing(
     redis_server: RedisServer,
 ) -> None:
     hub = SignalHub()
@@ -1041,7 +1041,7 @@ async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_decl
     wait_until(lambda: {"x", "y"} <= set(b.names()), what="x and y on hub b")
     sub = b.subscribe(["x", "y"])
     await _events_of(sub)
-    a.orphan(gone)  # its connection to hub a dropped
+    a.mark_orphaned(gone)  # its connection to hub a dropped
     (stale,) = await _events_of(sub)
     assert (stale.event, orjson.loads(stale.data)) == ("stale", {"name": "x", "rev": 0})
     assert shows_stale(b, "x")
@@ -1057,7 +1057,7 @@ async def test_a_publisher_gone_from_one_hub_shows_stale_on_every_hub_until_decl
     for hub in (a, b, c):
         wait_until(lambda hub=hub: hub.get("x")[0] == 1, what="revision 1 everywhere")
         assert not shows_stale(hub, "x")
-    assert a.orphans(gone) == []
+    assert a.orphaned_by(gone) == []
     c2, _ = local_hubs()
     assert not shows_stale(c2, "x"), "Redis says live too"
 
@@ -1068,14 +1068,14 @@ def test_a_stale_of_a_revision_that_changed_since_ends_nothing_and_changes_still
     (a, plane), (b, _) = local_hubs(), local_hubs()
     a.declare("x", 0)
     assert a.set("x", 1) == 1
-    plane.stale("x", 0)  # late: said of revision 0
-    plane.stale("nope", 0)  # of no signal at all
+    plane.orphaned("x", 0)  # late: said of revision 0
+    plane.orphaned("nope", 0)  # of no signal at all
     assert a.set("x", 2) == 2
     wait_until(lambda: b.get("x") == (2, 2), what="revision 2 on hub b")
     for hub in (a, b):
         assert not shows_stale(hub, "x")
     # A stale between two changes is an entry of the stream: the feed goes on past it.
-    plane.stale("x", 2)
+    plane.orphaned("x", 2)
     wait_until(lambda: shows_stale(b, "x"), what="stale on b")
     assert a.set("x", 3) == 3
     wait_until(lambda: b.get("x") == (3, 3), what="revision 3 on hub b")
@@ -1117,15 +1117,15 @@ def test_an_orphan_stays_stale_and_closable_when_redis_comes_back_empty(
     a, plane = local_hubs()
     gone = object()
     a.declare("x", {"n": 1}, owner=gone)
-    a.orphan(gone)
+    a.mark_orphaned(gone)
     before = a.epoch
     redis_server.restart()  # empty: hub a puts back what it has, the mark included
     wait_until(lambda: plane.live and a.epoch != before, what="a new epoch")
     b, _ = local_hubs()
     wait_until(lambda: "x" in b.names(), what="x put back")
     assert shows_stale(b, "x")
-    assert a.orphans(gone) == ["x"], "still hub a's orphan"
-    assert a.close_owned(gone) == ["x"], "which its reaper closes"
+    assert a.orphaned_by(gone) == ["x"], "still hub a's orphan"
+    assert a.close_orphaned(gone) == ["x"], "which its reaper closes"
     wait_until(lambda: "x" not in b.names(), what="closed on hub b too")
 
 
@@ -1138,10 +1138,10 @@ def test_another_hubs_stale_never_lets_this_hubs_old_owner_close_the_signal(
     wait_until(lambda: "x" in a.names(), what="x on hub a")
     assert a.declare("x", 0, owner=new) == 1  # it reconnected to hub a
     wait_until(lambda: b.get("x")[0] == 1, what="the takeover on hub b")
-    a.orphan(new)  # and dropped again; hub a keeps it (its kernel lives, say)
+    a.mark_orphaned(new)  # and dropped again; hub a keeps it (its kernel lives, say)
     wait_until(lambda: shows_stale(b, "x"), what="stale on b")
-    assert b.orphans(old) == [], "not hub b's orphan: its old owner left long ago"
-    assert b.close_owned(old) == []
+    assert b.orphaned_by(old) == [], "not hub b's orphan: its old owner left long ago"
+    assert b.close_orphaned(old) == []
     assert "x" in b.names()
     assert "x" in a.names()
 

@@ -251,7 +251,7 @@ def test_refresh_giving_old_up_is_refresh_and_its_undo_restores_old(
     assert json.dumps(given_up) == before
 
 
-def test_a_key_equal_to_a_published_one_but_not_a_str_is_still_refused() -> None:
+def test_a_key_equal_to_a_published_one_but_not_a_str_is_still_rejected() -> None:
     class Key(str):
         pass
 

@@ -58,7 +58,7 @@ async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() ->
     assert hub.get("s") == (4, {"n": 4})
 
 
-async def test_a_backplane_change_that_does_not_follow_is_refused_and_changes_nothing() -> None:
+async def test_a_backplane_change_that_does_not_follow_is_rejected_and_changes_nothing() -> None:
     hub, feed = _mirrored()
     feed.load("redis1", 5, [("s", 3, False, {"n": 3}, False)])
     assert not feed.apply(6, "s", 5, "c", b"[]"), "rev 4 is missing"
@@ -178,13 +178,13 @@ async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_st
     gone = object()
     hub.declare("s", 0, gone)  # (before the feed's first load: owned here)
     feed.load("redis1", 1, [("s", 0, False, 0, False)])
-    assert hub.orphan(gone) == ["s"]
+    assert hub.mark_orphaned(gone) == ["s"]
     assert feed.apply(2, "s", 1, "n", _nested_json(300))
     assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
     assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
     feed.load("redis1", 2, [("s", 1, False, Unreadable("bad"), False)])
     assert feed.apply(3, "s", 2, "c", b'[{"op":"add","path":"/0/0","value":1}]')
-    assert hub.orphans(gone) == []
+    assert hub.orphaned_by(gone) == []
 
 
 # -- a hub's own commits, applied from its plan and the engine's reply ---------------------

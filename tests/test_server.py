@@ -137,7 +137,7 @@ def read_events_with_token(server: Server, names: list[str], count: int) -> list
     return read_events(server, names, count, headers=headers)
 
 
-def test_a_change_over_the_message_limit_is_refused_in_process_too() -> None:
+def test_a_change_over_the_message_limit_is_rejected_in_process_too() -> None:
     # Over the WebSocket the hub's handshake tells set() the limit; in process, the
     # hub itself does: the same LimitError, before anything changes.
     with serve(port=0, limits=Limits(message_bytes=1_000)) as server:

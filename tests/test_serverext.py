@@ -176,7 +176,7 @@ def test_head_on_the_snapshot_endpoint_answers_the_status_only_behind_jupyters_a
     ],
     ids=["none", "jupyter-token", "wrong-secret"],
 )
-def test_the_publish_endpoint_refuses_anything_but_the_publish_secret(
+def test_the_publish_endpoint_rejects_anything_but_the_publish_secret(
     jupyter: JupyterServer, headers: dict[str, str]
 ) -> None:
     resp = httpx.post(

@@ -111,7 +111,7 @@ def test_a_mutate_block_that_raises_publishes_nothing(server: Server, publisher:
     assert server.hub.get(s.key) == (0, {"xs": [1, 2]})
 
 
-def test_mutate_refuses_a_scalar_value(publisher: Publisher) -> None:
+def test_mutate_rejects_a_scalar_value(publisher: Publisher) -> None:
     s = ServerSignal("n", 3, publisher=publisher)
     with pytest.raises(TypeError, match="use set"), s.mutate():
         pass
@@ -151,7 +151,7 @@ def test_changes_from_many_threads_all_land(server: Server, publisher: Publisher
     assert s.value == hub_value(server, s)
 
 
-def test_closing_tells_viewers_and_refuses_later_changes(
+def test_closing_tells_viewers_and_rejects_later_changes(
     server: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("c", {"v": 1}, publisher=publisher)
@@ -296,7 +296,7 @@ def _framed(key: str, value: str, base: int) -> int:
     return len(_codec.dumps(message)) + 2
 
 
-def test_a_change_at_the_hubs_message_limit_is_sent_and_one_byte_more_is_refused_by_set(
+def test_a_change_at_the_hubs_message_limit_is_sent_and_one_byte_more_is_rejected_by_set(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Over the real publish WebSocket, whose limit the hub's handshake tells the
@@ -331,7 +331,7 @@ def test_a_change_at_the_hubs_message_limit_is_sent_and_one_byte_more_is_refused
         server.stop()
 
 
-def test_an_append_refused_after_its_list_grew_in_place_changes_nothing(
+def test_an_append_rejected_after_its_list_grew_in_place_changes_nothing(
     server: Server, publisher: Publisher
 ) -> None:
     # set() extends the signal's own list in place for an append (no copy of it); a

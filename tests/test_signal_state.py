@@ -34,7 +34,7 @@ def test_client_rule_vector(case: dict[str, Any]) -> None:
         elif "closed" in step:
             state.close(step["closed"])
         elif "stale" in step:
-            state.stale(step["stale"])
+            state.mark_orphaned(step["stale"])
         elif "refused" in step:
             state.refuse(Refused("s", step["refused"]["rev"], step["refused"]["error"]))
         elif step.get("unreadable"):

@@ -54,7 +54,7 @@ def test_the_hub_tells_the_publisher_its_message_limit(publisher: Publisher) -> 
     assert publisher.transport.max_message_bytes == LIMIT
 
 
-def test_a_change_too_big_for_the_hub_is_refused_in_the_kernel_and_changes_nothing(
+def test_a_change_too_big_for_the_hub_is_rejected_in_the_kernel_and_changes_nothing(
     small_hub: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("big", {"v": 0}, publisher=publisher, scope="k-t")
@@ -164,7 +164,7 @@ def test_frames_keep_order_and_fit_the_limit_unless_a_message_is_too_big_alone(
         assert size <= limit or len(frame) == 1
 
 
-def test_a_change_exactly_at_the_limit_is_sent_and_one_byte_more_is_refused(
+def test_a_change_exactly_at_the_limit_is_sent_and_one_byte_more_is_rejected(
     small_hub: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("edge", "", publisher=publisher, scope="k-t")
@@ -181,7 +181,7 @@ def test_a_change_exactly_at_the_limit_is_sent_and_one_byte_more_is_refused(
     assert s.value == fits
 
 
-def test_a_value_grown_past_the_limit_that_the_hub_lost_refuses_changes_until_it_fits(
+def test_a_value_grown_past_the_limit_that_the_hub_lost_rejects_changes_until_it_fits(
     small_hub: Server, publisher: Publisher
 ) -> None:
     s = ServerSignal("lost", [], publisher=publisher, scope="k-t")
@@ -263,7 +263,7 @@ def test_a_wrong_secret_is_reported_with_the_hubs_own_reason(server: Server) -> 
     with pytest.raises(transport_module.TransportError) as caught:
         Publisher.connect(server.url, "not-the-secret", timeout=5)
     message = str(caught.value)
-    assert "refused the connection (HTTP 403)" in message
+    assert "rejected the connection (HTTP 403)" in message
     assert "expected the publish secret in X-Signals-Publish-Secret" in message
     assert "cannot reach" not in message, "the hub was reached"
 

@@ -25,7 +25,7 @@ import { Signal } from "./signal.js";
  */
 
 /** @type {Record<string, Status>} */
-const STATUS_OF_STATE = { empty: "connecting", live: "live", resync: "stale", stale: "stale", refused: "error", closed: "closed" };
+const STATUS_OF_STATE = { empty: "connecting", live: "live", resync: "stale", orphaned: "stale", refused: "error", closed: "closed" };
 
 /**
  * Follow signal `name` over `model`'s comm. The listener gets every value and
@@ -110,8 +110,8 @@ export function followComm(model, name, listener, options = {}) {
             // With a name: its publisher is gone. `{}` (a hub that lost its backplane)
             // says the value may be behind until the next event: for this one signal.
             const stale = parseStale(data);
-            if (!stale) signal.stale(signal.rev);
-            else if (stale.name === name) signal.stale(stale.rev);
+            if (!stale) signal.markOrphaned(signal.rev);
+            else if (stale.name === name) signal.markOrphaned(stale.rev);
           } else if (event === REFUSED_EVENT) {
             const refused = parseRefused(data);
             if (refused.name === name) signal.refuse(refused);

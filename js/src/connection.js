@@ -186,9 +186,9 @@ class Connection {
         // `{}`: the hub lost its backplane (Redis): what it shows may be behind until
         // its next event (the snapshots it sends once it is back in step). With a
         // name: that signal's publisher is gone; only its widgets show it.
-        else if (type === STALE_EVENT) this.#stale(event.data);
+        else if (type === STALE_EVENT) this.#onStaleEvent(event.data);
         // The hub cannot serve one signal: only its widgets show `error`.
-        else if (type === REFUSED_EVENT) this.#refused(event.data);
+        else if (type === REFUSED_EVENT) this.#onRefusedEvent(event.data);
       },
       error: (gaveUp) => {
         if (gaveUp) this.#fail(names);
@@ -225,10 +225,10 @@ class Connection {
   }
 
   /** @param {string} data */
-  #stale(data) {
+  #onStaleEvent(data) {
     try {
       const stale = parseStale(data);
-      if (stale) this.entries.get(stale.name)?.signal.stale(stale.rev);
+      if (stale) this.entries.get(stale.name)?.signal.markOrphaned(stale.rev);
       else this.#setStatus("stale");
     } catch (error) {
       this.#log.error(`[nb_sse_signals] ignoring a bad stale event: ${/** @type {Error} */ (error).message}`);
@@ -236,7 +236,7 @@ class Connection {
   }
 
   /** @param {string} data */
-  #refused(data) {
+  #onRefusedEvent(data) {
     try {
       const refused = parseRefused(data);
       this.entries.get(refused.name)?.signal.refuse(refused);
@@ -307,7 +307,7 @@ class Connection {
     if (entry.failed || state === "refused") return "error";
     if (state === "closed") return "closed";
     if (this.status !== "live") return this.status;
-    if (state === "resync" || state === "stale") return "stale";
+    if (state === "resync" || state === "orphaned") return "stale";
     return state === "empty" ? "connecting" : "live";
   }
 

@@ -151,7 +151,7 @@ export class Election {
   /**
    * @param {{ signal?: AbortSignal, steal?: boolean }} options
    * @param {AbortController} [queued]
-   * @returns {Promise<void>} once granted or refused
+   * @returns {Promise<void>} once granted or declined
    */
   #acquire(options, queued) {
     const held = {};

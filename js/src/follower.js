@@ -82,7 +82,7 @@ export class Follower {
     this.#watchdog = undefined;
     this.#asked = false;
     this.#group.streamStatus = "closed";
-    this.#tab.stale();
+    this.#tab.showStale();
     void this.#election
       .takeOver(() => this.#log.warn(`[nb_sse_signals] the tab holding the connection to ${this.#group.base} does not answer; taking over`))
       .finally(() => this.#tab.watch()); // whichever role this tab has by then

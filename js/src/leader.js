@@ -284,7 +284,7 @@ export class Leader {
     this.#group.streamStatus = status;
     this.postState();
     if (status === "live") this.#tab.coverage();
-    else if (status === "retrying") this.#tab.stale();
+    else if (status === "retrying") this.#tab.showStale();
   }
 
   /**

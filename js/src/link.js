@@ -101,7 +101,7 @@ export function linkTrait(source, target, trait, report) {
       report("");
     } catch (error) {
       // A view of the target that could not take it (Backbone runs them inside `set`).
-      report(`the target refused it: ${error instanceof Error ? error.message : String(error)}`);
+      report(`the target rejected it: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
   source.on("change:value", copy);

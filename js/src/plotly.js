@@ -144,7 +144,7 @@ export function describe(value) {
 /**
  * Keeps trace `trace` of every view of `figure` equal to `source`'s value.
  * Returns the function that stops it. `report` hears why a value was not drawn
- * (a value that is not a series, plotly refusing it), and "" once one is.
+ * (a value that is not a series, plotly rejecting it), and "" once one is.
  * @param {WidgetModel} source
  * @param {WidgetModel} figure
  * @param {number} trace
@@ -193,7 +193,7 @@ export function follow(source, figure, trace, plotly, report = () => {}) {
   const enqueue = () => {
     queue = queue
       .then(sync)
-      .catch((error) => report(`plotly refused it: ${error instanceof Error ? error.message : String(error)}`));
+      .catch((error) => report(`plotly rejected it: ${error instanceof Error ? error.message : String(error)}`));
   };
   let queued = false;
   const onChange = () => {

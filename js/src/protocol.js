@@ -3,9 +3,9 @@ import { ProtocolError } from "./errors.js";
 
 /**
  * @typedef {{ op: string, path: string, from?: string, value?: unknown }} Operation
- * @typedef {{ name: string, rev: number, patch: Operation[], stale?: boolean }} SignalMessage
- *   One `message` event: a change, or a snapshot (one root `replace`). `stale`: a
- *   snapshot fetched while the signal's publisher is gone.
+ * @typedef {{ name: string, rev: number, patch: Operation[], orphaned?: boolean }} SignalMessage
+ *   One `message` event: a change, or a snapshot (one root `replace`). `orphaned`: a
+ *   snapshot fetched while the signal is orphaned (the wire's `"stale": true`).
  * @typedef {{ name: string, rev: number }} ClosedMessage
  *   The data of a `closed` event, and of a per-signal `stale` event.
  * @typedef {{ name: string, rev: number, error: string }} RefusedMessage
@@ -18,8 +18,8 @@ import { ProtocolError } from "./errors.js";
 export const EVENTS_PATH = "nb-sse-signals/events";
 export const SNAPSHOT_PATH = "nb-sse-signals/snapshot";
 /**
- * Named events besides `message` and `closed`. `stale`: with a name, that signal's
- * publisher is gone; `{}`, the hub lost its backplane. `refused`: the hub cannot
+ * Named events besides `message` and `closed`. `stale`: with a name, that signal is
+ * orphaned (its publisher is gone); `{}`, backplane lost. `refused`: the hub cannot
  * serve that signal. Not "error": EventSource gives server events of that name to
  * the same listeners as its connection errors.
  */
@@ -118,7 +118,7 @@ export function checkMessage(data) {
   }
   /** @type {SignalMessage} */
   const message = { name, rev, patch };
-  if (/** @type {Record<string, unknown>} */ (data).stale === true) message.stale = true;
+  if (/** @type {Record<string, unknown>} */ (data).stale === true) message.orphaned = true;
   return message;
 }
 
@@ -161,7 +161,7 @@ export function parseStale(text) {
 }
 
 /**
- * Validate a refusal, `{"name", "rev", "error"}`.
+ * Validate a refused item, `{"name", "rev", "error"}`.
  *
  * @param {unknown} data decoded JSON
  * @returns {RefusedMessage}
@@ -187,7 +187,8 @@ export function parseRefused(text) {
 }
 
 /**
- * Whether an item of the snapshot endpoint's answer is a refusal.
+ * Whether an item of the snapshot endpoint's answer is a refused item (the hub
+ * cannot serve that signal).
  *
  * @param {SignalMessage | RefusedMessage} item
  * @returns {item is RefusedMessage}
@@ -198,7 +199,7 @@ export function isRefused(item) {
 
 /**
  * Parse the body of `GET nb-sse-signals/snapshot`: a JSON array of snapshot
- * messages, and of refusals for signals the hub cannot serve.
+ * messages, and of refused items for signals the hub cannot serve.
  *
  * @param {unknown} data decoded JSON
  * @returns {(SignalMessage | RefusedMessage)[]}

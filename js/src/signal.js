@@ -8,10 +8,10 @@ import { checkSnapshots, isRefused, isSnapshot } from "./protocol.js";
 /**
  * @typedef {import("./protocol.js").SignalMessage} SignalMessage
  * @typedef {import("./protocol.js").RefusedMessage} RefusedMessage
- * @typedef {"empty" | "live" | "resync" | "stale" | "refused" | "closed"} SignalState
+ * @typedef {"empty" | "live" | "resync" | "orphaned" | "refused" | "closed"} SignalState
  *   empty: no value yet; live: value at `rev`; resync: value at `rev` is
- *   shown while a newer one is fetched; stale: the hub said its publisher is
- *   gone (the value stands still); refused: the hub cannot serve its value
+ *   shown while a newer one is fetched; orphaned: the hub said its publisher is
+ *   gone (the value stands still; shown as the status `stale`); refused: the hub cannot serve its value
  *   (the last good one stays); closed: the publisher closed it.
  * @typedef {{ warn(...data: unknown[]): void }} Logger
  * @typedef {{
@@ -40,7 +40,7 @@ export class Signal {
   /** The hub said its publisher is gone (a per-signal `stale` event). */
   orphaned = false;
   /** The revision the latest `stale` event named: a fetched snapshot past it is newer news. */
-  #staleRev = -1;
+  #orphanedRev = -1;
   /** Why the hub cannot serve it (a `refused` event); "" if it can. */
   refused = "";
 
@@ -86,7 +86,7 @@ export class Signal {
     if (this.closed) return "closed";
     if (this.refused) return "refused";
     if (this.#episode) return "resync";
-    if (this.orphaned) return "stale";
+    if (this.orphaned) return "orphaned";
     return this.rev < 0 ? "empty" : "live";
   }
 
@@ -134,16 +134,16 @@ export class Signal {
   }
 
   /**
-   * Take a per-signal `stale` event: its publisher is gone. The value stays and
+   * Take a per-signal `stale` event: its publisher is gone (orphaned). The value stays and
    * shows stale until the next snapshot or change of it; if the hub is further
    * than we are, fetch (as after `closed`).
    *
    * @param {number} rev
    */
-  stale(rev) {
+  markOrphaned(rev) {
     if (this.#disposed) return;
     this.orphaned = true;
-    this.#staleRev = rev;
+    this.#orphanedRev = rev;
     if (rev > this.rev) this.#resync(`stale at revision ${rev}, we have ${this.rev}`);
     this.#changed();
   }
@@ -235,8 +235,8 @@ export class Signal {
     // the stream's copy of that change is then a duplicate we would ignore). At that
     // very revision, it may have been taken before the stale: keep the stale.
     if (reopens) this.closed = this.orphaned = false;
-    else if (!message.stale && message.rev > this.#staleRev) this.orphaned = false;
-    if (message.stale) this.orphaned = true;
+    else if (!message.orphaned && message.rev > this.#orphanedRev) this.orphaned = false;
+    if (message.orphaned) this.orphaned = true;
     this.refused = "";
     this.#episode = null;
     this.#options.clearTimeout(this.#timer);

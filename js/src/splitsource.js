@@ -1,6 +1,6 @@
 // A subscription past what one request may carry, split across streams.
 //
-// A hub refuses a stream of more than `signals_per_subscription` names (1,000 by
+// A hub rejects a stream of more than `signals_per_subscription` names (1,000 by
 // default: 400) or a URL over `header_bytes` (64 KiB: 414), and the browser then
 // retries for ever with every widget in `error`. So names are cut into chunks
 // that fit both, one EventSource each, merged here into what looks like one
@@ -161,7 +161,7 @@ export class SplitSource {
  * @param {string} base
  * @param {string[]} names
  * @param {string} token
- * @param {boolean} [why] whether to ask for the reason of a refusal
+ * @param {boolean} [why] whether to ask for the reason of a rejection
  * @returns {Promise<{ status: number, reason: string }>} status 0 for a network error
  */
 export async function probe(fetch, base, names, token, why = true) {

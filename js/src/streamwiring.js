@@ -161,7 +161,7 @@ export function openEventSource(options, base, names, query, on) {
  * @param {string} base
  * @param {string} token
  * @param {string[]} names
- * @param {boolean} [why] whether to ask for the reason of a refusal (splitsource.js's `probe`)
+ * @param {boolean} [why] whether to ask for the reason of a rejection (splitsource.js's `probe`)
  * @returns {Promise<{ answer: Answer, unknown: string[] }>} `answer`: for all of them
  */
 export async function findUnknown(options, base, token, names, why = true) {

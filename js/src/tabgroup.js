@@ -9,7 +9,7 @@ import { Follower } from "./follower.js";
 import { Leader } from "./leader.js";
 import { parseMessage, isSnapshot } from "./protocol.js";
 import { RelaySource } from "./relaysource.js";
-import { whyNot } from "./tabframes.js";
+import { whyNot } from "./tabmessages.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener
@@ -45,7 +45,7 @@ import { whyNot } from "./tabframes.js";
  *   deliver(frame: Frame): void,
  *   localWant(): Wanted,
  *   coverage(): void,
- *   stale(): void,
+ *   showStale(): void,
  *   followState(state: State): void,
  *   announce(): void,
  *   watch(): void,
@@ -120,7 +120,7 @@ export class TabGroup {
       deliver: (frame) => this.#deliver(frame),
       localWant: () => this.#localWant(),
       coverage: () => this.#coverage(),
-      stale: () => this.#stale(),
+      showStale: () => this.#showStale(),
       followState: (state) => this.#followState(state),
       announce: () => this.#announce(),
       watch: () => this.#follower?.watch(),
@@ -200,7 +200,7 @@ export class TabGroup {
   }
 
   /** The leader is gone or its stream broke: what we show may be behind. */
-  #stale() {
+  #showStale() {
     for (const source of this.sources) source.fail(false);
   }
 
@@ -276,7 +276,7 @@ export class TabGroup {
       case "bye":
         if (!leader && message.from === this.leaderId) {
           this.streamStatus = "closed";
-          this.#stale();
+          this.#showStale();
           this.#follower?.watch();
         }
     }
@@ -295,7 +295,7 @@ export class TabGroup {
     this.term = term;
     this.leaderId = from;
     this.streamStatus = "connecting";
-    this.#stale();
+    this.#showStale();
     this.#announce();
     return true;
   }
@@ -307,15 +307,15 @@ export class TabGroup {
     this.streamStatus = state.status;
     this.streamNames = state.names;
     if (state.status === "live") this.#coverage();
-    else if (state.status === "retrying") this.#stale();
+    else if (state.status === "retrying") this.#showStale();
     else if (state.status === "failed") {
-      // The hub refused the stream: each tab's pool finds out why for its own
+      // The hub rejected the stream: each tab's pool finds out why for its own
       // names (and leaves unknown ones out), as it does with a stream of its own.
       const unknown = new Set(state.unknown);
       for (const source of [...this.sources]) {
         if (unknown.size === 0 || source.names.some((name) => unknown.has(name))) source.fail(true);
       }
-    } else if (state.status === "closed" && was === "live") this.#stale();
+    } else if (state.status === "closed" && was === "live") this.#showStale();
   }
 
   #heard() {
@@ -334,7 +334,7 @@ export class TabGroup {
     this.#follower = null;
     this.streamStatus = "connecting";
     this.streamNames = [];
-    this.#stale();
+    this.#showStale();
     this.#leader = new Leader(this, this.#tab, this.#election, this.#options, previous);
     this.#leader.start();
   }
@@ -344,7 +344,7 @@ export class TabGroup {
     this.#leader?.close();
     this.#leader = null;
     this.streamStatus = "closed";
-    this.#stale();
+    this.#showStale();
     this.#follow();
     this.#follower?.watch();
   }
@@ -395,7 +395,7 @@ export class TabGroup {
     this.#frozen = false;
     this.#election.holdTabLock();
     this.have.clear();
-    this.#stale();
+    this.#showStale();
     this.#follow();
     this.#election.wait();
     this.#post({ t: "ping", from: this.tabId });

@@ -3,7 +3,7 @@
 // come from anyone: a sensor, a web API) only ever becomes a text node's data or
 // an attribute's value, set through the DOM, never parsed as HTML. Where even
 // an attribute value can run script or fetch (event handlers, `style`, URLs),
-// placeholders are refused or the value is checked (docs/security.md).
+// placeholders are rejected or the value is checked (docs/security.md).
 import { SignalsError } from "./errors.js";
 import { select } from "./patch.js";
 
@@ -135,19 +135,19 @@ export class Template {
       if (node.nodeType === 3) {
         const data = /** @type {Text} */ (node).data;
         if (!data.includes(OPEN)) continue;
-        this.#refuseSealed(node.parentNode, data, true);
+        this.#rejectSealed(node.parentNode, data, true);
         this.#bindings.push({ node: /** @type {Text} */ (node), parts: split(data) });
       } else if (node.nodeType === 1) {
         const element = /** @type {Element} */ (node);
-        if (element.tagName.includes(OPEN)) throw this.#refuse(element.tagName, "in a tag name");
+        if (element.tagName.includes(OPEN)) throw this.#reject(element.tagName, "in a tag name");
         for (const attribute of [...element.attributes]) {
           const { name, value } = attribute;
-          if (name.includes(OPEN)) throw this.#refuse(name, "in an attribute name (quote the value it belongs to)");
+          if (name.includes(OPEN)) throw this.#reject(name, "in an attribute name (quote the value it belongs to)");
           if (!value.includes(OPEN)) continue;
-          this.#refuseSealed(element, value, false);
+          this.#rejectSealed(element, value, false);
           const local = localName(attribute);
           if (local.startsWith("on") || local === "style" || local === "srcdoc") {
-            throw this.#refuse(value, `in the ${local} attribute (a value there could run script or load things)`);
+            throw this.#reject(value, `in the ${local} attribute (a value there could run script or load things)`);
           }
           this.#bindings.push({ element, name, parts: split(value), url: URL_ATTRIBUTES.has(local) });
         }
@@ -156,18 +156,18 @@ export class Template {
   }
 
   /**
-   * Refuse a placeholder found in `marked` (text in `node`, or an attribute of
+   * Reject a placeholder found in `marked` (text in `node`, or an attribute of
    * `node`) if `node` or an element around it is sealed, or the text is raw text.
    *
    * @param {Node | null} node
    * @param {string} marked
    * @param {boolean} text
    */
-  #refuseSealed(node, marked, text) {
+  #rejectSealed(node, marked, text) {
     for (let at = node; at && at.nodeType === 1; at = at.parentNode) {
       const name = localName(/** @type {Element} */ (at));
       const why = SEALED_ELEMENTS.get(name) ?? (text || at !== node ? RAW_TEXT_ELEMENTS.has(name) && "its text is markup" : "");
-      if (why) throw this.#refuse(marked, `inside <${name}> (${why})`);
+      if (why) throw this.#reject(marked, `inside <${name}> (${why})`);
     }
   }
 
@@ -175,7 +175,7 @@ export class Template {
    * @param {string} where the marked text the placeholder was found in
    * @param {string} why
    */
-  #refuse(where, why) {
+  #reject(where, why) {
     const index = Number(new RegExp(MARK.source).exec(where)?.[1] ?? 0);
     return new SignalsError(`template: the placeholder {${this.#keys[index]}} may not stand ${why}`);
   }

@@ -83,7 +83,7 @@ describe("linkTrait", () => {
     /** @type {string[]} */
     const reports = [];
     assert.doesNotThrow(() => linkTrait(source, target, "value", (p) => reports.push(p)));
-    assert.deepEqual(reports, ["the target refused it: cannot draw"]);
+    assert.deepEqual(reports, ["the target rejected it: cannot draw"]);
   });
 });
 

@@ -243,7 +243,7 @@ describe("follow", () => {
     const reports = [];
     const stop = follow(source, figure, 3, () => plotly, (p) => reports.push(p));
     await settle();
-    assert.match(reports[0], /^plotly refused it: /);
+    assert.match(reports[0], /^plotly rejected it: /);
     stop();
   });
 });

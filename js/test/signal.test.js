@@ -272,13 +272,13 @@ describe("Signal", () => {
   test("stale: the value stays, shows stale, and a hub further than us is fetched once", async () => {
     const { signal, clock, calls, answer, log } = setup();
     signal.receive(snapshot("s", 2, { count: 2 }));
-    signal.stale(2);
-    assert.equal(signal.state, "stale");
+    signal.markOrphaned(2);
+    assert.equal(signal.state, "orphaned");
     assert.equal(signal.orphaned, true);
     assert.equal(signal.fetching, false, "at our revision: nothing to fetch");
     clock.tick(60_000);
     assert.equal(calls.length, 0);
-    signal.stale(4);
+    signal.markOrphaned(4);
     assert.equal(signal.state, "resync");
     assert.equal(signal.fetching, true);
     assert.match(log.lines.join("\n"), /s: stale at revision 4, we have 2; fetching a snapshot/);
@@ -286,17 +286,17 @@ describe("Signal", () => {
     assert.equal(calls.length, 1);
     await answer(200, [{ ...snapshot("s", 4, { count: 4 }), stale: true }]);
     assert.deepEqual(signal.value, { count: 4 });
-    assert.equal(signal.state, "stale", "the hub marked the snapshot stale: still orphaned");
+    assert.equal(signal.state, "orphaned", "the hub marked the snapshot stale: still orphaned");
     assert.equal(signal.fetching, false);
   });
 
   test("a fetched snapshot past the stale revision, unmarked, ends the stale; at it, keeps it", async () => {
     const { signal, clock, answer } = setup();
     signal.receive(snapshot("s", 1, { count: 1 }));
-    signal.stale(3);
+    signal.markOrphaned(3);
     clock.tick(0);
     await answer(200, [snapshot("s", 3, { count: 3 })]);
-    assert.equal(signal.state, "stale", "taken at the stale's own revision: may predate it");
+    assert.equal(signal.state, "orphaned", "taken at the stale's own revision: may predate it");
     signal.resync("test");
     clock.tick(250); // no patch applied since the last resync: the second waits
     await answer(200, [snapshot("s", 4, { count: 4 })]);
@@ -307,13 +307,13 @@ describe("Signal", () => {
   test("a snapshot on the stream ends stale and closed; a change ends stale too", () => {
     const { signal } = setup();
     signal.receive(snapshot("s", 0, { count: 0 }));
-    signal.stale(0);
+    signal.markOrphaned(0);
     signal.close(0);
     assert.equal(signal.state, "closed");
     signal.receive(snapshot("s", 1, { count: 1 }));
     assert.equal(signal.state, "live");
     assert.equal(signal.closed, false);
-    signal.stale(1);
+    signal.markOrphaned(1);
     signal.receive(setCount(2, 2));
     assert.equal(signal.state, "live");
     assert.equal(signal.orphaned, false);
@@ -405,7 +405,7 @@ describe("Signal", () => {
     signal.receive(setCount(1, 1));
     signal.receive(snapshot("s", 5, { count: 5 }));
     signal.close(3);
-    signal.stale(3);
+    signal.markOrphaned(3);
     signal.refuse({ name: "s", rev: 3, error: "x" });
     signal.resync("x");
     clock.tick(60_000);

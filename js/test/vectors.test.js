@@ -51,7 +51,7 @@ describe("client-rule vectors shared with the Python follower", () => {
         const where = `step ${index} ${JSON.stringify(step)}`;
         if (step.message) signal.receive(step.message);
         else if (step.closed !== undefined) signal.close(step.closed);
-        else if (step.stale !== undefined) signal.stale(step.stale);
+        else if (step.stale !== undefined) signal.markOrphaned(step.stale);
         else if (step.refused) signal.refuse({ name: "s", ...step.refused });
         else if (step.unreadable) signal.resync("a message could not be read");
         else if (step.answer || step.answer_fails) {

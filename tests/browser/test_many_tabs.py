@@ -227,13 +227,13 @@ def check_many_tabs(browser: Browser, server: JupyterServer, app: str, shot: Pat
             f"the hub counts one subscriber for all {TABS} tabs: {output}"
         )
 
-        holder = next(page for page in pages if page.evaluate("window.__eventSources.open"))
-        rest = [page for page in pages if page is not holder]
+        leader_page = next(page for page in pages if page.evaluate("window.__eventSources.open"))
+        rest = [page for page in pages if page is not leader_page]
         # From here on, every revision: a reopen for a tab that joins sends snapshots
         # (a jump is allowed then), a hand-over resumes from the cursor (none is).
         for page in rest:
             page.evaluate("window.__ticks = window.__ticks.slice(-1)")
-        holder.close()
+        leader_page.close()
         before, after = all_moving(rest, timeout=5, by=3)
         assert all(a >= b + 3 for a, b in zip(after, before, strict=True)), (
             f"every other tab updates again within 5 s: {before} -> {after}"

@@ -1,5 +1,5 @@
 """A page that follows more signals than one request may name, in a real Chromium
-against the standalone server: the subscription is split across streams, not refused."""
+against the standalone server: the subscription is split across streams, not rejected."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ def test_a_page_past_the_hubs_limits_of_one_request_follows_every_signal(
 ) -> None:
     context = browser.new_context()
     page, log = new_page(context)
-    refusals: list[str] = []
+    rejections: list[str] = []
     page.on(
         "response",
-        lambda r: refusals.append(f"{r.status} {r.url[:100]}") if r.status >= 400 else None,
+        lambda r: rejections.append(f"{r.status} {r.url[:100]}") if r.status >= 400 else None,
     )
     page.add_init_script(COUNT_EVENT_SOURCES)
     # A blank page of the server's origin (the client module is same-origin there).
@@ -73,5 +73,5 @@ def test_a_page_past_the_hubs_limits_of_one_request_follows_every_signal(
         names = parse_qs(urlsplit(url).query)["signal"]
         assert len(names) <= 1_000, len(names)
         assert len(url) <= 32 * 1024, len(url)
-    assert refusals == [], refusals
+    assert rejections == [], rejections
     assert log.errors == [], log.errors

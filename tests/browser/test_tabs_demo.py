@@ -24,9 +24,9 @@ def open_streams(pages: list[Page]) -> int:
 
 
 def leader(pages: list[Page]) -> Page:
-    holders = [page for page in pages if page.evaluate("window.__eventSources.open") == 1]
-    assert len(holders) == 1, f"{len(holders)} tabs hold a stream"
-    return holders[0]
+    leaders = [page for page in pages if page.evaluate("window.__eventSources.open") == 1]
+    assert len(leaders) == 1, f"{len(leaders)} tabs hold a stream"
+    return leaders[0]
 
 
 def test_eight_demo_tabs_share_one_stream_and_survive_losing_the_tab_that_holds_it(
@@ -60,9 +60,9 @@ def test_eight_demo_tabs_share_one_stream_and_survive_losing_the_tab_that_holds_
         after = [count(page) for page in pages]
         assert all(b > a for a, b in zip(before, after, strict=True)), (before, after)
 
-        holder = leader(pages)
-        rest = [page for page in pages if page is not holder]
-        holder.close()
+        leader_page = leader(pages)
+        rest = [page for page in pages if page is not leader_page]
+        leader_page.close()
         # Within 5 s every other tab shows the counter moving again.
         seen = [count(page) for page in rest]
         deadline = time.monotonic() + 5

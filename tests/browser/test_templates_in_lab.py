@@ -46,7 +46,7 @@ ACCEPTED = {
     + _each('<image href="{/#}"/><use href="{/#}"/>')
     + "</svg>",
 }
-REFUSED = {
+REJECTED = {
     "svg-style": ("<svg><style>text{fill:{/7}}</style></svg>", "inside <style>"),
     "svg-STYLE": ("<svg><STYLE>*{fill:{/7}}</STYLE></svg>", "inside <style>"),
     "svg-script": ("<svg><script>{/0}</script></svg>", "inside <script>"),
@@ -61,10 +61,10 @@ REFUSED = {
 }
 
 
-def test_templates_in_html_and_svg_keep_hostile_values_data_and_refused_ones_say_why(
+def test_templates_in_html_and_svg_keep_hostile_values_data_and_rejected_ones_say_why(
     browser: Browser, lab: JupyterServer
 ) -> None:
-    templates = {**ACCEPTED, **{k: source for k, (source, _) in REFUSED.items()}}
+    templates = {**ACCEPTED, **{k: source for k, (source, _) in REJECTED.items()}}
     name = write_notebook(
         lab,
         "templates.ipynb",
@@ -82,7 +82,7 @@ def test_templates_in_html_and_svg_keep_hostile_values_data_and_refused_ones_say
         run_all(page)
         for key in ACCEPTED:
             expect(page.locator(f".tpl-{key} .nb-sse-signals-status-live")).to_have_count(1)
-        for key, (_, why) in REFUSED.items():
+        for key, (_, why) in REJECTED.items():
             expect(page.locator(f".tpl-{key} .nb-sse-signals-failed")).to_contain_text(
                 "may not stand " + why, timeout=20_000
             )

@@ -52,7 +52,7 @@ def test_a_client_that_never_finishes_its_headers_is_cut_off(strict: Server) -> 
         sock.close()
 
 
-def test_past_the_connection_cap_new_connections_are_refused_and_old_ones_served(
+def test_past_the_connection_cap_new_connections_are_rejected_and_old_ones_served(
     strict: Server,
 ) -> None:
     idle = [dial(strict) for _ in range(20)]

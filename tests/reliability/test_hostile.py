@@ -91,7 +91,7 @@ SETTINGS = settings(
 
 @SETTINGS
 @given(message=messages)
-def test_any_publish_message_is_applied_whole_or_refused_with_a_reason(
+def test_any_publish_message_is_applied_whole_or_rejected_with_a_reason(
     server: Server, canary: Canary, message: Any
 ) -> None:
     if "target" not in server.hub.names():

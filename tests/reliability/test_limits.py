@@ -57,7 +57,7 @@ def post(server: Server, body: Any) -> httpx.Response:
     )
 
 
-def test_a_message_too_large_is_refused_with_413_and_json(small: Server) -> None:
+def test_a_message_too_large_is_rejected_with_413_and_json(small: Server) -> None:
     body = orjson.dumps({"op": "declare", "name": "big", "value": "x" * 70_000})
     answer = post(small, body)
     assert answer.status_code == 413
@@ -86,7 +86,7 @@ def test_a_websocket_frame_too_large_closes_the_connection_with_1009(small: Serv
     assert small.hub.names() == []
 
 
-def test_too_many_ops_in_one_patch_are_refused(small: Server) -> None:
+def test_too_many_ops_in_one_patch_are_rejected(small: Server) -> None:
     post(small, {"op": "declare", "name": "p", "value": []})
     ops = [{"op": "add", "path": "/-", "value": i} for i in range(11)]
     reply = post(small, {"op": "patch", "name": "p", "patch": ops}).json()
@@ -149,7 +149,7 @@ def test_subscribers_past_the_hubs_limit_get_503_with_json(small: Server) -> Non
         canary.stop()
 
 
-def test_subscribers_past_a_signals_limit_are_refused() -> None:
+def test_subscribers_past_a_signals_limit_are_rejected() -> None:
     async def run() -> None:
         hub = SignalHub(limits=Limits(subscribers_per_signal=1))
         hub.declare("s", 1)

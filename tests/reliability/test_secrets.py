@@ -24,7 +24,7 @@ from nb_sse_signals._server import Server
 from ..conftest import TOKEN
 
 
-def test_no_token_reaches_the_access_log_or_a_refusal_log_line(
+def test_no_token_reaches_the_access_log_or_a_rejection_log_line(
     server: Server, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.hub.declare("a", 1)
@@ -58,7 +58,7 @@ def test_an_empty_token_needs_no_auth_which_needs_loopback(
         server.stop()
 
 
-def test_the_cli_refuses_an_empty_token_unless_told_no_auth(tmp_path: Path) -> None:
+def test_the_cli_rejects_an_empty_token_unless_told_no_auth(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / "nb-sse-signals"
     done = subprocess.run(
         [str(script), "serve", "--token", "", "--port", "0"],
@@ -195,7 +195,7 @@ def test_the_cli_says_what_is_wrong_with_a_token_file(tmp_path: Path) -> None:
         assert message in done.stderr, done.stderr
 
 
-def test_a_redis_url_of_an_unknown_scheme_is_refused_without_its_password() -> None:
+def test_a_redis_url_of_an_unknown_scheme_is_rejected_without_its_password() -> None:
     script = Path(sys.executable).parent / "nb-sse-signals"
     done = subprocess.run(
         [str(script), "serve", "--port", "0", "--redis", "http://user:hunter2@redis.example:6379/0?password=hunter3"],

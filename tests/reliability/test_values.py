@@ -48,7 +48,7 @@ def snapshot(server: Server, name: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 254, 300, 1000])
-def test_a_value_nested_too_deep_is_refused_with_the_pointer_and_nothing_breaks(
+def test_a_value_nested_too_deep_is_rejected_with_the_pointer_and_nothing_breaks(
     server: Server, canary: Canary, levels: int
 ) -> None:
     body = b'[{"op":"declare","name":"deep","value":' + nested_json(levels) + b"}]"
@@ -67,7 +67,7 @@ def test_a_value_at_the_limit_is_served(server: Server) -> None:
     assert snapshot(server, "edge").status_code == 200
 
 
-def test_a_shallow_patch_at_a_deep_path_is_refused_and_changes_nothing(
+def test_a_shallow_patch_at_a_deep_path_is_rejected_and_changes_nothing(
     server: Server, canary: Canary
 ) -> None:
     publish(server, {"op": "declare", "name": "d", "value": nested(MAX_DEPTH - 1)})
@@ -88,7 +88,7 @@ def test_a_shallow_patch_at_a_deep_path_is_refused_and_changes_nothing(
     assert canary.alive()
 
 
-def test_a_patch_whose_extra_members_cannot_be_encoded_is_refused_before_it_applies(
+def test_a_patch_whose_extra_members_cannot_be_encoded_is_rejected_before_it_applies(
     server: Server,
 ) -> None:
     publish(server, {"op": "declare", "name": "x", "value": {"a": 1}})

@@ -1,10 +1,10 @@
-// The tabs' channel validator (tabframes.js), property-based (fast-check):
+// The tabs' channel validator (tabmessages.js), property-based (fast-check):
 // everything a TabGroup sends passes, and a message with any field out of
 // shape, type or bounds is refused with a reason.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { BOUNDS, whyNot } from "../src/tabframes.js";
+import { BOUNDS, whyNot } from "../src/tabmessages.js";
 
 const NOW = 1_780_000_000_000;
 const tabId = fc.stringMatching(/^[a-z0-9]{1,12}$/);
