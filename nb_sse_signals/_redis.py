@@ -107,6 +107,13 @@ local function field()
   pos = stop + 1
   return string.sub(blob, colon + 1, stop)
 end
+-- Each signal's hash is read once and written once, after its last change; the
+-- sequence is INCR'd once (which checks it is a number) and counted on from there; a
+-- frame's many changes of one signal cost one XADD each, and little more.
+local seen = {}  -- key -> {rev, closed, seq} as strings, as HMGET gives them
+local last = {}  -- key -> {rev, closed, seq, value, name} to write at the end
+local order = {}
+local seq = nil
 while pos <= #blob do
   local base = field()
   local kind = field()
@@ -116,9 +123,12 @@ while pos <= #blob do
   local seen_closed = field()
   local start_rev = field()
   local key = ARGV[4] .. name
-  local cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
-  -- A revision that is not a number (not written by us) is no state: put over it.
-  if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
+  local cur = seen[key]
+  if not cur then
+    cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
+    -- A revision that is not a number (not written by us) is no state: put over it.
+    if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
+  end
   local rev
   if base == '' then
     if cur[1] then
@@ -137,19 +147,26 @@ while pos <= #blob do
     -- revision after what its viewers saw: revisions never go back.
     if kind ~= 'c' and tonumber(start_rev) > rev then rev = tonumber(start_rev) end
   end
-  local seq = redis.call('INCR', KEYS[1])
+  if seq then seq = seq + 1 else seq = redis.call('INCR', KEYS[1]) end
   local closed = '0'
   if kind == 'x' then closed = '1' end
-  redis.call('HSET', key, 'rev', rev, 'closed', closed, 'seq', seq, 'value', value)
-  redis.call('EXPIRE', key, ARGV[3])
-  redis.call('SADD', KEYS[4], name)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
     'n', name, 'r', rev, 'k', kind, 'p', payload)
+  if not last[key] then table.insert(order, key) end
+  last[key] = {rev, closed, seq, value, name}
+  seen[key] = {tostring(rev), closed, tostring(seq)}
   applied = applied + 1
   table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
 out[2] = applied
 if applied > 0 then
+  if applied > 1 then redis.call('SET', KEYS[1], seq) end
+  for _, key in ipairs(order) do
+    local s = last[key]
+    redis.call('HSET', key, 'rev', s[1], 'closed', s[2], 'seq', s[3], 'value', s[4])
+    redis.call('EXPIRE', key, ARGV[3])
+    redis.call('SADD', KEYS[4], s[5])
+  end
   redis.call('EXPIRE', KEYS[4], ARGV[3])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
@@ -386,16 +403,30 @@ def _pack_changes(changes: Sequence[tuple[str, Plan]]) -> bytes:
     """``_COMMIT``'s changes argument: 7 fields per change, each ``<length>:<bytes>``."""
     out = []
     for name, plan in changes:
-        for part in (
-            b"" if plan.base is None else b"%d" % plan.base,
-            plan.kind.encode(),
-            plan.payload,
-            plan.value_json,
-            name.encode(),
-            b"1" if plan.seen_closed else b"0",
-            b"%d" % plan.start_rev,
-        ):
-            out.append(b"%d:%s" % (len(part), part))
+        base = b"" if plan.base is None else b"%d" % plan.base
+        kind = plan.kind.encode()
+        key = name.encode()
+        start = b"%d" % plan.start_rev
+        payload, value = plan.payload, plan.value_json
+        # (one format per change, not one per field: a frame packs hundreds of them)
+        out.append(
+            b"%d:%s%d:%s%d:%s%d:%s%d:%s1:%s%d:%s"
+            % (
+                len(base),
+                base,
+                len(kind),
+                kind,
+                len(payload),
+                payload,
+                len(value),
+                value,
+                len(key),
+                key,
+                b"1" if plan.seen_closed else b"0",
+                len(start),
+                start,
+            )
+        )
     return b"".join(out)
 
 
@@ -477,6 +508,14 @@ class RedisBackplane:
         self._executor: ThreadPoolExecutor | None = None
         self._applied = threading.Condition()
         self._last_seq = 0
+        # (engine loop) The last of this hub's own changes that it applied from a
+        # commit's reply (``_commit_frame``): the feed skips them as they come back,
+        # unread (every change up to it is in the hub already). 0 after a reload.
+        self._own_upto = 0
+        # (engine loop) Frames committing now: the feed, woken by their own entries,
+        # lets their replies come first (a moment: Redis sent both together), so that
+        # the hub applies them from what it planned, not by parsing each patch again.
+        self._committing: set[asyncio.Future[None]] = set()
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
@@ -677,18 +716,28 @@ class RedisBackplane:
         them from what was planned (``values``: each signal's value after them) and the
         reply, instead of waiting for the feed to bring them back (a parse, a patch and
         an encoding each, again): see ``Mirror.applied``. On the engine's loop, as the
-        feed is: whichever of the two gets there first applies them, the other skips.
+        feed is, which waits for the reply when the frame's entries come first (else
+        it would apply them itself, the slow way); the feed then skips them unread.
         The reply, and whether the hub has them now."""
         hub = self._hub
         assert hub is not None
-        reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+        done = asyncio.get_running_loop().create_future()
+        self._committing.add(done)
+        try:
+            reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+        finally:
+            self._committing.discard(done)
+            done.set_result(None)
         if values is None or len(reply.applied) != len(plans):
             return reply, False
         changes = [
             (name, rev, seq, plan.payload)
             for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
         ]
-        return reply, hub.applied(epoch, changes, values)
+        here = hub.applied(epoch, changes, values)
+        if here:
+            self._own_upto = changes[-1][2]
+        return reply, here
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -866,6 +915,7 @@ class RedisBackplane:
                 )
             epoch, seq, states = await engine.load()
         hub.load(epoch, seq, states)
+        self._own_upto = 0  # (a new epoch may number its changes from 1 again)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -892,10 +942,15 @@ class RedisBackplane:
                 if int(now_seq or 0) < last:
                     raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
                 continue
+            if self._committing:
+                await asyncio.wait(list(self._committing))
             for entry_id, fields in found[0][1]:
                 seq = int(entry_id.split(b"-")[1])
                 if seq != last + 1:
                     raise _OutOfStep(f"the stream jumps from {last} to {seq} (trimmed)")
+                if seq <= self._own_upto:  # applied from its commit's reply already
+                    last = seq
+                    continue
                 try:
                     name, rev, kind, payload = _entry(fields)
                 except ValueError as exc:
