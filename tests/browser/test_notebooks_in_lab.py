@@ -52,12 +52,15 @@ def test_ten_widgets_shown_by_one_cell_open_one_event_source(
         time.sleep(1)  # time enough for a (wrong) second connection to show up
         stats = event_sources(page)
         # The joins of one cell come 20-40 ms apart and are batched while they pause
-        # less than 50 ms (connection.js); on a loaded machine a late one can still
-        # reopen the stream once, after the first closed. Never two at a time, and
-        # never one per widget.
-        assert 1 <= len(log.event_requests) <= 2, (
-            f"expected one request to the event stream (two under load), got {log.event_requests}"
-        )
+        # less than 50 ms (connection.js): one request on a quiet machine. On a loaded
+        # one a late join can reopen the stream after the first closed (three requests
+        # were seen with other test suites running). What must hold whatever the load:
+        # never two streams at a time, never one request per widget, and each reopen
+        # asks for more signals than the one before (a reopen that lost one is a bug).
+        requests = log.event_requests
+        assert 1 <= len(requests) <= 5, f"expected one request per batch of joins, got {requests}"
+        counts = [url.count("signal=") for url in requests]
+        assert counts == sorted(set(counts)), f"each reopen asks for more signals: {counts}"
         assert stats["opened"] == len(log.event_requests), stats
         assert stats["open"] == 1, stats
         assert stats["maxOpen"] == 1, f"two streams open at once: {stats}"
