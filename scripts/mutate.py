@@ -51,7 +51,7 @@ TABS = [
     "test/tabs.test.js",
     "test/tabs_restart.test.js",
     "test/tabroles.test.js",
-    "test/streams.test.js",
+    "test/splitsource.test.js",
 ]
 JS = {
     "signal.js": ["test/signal.test.js"],
