@@ -60,7 +60,7 @@ JS = {
     "follower.js": TABS,
     "leader.js": TABS,
     "relaysource.js": [*TABS, "test/relaysource.test.js"],
-    "streamwiring.js": [*TABS, "test/connection.test.js"],
+    "streamwiring.js": [*TABS, "test/connection.test.js", "test/streamwiring.test.js"],
     "tabgroup.js": TABS,
     "template.js": ["test/template.test.js"],
     "patch.js": ["test/patch.test.js", "test/vectors.test.js"],
