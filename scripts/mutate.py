@@ -51,7 +51,7 @@ TABS = [
     "test/tabs.test.js",
     "test/tabs_restart.test.js",
     "test/tabroles.test.js",
-    "test/streams.test.js",
+    "test/splitsource.test.js",
 ]
 JS = {
     "signal.js": ["test/signal.test.js"],
@@ -60,7 +60,7 @@ JS = {
     "follower.js": TABS,
     "leader.js": TABS,
     "relaysource.js": [*TABS, "test/relaysource.test.js"],
-    "streamwiring.js": [*TABS, "test/connection.test.js"],
+    "streamwiring.js": [*TABS, "test/connection.test.js", "test/streamwiring.test.js"],
     "tabgroup.js": TABS,
     "template.js": ["test/template.test.js"],
     "patch.js": ["test/patch.test.js", "test/vectors.test.js"],
@@ -88,6 +88,7 @@ class Score:
     killed: int
     survived: list[str]  # a description of each survivor
     timeouts: int = 0  # a timeout counts as killed (an infinite loop is caught)
+    part: str = ""  # "lines 244-356 only" when only part of the file ran (--lines)
 
     @property
     def percent(self) -> float:
@@ -229,7 +230,8 @@ def js_module(name: str, tests: list[str], lines: list[str]) -> Score:
                 f"  -> {mutant.get('replacement', '')}"
             )
     ran = killed + len(survived)
-    return Score(name, "StrykerJS", ran, ran, killed, survived)
+    part = f"lines {' and '.join(lines)} only" if lines else ""
+    return Score(name, "StrykerJS", ran, ran, killed, survived, part=part)
 
 
 def write(scores: list[Score]) -> None:
@@ -251,6 +253,8 @@ def write(scores: list[Score]) -> None:
                 rows[cells[0]] = line
     for s in scores:
         sampled = f"{s.ran} of {s.total}" + (" (sampled)" if s.ran < s.total else "")
+        if s.part:  # a table row must not claim the whole file
+            sampled = f"{s.ran} ({s.part})"
         rows[f"`{s.module}`"] = (
             f"| `{s.module}` | {s.tool} | {sampled} | {s.killed} | {len(s.survived)} | "
             f"**{s.percent:.0f}%** ({today}) |"

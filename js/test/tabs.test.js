@@ -426,6 +426,32 @@ describe("tabs share one connection", () => {
     assert.equal(streams().length, 1);
   });
 
+  test("a leader replaced while frozen follows the new leader when it wakes, and takes over if that one hangs", async () => {
+    const { open, run } = browser();
+    const one = open();
+    const two = open();
+    const a1 = one.follow("a");
+    two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    one.freeze();
+    await run(2_000 + 2_000 + 100);
+    assert.ok(two.leading());
+    one.thaw();
+    await run(100);
+    const next = two.stream();
+    next?.open();
+    next?.emit(change("a", 1, 1), "message", "e-2");
+    await run();
+    assert.ok(!one.leading());
+    assert.deepEqual(a1.revs().at(-1), 1, "the stepped-down tab hears its new leader");
+    two.freeze(); // and watches it: a new leader that hangs in turn is replaced
+    await run(2_000 + 2_000 + 100);
+    assert.ok(one.leading(), "the stepped-down tab took over from the frozen one");
+  });
+
   test("a tab about to be frozen hands the stream on at once", async () => {
     const { open, run } = browser();
     const one = open();
@@ -741,6 +767,89 @@ describe("tabs share one connection", () => {
     assert.ok(!two.pool.groups[0].leading);
     assert.deepEqual(two.pool.groups[0].wants.size, 0, "a follower keeps no wants");
     assert.deepEqual(one.stream()?.names, ["a", "b"], "the leader takes the want");
+    rival.close();
+  });
+
+  test("our leader's bye shows its stream closed in every follower at once, until it answers again; no other tab's bye does", async () => {
+    const { open, run, shared } = browser();
+    const one = open();
+    const two = open();
+    const a1 = one.follow("a");
+    const a2 = two.follow("a");
+    await run(200);
+    one.stream()?.open();
+    one.stream()?.emit(snapshot("a", 0, { v: 0 }), "message", "e-1");
+    await run();
+    const group = two.pool.groups[0];
+    const leaderId = one.pool.groups[0].tabId;
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    rival.postMessage({ t: "bye", from: "zzzzzzzzzzzz", term: group.term });
+    await run();
+    assert.equal(a2.status(), "live", "a bye from a tab we do not follow is not our leader leaving");
+    assert.equal(group.streamStatus, "live");
+    rival.postMessage({ t: "bye", from: leaderId, term: group.term });
+    await run();
+    assert.equal(a2.status(), "stale");
+    assert.equal(group.streamStatus, "closed");
+    assert.equal(a1.status(), "live", "a leader takes no bye for its own stream");
+    await run(5_000); // quiet for quietMs, the follower asks; the leader is there and answers
+    assert.equal(a2.status(), "live");
+    assert.ok(one.leading() && !two.leading());
+    rival.close();
+  });
+
+  test("what the leader says of its stream shows in its followers: retrying and closed are stale, a reopen is not, failed fails the widgets of the names it names", async () => {
+    const { open, run, shared } = browser(new Set(["a"]));
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const a2 = two.follow("a");
+    const b2 = two.follow("b");
+    await run(200);
+    const group = two.pool.groups[0];
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    const from = one.pool.groups[0].tabId;
+    const say = async (/** @type {string} */ status, /** @type {string[]} */ unknown = []) => {
+      rival.postMessage({ t: "state", term: group.term, from, status, names: ["a", "b"], unknown });
+      await run();
+    };
+    await say("live");
+    for (const name of ["a", "b"]) {
+      rival.postMessage({ t: "frame", term: group.term, from, type: "message", data: JSON.stringify(snapshot(name, 0, 0)), id: "" });
+    }
+    await run();
+    assert.deepEqual([a2.status(), b2.status()], ["live", "live"]);
+    await say("retrying");
+    assert.deepEqual([a2.status(), b2.status()], ["stale", "stale"]);
+    await say("live");
+    await say("connecting"); // it reopens for other names: what we show is not behind
+    assert.deepEqual([a2.status(), b2.status()], ["live", "live"]);
+    await say("live");
+    await say("closed");
+    assert.deepEqual([a2.status(), b2.status()], ["stale", "stale"]);
+    await say("live");
+    await say("failed", ["b"]);
+    assert.equal(b2.status(), "error", "b is unknown: its widget says so");
+    rival.close();
+  });
+
+  test("a failed stream that names no unknown signal fails every widget of the follower", async () => {
+    const { open, run, shared } = browser(new Set(["a"]));
+    const one = open();
+    const two = open();
+    one.follow("a");
+    const b2 = two.follow("b");
+    await run(200);
+    const group = two.pool.groups[0];
+    const rival = new (shared.tab().BroadcastChannel)(group.name);
+    const from = one.pool.groups[0].tabId;
+    rival.postMessage({ t: "state", term: group.term, from, status: "live", names: ["a", "b"], unknown: [] });
+    rival.postMessage({ t: "frame", term: group.term, from, type: "message", data: JSON.stringify(snapshot("b", 0, 0)), id: "" });
+    await run();
+    assert.equal(b2.status(), "live");
+    rival.postMessage({ t: "state", term: group.term, from, status: "failed", names: ["a", "b"], unknown: [] });
+    await run();
+    assert.equal(b2.status(), "error");
     rival.close();
   });
 
