@@ -118,9 +118,9 @@ KERNEL_FRAMES = """
           const [channel, header, content] = decode(data);
           // ipywidgets wraps a model.send() as {method: "custom", content: ...}: name
           // such a message by what it carries (our "hello", "snapshot"), not "custom".
-          const data = content?.data;
-          const method = data?.method === "custom" ? data.content?.type ?? "custom"
-            : data?.method ?? data?.type ?? null;
+          const body = content?.data;
+          const method = body?.method === "custom" ? body.content?.type ?? "custom"
+            : body?.method ?? body?.type ?? null;
           frames.sent.push({ channel, msg_type: header.msg_type, size, method });
         } catch (error) {
           frames.sent.push({ channel: null, msg_type: "undecoded", size, method: null });

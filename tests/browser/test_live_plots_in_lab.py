@@ -11,6 +11,7 @@ d3 data, plotly's ``gd.data``, the uPlot instance's data).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,16 +105,29 @@ def plots(page: Page) -> dict[str, dict[str, Any]]:
 
 
 def wait_for_points(page: Page, n: int, timeout: float, log: PageLog) -> None:
-    try:
-        page.wait_for_function(
-            f"() => Object.values(({READ_PLOTS})()).every((p) => p.n === {n})",
-            timeout=timeout * 1000,
-        )
-    except PlaywrightError:
-        shown = {k: (v["n"], v["xs"]) for k, v in plots(page).items()}
-        raise AssertionError(
-            f"expected {n} points in each plot, got {shown}; the page logged {log.errors}"
-        ) from None
+    # A tab JupyterLab is still setting up can end the wait early with an error of its
+    # own (its page context replaced) rather than a timeout: ask again until the
+    # deadline, and judge by what the plots hold at the end.
+    deadline = time.monotonic() + timeout
+    error = ""
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            page.wait_for_function(
+                f"() => Object.values(({READ_PLOTS})()).every((p) => p.n === {n})",
+                # By timer, not animation frame: a tab in the background draws no frames.
+                polling=500,
+                timeout=left * 1000,
+            )
+            return
+        except PlaywrightError as exc:
+            error = str(exc).splitlines()[0]
+            time.sleep(0.5)
+    shown = {k: (v["n"], v["xs"]) for k, v in plots(page).items()}
+    if all(count == n for count, _ in shown.values()):
+        return
+    raise AssertionError(
+        f"expected {n} points in each plot, got {shown} ({error}); the page logged {log.errors}"
+    )
 
 
 def frames_sent(page: Page) -> list[dict[str, Any]]:
