@@ -202,14 +202,10 @@ class EventStream:
         self._retry = proto.retry_field(RETRY_MS)
         self._wrote_at = now()
 
-    def take(self) -> bytes:
-        """What there is to write now (``b""``: nothing); counts as a write if anything."""
-        return b"".join(self.take_frames())
-
     def take_frames(self) -> list[bytes]:
-        """:meth:`take` as a list of frames (``[]``: nothing): in our own format the
-        hub's frames themselves, shared by every subscriber, for a writer that sends
-        them by reference; counts as a write if anything."""
+        """What there is to write now, as a list of frames (``[]``: nothing): in our own
+        format the hub's frames themselves, shared by every subscriber, for a writer that
+        sends them by reference; counts as a write if anything."""
         frames = self.sub.take_frames()
         if frames and self._leptos:
             frames = [proto.leptos_sse_frames(b"".join(frames))]

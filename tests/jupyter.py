@@ -79,12 +79,15 @@ class JupyterServer:
         self.stop()
 
 
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process this test started, by its own handle: SIGTERM, a kill after 15 s."""
+def stop_process(
+    proc: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM, grace: float = 15
+) -> None:
+    """Stop a process this test started, by its own handle: ``how`` (SIGINT for a CLI
+    that should stop as on Ctrl-C), then a kill after ``grace`` seconds."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(how)
         try:
-            proc.wait(15)
+            proc.wait(grace)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)

@@ -20,6 +20,7 @@ from nb_sse_signals import LimitError, Limits, ServerSignal, serve
 from nb_sse_signals._protocol import parse_change
 from nb_sse_signals._server import Server
 
+from .jupyter import stop_process
 from .test_handlers import read_events, reconstruct
 
 
@@ -53,12 +54,7 @@ def serving(
         time.sleep(0.1)  # the rest of what it prints at start
         yield match.group(1), match.group(2), out.read_text()
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, signal.SIGINT, grace=10)
 
 
 def test_demo_binds_loopback_prints_its_url_and_a_random_token(demo: tuple[str, str]) -> None:

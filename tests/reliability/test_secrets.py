@@ -22,6 +22,7 @@ from nb_sse_signals._protocol import ENV_TOKEN
 from nb_sse_signals._server import Server
 
 from ..conftest import TOKEN
+from ..jupyter import stop_process
 
 
 def test_no_token_reaches_the_access_log_or_a_rejection_log_line(
@@ -135,12 +136,7 @@ def _serve(
                 probe(found.group(1))
             return _read(out)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop_process(proc, signal.SIGINT, grace=10)
 
 
 def _read(file: IO[str]) -> str:
