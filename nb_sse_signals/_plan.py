@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import orjson
 
@@ -52,16 +52,16 @@ class State(Protocol):
     value: JSON
 
 
-@dataclass
+@dataclass(slots=True)
 class Cached:
     rev: int
     closed: bool
     value: JSON
 
 
-@dataclass(frozen=True)
-class Plan:
-    """One change, as the commit script takes it."""
+class Plan(NamedTuple):
+    """One change, as the commit script takes it. (A named tuple, not a frozen
+    dataclass: a frame plans hundreds, and this one is made several times faster.)"""
 
     kind: str  # "c", "n" or "x"
     base: int | None  # None: the signal must not exist in Redis yet
