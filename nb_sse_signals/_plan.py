@@ -14,6 +14,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import orjson
 
+from ._depth import check_depth
 from ._diff import diff
 from ._errors import (
     LimitError,
@@ -109,6 +110,11 @@ def open_state(name: str, state: State | None) -> State:
 
 def plan_set(name: str, state: State | None, value: object, parsed: bool) -> Plan | None:
     sig = open_state(name, state)
+    if parsed:
+        # Parsed JSON is taken as it is, unchecked but for its depth (as a hub alone
+        # checks it): one orjson can still write inside a patch, but that every hub
+        # would refuse to read back (``normalise`` checks what it copies).
+        check_depth(cast(JSON, value))
     if sig.value is UNKNOWN:  # this hub could not read it: the whole new value
         doc = cast(JSON, value) if parsed else normalise(value)
         ops = [{"op": "replace", "path": "", "value": doc}]

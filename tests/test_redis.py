@@ -953,6 +953,32 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
         client.close()
 
 
+def test_a_parsed_value_nested_too_deep_is_refused_clearly_and_changes_nothing(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    # 251 levels: orjson could still write it inside a patch (254), so Redis would take
+    # it, and then every hub would refuse the signal (and no frame could carry it).
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    hub.declare("n", {"a": 1})
+    deep: Any = 0
+    for _ in range(251):
+        deep = [deep]
+    with pytest.raises(NotJSONError) as refused:
+        hub.set("n", deep, parsed=True)  # (as the publish endpoint sets: parsed=True)
+    message = str(refused.value)
+    assert "expected at most 250 levels of nesting" in message, message
+    assert "251 levels deep" in message, message
+    replies = handle_payload(hub, [{"op": "set", "name": "n", "value": deep}])
+    assert not replies[0]["ok"]
+    assert "expected at most 250 levels of nesting" in replies[0]["error"]
+    assert hub.get("n") == (0, {"a": 1}), "the hub's value is as it was"
+    with RedisPublisher(redis_server.url) as reader:
+        assert reader.get("n") == (0, {"a": 1}), "and Redis's"
+    assert hub.set("n", deep[0], parsed=True) == 1, "250 levels are fine"
+
+
 async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_others_stream(
     redis_server: RedisServer, hubs: Callable[[], HubProcess], tmp_path: Path
 ) -> None:
