@@ -1271,6 +1271,32 @@ def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
         server.stop()
 
 
+def test_changes_by_another_writer_right_after_this_hubs_frames_follow_without_a_reload(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The feed skips this hub's own frames (applied from their replies): never a change
+    # that comes after one, which no later change would bring back.
+    from nb_sse_signals._messages import handle_payload
+
+    caplog.set_level("INFO", "nb_sse_signals")
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("x", 0)
+    with RedisPublisher(redis_server.url) as other:
+        for n in range(1, 4):
+            frame = [
+                {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+                for i in range(10)
+            ]
+            assert all(r["ok"] for r in handle_payload(hub, frame))
+            other.set("x", n)
+            wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's change {n}")
+    assert hub.get("a")[0] == 30
+    assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+
+
 def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
 ) -> None:
