@@ -1297,6 +1297,39 @@ def test_changes_by_another_writer_right_after_this_hubs_frames_follow_without_a
     assert "reloading" not in caplog.text, "followed change by change, never reloaded"
 
 
+def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_payload
+
+    def add(value: int, base: int | None = None) -> dict[str, Any]:
+        patch = [{"op": "add", "path": "/-", "value": value}]
+        message = {"op": "patch", "name": "a", "patch": patch}
+        return message if base is None else {**message, "base": base}
+
+    frame = [
+        add(0),
+        add(1),
+        {"op": "declare", "name": "b", "value": 1},  # commits alone, after what came before
+        add(2),
+        {"op": "set", "name": "b", "value": 2},
+        {"op": "close", "name": "b"},
+        add(3, base=0),  # made at a revision long gone: refused
+        {"op": "set", "name": "b", "value": 3},  # closed: refused
+        add(4),
+    ]
+    alone = SignalHub()
+    alone.declare("a", [])
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    before = _script_calls(redis_server)
+    assert handle_payload(hub, frame) == handle_payload(alone, frame)
+    assert hub.get("a") == alone.get("a") == (4, [0, 1, 2, 4])
+    assert hub.info("b")[0].closed
+    # [0, 1] | declare b | [2, set b] | close b | [4]
+    assert _script_calls(redis_server) - before == 5
+
+
 def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
 ) -> None:
