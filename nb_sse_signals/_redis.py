@@ -249,6 +249,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
+_FEED_COUNT = 1000  # entries per read of the feed while other writers' changes come
 
 
 @dataclass
@@ -927,8 +928,18 @@ class RedisBackplane:
         assert hub is not None
         client, k = self._engine.client, self._engine.keys
         epoch = self._epoch.encode()
+        # Entries per read. This hub's own changes come back in the stream too, applied
+        # already (from their commit's reply): a read of one entry tells the feed that
+        # a frame committed, and the next read starts after the frame, instead of
+        # parsing each of its changes again (redis-py builds a dict of every entry).
+        # Other writers' changes are read many at a time.
+        count = 1
         while True:
-            found: Any = await client.xread({k.stream: f"0-{last}"}, count=1000, block=1000)
+            if self._own_upto > last:  # (every change up to it is in the hub: skip them)
+                last = self._own_upto
+                self._caught_up(last)
+            found: Any = await client.xread({k.stream: f"0-{last}"}, count=count, block=1000)
+            count = 1
             if not found:
                 # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
                 # to a replica that lagged: its sequence is behind what we applied)?
@@ -946,11 +957,11 @@ class RedisBackplane:
                 await asyncio.wait(list(self._committing))
             for entry_id, fields in found[0][1]:
                 seq = int(entry_id.split(b"-")[1])
+                if seq <= self._own_upto:  # applied from its commit's reply already
+                    break  # (and so is every change up to it: the next read skips them)
                 if seq != last + 1:
                     raise _OutOfStep(f"the stream jumps from {last} to {seq} (trimmed)")
-                if seq <= self._own_upto:  # applied from its commit's reply already
-                    last = seq
-                    continue
+                count = _FEED_COUNT
                 try:
                     name, rev, kind, payload = _entry(fields)
                 except ValueError as exc:
@@ -963,9 +974,13 @@ class RedisBackplane:
                 if not hub.apply(seq, name, rev, kind, payload):
                     raise _OutOfStep(f"change {seq} of {name!r} does not follow")
                 last = seq
-            with self._applied:
-                self._last_seq = last
-                self._applied.notify_all()
+            self._caught_up(last)
+
+    def _caught_up(self, seq: int) -> None:
+        """The hub has applied every change up to ``seq``: wake who waits for one."""
+        with self._applied:
+            self._last_seq = seq
+            self._applied.notify_all()
 
     def _set_live(self, live: bool) -> None:
         with self._applied:

@@ -953,6 +953,32 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
         client.close()
 
 
+def test_a_parsed_value_nested_too_deep_is_refused_clearly_and_changes_nothing(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    # 251 levels: orjson could still write it inside a patch (254), so Redis would take
+    # it, and then every hub would refuse the signal (and no frame could carry it).
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    hub.declare("n", {"a": 1})
+    deep: Any = 0
+    for _ in range(251):
+        deep = [deep]
+    with pytest.raises(NotJSONError) as refused:
+        hub.set("n", deep, parsed=True)  # (as the publish endpoint sets: parsed=True)
+    message = str(refused.value)
+    assert "expected at most 250 levels of nesting" in message, message
+    assert "251 levels deep" in message, message
+    replies = handle_payload(hub, [{"op": "set", "name": "n", "value": deep}])
+    assert not replies[0]["ok"]
+    assert "expected at most 250 levels of nesting" in replies[0]["error"]
+    assert hub.get("n") == (0, {"a": 1}), "the hub's value is as it was"
+    with RedisPublisher(redis_server.url) as reader:
+        assert reader.get("n") == (0, {"a": 1}), "and Redis's"
+    assert hub.set("n", deep[0], parsed=True) == 1, "250 levels are fine"
+
+
 async def test_a_value_too_deep_put_into_redis_is_refused_for_its_name_while_others_stream(
     redis_server: RedisServer, hubs: Callable[[], HubProcess], tmp_path: Path
 ) -> None:
@@ -1243,6 +1269,65 @@ def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
             assert publisher.get("log") == (99, expected)
     finally:
         server.stop()
+
+
+def test_changes_by_another_writer_right_after_this_hubs_frames_follow_without_a_reload(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The feed skips this hub's own frames (applied from their replies): never a change
+    # that comes after one, which no later change would bring back.
+    from nb_sse_signals._messages import handle_payload
+
+    caplog.set_level("INFO", "nb_sse_signals")
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("x", 0)
+    with RedisPublisher(redis_server.url) as other:
+        for n in range(1, 4):
+            frame = [
+                {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+                for i in range(10)
+            ]
+            assert all(r["ok"] for r in handle_payload(hub, frame))
+            other.set("x", n)
+            wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's change {n}")
+    assert hub.get("a")[0] == 30
+    assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+
+
+def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_payload
+
+    def add(value: int, base: int | None = None) -> dict[str, Any]:
+        patch = [{"op": "add", "path": "/-", "value": value}]
+        message = {"op": "patch", "name": "a", "patch": patch}
+        return message if base is None else {**message, "base": base}
+
+    frame = [
+        add(0),
+        add(1),
+        {"op": "declare", "name": "b", "value": 1},  # commits alone, after what came before
+        add(2),
+        {"op": "set", "name": "b", "value": 2},
+        {"op": "close", "name": "b"},
+        add(3, base=0),  # made at a revision long gone: refused
+        {"op": "set", "name": "b", "value": 3},  # closed: refused
+        add(4),
+    ]
+    alone = SignalHub()
+    alone.declare("a", [])
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    before = _script_calls(redis_server)
+    assert handle_payload(hub, frame) == handle_payload(alone, frame)
+    assert hub.get("a") == alone.get("a") == (4, [0, 1, 2, 4])
+    assert hub.info("b")[0].closed
+    # [0, 1] | declare b | [2, set b] | close b | [4]
+    assert _script_calls(redis_server) - before == 5
 
 
 def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
