@@ -110,8 +110,11 @@ export class Election {
    */
   async tabs() {
     const prefix = this.tabLock("");
-    const { held = [] } = await /** @type {NonNullable<Locks["query"]>} */ (this.#locks.query)();
-    const names = held.map((lock) => lock.name ?? "").filter((name) => name.startsWith(prefix));
+    // The Web Locks API lists every lock held, each by its name (a snapshot without
+    // them makes this reject, and the callers then do as without `locks.query`).
+    const snapshot = await /** @type {NonNullable<Locks["query"]>} */ (this.#locks.query)();
+    const { held } = /** @type {{ held: { name: string }[] }} */ (snapshot);
+    const names = held.map((lock) => lock.name).filter((name) => name.startsWith(prefix));
     return new Set(names.map((name) => name.slice(prefix.length)));
   }
 

@@ -411,8 +411,12 @@ export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "
         return live[0] ?? null;
       },
       leading: () => pool.groups.some((g) => g.leading),
-      /** The tab's group of `base` (the first server's by default). */
-      group: (at = base) => pool.groups.find((g) => g.base === at),
+      /** The tab's group of server `at` (the first one's by default). */
+      group(at = base) {
+        const group = pool.groups.find((g) => g.base === at);
+        if (!group) throw new Error(`this tab follows nothing of ${at}`);
+        return group;
+      },
       /** @param {string} name @param {string} [at] the server */
       follow(name, at = base) {
         /** @type {any[]} */
