@@ -385,13 +385,16 @@ export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "
     const view = shared.tab();
     const sources = fakeEventSources();
     const log = quietLog();
-    const state = { alive: true, frozen: false };
+    const state = { alive: true, frozen: false, timersSet: 0 };
     const pool = new TabPool({
       locks: view.locks,
       BroadcastChannel: view.BroadcastChannel,
       EventSource: sources.EventSource,
       fetch,
-      setTimeout: (callback, ms) => clock.setTimeout(() => state.alive && !state.frozen && callback(), ms),
+      setTimeout: (callback, ms) => {
+        state.timersSet += 1;
+        return clock.setTimeout(() => state.alive && !state.frozen && callback(), ms);
+      },
       clearTimeout: clock.clearTimeout,
       now: () => clock.now,
       log,
@@ -411,6 +414,8 @@ export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "
         return live[0] ?? null;
       },
       leading: () => pool.groups.some((g) => g.leading),
+      /** How many timers the tab has set so far. */
+      timersSet: () => state.timersSet,
       /** The tab's group of server `at` (the first one's by default). */
       group(at = base) {
         const group = pool.groups.find((g) => g.base === at);
