@@ -98,15 +98,11 @@ export class Election {
     return `${this.name} tab ${tab}`;
   }
 
-  /** Whether the lock manager can say which tabs exist (`locks.query`). */
-  get canCount() {
-    return typeof this.#locks.query === "function";
-  }
-
   /**
    * The ids of the tabs that hold their liveness lock, this one included.
    *
-   * @returns {Promise<Set<string>>} rejects if the lock manager cannot say
+   * @returns {Promise<Set<string>>} rejects if the lock manager cannot say (every
+   *   browser with Web Locks has `locks.query`, but a stand-in might not)
    */
   async tabs() {
     const prefix = this.tabLock("");

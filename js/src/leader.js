@@ -133,14 +133,13 @@ export class Leader {
    */
   #awaitTabs() {
     this.#expected = null;
-    if (!this.#election.canCount) return (this.#expected = new Set());
     // Not the old leader: it handed over because it is closing or freezing, or it was
     // stolen from because it did not answer.
     const skip = new Set([this.#group.tabId, this.#previous.from]);
     this.#election
       .tabs()
       .then((tabs) => new Set([...tabs].filter((tab) => !skip.has(tab))))
-      .catch(() => new Set())
+      .catch(() => new Set()) // the lock manager cannot say: wait for nobody
       .then((tabs) => {
         if (this.#signal.aborted || !this.#takeover) return;
         this.#expected = /** @type {Set<string>} */ (tabs);
@@ -163,12 +162,11 @@ export class Leader {
   #rollCall() {
     this.#clearRollCall();
     this.#clearRollCall = after(this.#timers, this.#signal, ROLL_CALL_MS, async () => {
-      if (!this.#election.canCount) return;
       let held;
       try {
         held = await this.#election.tabs();
       } catch {
-        return this.#rollCall();
+        return this.#rollCall(); // the lock manager cannot say: drop nobody, ask again later
       }
       if (this.#signal.aborted) return;
       let gone = false;
