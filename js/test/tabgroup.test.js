@@ -96,3 +96,34 @@ describe("a tab between roles", () => {
     assert.equal(a2.values().at(-1), "three");
   });
 });
+
+describe("what a tab has", () => {
+  test("a signal a tab left and follows again is asked for afresh: its snapshot, not a replay from the cursor", async () => {
+    const { run, one, two } = await twoTabs();
+    const b = two.follow("b");
+    await run(200);
+    let stream = one.stream();
+    stream.open();
+    stream.emit(snapshot("a", 0, 0));
+    stream.emit(snapshot("b", 0, "bee"), "message", "e-1");
+    await run();
+    assert.equal(b.values().at(-1), "bee");
+    b.leave();
+    await run(200);
+    assert.deepEqual(one.stream().names, ["a"]);
+    one.stream().open();
+    one.stream().emit({ name: "a", rev: 1, patch: [{ op: "replace", path: "", value: 1 }] }, "message", "e-2");
+    await run();
+    const again = two.follow("b"); // b changed meanwhile, and this tab heard nothing of it
+    await run(200);
+    stream = one.stream();
+    assert.deepEqual(stream.names, ["a", "b"]);
+    assert.doesNotMatch(stream.url, /lastEventId/, "a snapshot of b: this tab no longer has it");
+    stream.open();
+    stream.emit(snapshot("a", 1, 1));
+    stream.emit(snapshot("b", 4, "bee 4"), "message", "e-9");
+    await run();
+    assert.equal(again.values().at(-1), "bee 4");
+    assert.equal(again.status(), "live");
+  });
+});
