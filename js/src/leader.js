@@ -171,7 +171,7 @@ export class Leader {
       if (this.#signal.aborted) return;
       let gone = false;
       for (const tab of [...this.wants.keys()]) {
-        if (tab === this.#group.tabId || held.has(tab)) this.#missing.delete(tab);
+        if (held.has(tab)) this.#missing.delete(tab); // (our own tab's lock is held too)
         else if (this.#missing.has(tab)) {
           this.#missing.delete(tab);
           this.wants.delete(tab);

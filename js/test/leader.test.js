@@ -5,6 +5,24 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { fakeTabs, snapshot } from "./fakes.js";
 
+const change = (/** @type {string} */ name, /** @type {number} */ rev, /** @type {unknown} */ value) => ({
+  name,
+  rev,
+  patch: [{ op: "replace", path: "", value }],
+});
+
+/** Tabs following "a", the first leading, its stream live with a snapshot of 0. */
+async function leading(count = 2) {
+  const tabs = fakeTabs();
+  const all = Array.from({ length: count }, () => tabs.open());
+  const widgets = all.map((tab) => tab.follow("a"));
+  await tabs.run(200);
+  all[0].stream().open();
+  all[0].stream().emit(snapshot("a", 0, 0), "message", "e-0");
+  await tabs.run();
+  return { ...tabs, tabs: all, widgets };
+}
+
 describe("the leader", () => {
   test("a leader whose lock manager cannot list the locks opens the stream without waiting for each tab, and drops no want", async () => {
     const { open, run } = fakeTabs();
@@ -43,5 +61,87 @@ describe("the leader", () => {
     await run(16_000); // a failed look, then two in a row without two's lock
     assert.ok(failures < 0, "the first look failed");
     assert.deepEqual(one.stream()?.names, ["a"]);
+  });
+
+  test("late frames of the previous leader are taken until the new leader's own stream opens, and only its own", async () => {
+    const { run, channel, shared, tabs, widgets } = await leading();
+    const [one, two] = tabs;
+    const a2 = widgets[1];
+    const previous = { term: two.group().term, from: one.group().tabId };
+    const rival = channel();
+    const frame = (/** @type {{ term: number, from: string }} */ by, /** @type {number} */ rev, /** @type {string} */ value) => ({
+      t: "frame", ...by, type: "message", data: JSON.stringify(change("a", rev, value)), id: `e-${rev}`,
+    }); // prettier-ignore
+    shared.hold(one.view, two.view);
+    one.stream().emit(change("a", 1, "late"), "message", "e-1"); // still on its way to two
+    await run();
+    one.crash();
+    await run(); // two leads; its first stream waits for its batch
+    assert.ok(two.leading());
+    assert.equal(two.stream(), null);
+    rival.postMessage(frame({ term: previous.term, from: "z".repeat(12) }, 1, "another tab"));
+    rival.postMessage(frame({ term: previous.term - 1, from: previous.from }, 1, "an older term"));
+    await run();
+    assert.deepEqual(a2.values(), [0], "nothing but the previous leader's frames");
+    shared.release(one.view, two.view);
+    await run();
+    assert.deepEqual(a2.values(), [0, "late"], "the previous leader's last frame");
+    await run(200);
+    const stream = two.stream();
+    assert.match(stream.url, /lastEventId=e-1/, "resumes after it");
+    stream.open();
+    rival.postMessage(frame(previous, 2, "after our stream opened"));
+    await run();
+    assert.deepEqual(a2.values(), [0, "late"], "once our own stream is open, its replay is what counts");
+    rival.close();
+  });
+
+  test("when every widget of every tab left, the stream closes and the followers hear that it is closed", async () => {
+    const { run, tabs, widgets, overheard } = await leading();
+    const heard = overheard();
+    for (const widget of widgets) widget.leave();
+    await run(200);
+    assert.equal(tabs[0].stream(), null, "no stream for nothing");
+    assert.ok(tabs[0].leading(), "the leader stays, ready for the next widget");
+    assert.equal(heard.filter((m) => m.t === "state").at(-1)?.status, "closed");
+    assert.equal(tabs[1].group().streamStatus, "closed");
+    const again = tabs[1].follow("b");
+    await run(200);
+    assert.deepEqual(tabs[0].stream()?.names, ["b"]);
+    tabs[0].stream().open();
+    tabs[0].stream().emit(snapshot("b", 2, "bee"), "message", "e-5");
+    await run();
+    assert.equal(again.values().at(-1), "bee");
+  });
+
+  test("a tab that asks for a name whose snapshot is already on its way gets it from that stream: no reopen", async () => {
+    const { open, run, tabs } = await leading();
+    const [one] = tabs;
+    const b = tabs[1].follow("b");
+    await run(200);
+    const stream = one.stream();
+    assert.deepEqual(stream.names, ["a", "b"]);
+    assert.doesNotMatch(stream.url, /lastEventId/, "b needs its snapshot: the stream sends all of them");
+    stream.open();
+    const three = open();
+    const b3 = three.follow("b"); // needs b too, whose snapshot the open stream is about to send
+    await run(200);
+    assert.equal(one.stream(), stream, "not reopened");
+    stream.emit(snapshot("a", 0, 0));
+    stream.emit(snapshot("b", 0, "bee"), "message", "e-1");
+    await run();
+    assert.equal(b.values().at(-1), "bee");
+    assert.equal(b3.values().at(-1), "bee");
+    // Once an event with a cursor came, the batch of snapshots is over: a need reopens.
+    const four = open();
+    const b4 = four.follow("b");
+    await run(200);
+    assert.notEqual(one.stream(), stream, "reopened for the newcomer's snapshot");
+    assert.doesNotMatch(one.stream().url, /lastEventId/);
+    one.stream().open();
+    one.stream().emit(snapshot("a", 0, 0));
+    one.stream().emit(snapshot("b", 0, "bee"), "message", "e-1");
+    await run();
+    assert.equal(b4.values().at(-1), "bee");
   });
 });
