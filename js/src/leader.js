@@ -134,11 +134,11 @@ export class Leader {
   #awaitTabs() {
     this.#expected = null;
     // Not the old leader: it handed over because it is closing or freezing, or it was
-    // stolen from because it did not answer.
-    const skip = new Set([this.#group.tabId, this.#previous.from]);
+    // stolen from because it did not answer. (Our own want is set in `start()`.)
+    const previous = this.#previous.from;
     this.#election
       .tabs()
-      .then((tabs) => new Set([...tabs].filter((tab) => !skip.has(tab))))
+      .then((tabs) => new Set([...tabs].filter((tab) => tab !== previous)))
       .catch(() => new Set()) // the lock manager cannot say: wait for nobody
       .then((tabs) => {
         if (this.#signal.aborted || !this.#takeover) return;

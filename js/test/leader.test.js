@@ -144,4 +144,35 @@ describe("the leader", () => {
     await run();
     assert.equal(b4.values().at(-1), "bee");
   });
+
+  test("a shared stream the browser retries shows stale in every tab, and live again once it reopens", async () => {
+    const { run, tabs, widgets } = await leading();
+    const stream = tabs[0].stream();
+    stream.error(false); // dropped: the browser retries with Last-Event-ID
+    await run();
+    assert.deepEqual(widgets.map((w) => w.status()), ["stale", "stale"]);
+    stream.open();
+    await run();
+    assert.deepEqual(widgets.map((w) => w.status()), ["live", "live"]);
+    assert.equal(tabs[0].stream(), stream, "the browser's retry, not a new stream");
+  });
+
+  test("a shared stream refused for a reason other than an unknown name is not reopened at once: the tabs' pools retry with their backoff", async () => {
+    const { run, tabs, widgets, calls } = await leading();
+    tabs[0].stream().error(true); // e.g. 403 for a token the server no longer takes; every name is known
+    await run(300);
+    assert.ok(calls.some((call) => call.init?.method === "HEAD"), "the leader asked why");
+    assert.equal(tabs[0].stream(), null, "no new stream right away");
+    assert.ok(widgets.every((w) => w.status() === "error"), JSON.stringify(widgets.map((w) => w.statuses())));
+  });
+
+  test("a hand-over from a frozen leader does not wait for the frozen tab's want", async () => {
+    const { run, tabs } = await leading(3);
+    const [one, two, three] = tabs;
+    one.freeze();
+    await run(2_000 + 2_000 + 100);
+    const next = [two, three].find((tab) => tab.leading());
+    assert.ok(next, "a follower took over");
+    assert.deepEqual(next.stream()?.names, ["a"], "within its batch window, not at the 1 s deadline");
+  });
 });
