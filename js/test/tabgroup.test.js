@@ -127,3 +127,20 @@ describe("what a tab has", () => {
     assert.equal(again.status(), "live");
   });
 });
+
+describe("what a tab shows of its leader's stream", () => {
+  test("a tab back from the back-forward cache shows its widgets stale at once, then their fresh snapshots", async () => {
+    const { run, one, two, a2 } = await twoTabs();
+    two.pool.freeze();
+    await run(200);
+    two.pool.resume();
+    assert.equal(a2.status(), "stale", "what it shows may have missed changes");
+    await run(200);
+    const stream = one.stream();
+    stream.open();
+    stream.emit(snapshot("a", 2, 2), "message", "e-2");
+    await run();
+    assert.equal(a2.status(), "live");
+    assert.equal(a2.values().at(-1), 2);
+  });
+});
