@@ -108,7 +108,7 @@ export class Leader {
     // Nothing new (a tab repeating itself, a new leader's own empty want): no
     // batch, whose deadline would otherwise cut the next real burst short.
     if (!this.#takeover) {
-      if (same && this.stream && this.#group.streamStatus !== "failed") return;
+      if (same && this.stream) return; // (a failed stream is closed: no stream)
       if (same && want.names.length === 0) return;
     }
     for (const name of want.names) if (!old?.names.includes(name)) this.unknown.delete(name);
@@ -211,7 +211,7 @@ export class Leader {
       return;
     }
     const same = names.join("\n") === group.streamNames.join("\n");
-    if (this.stream && group.streamStatus !== "failed" && same && !needed) {
+    if (this.stream && same && !needed) {
       this.postState();
       return;
     }

@@ -175,4 +175,44 @@ describe("the leader", () => {
     assert.ok(next, "a follower took over");
     assert.deepEqual(next.stream()?.names, ["a"], "within its batch window, not at the 1 s deadline");
   });
+
+  test("a want that says nothing new costs nothing: no batch, no state, the same stream", async () => {
+    const { run, channel, overheard, tabs } = await leading();
+    const [one] = tabs;
+    const heard = overheard();
+    const rival = channel(); // a tab of the group, as the test writes its messages
+    const want = (/** @type {string[]} */ names, /** @type {string[]} */ need = []) => ({ t: "want", from: "rival", names, need, cursor: "e-0" });
+    rival.postMessage(want(["b"], ["b"]));
+    await run(200);
+    const stream = one.stream();
+    assert.deepEqual(stream.names, ["a", "b"]);
+    stream.open();
+    stream.emit(snapshot("a", 0, 0));
+    stream.emit(snapshot("b", 0, 0), "message", "e-1");
+    await run();
+    heard.length = 0;
+    rival.postMessage(want(["b"])); // the same names again, nothing needed
+    rival.postMessage({ t: "want", from: "gone", names: [], need: [], cursor: "" }); // a tab that wanted nothing says so
+    await run(500); // past any batch (and before the followers' first ping)
+    assert.deepEqual(heard.filter((m) => m.t === "state"), [], "no batch ran: nothing to say");
+    assert.equal(one.stream(), stream);
+    rival.postMessage(want(["b"], ["b"])); // the same names, but it lost b's value: a snapshot
+    await run(200);
+    assert.notEqual(one.stream(), stream);
+    assert.doesNotMatch(one.stream().url, /lastEventId/);
+    rival.close();
+  });
+
+  test("a leader whose every widget left says nothing to a want of nothing", async () => {
+    const { run, channel, overheard, tabs, widgets } = await leading(1);
+    widgets[0].leave();
+    await run(200);
+    assert.equal(tabs[0].stream(), null);
+    const heard = overheard();
+    const rival = channel();
+    rival.postMessage({ t: "want", from: "gone", names: [], need: [], cursor: "" });
+    await run(500);
+    assert.deepEqual(heard.filter((m) => m.t === "state"), []);
+    rival.close();
+  });
 });
