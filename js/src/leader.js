@@ -42,7 +42,6 @@ export class Leader {
   #answered = new Set();
   #controller = new AbortController();
   #signal = this.#controller.signal;
-  #clearRollCall = () => {};
   #burst;
   #group;
   #tab;
@@ -141,7 +140,7 @@ export class Leader {
       .then((tabs) => new Set([...tabs].filter((tab) => tab !== previous)))
       .catch(() => new Set()) // the lock manager cannot say: wait for nobody
       .then((tabs) => {
-        if (this.#signal.aborted || !this.#takeover) return;
+        if (!this.#takeover) return; // (a leader that stepped down: its batch is cancelled)
         this.#expected = /** @type {Set<string>} */ (tabs);
         if (this.#burst.pending) this.#burst.schedule();
       });
@@ -160,15 +159,15 @@ export class Leader {
    * row, so a tab whose lock is just being granted stays).
    */
   #rollCall() {
-    this.#clearRollCall();
-    this.#clearRollCall = after(this.#timers, this.#signal, ROLL_CALL_MS, async () => {
+    // Armed once per roll call, from the last one; stepping down clears it (after()).
+    after(this.#timers, this.#signal, ROLL_CALL_MS, async () => {
       let held;
       try {
         held = await this.#election.tabs();
       } catch {
         return this.#rollCall(); // the lock manager cannot say: drop nobody, ask again later
       }
-      if (this.#signal.aborted) return;
+      // (A leader that stepped down meanwhile changes only its own wants, which nobody reads.)
       let gone = false;
       for (const tab of [...this.wants.keys()]) {
         if (held.has(tab)) this.#missing.delete(tab); // (our own tab's lock is held too)
@@ -186,7 +185,6 @@ export class Leader {
   // -- the stream --------------------------------------------------------------------
 
   #reconcile() {
-    if (this.#signal.aborted) return;
     const group = this.#group;
     // Our own want as of now: frames of the previous leader may have come since.
     const own = this.#tab.localWant();
@@ -223,7 +221,7 @@ export class Leader {
     if (this.#takeover) {
       // The first stream of a term: from where the tab that got least of the old
       // leader's stream stopped (of the tabs that want something).
-      const cursors = [...this.wants.values()].filter((want) => want.names.length > 0).map((want) => want.cursor);
+      const cursors = [...this.wants.values()].map((want) => want.cursor); // (a want of nothing is deleted)
       cursor = cursors.reduce(oldestCursor);
       this.#takeover = false;
     }
@@ -266,7 +264,7 @@ export class Leader {
     if (event.lastEventId) this.#fresh.clear();
     if (group.streamStatus !== "live") this.#setStreamStatus("live");
     /** @type {Frame} */
-    const frame = { t: "frame", term: group.term, from: group.tabId, type, data: String(event.data), id: event.lastEventId ?? "" };
+    const frame = { t: "frame", term: group.term, from: group.tabId, type, data: String(event.data), id: event.lastEventId };
     this.#tab.post(frame);
     this.#tab.deliver(frame);
   }

@@ -215,4 +215,29 @@ describe("the leader", () => {
     assert.deepEqual(heard.filter((m) => m.t === "state"), []);
     rival.close();
   });
+
+  test("a roll call that finds every tab says nothing and opens nothing", async () => {
+    const { run, overheard, tabs } = await leading();
+    const heard = overheard();
+    const stream = tabs[0].stream();
+    for (let rev = 1; rev <= 16; rev++) {
+      stream.emit(change("a", rev, rev), "message", `e-${rev}`); // frames keep the follower from pinging
+      await run(1_000);
+    }
+    assert.deepEqual(heard.filter((m) => m.t === "state"), [], "three roll calls, no batch");
+    assert.equal(tabs[0].stream(), stream);
+  });
+
+  test("a stream's first event shows it live in every tab, even before its open event", async () => {
+    const tabs = fakeTabs();
+    const one = tabs.open();
+    const two = tabs.open();
+    const a1 = one.follow("a");
+    const a2 = two.follow("a");
+    await tabs.run(200);
+    one.stream().emit(snapshot("a", 0, 0), "message", "e-0"); // a split stream's part may speak before the others open
+    await tabs.run();
+    assert.deepEqual([a1.status(), a2.status()], ["live", "live"]);
+    assert.equal(two.group().streamStatus, "live");
+  });
 });
