@@ -119,7 +119,7 @@ export class Election {
     if (this.#holding || this.#queued || !this.#candidate.canLead()) return;
     const controller = new AbortController();
     this.#queued = controller;
-    void this.#acquire({ signal: controller.signal }, controller);
+    void this.#acquire({ signal: controller.signal });
   }
 
   /** Leave the queue, and let go of the lock if we hold it (the tab goes away or freezes). */
@@ -149,19 +149,19 @@ export class Election {
 
   /**
    * @param {{ signal?: AbortSignal, steal?: boolean }} options
-   * @param {AbortController} [queued]
    * @returns {Promise<void>} once granted or declined
    */
-  #acquire(options, queued) {
+  #acquire(options) {
     const held = {};
     return new Promise((granted) => {
       this.#locks
         .request(this.name, options, () => {
           granted();
           if (!this.#candidate.canLead()) return undefined;
-          const other = this.#queued;
+          // Our place in the queue is done with: this request's own (aborting a granted
+          // request does nothing), or the one a take-over jumped.
+          this.#queued?.abort();
           this.#queued = null;
-          if (other !== queued) other?.abort();
           this.#holding = held;
           this.#candidate.lead();
           return new Promise((resolve) => (this.#release = () => resolve(undefined)));
@@ -169,7 +169,9 @@ export class Election {
         .catch(() => {}) // aborted while queued, or stolen
         .finally(() => {
           granted();
-          if (this.#queued === queued) this.#queued = null;
+          // Whichever request ends, no other is queued: a take-over's grant aborted it,
+          // and `wait()` queues none while one is queued or the lock is held.
+          this.#queued = null;
           if (this.#holding === held) {
             this.#holding = null;
             this.#candidate.stepDown();
