@@ -142,7 +142,7 @@ export class Leader {
       .then((tabs) => {
         if (!this.#takeover) return; // (a leader that stepped down: its batch is cancelled)
         this.#expected = /** @type {Set<string>} */ (tabs);
-        if (this.#burst.pending) this.#burst.schedule();
+        this.#burst.schedule(); // the batch, held so far, may end (start()'s own want began it)
       });
   }
 

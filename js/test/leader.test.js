@@ -240,4 +240,21 @@ describe("the leader", () => {
     assert.deepEqual([a1.status(), a2.status()], ["live", "live"]);
     assert.equal(two.group().streamStatus, "live");
   });
+
+  test("a new leader whose look at the tabs is slow opens its stream soon after the answer, not at the deadline", async () => {
+    const { run, clock, tabs } = await leading(3);
+    const [one, two, three] = tabs;
+    for (const tab of [two, three]) {
+      const query = tab.locks.query.bind(tab.locks);
+      // The lock manager is another process: its answer takes 200 ms here.
+      tab.locks.query = () => new Promise((resolve) => void clock.setTimeout(() => resolve(query()), 200));
+    }
+    one.pool.dispose();
+    await run(100);
+    const next = [two, three].find((tab) => tab.leading());
+    assert.ok(next);
+    assert.equal(next.stream(), null, "it waits for the answer");
+    await run(200); // the answer came at 200 ms; every tab it names has said what it wants
+    assert.deepEqual(next.stream()?.names, ["a"], "within a batch of the answer, not at the 1 s deadline");
+  });
 });
