@@ -301,9 +301,9 @@ export class Leader {
     /** @type {State} */
     const state = { t: "state", term: group.term, from: group.tabId, status: "failed", names, unknown };
     this.#tab.post(state);
+    // Every tab's source that asked for an unknown name fails, which withdraws its
+    // want: the batch that follows reopens for the others (tabs whose names are all
+    // known come back with their wants when their pools retry).
     this.#tab.followState(state);
-    // Tabs whose names are all known come back with their wants (their pools
-    // retry); if only some names were unknown, the others flow again now.
-    if (unknown.length > 0 && unknown.length < names.length) this.#burst.schedule();
   }
 }
