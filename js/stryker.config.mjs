@@ -1,6 +1,9 @@
 // StrykerJS for one module at a time (scripts/mutate.py sets which, and its tests).
 // node:test has no Stryker runner of its own, so the command runner runs the
-// module's test files per mutant (no per-test coverage: every test runs).
+// module's test files per mutant (no per-test coverage: every test runs), all in
+// one process: `node --test` starts one per file, which for the eight files of the
+// tab modules cost more than the tests did (9.3 s a mutant against 3.9 s here).
+// node:test sets a failing exit code when a test fails either way.
 // STRYKER_MUTATE: a file, or several "file:lines" ranges separated by commas.
 const mutate = process.env.STRYKER_MUTATE ?? "src/signal.js";
 const tests = process.env.STRYKER_TESTS ?? "test/signal.test.js";
@@ -10,7 +13,7 @@ const name = mutate.split(",")[0].split(":")[0].split("/").at(-1);
 export default {
   mutate: mutate.split(","),
   testRunner: "command",
-  commandRunner: { command: `node --test ${tests}` },
+  commandRunner: { command: `node --input-type=module -e '${tests.split(" ").map((test) => `import "./${test}";`).join(" ")}'` },
   coverageAnalysis: "off",
   concurrency: 1, // two cores, shared
   // Added to the time the tests took unmutated: a mutant that makes a fake-clock test

@@ -52,6 +52,10 @@ TABS = [
     "test/tabs_restart.test.js",
     "test/tabroles.test.js",
     "test/splitsource.test.js",
+    "test/tabgroup.test.js",
+    "test/election.test.js",
+    "test/follower.test.js",
+    "test/leader.test.js",
 ]
 JS = {
     "signal.js": ["test/signal.test.js"],

@@ -98,20 +98,19 @@ export class Election {
     return `${this.name} tab ${tab}`;
   }
 
-  /** Whether the lock manager can say which tabs exist (`locks.query`). */
-  get canCount() {
-    return typeof this.#locks.query === "function";
-  }
-
   /**
    * The ids of the tabs that hold their liveness lock, this one included.
    *
-   * @returns {Promise<Set<string>>} rejects if the lock manager cannot say
+   * @returns {Promise<Set<string>>} rejects if the lock manager cannot say (every
+   *   browser with Web Locks has `locks.query`, but a stand-in might not)
    */
   async tabs() {
     const prefix = this.tabLock("");
-    const { held = [] } = await /** @type {NonNullable<Locks["query"]>} */ (this.#locks.query)();
-    const names = held.map((lock) => lock.name ?? "").filter((name) => name.startsWith(prefix));
+    // The Web Locks API lists every lock held, each by its name (a snapshot without
+    // them makes this reject, and the callers then do as without `locks.query`).
+    const snapshot = await /** @type {NonNullable<Locks["query"]>} */ (this.#locks.query)();
+    const { held } = /** @type {{ held: { name: string }[] }} */ (snapshot);
+    const names = held.map((lock) => lock.name).filter((name) => name.startsWith(prefix));
     return new Set(names.map((name) => name.slice(prefix.length)));
   }
 
@@ -120,7 +119,7 @@ export class Election {
     if (this.#holding || this.#queued || !this.#candidate.canLead()) return;
     const controller = new AbortController();
     this.#queued = controller;
-    void this.#acquire({ signal: controller.signal }, controller);
+    void this.#acquire({ signal: controller.signal });
   }
 
   /** Leave the queue, and let go of the lock if we hold it (the tab goes away or freezes). */
@@ -150,19 +149,19 @@ export class Election {
 
   /**
    * @param {{ signal?: AbortSignal, steal?: boolean }} options
-   * @param {AbortController} [queued]
    * @returns {Promise<void>} once granted or declined
    */
-  #acquire(options, queued) {
+  #acquire(options) {
     const held = {};
     return new Promise((granted) => {
       this.#locks
         .request(this.name, options, () => {
           granted();
           if (!this.#candidate.canLead()) return undefined;
-          const other = this.#queued;
+          // Our place in the queue is done with: this request's own (aborting a granted
+          // request does nothing), or the one a take-over jumped.
+          this.#queued?.abort();
           this.#queued = null;
-          if (other !== queued) other?.abort();
           this.#holding = held;
           this.#candidate.lead();
           return new Promise((resolve) => (this.#release = () => resolve(undefined)));
@@ -170,7 +169,9 @@ export class Election {
         .catch(() => {}) // aborted while queued, or stolen
         .finally(() => {
           granted();
-          if (this.#queued === queued) this.#queued = null;
+          // Whichever request ends, no other is queued: a take-over's grant aborted it,
+          // and `wait()` queues none while one is queued or the lock is held.
+          this.#queued = null;
           if (this.#holding === held) {
             this.#holding = null;
             this.#candidate.stepDown();

@@ -14,8 +14,8 @@ import { after, timersOf } from "./streamwiring.js";
 export class Follower {
   #controller = new AbortController();
   #signal = this.#controller.signal;
-  /** Clears the watchdog's timer; undefined while none is armed. @type {(() => void) | undefined} */
-  #watchdog = undefined;
+  /** Clears the watchdog's timer (a no-op once it ran). */
+  #watchdog = () => {};
   /** Whether we asked the leader if it is there, and wait for its answer. */
   #asked = false;
   #group;
@@ -47,16 +47,19 @@ export class Follower {
 
   /** (Re)arm the watchdog while this tab follows something. */
   watch() {
-    this.#watchdog?.();
-    this.#watchdog = undefined;
+    this.#watchdog();
     this.#asked = false;
-    if (this.#signal.aborted || this.#group.sources.size === 0) return;
+    // A role that ended arms nothing either: `after` checks its signal.
+    if (this.#group.sources.size === 0) return;
     this.#watchdog = this.#after(this.#options.quietMs ?? 2_000);
   }
 
-  /** The leader spoke: if we had asked, or were not watching, watch afresh. */
+  /**
+   * The leader spoke: if we had asked, that is its answer, so watch afresh. Other
+   * frames arm nothing (the watchdog looks at `lastHeard` when it fires).
+   */
   heard() {
-    if (this.#asked || this.#watchdog === undefined) this.watch();
+    if (this.#asked) this.watch();
   }
 
   /** @param {number} ms */
@@ -78,9 +81,8 @@ export class Follower {
       this.#watchdog = this.#after(this.#options.answerMs ?? 2_000);
       return;
     }
-    // No answer: the leader holds the lock but does not run (frozen, hung).
-    this.#watchdog = undefined;
-    this.#asked = false;
+    // No answer: the leader holds the lock but does not run (frozen, hung). Until
+    // the take-over is settled nothing is watched; then `watch()` starts afresh.
     this.#group.streamStatus = "closed";
     this.#tab.showStale();
     void this.#election

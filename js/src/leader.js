@@ -42,7 +42,6 @@ export class Leader {
   #answered = new Set();
   #controller = new AbortController();
   #signal = this.#controller.signal;
-  #clearRollCall = () => {};
   #burst;
   #group;
   #tab;
@@ -108,7 +107,7 @@ export class Leader {
     // Nothing new (a tab repeating itself, a new leader's own empty want): no
     // batch, whose deadline would otherwise cut the next real burst short.
     if (!this.#takeover) {
-      if (same && this.stream && this.#group.streamStatus !== "failed") return;
+      if (same && this.stream) return; // (a failed stream is closed: no stream)
       if (same && want.names.length === 0) return;
     }
     for (const name of want.names) if (!old?.names.includes(name)) this.unknown.delete(name);
@@ -133,18 +132,17 @@ export class Leader {
    */
   #awaitTabs() {
     this.#expected = null;
-    if (!this.#election.canCount) return (this.#expected = new Set());
     // Not the old leader: it handed over because it is closing or freezing, or it was
-    // stolen from because it did not answer.
-    const skip = new Set([this.#group.tabId, this.#previous.from]);
+    // stolen from because it did not answer. (Our own want is set in `start()`.)
+    const previous = this.#previous.from;
     this.#election
       .tabs()
-      .then((tabs) => new Set([...tabs].filter((tab) => !skip.has(tab))))
-      .catch(() => new Set())
+      .then((tabs) => new Set([...tabs].filter((tab) => tab !== previous)))
+      .catch(() => new Set()) // the lock manager cannot say: wait for nobody
       .then((tabs) => {
-        if (this.#signal.aborted || !this.#takeover) return;
+        if (!this.#takeover) return; // (a leader that stepped down: its batch is cancelled)
         this.#expected = /** @type {Set<string>} */ (tabs);
-        if (this.#burst.pending) this.#burst.schedule();
+        this.#burst.schedule(); // the batch, held so far, may end (start()'s own want began it)
       });
   }
 
@@ -161,19 +159,18 @@ export class Leader {
    * row, so a tab whose lock is just being granted stays).
    */
   #rollCall() {
-    this.#clearRollCall();
-    this.#clearRollCall = after(this.#timers, this.#signal, ROLL_CALL_MS, async () => {
-      if (!this.#election.canCount) return;
+    // Armed once per roll call, from the last one; stepping down clears it (after()).
+    after(this.#timers, this.#signal, ROLL_CALL_MS, async () => {
       let held;
       try {
         held = await this.#election.tabs();
       } catch {
-        return this.#rollCall();
+        return this.#rollCall(); // the lock manager cannot say: drop nobody, ask again later
       }
-      if (this.#signal.aborted) return;
+      // (A leader that stepped down meanwhile changes only its own wants, which nobody reads.)
       let gone = false;
       for (const tab of [...this.wants.keys()]) {
-        if (tab === this.#group.tabId || held.has(tab)) this.#missing.delete(tab);
+        if (held.has(tab)) this.#missing.delete(tab); // (our own tab's lock is held too)
         else if (this.#missing.has(tab)) {
           this.#missing.delete(tab);
           this.wants.delete(tab);
@@ -188,7 +185,6 @@ export class Leader {
   // -- the stream --------------------------------------------------------------------
 
   #reconcile() {
-    if (this.#signal.aborted) return;
     const group = this.#group;
     // Our own want as of now: frames of the previous leader may have come since.
     const own = this.#tab.localWant();
@@ -213,7 +209,7 @@ export class Leader {
       return;
     }
     const same = names.join("\n") === group.streamNames.join("\n");
-    if (this.stream && group.streamStatus !== "failed" && same && !needed) {
+    if (this.stream && same && !needed) {
       this.postState();
       return;
     }
@@ -225,7 +221,7 @@ export class Leader {
     if (this.#takeover) {
       // The first stream of a term: from where the tab that got least of the old
       // leader's stream stopped (of the tabs that want something).
-      const cursors = [...this.wants.values()].filter((want) => want.names.length > 0).map((want) => want.cursor);
+      const cursors = [...this.wants.values()].map((want) => want.cursor); // (a want of nothing is deleted)
       cursor = cursors.reduce(oldestCursor);
       this.#takeover = false;
     }
@@ -268,7 +264,7 @@ export class Leader {
     if (event.lastEventId) this.#fresh.clear();
     if (group.streamStatus !== "live") this.#setStreamStatus("live");
     /** @type {Frame} */
-    const frame = { t: "frame", term: group.term, from: group.tabId, type, data: String(event.data), id: event.lastEventId ?? "" };
+    const frame = { t: "frame", term: group.term, from: group.tabId, type, data: String(event.data), id: event.lastEventId };
     this.#tab.post(frame);
     this.#tab.deliver(frame);
   }
@@ -305,9 +301,9 @@ export class Leader {
     /** @type {State} */
     const state = { t: "state", term: group.term, from: group.tabId, status: "failed", names, unknown };
     this.#tab.post(state);
+    // Every tab's source that asked for an unknown name fails, which withdraws its
+    // want: the batch that follows reopens for the others (tabs whose names are all
+    // known come back with their wants when their pools retry).
     this.#tab.followState(state);
-    // Tabs whose names are all known come back with their wants (their pools
-    // retry); if only some names were unknown, the others flow again now.
-    if (unknown.length > 0 && unknown.length < names.length) this.#burst.schedule();
   }
 }

@@ -247,8 +247,8 @@ export class TabGroup {
    * @param {unknown} data
    */
   #receive(data) {
-    if (this.#disposed) return;
     // Any script of this origin may post on the channel: check before reading.
+    // (Nothing arrives once the tab is disposed: its channel is closed.)
     const why = whyNot(data, this.#now());
     if (why) {
       this.#log.warn(`[nb_sse_signals] dropped a message on the tabs' channel: ${why}`);
@@ -258,7 +258,7 @@ export class TabGroup {
     const leader = this.#leader;
     switch (message.t) {
       case "want":
-        leader?.setWant(message.from, { names: message.names, need: message.need, cursor: message.cursor ?? "" });
+        leader?.setWant(message.from, { names: message.names, need: message.need, cursor: message.cursor });
         return;
       case "ping":
         leader?.postState();

@@ -4,6 +4,7 @@
 // tests that play the server message by message, and anywidget's model. The
 // DOM is real (dom.js, linkedom); so is the SSE client against a real server
 // (connection_real.test.js). Each call makes fresh state, so tests never reset anything.
+import { TabPool, groupName } from "../src/tabs.js";
 
 /** Let pending promise callbacks (a fake fetch, its .json()) run. */
 export const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -358,4 +359,121 @@ export function fakeBrowser() {
 /** Let every queued channel message and lock grant run, and what they start. */
 export async function drain(rounds = 30) {
   for (let i = 0; i < rounds; i++) await settle();
+}
+
+/**
+ * Tabs of one browser, each a real TabPool: shared locks and channels
+ * (fakeBrowser), one clock, and per tab its own EventSource class, so a test
+ * sees which tab opened what. A crashed or frozen tab's timers do not run. The
+ * snapshot endpoint knows the names in `known` (read at each request, so a test
+ * may add some) and answers 404 for others.
+ *
+ * @param {{ base?: string, known?: Set<string> }} [options]
+ */
+export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "b", "c"]) } = {}) {
+  const clock = fakeClock();
+  const shared = fakeBrowser();
+  const { fetch, calls } = fakeFetch((url) => {
+    const names = new URL(url).searchParams.getAll("signal");
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length) return { status: 404, body: { error: `unknown signals: ${unknown.join(", ")}` } };
+    return { status: 200, body: names.map((n) => snapshot(n, 0, null)) };
+  });
+  /** @type {any[]} */
+  const tabs = [];
+  const open = () => {
+    const view = shared.tab();
+    const sources = fakeEventSources();
+    const log = quietLog();
+    const state = { alive: true, frozen: false, timersSet: 0 };
+    const pool = new TabPool({
+      locks: view.locks,
+      BroadcastChannel: view.BroadcastChannel,
+      EventSource: sources.EventSource,
+      fetch,
+      setTimeout: (callback, ms) => {
+        state.timersSet += 1;
+        return clock.setTimeout(() => state.alive && !state.frozen && callback(), ms);
+      },
+      clearTimeout: clock.clearTimeout,
+      now: () => clock.now,
+      log,
+    });
+    const tab = {
+      /** This tab, as the shared browser knows it (for `shared.hold`). */
+      view: view.tab,
+      /** Its Web Locks manager (a test may make one `query` miss a lock). */
+      locks: view.locks,
+      pool,
+      sources,
+      log,
+      /** The tab's one open EventSource, if it holds the connection. */
+      stream: () => {
+        const live = sources.live();
+        if (live.length > 1) throw new Error(`a tab holds at most one stream per server, this one ${live.length}`);
+        return live[0] ?? null;
+      },
+      leading: () => pool.groups.some((g) => g.leading),
+      /** How many timers the tab has set so far. */
+      timersSet: () => state.timersSet,
+      /** The tab's group of server `at` (the first one's by default). */
+      group(at = base) {
+        const group = pool.groups.find((g) => g.base === at);
+        if (!group) throw new Error(`this tab follows nothing of ${at}`);
+        return group;
+      },
+      /** @param {string} name @param {string} [at] the server */
+      follow(name, at = base) {
+        /** @type {any[]} */
+        const events = [];
+        const leave = pool.join(at, name, (event) => void events.push(event));
+        return {
+          leave,
+          events,
+          values: () => events.filter((e) => e.type === "value").map((e) => e.value),
+          revs: () => events.filter((e) => e.type === "value").map((e) => e.rev),
+          statuses: () => events.filter((e) => e.type === "status").map((e) => e.status),
+          status: () => events.filter((e) => e.type === "status").at(-1)?.status,
+        };
+      },
+      /** No pagehide, no goodbye: its locks go, its channels and timers go quiet. */
+      crash() {
+        state.alive = false;
+        shared.kill(view.tab);
+        for (const source of sources.live()) source.close(); // the browser ends its requests
+      },
+      /** Frozen without warning: it keeps its locks, hears nothing, runs no timer. */
+      freeze() {
+        state.frozen = true;
+        shared.mute(view.tab);
+      },
+      thaw() {
+        state.frozen = false;
+        shared.unmute(view.tab);
+      },
+    };
+    tabs.push(tab);
+    return tab;
+  };
+  /** Let channel messages and lock grants run, then `ms` of timers, repeatedly. */
+  const run = async (ms = 0) => {
+    await drain();
+    for (let t = 0; t < ms; t += 10) {
+      clock.tick(Math.min(10, ms - t));
+      await drain(3);
+    }
+    await drain();
+  };
+  /** Every open stream of every live tab. */
+  const streams = () => tabs.flatMap((/** @type {any} */ tab) => tab.sources.live());
+  /** A channel of the group of `at` in a tab of its own, as any script of the origin may open. */
+  const channel = (at = base) => new (shared.tab().BroadcastChannel)(groupName(at, "", "http://host/"));
+  /** Every message posted on the group's channel, heard by a tab of its own that only listens. */
+  const overheard = (at = base) => {
+    /** @type {any[]} */
+    const messages = [];
+    channel(at).onmessage = (/** @type {{ data: any }} */ event) => void messages.push(event.data);
+    return messages;
+  };
+  return { open, run, clock, calls, streams, shared, channel, overheard };
 }

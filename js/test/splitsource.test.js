@@ -6,7 +6,7 @@ import { describe, test } from "node:test";
 import { ConnectionPool } from "../src/connection.js";
 import { TabPool } from "../src/tabs.js";
 import { MAX_NAMES, MAX_URL, chunkNames, openEvents, probe } from "../src/splitsource.js";
-import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
+import { drain, fakeClock, fakeEventSources, fakeFetch, fakeTabs, quietLog, snapshot } from "./fakes.js";
 
 const BASE = "http://host/user/a/";
 const many = (/** @type {number} */ n, prefix = "s") => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, "0")}`);
@@ -102,22 +102,11 @@ describe("a subscription past the hub's limits", () => {
   });
 
   test("in a browser of tabs, only the tab holding the connection opens the split streams", async () => {
-    const clock = fakeClock();
-    const shared = fakeBrowser();
-    const { fetch } = fakeFetch(() => ({ status: 200, body: [] }));
-    const tabs = [0, 1].map(() => {
-      const view = shared.tab();
-      const sources = fakeEventSources();
-      const pool = new TabPool({ locks: view.locks, BroadcastChannel: view.BroadcastChannel, EventSource: sources.EventSource, fetch, setTimeout: clock.setTimeout, clearTimeout: clock.clearTimeout, now: () => clock.now, log: quietLog() });
-      return { pool, sources };
-    });
     const names = many(2_200);
+    const { open, run } = fakeTabs({ base: BASE, known: new Set(names) });
+    const tabs = [open(), open()];
     const watched = tabs.map(({ pool }) => follow(pool, names));
-    for (let t = 0; t < 150; t++) {
-      await drain();
-      clock.tick(10);
-    }
-    await drain();
+    await run(1_500);
     const streams = tabs.map(({ sources }) => sources.live());
     const leader = streams.findIndex((s) => s.length > 0);
     assert.equal(streams[1 - leader].length, 0, "the other tab opens none");

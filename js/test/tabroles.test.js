@@ -2,50 +2,12 @@
 // them all at once. What a tab that changed roles must no longer do.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { TabPool, groupName } from "../src/tabs.js";
-import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
+import { fakeTabs, snapshot } from "./fakes.js";
 
 const BASE = "http://host/";
 
-/** Tabs of one browser on one clock (tabs.test.js has the full harness). */
-function browser() {
-  const clock = fakeClock();
-  const shared = fakeBrowser();
-  const { fetch } = fakeFetch((url) => ({ status: 200, body: new URL(url).searchParams.getAll("signal").map((n) => snapshot(n, 0, null)) }));
-  const open = () => {
-    const view = shared.tab();
-    const sources = fakeEventSources();
-    const pool = new TabPool({
-      locks: view.locks,
-      BroadcastChannel: view.BroadcastChannel,
-      EventSource: sources.EventSource,
-      fetch,
-      setTimeout: clock.setTimeout,
-      clearTimeout: clock.clearTimeout,
-      now: () => clock.now,
-      log: quietLog(),
-    });
-    return { pool, sources, stream: () => sources.live()[0] };
-  };
-  /** Every message posted on the group's channel, from a tab of its own that only listens. */
-  const overheard = () => {
-    /** @type {any[]} */
-    const messages = [];
-    const channel = new (shared.tab().BroadcastChannel)(groupName(BASE, ""));
-    channel.onmessage = (/** @type {{ data: any }} */ event) => void messages.push(event.data);
-    return messages;
-  };
-  /** @param {number} ms */
-  const run = async (ms = 0) => {
-    await drain();
-    for (let t = 0; t < ms; t += 10) {
-      clock.tick(Math.min(10, ms - t));
-      await drain(3);
-    }
-    await drain();
-  };
-  return { open, run, clock, overheard };
-}
+/** Tabs of one browser on one clock (fakes.js). */
+const browser = () => fakeTabs({ base: BASE });
 
 test("a follower that becomes the leader stops watching for a silent leader: it never pings", async () => {
   const { open, run, overheard } = browser();

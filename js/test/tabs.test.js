@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ConnectionPool } from "../src/connection.js";
 import { TabPool, groupName, tabsOrPage } from "../src/tabs.js";
-import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, quietLog, snapshot } from "./fakes.js";
+import { fakeBrowser, fakeEventSources, fakeTabs, quietLog, snapshot } from "./fakes.js";
 
 const BASE = "http://host/user/a/";
 const change = (/** @type {string} */ name, /** @type {number} */ rev, /** @type {unknown} */ value) => ({
@@ -11,96 +11,8 @@ const change = (/** @type {string} */ name, /** @type {number} */ rev, /** @type
   patch: [{ op: "replace", path: "/v", value }],
 });
 
-/**
- * Tabs of one browser: shared locks and channels (fakeBrowser), one clock,
- * and per tab its own EventSource class, so a test sees which tab opened
- * what. A dead or frozen tab's timers do not run.
- */
-function browser(known = new Set(["a", "b", "c"])) {
-  const clock = fakeClock();
-  const shared = fakeBrowser();
-  const { fetch, calls } = fakeFetch((url) => {
-    const names = new URL(url).searchParams.getAll("signal");
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length) return { status: 404, body: { error: `unknown signals: ${unknown.join(", ")}` } };
-    return { status: 200, body: names.map((n) => snapshot(n, 0, null)) };
-  });
-  /** @type {any[]} */
-  const tabs = [];
-  const open = () => {
-    const view = shared.tab();
-    const sources = fakeEventSources();
-    const log = quietLog();
-    const state = { alive: true, frozen: false };
-    const pool = new TabPool({
-      locks: view.locks,
-      BroadcastChannel: view.BroadcastChannel,
-      EventSource: sources.EventSource,
-      fetch,
-      setTimeout: (callback, ms) => clock.setTimeout(() => state.alive && !state.frozen && callback(), ms),
-      clearTimeout: clock.clearTimeout,
-      now: () => clock.now,
-      log,
-    });
-    const tab = {
-      /** This tab, as the shared browser knows it (for `shared.hold`). */
-      view: view.tab,
-      /** Its Web Locks manager (a test may make one `query` miss a lock). */
-      locks: view.locks,
-      pool,
-      sources,
-      log,
-      /** The tab's one open EventSource, if it holds the connection. */
-      stream: () => {
-        const live = sources.live();
-        assert.ok(live.length <= 1, "a tab holds at most one stream per server");
-        return live[0] ?? null;
-      },
-      leading: () => pool.groups.some((g) => g.leading),
-      /** @param {string} name */
-      follow(name) {
-        /** @type {any[]} */
-        const events = [];
-        const leave = pool.join(BASE, name, (event) => void events.push(event));
-        return {
-          leave,
-          events,
-          values: () => events.filter((e) => e.type === "value").map((e) => e.value),
-          revs: () => events.filter((e) => e.type === "value").map((e) => e.rev),
-          statuses: () => events.filter((e) => e.type === "status").map((e) => e.status),
-          status: () => events.filter((e) => e.type === "status").at(-1)?.status,
-        };
-      },
-      crash() {
-        state.alive = false;
-        shared.kill(view.tab);
-        for (const source of sources.live()) source.close(); // the browser ends its requests
-      },
-      freeze() {
-        state.frozen = true;
-        shared.mute(view.tab);
-      },
-      thaw() {
-        state.frozen = false;
-        shared.unmute(view.tab);
-      },
-    };
-    tabs.push(tab);
-    return tab;
-  };
-  /** Let channel messages and lock grants run, then `ms` of timers, repeatedly. */
-  const run = async (ms = 0) => {
-    await drain();
-    for (let t = 0; t < ms; t += 10) {
-      clock.tick(Math.min(10, ms - t));
-      await drain(3);
-    }
-    await drain();
-  };
-  /** Every open stream of every live tab. */
-  const streams = () => tabs.flatMap((/** @type {any} */ tab) => tab.sources.live());
-  return { open, run, clock, calls, streams, shared };
-}
+/** Tabs of one browser (fakes.js); the hub knows the names in `known`. */
+const browser = (known = new Set(["a", "b", "c"])) => fakeTabs({ base: BASE, known });
 
 describe("tabs share one connection", () => {
   test("the first tab is elected and holds the only stream; the others follow it through the channel", async () => {
