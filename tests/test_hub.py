@@ -26,6 +26,8 @@ from nb_sse_signals._hub import SignalHub, Subscription
 from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 
+from ._values import nested
+
 
 async def events_of(sub: Subscription, timeout: float = 2.0) -> list[ServerSentEvent]:
     batch = await asyncio.wait_for(sub.next_batch(timeout), timeout + 1)
@@ -512,17 +514,6 @@ async def test_a_publisher_at_its_quota_may_declare_its_own_signals_again() -> N
 # -- isolation: a signal this hub cannot serve never breaks the others --------------------
 
 
-def _nested(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
-
-
-def _nested_json(levels: int) -> bytes:
-    return b"[" * levels + b"]" * levels
-
-
 async def test_a_first_declare_of_a_value_no_encoder_can_write_is_rejected_and_stores_nothing() -> (
     None
 ):
@@ -539,7 +530,7 @@ async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broke
     hub = SignalHub()
     hub.declare("bad", 0)
     hub.declare("ok", 0)
-    hub.store.entries["bad"].value = _nested(300)
+    hub.store.entries["bad"].value = nested(300)
     hub.store.entries["bad"].snapshot = None
     events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in events] == ["refused", "message"]
@@ -554,7 +545,7 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     cursor = (await events_of(early))[-1].id
     hub.set("ok", 1)
     await events_of(early)
-    hub.store.entries["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
+    hub.store.entries["bad"].value = nested(300)  # (by hand: no check caught it on its way in)
     hub.store.entries["bad"].snapshot = None
     late = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in late] == ["refused", "message"]
