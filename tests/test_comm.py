@@ -258,9 +258,14 @@ def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(local: No
     rec = Recorder(s.key)
     channel = relay_of(s).attach(s.key, rec)
     try:
-        wait_until(lambda: rec.events() >= 3, timeout=5, what="repeated snapshots")
+        # Repeated 0.5, 1 and 2 s after the start (then 4 and 8 s): never sooner, and
+        # the fourth well before the 4 s repeat (a late timer on a busy machine aside).
+        wait_until(lambda: rec.events() >= 4, timeout=3.5, what="repeated snapshots")
+        since = [t - rec.times[0] for t in rec.times[1:4]]
+        for at, promised in zip(since, (0.5, 1.0, 2.0), strict=True):
+            assert at >= promised - EARLY, f"repeats at {since} s, promised 0.5, 1 and 2 s"
         channel.receive({"type": "hello"})
-        wait_until(lambda: rec.events() >= 4, what="the answer to hello")
+        wait_until(lambda: rec.events() >= 5, what="the answer to hello")
         settled = rec.events()
         time.sleep(2.5)
         assert rec.events() == settled, "no repeats once a view said hello"
@@ -431,3 +436,23 @@ def test_snapshot_requests_in_a_loop_are_answered_within_the_shared_budget(local
 async def test_a_budget_that_is_not_positive_is_rejected(messages: float, size: float) -> None:
     with pytest.raises(ValueError, match="expected positive message and byte budgets"):
         CommRelay(SignalHub(), asyncio.get_running_loop(), max_messages=messages, max_bytes=size)
+
+
+def test_a_snapshot_request_is_answered_once_and_changes_then_travel_as_events(
+    local: None,
+) -> None:
+    s = ServerSignal("asked-once", 0, scope="k-t", max_rate=1000)
+    rec = Recorder(s.key)
+    channel = relay_of(s).attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.messages, what="the first snapshot")
+        channel.receive({"type": "snapshot"})
+        wait_until(lambda: rec.messages[-1]["type"] == "snapshot", what="the snapshot reply")
+        for n in range(1, 6):
+            s.set(n)
+            s._publisher.flush()
+            wait_until(lambda n=n: rec.state.value == n, what=f"change {n}")
+    finally:
+        channel.detach()
+    answers = [m for m in rec.messages if m["type"] == "snapshot"]
+    assert len(answers) == 1, f"one request, {len(answers)} answers"
