@@ -209,3 +209,13 @@ def test_a_type_change_inside_a_run_of_equal_containers_is_a_change(wrap: Any, w
     new[where] = wrap(1)
     for a, b in ((old, new), (new, old)):
         roundtrip(a, b)
+
+
+def test_removing_the_first_of_values_parsed_anew_is_one_remove() -> None:
+    # The hub diffs a value parsed from a `set` message against the one it holds: no
+    # element is the same object, so the common part is found by equality alone.
+    old: list[JSON] = [{"id": i} for i in range(100)]
+    assert roundtrip(old, copy_json(old[1:])) == [{"op": "remove", "path": "/0"}]
+    assert roundtrip(old, copy_json([{"id": -1}, *old])) == [
+        {"op": "add", "path": "/0", "value": {"id": -1}}
+    ]
