@@ -232,6 +232,7 @@ async def test_the_byte_budget_spaces_flushes_by_the_bytes_they_carried() -> Non
         wait = size / relay.max_bytes
         assert next_at - at >= wait - EARLY, f"{size} bytes, then {next_at - at:.3f} s"
     assert relay.bytes_sent == sum(size for _, size in sent)
+    assert relay.messages_sent == len(sent), "the budget counts each message sent, once"
 
 
 def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> None:
@@ -447,7 +448,8 @@ def test_a_snapshot_request_is_answered_once_and_changes_then_travel_as_events(
 ) -> None:
     s = ServerSignal("asked-once", 0, scope="k-t", max_rate=1000)
     rec = Recorder(s.key)
-    channel = relay_of(s).attach(s.key, rec)
+    relay = relay_of(s)
+    channel = relay.attach(s.key, rec)
     try:
         wait_until(lambda: rec.messages, what="the first snapshot")
         channel.receive({"type": "snapshot"})
@@ -460,3 +462,4 @@ def test_a_snapshot_request_is_answered_once_and_changes_then_travel_as_events(
         channel.detach()
     answers = [m for m in rec.messages if m["type"] == "snapshot"]
     assert len(answers) == 1, f"one request, {len(answers)} answers"
+    assert relay.messages_sent == len(rec.messages), "the budget counts answers too, once"
