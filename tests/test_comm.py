@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -463,3 +465,61 @@ def test_a_snapshot_request_is_answered_once_and_changes_then_travel_as_events(
     answers = [m for m in rec.messages if m["type"] == "snapshot"]
     assert len(answers) == 1, f"one request, {len(answers)} answers"
     assert relay.messages_sent == len(rec.messages), "the budget counts answers too, once"
+
+
+async def test_a_signal_the_hub_does_not_know_is_an_error_for_its_view_and_no_one_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Attached on the loop itself (as a kernel without threads does): an unknown name
+    # is the view's problem, told when it asks; it never raises into the kernel, and
+    # never holds up a channel flushed after it.
+    hub = SignalHub()
+    hub.declare("a", 1)
+    loop = asyncio.get_running_loop()
+    relay = CommRelay(hub, loop)
+    lost: list[dict[str, Any]] = []
+    good = Recorder("a")
+    heard = asyncio.Event()
+
+    def to(target: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        def send(message: dict[str, Any]) -> None:
+            target(message)
+            heard.set()
+
+        return send
+
+    async def until(done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5):
+            while not done():
+                heard.clear()
+                await heard.wait()
+
+    unknown = relay.attach("nope", to(lost.append))
+    channel = relay.attach("a", to(good))
+    try:
+        channel.receive({"type": "hello"})  # a view is there: no repeated snapshots
+        await until(lambda: good.state.rev == 0)
+        unknown.receive({"type": "snapshot"})  # waits for the next flush...
+        hub.set("a", 2)  # ...and so does this change, behind it in the same flush
+        await until(lambda: good.state.value == 2 and bool(lost))
+    finally:
+        unknown.detach()
+        channel.detach()
+    assert "cannot relay nope" in caplog.text
+    assert [m["type"] for m in lost] == ["error"]
+    assert "nope" in lost[0]["error"]
+
+
+async def test_the_default_budget_is_the_one_docs_protocol_md_promises() -> None:
+    text = " ".join((Path(__file__).parents[1] / "docs" / "protocol.md").read_text().split())
+    promised = re.search(
+        r"at most (\d+) flushes a second, and spaces flushes so that all its widgets"
+        r" together stay under (\d+) messages and (\d+) kB a second",
+        text,
+    )
+    assert promised, "docs/protocol.md no longer states the comm relay's budget"
+    relay = CommRelay(SignalHub(), asyncio.get_running_loop())
+    flushes, messages, kilobytes = map(int, promised.groups())
+    assert relay.min_interval == 1 / flushes
+    assert relay.max_messages == messages
+    assert relay.max_bytes == kilobytes * 1000
