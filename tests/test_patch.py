@@ -542,3 +542,9 @@ def test_json_equal_tells_two_different_scalars_of_one_type_apart(a: JSON, b: JS
     assert not json_equal(a, b)
     assert not json_equal(b, a)
     assert json_equal(a, copy.copy(a))
+
+
+def test_json_equal_tells_objects_of_one_size_with_other_keys_or_values_apart() -> None:
+    for a, b in (({"a": 1}, {"b": 1}), ({"a": 1, "b": 2}, {"a": 1, "c": 2}), ({"a": 1}, {"a": 2})):
+        assert not json_equal(a, b)
+        assert not json_equal(b, a)
