@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
+import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -633,3 +635,38 @@ def test_snapshots_serve_every_name_after_a_closed_one() -> None:
     snaps = [orjson.loads(data) for data in hub.snapshots(["gone", "live", "also"])]
     assert [s["name"] for s in snaps] == ["gone", "live", "also"]
     assert snaps[1]["patch"][0]["value"] == {"n": "live"}
+
+
+def test_the_buffer_and_closed_memory_defaults_are_the_ones_docs_security_md_states() -> None:
+    text = " ".join((Path(__file__).parents[1] / "docs" / "security.md").read_text().split())
+    promised = re.search(
+        r"bounded by its buffer \((\d+) MiB or ([\d,]+) events\).*"
+        r"closed signals remembered: ([\d,]+)\.",
+        text,
+    )
+    assert promised, "docs/security.md no longer states the subscriber buffer"
+    mib, events, remembered = (int(g.replace(",", "")) for g in promised.groups())
+    hub = SignalHub()
+    assert (hub.buffer_bytes, hub.buffer_events) == (mib << 20, events)
+    # One more closed signal than it remembers: the oldest is forgotten (unknown), the
+    # next is still known to be closed (a late subscriber learns it closed, not 404).
+    for i in range(remembered + 1):
+        hub.declare(f"c{i}", i)
+        hub.close(f"c{i}")
+    with pytest.raises(UnknownSignalError):
+        hub.snapshots(["c0"])
+    (closed,) = hub.snapshots(["c1"])
+    assert orjson.loads(closed)["name"] == "c1"
+
+
+def test_parsed_is_a_keyword_only_promise_never_a_stray_positional() -> None:
+    # parsed=True skips the check and the copy of a value: a third positional argument
+    # must not turn it on by accident.
+    hub = SignalHub()
+    hub.declare("a", [1])
+    with pytest.raises(TypeError):
+        hub.set("a", [2], True)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        hub.declare("a", [2], None, True)  # type: ignore[misc]
+    assert hub.set(name="a", value=[3]) == 1
+    assert hub.get("a") == (1, [3])
