@@ -670,3 +670,30 @@ def test_parsed_is_a_keyword_only_promise_never_a_stray_positional() -> None:
         hub.declare("a", [2], None, True)  # type: ignore[misc]
     assert hub.set(name="a", value=[3]) == 1
     assert hub.get("a") == (1, [3])
+
+
+def test_info_gives_every_signal_or_the_one_named() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    hub.set("b", 3)
+    hub.close("a")
+    assert [(i.name, i.rev, i.closed) for i in hub.info()] == [("a", 0, True), ("b", 1, False)]
+    (b,) = hub.info("b")
+    assert (b.name, b.rev, b.changes, b.subscribers) == ("b", 1, 1, 0)
+    assert hub.info("unknown") == []
+
+
+async def test_subscriber_count_counts_a_signals_subscribers_or_each_subscription_once() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    both, only_a = hub.subscribe(["a", "b"]), hub.subscribe(["a"])
+    try:
+        assert (hub.subscriber_count("a"), hub.subscriber_count("b")) == (2, 1)
+        assert hub.subscriber_count() == 2, "a subscription to two signals is one subscriber"
+        assert hub.subscriber_count("unknown") == 0
+    finally:
+        both.close()
+        only_a.close()
+    assert hub.subscriber_count() == hub.subscriber_count("a") == 0
