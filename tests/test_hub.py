@@ -697,3 +697,16 @@ async def test_subscriber_count_counts_a_signals_subscribers_or_each_subscriptio
         both.close()
         only_a.close()
     assert hub.subscriber_count() == hub.subscriber_count("a") == 0
+
+
+@pytest.mark.parametrize("parsed", [False, True])
+def test_a_patch_of_more_ops_than_the_limit_is_rejected_and_changes_nothing(parsed: bool) -> None:
+    hub = SignalHub(limits=Limits(ops_per_patch=3))
+    hub.declare("xs", [])
+    add = {"op": "add", "path": "/-", "value": 1}
+    assert hub.patch("xs", [dict(add) for _ in range(3)], parsed=parsed) == 1, "at the limit"
+    with pytest.raises(LimitError, match="expected at most 3 ops per patch"):
+        hub.patch("xs", [dict(add) for _ in range(4)], parsed=parsed)
+    with pytest.raises(LimitError, match="expected at most 3 ops per patch"):
+        hub.patch("xs", [dict(add) for _ in range(40)], parsed=parsed)
+    assert hub.get("xs") == (1, [1, 1, 1])
