@@ -7,6 +7,7 @@ import copy
 import math
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -710,3 +711,44 @@ def test_a_patch_of_more_ops_than_the_limit_is_rejected_and_changes_nothing(pars
     with pytest.raises(LimitError, match="expected at most 3 ops per patch"):
         hub.patch("xs", [dict(add) for _ in range(40)], parsed=parsed)
     assert hub.get("xs") == (1, [1, 1, 1])
+
+
+def test_owned_by_lists_only_the_owners_open_signals() -> None:
+    hub = SignalHub()
+    mine, theirs = object(), object()
+    hub.declare("a", 1, owner=mine)
+    hub.declare("b", 2, owner=mine)
+    hub.declare("c", 3, owner=theirs)
+    hub.declare("free", 4)
+    hub.close("b")
+    assert hub.owned_by(mine) == ["a"]
+    assert hub.owned_by(theirs) == ["c"]
+    assert hub.owned_by(object()) == []
+
+
+def test_the_rate_counts_only_the_last_five_seconds_of_changes() -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    for n in range(1, 6):
+        hub.set("a", n)
+    (now,) = hub.info("a")
+    assert (now.changes, now.rate) == (5, 1.0), "five changes in the last five seconds"
+    # Changes from a minute ago (set by hand: a test must not wait a minute).
+    hub.store.entries["a"].times.extendleft([time.monotonic() - 60] * 10)
+    (later,) = hub.info("a")
+    assert later.rate == 1.0, "old changes no longer count"
+
+
+async def test_a_signal_at_its_subscriber_limit_refuses_one_more_and_changes_nothing() -> None:
+    hub = SignalHub(limits=Limits(subscribers_per_signal=1))
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    first = hub.subscribe(["a"])
+    with pytest.raises(LimitError, match="one more of 'a'"):
+        hub.subscribe(["b", "a"])
+    assert (hub.subscriber_count(), hub.subscriber_count("b")) == (1, 0), "nothing changed"
+    other = hub.subscribe(["b"])
+    first.close()
+    again = hub.subscribe(["a"])
+    for sub in (other, again):
+        sub.close()
