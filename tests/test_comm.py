@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import re
 import subprocess
 import sys
@@ -254,10 +255,13 @@ def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> 
     assert parse_change(data).patch == [{"op": "replace", "path": "", "value": [1, 2]}]
 
 
-def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(local: None) -> None:
+def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(
+    local: None, caplog: pytest.LogCaptureFixture
+) -> None:
     # Messages sent before the browser set the widget up are lost, and a hello waits
     # while a cell keeps the kernel busy: repeat the base value a few times.
     s = ServerSignal("greet", 1, scope="k-t")
+    hub = _default.local_hub(s._publisher)
     rec, silent = Recorder(s.key), Recorder(s.key)  # a view says hello; no view ever does
     relay = relay_of(s)
     channels = [relay.attach(s.key, rec), relay.attach(s.key, silent)]
@@ -277,7 +281,10 @@ def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(local: No
     finally:
         for channel in channels:
             channel.detach()
+    # Detached after the repeats ended (no timer left to cancel): both leave the hub.
+    wait_until(lambda: hub.subscriber_count(s.key) == 0, what="both channels to leave")
     assert rec.events() == silent.events() == 6
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "the end of the repeats"
     for client in (rec, silent):
         assert (client.state.value, client.state.rev) == (1, 0)
 
@@ -475,6 +482,7 @@ async def test_a_signal_the_hub_does_not_know_is_an_error_for_its_view_and_no_on
     # never holds up a channel flushed after it.
     hub = SignalHub()
     hub.declare("a", 1)
+    hub.declare("b", 1)
     loop = asyncio.get_running_loop()
     relay = CommRelay(hub, loop)
     lost: list[dict[str, Any]] = []
@@ -494,17 +502,21 @@ async def test_a_signal_the_hub_does_not_know_is_an_error_for_its_view_and_no_on
                 heard.clear()
                 await heard.wait()
 
+    quiet = Recorder("b")  # asks for a snapshot too, with nothing else to send
     unknown = relay.attach("nope", to(lost.append))
-    channel = relay.attach("a", to(good))
+    channels = [relay.attach("b", to(quiet)), relay.attach("a", to(good))]
     try:
-        channel.receive({"type": "hello"})  # a view is there: no repeated snapshots
-        await until(lambda: good.state.rev == 0)
-        unknown.receive({"type": "snapshot"})  # waits for the next flush...
-        hub.set("a", 2)  # ...and so does this change, behind it in the same flush
+        for channel in channels:
+            channel.receive({"type": "hello"})  # a view is there: no repeated snapshots
+        await until(lambda: good.state.rev == quiet.state.rev == 0)
+        unknown.receive({"type": "snapshot"})  # these wait for the next flush...
+        channels[0].receive({"type": "snapshot"})
+        hub.set("a", 2)  # ...and so does this change, behind them in the same flush
         await until(lambda: good.state.value == 2 and bool(lost))
     finally:
-        unknown.detach()
-        channel.detach()
+        for channel in (unknown, *channels):
+            channel.detach()
+    assert [m["type"] for m in quiet.messages][-1] == "snapshot"
     assert "cannot relay nope" in caplog.text
     assert [m["type"] for m in lost] == ["error"]
     assert "nope" in lost[0]["error"]
