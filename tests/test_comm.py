@@ -535,3 +535,12 @@ async def test_the_default_budget_is_the_one_docs_protocol_md_promises() -> None
     assert relay.min_interval == 1 / flushes
     assert relay.max_messages == messages
     assert relay.max_bytes == kilobytes * 1000
+
+
+@pytest.mark.parametrize(("messages", "size"), [(1.0, 1.0), (0.5, 0.5), (1e-3, 1.0)])
+async def test_any_positive_budget_is_taken_and_only_by_name(messages: float, size: float) -> None:
+    hub, loop = SignalHub(), asyncio.get_running_loop()
+    relay = CommRelay(hub, loop, max_messages=messages, max_bytes=size)
+    assert (relay.max_messages, relay.max_bytes) == (messages, size)
+    with pytest.raises(TypeError):
+        CommRelay(hub, loop, messages, size)  # type: ignore[misc]
