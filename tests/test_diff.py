@@ -219,3 +219,11 @@ def test_removing_the_first_of_values_parsed_anew_is_one_remove() -> None:
     assert roundtrip(old, copy_json([{"id": -1}, *old])) == [
         {"op": "add", "path": "/0", "value": {"id": -1}}
     ]
+
+
+def test_a_list_edit_after_other_changes_is_still_one_op() -> None:
+    # Whether a list is cheaper replaced whole is judged by its own ops, not by how
+    # many changes came before it in the patch.
+    old: dict[str, JSON] = {"a": 1, "b": 1, "c": 1, "xs": [1, 2, 3]}
+    new: dict[str, JSON] = {"a": 2, "b": 2, "c": 2, "xs": [1, 2, 4]}
+    assert roundtrip(old, new)[-1] == {"op": "replace", "path": "/xs/2", "value": 4}
