@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import jsonpatch
@@ -227,3 +230,49 @@ def test_a_list_edit_after_other_changes_is_still_one_op() -> None:
     old: dict[str, JSON] = {"a": 1, "b": 1, "c": 1, "xs": [1, 2, 3]}
     new: dict[str, JSON] = {"a": 2, "b": 2, "c": 2, "xs": [1, 2, 4]}
     assert roundtrip(old, new)[-1] == {"op": "replace", "path": "/xs/2", "value": 4}
+
+
+def python_lines(run: Callable[[], object]) -> int:
+    """How many lines of Python ``run()`` executes (C code, like ``list.__eq__``, is none)."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        count += event == "line"
+        return trace
+
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def _dict_one_changed(n: int) -> tuple[JSON, JSON]:
+    old: dict[str, JSON] = {f"k{i}": i for i in range(n)}
+    return old, {**old, "k1": "changed"}
+
+
+def _dict_one_removed(n: int) -> tuple[JSON, JSON]:
+    old: dict[str, JSON] = {f"k{i}": i for i in range(n)}
+    return old, {k: v for k, v in old.items() if k != "k1"}
+
+
+def _floats_parsed_anew(n: int) -> tuple[JSON, JSON]:
+    # Equal but distinct floats, as two parses of the same JSON give: no identity to skip.
+    return [float(i) + 0.5 for i in range(n)], [float(i) + 0.5 for i in range(n)]
+
+
+@pytest.mark.parametrize("make", [_dict_one_changed, _dict_one_removed, _floats_parsed_anew])
+def test_the_python_work_of_a_diff_does_not_grow_with_what_did_not_change(
+    make: Callable[[int], tuple[JSON, JSON]],
+) -> None:
+    # The module's promise: unchanged elements are compared at C speed (one pointer
+    # comparison, or one C-speed comparison of the whole rest for values parsed anew),
+    # never walked in Python: a few dozen lines of Python, whatever the size.
+    small, big = make(2_000), make(20_000)
+    lines = [python_lines(lambda pair=pair: diff(*pair)) for pair in (small, big)]
+    assert lines[1] <= lines[0] + 10, f"{lines} lines of Python for 2,000 and 20,000"
+    assert lines[1] < 200, f"{lines[1]} lines of Python for 20,000 unchanged elements"
+    assert diff(*big) == diff(*small)
