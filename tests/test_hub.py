@@ -27,7 +27,9 @@ from nb_sse_signals._errors import (
 )
 from nb_sse_signals._hub import SignalHub, Subscription
 from nb_sse_signals._limits import Limits
+from nb_sse_signals._memory import MemoryBackplane
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
+from nb_sse_signals._store import SignalStore
 
 from ._values import nested
 
@@ -754,3 +756,29 @@ async def test_a_signal_at_its_subscriber_limit_refuses_one_more_and_changes_not
     again = hub.subscribe(["a"])
     for sub in (other, again):
         sub.close()
+
+
+class _Telling(MemoryBackplane):
+    """The in-memory backplane, keeping what the hub asks it to tell other hubs (a
+    shared one sends it through Redis: tests/test_redis.py; alone, there is nobody)."""
+
+    def __init__(self, store: SignalStore) -> None:
+        super().__init__(store)
+        self.told: list[tuple[str, int]] = []
+
+    def orphaned(self, name: str, rev: int) -> None:
+        self.told.append((name, rev))
+
+
+def test_a_gone_owners_signals_are_told_to_the_other_hubs_once_each() -> None:
+    hub = SignalHub()
+    backplane = _Telling(hub.store)
+    hub.attach_backplane(backplane)
+    gone, alive = object(), object()
+    hub.declare("a", 1, owner=gone)
+    hub.set("a", 2)
+    hub.declare("b", 1, owner=gone)
+    hub.declare("c", 1, owner=alive)
+    assert hub.mark_orphaned(gone) == ["a", "b"]
+    assert hub.mark_orphaned(gone) == []
+    assert backplane.told == [("a", 1), ("b", 0)], "each once, at its revision"
