@@ -782,3 +782,18 @@ def test_a_gone_owners_signals_are_told_to_the_other_hubs_once_each() -> None:
     assert hub.mark_orphaned(gone) == ["a", "b"]
     assert hub.mark_orphaned(gone) == []
     assert backplane.told == [("a", 1), ("b", 0)], "each once, at its revision"
+
+
+def test_declare_checks_and_copies_a_value_unless_told_it_is_parsed_json() -> None:
+    hub = SignalHub()
+    for bad in ({"s": {1, 2}}, {"n": math.nan}, {1: "x"}):
+        with pytest.raises(NotJSONError):
+            hub.declare("bad", bad)
+    assert hub.names() == [], "nothing declared"
+    mine: dict[str, Any] = {"xs": (1, 2)}
+    hub.declare("a", mine)
+    mine["ys"] = 1  # the hub holds its own copy, as JSON (a tuple is a list)
+    assert hub.get("a") == (0, {"xs": [1, 2]})
+    parsed: Any = orjson.loads(b'{"xs": [1, 2]}')
+    hub.declare("p", parsed, parsed=True)
+    assert hub.get("p") == (0, {"xs": [1, 2]})
