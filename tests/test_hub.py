@@ -8,6 +8,7 @@ import math
 import re
 import threading
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -797,3 +798,35 @@ def test_declare_checks_and_copies_a_value_unless_told_it_is_parsed_json() -> No
     parsed: Any = orjson.loads(b'{"xs": [1, 2]}')
     hub.declare("p", parsed, parsed=True)
     assert hub.get("p") == (0, {"xs": [1, 2]})
+
+
+def test_close_if_orphaned_says_no_for_a_signal_closed_or_unknown() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", 1, owner=gone)
+    hub.mark_orphaned(gone)
+    hub.close("a")
+    assert hub.close_if_orphaned("a", gone) is False, "closed already"
+    assert hub.close_if_orphaned("unknown", gone) is False
+    hub.declare("b", 1, owner=gone)
+    hub.mark_orphaned(gone)
+    assert hub.close_if_orphaned("b", gone) is True
+    assert hub.close_if_orphaned("b", gone) is False, "closed once"
+
+
+class _Waiting(MemoryBackplane):
+    """The in-memory backplane, saying its commits wait (as Redis's round trips do)."""
+
+    waits = True
+
+    def __init__(self, store: SignalStore, executor: Executor) -> None:
+        super().__init__(store)
+        self.executor = executor
+
+
+def test_commits_leave_the_loop_only_for_a_backplane_that_waits() -> None:
+    hub = SignalHub()
+    assert hub.commit_executor is None, "the in-memory hub commits on the loop"
+    with ThreadPoolExecutor(1) as pool:
+        hub.attach_backplane(_Waiting(hub.store, pool))
+        assert hub.commit_executor is pool
