@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import math
 import re
 import threading
@@ -830,3 +831,13 @@ def test_commits_leave_the_loop_only_for_a_backplane_that_waits() -> None:
     with ThreadPoolExecutor(1) as pool:
         hub.attach_backplane(_Waiting(hub.store, pool))
         assert hub.commit_executor is pool
+
+
+def test_a_signals_info_is_a_snapshot_no_reader_can_change() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    (info,) = hub.info("a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.rev = 5  # type: ignore[misc]
+    hub.set("a", 2)
+    assert (info.rev, hub.info("a")[0].rev) == (0, 1)
