@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import re
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._protocol import ENV_SECRET, ENV_URL, parse_change, parse_closed
 from nb_sse_signals._signal_state import SignalState
 
+from ._docs import promised
 from .conftest import wait_until
 
 
@@ -489,15 +488,13 @@ async def test_a_signal_the_hub_does_not_know_is_an_error_for_its_view_and_no_on
 
 
 async def test_the_default_budget_is_the_one_docs_protocol_md_promises() -> None:
-    text = " ".join((Path(__file__).parents[1] / "docs" / "protocol.md").read_text().split())
-    promised = re.search(
+    found = promised(
+        "protocol.md",
         r"at most (\d+) flushes a second, and spaces flushes so that all its widgets"
         r" together stay under (\d+) messages and (\d+) kB a second",
-        text,
     )
-    assert promised, "docs/protocol.md no longer states the comm relay's budget"
     relay = CommRelay(SignalHub(), asyncio.get_running_loop())
-    flushes, messages, kilobytes = map(int, promised.groups())
+    flushes, messages, kilobytes = map(int, found)
     assert relay.min_interval == 1 / flushes
     assert relay.max_messages == messages
     assert relay.max_bytes == kilobytes * 1000
@@ -533,8 +530,8 @@ def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(
         settled = rec.events()
         wait_until(lambda: silent.events() >= 6, timeout=6, what="the repeat at 8 s")
         since = [t - silent.times[0] for t in silent.times[1:6]]
-        for at, promised in zip(since, (0.5, 1.0, 2.0, 4.0, 8.0), strict=True):
-            assert promised - EARLY <= at < promised + 0.9, f"repeats at {since} s"
+        for at, due in zip(since, (0.5, 1.0, 2.0, 4.0, 8.0), strict=True):
+            assert due - EARLY <= at < due + 0.9, f"repeats at {since} s"
         time.sleep(0.2)
         assert rec.events() == settled, "no repeats once a view said hello (none at 8 s)"
     finally:

@@ -6,11 +6,9 @@ import asyncio
 import copy
 import dataclasses
 import math
-import re
 import threading
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -33,6 +31,7 @@ from nb_sse_signals._memory import MemoryBackplane
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 from nb_sse_signals._store import SignalStore
 
+from ._docs import promised
 from ._values import nested
 
 
@@ -643,14 +642,12 @@ def test_snapshots_serve_every_name_after_a_closed_one() -> None:
 
 
 def test_the_buffer_and_closed_memory_defaults_are_the_ones_docs_security_md_states() -> None:
-    text = " ".join((Path(__file__).parents[1] / "docs" / "security.md").read_text().split())
-    promised = re.search(
+    found = promised(
+        "security.md",
         r"bounded by its buffer \((\d+) MiB or ([\d,]+) events\).*"
         r"closed signals remembered: ([\d,]+)\.",
-        text,
     )
-    assert promised, "docs/security.md no longer states the subscriber buffer"
-    mib, events, remembered = (int(g.replace(",", "")) for g in promised.groups())
+    mib, events, remembered = (int(g.replace(",", "")) for g in found)
     hub = SignalHub()
     assert (hub.buffer_bytes, hub.buffer_events) == (mib << 20, events)
     # One more closed signal than it remembers: the oldest is forgotten (unknown), the
@@ -743,21 +740,6 @@ def test_the_rate_counts_only_the_last_five_seconds_of_changes() -> None:
     hub.store.entries["a"].times.extendleft([now - 60] * 10 + [now - 5.5] * 10 + [now - 4.5] * 5)
     (later,) = hub.info("a")
     assert later.rate == 2.0, "ten changes in the last five seconds"
-
-
-async def test_a_signal_at_its_subscriber_limit_refuses_one_more_and_changes_nothing() -> None:
-    hub = SignalHub(limits=Limits(subscribers_per_signal=1))
-    hub.declare("a", 1)
-    hub.declare("b", 2)
-    first = hub.subscribe(["a"])
-    with pytest.raises(LimitError, match="one more of 'a'"):
-        hub.subscribe(["b", "a"])
-    assert (hub.subscriber_count(), hub.subscriber_count("b")) == (1, 0), "nothing changed"
-    other = hub.subscribe(["b"])
-    first.close()
-    again = hub.subscribe(["a"])
-    for sub in (other, again):
-        sub.close()
 
 
 class _Telling(MemoryBackplane):
