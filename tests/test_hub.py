@@ -809,10 +809,12 @@ class _Waiting(MemoryBackplane):
 
 def test_commits_leave_the_loop_only_for_a_backplane_that_waits() -> None:
     hub = SignalHub()
+    assert isinstance(hub.backplane, MemoryBackplane)
     assert hub.commit_executor is None, "the in-memory hub commits on the loop"
     with ThreadPoolExecutor(1) as pool:
-        hub.attach_backplane(_Waiting(hub.store, pool))
-        assert hub.commit_executor is pool
+        waiting = _Waiting(hub.store, pool)
+        hub.attach_backplane(waiting)
+        assert (hub.backplane, hub.commit_executor) == (waiting, pool)
 
 
 def test_a_signals_info_is_a_snapshot_no_reader_can_change() -> None:
