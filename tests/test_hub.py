@@ -825,3 +825,9 @@ def test_a_signals_info_is_a_snapshot_no_reader_can_change() -> None:
         info.rev = 5  # type: ignore[misc]
     hub.set("a", 2)
     assert (info.rev, hub.info("a")[0].rev) == (0, 1)
+
+
+def test_the_hubs_options_are_taken_only_by_name() -> None:
+    with pytest.raises(TypeError):
+        SignalHub(Limits())  # type: ignore[misc]
+    assert SignalHub(limits=Limits(signals=3)).limits.signals == 3
