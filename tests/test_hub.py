@@ -831,3 +831,13 @@ def test_the_hubs_options_are_taken_only_by_name() -> None:
     with pytest.raises(TypeError):
         SignalHub(Limits())  # type: ignore[misc]
     assert SignalHub(limits=Limits(signals=3)).limits.signals == 3
+
+
+@pytest.mark.parametrize("parsed", [False, True])
+def test_a_patch_that_is_not_a_list_is_refused_as_such(parsed: bool) -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 1})
+    for ops in ({"op": "add", "path": "/m", "value": 2}, "add /m 2", None):
+        with pytest.raises(PatchError, match="expected a list of operations"):
+            hub.patch("a", ops, parsed=parsed)  # type: ignore[arg-type]
+    assert hub.get("a") == (0, {"n": 1})
