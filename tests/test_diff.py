@@ -304,3 +304,13 @@ def test_a_change_in_a_long_run_of_values_parsed_anew_is_found_without_walking_t
     lines = python_lines(lambda: diff(old, new))
     assert lines < 2_000, f"{lines} lines of Python for 20,000 elements"
     assert len(diff(old, new)) == 1
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5, 10])
+def test_a_change_in_the_last_elements_of_values_parsed_anew_is_found(size: int) -> None:
+    # Runs of every short length are compared as a whole: none may stand for its first.
+    old: list[JSON] = [float(i) for i in range(size)]
+    for where in range(size):
+        new = [float(i) for i in range(size)]
+        new[where] = -1.0
+        assert roundtrip(old, new) == [{"op": "replace", "path": f"/{where}", "value": -1.0}]
