@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ from nb_sse_signals._hub import SignalHub
 from nb_sse_signals._protocol import ENV_SECRET, ENV_URL, parse_change, parse_closed
 from nb_sse_signals._signal_state import SignalState
 
+from ._docs import promised
 from .conftest import wait_until
 
 
@@ -232,6 +234,7 @@ async def test_the_byte_budget_spaces_flushes_by_the_bytes_they_carried() -> Non
         wait = size / relay.max_bytes
         assert next_at - at >= wait - EARLY, f"{size} bytes, then {next_at - at:.3f} s"
     assert relay.bytes_sent == sum(size for _, size in sent)
+    assert relay.messages_sent == len(sent), "the budget counts each message sent, once"
 
 
 def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> None:
@@ -249,25 +252,6 @@ def test_a_view_that_says_hello_gets_the_snapshot_on_the_stream(local: None) -> 
     ((event, data),) = answer["events"]
     assert event == "message"
     assert parse_change(data).patch == [{"op": "replace", "path": "", "value": [1, 2]}]
-
-
-def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(local: None) -> None:
-    # Messages sent before the browser set the widget up are lost, and a hello waits
-    # while a cell keeps the kernel busy: repeat the base value a few times.
-    s = ServerSignal("greet", 1, scope="k-t")
-    rec = Recorder(s.key)
-    channel = relay_of(s).attach(s.key, rec)
-    try:
-        wait_until(lambda: rec.events() >= 3, timeout=5, what="repeated snapshots")
-        channel.receive({"type": "hello"})
-        wait_until(lambda: rec.events() >= 4, what="the answer to hello")
-        settled = rec.events()
-        time.sleep(2.5)
-        assert rec.events() == settled, "no repeats once a view said hello"
-    finally:
-        channel.detach()
-    assert rec.state.value == 1
-    assert rec.state.rev == 0
 
 
 def test_a_snapshot_request_is_answered_as_the_snapshot_endpoint_would(local: None) -> None:
@@ -431,3 +415,131 @@ def test_snapshot_requests_in_a_loop_are_answered_within_the_shared_budget(local
 async def test_a_budget_that_is_not_positive_is_rejected(messages: float, size: float) -> None:
     with pytest.raises(ValueError, match="expected positive message and byte budgets"):
         CommRelay(SignalHub(), asyncio.get_running_loop(), max_messages=messages, max_bytes=size)
+
+
+def test_a_snapshot_request_is_answered_once_and_changes_then_travel_as_events(
+    local: None,
+) -> None:
+    s = ServerSignal("asked-once", 0, scope="k-t", max_rate=1000)
+    rec = Recorder(s.key)
+    relay = relay_of(s)
+    channel = relay.attach(s.key, rec)
+    try:
+        wait_until(lambda: rec.messages, what="the first snapshot")
+        channel.receive({"type": "snapshot"})
+        wait_until(lambda: rec.messages[-1]["type"] == "snapshot", what="the snapshot reply")
+        for n in range(1, 6):
+            s.set(n)
+            s._publisher.flush()
+            wait_until(lambda n=n: rec.state.value == n, what=f"change {n}")
+    finally:
+        channel.detach()
+    answers = [m for m in rec.messages if m["type"] == "snapshot"]
+    assert len(answers) == 1, f"one request, {len(answers)} answers"
+    assert relay.messages_sent == len(rec.messages), "the budget counts answers too, once"
+
+
+async def test_a_signal_the_hub_does_not_know_is_an_error_for_its_view_and_no_one_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Attached on the loop itself (as a kernel without threads does): an unknown name
+    # is the view's problem, told when it asks; it never raises into the kernel, and
+    # never holds up a channel flushed after it.
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 1)
+    loop = asyncio.get_running_loop()
+    relay = CommRelay(hub, loop)
+    lost: list[dict[str, Any]] = []
+    good = Recorder("a")
+    heard = asyncio.Event()
+
+    def to(target: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        def send(message: dict[str, Any]) -> None:
+            target(message)
+            heard.set()
+
+        return send
+
+    async def until(done: Callable[[], bool]) -> None:
+        async with asyncio.timeout(5):
+            while not done():
+                heard.clear()
+                await heard.wait()
+
+    quiet = Recorder("b")  # asks for a snapshot too, with nothing else to send
+    unknown = relay.attach("nope", to(lost.append))
+    channels = [relay.attach("b", to(quiet)), relay.attach("a", to(good))]
+    try:
+        for channel in channels:
+            channel.receive({"type": "hello"})  # a view is there: no repeated snapshots
+        await until(lambda: good.state.rev == quiet.state.rev == 0)
+        unknown.receive({"type": "snapshot"})  # these wait for the next flush...
+        channels[0].receive({"type": "snapshot"})
+        hub.set("a", 2)  # ...and so does this change, behind them in the same flush
+        await until(lambda: good.state.value == 2 and bool(lost))
+    finally:
+        for channel in (unknown, *channels):
+            channel.detach()
+    assert [m["type"] for m in quiet.messages][-1] == "snapshot"
+    assert "cannot relay nope" in caplog.text
+    assert [m["type"] for m in lost] == ["error"]
+    assert "nope" in lost[0]["error"]
+
+
+async def test_the_default_budget_is_the_one_docs_protocol_md_promises() -> None:
+    found = promised(
+        "protocol.md",
+        r"at most (\d+) flushes a second, and spaces flushes so that all its widgets"
+        r" together stay under (\d+) messages and (\d+) kB a second",
+    )
+    relay = CommRelay(SignalHub(), asyncio.get_running_loop())
+    flushes, messages, kilobytes = map(int, found)
+    assert relay.min_interval == 1 / flushes
+    assert relay.max_messages == messages
+    assert relay.max_bytes == kilobytes * 1000
+
+
+@pytest.mark.parametrize(("messages", "size"), [(1.0, 1.0), (0.5, 0.5), (1e-3, 1.0)])
+async def test_any_positive_budget_is_taken_and_only_by_name(messages: float, size: float) -> None:
+    hub, loop = SignalHub(), asyncio.get_running_loop()
+    relay = CommRelay(hub, loop, max_messages=messages, max_bytes=size)
+    assert (relay.max_messages, relay.max_bytes) == (messages, size)
+    with pytest.raises(TypeError):
+        CommRelay(hub, loop, messages, size)  # type: ignore[misc]
+
+
+# Last: it waits 8.5 s for the repeats it checks (a mutation run stops at the first
+# failing test, so the quicker tests first).
+def test_until_a_view_says_hello_the_snapshot_is_repeated_then_no_more(
+    local: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Messages sent before the browser set the widget up are lost, and a hello waits
+    # while a cell keeps the kernel busy: repeat the base value a few times.
+    s = ServerSignal("greet", 1, scope="k-t")
+    hub = _default.local_hub(s._publisher)
+    rec, silent = Recorder(s.key), Recorder(s.key)  # a view says hello; no view ever does
+    relay = relay_of(s)
+    channels = [relay.attach(s.key, rec), relay.attach(s.key, silent)]
+    try:
+        # Repeated 0.5, 1, 2, 4 and 8 s after the start: never sooner, and less than a
+        # second later (a late timer on a busy machine).
+        wait_until(lambda: rec.events() >= 5, timeout=6, what="repeated snapshots")
+        channels[0].receive({"type": "hello"})
+        wait_until(lambda: rec.events() >= 6, what="the answer to hello")
+        settled = rec.events()
+        wait_until(lambda: silent.events() >= 6, timeout=6, what="the repeat at 8 s")
+        since = [t - silent.times[0] for t in silent.times[1:6]]
+        for at, due in zip(since, (0.5, 1.0, 2.0, 4.0, 8.0), strict=True):
+            assert due - EARLY <= at < due + 0.9, f"repeats at {since} s"
+        time.sleep(0.2)
+        assert rec.events() == settled, "no repeats once a view said hello (none at 8 s)"
+    finally:
+        for channel in channels:
+            channel.detach()
+    # Detached after the repeats ended (no timer left to cancel): both leave the hub.
+    wait_until(lambda: hub.subscriber_count(s.key) == 0, what="both channels to leave")
+    assert rec.events() == silent.events() == 6
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], "the end of the repeats"
+    for client in (rec, silent):
+        assert (client.state.value, client.state.rev) == (1, 0)

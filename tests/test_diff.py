@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import jsonpatch
@@ -209,3 +212,105 @@ def test_a_type_change_inside_a_run_of_equal_containers_is_a_change(wrap: Any, w
     new[where] = wrap(1)
     for a, b in ((old, new), (new, old)):
         roundtrip(a, b)
+
+
+def test_removing_the_first_of_values_parsed_anew_is_one_remove() -> None:
+    # The hub diffs a value parsed from a `set` message against the one it holds: no
+    # element is the same object, so the common part is found by equality alone.
+    old: list[JSON] = [{"id": i} for i in range(100)]
+    assert roundtrip(old, copy_json(old[1:])) == [{"op": "remove", "path": "/0"}]
+    assert roundtrip(old, copy_json([{"id": -1}, *old])) == [
+        {"op": "add", "path": "/0", "value": {"id": -1}}
+    ]
+
+
+def test_a_list_edit_after_other_changes_is_still_one_op() -> None:
+    # Whether a list is cheaper replaced whole is judged by its own ops, not by how
+    # many changes came before it in the patch.
+    old: dict[str, JSON] = {"a": 1, "b": 1, "c": 1, "xs": [1, 2, 3]}
+    new: dict[str, JSON] = {"a": 2, "b": 2, "c": 2, "xs": [1, 2, 4]}
+    assert roundtrip(old, new)[-1] == {"op": "replace", "path": "/xs/2", "value": 4}
+
+
+def python_lines(run: Callable[[], object]) -> int:
+    """How many lines of Python ``run()`` executes (C code, like ``list.__eq__``, is none)."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal count
+        count += event == "line"
+        return trace
+
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def _dict_one_changed(n: int) -> tuple[JSON, JSON]:
+    old: dict[str, JSON] = {f"k{i}": i for i in range(n)}
+    return old, {**old, "k1": "changed"}
+
+
+def _dict_one_removed(n: int) -> tuple[JSON, JSON]:
+    old: dict[str, JSON] = {f"k{i}": i for i in range(n)}
+    return old, {k: v for k, v in old.items() if k != "k1"}
+
+
+def _floats_parsed_anew(n: int) -> tuple[JSON, JSON]:
+    # Equal but distinct floats, as two parses of the same JSON give: no identity to skip.
+    return [float(i) + 0.5 for i in range(n)], [float(i) + 0.5 for i in range(n)]
+
+
+def _floats_parsed_anew_one_changed_near_the_end(n: int) -> tuple[JSON, JSON]:
+    old, new = _floats_parsed_anew(n)
+    new[n - 10] = -1.0  # type: ignore[index]
+    return old, new
+
+
+def _floats_parsed_anew_one_changed_near_the_start(n: int) -> tuple[JSON, JSON]:
+    old, new = _floats_parsed_anew(n)
+    new[10] = -1.0  # type: ignore[index]
+    return old, new
+
+
+@pytest.mark.parametrize("make", [_dict_one_changed, _dict_one_removed, _floats_parsed_anew])
+def test_the_python_work_of_a_diff_does_not_grow_with_what_did_not_change(
+    make: Callable[[int], tuple[JSON, JSON]],
+) -> None:
+    # The module's promise: unchanged elements are compared at C speed (one pointer
+    # comparison, or one C-speed comparison of the whole rest for values parsed anew),
+    # never walked in Python: a few dozen lines of Python, whatever the size.
+    small, big = make(2_000), make(20_000)
+    lines = [python_lines(lambda pair=pair: diff(*pair)) for pair in (small, big)]
+    assert lines[1] <= lines[0] + 10, f"{lines} lines of Python for 2,000 and 20,000"
+    assert lines[1] < 100, f"{lines[1]} lines of Python for 20,000 unchanged elements"
+    assert diff(*big) == diff(*small)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [_floats_parsed_anew_one_changed_near_the_end, _floats_parsed_anew_one_changed_near_the_start],
+)
+def test_a_change_in_a_long_run_of_values_parsed_anew_is_found_without_walking_the_run(
+    make: Callable[[int], tuple[JSON, JSON]],
+) -> None:
+    # Equal values before (or after) the change are proven equal in ever larger chunks
+    # at C speed (a gallop, from either end), never one by one in Python: far less than
+    # a line of Python per element.
+    old, new = make(20_000)
+    lines = python_lines(lambda: diff(old, new))
+    assert lines < 2_000, f"{lines} lines of Python for 20,000 elements"
+    assert len(diff(old, new)) == 1
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5, 10])
+def test_a_change_in_the_last_elements_of_values_parsed_anew_is_found(size: int) -> None:
+    # Runs of every short length are compared as a whole: none may stand for its first.
+    old: list[JSON] = [float(i) for i in range(size)]
+    for where in range(size):
+        new = [float(i) for i in range(size)]
+        new[where] = -1.0
+        assert roundtrip(old, new) == [{"op": "replace", "path": f"/{where}", "value": -1.0}]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import math
 import threading
+import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 import jsonpatch
@@ -24,7 +27,12 @@ from nb_sse_signals._errors import (
 )
 from nb_sse_signals._hub import SignalHub, Subscription
 from nb_sse_signals._limits import Limits
+from nb_sse_signals._memory import MemoryBackplane
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
+from nb_sse_signals._store import SignalStore
+
+from ._docs import promised
+from ._values import nested
 
 
 async def events_of(sub: Subscription, timeout: float = 2.0) -> list[ServerSentEvent]:
@@ -512,17 +520,6 @@ async def test_a_publisher_at_its_quota_may_declare_its_own_signals_again() -> N
 # -- isolation: a signal this hub cannot serve never breaks the others --------------------
 
 
-def _nested(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
-
-
-def _nested_json(levels: int) -> bytes:
-    return b"[" * levels + b"]" * levels
-
-
 async def test_a_first_declare_of_a_value_no_encoder_can_write_is_rejected_and_stores_nothing() -> (
     None
 ):
@@ -539,7 +536,7 @@ async def test_a_value_that_cannot_be_written_when_served_is_refused_not_a_broke
     hub = SignalHub()
     hub.declare("bad", 0)
     hub.declare("ok", 0)
-    hub.store.entries["bad"].value = _nested(300)
+    hub.store.entries["bad"].value = nested(300)
     hub.store.entries["bad"].snapshot = None
     events = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in events] == ["refused", "message"]
@@ -554,7 +551,7 @@ async def test_a_value_found_unwritable_when_served_tells_the_subscribers_it_alr
     cursor = (await events_of(early))[-1].id
     hub.set("ok", 1)
     await events_of(early)
-    hub.store.entries["bad"].value = _nested(300)  # (by hand: no check caught it on its way in)
+    hub.store.entries["bad"].value = nested(300)  # (by hand: no check caught it on its way in)
     hub.store.entries["bad"].snapshot = None
     late = _kinds(await events_of(hub.subscribe(["bad", "ok"])))
     assert [k for k, _ in late] == ["refused", "message"]
@@ -642,3 +639,205 @@ def test_snapshots_serve_every_name_after_a_closed_one() -> None:
     snaps = [orjson.loads(data) for data in hub.snapshots(["gone", "live", "also"])]
     assert [s["name"] for s in snaps] == ["gone", "live", "also"]
     assert snaps[1]["patch"][0]["value"] == {"n": "live"}
+
+
+def test_the_buffer_and_closed_memory_defaults_are_the_ones_docs_security_md_states() -> None:
+    found = promised(
+        "security.md",
+        r"bounded by its buffer \((\d+) MiB or ([\d,]+) events\).*"
+        r"closed signals remembered: ([\d,]+)\.",
+    )
+    mib, events, remembered = (int(g.replace(",", "")) for g in found)
+    hub = SignalHub()
+    assert (hub.buffer_bytes, hub.buffer_events) == (mib << 20, events)
+    # One more closed signal than it remembers: the oldest is forgotten (unknown), the
+    # next is still known to be closed (a late subscriber learns it closed, not 404).
+    for i in range(remembered + 1):
+        hub.declare(f"c{i}", i)
+        hub.close(f"c{i}")
+    with pytest.raises(UnknownSignalError):
+        hub.snapshots(["c0"])
+    (closed,) = hub.snapshots(["c1"])
+    assert orjson.loads(closed)["name"] == "c1"
+
+
+def test_parsed_is_a_keyword_only_promise_never_a_stray_positional() -> None:
+    # parsed=True skips the check and the copy of a value: a third positional argument
+    # must not turn it on by accident.
+    hub = SignalHub()
+    hub.declare("a", [1])
+    with pytest.raises(TypeError):
+        hub.set("a", [2], True)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        hub.declare("a", [2], None, True)  # type: ignore[misc]
+    assert hub.set(name="a", value=[3]) == 1
+    assert hub.get("a") == (1, [3])
+
+
+def test_info_gives_every_signal_or_the_one_named() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    hub.set("b", 3)
+    hub.close("a")
+    assert [(i.name, i.rev, i.closed) for i in hub.info()] == [("a", 0, True), ("b", 1, False)]
+    (b,) = hub.info("b")
+    assert (b.name, b.rev, b.changes, b.subscribers) == ("b", 1, 1, 0)
+    assert hub.info("unknown") == []
+
+
+async def test_subscriber_count_counts_a_signals_subscribers_or_each_subscription_once() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    hub.declare("b", 2)
+    both, only_a = hub.subscribe(["a", "b"]), hub.subscribe(["a"])
+    try:
+        assert (hub.subscriber_count("a"), hub.subscriber_count("b")) == (2, 1)
+        assert hub.subscriber_count() == 2, "a subscription to two signals is one subscriber"
+        assert hub.subscriber_count("unknown") == 0
+    finally:
+        both.close()
+        only_a.close()
+    assert hub.subscriber_count() == hub.subscriber_count("a") == 0
+
+
+@pytest.mark.parametrize("parsed", [False, True])
+def test_a_patch_of_more_ops_than_the_limit_is_rejected_and_changes_nothing(parsed: bool) -> None:
+    hub = SignalHub(limits=Limits(ops_per_patch=3))
+    hub.declare("xs", [])
+    add = {"op": "add", "path": "/-", "value": 1}
+    assert hub.patch("xs", [dict(add) for _ in range(3)], parsed=parsed) == 1, "at the limit"
+    with pytest.raises(LimitError, match="expected at most 3 ops per patch"):
+        hub.patch("xs", [dict(add) for _ in range(4)], parsed=parsed)
+    with pytest.raises(LimitError, match="expected at most 3 ops per patch"):
+        hub.patch("xs", [dict(add) for _ in range(40)], parsed=parsed)
+    assert hub.get("xs") == (1, [1, 1, 1])
+
+
+def test_owned_by_lists_only_the_owners_open_signals() -> None:
+    hub = SignalHub()
+    mine, theirs = object(), object()
+    hub.declare("a", 1, owner=mine)
+    hub.declare("b", 2, owner=mine)
+    hub.declare("c", 3, owner=theirs)
+    hub.declare("free", 4)
+    hub.close("b")
+    assert hub.owned_by(mine) == ["a"]
+    assert hub.owned_by(theirs) == ["c"]
+    assert hub.owned_by(object()) == []
+
+
+def test_the_rate_counts_only_the_last_five_seconds_of_changes() -> None:
+    hub = SignalHub()
+    hub.declare("a", 0)
+    for n in range(1, 6):
+        hub.set("a", n)
+    (now,) = hub.info("a")
+    assert (now.changes, now.rate) == (5, 1.0), "five changes in the last five seconds"
+    # Earlier changes (their times set by hand: a test must not wait for them): those
+    # of the last five seconds count, older ones no longer do.
+    now = time.monotonic()
+    hub.store.entries["a"].times.extendleft([now - 60] * 10 + [now - 5.5] * 10 + [now - 4.5] * 5)
+    (later,) = hub.info("a")
+    assert later.rate == 2.0, "ten changes in the last five seconds"
+
+
+class _Telling(MemoryBackplane):
+    """The in-memory backplane, keeping what the hub asks it to tell other hubs (a
+    shared one sends it through Redis: tests/test_redis.py; alone, there is nobody)."""
+
+    def __init__(self, store: SignalStore) -> None:
+        super().__init__(store)
+        self.told: list[tuple[str, int]] = []
+
+    def orphaned(self, name: str, rev: int) -> None:
+        self.told.append((name, rev))
+
+
+def test_a_gone_owners_signals_are_told_to_the_other_hubs_once_each() -> None:
+    hub = SignalHub()
+    backplane = _Telling(hub.store)
+    hub.attach_backplane(backplane)
+    gone, alive = object(), object()
+    hub.declare("a", 1, owner=gone)
+    hub.set("a", 2)
+    hub.declare("b", 1, owner=gone)
+    hub.declare("c", 1, owner=alive)
+    assert hub.mark_orphaned(gone) == ["a", "b"]
+    assert hub.mark_orphaned(gone) == []
+    assert backplane.told == [("a", 1), ("b", 0)], "each once, at its revision"
+
+
+def test_declare_checks_and_copies_a_value_unless_told_it_is_parsed_json() -> None:
+    hub = SignalHub()
+    for bad in ({"s": {1, 2}}, {"n": math.nan}, {1: "x"}):
+        with pytest.raises(NotJSONError):
+            hub.declare("bad", bad)
+    assert hub.names() == [], "nothing declared"
+    mine: dict[str, Any] = {"xs": (1, 2)}
+    hub.declare("a", mine)
+    mine["ys"] = 1  # the hub holds its own copy, as JSON (a tuple is a list)
+    assert hub.get("a") == (0, {"xs": [1, 2]})
+    parsed: Any = orjson.loads(b'{"xs": [1, 2]}')
+    hub.declare("p", parsed, parsed=True)
+    assert hub.get("p") == (0, {"xs": [1, 2]})
+
+
+def test_close_if_orphaned_says_no_for_a_signal_closed_or_unknown() -> None:
+    hub = SignalHub()
+    gone = object()
+    hub.declare("a", 1, owner=gone)
+    hub.mark_orphaned(gone)
+    hub.close("a")
+    assert hub.close_if_orphaned("a", gone) is False, "closed already"
+    assert hub.close_if_orphaned("unknown", gone) is False
+    hub.declare("b", 1, owner=gone)
+    hub.mark_orphaned(gone)
+    assert hub.close_if_orphaned("b", gone) is True
+    assert hub.close_if_orphaned("b", gone) is False, "closed once"
+
+
+class _Waiting(MemoryBackplane):
+    """The in-memory backplane, saying its commits wait (as Redis's round trips do)."""
+
+    waits = True
+
+    def __init__(self, store: SignalStore, executor: Executor) -> None:
+        super().__init__(store)
+        self.executor = executor
+
+
+def test_commits_leave_the_loop_only_for_a_backplane_that_waits() -> None:
+    hub = SignalHub()
+    assert isinstance(hub.backplane, MemoryBackplane)
+    assert hub.commit_executor is None, "the in-memory hub commits on the loop"
+    with ThreadPoolExecutor(1) as pool:
+        waiting = _Waiting(hub.store, pool)
+        hub.attach_backplane(waiting)
+        assert (hub.backplane, hub.commit_executor) == (waiting, pool)
+
+
+def test_a_signals_info_is_a_snapshot_no_reader_can_change() -> None:
+    hub = SignalHub()
+    hub.declare("a", 1)
+    (info,) = hub.info("a")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.rev = 5  # type: ignore[misc]
+    hub.set("a", 2)
+    assert (info.rev, hub.info("a")[0].rev) == (0, 1)
+
+
+def test_the_hubs_options_are_taken_only_by_name() -> None:
+    with pytest.raises(TypeError):
+        SignalHub(Limits())  # type: ignore[misc]
+    assert SignalHub(limits=Limits(signals=3)).limits.signals == 3
+
+
+@pytest.mark.parametrize("parsed", [False, True])
+def test_a_patch_that_is_not_a_list_is_refused_as_such(parsed: bool) -> None:
+    hub = SignalHub()
+    hub.declare("a", {"n": 1})
+    for ops in ({"op": "add", "path": "/m", "value": 2}, "add /m 2", None):
+        with pytest.raises(PatchError, match="expected a list of operations"):
+            hub.patch("a", ops, parsed=parsed)  # type: ignore[arg-type]
+    assert hub.get("a") == (0, {"n": 1})

@@ -531,3 +531,20 @@ def test_a_failing_op_is_shown_whole_up_to_200_characters_and_cut_past_them() ->
     odd = {"op": "test", "path": "/a", "value": set(range(1_000))}
     assert len(shown(odd)) <= 200
     assert shown(odd).startswith("{'op': 'test', 'path': '/a', 'value': {0, 1, 2")
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [(1, 2), (-1, 0), (1.5, 2.5), (False, True), ("a", "b"), ("", "a")]
+)
+def test_json_equal_tells_two_different_scalars_of_one_type_apart(a: JSON, b: JSON) -> None:
+    # What diff() asks of one list element against another: a change of value, not only
+    # of type, must never read as equal, whichever side is the smaller.
+    assert not json_equal(a, b)
+    assert not json_equal(b, a)
+    assert json_equal(a, copy.copy(a))
+
+
+def test_json_equal_tells_objects_of_one_size_with_other_keys_or_values_apart() -> None:
+    for a, b in (({"a": 1}, {"b": 1}), ({"a": 1, "b": 2}, {"a": 1, "c": 2}), ({"a": 1}, {"a": 2})):
+        assert not json_equal(a, b)
+        assert not json_equal(b, a)

@@ -16,6 +16,8 @@ from nb_sse_signals._limits import Limits
 from nb_sse_signals._protocol import ServerSentEvent, SSEDecoder, parse_change
 from nb_sse_signals._remote import Mirror, Unreadable
 
+from ._values import nested, nested_json
+
 
 def _mirrored(limits: Limits | None = None) -> tuple[SignalHub, Mirror]:
     """A hub and the mirror an engine's feed calls (as ``RedisBackplane.start`` makes)."""
@@ -31,17 +33,6 @@ async def events_of(sub: Subscription, timeout: float = 2.0) -> list[ServerSentE
 
 def _kinds(events: list[ServerSentEvent]) -> list[tuple[str, Any]]:
     return [(e.event, orjson.loads(e.data)) for e in events]
-
-
-def _nested(levels: int) -> Any:
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    return value
-
-
-def _nested_json(levels: int) -> bytes:
-    return b"[" * levels + b"]" * levels
 
 
 async def test_changes_from_a_backplane_apply_in_its_order_with_its_cursors() -> None:
@@ -90,7 +81,7 @@ async def test_a_loaded_value_too_deep_to_write_is_refused_for_that_signal_only(
         feed.load(
             "redis1",
             5,
-            [("ok", 0, False, {"n": 0}, False), ("deep", 2, False, _nested(300), False)],
+            [("ok", 0, False, {"n": 0}, False), ("deep", 2, False, nested(300), False)],
         )
     assert "'deep'" in caplog.text, "the log line names the signal"
     sub = hub.subscribe(["deep", "ok"])
@@ -110,7 +101,7 @@ async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_
     feed.load("redis1", 5, [("s", 3, False, {"n": 3}, False), ("ok", 0, False, 0, False)])
     sub = hub.subscribe(["s", "ok"])
     await events_of(sub)
-    assert feed.apply(6, "s", 4, "n", _nested_json(300))
+    assert feed.apply(6, "s", 4, "n", nested_json(300))
     (refused,) = await events_of(sub)
     assert (refused.event, refused.id) == ("refused", "redis1-6")
     assert orjson.loads(refused.data)["rev"] == 4
@@ -131,7 +122,7 @@ async def test_a_whole_value_too_deep_from_the_backplane_is_refused_then_served_
 async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
     hub, feed = _mirrored()
     feed.load("redis1", 1, [("ok", 0, False, 0, False)])
-    assert feed.apply(2, "deep", 0, "n", _nested_json(1100)), "a new signal"
+    assert feed.apply(2, "deep", 0, "n", nested_json(1100)), "a new signal"
     assert feed.apply(3, "ok", 1, "c", b'[{"op":"replace","path":"","value":1}]')
     assert "cannot be read" in orjson.loads(hub.snapshots(["deep"])[0])["error"]
     assert [e.event for e in await events_of(hub.subscribe(["deep", "ok"]))] == [
@@ -149,7 +140,7 @@ async def test_a_value_too_deep_even_to_read_is_refused_not_raised() -> None:
 
 async def test_a_change_that_does_not_apply_to_a_refused_value_it_has_reloads_from_redis() -> None:
     hub, feed = _mirrored()
-    feed.load("redis1", 5, [("deep", 2, False, _nested(300), False)])
+    feed.load("redis1", 5, [("deep", 2, False, nested(300), False)])
     bad = b'[{"op":"remove","path":"/nope"}]'
     assert not feed.apply(6, "deep", 3, "c", bad), "out of step: reload"
     assert hub.info("deep")[0].rev == 2, "nothing changed"
@@ -179,7 +170,7 @@ async def test_an_orphan_refused_by_a_value_from_the_backplane_is_refused_not_st
     hub.declare("s", 0, gone)  # (before the feed's first load: owned here)
     feed.load("redis1", 1, [("s", 0, False, 0, False)])
     assert hub.mark_orphaned(gone) == ["s"]
-    assert feed.apply(2, "s", 1, "n", _nested_json(300))
+    assert feed.apply(2, "s", 1, "n", nested_json(300))
     assert [e.event for e in await events_of(hub.subscribe(["s"]))] == ["refused"]
     assert "stale" not in orjson.loads(hub.snapshots(["s"])[0])
     feed.load("redis1", 2, [("s", 1, False, Unreadable("bad"), False)])
