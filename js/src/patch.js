@@ -11,7 +11,7 @@
 // caller owns (nobody else holds it: signal.js's value that no listener took)
 // is changed in place instead, with an undo log, so appending to a long array
 // costs the item, not a copy of the array.
-import { applyOperation, deepClone, validator } from "fast-json-patch/module/core.mjs";
+import { _areEquals, applyOperation, deepClone, validator } from "fast-json-patch/module/core.mjs";
 import { PatchError } from "./errors.js";
 
 /** @typedef {import("./protocol.js").Operation} Operation */
@@ -80,13 +80,14 @@ export function select(doc, pointer) {
  * Walk `pointer` in `root`, checking array indices strictly (fast-json-patch
  * accepts "01"). With `changes`, make every container on the way to the target's
  * parent one the patch may change: an owned one as it is, else a shallow copy (once
- * per patch). Returns the new root and the target's parent.
+ * per patch). Returns the new root, the target's parent (undefined where a step is
+ * missing) and its key there (a number in an array, "-" for its end).
  *
  * @param {unknown} root
- * @param {string} pointer
+ * @param {string} pointer not ""
  * @param {boolean} dash whether "-" may end the pointer (the target of an add)
  * @param {Changes | null} changes null: walk only
- * @returns {{ root: unknown, parent: unknown }}
+ * @returns {{ root: unknown, parent: unknown, key: string | number }}
  */
 function walk(root, pointer, dash, changes) {
   /** @param {unknown} node */
@@ -106,16 +107,16 @@ function walk(root, pointer, dash, changes) {
     /** @type {string | number} */
     let key = token;
     if (Array.isArray(node)) {
-      if (last && dash && token === "-") return { root, parent: node };
+      if (last && dash && token === "-") return { root, parent: node, key };
       if (!INDEX.test(token)) {
         throw new PatchError(`${JSON.stringify(pointer)}: expected an array index, got ${JSON.stringify(token)}`);
       }
       key = Number(token);
     }
-    if (last || !isContainer(node)) return { root, parent: last ? node : undefined };
+    if (last) return { root, parent: node, key };
+    if (!isContainer(node)) break;
     const record = /** @type {Record<string | number, unknown>} */ (node);
-    // A missing step is left for fast-json-patch to report.
-    if (!Object.prototype.hasOwnProperty.call(record, key)) return { root, parent: undefined };
+    if (!Object.prototype.hasOwnProperty.call(record, key)) break;
     const old = record[key];
     const child = own(old);
     if (child !== old) {
@@ -124,31 +125,21 @@ function walk(root, pointer, dash, changes) {
     }
     node = child;
   }
-  return { root, parent: undefined };
+  return { root, parent: undefined, key: "" };
 }
 
+// fast-json-patch's guard, kept: no path may reach an object's prototype.
+const BANNED = /(^|\/)(__proto__|constructor\/prototype)(\/|$)/;
+
 /**
- * What puts back the change `op` is about to make to `parent`, a container changed in
- * place; called before the change, kept only once it succeeded.
+ * A key put back where it was among its object's keys: the keys that followed it go
+ * behind it again.
  *
- * @param {Operation} op an add, remove or replace
- * @param {unknown} parent
- * @returns {(() => void) | null}
+ * @param {Record<string, unknown>} record
+ * @param {string} key
  */
-function inverse(op, parent) {
-  if (!isContainer(parent)) return null;
-  const key = tokens(op.path).at(-1) ?? "";
-  if (Array.isArray(parent)) {
-    const i = key === "-" ? parent.length : Number(key);
-    if (op.op === "add") return () => parent.splice(i, 1);
-    const old = parent[i];
-    return op.op === "remove" ? () => parent.splice(i, 0, old) : () => (parent[i] = old);
-  }
-  const record = /** @type {Record<string, unknown>} */ (parent);
-  const had = Object.prototype.hasOwnProperty.call(record, key);
+function restore(record, key) {
   const old = record[key];
-  if (op.op !== "remove") return had ? () => (record[key] = old) : () => delete record[key];
-  // Put back in its place: the keys that followed it go behind it again.
   const keys = Object.keys(record);
   const after = keys.slice(keys.indexOf(key) + 1);
   return () => {
@@ -162,24 +153,65 @@ function inverse(op, parent) {
 }
 
 /**
- * fast-json-patch's validator checks the document by deep-cloning it for
- * `move` and `copy`; we check `from` ourselves in `walk`, and keep only its
- * document-free shape check plus the cheap path checks.
+ * One add, remove, replace or test (RFC 6902 §4.1-4.3, 4.6), on containers the patch
+ * may change; each change to a container changed in place logs its inverse.
  *
+ * @param {unknown} root
  * @param {Operation} op
- * @param {number} index
- * @param {unknown} _doc
- * @param {string} existing the longest prefix of `op.path` that exists
+ * @param {number} index the operation's place in its patch
+ * @param {Changes} changes
+ * @returns {unknown} the new root
  */
-function check(op, index, _doc, existing) {
-  validator(/** @type {any} */ (op), index);
-  if (op.op === "add") {
-    const depth = op.path.split("/").length;
-    const known = existing.split("/").length;
-    if (depth !== known && depth !== known + 1) throw new PatchError(`cannot add at ${JSON.stringify(op.path)}: its parent does not exist`);
-  } else if ((op.op === "replace" || op.op === "remove") && op.path !== existing) {
-    throw new PatchError(`cannot ${op.op} ${JSON.stringify(op.path)}: no such location`);
+function step(root, op, index, changes) {
+  // A root operation replaces the document (or tests it): nothing is changed in place.
+  if (op.path === "") return applyOperation(root, /** @type {any} */ (op), true, true, true, index).newDocument;
+  if (BANNED.test(op.path)) throw new PatchError("a path through __proto__ or constructor/prototype is refused");
+  const where = JSON.stringify(op.path);
+  if (op.op === "test") {
+    const found = select(root, op.path);
+    if (found === undefined) throw new PatchError(`cannot test ${where}: no such location`);
+    if (!_areEquals(found, op.value)) throw new PatchError(`test ${where} failed: the value differs`);
+    return root;
   }
+  const walked = walk(root, op.path, op.op === "add", changes);
+  const { parent, key } = walked;
+  if (!isContainer(parent)) {
+    throw new PatchError(op.op === "add" ? `cannot add at ${where}: its parent does not exist` : `cannot ${op.op} ${where}: no such location`);
+  }
+  const undo = changes.fresh.has(parent) ? null : changes.undo;
+  if (Array.isArray(parent)) {
+    const i = key === "-" ? parent.length : /** @type {number} */ (key);
+    if (op.op === "add") {
+      if (i > parent.length) throw new PatchError(`cannot add at ${where}: the array has ${parent.length} items`);
+      if (i === parent.length) parent.push(op.value);
+      else parent.splice(i, 0, op.value);
+      undo?.push(() => parent.splice(i, 1));
+      return walked.root;
+    }
+    if (i >= parent.length) throw new PatchError(`cannot ${op.op} ${where}: no such location`);
+    const old = parent[i];
+    if (op.op === "remove") {
+      // shift() drops the front without moving the rest (V8 trims the array in place).
+      if (i === 0) parent.shift();
+      else parent.splice(i, 1);
+      undo?.push(() => parent.splice(i, 0, old));
+    } else {
+      parent[i] = op.value;
+      undo?.push(() => (parent[i] = old));
+    }
+    return walked.root;
+  }
+  const record = /** @type {Record<string, unknown>} */ (parent);
+  const name = String(key);
+  const had = Object.prototype.hasOwnProperty.call(record, name);
+  if (op.op !== "add" && !had) throw new PatchError(`cannot ${op.op} ${where}: no such location`);
+  if (undo) {
+    const old = record[name];
+    undo.push(op.op === "remove" ? restore(record, name) : had ? () => (record[name] = old) : () => delete record[name]);
+  }
+  if (op.op === "remove") delete record[name];
+  else record[name] = op.value;
+  return walked.root;
 }
 
 /**
@@ -204,6 +236,7 @@ export function applyPatch(doc, patch, owned = null) {
   let root = doc;
   for (const [index, op] of patch.entries()) {
     try {
+      // The shape of the operation (op, path, from, value), from fast-json-patch.
       validator(/** @type {any} */ (op), index);
       if (op.op === "move" || op.op === "copy") {
         const from = /** @type {string} */ (op.from);
@@ -226,28 +259,5 @@ export function applyPatch(doc, patch, owned = null) {
     }
   }
   if (owned) for (const copy of changes.copies) owned.add(copy);
-  return root;
-}
-
-/**
- * One add, remove, replace or test, on containers the patch may change.
- *
- * @param {unknown} root
- * @param {Operation} op
- * @param {number} index the operation's place in its patch
- * @param {Changes} changes
- * @returns {unknown} the new root
- */
-function step(root, op, index, changes) {
-  /** @type {(() => void) | null} */
-  let undo = null;
-  // A root operation replaces the document: nothing to copy.
-  if (op.path !== "") {
-    const walked = walk(root, op.path, op.op === "add", op.op === "test" ? null : changes);
-    root = walked.root;
-    if (op.op !== "test" && isContainer(walked.parent) && !changes.fresh.has(walked.parent)) undo = inverse(op, walked.parent);
-  }
-  root = applyOperation(root, /** @type {any} */ (op), check, true, true, index).newDocument;
-  if (undo) changes.undo.push(undo);
   return root;
 }
