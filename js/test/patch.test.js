@@ -269,6 +269,11 @@ describe("applyPatch", () => {
 
   test("refuses __proto__ paths", () => {
     assert.throws(() => applyPatch({}, [{ op: "add", path: "/__proto__/polluted", value: 1 }]), PatchError);
+    for (const path of ["/__proto__", "/a/constructor/prototype"]) {
+      const doc = { a: { constructor: { prototype: {} } } };
+      assert.throws(() => applyPatch(doc, [{ op: "add", path, value: { polluted: 1 } }]), /__proto__ or constructor\/prototype is refused/, path);
+      assert.equal(/** @type {any} */ (doc).polluted, undefined);
+    }
     assert.equal(/** @type {any} */ ({}).polluted, undefined);
   });
 });
@@ -314,6 +319,13 @@ describe("applyPatch says which operation failed and why", () => {
   for (const [doc, patch, message] of cases) {
     test(message, () => assert.equal(refusal(doc, patch), message));
   }
+
+  test("a test of a missing location, an add past an array's end: each says so", () => {
+    assert.throws(() => applyPatch({ a: 1 }, [{ op: "test", path: "/b", value: 1 }]), /cannot test "\/b": no such location/);
+    assert.throws(() => applyPatch({ a: 1 }, [{ op: "test", path: "/a", value: 2 }]), /test "\/a" failed: the value differs/);
+    assert.throws(() => applyPatch({ a: [1] }, [{ op: "add", path: "/a/2", value: 2 }]), /cannot add at "\/a\/2": the array has 1 items/);
+    assert.throws(() => applyPatch({ a: [1] }, [{ op: "replace", path: "/a/1", value: 2 }]), /cannot replace "\/a\/1": no such location/);
+  });
 
   test("a move to a sibling is not a move into itself", () => {
     assert.deepEqual(applyPatch({ a: 1, ab: 2 }, [{ op: "move", from: "/a", path: "/abc" }]), { ab: 2, abc: 1 });
