@@ -243,8 +243,11 @@ def latencies(stamps: list[list[float]], redraws: list[list[float]]) -> list[flo
     return out
 
 
-def source_of(url: str) -> str:
-    """Who a long animation frame's script belongs to, by its URL."""
+def source_of(url: str, invoker: str = "") -> str:
+    """Who a long animation frame's script belongs to, by its URL (and, for the
+    animation-frame callbacks that RECORDERS wraps, which have no URL, by invoker)."""
+    if not url and invoker.startswith("FrameRequestCallback"):
+        return "animation-frame callbacks (the chart's frame; d3's timers)"
     if url.startswith("blob:") or "nb_sse_signals" in url or "nb-sse-signals" in url:
         return "widget modules (anywidget ESM: the signal, link, chart)"
     for name in ("bqplot", "anywidget", "jupyter-widgets", "plotly"):
@@ -265,12 +268,37 @@ def attribution(loafs: list[Any] | None, t0: float, t1: float) -> dict[str, floa
         if not t0 <= start < t1:
             continue
         script_ms = 0.0
-        for url, _invoker, ms in scripts:
-            per[source_of(url)] += ms
+        for url, invoker, ms in scripts:
+            per[source_of(url, invoker)] += ms
             script_ms += ms
         per["rendering, GC, no script"] += max(0.0, duration - script_ms)
     minutes = (t1 - t0) / 60_000
     return {who: ms / minutes for who, ms in per.most_common()}
+
+
+RUN_TASK = "ThreadControllerImpl::RunTask"  # a top-level task of a Chromium thread
+
+
+def cpu_long_tasks(trace: bytes) -> list[float]:
+    """The page's main-thread tasks that took over 50 ms of CPU (thread time, ms), from a
+    Chromium trace of the ``toplevel`` category: long tasks that no load on the machine
+    made long. The page's renderer is the one whose main thread ran the most tasks."""
+    data = json.loads(trace)
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    mains = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("ph") == "M"
+        and e.get("name") == "thread_name"
+        and e["args"].get("name") == "CrRendererMain"
+    }
+    tasks: dict[tuple[Any, Any], list[float]] = {}
+    for e in events:
+        thread = (e.get("pid"), e.get("tid"))
+        if e.get("ph") == "X" and e.get("name") == RUN_TASK and thread in mains:
+            tasks.setdefault(thread, []).append(e.get("tdur", 0) / 1000)
+    page = max(tasks.values(), key=len, default=[])
+    return [ms for ms in page if ms > 50]
 
 
 def main_thread_cpu(cdp: Any) -> float:
@@ -355,6 +383,11 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
     stage[0] = "drawing the updates"
     path = results_dir / f"bench_{run}.json"
     caught_up = True
+    # Not for bqplot at 30/s: its page may never answer, and the phase has no figures.
+    tracing = name != "bqplot"
+    if tracing:
+        page.context.browser.start_tracing(page=page, categories=["toplevel"])
+    traced = time.monotonic()
     if name == "bqplot-paced":
         measured, caught_up = drive_paced(page, path)
     else:
@@ -386,6 +419,8 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
         }
     t1 = held["now"]
     cpu1 = main_thread_cpu(cdp)
+    cpu_long = cpu_long_tasks(page.context.browser.stop_tracing()) if tracing else []
+    traced = time.monotonic() - traced
     redraws, frames = held["redraws"], held["frames"]
     tasks = [d for t, d in held["longTasks"] if t0 <= t < t1]
     lat = latencies(stamps, redraws)
@@ -404,6 +439,8 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
         "pending_transitions": max(held["pending"], default=0),
         "long_tasks_per_min": len(tasks) / ((t1 - t0) / 60_000),
         "longest_task_ms": max(tasks, default=0.0),
+        "cpu_long_tasks_per_min": len(cpu_long) / (traced / 60) if tracing else math.nan,
+        "longest_cpu_task_ms": max(cpu_long, default=0.0),
         "loaf_ms_per_min": attribution(held["loafs"], t0, t1),
         "page_cpu_ms": 1000 * (cpu1 - cpu0) / len(stamps),
         "frame_p50_ms": statistics.median(frames) if frames else math.nan,
@@ -444,6 +481,7 @@ def rows(results: dict[str, list[dict[str, Any]]], load: str = "") -> list[Row]:
     p99 = both("p99_ms", "{:.1f} ms", paced)
     long = both("long_tasks_per_min", "{:.1f}/min", base)
     cpu = both("page_cpu_ms", "{:.2f} ms", base)
+    cpu_long = both("cpu_long_tasks_per_min", "{:.1f}/min", base)
     longest = _median(chart, "longest_task_ms")
     pps = _median(stream, "points_per_s")
     stream_long = _median(stream, "long_tasks_per_min")
@@ -488,6 +526,16 @@ def rows(results: dict[str, list[dict[str, Any]]], load: str = "") -> list[Row]:
             "",
             "none",
             _median(chart, "long_tasks_per_min") == 0,
+        ),
+        Row(
+            SECTION,
+            "… tasks over 50 ms of CPU (thread time: load cannot make them long) per minute: "
+            f"chart vs no plot (chart's longest {_median(chart, 'longest_cpu_task_ms'):.0f} ms)",
+            cpu_long[0],
+            cpu_long[1],
+            "",
+            "none",
+            _median(chart, "cpu_long_tasks_per_min") == 0,
         ),
         Row(
             SECTION,
