@@ -60,7 +60,7 @@ def test_cpu_long_tasks_are_the_page_main_threads_by_thread_time() -> None:
         task(7, 400, 8),
         task(7, 90, 60),
         task(7, 10, 5),
-        task(8, 900, 900),
+        *[task(8, 900, 900)] * 4,  # the busier thread, but not the page's main one
     ]
 
     assert chart.cpu_long_tasks(json.dumps({"traceEvents": events}).encode()) == [60.0]
