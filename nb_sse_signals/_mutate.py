@@ -11,6 +11,8 @@ again by identity, O(len(list)), only then). Values are passed through
 ``normalise(value, pointer)`` before anything changes, so a rejected value leaves the
 document as it was; multi-value edits (``extend``, ``update``) normalise everything
 first. Op values are copies: the ops stay valid whatever later edits do to ``doc``.
+An ``extend`` by scalars is kept as one :class:`Appends` record (its ops are one
+``add`` per item, as the wire needs, but it costs a few C passes, not a call per item).
 ``sort``, ``reverse``, ``clear`` and slice assignment are recorded as one replace.
 Editing through a proxy whose value has left the document raises :class:`PatchError`.
 """
@@ -18,6 +20,7 @@ Editing through a proxy whose value has left the document raises :class:`PatchEr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from ._patch import copy_json
@@ -25,9 +28,33 @@ from ._proxy import DictProxy, ListProxy, _Proxy
 from ._types import JSON, Op
 from ._undo import Undo, rollback
 
-__all__ = ["DictProxy", "ListProxy", "Normalise", "Recorder"]
+__all__ = ["Appends", "DictProxy", "ListProxy", "Normalise", "NormaliseItems", "Recorder"]
 
 Normalise = Callable[[object, str], JSON]
+NormaliseItems = Callable[[list[Any], str, int], list[JSON]]
+"""``normalise_items(items, base, start)``: like ``normalise`` on each item at
+``{base}/{start + k}``, for a list the caller owns (it may be returned as it is)."""
+
+
+_CONTAINERS = frozenset((dict, list))
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+@dataclass(frozen=True, slots=True)
+class Appends:
+    """``add`` ops of scalars at ``{base}/{start}``, ``{base}/{start + 1}``, ...: one
+    ``extend``. ``values`` hold only scalars, so they stay valid whatever later edits do."""
+
+    base: str
+    start: int
+    values: list[JSON]
+
+    def ops(self) -> list[Op]:
+        base, start = self.base, self.start
+        return [
+            {"op": "add", "path": f"{base}/{start + k}", "value": v}
+            for k, v in enumerate(self.values)
+        ]
 
 
 class Recorder:
@@ -36,11 +63,25 @@ class Recorder:
     Not thread-safe: one block of edits, from one thread, at a time.
     """
 
-    def __init__(self, doc: JSON, normalise: Normalise) -> None:
+    def __init__(
+        self, doc: JSON, normalise: Normalise, normalise_items: NormaliseItems | None = None
+    ) -> None:
         self.doc = doc
-        self.ops: list[Op] = []
+        self.records: list[Op | Appends] = []
         self._undo: Undo = []
         self._normalise = normalise
+        self._normalise_items = normalise_items
+
+    @property
+    def ops(self) -> list[Op]:
+        """Every recorded op, in order (an :class:`Appends` as its ops)."""
+        out: list[Op] = []
+        for record in self.records:
+            if isinstance(record, Appends):
+                out.extend(record.ops())
+            else:
+                out.append(record)
+        return out
 
     @property
     def proxy(self) -> DictProxy | ListProxy:
@@ -56,16 +97,30 @@ class Recorder:
     def rollback(self) -> None:
         """Undo every recorded edit, newest first, and forget the ops."""
         rollback(self._undo)
-        self.ops.clear()
+        self.records.clear()
 
     def _value(self, value: object, pointer: str) -> JSON:
         return self._normalise(_plain(value), pointer)
 
+    def _values(self, values: list[object], base: str, start: int) -> list[JSON]:
+        if self._normalise_items is not None and set(map(type, values)) <= _SCALARS:
+            # Plain scalars (no proxy to unwrap, nothing to copy): checked in C passes.
+            return self._normalise_items(values, base, start)
+        return [self._value(v, f"{base}/{start + k}") for k, v in enumerate(values)]
+
     def _record(self, op: str, pointer: str, value: JSON = None) -> None:
         if op == "remove":
-            self.ops.append({"op": op, "path": pointer})
+            self.records.append({"op": op, "path": pointer})
         else:
-            self.ops.append({"op": op, "path": pointer, "value": copy_json(value)})
+            self.records.append({"op": op, "path": pointer, "value": copy_json(value)})
+
+    def _record_appends(self, base: str, start: int, values: list[JSON]) -> None:
+        if _CONTAINERS.isdisjoint(map(type, values)):
+            if values:
+                self.records.append(Appends(base, start, values))
+            return
+        for k, value in enumerate(values):
+            self._record("add", f"{base}/{start + k}", value)
 
     def _wrap(self, value: JSON, parent: _Proxy, key: str | int) -> Any:
         """What a read returns: scalars as they are, containers as proxies."""

@@ -23,6 +23,7 @@ from ._undo import (
     dict_set,
     list_assign,
     list_del,
+    list_extend,
     list_insert,
     list_set,
 )
@@ -38,6 +39,14 @@ class Recorder(Protocol):
         ...
 
     def _record(self, op: str, pointer: str, value: JSON = None) -> None: ...
+
+    def _values(self, values: list[object], base: str, start: int) -> list[JSON]:
+        """``values`` checked and copied, to store from ``{base}/{start}`` on."""
+        ...
+
+    def _record_appends(self, base: str, start: int, values: list[JSON]) -> None:
+        """One ``add`` op per item of ``values``, at ``{base}/{start}`` on."""
+        ...
 
     def _wrap(self, value: JSON, parent: _Proxy, key: str | int) -> Any:
         """A proxy for a container inside the document, or the scalar itself."""
@@ -260,11 +269,12 @@ class ListProxy(_Proxy, MutableSequence[Any]):
 
     def extend(self, values: Iterable[Any]) -> None:
         # Materialised and normalised first: ``xs.extend(xs)`` terminates, a bad item edits nothing.
+        # One undo entry and one recorded run for the whole extend: streaming thousands of
+        # points per update costs a few C passes, not a Python call per point.
         base, start = self._pointer(), len(self._obj)
-        staged = [self._rec._value(v, f"{base}/{start + k}") for k, v in enumerate(list(values))]
-        for k, stored in enumerate(staged):
-            list_insert(self._obj, start + k, stored, self._rec._undo)
-            self._rec._record("add", f"{base}/{start + k}", stored)
+        staged = self._rec._values(list(values), base, start)
+        list_extend(self._obj, staged, self._rec._undo)
+        self._rec._record_appends(base, start, staged)
 
     def __iadd__(self, values: Iterable[Any]) -> ListProxy:
         self.extend(values)

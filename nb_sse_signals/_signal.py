@@ -19,8 +19,8 @@ from urllib.parse import quote
 from . import _codec, _default
 from ._comm import CommRelay
 from ._errors import NotJSONError, SignalClosedError
-from ._json import normalise
-from ._mutate import Recorder
+from ._json import normalise, normalise_items
+from ._mutate import Appends, Recorder
 from ._outbox import Entry, Outbox
 from ._patch import copy_json, parse_pointer, select
 from ._protocol import EVENTS_PATH, check_key
@@ -227,10 +227,10 @@ class ServerSignal:
                     f"mutate() edits a dict or list in place, but {self.key!r} holds a "
                     f"{type(self._doc).__name__}; use set() for scalars"
                 )
-            recorder = Recorder(self._doc, normalise)
+            recorder = Recorder(self._doc, normalise, normalise_items)
             try:
                 yield recorder.proxy
-                entries, size = _serialise(recorder.ops)
+                entries, size = _serialise(recorder.records)
                 self._outbox.record(entries, size, recorder.doc)  # may reject (LimitError)
             except BaseException:
                 recorder.rollback()
@@ -392,21 +392,54 @@ class ServerSignal:
         return sent
 
 
-def _serialise(ops: list[Op]) -> tuple[list[Entry], int]:
+def _serialise(records: list[Op] | list[Op | Appends]) -> tuple[list[Entry], int]:
     """Each op as ``(op, path, JSON bytes)`` now (later edits cannot change what was
     recorded), and their bytes in all; or :class:`NotJSONError` naming the path of
     what orjson cannot write (an integer beyond 64 bits), before anything changed."""
-    out = []
+    out: list[Entry] = []
     size = 0
-    for op in ops:
-        try:
-            data = _codec.dumps(op)
-        except _codec.EncodeError as exc:
-            path = str(op.get("path", ""))
-            raise NotJSONError(
-                f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",
-                path,
-            ) from None
-        size += len(data)
-        out.append((str(op["op"]), str(op["path"]), data))
+    for record in records:
+        if isinstance(record, Appends):
+            entries = _encode_appends(record)
+            if entries is not None:
+                out.extend(entries)
+                size += sum(len(e[2]) for e in entries)
+                continue
+            ops = record.ops()  # one by one, so an error names the item
+        else:
+            ops = [record]
+        for op in ops:
+            try:
+                data = _codec.dumps(op)
+            except _codec.EncodeError as exc:
+                path = str(op.get("path", ""))
+                raise NotJSONError(
+                    f"expected a value JSON encoders can write at {path or 'the root'!r}: {exc}",
+                    path,
+                ) from None
+            size += len(data)
+            out.append((str(op["op"]), str(op["path"]), data))
     return out, size
+
+
+_NUMBERS = frozenset((int, float, bool, type(None)))
+
+
+def _encode_appends(run: Appends) -> list[Entry] | None:
+    """The ops of ``run``, byte for byte what ``_codec.dumps`` writes for each, from one
+    encoding of all its values; None where that cannot be (strings may hold commas,
+    an integer beyond 64 bits fails): then each op is encoded on its own."""
+    if not set(map(type, run.values)) <= _NUMBERS:
+        return None
+    try:
+        # Numbers, true, false and null never hold a comma: split the array's text.
+        items = _codec.dumps(run.values)[1:-1].split(b",")
+    except _codec.EncodeError:
+        return None
+    # '{"op":"add","path":"<base>/<k>","value":<item>}': JSON escapes no digit nor "/".
+    head = b'{"op":"add","path":' + _codec.dumps(run.base)[:-1] + b"/"
+    base = run.base
+    return [
+        ("add", f"{base}/{k}", b'%b%d","value":%b}' % (head, k, item))
+        for k, item in enumerate(items, run.start)
+    ]

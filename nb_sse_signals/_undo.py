@@ -62,6 +62,11 @@ def list_insert(xs: list[JSON], index: int, value: JSON, undo: Undo) -> None:
     undo.append(partial(xs.__delitem__, index))
 
 
+def list_extend(xs: list[JSON], items: list[JSON], undo: Undo) -> None:
+    undo.append(partial(xs.__delitem__, slice(len(xs), None)))
+    xs.extend(items)
+
+
 def list_del(xs: list[JSON], index: int, undo: Undo) -> JSON:
     value = xs.pop(index)
     undo.append(partial(xs.insert, index, value))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import jsonpatch
@@ -12,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nb_sse_signals._errors import NotJSONError, PatchError
-from nb_sse_signals._mutate import DictProxy, ListProxy, Recorder
+from nb_sse_signals._json import normalise_items
+from nb_sse_signals._mutate import Appends, DictProxy, ListProxy, Recorder
 from nb_sse_signals._patch import apply_patch, copy_json, json_equal
 from nb_sse_signals._types import JSON
 
@@ -29,7 +31,7 @@ def strict_normalise(value: object, path: str) -> JSON:
 
 
 def record(doc: JSON) -> tuple[Recorder, Any]:
-    rec = Recorder(doc, strict_normalise)
+    rec = Recorder(doc, strict_normalise, normalise_items)
     return rec, rec.proxy
 
 
@@ -190,6 +192,40 @@ def test_rejected_value_raises_and_leaves_the_document_as_it_was() -> None:
         doc[1] = 1
     assert rec.doc == {"a": [1]}
     assert rec.ops == []
+
+
+def test_extending_by_scalars_records_one_run_whose_ops_are_one_add_per_item() -> None:
+    rec, doc = record({"y": [0.5]})
+    doc["y"].extend([1.5, 2, True, None, "a,b"])
+    doc["y"].extend([])
+    assert rec.records == [Appends("/y", 1, [1.5, 2, True, None, "a,b"])]
+    assert rec.ops == [
+        {"op": "add", "path": f"/y/{k}", "value": v}
+        for k, v in enumerate([1.5, 2, True, None, "a,b"], 1)
+    ]
+    check(rec, {"y": [0.5]})
+
+
+def test_extending_by_containers_records_copies_item_by_item() -> None:
+    rec, doc = record({"y": []})
+    doc["y"].extend([[1], {"a": 2}])
+    doc["y"][0].append(3)  # a later edit must not change the recorded value
+    assert rec.ops[:2] == [
+        {"op": "add", "path": "/y/0", "value": [1]},
+        {"op": "add", "path": "/y/1", "value": {"a": 2}},
+    ]
+    check(rec, {"y": []})
+
+
+@pytest.mark.parametrize(("bad", "path"), [(math.nan, "/y/3"), (math.inf, "/y/3"), ({4}, "/y/3")])
+def test_an_extend_with_a_bad_item_names_it_and_edits_nothing(bad: object, path: str) -> None:
+    rec, doc = record({"y": [0]})
+    doc["y"].append(1)
+    with pytest.raises(NotJSONError) as info:
+        doc["y"].extend([2.0, bad, 5.0])
+    assert info.value.path == path
+    assert rec.doc == {"y": [0, 1]}
+    assert rec.ops == [{"op": "add", "path": "/y/1", "value": 1}]
 
 
 def test_failing_sort_key_edits_nothing() -> None:

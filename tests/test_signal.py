@@ -21,7 +21,7 @@ from nb_sse_signals._limits import Limits
 from nb_sse_signals._server import Server
 
 from .conftest import SECRET, TOKEN, wait_until
-from .test_handlers import AUTH, data_events, read_events, reconstruct
+from .test_handlers import AUTH, data_events, parse_change, read_events, reconstruct
 
 
 def hub_value(server: Server, signal: ServerSignal) -> Any:
@@ -257,6 +257,43 @@ def test_mutate_keeps_1_true_and_1_0_apart_end_to_end(server: Server, publisher:
     assert final == {"a": 1, "xs": [True]}
     assert type(final["a"]) is int
     assert type(final["xs"][0]) is bool
+
+
+def test_an_extend_reaches_a_viewer_as_one_add_per_item_with_every_kind_of_scalar(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("ext", {"y": [0]}, publisher=publisher, max_rate=1000)
+    numbers = [1.5, -2, True, False, None, 1e300, 2**63 - 1]  # encoded in one pass
+    strings = ["a,b", 'é"', 3]  # encoded op by op: a string may hold a comma
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        reader = pool.submit(read_events, server, [s.key], 3)
+        wait_until(lambda: server.hub.subscriber_count(s.key) == 1, what="the subscriber")
+        with s.mutate() as doc:
+            doc["y"].extend(numbers)
+        publisher.flush()
+        with s.mutate() as doc:
+            doc["y"].extend(strings)
+        events = reader.result(timeout=10)
+    changes = [parse_change(e.data) for e in events[1:]]
+    assert [op for c in changes for op in c.patch] == [
+        {"op": "add", "path": f"/y/{k}", "value": v} for k, v in enumerate(numbers + strings, 1)
+    ]
+    final = reconstruct(events)[s.key]
+    assert final == {"y": [0, *numbers, *strings]}
+    assert [type(v) for v in final["y"]] == [type(v) for v in [0, *numbers, *strings]]
+    assert hub_value(server, s) == final
+
+
+def test_an_extend_by_an_integer_json_cannot_hold_names_it_and_publishes_nothing(
+    server: Server, publisher: Publisher
+) -> None:
+    s = ServerSignal("big", {"y": [0]}, publisher=publisher)
+    with pytest.raises(NotJSONError) as info, s.mutate() as doc:
+        doc["y"].extend([1, 2, 2**70])
+    assert info.value.path == "/y/3"
+    publisher.flush()
+    assert s.value == {"y": [0]}
+    assert hub_value(server, s) == {"y": [0]}
 
 
 def test_running_the_cell_again_hands_the_signal_to_the_new_handle(

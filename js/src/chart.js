@@ -5,7 +5,7 @@
 import uPlot from "uplot";
 import css from "uplot/dist/uPlot.min.css";
 import { ChartView } from "./chartview.js";
-import widget from "./widget.js";
+import { initializeLive } from "./widget.js";
 
 /** @typedef {import("./widget.js").Model} Model */
 
@@ -29,6 +29,8 @@ function optionsOf(model) {
 function render({ model, el }) {
   const view = new ChartView(el, optionsOf(model), { Plot: uPlot, css });
   // Before the first value (rev -1) `value` is a placeholder null.
+  // `value` is the signal's live value (widget.js `initializeLive`): changed in place,
+  // so `change:rev` tells of a change as much as `change:value`.
   const onValue = () => {
     if ((model.get("rev") ?? -1) >= 0) view.update(model.get("value"));
   };
@@ -37,6 +39,7 @@ function render({ model, el }) {
   /** @type {[string, () => void][]} */
   const handlers = [
     ["change:value", onValue],
+    ["change:rev", onValue],
     ["change:status", onStatus],
     ...["x", "y", "window", "labels", "height", "title"].map((key) => /** @type {[string, () => void]} */ ([`change:${key}`, onOptions])),
   ];
@@ -49,4 +52,4 @@ function render({ model, el }) {
   };
 }
 
-export default { initialize: widget.initialize, render };
+export default { initialize: initializeLive, render };

@@ -13,8 +13,8 @@ import { describe } from "./plotly.js";
  *   `x`: pointer to the x values ("" for the index); `y`: one pointer per series;
  *   `window`: only the last `window` points
  * @typedef {ArrayLike<unknown>} Source an array of the signal's value
- * @typedef {{ xs: Source | null, ys: Source[], length: number, first: number }} Seen
- *   the arrays the columns copy, their length, and the index of the first item copied
+ * @typedef {{ length: number, first: number }} Seen
+ *   the length of the arrays the columns copy, and the index of the first item copied
  */
 
 /**
@@ -122,7 +122,7 @@ export class ChartSeries {
    * Bring the copy up to `value`. Only the change is checked and copied when the
    * copied points are still there, in place (appends) or moved to the front (points
    * dropped before them, as by a rolling window); that they are is one comparison
-   * per copied point, in a tight loop. Else the copy is made again.
+   * per copied point, in a tight loop (no allocation). Else the copy is made again.
    * @param {unknown} value
    * @param {ChartSpec} spec
    * @returns {string} why `value` cannot be drawn ("" if it can); then the copy is left as it was
@@ -162,7 +162,7 @@ export class ChartSeries {
     if (xs) this.x.push(/** @type {ArrayLike<number>} */ (xs), from, length);
     else this.x.pushIndices(from, length - from);
     for (const [i, y] of ys.entries()) this.ys[i].push(/** @type {ArrayLike<number | null>} */ (y), from, length);
-    this.#seen = { xs, ys, length, first };
+    this.#seen = { length, first };
     return "";
   }
 
@@ -188,10 +188,11 @@ export class ChartSeries {
       const end = seen.length - d; // the source's index just after the copied points
       if (first + d < seen.first || end > length || end <= first) continue;
       const at = first + d - seen.first;
-      const unchanged = (/** @type {Source | null} */ source, /** @type {Source | null} */ old, /** @type {Column} */ column) =>
-        (d === 0 && source === old) || same(/** @type {Source} */ (source), column.view(), first, end, at);
-      if (xs && !unchanged(xs, seen.xs, this.x)) continue;
-      if (ys.every((y, i) => unchanged(y, seen.ys[i], this.ys[i]))) return d;
+      // Item by item, never by identity: the signal may change its arrays in place
+      // (signal.js `live`), so the very array seen last time may hold other items.
+      const unchanged = (/** @type {Source} */ source, /** @type {Column} */ column) => same(source, column.view(), first, end, at);
+      if (xs && !unchanged(xs, this.x)) continue;
+      if (ys.every((y, i) => unchanged(y, this.ys[i]))) return d;
     }
     return null;
   }

@@ -217,7 +217,9 @@ export class ChartView {
     const problem = this.#series.sync(this.#value, this.options);
     this.#setProblem(problem);
     if (problem) return; // the last good drawing stays
-    if (!this.#plot) this.#width = this.#measure();
+    // Measured once, before the first plot; a rebuild (a theme switch) keeps the width the
+    // plot had, since without the plot in it the output may shrink to the header's width.
+    if (!this.#plot && !this.#width) this.#width = this.#measure();
     const pixels = Math.round(this.#width * (this.el.ownerDocument.defaultView?.devicePixelRatio || 1));
     const data = this.#series.decimated(pixels);
     if (!this.#plot) this.#plot = new this.Plot(this.#plotOptions(), data, this.canvas);

@@ -4,7 +4,7 @@
 // docs/protocol.md "Over a widget's comm"), and the same Signal applies them.
 import { SignalsError } from "./errors.js";
 import { REFUSED_EVENT, STALE_EVENT, checkRefused, isSnapshot, parseClosed, parseMessage, parseRefused, parseStale } from "./protocol.js";
-import { Signal } from "./signal.js";
+import { Signal, valueEvent } from "./signal.js";
 
 /**
  * @typedef {import("./connection.js").Listener} Listener
@@ -44,7 +44,7 @@ export function followComm(model, name, listener, options = {}) {
   const timeoutMs = options.snapshotTimeoutMs ?? 10_000;
   /** Snapshot requests waiting for the kernel's answer. @type {{ resolve: (m: SignalMessage | RefusedMessage) => void, reject: (e: Error) => void, timer: unknown }[]} */
   let waiting = [];
-  /** @type {{ value?: unknown, rev: number, status?: Status }} */
+  /** @type {{ version?: number, rev: number, status?: Status }} */
   const sent = { rev: -1 };
   let left = false;
 
@@ -70,10 +70,10 @@ export function followComm(model, name, listener, options = {}) {
       }),
     onChange: (s) => {
       if (left) return;
-      if (s.rev >= 0 && (s.rev !== sent.rev || s.value !== sent.value)) {
+      if (s.rev >= 0 && (s.rev !== sent.rev || s.version !== sent.version)) {
         sent.rev = s.rev;
-        sent.value = s.value;
-        emit({ type: "value", value: s.value, rev: s.rev });
+        sent.version = s.version;
+        emit(valueEvent(s, listener));
       }
       const status = STATUS_OF_STATE[s.state];
       if (status !== sent.status) {

@@ -2,14 +2,16 @@
 // every signal widget. Browsers allow six HTTP/1.1 connections per host
 // across all tabs; a connection per widget would freeze JupyterLab.
 import { REFUSED_EVENT, STALE_EVENT, parseClosed, parseMessage, parseRefused, parseStale, snapshotUrl } from "./protocol.js";
-import { Signal } from "./signal.js";
+import { Signal, readsLive, valueEvent, wantsLive } from "./signal.js";
 import { Debounce, findUnknown, openEventSource, timersOf } from "./streamwiring.js";
 import { probe } from "./splitsource.js";
 import { VERSION } from "./version.js";
 
 /**
  * @typedef {import("./protocol.js").Status} Status one of STATUSES (protocol.js)
- * @typedef {{ type: "value", value: unknown, rev: number } | { type: "status", status: Status }} SignalEvent
+ * @typedef {{ type: "value", value: unknown, rev: number, live?: unknown } | { type: "status", status: Status }} SignalEvent
+ *   `value`: the signal's value, never modified afterwards; `live`, for a listener
+ *   marked by signal.js `readsLive`: the same value without that promise.
  * @typedef {(event: SignalEvent) => void} Listener
  * @typedef {{ error(...data: unknown[]): void, warn(...data: unknown[]): void }} Logger
  * @typedef {{
@@ -21,7 +23,7 @@ import { VERSION } from "./version.js";
  *   batchMs?: number,
  *   maxBatchMs?: number,
  * }} PoolOptions
- * @typedef {{ signal: Signal, listeners: Set<Listener>, failed: boolean, sent: { value?: unknown, rev: number, status?: Status } }} Entry
+ * @typedef {{ signal: Signal, listeners: Set<Listener>, failed: boolean, sent: { version?: number, rev: number, status?: Status } }} Entry
  */
 
 /** Where the page-wide pool lives: one per package version, so two versions on a page never share state. */
@@ -144,9 +146,10 @@ class Connection {
     // A fresh function per join, so the same listener can join twice and leave twice.
     /** @type {Listener} */
     const own = (event) => listener(event);
+    if (wantsLive(listener)) readsLive(own);
     entry.listeners.add(own);
     const { signal } = entry;
-    if (signal.rev >= 0) this.#emit(own, { type: "value", value: signal.value, rev: signal.rev });
+    if (signal.rev >= 0) this.#emit(own, valueEvent(signal, own));
     this.#emit(own, { type: "status", status: this.#statusOf(entry) });
     const joined = entry;
     return () => {
@@ -318,19 +321,16 @@ class Connection {
    */
   #publish(entry) {
     const { signal, sent } = entry;
-    /** @type {SignalEvent[]} */
-    const events = [];
-    if (signal.rev >= 0 && (signal.rev !== sent.rev || signal.value !== sent.value)) {
-      events.push({ type: "value", value: signal.value, rev: signal.rev });
-      sent.value = signal.value;
+    if (signal.rev >= 0 && (signal.rev !== sent.rev || signal.version !== sent.version)) {
+      sent.version = signal.version;
       sent.rev = signal.rev;
+      for (const listener of entry.listeners) this.#emit(listener, valueEvent(signal, listener));
     }
     const status = this.#statusOf(entry);
     if (status !== sent.status) {
-      events.push({ type: "status", status });
       sent.status = status;
+      for (const listener of entry.listeners) this.#emit(listener, { type: "status", status });
     }
-    for (const event of events) for (const listener of entry.listeners) this.#emit(listener, event);
   }
 
   /**
@@ -361,3 +361,4 @@ function nameIn(data) {
     return "";
   }
 }
+

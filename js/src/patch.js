@@ -1,4 +1,4 @@
-// RFC 6902 application that never modifies its input: the path signal.js
+// RFC 6902 application that fails whole or not at all: the path signal.js
 // uses, and the one the shared conformance suite runs through.
 //
 // fast-json-patch applies operations in place and, on failure, leaves the
@@ -7,8 +7,11 @@
 // the path it touches (copy-on-write), then let fast-json-patch mutate those
 // copies. The old document is never touched, untouched subtrees stay shared
 // (views compare by identity), and the cost is the depth × width of the
-// touched containers, not the size of the document.
-import { applyOperation, validator } from "fast-json-patch/module/core.mjs";
+// touched containers, not the size of the document. A container that its
+// caller owns (nobody else holds it: signal.js's value that no listener took)
+// is changed in place instead, with an undo log, so appending to a long array
+// costs the item, not a copy of the array.
+import { _areEquals, applyOperation, deepClone, validator } from "fast-json-patch/module/core.mjs";
 import { PatchError } from "./errors.js";
 
 /** @typedef {import("./protocol.js").Operation} Operation */
@@ -33,7 +36,9 @@ function isContainer(value) {
 export function tokens(pointer) {
   if (pointer === "") return [];
   if (pointer[0] !== "/") throw new PatchError(`expected a JSON Pointer starting with "/", got ${JSON.stringify(pointer)}`);
-  return pointer.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const split = pointer.slice(1).split("/");
+  // Most pointers escape nothing: then no token needs its escapes undone.
+  return pointer.includes("~") ? split.map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~")) : split;
 }
 
 /**
@@ -59,22 +64,39 @@ export function select(doc, pointer) {
 }
 
 /**
+ * What one patch may change, and how it puts back what it changed in place.
+ * @typedef {{
+ *   owned: WeakSet<object> | null,
+ *   fresh: WeakSet<object>,
+ *   copies: object[],
+ *   undo: (() => void)[],
+ * }} Changes
+ *   `owned`: containers of the document nobody else holds (changed in place);
+ *   `fresh`: copies made by this patch (changed freely, unseen if it fails);
+ *   `undo`: what puts back, newest last, each change made in place
+ */
+
+/**
  * Walk `pointer` in `root`, checking array indices strictly (fast-json-patch
- * accepts "01"). With `fresh`, replace every container on the way to the
- * target's parent by a shallow copy (once per patch) and return the new root.
+ * accepts "01"). With `changes`, make every container on the way to the target's
+ * parent one the patch may change: an owned one as it is, else a shallow copy (once
+ * per patch). Returns the new root, the target's parent (undefined where a step is
+ * missing) and its key there (a number in an array, "-" for its end).
  *
  * @param {unknown} root
- * @param {string} pointer
+ * @param {string} pointer not ""
  * @param {boolean} dash whether "-" may end the pointer (the target of an add)
- * @param {WeakSet<object> | null} fresh containers already copied for this patch
- * @returns {unknown}
+ * @param {Changes | null} changes null: walk only
+ * @returns {{ root: unknown, parent: unknown, key: string | number }}
  */
-function walk(root, pointer, dash, fresh) {
+function walk(root, pointer, dash, changes) {
   /** @param {unknown} node */
   const own = (node) => {
-    if (!fresh || !isContainer(node) || fresh.has(node)) return node;
+    if (!changes || !isContainer(node) || changes.fresh.has(node)) return node;
+    if (changes.owned?.has(node)) return node;
     const copy = Array.isArray(node) ? node.slice() : { ...node };
-    fresh.add(copy);
+    changes.fresh.add(copy);
+    changes.copies.push(copy);
     return copy;
   };
   const path = tokens(pointer);
@@ -85,77 +107,157 @@ function walk(root, pointer, dash, fresh) {
     /** @type {string | number} */
     let key = token;
     if (Array.isArray(node)) {
-      if (last && dash && token === "-") return root;
+      if (last && dash && token === "-") return { root, parent: node, key };
       if (!INDEX.test(token)) {
         throw new PatchError(`${JSON.stringify(pointer)}: expected an array index, got ${JSON.stringify(token)}`);
       }
       key = Number(token);
     }
-    if (last || !isContainer(node)) return root;
+    if (last) return { root, parent: node, key };
+    if (!isContainer(node)) break;
     const record = /** @type {Record<string | number, unknown>} */ (node);
-    // A missing step is left for fast-json-patch to report.
-    if (!Object.prototype.hasOwnProperty.call(record, key)) return root;
-    const child = own(record[key]);
-    record[key] = child;
+    if (!Object.prototype.hasOwnProperty.call(record, key)) break;
+    const old = record[key];
+    const child = own(old);
+    if (child !== old) {
+      record[key] = child;
+      if (changes && !changes.fresh.has(record)) changes.undo.push(() => (record[key] = old));
+    }
     node = child;
   }
-  return root;
+  return { root, parent: undefined, key: "" };
 }
 
+// fast-json-patch's guard, kept: no path may reach an object's prototype.
+const BANNED = /(^|\/)(__proto__|constructor\/prototype)(\/|$)/;
+
 /**
- * fast-json-patch's validator checks the document by deep-cloning it for
- * `move` and `copy`; we check `from` ourselves in `walk`, and keep only its
- * document-free shape check plus the cheap path checks.
+ * A key put back where it was among its object's keys: the keys that followed it go
+ * behind it again.
  *
- * @param {Operation} op
- * @param {number} index
- * @param {unknown} _doc
- * @param {string} existing the longest prefix of `op.path` that exists
+ * @param {Record<string, unknown>} record
+ * @param {string} key
  */
-function check(op, index, _doc, existing) {
-  validator(/** @type {any} */ (op), index);
-  if (op.op === "add") {
-    const depth = op.path.split("/").length;
-    const known = existing.split("/").length;
-    if (depth !== known && depth !== known + 1) throw new PatchError(`cannot add at ${JSON.stringify(op.path)}: its parent does not exist`);
-  } else if ((op.op === "replace" || op.op === "remove") && op.path !== existing) {
-    throw new PatchError(`cannot ${op.op} ${JSON.stringify(op.path)}: no such location`);
-  }
+function restore(record, key) {
+  const old = record[key];
+  const keys = Object.keys(record);
+  const after = keys.slice(keys.indexOf(key) + 1);
+  return () => {
+    record[key] = old;
+    for (const k of after) {
+      const v = record[k];
+      delete record[k];
+      record[k] = v;
+    }
+  };
 }
 
 /**
- * Apply an RFC 6902 patch and return the new document. `doc` is never
- * modified, also when the patch fails; unchanged subtrees of the result are
- * the very objects of `doc`. Values from the patch are adopted, not copied.
+ * One add, remove, replace or test (RFC 6902 §4.1-4.3, 4.6), on containers the patch
+ * may change; each change to a container changed in place logs its inverse.
+ *
+ * @param {unknown} root
+ * @param {Operation} op
+ * @param {number} index the operation's place in its patch
+ * @param {Changes} changes
+ * @returns {unknown} the new root
+ */
+function step(root, op, index, changes) {
+  // A root operation replaces the document (or tests it): nothing is changed in place.
+  if (op.path === "") return applyOperation(root, /** @type {any} */ (op), true, true, true, index).newDocument;
+  if (BANNED.test(op.path)) throw new PatchError("a path through __proto__ or constructor/prototype is refused");
+  const where = JSON.stringify(op.path);
+  if (op.op === "test") {
+    const found = select(root, op.path);
+    if (found === undefined) throw new PatchError(`cannot test ${where}: no such location`);
+    if (!_areEquals(found, op.value)) throw new PatchError(`test ${where} failed: the value differs`);
+    return root;
+  }
+  const walked = walk(root, op.path, op.op === "add", changes);
+  const { parent, key } = walked;
+  if (!isContainer(parent)) {
+    throw new PatchError(op.op === "add" ? `cannot add at ${where}: its parent does not exist` : `cannot ${op.op} ${where}: no such location`);
+  }
+  const undo = changes.fresh.has(parent) ? null : changes.undo;
+  if (Array.isArray(parent)) {
+    const i = key === "-" ? parent.length : /** @type {number} */ (key);
+    if (op.op === "add") {
+      if (i > parent.length) throw new PatchError(`cannot add at ${where}: the array has ${parent.length} items`);
+      if (i === parent.length) parent.push(op.value);
+      else parent.splice(i, 0, op.value);
+      undo?.push(() => parent.splice(i, 1));
+      return walked.root;
+    }
+    if (i >= parent.length) throw new PatchError(`cannot ${op.op} ${where}: no such location`);
+    const old = parent[i];
+    if (op.op === "remove") {
+      // shift() drops the front without moving the rest (V8 trims the array in place).
+      if (i === 0) parent.shift();
+      else parent.splice(i, 1);
+      undo?.push(() => parent.splice(i, 0, old));
+    } else {
+      parent[i] = op.value;
+      undo?.push(() => (parent[i] = old));
+    }
+    return walked.root;
+  }
+  const record = /** @type {Record<string, unknown>} */ (parent);
+  const name = String(key);
+  const had = Object.prototype.hasOwnProperty.call(record, name);
+  if (op.op !== "add" && !had) throw new PatchError(`cannot ${op.op} ${where}: no such location`);
+  if (undo) {
+    const old = record[name];
+    undo.push(op.op === "remove" ? restore(record, name) : had ? () => (record[name] = old) : () => delete record[name]);
+  }
+  if (op.op === "remove") delete record[name];
+  else record[name] = op.value;
+  return walked.root;
+}
+
+/**
+ * Apply an RFC 6902 patch and return the new document; it fails whole or not at
+ * all. Without `owned`, `doc` is never modified: unchanged subtrees of the result are
+ * the very objects of `doc`, and only the containers on the touched paths are new.
+ * With `owned`, the containers of `doc` in it are changed in place (an append costs
+ * the item, not a copy of the array), and put back exactly if the patch fails; the
+ * containers the patch copies join it. Values from the patch are adopted, not copied
+ * (and not owned).
  *
  * @param {unknown} doc
  * @param {Operation[]} patch
+ * @param {WeakSet<object> | null} [owned] containers of `doc` that nobody else holds
  * @returns {unknown}
  * @throws {PatchError} naming the operation that failed and why
  */
-export function applyPatch(doc, patch) {
+export function applyPatch(doc, patch, owned = null) {
   if (!Array.isArray(patch)) throw new PatchError("expected the patch to be an array of operations");
-  /** @type {WeakSet<object>} */
-  const fresh = new WeakSet();
+  /** @type {Changes} */
+  const changes = { owned, fresh: new WeakSet(), copies: [], undo: [] };
   let root = doc;
   for (const [index, op] of patch.entries()) {
     try {
+      // The shape of the operation (op, path, from, value), from fast-json-patch.
       validator(/** @type {any} */ (op), index);
       if (op.op === "move" || op.op === "copy") {
         const from = /** @type {string} */ (op.from);
-        if (select(root, from) === undefined) throw new PatchError(`no value at "from" ${JSON.stringify(from)}`);
+        const value = select(root, from);
+        if (value === undefined) throw new PatchError(`no value at "from" ${JSON.stringify(from)}`);
         // RFC 6902 §4.4: a location cannot be moved into one of its children.
         if (op.op === "move" && op.path.startsWith(from + "/")) throw new PatchError("cannot move a value into itself");
-        root = walk(root, from, false, op.op === "move" ? fresh : null);
+        // §4.4, §4.5: a remove (for a move) then an add, in turn: the add's path is read
+        // after the remove shifted its array, and each step can be put back.
+        if (op.op === "move") root = step(root, { op: "remove", path: from }, index, changes);
+        root = step(root, { op: "add", path: op.path, value: op.op === "copy" ? deepClone(value) : value }, index, changes);
+      } else {
+        root = step(root, op, index, changes);
       }
-      // A root operation replaces the document: nothing to copy.
-      if (op.path !== "") root = walk(root, op.path, op.op === "add", op.op === "test" ? null : fresh);
-      root = applyOperation(root, /** @type {any} */ (op), check, true, true, index).newDocument;
     } catch (error) {
+      for (let i = changes.undo.length - 1; i >= 0; i--) changes.undo[i]();
       const what = isContainer(op) ? `${String(op.op)} ${JSON.stringify(op.path)}` : "";
       const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
       throw new PatchError(`patch operation ${index} (${what}) failed: ${reason}`, { cause: error });
     }
   }
+  if (owned) for (const copy of changes.copies) owned.add(copy);
   return root;
 }

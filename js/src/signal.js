@@ -32,8 +32,16 @@ const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 30_000;
 
 export class Signal {
-  /** The last good value; replaced, never modified, by every change. @type {unknown} */
-  value = undefined;
+  /** The last good value. @type {unknown} */
+  #value = undefined;
+  /**
+   * The containers of `#value` nobody outside was given (patch.js changes them in
+   * place); empty again whenever `value` hands the value out.
+   * @type {WeakSet<object>}
+   */
+  #owned = new WeakSet();
+  /** Counts the changes of the value (in place or not): whether it changed since. */
+  version = 0;
   /** Revision of `value`; -1 before the first snapshot. */
   rev = -1;
   closed = false;
@@ -74,6 +82,26 @@ export class Signal {
       clearTimeout: options.clearTimeout ?? ((handle) => globalThis.clearTimeout(handle)),
       log: options.log ?? console,
     };
+  }
+
+  /**
+   * The last good value, never modified afterwards: a later change copies what it
+   * touches (the containers on its path), so whoever keeps this one may compare it
+   * by identity. Reading it costs the next change that copy.
+   */
+  get value() {
+    this.#owned = new WeakSet();
+    return this.#value;
+  }
+
+  /**
+   * The last good value, which later changes may modify in place: for a reader that
+   * reads again what it needs after each change (`version` says when) and keeps no
+   * part of it, such as a chart copying its series. Taking it costs no copy, so
+   * appending to a long array costs the append.
+   */
+  get live() {
+    return this.#value;
   }
 
   /** Whether a snapshot is wanted or on its way (also while closed). */
@@ -204,7 +232,8 @@ export class Signal {
    */
   #apply(message) {
     try {
-      this.value = applyPatch(this.value, message.patch);
+      this.#value = applyPatch(this.#value, message.patch, this.#owned);
+      this.version += 1;
       this.rev = message.rev;
       this.closed = false; // a closed signal can be declared again
       this.orphaned = false; // someone publishes it again
@@ -227,7 +256,12 @@ export class Signal {
    */
   #snapshot(message, { reopens }) {
     const value = message.patch[0].value;
-    if (message.rev !== this.rev || !_areEquals(value, this.value)) this.value = value;
+    if (message.rev !== this.rev || !_areEquals(value, this.#value)) {
+      // Adopted from the message, not owned: the first change copies what it touches.
+      this.#value = value;
+      this.#owned = new WeakSet();
+      this.version += 1;
+    }
     this.rev = message.rev;
     // On the stream: declared again, or its publisher was never gone. Fetched: the
     // hub marks it `stale` if its publisher is gone; unmarked and past the revision
@@ -306,4 +340,47 @@ async function fetchSnapshot(fetch, url, name) {
   const found = checkSnapshots(await response.json()).find((m) => m.name === name);
   if (!found || !(isRefused(found) || isSnapshot(found))) throw new SignalsError("the snapshot endpoint sent no snapshot of it");
   return found;
+}
+
+/** Listeners that read `event.live` (see `readsLive`). @type {WeakSet<Function>} */
+const LIVE = new WeakSet();
+
+/**
+ * Mark `listener` as one that reads `live` from its `value` events, not `value`: it
+ * reads again what it needs after each change and keeps no part of it (a chart). While
+ * every listener of a signal is one, its changes are made in place.
+ *
+ * @template {Function} T
+ * @param {T} listener
+ * @returns {T} the listener itself
+ */
+export function readsLive(listener) {
+  LIVE.add(listener);
+  return listener;
+}
+
+/** @param {Function} listener */
+export function wantsLive(listener) {
+  return LIVE.has(listener);
+}
+
+/**
+ * The `value` event of `signal` for `listener`. Its value is taken only for a listener
+ * that may keep it; one marked by `readsLive` gets `live`, and `value` only if it
+ * asks for it while handling the event.
+ *
+ * @param {Signal} signal
+ * @param {Function} listener
+ * @returns {import("./connection.js").SignalEvent}
+ */
+export function valueEvent(signal, listener) {
+  if (!LIVE.has(listener)) return { type: "value", value: signal.value, rev: signal.rev };
+  return {
+    type: "value",
+    rev: signal.rev,
+    live: signal.live,
+    get value() {
+      return signal.value;
+    },
+  };
 }

@@ -4,6 +4,7 @@ import { resolveBase } from "./baseurl.js";
 import { followComm } from "./comm.js";
 import { sharedPool } from "./tabs.js";
 import { select } from "./patch.js";
+import { readsLive } from "./signal.js";
 import { View } from "./view.js";
 
 /**
@@ -48,11 +49,32 @@ function selected(value, pointer) {
  * @returns {() => void} leave
  */
 function initialize({ model }) {
+  return follow(model, false);
+}
+
+/**
+ * `initialize` for a model whose views read its `value` again at each `rev` and keep
+ * no part of it (SignalChart's): `value` is then the signal's live value (signal.js
+ * `live`), which changes in place, with no copy per change; `change:rev` says when.
+ *
+ * @param {{ model: Model }} context
+ * @returns {() => void} leave
+ */
+export function initializeLive({ model }) {
+  return follow(model, true);
+}
+
+/**
+ * @param {Model} model
+ * @param {boolean} live whether `value` is the signal's live value
+ * @returns {() => void} leave
+ */
+function follow(model, live) {
   let leave = () => {};
   /** @type {unknown} */
   let whole;
   let rev = -1;
-  const follow = () => {
+  const join = () => {
     leave();
     leave = () => {};
     const name = model.get("name");
@@ -62,17 +84,18 @@ function initialize({ model }) {
       return;
     }
     /** @type {import("./connection.js").Listener} */
-    const onEvent = (event) => {
+    const listen = (event) => {
       if (event.type === "status") {
         model.set("status", event.status);
         return;
       }
-      whole = event.value;
+      whole = live && "live" in event ? event.live : event.value;
       rev = event.rev;
       // rev first, so a `change:value` observer reads the matching rev.
       model.set("rev", rev);
       model.set("value", selected(whole, model.get("pointer")));
     };
+    const onEvent = live ? readsLive(listen) : listen;
     if (model.get("transport") === "comm") {
       leave = followComm(model, name, onEvent);
       return;
@@ -97,11 +120,11 @@ function initialize({ model }) {
   const reselect = () => {
     if (rev >= 0) model.set("value", selected(whole, model.get("pointer")));
   };
-  for (const event of FOLLOW) model.on(event, follow);
+  for (const event of FOLLOW) model.on(event, join);
   model.on("change:pointer", reselect);
-  follow();
+  join();
   return () => {
-    for (const event of FOLLOW) model.off(event, follow);
+    for (const event of FOLLOW) model.off(event, join);
     model.off("change:pointer", reselect);
     leave();
   };

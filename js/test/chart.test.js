@@ -83,13 +83,17 @@ describe("ChartSeries", () => {
    * @param {Partial<import("../src/chartdata.js").ChartSpec>} s
    * @param {unknown} start
    * @param {import("../src/protocol.js").Operation[][]} patches
+   * @param {boolean} [inPlace] the arrays change in place (signal.js `live`), as the page's chart sees them
    */
-  function follows(s, start, patches) {
+  function follows(s, start, patches, inPlace = false) {
     const series = new ChartSeries();
-    let value = start;
+    let value = inPlace ? structuredClone(start) : start;
+    /** @type {WeakSet<object>} */
+    const owned = new WeakSet();
+    if (inPlace) for (const array of [value, ...Object.values(/** @type {object} */ (value))]) owned.add(array);
     assert.equal(series.sync(value, spec(s)), "");
     for (const patch of patches) {
-      value = applyPatch(value, patch);
+      value = applyPatch(value, patch, inPlace ? owned : null);
       const problem = series.sync(value, spec(s));
       const fresh = synced(value, s);
       assert.equal(problem, fresh.problem, JSON.stringify(patch));
@@ -120,16 +124,29 @@ describe("ChartSeries", () => {
       [{ op: "replace", path: "", value: { x: [0, 1], y: [1, 2] } }],
       [{ op: "replace", path: "/x", value: [5, 6] }],
     ];
-    for (const window of [null, 3]) {
-      const series = follows({ window }, start, patches);
-      assert.deepEqual(series.points(), [[5, 6], [1, 2]]);
+    for (const inPlace of [false, true]) {
+      for (const window of [null, 3]) {
+        const series = follows({ window }, start, patches, inPlace);
+        assert.deepEqual(series.points(), [[5, 6], [1, 2]]);
+      }
+      follows({ x: "", window: 3 }, { y: [1, 2] }, [
+        [{ op: "add", path: "/y/-", value: 3 }],
+        [{ op: "add", path: "/y/-", value: 4 }, { op: "add", path: "/y/-", value: 5 }],
+        [{ op: "remove", path: "/y/0" }],
+        [{ op: "replace", path: "/y/3", value: 9 }],
+      ], inPlace);
     }
-    follows({ x: "", window: 3 }, { y: [1, 2] }, [
-      [{ op: "add", path: "/y/-", value: 3 }],
-      [{ op: "add", path: "/y/-", value: 4 }, { op: "add", path: "/y/-", value: 5 }],
-      [{ op: "remove", path: "/y/0" }],
-      [{ op: "replace", path: "/y/3", value: 9 }],
-    ]);
+  });
+
+  test("an array changed in place, not only appended to, is copied again", () => {
+    const series = new ChartSeries();
+    const value = { x: [0, 1, 2], y: [5, 6, 7] };
+    assert.equal(series.sync(value, spec()), "");
+    value.y[1] = -6; // the very array seen last time, another item
+    value.x.push(3);
+    value.y.push(8);
+    assert.equal(series.sync(value, spec()), "");
+    assert.deepEqual(series.points(), [[0, 1, 2, 3], [5, -6, 7, 8]]);
   });
 
   test("a bad change leaves the copy as it was; the next good one is drawn", () => {
@@ -329,14 +346,19 @@ describe("ChartView", () => {
     const p = page({ light: "false" });
     assert.equal(readTheme(p.el).dark, true);
     const view = new ChartView(p.el, chartOptions, { Plot: p.Plot, frames: p.frames, log: p.log });
+    let width = 900;
+    Object.defineProperty(view.root, "clientWidth", { configurable: true, get: () => width });
     view.update({ x: [0], y: [1] });
     p.frame();
     assert.equal(p.plots[0].options.axes[0].stroke, "#e0e0e0", "light text on dark");
+    assert.equal(p.plots[0].options.width, 900);
     p.document.body.dataset.jpThemeLight = "true";
+    width = 575; // without its plot, an output may shrink to the header's width
     await new Promise((resolve) => setImmediate(resolve)); // the MutationObserver's turn
     p.frame();
     assert.equal(p.plots[0].destroyed, true);
     assert.equal(p.plots[1].options.axes[0].stroke, "#212121", "dark text on light");
+    assert.equal(p.plots[1].options.width, 900, "the width the plot had");
     assert.deepEqual(p.plots[1].data, [[[0], [1]]], "the same value, drawn again");
     view.destroy();
   });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { ConnectionPool, REGISTRY_KEY, sharedPool } from "../src/connection.js";
+import { readsLive } from "../src/signal.js";
 import { fakeClock, fakeEventSources, fakeFetch, quietLog, settle, snapshot } from "./fakes.js";
 
 const BASE = "http://host/user/a/";
@@ -90,6 +91,28 @@ describe("ConnectionPool", () => {
     assert.deepEqual(second.values(), [{ x: 1 }, { x: 2 }]);
     assert.equal(first.values()[1], second.values()[1], "one state machine, one value object");
     assert.deepEqual(other.values(), ["bee"]);
+  });
+
+  test("a listener that reads live values gets the live value, and changes are made in place while only such listen", () => {
+    const { pool, clock, sources, listener } = setup();
+    const chart = readsLive(listener());
+    pool.join(BASE, "a", chart);
+    clock.tick(50);
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("a", 0, { y: [1] }));
+    source.emit({ name: "a", rev: 1, patch: [{ op: "add", path: "/y/-", value: 2 }] });
+    const live = chart.events.at(-1).live;
+    source.emit({ name: "a", rev: 2, patch: [{ op: "add", path: "/y/-", value: 3 }] });
+    assert.equal(chart.events.at(-1).live, live, "changed in place");
+    assert.deepEqual(live, { y: [1, 2, 3] });
+    assert.deepEqual(chart.events.filter((/** @type {any} */ e) => e.type === "value").map((/** @type {any} */ e) => e.rev), [0, 1, 2]);
+    // A widget that keeps values joins: from then on each change copies what it touches.
+    const kept = listener();
+    pool.join(BASE, "a", kept);
+    source.emit({ name: "a", rev: 3, patch: [{ op: "add", path: "/y/-", value: 4 }] });
+    assert.deepEqual(kept.values(), [{ y: [1, 2, 3] }, { y: [1, 2, 3, 4] }], "what it was given never changed");
+    assert.deepEqual(chart.events.at(-1).live, { y: [1, 2, 3, 4] });
   });
 
   test("a widget joining a followed signal gets its current value at once, without reopening", () => {

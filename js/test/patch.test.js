@@ -3,6 +3,8 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
+import * as reference from "fast-json-patch/module/core.mjs";
 import { PatchError } from "../src/errors.js";
 import { applyPatch, select } from "../src/patch.js";
 import { Signal } from "../src/signal.js";
@@ -32,6 +34,24 @@ function signalAt(/** @type {unknown} */ doc) {
   });
   signal.receive(snapshot("s", 0, doc));
   return { signal, seen };
+}
+
+/** Every container of `doc`, in a WeakSet: the whole document owned by the caller. */
+function ownedAll(/** @type {unknown} */ doc, /** @type {WeakSet<object>} */ owned = new WeakSet()) {
+  if (typeof doc === "object" && doc !== null) {
+    owned.add(doc);
+    for (const child of Object.values(doc)) ownedAll(child, owned);
+  }
+  return owned;
+}
+
+/** Every container of `doc`, depth first: what must be the very same objects after a failed patch. */
+function containersOf(/** @type {unknown} */ doc, /** @type {object[]} */ out = []) {
+  if (typeof doc === "object" && doc !== null) {
+    out.push(doc);
+    for (const child of Object.values(doc)) containersOf(child, out);
+  }
+  return out;
 }
 
 for (const file of ["tests.json", "spec_tests.json"]) {
@@ -65,9 +85,151 @@ for (const file of ["tests.json", "spec_tests.json"]) {
           for (const value of seen) assert.deepEqual(value, before, "no listener may see a half-applied value");
         });
       }
+      test(`${name}, on a document changed in place, gives the same outcome and puts back a failure exactly`, () => {
+        const doc = structuredClone(record.doc);
+        const text = JSON.stringify(doc);
+        const objects = containersOf(doc);
+        if ("expected" in record) {
+          assert.deepEqual(applyPatch(doc, structuredClone(record.patch), ownedAll(doc)), record.expected);
+        } else {
+          assert.throws(() => applyPatch(doc, structuredClone(record.patch), ownedAll(doc)), PatchError);
+          assert.equal(JSON.stringify(doc), text, "content and key order as they were");
+          assert.deepEqual(containersOf(doc), objects, "the very same containers");
+          objects.forEach((object, i) => assert.equal(containersOf(doc)[i], object));
+        }
+      });
     }
   });
 }
+
+describe("applyPatch on containers the caller owns", () => {
+  test("appends to an owned array in place, and copies an array it does not own once, then owns the copy", () => {
+    const ys = [1, 2];
+    const doc = { ys };
+    const owned = new WeakSet([doc]);
+    const next = /** @type {any} */ (applyPatch(doc, [{ op: "add", path: "/ys/-", value: 3 }], owned));
+    assert.equal(next, doc, "the owned root is changed in place");
+    assert.notEqual(next.ys, ys, "the array nobody said was owned is copied");
+    assert.deepEqual(ys, [1, 2]);
+    const copy = next.ys;
+    const again = /** @type {any} */ (applyPatch(next, [{ op: "add", path: "/ys/3", value: 4 }, { op: "remove", path: "/ys/0" }], owned));
+    assert.equal(again.ys, copy, "the copy joined the owned containers: changed in place");
+    assert.deepEqual(again, { ys: [2, 3, 4] });
+  });
+
+  test("puts back every in-place change of a patch whose later op fails, keys in their order", () => {
+    const inner = { a: 1, b: 2, c: 3 };
+    const list = [10, 20, 30];
+    const doc = { inner, list, keep: "x" };
+    const text = JSON.stringify(doc);
+    const patch = [
+      { op: "remove", path: "/inner/a" },
+      { op: "add", path: "/inner/d", value: 4 },
+      { op: "replace", path: "/inner/b", value: 0 },
+      { op: "add", path: "/list/1", value: 15 },
+      { op: "remove", path: "/list/0" },
+      { op: "replace", path: "/list/2", value: 0 },
+      { op: "add", path: "/list/-", value: 40 },
+      { op: "add", path: "/new", value: { deep: [] } },
+      { op: "move", from: "/keep", path: "/moved" },
+      { op: "test", path: "/moved", value: "not x" },
+    ];
+    assert.throws(() => applyPatch(doc, /** @type {any} */ (patch), ownedAll(doc)), /patch operation 9 \(test/);
+    assert.equal(JSON.stringify(doc), text);
+    assert.equal(doc.inner, inner);
+    assert.equal(doc.list, list);
+  });
+
+  test("leaves alone the containers it does not own, in place or not", () => {
+    const shared = { list: [1] };
+    const doc = { shared, mine: [1] };
+    const owned = new WeakSet([doc, doc.mine]);
+    const next = /** @type {any} */ (applyPatch(doc, [{ op: "add", path: "/shared/list/-", value: 2 }, { op: "add", path: "/mine/-", value: 2 }], owned));
+    assert.deepEqual(shared, { list: [1] });
+    assert.deepEqual(next, { shared: { list: [1, 2] }, mine: [1, 2] });
+    assert.equal(next.mine, doc.mine);
+  });
+
+  test("puts back into an owned container the child it copied, when the patch fails later", () => {
+    const child = { x: 1 };
+    const doc = { a: child };
+    assert.throws(() => applyPatch(doc, [{ op: "add", path: "/a/y", value: 2 }, { op: "test", path: "/a/x", value: 5 }], new WeakSet([doc])), PatchError);
+    assert.equal(doc.a, child, "the very object it held");
+    assert.deepEqual(child, { x: 1 });
+  });
+
+  /**
+   * fast-json-patch, op by op, with a move or copy taken as RFC 6902 §4.4-4.5 define
+   * them (a remove then an add; an add of a copy): fast-json-patch itself checks the
+   * add's path against the document before the remove.
+   * @param {unknown} doc
+   * @param {any[]} patch
+   */
+  function referenceApply(doc, patch) {
+    for (const op of patch) {
+      const ops = [op];
+      if (op.op === "move" || op.op === "copy") {
+        // fast-json-patch reads "/s/0" of a string "s" as "s": JSON has nothing there.
+        const value = op.from.split("/").slice(1).reduce((/** @type {any} */ node, /** @type {string} */ t) =>
+          typeof node === "object" && node !== null && Object.hasOwn(node, t) ? node[t] : undefined, doc);
+        if (value === undefined) throw new Error("no value at from");
+        if (op.op === "move" && op.path.startsWith(op.from + "/")) throw new Error("into itself");
+        const add = { op: "add", path: op.path, value: structuredClone(value) };
+        ops.splice(0, 1, ...(op.op === "move" ? [{ op: "remove", path: op.from }, add] : [add]));
+      }
+      for (const each of ops) {
+        // fast-json-patch lets a path into a scalar root pass; there is nothing there.
+        if (each.path !== "" && (typeof doc !== "object" || doc === null)) throw new Error("no such location");
+        doc = reference.applyOperation(doc, each, true, true, true).newDocument;
+      }
+    }
+    return doc;
+  }
+
+  /** JSON documents and patches of every op, some of which fail. */
+  const scalar = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom("a", "b", true, null));
+  const value = fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: "small" }, scalar, tie("list"), tie("object")),
+    list: fc.array(tie("node"), { maxLength: 4 }),
+    object: fc.dictionary(fc.constantFrom("a", "b", "c", "d"), tie("node"), { maxKeys: 4 }),
+  })).node;
+  const pointer = fc.array(fc.constantFrom("a", "b", "c", "0", "1", "2", "-"), { maxLength: 3 }).map((t) => t.map((x) => `/${x}`).join(""));
+  const op = fc.oneof(
+    fc.record({ op: fc.constantFrom("add", "replace", "test"), path: pointer, value }),
+    fc.record({ op: fc.constant("remove"), path: pointer }),
+    fc.record({ op: fc.constantFrom("move", "copy"), from: pointer, path: pointer }),
+  );
+
+  test("gives what fast-json-patch gives, owned or not, and a failed patch changes nothing", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.array(value, { maxLength: 4 }), fc.dictionary(fc.constantFrom("a", "b", "c"), value)), fc.array(op, { maxLength: 5 }), (doc, patch) => {
+        /** @type {unknown} */
+        let expected;
+        try {
+          expected = referenceApply(structuredClone(doc), structuredClone(/** @type {any} */ (patch)));
+        } catch {
+          expected = PatchError;
+        }
+        for (const own of [false, true]) {
+          const mine = structuredClone(doc);
+          const text = JSON.stringify(mine);
+          try {
+            const result = applyPatch(mine, structuredClone(/** @type {any} */ (patch)), own ? ownedAll(mine) : null);
+            assert.notEqual(expected, PatchError, `${JSON.stringify(patch)} must fail`);
+            assert.deepEqual(result, expected);
+            if (!own) assert.equal(JSON.stringify(mine), text, "the input must not change");
+          } catch (error) {
+            if (error instanceof assert.AssertionError) throw error;
+            assert.ok(error instanceof PatchError, String(error));
+            assert.equal(expected, PatchError, `${JSON.stringify(patch)} must not fail: ${error.message}`);
+            assert.equal(JSON.stringify(mine), text, "a failed patch must change nothing");
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
 
 describe("applyPatch", () => {
   test("leaves a half-applied patch invisible: the input is untouched when a later op fails", () => {

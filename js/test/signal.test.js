@@ -39,6 +39,60 @@ function setup() {
 const setCount = (rev, n) => ({ name: "s", rev, patch: [{ op: "replace", path: "/count", value: n }] });
 
 describe("Signal", () => {
+  test("a value handed out never changes: the next change copies only what it touches", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 0, { ys: [1, 2], other: { a: 1 } }));
+    const taken = /** @type {any} */ (signal.value);
+    signal.receive({ name: "s", rev: 1, patch: [{ op: "add", path: "/ys/-", value: 3 }] });
+    assert.deepEqual(taken, { ys: [1, 2], other: { a: 1 } });
+    const next = /** @type {any} */ (signal.value);
+    assert.deepEqual(next.ys, [1, 2, 3]);
+    assert.equal(next.other, taken.other, "the untouched part is shared");
+    signal.receive({ name: "s", rev: 2, patch: [{ op: "add", path: "/ys/-", value: 4 }] });
+    assert.deepEqual(next.ys, [1, 2, 3], "taken again, kept again");
+  });
+
+  /** A signal whose onChange takes nothing (as with only live readers listening). */
+  const untaken = () => new Signal("s", { snapshotUrl: URL_, fetch: () => new Promise(() => {}), log: quietLog() });
+
+  test("while nobody takes the value, changes are made in place and counted", () => {
+    const signal = untaken();
+    signal.receive(snapshot("s", 0, { ys: [1, 2] }));
+    signal.receive({ name: "s", rev: 1, patch: [{ op: "add", path: "/ys/-", value: 3 }] });
+    const live = /** @type {any} */ (signal.live);
+    const ys = live.ys;
+    const version = signal.version;
+    signal.receive({ name: "s", rev: 2, patch: [{ op: "add", path: "/ys/-", value: 4 }, { op: "remove", path: "/ys/0" }] });
+    assert.equal(signal.live, live, "the same root");
+    assert.equal(live.ys, ys, "the same array, appended to in place: no copy");
+    assert.deepEqual(ys, [2, 3, 4]);
+    assert.equal(signal.version, version + 1);
+    assert.equal(signal.rev, 2);
+  });
+
+  test("a failed patch on the live value puts it back exactly and resyncs", () => {
+    const signal = untaken();
+    signal.receive(snapshot("s", 0, { ys: [1], n: 0 }));
+    signal.receive({ name: "s", rev: 1, patch: [{ op: "add", path: "/ys/-", value: 2 }] });
+    const live = /** @type {any} */ (signal.live);
+    const version = signal.version;
+    signal.receive({ name: "s", rev: 2, patch: [{ op: "add", path: "/ys/-", value: 3 }, { op: "replace", path: "/n", value: 1 }, { op: "remove", path: "/nope" }] });
+    assert.equal(signal.live, live);
+    assert.deepEqual(live, { ys: [1, 2], n: 0 });
+    assert.equal(signal.version, version, "nothing changed");
+    assert.equal(signal.state, "resync");
+  });
+
+  test("a snapshot that brings another value counts as a change; one of the same value does not", () => {
+    const { signal } = setup();
+    signal.receive(snapshot("s", 0, { n: 1 }));
+    const version = signal.version;
+    signal.receive(snapshot("s", 0, { n: 1 }));
+    assert.equal(signal.version, version);
+    signal.receive(snapshot("s", 1, { n: 2 }));
+    assert.equal(signal.version, version + 1);
+  });
+
   test("applies a snapshot, then contiguous patches", () => {
     const { signal, seen } = setup();
     assert.equal(signal.state, "empty");

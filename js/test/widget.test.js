@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { REGISTRY_KEY } from "../src/connection.js";
-import widget from "../src/widget.js";
+import widget, { initializeLive } from "../src/widget.js";
 import { newDocument } from "./dom.js";
 import { fakeEventSources, fakeModel, snapshot } from "./fakes.js";
 
@@ -47,6 +47,26 @@ describe("widget", () => {
     cleanupOther();
     await wait(100);
     assert.equal(sources.live().length, 0, "the last widget to go closes the stream");
+  });
+
+  test("initializeLive gives the model the live value, changed in place, and a new rev at each change", async () => {
+    const model = fakeModel({ ...defaults });
+    const cleanup = initializeLive({ model });
+    await wait(100);
+    const [source] = sources.instances;
+    source.open();
+    source.emit(snapshot("k/count", 0, { y: [1] }));
+    source.emit({ name: "k/count", rev: 1, patch: [{ op: "add", path: "/y/-", value: 2 }] });
+    const value = model.state.value;
+    /** @type {number[]} */
+    const revs = [];
+    model.on("change:rev", () => revs.push(Number(model.state.rev)));
+    source.emit({ name: "k/count", rev: 2, patch: [{ op: "add", path: "/y/-", value: 3 }] });
+    assert.equal(model.state.value, value, "the same object, changed in place");
+    assert.deepEqual(value, { y: [1, 2, 3] });
+    assert.deepEqual(revs, [2]);
+    cleanup();
+    await wait(100);
   });
 
   test("a widget that needs a token waits for the kernel to send it, and never has it as state", async () => {
