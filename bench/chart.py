@@ -11,9 +11,10 @@ a 100,000-point ``{x, y}`` series, one point appended per update (``mutate()``):
 - ``chart``: the same drive, drawn by ``s.chart()``;
 - ``bqplot-paced``: the same series drawn by a bqplot line that
   ``nb_sse_signals.link`` fills (the recipe of docs/plots.md: ``x`` and ``y`` linked,
-  no save, no echo), **one update at a time**: the bench clicks a button, the kernel
-  appends and stamps, the next click waits until the line showed the point. bqplot's
-  best case: its p50 here is a lower bound of what it would be at 30 updates a second;
+  no save, no echo), **one update at a time** (``PACED_UPDATES`` a round): the bench
+  clicks a button, the kernel appends and stamps, the next click waits until the line
+  showed the point. bqplot's best case: its p50 here is a lower bound of what it would
+  be at 30 updates a second;
 - ``bqplot``: bqplot at the chart's 30 updates a second for 10 s, then 20 s to catch
   up, bounded: what it drew, the animation frames the page ran while updates came, and
   whether the page still answered. It cannot keep up on this machine: every update
@@ -29,10 +30,13 @@ a 100,000-point ``{x, y}`` series, one point appended per update (``mutate()``):
 Per phase: ``set()`` → redrawn p50 and p99 (``time.time()`` stamped in the kernel to
 ``Date.now()`` when the page showed the update's point: uPlot's ``draw`` hook, bqplot's
 SVG path, the widget's text; an update drawn together with later ones counts until that
-drawing), redraws per second, the page's long tasks (over 50 ms, Long Tasks API) per
-minute, the long animation frames' script time by where the script came from
-(``long-animation-frame``: our widget modules, bqplot, JupyterLab, or no script:
-style, layout, paint, garbage collection), and two figures that load on the machine
+drawing), redraws per second, the page's long tasks (over 50 ms of wall time, Long
+Tasks API) and its tasks over 50 ms of CPU (a Chromium trace of its main thread, thread
+time: on a loaded 2-core machine a 7 ms task takes over 50 ms of wall time) per minute,
+beside the same figures of ``baseline``; the long animation frames' script time by
+where the script came from (``long-animation-frame``: our widget modules, bqplot,
+JupyterLab, or no script: style, layout, paint, garbage collection), and two figures
+that load on the machine
 inflates less: the page's main-thread CPU time per update (Chromium's own task time in
 thread ticks) and, for the chart, the time of its frame (copy, decimation, uPlot's
 draw) measured in the page. Each phase runs ``ROUNDS`` times
