@@ -24,6 +24,7 @@ from ._undo import (
     dict_del,
     dict_set,
     list_del,
+    list_extend,
     list_insert,
     list_set,
     rollback,
@@ -186,16 +187,19 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
     ``test`` compares as RFC 6902 section 4.6 says (:func:`rfc_equal`): numbers by value
     (``1`` equals ``1.0``), but a boolean is never a number (``1`` is not ``true``).
     """
+    # Indexed below; whatever else arrives (a decoded dict or string) iterates as before.
+    ops = patch if type(patch) is list else list(patch)
     applier = _Applier(doc)
-    for i, op in enumerate(patch):
-        try:
-            applier.apply(op)
-        except (PatchError, NotJSONError) as e:
-            rollback(applier.undo)
-            raise PatchError(f"op {i} {_describe_op(op)}: {e}") from None
-        except BaseException:
-            rollback(applier.undo)
-            raise
+    i, count = 0, len(ops)
+    try:
+        while i < count:
+            i = applier.apply_from(ops, i)
+    except (PatchError, NotJSONError) as e:
+        rollback(applier.undo)
+        raise PatchError(f"op {applier.at} {_describe_op(ops[applier.at])}: {e}") from None
+    except BaseException:
+        rollback(applier.undo)
+        raise
     return applier.root
 
 
@@ -203,6 +207,47 @@ class _Applier:
     def __init__(self, root: JSON) -> None:
         self.root = root
         self.undo: Undo = []
+        self.at = 0  # the index of the op under way, for the error message
+
+    def apply_from(self, patch: Sequence[Op], start: int) -> int:
+        """Apply the op at ``start``, or the run of appends to one array that starts there;
+        return the index of the next op."""
+        self.at = start
+        op = patch[start]
+        end = _append_run(patch, start)
+        if end - start > 1 and self.append_run(patch, start, end):
+            return end
+        self.apply(op)
+        return start + 1
+
+    def append_run(self, patch: Sequence[Op], start: int, end: int) -> bool:
+        """Append the values of ops ``start:end`` (all ``add`` to one ``<array>/-``) with a
+        single ``list.extend``, when that pointer names an array; else change nothing and
+        return False, so the ops go one by one (and fail, or add a member ``"-"``, as before).
+
+        ``mutate().extend`` sends thousands of these in one patch; one op at a time they
+        cost a pointer walk, a list insert and an undo entry each.
+        """
+        tokens = _try_parse(patch[start]["path"])
+        if tokens is None or tokens[-1] != "-":
+            return False
+        try:
+            xs = self.get(tokens[:-1])
+        except PatchError:
+            return False
+        if type(xs) is not list:
+            return False
+        values: list[JSON] = []
+        for i in range(start, end):
+            self.at = i  # a value too deep is named by its own op, as one by one
+            value = patch[i]["value"]
+            # copy_json and check_depth do nothing for a scalar (the usual value).
+            if type(value) in _CONTAINERS:
+                value = copy_json(value)
+                check_depth(value, tokens)
+            values.append(value)
+        list_extend(xs, values, self.undo)
+        return True
 
     def apply(self, op: object) -> None:
         if not isinstance(op, dict):
@@ -312,6 +357,35 @@ class _Applier:
     def set_root(self, value: JSON) -> None:
         self.undo.append(partial(setattr, self, "root", self.root))
         self.root = value
+
+
+def _append_run(patch: Sequence[Op], start: int) -> int:
+    """The end of the run of ops from ``start`` that each add a value at one ``.../-`` path."""
+    op = patch[start]
+    if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
+        return start
+    path = op.get("path")
+    if type(path) is not str or not path.endswith("/-"):
+        return start
+    end, count = start + 1, len(patch)
+    while end < count:
+        nxt = patch[end]
+        if not (
+            isinstance(nxt, dict)
+            and nxt.get("op") == "add"
+            and nxt.get("path") == path
+            and "value" in nxt
+        ):
+            break
+        end += 1
+    return end
+
+
+def _try_parse(pointer: JSON) -> list[str] | None:
+    try:
+        return parse_pointer(pointer)
+    except PatchError:
+        return None
 
 
 def _member(op: dict[str, JSON], name: str) -> JSON:
