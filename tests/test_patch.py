@@ -562,7 +562,7 @@ def appends(path: str, values: list[JSON]) -> list[dict[str, JSON]]:
     [
         appends("/y/-", [1.5, 2, True, None, "s", [1, [2]], {"a": {"b": []}}]),
         appends("/y/-", [1, 2]) + appends("/x/-", [3]) + appends("/y/-", [4, 5]),
-        appends("/n/0/-", [1, 2, 3]) + [{"op": "remove", "path": "/n/0/0"}],
+        [*appends("/n/0/-", [1, 2, 3]), {"op": "remove", "path": "/n/0/0"}],
         appends("/-", [7, 8]),  # a run at the root: appends to the root array
         appends("/d/-", [1, 2]),  # an object: each op sets its member "-", the last wins
         appends("/e~1f/-", [1, 2]) + appends("/~1y/-", [3, 4]),  # escaped tokens
@@ -599,7 +599,7 @@ def test_a_run_followed_by_a_failing_op_leaves_the_value_as_it_was(
     doc: JSON = {"y": [1.0, 2.0], "x": [3]}
     ys = doc["y"]  # type: ignore[call-overload,index]
     before = dumps(doc)
-    patch = appends("/y/-", [4.0] * 100) + appends("/x/-", [5, 6]) + [failing]
+    patch = [*appends("/y/-", [4.0] * 100), *appends("/x/-", [5, 6]), failing]
     with pytest.raises(PatchError, match=r"^op 102 "):
         apply_patch(doc, patch)
     assert dumps(doc) == before
