@@ -213,41 +213,56 @@ class _Applier:
         """Apply the op at ``start``, or the run of appends to one array that starts there;
         return the index of the next op."""
         self.at = start
-        op = patch[start]
-        end = _append_run(patch, start)
-        if end - start > 1 and self.append_run(patch, start, end):
+        end = self.append_run(patch, start)
+        if end > start:
             return end
-        self.apply(op)
+        self.apply(patch[start])
         return start + 1
 
-    def append_run(self, patch: Sequence[Op], start: int, end: int) -> bool:
-        """Append the values of ops ``start:end`` (all ``add`` to one ``<array>/-``) with a
-        single ``list.extend``, when that pointer names an array; else change nothing and
-        return False, so the ops go one by one (and fail, or add a member ``"-"``, as before).
+    def append_run(self, patch: Sequence[Op], start: int) -> int:
+        """Append the values of the ops from ``start`` that each add at one ``<array>/-``
+        (two or more) with a single ``list.extend``, and return the index after them; else
+        change nothing and return ``start``, so the op goes alone (and fails, or adds a
+        member ``"-"`` to an object, as RFC 6902 says).
 
         ``mutate().extend`` sends thousands of these in one patch; one op at a time they
         cost a pointer walk, a list insert and an undo entry each.
         """
-        tokens = _try_parse(patch[start]["path"])
-        if tokens is None or tokens[-1] != "-":
-            return False
+        count = len(patch)
+        if start + 1 >= count:
+            return start
+        op = patch[start]
+        if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
+            return start
+        path = op.get("path")
+        if (
+            type(path) is not str
+            or not path.endswith("/-")
+            or not _appends_at(patch[start + 1], path)
+        ):
+            return start
+        tokens = _try_parse(path)
+        if tokens is None:
+            return start
         try:
             xs = self.get(tokens[:-1])
         except PatchError:
-            return False
+            return start
         if type(xs) is not list:
-            return False
+            return start
         values: list[JSON] = []
-        for i in range(start, end):
-            self.at = i  # a value too deep is named by its own op, as one by one
-            value = patch[i]["value"]
+        end = start
+        while end < count and _appends_at(patch[end], path):
+            value = patch[end]["value"]
             # copy_json and check_depth do nothing for a scalar (the usual value).
             if type(value) in _CONTAINERS:
+                self.at = end  # a value too deep is named by its own op, as one by one
                 value = copy_json(value)
                 check_depth(value, tokens)
             values.append(value)
+            end += 1
         list_extend(xs, values, self.undo)
-        return True
+        return end
 
     def apply(self, op: object) -> None:
         if not isinstance(op, dict):
@@ -359,26 +374,11 @@ class _Applier:
         self.root = value
 
 
-def _append_run(patch: Sequence[Op], start: int) -> int:
-    """The end of the run of ops from ``start`` that each add a value at one ``.../-`` path."""
-    op = patch[start]
-    if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
-        return start
-    path = op.get("path")
-    if type(path) is not str or not path.endswith("/-"):
-        return start
-    end, count = start + 1, len(patch)
-    while end < count:
-        nxt = patch[end]
-        if not (
-            isinstance(nxt, dict)
-            and nxt.get("op") == "add"
-            and nxt.get("path") == path
-            and "value" in nxt
-        ):
-            break
-        end += 1
-    return end
+def _appends_at(op: object, path: str) -> bool:
+    """Whether ``op`` adds a value at ``path``."""
+    return (
+        isinstance(op, dict) and op.get("op") == "add" and op.get("path") == path and "value" in op
+    )
 
 
 def _try_parse(pointer: JSON) -> list[str] | None:
