@@ -241,13 +241,9 @@ class _Applier:
             or not _appends_at(patch[start + 1], path)
         ):
             return start
-        tokens = _try_parse(path)
-        if tokens is None:
-            return start
-        try:
-            xs = self.get(tokens[:-1])
-        except PatchError:
-            return start
+        # A bad pointer or a missing parent fails here just as the op alone would in add().
+        tokens = parse_pointer(path)
+        xs = self.get(tokens[:-1])
         if type(xs) is not list:
             return start
         values: list[JSON] = []
@@ -379,13 +375,6 @@ def _appends_at(op: object, path: str) -> bool:
     return (
         isinstance(op, dict) and op.get("op") == "add" and op.get("path") == path and "value" in op
     )
-
-
-def _try_parse(pointer: JSON) -> list[str] | None:
-    try:
-        return parse_pointer(pointer)
-    except PatchError:
-        return None
 
 
 def _member(op: dict[str, JSON], name: str) -> JSON:
