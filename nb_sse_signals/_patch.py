@@ -191,10 +191,20 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
     # Indexed below; whatever else arrives (a decoded dict or string) iterates as before.
     ops = patch if type(patch) is list else list(patch)
     applier = _Applier(doc)
-    i, count = 0, len(ops)
+    count, end = len(ops), 0
     try:
-        while i < count:
-            i = applier.apply_from(ops, i)
+        for i, op in enumerate(ops):
+            if i < end:
+                continue  # appended with the run it belongs to
+            applier.at = i
+            # The cheap test first (ops at other paths pay only this): a run of appends
+            # needs the next op at the same path.
+            nxt = ops[i + 1] if i + 1 < count else None
+            if type(nxt) is dict and type(op) is dict and nxt.get("path") == op.get("path"):
+                end = applier.append_run(ops, i)
+                if end > i:
+                    continue
+            applier.apply(op)
     except (PatchError, NotJSONError) as e:
         rollback(applier.undo)
         raise PatchError(f"op {applier.at} {_describe_op(ops[applier.at])}: {e}") from None
@@ -210,16 +220,6 @@ class _Applier:
         self.undo: Undo = []
         self.at = 0  # the index of the op under way, for the error message
 
-    def apply_from(self, patch: Sequence[Op], start: int) -> int:
-        """Apply the op at ``start``, or the run of appends to one array that starts there;
-        return the index of the next op."""
-        self.at = start
-        end = self.append_run(patch, start)
-        if end > start:
-            return end
-        self.apply(patch[start])
-        return start + 1
-
     def append_run(self, patch: Sequence[Op], start: int) -> int:
         """Append the values of the ops from ``start`` that each add at one ``<array>/-``
         (two or more) with a single ``list.extend``, and return the index after them; else
@@ -232,6 +232,7 @@ class _Applier:
         count = len(patch)
         if start + 1 >= count:
             return start
+        self.at = start
         op = patch[start]
         if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
             return start
