@@ -250,8 +250,17 @@ class _Applier:
             return start
         values: list[JSON] = []
         end = start
-        while end < count and _appends_at(patch[end], path):
-            value = patch[end]["value"]
+        while end < count:
+            nxt = patch[end]
+            # _appends_at, inlined: this loop runs once per appended point.
+            if not (
+                type(nxt) is dict
+                and nxt.get("path") == path
+                and nxt.get("op") == "add"
+                and "value" in nxt
+            ):
+                break
+            value = nxt["value"]
             # copy_json and check_depth do nothing for a scalar (the usual value).
             if type(value) in _CONTAINERS:
                 self.at = end  # a value too deep is named by its own op, as one by one
