@@ -644,3 +644,11 @@ def test_a_value_too_deep_in_the_middle_of_a_run_is_named_by_its_op_and_changes_
     with pytest.raises(PatchError, match=r"^op 2 .*at most 250 levels of nesting.*'/y/-/0/0"):
         apply_patch(doc, patch)
     assert dumps(doc) == before
+
+
+def test_an_append_without_a_value_in_the_middle_of_a_run_fails_as_it_alone_would() -> None:
+    doc: JSON = {"y": [0.5]}
+    patch = [*appends("/y/-", [1, 2]), {"op": "add", "path": "/y/-"}, *appends("/y/-", [3])]
+    with pytest.raises(PatchError, match=r"^op 2 .*expected a 'value' member, found none"):
+        apply_patch(doc, patch)
+    assert doc == {"y": [0.5]}
