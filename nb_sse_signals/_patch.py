@@ -191,12 +191,11 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
     # Indexed below; whatever else arrives (a decoded dict or string) iterates as before.
     ops = patch if type(patch) is list else list(patch)
     applier = _Applier(doc)
-    count, end = len(ops), 0
+    count, end, i = len(ops), 0, 0
     try:
         for i, op in enumerate(ops):
             if i < end:
                 continue  # appended with the run it belongs to
-            applier.at = i
             # The cheap test first (ops at other paths pay only this): a run of appends
             # needs the next op at the same path.
             nxt = ops[i + 1] if i + 1 < count else None
@@ -207,7 +206,8 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
             applier.apply(op)
     except (PatchError, NotJSONError) as e:
         rollback(applier.undo)
-        raise PatchError(f"op {applier.at} {_describe_op(ops[applier.at])}: {e}") from None
+        at = max(i, applier.at)  # a run names its failing op; i is where the run began
+        raise PatchError(f"op {at} {_describe_op(ops[at])}: {e}") from None
     except BaseException:
         rollback(applier.undo)
         raise
@@ -218,7 +218,7 @@ class _Applier:
     def __init__(self, root: JSON) -> None:
         self.root = root
         self.undo: Undo = []
-        self.at = 0  # the index of the op under way, for the error message
+        self.at = 0  # the op whose value failed in a run of appends (see apply_patch)
 
     def append_run(self, patch: Sequence[Op], start: int) -> int:
         """Append the values of the ops from ``start`` that each add at one ``<array>/-``
@@ -232,7 +232,6 @@ class _Applier:
         count = len(patch)
         if start + 1 >= count:
             return start
-        self.at = start
         op = patch[start]
         if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
             return start
