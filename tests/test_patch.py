@@ -548,3 +548,107 @@ def test_json_equal_tells_objects_of_one_size_with_other_keys_or_values_apart() 
     for a, b in (({"a": 1}, {"b": 1}), ({"a": 1, "b": 2}, {"a": 1, "c": 2}), ({"a": 1}, {"a": 2})):
         assert not json_equal(a, b)
         assert not json_equal(b, a)
+
+
+# --- runs of appends to one array (applied with a single list.extend) ---------------------
+
+
+def appends(path: str, values: list[JSON]) -> list[dict[str, JSON]]:
+    return [{"op": "add", "path": path, "value": v} for v in values]
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        appends("/y/-", [1.5, 2, True, None, "s", [1, [2]], {"a": {"b": []}}]),
+        appends("/y/-", [1, 2]) + appends("/x/-", [3]) + appends("/y/-", [4, 5]),
+        [*appends("/n/0/-", [1, 2, 3]), {"op": "remove", "path": "/n/0/0"}],
+        appends("/-", [7, 8]),  # a run at the root: appends to the root array
+        appends("/d/-", [1, 2]),  # an object: each op sets its member "-", the last wins
+        appends("/e~1f/-", [1, 2]) + appends("/~1y/-", [3, 4]),  # escaped tokens
+    ],
+)
+def test_a_run_of_appends_gives_what_the_reference_gives(patch: list[dict[str, JSON]]) -> None:
+    doc: JSON = {"y": [0.5], "x": [], "n": [[0]], "d": {}, "e/f": [], "/y": {}}
+    if patch[0]["path"] == "/-":
+        doc = [1]
+    expected = jsonpatch.apply_patch(copy.deepcopy(doc), patch)
+    assert dumps(apply_patch(doc, patch)) == dumps(expected)
+
+
+def test_a_run_of_appends_copies_its_containers() -> None:
+    patch = appends("/y/-", [[1], {"a": [2]}])
+    doc: JSON = {"y": []}
+    apply_patch(doc, patch)
+    patch[0]["value"].append(9)  # type: ignore[union-attr]
+    assert doc == {"y": [[1], {"a": [2]}]}
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        {"op": "test", "path": "/y/0", "value": 2},
+        {"op": "remove", "path": "/nope"},
+        {"op": "add", "path": "/y/-"},  # the run's own shape, without a value
+        {"op": "add", "path": "/y/999", "value": 1},
+    ],
+)
+def test_a_run_followed_by_a_failing_op_leaves_the_value_as_it_was(
+    failing: dict[str, JSON],
+) -> None:
+    doc: JSON = {"y": [1.0, 2.0], "x": [3]}
+    ys = doc["y"]  # type: ignore[call-overload,index]
+    before = dumps(doc)
+    patch = [*appends("/y/-", [4.0] * 100), *appends("/x/-", [5, 6]), failing]
+    with pytest.raises(PatchError, match=r"^op 102 "):
+        apply_patch(doc, patch)
+    assert dumps(doc) == before
+    assert doc["y"] is ys  # type: ignore[call-overload,index]
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "message"),
+    [
+        ({"y": 1}, "/y/-", "op 0 .*expected an object or array at '/y', found int 1"),
+        ({}, "/y/-", "op 0 .*expected member 'y' at the root, found none"),
+        ({"y": [[1], 2]}, "/y/1/-", "op 0 .*expected an object or array at '/y/1', found int 2"),
+        ({"y": []}, "/y/5/-", "op 0 .*expected an array index at most -1, found 5"),
+        ({"y": []}, "/y~/-", "op 0 .*found a lone '~'"),
+    ],
+)
+def test_a_run_to_a_place_that_is_not_an_array_fails_as_one_op_does(
+    doc: JSON, path: str, message: str
+) -> None:
+    before = dumps(doc)
+    with pytest.raises(PatchError, match=message) as run:
+        apply_patch(doc, appends(path, [1, 2, 3]))
+    with pytest.raises(PatchError) as one:
+        apply_patch(doc, appends(path, [1]))
+    assert str(run.value) == str(one.value)
+    assert dumps(doc) == before
+
+
+def test_a_value_too_deep_in_the_middle_of_a_run_is_named_by_its_op_and_changes_nothing() -> None:
+    from nb_sse_signals._depth import MAX_DEPTH
+
+    deep: JSON = 0
+    for _ in range(MAX_DEPTH - 1):  # with the root and "y", one level too many under "/y/-"
+        deep = [deep]
+    ok: JSON = 0
+    for _ in range(MAX_DEPTH - 2):
+        ok = [ok]
+    doc: JSON = {"y": [0.5]}
+    apply_patch(doc, appends("/y/-", [ok]))  # the deepest that fits goes in
+    before = dumps(doc)
+    patch = appends("/y/-", [1.0, 2.0, deep, 3.0])
+    with pytest.raises(PatchError, match=r"^op 2 .*at most 250 levels of nesting.*'/y/-/0/0"):
+        apply_patch(doc, patch)
+    assert dumps(doc) == before
+
+
+def test_an_append_without_a_value_in_the_middle_of_a_run_fails_as_it_alone_would() -> None:
+    doc: JSON = {"y": [0.5]}
+    patch = [*appends("/y/-", [1, 2]), {"op": "add", "path": "/y/-"}, *appends("/y/-", [3])]
+    with pytest.raises(PatchError, match=r"^op 2 .*expected a 'value' member, found none"):
+        apply_patch(doc, patch)
+    assert doc == {"y": [0.5]}
