@@ -203,6 +203,23 @@ describe("the leader", () => {
     rival.close();
   });
 
+  test("a want whose names, run together, spell its old ones is still a new want: the stream follows it", async () => {
+    const { open, run, channel } = fakeTabs({ known: new Set(["a", "x", "y", "xy"]) });
+    const one = open();
+    one.follow("a").leave(); // the leader's own want, of nothing, leaves the rival's names alone in the union
+    await run(200);
+    const rival = channel(); // a tab of the group, as the test writes its messages
+    const want = (/** @type {string[]} */ names) => ({ t: "want", from: "rival", names, need: [], cursor: "e-0" });
+    // "x" and "y" run together are "xy": only a separator tells the wants apart.
+    for (const names of [["x", "y"], ["xy"], ["x", "y"]]) {
+      rival.postMessage(want(names));
+      await run(200);
+      assert.deepEqual(one.stream()?.names, names);
+      one.stream().open();
+    }
+    rival.close();
+  });
+
   test("a leader whose every widget left says nothing to a want of nothing", async () => {
     const { run, channel, overheard, tabs, widgets } = await leading(1);
     widgets[0].leave();
