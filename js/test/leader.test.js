@@ -250,6 +250,20 @@ describe("the leader", () => {
     rival.close();
   });
 
+  test("a follower that asks while the stream stays refused hears which names are unknown: its other widgets are left alone", async () => {
+    const { run, channel, tabs, widgets } = await leading();
+    const [one] = tabs;
+    const rival = channel(); // a tab that asks for "zz" and, unlike a pool, does not withdraw it when refused
+    rival.postMessage({ t: "want", from: "rival", names: ["zz"], need: [], cursor: "e-0" });
+    await run(200);
+    one.stream().error(true); // the hub answers 404: "zz" is unknown
+    await run(300);
+    const before = widgets[1].statuses().length;
+    await run(5_000); // the follower hears nothing, and pings: the leader answers with its state
+    assert.deepEqual(widgets[1].statuses().slice(before), [], "a is known: its widget does not fail");
+    rival.close();
+  });
+
   test("a tab asking again for the same names after the stream was refused gets a stream again", async () => {
     const { run, channel, tabs, widgets } = await leading(1);
     const [one] = tabs;
