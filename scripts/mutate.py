@@ -215,12 +215,14 @@ def js_module(name: str, tests: list[str], lines: list[str]) -> Score:
     data = json.loads(report.read_text())
     (file,) = data["files"].values()
     source = file["source"].splitlines()
-    killed = 0
+    killed = timeouts = 0
     survived = []
     for mutant in file["mutants"]:
         status = mutant["status"]
         if status in ("Killed", "Timeout"):
             killed += 1
+            if status == "Timeout":  # the row says how many (see write())
+                timeouts += 1
         elif status in ("Survived", "NoCoverage"):
             start, end = mutant["location"]["start"], mutant["location"]["end"]
             line = start["line"]
@@ -237,7 +239,7 @@ def js_module(name: str, tests: list[str], lines: list[str]) -> Score:
             )
     ran = killed + len(survived)
     part = f"lines {' and '.join(lines)} only" if lines else ""
-    return Score(name, "StrykerJS", ran, ran, killed, survived, part=part)
+    return Score(name, "StrykerJS", ran, ran, killed, survived, timeouts, part=part)
 
 
 def write(scores: list[Score]) -> None:

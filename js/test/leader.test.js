@@ -203,6 +203,176 @@ describe("the leader", () => {
     rival.close();
   });
 
+  test("a want whose names, run together, spell its old ones is still a new want: the stream follows it", async () => {
+    const { open, run, channel } = fakeTabs({ known: new Set(["a", "x", "y", "xy"]) });
+    const one = open();
+    one.follow("a").leave(); // the leader's own want, of nothing, leaves the rival's names alone in the union
+    await run(200);
+    const rival = channel(); // a tab of the group, as the test writes its messages
+    const want = (/** @type {string[]} */ names) => ({ t: "want", from: "rival", names, need: [], cursor: "e-0" });
+    // "x" and "y" run together are "xy": only a separator tells the wants apart.
+    for (const names of [["x", "y"], ["xy"], ["x", "y"]]) {
+      rival.postMessage(want(names));
+      await run(200);
+      assert.deepEqual(one.stream()?.names, names);
+      one.stream().open();
+    }
+    rival.close();
+  });
+
+  test("a tab that wants nothing is not among the wants: neither another tab nor the leader itself", async () => {
+    const { run, channel, tabs, widgets } = await leading();
+    const [one, two] = tabs;
+    widgets[0].leave(); // the leader's own widget
+    await run(200);
+    const rival = channel();
+    rival.postMessage({ t: "want", from: "rival", names: [], need: [], cursor: "" });
+    await run(200);
+    assert.deepEqual([...one.group().wants.keys()], [two.group().tabId]);
+    rival.close();
+  });
+
+  test("a name the hub does not know stays out of the stream while a tab keeps asking for it, and finding it out is HEADs only", async () => {
+    const { run, channel, calls, tabs } = await leading(1);
+    const [one] = tabs;
+    const rival = channel(); // a tab that asks for "zz" and, unlike a pool, does not withdraw it when refused
+    const want = (/** @type {string[]} */ names) => ({ t: "want", from: "rival", names, need: [], cursor: "e-0" });
+    rival.postMessage(want(["zz"]));
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "zz"]);
+    const before = calls.length;
+    one.stream().error(true); // the hub answers 404: "zz" is unknown
+    await run(300);
+    assert.deepEqual(calls.slice(before).map((call) => call.init?.method), ["HEAD", "HEAD", "HEAD"], "the status only: all, then each name");
+    rival.postMessage(want(["b", "zz"])); // a new name, and the unknown one again
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    rival.close();
+  });
+
+  test("a follower that asks while the stream stays refused hears which names are unknown: its other widgets are left alone", async () => {
+    const { run, channel, tabs, widgets } = await leading();
+    const [one] = tabs;
+    const rival = channel(); // a tab that asks for "zz" and, unlike a pool, does not withdraw it when refused
+    rival.postMessage({ t: "want", from: "rival", names: ["zz"], need: [], cursor: "e-0" });
+    await run(200);
+    one.stream().error(true); // the hub answers 404: "zz" is unknown
+    await run(300);
+    const before = widgets[1].statuses().length;
+    await run(5_000); // the follower hears nothing, and pings: the leader answers with its state
+    assert.deepEqual(widgets[1].statuses().slice(before), [], "a is known: its widget does not fail");
+    rival.close();
+  });
+
+  test("a tab asking again for the same names after the stream was refused gets a stream again", async () => {
+    const { run, channel, tabs, widgets } = await leading(1);
+    const [one] = tabs;
+    widgets[0].leave();
+    await run(200);
+    const rival = channel(); // a tab whose want stayed as it was (a pool withdraws it on failure, then asks again)
+    const want = { t: "want", from: "rival", names: ["b"], need: [], cursor: "e-0" };
+    rival.postMessage(want);
+    await run(200);
+    one.stream().error(true); // refused, every name known (a token the server no longer takes)
+    await run(300);
+    assert.equal(one.stream(), null);
+    rival.postMessage(want);
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["b"]);
+    rival.close();
+  });
+
+  test("the stream asks for its names in order, whichever tab wanted which first", async () => {
+    const { open, run, channel } = fakeTabs();
+    const one = open();
+    one.follow("c");
+    await run(200);
+    const rival = channel();
+    rival.postMessage({ t: "want", from: "rival", names: ["a", "b"], need: [], cursor: "" });
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b", "c"]);
+    rival.close();
+  });
+
+  test("a snapshot without a cursor does not end the batch of snapshots: a tab needing one of its names still waits for it", async () => {
+    const { open, run, tabs } = await leading();
+    const [one, two] = tabs;
+    two.follow("b");
+    await run(200);
+    const stream = one.stream();
+    assert.doesNotMatch(stream.url, /lastEventId/);
+    stream.open();
+    stream.emit(snapshot("a", 0, 0)); // the batch's first snapshot: no id yet
+    await run();
+    const b3 = open().follow("b");
+    await run(200);
+    assert.equal(one.stream(), stream, "not reopened: b's snapshot is still to come");
+    stream.emit(snapshot("b", 0, "bee"), "message", "e-1");
+    await run();
+    assert.equal(b3.values().at(-1), "bee");
+  });
+
+  test("once the first stream of a term is open, a reopen resumes from the leader's own cursor, not a slower tab's", async () => {
+    const { run, channel, tabs } = await leading();
+    const [one] = tabs;
+    for (let rev = 1; rev <= 3; rev++) one.stream().emit(change("a", rev, rev), "message", `e-${rev}`);
+    await run();
+    const rival = channel(); // a tab that says it got only as far as e-0
+    rival.postMessage({ t: "want", from: "rival", names: ["b"], need: [], cursor: "e-0" });
+    await run(200);
+    assert.deepEqual(one.stream()?.names, ["a", "b"]);
+    assert.match(one.stream().url, /lastEventId=e-3/);
+    rival.close();
+  });
+
+  test("a new leader does not wait for the deadline when a tab it waits for answers, late, that it wants nothing", async () => {
+    const { open, run, shared, tabs } = await leading(2);
+    const [one, two] = tabs;
+    const three = open();
+    three.follow("b").leave(); // in the group, with nothing to show
+    await run(200);
+    shared.hold(three.view, two.view); // three's answer is slow to come
+    one.pool.dispose();
+    await run(200);
+    assert.ok(two.leading());
+    assert.equal(two.stream(), null, "it waits for three's want");
+    shared.release(three.view, two.view); // which says nothing
+    await run(200);
+    assert.deepEqual(two.stream()?.names, ["a"], "within a batch of the answer, not at the 1 s deadline");
+  });
+
+  test("a tab that never answers holds up only the first stream of a term: later wants are batched as usual", async () => {
+    const { run, tabs } = await leading(3);
+    const [one, two, three] = tabs;
+    three.freeze(); // frozen without warning: it keeps its lock, and will never say what it wants
+    one.pool.dispose();
+    await run(1_100);
+    assert.ok(two.leading());
+    assert.deepEqual(two.stream()?.names, ["a"], "at the deadline");
+    two.follow("b");
+    await run(200);
+    assert.deepEqual(two.stream()?.names, ["a", "b"], "within a batch, not another 1 s deadline");
+  });
+
+  test("a new leader whose look at the tabs comes after its deadline says nothing more once it has", async () => {
+    const { run, clock, overheard, tabs } = await leading(2);
+    const [one, two] = tabs;
+    const query = two.locks.query.bind(two.locks);
+    // The lock manager is slow: its answer comes after the first stream opened, at the 1 s deadline.
+    two.locks.query = () => new Promise((resolve) => void clock.setTimeout(() => resolve(query()), 1_500));
+    one.pool.dispose();
+    await run(1_100);
+    const stream = two.stream();
+    assert.deepEqual(stream?.names, ["a"]);
+    stream.open();
+    stream.emit(snapshot("a", 0, 0), "message", "e-0");
+    await run();
+    const heard = overheard();
+    await run(600); // the answer comes, and a batch would have ended
+    assert.deepEqual(heard.filter((m) => m.t === "state"), [], "no batch: nothing to say");
+    assert.equal(two.stream(), stream);
+  });
+
   test("a leader whose every widget left says nothing to a want of nothing", async () => {
     const { run, channel, overheard, tabs, widgets } = await leading(1);
     widgets[0].leave();

@@ -4,7 +4,8 @@
 // plays a tab whose messages the test writes.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { fakeTabs, snapshot } from "./fakes.js";
+import { TabPool } from "../src/tabs.js";
+import { drain, fakeBrowser, fakeClock, fakeEventSources, fakeFetch, fakeTabs, quietLog, snapshot } from "./fakes.js";
 
 const change = (/** @type {string} */ name, /** @type {number} */ rev, /** @type {unknown} */ value) => ({
   name,
@@ -142,5 +143,115 @@ describe("what a tab shows of its leader's stream", () => {
     await run();
     assert.equal(a2.status(), "live");
     assert.equal(a2.values().at(-1), 2);
+  });
+});
+
+describe("a tab's own ends", () => {
+  test("a tab that goes away leaves nothing running: neither its leader's stream nor its follower's timers", async () => {
+    const { run, one, two } = await twoTabs();
+    two.pool.dispose();
+    await run();
+    const timers = two.timersSet();
+    await run(10_000); // several of the follower's watches, had it any left
+    assert.equal(two.timersSet(), timers);
+    one.pool.dispose();
+    await run();
+    assert.equal(one.stream(), null);
+  });
+
+  test("a resume() with no freeze before it changes nothing: the widgets stay live", async () => {
+    const { run, two, a2 } = await twoTabs();
+    const statuses = a2.statuses().length;
+    two.pool.resume(); // e.g. a pageshow that is not from the back-forward cache
+    await run(200);
+    assert.deepEqual(a2.statuses().slice(statuses), [], "no stale, nothing asked again");
+    assert.equal(a2.status(), "live");
+  });
+
+  test("a tab whose channel refuses its messages says so in the log, and shows its own widgets all the same", async () => {
+    const clock = fakeClock();
+    const view = fakeBrowser().tab();
+    // A browser may throw on postMessage (a closed or broken channel): Node has no
+    // BroadcastChannel across tabs, so the fake's is made to throw.
+    class Refusing extends view.BroadcastChannel {
+      postMessage() {
+        throw Object.assign(new Error("refused"), { name: "InvalidStateError" });
+      }
+    }
+    const sources = fakeEventSources();
+    const log = quietLog();
+    const { fetch } = fakeFetch(() => ({ status: 200, body: [] }));
+    const pool = new TabPool({
+      locks: view.locks,
+      BroadcastChannel: /** @type {any} */ (Refusing), // (the fake's class is untyped)
+      EventSource: sources.EventSource,
+      fetch,
+      setTimeout: clock.setTimeout,
+      clearTimeout: clock.clearTimeout,
+      now: () => clock.now,
+      log,
+    });
+    /** @type {unknown[]} */
+    const values = [];
+    pool.join("http://host/", "a", (event) => void (event.type === "value" && values.push(event.value)));
+    for (let t = 0; t < 20; t++) {
+      clock.tick(10);
+      await drain(3);
+    }
+    const [stream] = sources.live();
+    assert.deepEqual(stream?.names, ["a"], "it leads alone");
+    stream.open();
+    stream.emit(snapshot("a", 0, "zero"), "message", "e-0");
+    await drain();
+    assert.deepEqual(values, ["zero"]);
+    assert.ok(log.lines.some((line) => line.startsWith("[nb_sse_signals] cannot post to the other tabs: InvalidStateError")), log.lines.join("\n"));
+    pool.dispose();
+  });
+});
+
+describe("which sources a tab opens", () => {
+  test("a widget that joins while the leader's stream is connecting: its source opens when the stream does, not before", async () => {
+    const { open, run } = fakeTabs();
+    const one = open();
+    one.follow("a");
+    await run(200);
+    const two = open();
+    two.follow("b");
+    await run(200); // the leader opened a stream of a and b: connecting
+    assert.equal(two.group().streamStatus, "connecting");
+    assert.deepEqual(two.group().streamNames, ["a", "b"]);
+    const a2 = two.follow("a");
+    await run(200);
+    const source = () => [...two.group().sources][0];
+    assert.deepEqual(source().names, ["a", "b"]);
+    assert.equal(source().readyState, 0, "as a browser's EventSource would be: connecting");
+    assert.notEqual(a2.status(), "live");
+    one.stream().open();
+    one.stream().emit(snapshot("a", 0, 0));
+    one.stream().emit(snapshot("b", 0, 0), "message", "e-0");
+    await run();
+    assert.equal(source().readyState, 1);
+    assert.equal(a2.status(), "live");
+  });
+
+  test("a source whose names the leader's live stream covers only in part waits for the stream that covers them all", async () => {
+    const { open, run, one } = await twoTabs();
+    const three = open();
+    await run(); // it hears the leader's state: live, of a
+    const a3 = three.follow("a");
+    const b3 = three.follow("b"); // one source of a and b: the live stream has only a
+    await run(70); // the pool opened its source, the leader's batch has not ended
+    assert.equal(three.group().sources.size, 1);
+    assert.deepEqual([...three.group().sources][0].names, ["a", "b"]);
+    assert.deepEqual(three.group().streamNames, ["a"]);
+    assert.equal([...three.group().sources][0].readyState, 0, "not open: b is not in the stream");
+    assert.notEqual(a3.status(), "live");
+    assert.notEqual(b3.status(), "live");
+    await run(200);
+    one.stream().open();
+    one.stream().emit(snapshot("a", 0, 0));
+    one.stream().emit(snapshot("b", 0, 0), "message", "e-1");
+    await run();
+    assert.deepEqual([a3.status(), b3.status()], ["live", "live"]);
   });
 });
