@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from nb_sse_signals._protocol import EVENTS_PATH
 from nb_sse_signals._publisher import Publisher
@@ -15,6 +16,13 @@ from nb_sse_signals._server import Server
 
 from .jupyter import JupyterServer, Kernel
 from .servers import KINDS, start_server
+
+# Tests assert behaviour, never wall-clock time: Hypothesis's default 200 ms deadline
+# per example turns a slow example on a loaded machine (CI shares its cores) into a
+# FlakyFailure that says nothing about the code. Every property test runs unbounded
+# per example; pytest-timeout still bounds each test as a whole.
+settings.register_profile("nb_sse_signals", deadline=None)
+settings.load_profile("nb_sse_signals")
 
 TOKEN = "test-token"
 SECRET = "test-publish-secret"
