@@ -519,6 +519,7 @@ def rows(results: dict[str, list[dict[str, Any]]], load: str = "") -> list[Row]:
     longest = _median(chart, "longest_task_ms")
     pps = _median(stream, "points_per_s")
     stream_rps = _median(stream, "drawn_redraws_per_s")
+    base_rps = _median(base, "drawn_redraws_per_s")
     stream_updates = _median(stream, "updates_per_s")
     stream_long = _median(stream, "long_tasks_per_min")
     stream_cpu_long = _median(stream, "cpu_long_tasks_per_min")
@@ -617,11 +618,11 @@ def rows(results: dict[str, list[dict[str, Any]]], load: str = "") -> list[Row]:
         ),
         Row(
             SECTION,
-            "… redraws/s the page made while it drew them (its draw hook), and every update "
-            "drawn in a frame of its own would be the updates' rate",
+            "… redraws/s the page made while it drew them (its draw hook): stream vs the "
+            f"page without a plot showing each update ({stream_updates:.1f} updates/s sent)",
             f"{stream_rps:.1f}/s",
-            f"{stream_updates:.1f}/s sent",
-            f"{stream_rps / stream_updates:.2f}x" if stream_updates else "",
+            f"{base_rps:.1f}/s",
+            f"{stream_rps / base_rps:.2f}x" if base_rps else "",
             f"≥ {0.95 * STREAM_RATE:.1f}/s (95% of {STREAM_RATE}/s)",
             stream_rps >= 0.95 * STREAM_RATE,
         ),
