@@ -271,7 +271,8 @@ class _Applier:
                 check_depth(value, tokens if dash else parse_pointer(nxt["path"]))
             values.append(value)
             end += 1
-        list_extend(xs, values, self.undo)
+        if end > start:  # else the op at start adds elsewhere (an insert): it goes alone
+            list_extend(xs, values, self.undo)
         return end
 
     def apply(self, op: object) -> None:
