@@ -328,6 +328,12 @@ def cpu_long_tasks(trace: bytes) -> list[float]:
     return [ms for ms in page if ms > 50]
 
 
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system, all threads) process ``pid`` used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def main_thread_cpu(cdp: Any) -> float:
     """Seconds of the page's main-thread task time, in thread ticks (CPU, not wall)."""
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
@@ -356,7 +362,8 @@ def phase(lab: Any, name: str, run: str) -> dict[str, Any]:
                 page.on("crash", lambda _: crashed.append(True))
                 stage = ["loading the notebook"]
                 try:
-                    return measure(page, name, run, lab.root / "notebooks", stage) | {
+                    server = lab.proc.pid  # the Jupyter server: the hub runs in it
+                    return measure(page, name, run, lab.root / "notebooks", stage, server) | {
                         "errors": log.errors
                     }
                 except PlaywrightError as error:
@@ -394,8 +401,11 @@ def drive_paced(page: Any, path: Path) -> tuple[dict[str, Any], bool]:
     return wait_for_results(path, 30), drawn
 
 
-def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str]) -> dict[str, Any]:
-    """The phase's figures; ``stage[0]`` says what it is doing (for a crash's message)."""
+def measure(
+    page: Any, name: str, run: str, results_dir: Path, stage: list[str], server: int
+) -> dict[str, Any]:
+    """The phase's figures; ``stage[0]`` says what it is doing (for a crash's message);
+    ``server``: the Jupyter server's process id (the hub's CPU)."""
     from tests.browser.lab import run_all, wait_for_all_cells
 
     run_all(page)
@@ -407,6 +417,7 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
     cpu0, t0, rafs0 = main_thread_cpu(cdp), page.evaluate("Date.now()"), page.evaluate("__rafs")
+    server0 = process_cpu(server)
     stage[0] = "drawing the updates"
     path = results_dir / f"bench_{run}.json"
     caught_up = True
@@ -446,6 +457,7 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
         }
     t1 = held["now"]
     cpu1 = main_thread_cpu(cdp)
+    server1 = process_cpu(server)
     cpu_long = cpu_long_tasks(page.context.browser.stop_tracing()) if tracing else []
     traced = time.monotonic() - traced
     redraws, frames = held["redraws"], held["frames"]
@@ -480,6 +492,9 @@ def measure(page: Any, name: str, run: str, results_dir: Path, stage: list[str])
         "frame_p50_ms": statistics.median(frames) if frames else math.nan,
         "frame_p99_ms": percentile(frames, 99) if frames else math.nan,
         "kernel_cpu_ms": measured["cpu_ms"],
+        # The Jupyter server from the drive's start to the end of the catch-up: the hub,
+        # and JupyterLab's own traffic (the page without a plot has the same).
+        "server_cpu_ms": 1000 * (server1 - server0) / len(stamps),
     }
 
 
@@ -636,6 +651,16 @@ def rows(results: dict[str, list[dict[str, Any]]], load: str = "") -> list[Row]:
             "",
             "none",
             stream_long == 0,
+        ),
+        Row(
+            SECTION,
+            "… kernel CPU per update (its process, all threads) / Jupyter server's, the hub "
+            "in it: stream vs no plot",
+            f"{_median(stream, 'kernel_cpu_ms'):.2f} / {_median(stream, 'server_cpu_ms'):.2f} ms",
+            f"{_median(base, 'kernel_cpu_ms'):.2f} / {_median(base, 'server_cpu_ms'):.2f} ms",
+            "",
+            "",
+            None,
         ),
         Row(
             SECTION,

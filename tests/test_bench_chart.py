@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from typing import Any
 
 from bench import chart
@@ -33,6 +35,15 @@ def test_a_page_that_never_showed_the_last_point_counts_what_it_drew() -> None:
 
     assert chart.drawn_rate(stamps, [[2_000.0, 200]], before=0) == (200.0, 1.0, 1.0)
     assert chart.drawn_rate(stamps, [[500.0, 300]], before=0) == (0.0, 0.0, 0.0)
+
+
+def test_a_process_cpu_is_its_user_and_system_time_in_seconds() -> None:
+    before = chart.process_cpu(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:  # spend some CPU in this process
+        pass
+
+    assert chart.process_cpu(os.getpid()) - before >= 0.03
 
 
 def test_an_update_never_drawn_has_no_latency() -> None:
