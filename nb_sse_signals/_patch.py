@@ -3,8 +3,9 @@
 ``apply_patch`` edits the document it is given (no up-front deep copy, so one op on a
 100k-element list costs O(path)) and keeps an undo log of inverse actions: when any op
 fails, every earlier op is undone and the document is exactly what it was, key order
-included (see ``_undo``). A run of appends to one array (``mutate().extend`` sends
-thousands) is one pointer walk and one ``list.extend``.
+included (see ``_undo``). A run of appends to one array (``mutate().extend`` and a
+``set()`` of a longer list send thousands: ``<array>/<len>``, ``<array>/<len + 1>``, ...,
+or ``<array>/-`` each time) is one pointer walk and one ``list.extend``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections.abc import Sequence
 from functools import partial
 from operator import is_
-from typing import cast
+from typing import Any, cast
 
 from . import _codec
 from ._depth import check_depth
@@ -196,10 +197,10 @@ def apply_patch(doc: JSON, patch: Sequence[Op]) -> JSON:
         for i, op in enumerate(ops):
             if i < end:
                 continue  # appended with the run it belongs to
-            # The cheap test first (ops at other paths pay only this): a run of appends
-            # needs the next op at the same path.
+            # The cheap test first (other ops pay only this): a run of appends needs the
+            # next op at the same path ("-") or at the next index.
             nxt = ops[i + 1] if i + 1 < count else None
-            if type(nxt) is dict and type(op) is dict and nxt.get("path") == op.get("path"):
+            if type(nxt) is dict and type(op) is dict and _may_follow(op.get("path"), nxt):
                 end = applier.append_run(ops, i)
                 if end > i:
                     continue
@@ -221,13 +222,14 @@ class _Applier:
         self.at = 0  # the op whose value failed in a run of appends (see apply_patch)
 
     def append_run(self, patch: Sequence[Op], start: int) -> int:
-        """Append the values of the ops from ``start`` that each add at one ``<array>/-``
-        (two or more) with a single ``list.extend``, and return the index after them; else
-        change nothing and return ``start``, so the op goes alone (and fails, or adds a
-        member ``"-"`` to an object, as RFC 6902 says).
+        """Append the values of the ops from ``start`` that each add at the end of one
+        array (two or more; at ``<array>/-``, or at ``<array>/<n>``, ``<array>/<n + 1>``,
+        ... where ``n`` is its length) with a single ``list.extend``, and return the index
+        after them; else change nothing and return ``start``, so the op goes alone (and
+        fails, inserts, or adds a member to an object, as RFC 6902 says).
 
         ``mutate().extend`` sends thousands of these in one patch; one op at a time they
-        cost a pointer walk, a list insert and an undo entry each.
+        cost a pointer walk, an index check, a list insert and an undo entry each.
         """
         count = len(patch)
         if start + 1 >= count:
@@ -236,25 +238,27 @@ class _Applier:
         if not isinstance(op, dict) or op.get("op") != "add" or "value" not in op:
             return start
         path = op.get("path")
-        if (
-            type(path) is not str
-            or not path.endswith("/-")
-            or not _appends_at(patch[start + 1], path)
-        ):
+        if type(path) is not str:
+            return start
+        base, slash, last = path.rpartition("/")
+        dash = last == "-"
+        if not slash or not (dash or _DIGITS.fullmatch(last)):
             return start
         # A bad pointer or a missing parent fails here just as the op alone would in add().
         tokens = parse_pointer(path)
         xs = self.get(tokens[:-1])
         if type(xs) is not list:
-            return start
+            return start  # a member of an object, or fails alone
+        # The first op must add at the array's length: an index before it inserts.
+        first = len(xs)
         values: list[JSON] = []
         end = start
         while end < count:
             nxt = patch[end]
-            # _appends_at, inlined: this loop runs once per appended point.
+            # The next append of the run (this loop runs once per appended point)?
             if not (
                 type(nxt) is dict
-                and nxt.get("path") == path
+                and nxt.get("path") == (path if dash else f"{base}/{first + end - start}")
                 and nxt.get("op") == "add"
                 and "value" in nxt
             ):
@@ -264,10 +268,11 @@ class _Applier:
             if type(value) in _CONTAINERS:
                 self.at = end  # a value too deep is named by its own op, as one by one
                 value = copy_json(value)
-                check_depth(value, tokens)
+                check_depth(value, tokens if dash else parse_pointer(nxt["path"]))
             values.append(value)
             end += 1
-        list_extend(xs, values, self.undo)
+        if end > start:  # else the op at start adds elsewhere (an insert): it goes alone
+            list_extend(xs, values, self.undo)
         return end
 
     def apply(self, op: object) -> None:
@@ -380,10 +385,24 @@ class _Applier:
         self.root = value
 
 
-def _appends_at(op: object, path: str) -> bool:
-    """Whether ``op`` adds a value at ``path``."""
+# An index token short enough for int() (Python refuses thousands of digits).
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def _may_follow(path: object, nxt: dict[str, Any]) -> bool:
+    """Whether an op at ``nxt`` may append right after an op at ``path``: the same
+    path ending in "-", or the next index of one parent (``/y/7``, then ``/y/8``).
+    Cheap, and only a hint: :meth:`_Applier.append_run` checks the rest."""
+    after = nxt.get("path")
+    if type(path) is not str or type(after) is not str:
+        return False
+    if after == path:
+        return path.endswith("/-")
+    base, _, last = path.rpartition("/")
     return (
-        isinstance(op, dict) and op.get("op") == "add" and op.get("path") == path and "value" in op
+        len(after) >= len(path)
+        and _DIGITS.fullmatch(last) is not None
+        and after == f"{base}/{int(last) + 1}"
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from typing import Any
 
 from bench import chart
@@ -16,6 +18,32 @@ def test_an_update_drawn_with_later_ones_counts_until_that_drawing() -> None:
     redraws = [[1005.0, 101], [1050.0, 103]]
 
     assert chart.latencies(stamps, redraws) == [5.0, 40.0, 30.0]
+
+
+def test_the_stream_rate_is_what_the_page_drew_until_it_showed_the_last_point() -> None:
+    # 3 updates of 100 points sent in 20 ms; the page drew twice, the last point at 1.5 s.
+    stamps = [[1.000, 100], [1.010, 200], [1.020, 300]]
+    redraws = [[900.0, 0], [1_250.0, 200], [1_500.0, 300], [1_600.0, 300]]
+
+    points, per_s, seconds = chart.drawn_rate(stamps, redraws, before=0)
+
+    assert (points, per_s, seconds) == (600.0, 4.0, 0.5)
+
+
+def test_a_page_that_never_showed_the_last_point_counts_what_it_drew() -> None:
+    stamps = [[1.000, 100], [1.010, 200], [1.020, 300]]
+
+    assert chart.drawn_rate(stamps, [[2_000.0, 200]], before=0) == (200.0, 1.0, 1.0)
+    assert chart.drawn_rate(stamps, [[500.0, 300]], before=0) == (0.0, 0.0, 0.0)
+
+
+def test_a_process_cpu_is_its_user_and_system_time_in_seconds() -> None:
+    before = chart.process_cpu(os.getpid())
+    end = time.process_time() + 0.05
+    while time.process_time() < end:  # spend some CPU in this process
+        pass
+
+    assert chart.process_cpu(os.getpid()) - before >= 0.03
 
 
 def test_an_update_never_drawn_has_no_latency() -> None:

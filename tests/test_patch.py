@@ -26,6 +26,7 @@ from nb_sse_signals._patch import (
     parse_pointer,
     select,
 )
+from nb_sse_signals._undo import list_insert
 
 from . import conformance
 
@@ -557,6 +558,11 @@ def appends(path: str, values: list[JSON]) -> list[dict[str, JSON]]:
     return [{"op": "add", "path": path, "value": v} for v in values]
 
 
+def indexed(base: str, first: int, values: list[JSON]) -> list[dict[str, JSON]]:
+    """Appends as ``mutate().extend`` sends them: at ``base/first``, ``base/first + 1``, ..."""
+    return [{"op": "add", "path": f"{base}/{first + k}", "value": v} for k, v in enumerate(values)]
+
+
 @pytest.mark.parametrize(
     "patch",
     [
@@ -566,14 +572,56 @@ def appends(path: str, values: list[JSON]) -> list[dict[str, JSON]]:
         appends("/-", [7, 8]),  # a run at the root: appends to the root array
         appends("/d/-", [1, 2]),  # an object: each op sets its member "-", the last wins
         appends("/e~1f/-", [1, 2]) + appends("/~1y/-", [3, 4]),  # escaped tokens
+        # At the next index each time (what mutate().extend and a set() send):
+        indexed("/y", 1, [1.5, 2, True, None, "s", [1, [2]], {"a": {"b": []}}]),
+        indexed("/y", 1, [1, 2]) + indexed("/x", 0, [3]) + indexed("/y", 3, [4, 5]),
+        indexed("/y", 0, [1, 2, 3]),  # from index 0 of a longer array: inserts, not appends
+        indexed("/y", 1, [1, 2]) + indexed("/y", 1, [3, 4]),  # a run, then inserts before it
+        indexed("/y", 1, [1, 2]) + indexed("/y", 4, [3]),  # a gap ends the run (then fails)
+        indexed("/y", 1, [1]) + appends("/y/-", [2, 3]) + indexed("/y", 4, [4, 5]),
+        indexed("", 1, [7, 8]),  # the root array
+        indexed("/d", 0, [1, 2]),  # an object: members "0" and "1"
+        indexed("/e~1f", 0, [1, 2]),  # an escaped parent
+        [{"op": "add", "path": "/y/1", "value": 1}, {"op": "add", "path": "/y/02", "value": 2}],
+        [{"op": "add", "path": "/y/01", "value": 1}, {"op": "add", "path": "/y/2", "value": 2}],
+        [{"op": "add", "path": "/x/0", "value": 1}, {"op": "replace", "path": "/x/1", "value": 2}],
     ],
 )
 def test_a_run_of_appends_gives_what_the_reference_gives(patch: list[dict[str, JSON]]) -> None:
     doc: JSON = {"y": [0.5], "x": [], "n": [[0]], "d": {}, "e/f": [], "/y": {}}
-    if patch[0]["path"] == "/-":
+    if patch[0]["path"] in ("/-", "/1"):
         doc = [1]
-    expected = jsonpatch.apply_patch(copy.deepcopy(doc), patch)
-    assert dumps(apply_patch(doc, patch)) == dumps(expected)
+    try:
+        expected = dumps(jsonpatch.apply_patch(copy.deepcopy(doc), patch))
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException):
+        before = dumps(doc)
+        with pytest.raises(PatchError):
+            apply_patch(doc, patch)
+        assert dumps(doc) == before
+        return
+    assert dumps(apply_patch(doc, patch)) == expected
+
+
+def test_a_run_at_the_next_indexes_is_applied_as_one_extend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One extend, no insert per point: a run of 3,400 appended points must not cost
+    # 3,400 pointer walks (the hub's CPU per update of a streaming chart). The real
+    # list_insert runs; it is only counted.
+    inserted: list[int] = []
+
+    def counted(xs: list[JSON], i: int, value: JSON, undo: Any) -> None:
+        inserted.append(i)
+        list_insert(xs, i, value, undo)
+
+    monkeypatch.setattr("nb_sse_signals._patch.list_insert", counted)
+    doc: JSON = {"y": [0.5]}
+    apply_patch(doc, indexed("/y", 1, [float(k) for k in range(3_400)]))
+    assert doc == {"y": [0.5, *map(float, range(3_400))]}
+    assert inserted == []
+    apply_patch(doc, indexed("/y", 0, [1.0, 2.0]))  # at the front: inserts, one by one
+    assert inserted == [0, 1]
+    assert doc["y"][:3] == [1.0, 2.0, 0.5]  # type: ignore[call-overload,index]
 
 
 def test_a_run_of_appends_copies_its_containers() -> None:
@@ -600,6 +648,11 @@ def test_a_run_followed_by_a_failing_op_leaves_the_value_as_it_was(
     ys = doc["y"]  # type: ignore[call-overload,index]
     before = dumps(doc)
     patch = [*appends("/y/-", [4.0] * 100), *appends("/x/-", [5, 6]), failing]
+    with pytest.raises(PatchError, match=r"^op 102 "):
+        apply_patch(doc, patch)
+    assert dumps(doc) == before
+    assert doc["y"] is ys  # type: ignore[call-overload,index]
+    patch = [*indexed("/y", 2, [4.0] * 100), *indexed("/x", 1, [5, 6]), failing]
     with pytest.raises(PatchError, match=r"^op 102 "):
         apply_patch(doc, patch)
     assert dumps(doc) == before

@@ -10,7 +10,10 @@
 // touched containers, not the size of the document. A container that its
 // caller owns (nobody else holds it: signal.js's value that no listener took)
 // is changed in place instead, with an undo log, so appending to a long array
-// costs the item, not a copy of the array.
+// costs the item, not a copy of the array. A run of appends of scalars to one
+// array (what `mutate().extend` and a `set()` of a longer list send: thousands of
+// adds at `<array>/<n>`, `<array>/<n + 1>`, ..., or at `<array>/-`) is one pointer
+// walk and a push per item.
 import { _areEquals, applyOperation, deepClone, validator } from "fast-json-patch/module/core.mjs";
 import { PatchError } from "./errors.js";
 
@@ -215,6 +218,64 @@ function step(root, op, index, changes) {
 }
 
 /**
+ * Whether `op` is a well-formed add of a scalar (what fast-json-patch's validator
+ * lets through, with nothing inside `value` to check).
+ * @param {unknown} op
+ * @returns {op is { op: "add", path: string, value: number | string | boolean | null }}
+ */
+function addsScalar(op) {
+  if (typeof op !== "object" || op === null) return false;
+  const { value, path } = /** @type {Record<string, unknown>} */ (op);
+  const kind = typeof value;
+  return (
+    /** @type {Record<string, unknown>} */ (op).op === "add" &&
+    typeof path === "string" &&
+    path[0] === "/" &&
+    (kind === "number" || kind === "string" || kind === "boolean" || value === null)
+  );
+}
+
+/**
+ * The ops from `start` that each add a scalar at the end of one array (two or more:
+ * at `<array>/-`, or at `<array>/<n>`, `<array>/<n + 1>`, ... from its length `n`),
+ * applied with one walk: the new root and the index after them. Null (or an end at
+ * `start`) when the op at `start` does not begin such a run: it then goes alone (and
+ * fails, inserts, or adds an object's member, as RFC 6902 says).
+ *
+ * @param {unknown} root
+ * @param {Operation[]} patch
+ * @param {number} start
+ * @param {Changes} changes
+ * @returns {{ root: unknown, end: number } | null}
+ */
+function appendRun(root, patch, start, changes) {
+  const op = patch[start];
+  const next = patch[start + 1];
+  if (!addsScalar(op) || !addsScalar(next)) return null;
+  const path = op.path;
+  const slash = path.lastIndexOf("/");
+  const base = path.slice(0, slash);
+  const last = path.slice(slash + 1);
+  const dash = last === "-";
+  if (dash ? next.path !== path : !INDEX.test(last) || next.path !== `${base}/${Number(last) + 1}`) return null;
+  if (BANNED.test(path)) return null; // refused by the op alone
+  const array = select(root, base);
+  if (!Array.isArray(array) || !(dash || Number(last) === array.length)) return null;
+  // The array itself, owned or copied (once per patch), and its containers.
+  const walked = walk(root, path, true, changes);
+  const parent = /** @type {unknown[]} */ (walked.parent);
+  const length = parent.length;
+  let end = start;
+  for (; end < patch.length; end++) {
+    const each = patch[end];
+    if (!addsScalar(each) || each.path !== (dash ? path : `${base}/${length + end - start}`)) break;
+    parent.push(each.value);
+  }
+  if (!changes.fresh.has(parent)) changes.undo.push(() => (parent.length = length));
+  return { root: walked.root, end };
+}
+
+/**
  * Apply an RFC 6902 patch and return the new document; it fails whole or not at
  * all. Without `owned`, `doc` is never modified: unchanged subtrees of the result are
  * the very objects of `doc`, and only the containers on the touched paths are new.
@@ -234,8 +295,15 @@ export function applyPatch(doc, patch, owned = null) {
   /** @type {Changes} */
   const changes = { owned, fresh: new WeakSet(), copies: [], undo: [] };
   let root = doc;
-  for (const [index, op] of patch.entries()) {
+  for (let index = 0; index < patch.length; index++) {
+    const op = patch[index];
     try {
+      const run = appendRun(root, patch, index, changes);
+      if (run) root = run.root;
+      if (run && run.end > index) {
+        index = run.end - 1;
+        continue;
+      }
       // The shape of the operation (op, path, from, value), from fast-json-patch.
       validator(/** @type {any} */ (op), index);
       if (op.op === "move" || op.op === "copy") {

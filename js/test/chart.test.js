@@ -238,17 +238,20 @@ function page({ light = "true" } = {}) {
     state.hidden = false;
     for (const callback of visible) callback();
   };
-  /** @type {{ options: any, data: any[][], sizes: any[], destroyed: boolean }[]} */
+  /** @type {{ options: any, data: any[][], sizes: any[], destroyed: boolean, widths: (number | undefined)[][] }[]} */
   const plots = [];
   class Plot {
     /** @param {any} options @param {any[]} data */
     constructor(options, data) {
-      this.record = { options, data: [data], sizes: /** @type {any[]} */ ([]), destroyed: false };
+      this.record = { options, data: [data], sizes: /** @type {any[]} */ ([]), destroyed: false, widths: [options.series.slice(1).map((/** @type {any} */ s) => s.width)] };
       plots.push(this.record);
+      /** @type {{ width?: number }[]} uPlot's series: their options, changed in place */
+      this.series = options.series.map((/** @type {any} */ s) => ({ ...s }));
     }
     /** @param {any[]} data */
     setData(data) {
       this.record.data.push(data);
+      this.record.widths.push(this.series.slice(1).map((s) => s.width));
     }
     /** @param {any} size */
     setSize(size) {
@@ -297,6 +300,28 @@ describe("ChartView", () => {
     view.destroy();
     assert.equal(plot.destroyed, true);
     assert.equal(p.el.childNodes.length, 0);
+  });
+
+  test("a series denser than the pixel columns is drawn one device pixel wide, a sparser one 1.5 px", () => {
+    // One device pixel is a hairline to a software raster: it costs the pixels, not the
+    // thousands of segments that run up and down each column.
+    const p = page();
+    const view = new ChartView(p.el, { ...chartOptions, y: ["/y", "/z"] }, { Plot: p.Plot, frames: p.frames, log: p.log });
+    const columns = 600; // linkedom lays nothing out: the view's fallback width, ratio 1
+    const points = (/** @type {number} */ n) => ({ x: [...Array(n).keys()], y: Array(n).fill(1), z: Array(n).fill(2) });
+    view.update(points(columns));
+    p.frame();
+    view.update(points(columns + 1));
+    p.frame();
+    view.update(points(10));
+    p.frame();
+    assert.deepEqual(p.plots[0].widths, [[1.5, 1.5], [1, 1], [1.5, 1.5]]);
+    view.destroy();
+    const dense = new ChartView(p.el, chartOptions, { Plot: p.Plot, frames: p.frames, log: p.log });
+    dense.update(points(5 * columns));
+    p.frame();
+    assert.deepEqual(p.plots[1].widths, [[1]], "dense from its first drawing");
+    dense.destroy();
   });
 
   test("a rolling window drops the oldest points", () => {

@@ -229,6 +229,100 @@ describe("applyPatch on containers the caller owns", () => {
       { numRuns: 3000 },
     );
   });
+
+  /** Appends of scalars as `mutate().extend` sends them, from about the array's end. */
+  const run = fc.record({
+    at: fc.constantFrom("", "/a", "/b", "/a/0", "/c"),
+    from: fc.constantFrom("-", -1, 0, 1),
+    values: fc.array(scalar, { minLength: 1, maxLength: 5 }),
+  });
+
+  test("applies runs of appends (at <array>/- or from its length on) as fast-json-patch does", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.array(value, { maxLength: 4 }), fc.record({ a: fc.array(value, { maxLength: 4 }), b: value, c: value })),
+        fc.array(fc.oneof(run, op), { maxLength: 5 }),
+        (doc, parts) => {
+          // A run's indices start from the array's length at the time plus `from`:
+          // worked out against the reference, op by op, so that most start at the end.
+          /** @type {any[]} */
+          const patch = [];
+          /** @type {unknown} */
+          let shadow = structuredClone(doc);
+          for (const part of parts) {
+            /** @type {any[]} */
+            let ops = [part];
+            if ("values" in part) {
+              const array = select(shadow, part.at);
+              const n = Array.isArray(array) ? array.length : 0;
+              ops = part.values.map((v, k) => ({
+                op: "add",
+                path: `${part.at}/${part.from === "-" ? "-" : n + Number(part.from) + k}`,
+                value: v,
+              }));
+            }
+            patch.push(...ops);
+            try {
+              shadow = referenceApply(shadow, structuredClone(ops));
+            } catch {
+              // a failing part: the rest is built against the value before it
+            }
+          }
+          /** @type {unknown} */
+          let expected;
+          try {
+            expected = referenceApply(structuredClone(doc), structuredClone(patch));
+          } catch {
+            expected = PatchError;
+          }
+          for (const own of [false, true]) {
+            const mine = structuredClone(doc);
+            const text = JSON.stringify(mine);
+            const containers = containersOf(mine);
+            try {
+              const result = applyPatch(mine, structuredClone(patch), own ? ownedAll(mine) : null);
+              assert.notEqual(expected, PatchError, `${JSON.stringify(patch)} must fail`);
+              assert.deepEqual(result, expected);
+              if (!own) assert.equal(JSON.stringify(mine), text, "the input must not change");
+            } catch (error) {
+              if (error instanceof assert.AssertionError) throw error;
+              assert.ok(error instanceof PatchError, String(error));
+              assert.equal(expected, PatchError, `${JSON.stringify(patch)} must not fail: ${error.message}`);
+              assert.equal(JSON.stringify(mine), text, "a failed patch must change nothing");
+              assert.deepEqual(containersOf(mine), containers, "the very same containers");
+            }
+          }
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
+  test("appends a run to an owned array in place, once per op read, and puts it back if a later op fails", () => {
+    const ys = [0.5];
+    const doc = { ys };
+    const owned = new WeakSet([doc, ys]);
+    // Each op counts the reads of its path: the one-by-one path (the validator, the
+    // pointer's tokens, the walk) reads it several times.
+    let reads = 0;
+    const counted = (/** @type {string} */ path, /** @type {number} */ value) => ({
+      op: "add",
+      value,
+      get path() {
+        reads += 1;
+        return path;
+      },
+    });
+    const patch = Array.from({ length: 3_400 }, (_, k) => counted(`/ys/${k + 1}`, k));
+    const next = /** @type {any} */ (applyPatch(doc, /** @type {any} */ (patch), owned));
+    assert.equal(next.ys, ys, "the owned array itself");
+    assert.deepEqual(ys, [0.5, ...Array.from({ length: 3_400 }, (_, k) => k)]);
+    assert.ok(reads <= 2 * 3_400 + 4, `${reads} reads of the ops' paths`);
+    const failing = [...Array.from({ length: 10 }, () => ({ op: "add", path: "/ys/-", value: 1 })), { op: "test", path: "/ys/0", value: 2 }];
+    assert.throws(() => applyPatch(doc, /** @type {any} */ (failing), owned), /patch operation 10 \(test "\/ys\/0"\) failed/);
+    assert.equal(doc.ys, ys);
+    assert.equal(ys.length, 3_401, "put back to its length");
+  });
 });
 
 describe("applyPatch", () => {
