@@ -134,14 +134,16 @@ def _common_run(
         pos = identical_run(old, new, limit, from_end=from_end, skip=pos)
         if pos >= limit:
             return pos
-        if not _range_equal(old, new, pos, 1, from_end):
+        at = -1 - pos if from_end else pos
+        if not json_equal(old[at], new[at]):
             return pos
         pos += 1
         if hopeful:
             # Values parsed anew are usually equal all the way: try the whole rest in one
             # C-speed comparison (once per call) before galloping towards the difference.
+            # (At the limit, the rest is empty, and so equal.)
             hopeful = False
-            if pos < limit and _range_equal(old, new, pos, limit - pos, from_end):
+            if _range_equal(old, new, pos, limit - pos, from_end):
                 return limit
         step = 8
         while pos + step <= limit and _range_equal(old, new, pos, step, from_end):
@@ -151,9 +153,6 @@ def _common_run(
 
 def _range_equal(old: list[JSON], new: list[JSON], pos: int, count: int, from_end: bool) -> bool:
     """Whether ``count`` elements from the ``pos``-th (from the end, if asked) are equal."""
-    if count == 1:
-        at = -1 - pos if from_end else pos
-        return json_equal(old[at], new[at])
     if from_end:
         lo, ln = len(old), len(new)
         return _run_equal(old[lo - pos - count : lo - pos], new[ln - pos - count : ln - pos])
@@ -171,8 +170,7 @@ def _run_equal(a: list[JSON], b: list[JSON]) -> bool:
     kinds = list(map(type, a))
     first = kinds[0]
     if first not in _CONTAINERS and kinds.count(first) == len(kinds):
-        theirs = list(map(type, b))
-        return theirs.count(first) == len(theirs)
+        return list(map(type, b)) == kinds
     # Equal bytes from orjson prove type-strict equality; else each pair is decided by
     # json_equal (dict key order, ints beyond 64 bits).
     return same_bytes(a, b) or all(map(json_equal, a, b))

@@ -427,3 +427,43 @@ def test_diff_list_into_with_any_known_runs_reaches_the_new_list(
     assert apply_patch(copy.deepcopy(old), ops) == new
     assert jsonpatch.apply_patch(copy.deepcopy(old), copy.deepcopy(ops)) == new
     assert len(ops) <= max(len(new), 1)
+
+
+def test_emptying_a_list_of_two_is_one_replace() -> None:
+    # Two removes are more ops than the one element... of the list they leave: none.
+    assert roundtrip({"xs": [1, 2]}, {"xs": []}) == [{"op": "replace", "path": "/xs", "value": []}]
+
+
+def test_a_run_of_the_very_same_items_is_not_walked_even_where_orjson_cannot_write_them() -> None:
+    # After one equal-but-distinct item, the rest is the very same objects (shared
+    # records): passed over by identity at C speed. Ints beyond 64 bits make orjson give
+    # up, so a chunk of them compared as values would be walked by json_equal in Python.
+    shared: list[JSON] = [{"n": 2**70 + i} for i in range(20_000)]
+    old: list[JSON] = [{"id": 0}, *shared]
+    new: list[JSON] = [{"id": 0}, *shared, {"id": 1}]
+    lines = python_lines(lambda: diff(old, new))
+    assert lines < 200, f"{lines} lines of Python for 20,000 shared items"
+    assert diff(old, new) == [{"op": "add", "path": "/20001", "value": {"id": 1}}]
+
+
+def test_the_whole_rest_of_a_run_parsed_anew_is_compared_at_once_only_once() -> None:
+    # Each C-speed comparison of a run costs its length: the whole rest is tried once,
+    # then chunks that double, so finding one change in the middle compares each element
+    # about three times from both ends (60,000 here), not the rest again per chunk.
+    old, new = _floats_parsed_anew(20_000)
+    new[10_000] = -1.0  # type: ignore[index]
+    compared = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal compared
+        if event == "call" and frame.f_code.co_name == "_run_equal":
+            compared += len(frame.f_locals["a"])
+        return None
+
+    sys.settrace(trace)
+    try:
+        patch = diff(old, new)
+    finally:
+        sys.settrace(None)
+    assert len(patch) == 1
+    assert compared < 4 * 20_000, f"{compared} elements compared for a run of 20,000"
