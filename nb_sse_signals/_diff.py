@@ -22,7 +22,7 @@ and ``apply_patch`` copies what it inserts. Callers that keep a patch while muta
 from __future__ import annotations
 
 from itertools import compress, repeat
-from operator import is_not
+from operator import is_, is_not
 from typing import Any, cast
 
 from ._identity import identical_run
@@ -63,9 +63,9 @@ def diff_into(old: JSON, new: JSON, path: str, ops: list[Op]) -> None:
 def _diff_dict(old: dict[str, JSON], new: dict[str, JSON], path: str, ops: list[Op]) -> None:
     # Keys whose value is not the very same object in ``new`` (missing included), found
     # at C speed: a 10k-key dict with one changed key costs no Python loop over 10k keys.
-    if len(old) == len(new) and list(old) == list(new):
+    if list(old) == list(new):
         # Same keys in the same order (the usual case): pair the values directly,
-        # no hash lookups.
+        # no hash lookups. (List equality checks the lengths first.)
         changed = list(compress(old, map(is_not, old.values(), new.values())))
     else:
         theirs = map(new.get, old, repeat(_MISSING))
@@ -77,7 +77,9 @@ def _diff_dict(old: dict[str, JSON], new: dict[str, JSON], path: str, ops: list[
         else:
             ops.append({"op": "remove", "path": path + "/" + escape(key)})
             removed += 1
-    if len(new) > len(old) - removed:  # some keys of ``new`` are not in ``old``
+    # The keys of ``new`` that are not in ``old`` (every other key of ``old`` is in ``new``).
+    added = len(new) - len(old) + removed
+    if added:
         for key in new:
             if key not in old:
                 ops.append({"op": "add", "path": path + "/" + escape(key), "value": new[key]})
@@ -90,9 +92,9 @@ def diff_list_into(
     ``head`` and the last ``tail`` elements are equal (they are not looked at again)."""
     lo, ln = len(old), len(new)
     overlap = min(lo, ln)
-    if head + tail < overlap:  # else every shared position is known equal already
-        head = _common_run(old, new, overlap - tail, from_end=False, skip=head)
-        tail = _common_run(old, new, overlap - head, from_end=True, skip=tail)
+    # (When the known runs already cover the overlap, each call returns its ``skip``.)
+    head = _common_run(old, new, overlap - tail, from_end=False, skip=head)
+    tail = _common_run(old, new, overlap - head, from_end=True, skip=tail)
     old_mid, new_mid = lo - head - tail, ln - head - tail
     paired = min(old_mid, new_mid)
     mark = len(ops)
@@ -116,7 +118,7 @@ def _common_run(
     limit: int,
     *,
     from_end: bool,
-    skip: int = 0,
+    skip: int,
 ) -> int:
     """How many leading (or trailing) elements, at most ``limit``, are type-strictly equal,
     given that the first ``skip`` are.
@@ -132,14 +134,16 @@ def _common_run(
         pos = identical_run(old, new, limit, from_end=from_end, skip=pos)
         if pos >= limit:
             return pos
-        if not _range_equal(old, new, pos, 1, from_end):
+        at = -1 - pos if from_end else pos
+        if not json_equal(old[at], new[at]):
             return pos
         pos += 1
         if hopeful:
             # Values parsed anew are usually equal all the way: try the whole rest in one
             # C-speed comparison (once per call) before galloping towards the difference.
+            # (At the limit, the rest is empty, and so equal.)
             hopeful = False
-            if pos < limit and _range_equal(old, new, pos, limit - pos, from_end):
+            if _range_equal(old, new, pos, limit - pos, from_end):
                 return limit
         step = 8
         while pos + step <= limit and _range_equal(old, new, pos, step, from_end):
@@ -149,9 +153,6 @@ def _common_run(
 
 def _range_equal(old: list[JSON], new: list[JSON], pos: int, count: int, from_end: bool) -> bool:
     """Whether ``count`` elements from the ``pos``-th (from the end, if asked) are equal."""
-    if count == 1:
-        at = -1 - pos if from_end else pos
-        return json_equal(old[at], new[at])
     if from_end:
         lo, ln = len(old), len(new)
         return _run_equal(old[lo - pos - count : lo - pos], new[ln - pos - count : ln - pos])
@@ -159,19 +160,17 @@ def _range_equal(old: list[JSON], new: list[JSON], pos: int, count: int, from_en
 
 
 def _run_equal(a: list[JSON], b: list[JSON]) -> bool:
-    if identical_run(a, b, len(a)) == len(a):  # slices we own: safe to read
+    if all(map(is_, a, b)):  # the same objects (stops at the first that is not)
         return True
     if a != b:  # type-strict equality implies ==, so this refutes at C speed
         return False
     # Equal scalars of the same types are equal JSON (the common case: numbers parsed
     # anew). ``count`` of a type among types is a pointer comparison per item, so a
     # run of one scalar type is proven in two passes of ``type`` plus two of those.
-    kinds, theirs = list(map(type, a)), list(map(type, b))
+    kinds = list(map(type, a))
     first = kinds[0]
     if first not in _CONTAINERS and kinds.count(first) == len(kinds):
-        return theirs.count(first) == len(theirs)
-    if kinds == theirs and _CONTAINERS[0] not in kinds and _CONTAINERS[1] not in kinds:
-        return True
-    # Equal bytes from orjson prove type-strict equality; anything else is decided by
+        return list(map(type, b)) == kinds
+    # Equal bytes from orjson prove type-strict equality; else each pair is decided by
     # json_equal (dict key order, ints beyond 64 bits).
-    return same_bytes(a, b) or json_equal(a, b)
+    return same_bytes(a, b) or all(map(json_equal, a, b))

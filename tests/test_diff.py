@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nb_sse_signals._diff import diff
+from nb_sse_signals._diff import diff, diff_list_into
 from nb_sse_signals._patch import apply_patch, copy_json, json_equal
-from nb_sse_signals._types import JSON
+from nb_sse_signals._types import JSON, Op
 
 from . import conformance
 
@@ -197,6 +197,10 @@ def test_a_key_renamed_to_one_holding_the_very_same_object_is_a_remove_and_an_ad
     shared: list[JSON] = [1]
     patch = roundtrip({"a": 1, "b": shared}, {"a": 1, "c": shared})
     assert patch == [{"op": "remove", "path": "/b"}, {"op": "add", "path": "/c", "value": [1]}]
+    # Renamed the other way (a key that sorts first): values are paired by key, never
+    # by position, whichever way the key lists compare.
+    patch = roundtrip({"a": 1, "c": shared}, {"a": 1, "b": shared})
+    assert patch == [{"op": "remove", "path": "/c"}, {"op": "add", "path": "/b", "value": [1]}]
 
 
 def test_emptying_a_one_element_list_is_one_remove() -> None:
@@ -314,3 +318,166 @@ def test_a_change_in_the_last_elements_of_values_parsed_anew_is_found(size: int)
         new = [float(i) for i in range(size)]
         new[where] = -1.0
         assert roundtrip(old, new) == [{"op": "replace", "path": f"/{where}", "value": -1.0}]
+
+
+def _mixed_numbers_parsed_anew(n: int) -> tuple[JSON, JSON]:
+    # Ints and floats in turn (a table column of measurements): no run of one type.
+    def make() -> list[JSON]:
+        return [i if i % 2 else float(i) + 0.5 for i in range(n)]
+
+    return make(), make()
+
+
+def _mixed_numbers_parsed_anew_one_changed_near_the_end(n: int) -> tuple[JSON, JSON]:
+    old, new = _mixed_numbers_parsed_anew(n)
+    new[n - 10] = -1  # type: ignore[index]
+    return old, new
+
+
+def _records_parsed_anew_one_changed_near_the_end(n: int) -> tuple[JSON, JSON]:
+    old: list[JSON] = [{"id": i, "v": [i, 0.5]} for i in range(n)]
+    new = copy_json(old)
+    new[n - 10]["id"] = -1  # type: ignore[index,call-overload]
+    return old, new
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _mixed_numbers_parsed_anew_one_changed_near_the_end,
+        _records_parsed_anew_one_changed_near_the_end,
+    ],
+)
+def test_runs_of_mixed_types_or_of_records_parsed_anew_are_not_walked_either(
+    make: Callable[[int], tuple[JSON, JSON]],
+) -> None:
+    # The one-type shortcut aside, equal runs are still proven a chunk at a time at C
+    # speed (json_equal: ==, then equal orjson bytes), never one element at a time.
+    old, new = make(20_000)
+    lines = python_lines(lambda: diff(old, new))
+    assert lines < 2_000, f"{lines} lines of Python for 20,000 elements"
+    patch = diff(old, new)
+    assert len(patch) == 1, patch
+    assert json_equal(apply_patch(copy_json(old), patch), new)
+
+
+@pytest.mark.parametrize("where", [1, 2, 9, 10_000, 19_990, 19_998])
+def test_a_change_of_type_alone_deep_in_a_run_of_records_parsed_anew_is_found(where: int) -> None:
+    # Records equal by ``==`` (so the C-speed refutation passes) whose one field went
+    # from 1.0 to 1: a run of containers must be looked into, never taken as equal
+    # because its items are all of one type.
+    old: list[JSON] = [{"id": i, "v": 1.0} for i in range(20_000)]
+    new = copy_json(old)
+    new[where]["v"] = 1  # type: ignore[index,call-overload]
+    patch = diff(old, new)
+    assert patch == [{"op": "replace", "path": f"/{where}/v", "value": 1}]
+    assert type(patch[0]["value"]) is int
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "head", "tail", "expected"),
+    [
+        # Known equal ends are not looked at again: the new items go between them.
+        ([0, 1, 0], [0, 1, 0, 1, 0], 0, 3, [("add", "/0", 0), ("add", "/1", 1)]),
+        ([0, 1, 0], [0, 1, 0, 1, 0], 3, 0, [("add", "/3", 1), ("add", "/4", 0)]),
+        ([0, 1, 0], [0, 1, 0, 1, 0], 1, 2, [("add", "/1", 1), ("add", "/2", 0)]),
+        # Runs known shorter than they are: found whole, from the given start.
+        ([5, 6, 7, 8], [5, 6, 9, 7, 8], 1, 1, [("add", "/2", 9)]),
+        ([5, 6, 7, 8], [5, 6, 8], 0, 0, [("remove", "/2", None)]),
+        # The whole overlap known: only the rest is added or removed.
+        ([1, 2], [1, 2, 3], 2, 0, [("add", "/2", 3)]),
+        ([1, 2, 3], [2, 3], 0, 2, [("remove", "/0", None)]),
+    ],
+)
+def test_diff_list_into_starts_from_the_runs_its_caller_knows(
+    old: list[JSON], new: list[JSON], head: int, tail: int, expected: list[tuple[str, str, Any]]
+) -> None:
+    # What ServerSignal.set() passes (_refresh): the lengths of the identical runs it
+    # found at each end, which need not be the longest (two runs may overlap).
+    ops: list[Op] = []
+    diff_list_into(old, new, "", ops, head, tail)
+    assert ops == [
+        {"op": op, "path": path, **({} if op == "remove" else {"value": value})}
+        for op, path, value in expected
+    ]
+    assert apply_patch(copy.deepcopy(old), ops) == new
+
+
+@st.composite
+def list_with_known_runs(draw: st.DrawFn) -> tuple[list[JSON], list[JSON], int, int]:
+    """Two lists of small ints (cached: equal means identical) and runs at either end
+    known equal, at most as long as the true ones and not overlapping."""
+    old: list[JSON] = draw(st.lists(st.integers(0, 2), max_size=8))
+    new: list[JSON] = draw(st.lists(st.integers(0, 2), max_size=8))
+    overlap = min(len(old), len(new))
+    prefix = next((i for i in range(overlap) if old[i] != new[i]), overlap)
+    head = draw(st.integers(0, prefix))
+    suffix = next((i for i in range(overlap - head) if old[-1 - i] != new[-1 - i]), overlap - head)
+    return old, new, head, draw(st.integers(0, suffix))
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=list_with_known_runs())
+def test_diff_list_into_with_any_known_runs_reaches_the_new_list(
+    case: tuple[list[JSON], list[JSON], int, int],
+) -> None:
+    old, new, head, tail = case
+    ops: list[Op] = []
+    diff_list_into(old, new, "", ops, head, tail)
+    assert apply_patch(copy.deepcopy(old), ops) == new
+    assert jsonpatch.apply_patch(copy.deepcopy(old), copy.deepcopy(ops)) == new
+    assert len(ops) <= max(len(new), 1)
+
+
+def test_emptying_a_list_of_two_is_one_replace() -> None:
+    # Two removes are more ops than the one element... of the list they leave: none.
+    assert roundtrip({"xs": [1, 2]}, {"xs": []}) == [{"op": "replace", "path": "/xs", "value": []}]
+
+
+def test_a_run_of_the_very_same_items_is_not_walked_even_where_orjson_cannot_write_them() -> None:
+    # After one equal-but-distinct item, the rest is the very same objects (shared
+    # records): passed over by identity at C speed. Ints beyond 64 bits make orjson give
+    # up, so a chunk of them compared as values would be walked by json_equal in Python.
+    shared: list[JSON] = [{"n": 2**70 + i} for i in range(20_000)]
+    old: list[JSON] = [{"id": 0}, *shared]
+    new: list[JSON] = [{"id": 0}, *shared, {"id": 1}]
+    lines = python_lines(lambda: diff(old, new))
+    assert lines < 200, f"{lines} lines of Python for 20,000 shared items"
+    assert diff(old, new) == [{"op": "add", "path": "/20001", "value": {"id": 1}}]
+
+
+def test_the_whole_rest_of_a_run_parsed_anew_is_compared_at_once_only_once() -> None:
+    # Each C-speed comparison of a run costs its length: the whole rest is tried once,
+    # then chunks that double, so finding one change in the middle compares each element
+    # about three times from both ends (60,000 here), not the rest again per chunk.
+    old, new = _floats_parsed_anew(20_000)
+    new[10_000] = -1.0  # type: ignore[index]
+    compared = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Any:
+        nonlocal compared
+        if event == "call" and frame.f_code.co_name == "_run_equal":
+            compared += len(frame.f_locals["a"])
+        return None
+
+    sys.settrace(trace)
+    try:
+        patch = diff(old, new)
+    finally:
+        sys.settrace(None)
+    assert len(patch) == 1
+    assert compared < 4 * 20_000, f"{compared} elements compared for a run of 20,000"
+
+
+@pytest.mark.parametrize("where", [2, 3, 500, 998])
+def test_a_change_of_type_alone_inside_records_after_numbers_parsed_anew_is_found(
+    where: int,
+) -> None:
+    # A run that starts with numbers and goes on with records: only a run all of one
+    # scalar type may be taken as equal by its types; this one must be looked into.
+    def make() -> list[JSON]:
+        return [float("0.5"), float("0.5"), *({"v": 1.0} for _ in range(997))]
+
+    old, new = make(), make()
+    new[where] = {"v": 1}
+    assert roundtrip(old, new) == [{"op": "replace", "path": f"/{where}/v", "value": 1}]

@@ -8,6 +8,7 @@ import copy
 import itertools
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -251,19 +252,26 @@ def test_a_client_that_never_reads_stays_bounded_while_another_gets_every_update
         f"Authorization: token {TOKEN}\r\n\r\n".encode()
     )
     received: list[ServerSentEvent] = []
+    stop = threading.Event()
     try:
         wait_until(lambda: hub.subscriber_count("a") == 1, what="the stalled subscriber")
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            reader = pool.submit(collect_events, server, ["a"], 301, received)
-            wait_until(lambda: hub.subscriber_count("a") == 2, what="the reading subscriber")
-            peak = 0
-            for n in range(1, 301):
-                hub.set("a", doc(n))
-                peak = max(peak, *(s.pending_bytes for s in _subscriptions(hub)))
-                # A reader that keeps up: one change in flight at a time (a burst bigger
-                # than the buffer would, by design, switch any reader to snapshots).
-                wait_until(lambda n=n: len(received) > n, what=f"the reader to get rev {n}")
-            reader.result(timeout=20)
+            reader = pool.submit(collect_events, server, ["a"], 301, received, stop)
+            try:
+                # Its snapshot first: a change made before the server wrote it would join
+                # it in the backlog (32 kB + 32 kB > 64 kB), and the reader would get one
+                # snapshot at rev 1 instead of two events, as the bound says it should.
+                wait_until(lambda: len(received) > 0, what="the reader's snapshot")
+                peak = 0
+                for n in range(1, 301):
+                    hub.set("a", doc(n))
+                    peak = max(peak, *(s.pending_bytes for s in _subscriptions(hub)))
+                    # A reader that keeps up: one change in flight at a time (a burst bigger
+                    # than the buffer would, by design, switch any reader to snapshots).
+                    wait_until(lambda n=n: len(received) > n, what=f"the reader to get rev {n}")
+                reader.result(timeout=20)
+            finally:
+                stop.set()  # after a failure: the reader ends now, not when the server stops
         assert [parse_change(e.data).rev for e in received] == list(range(301))
         assert reconstruct(received)["a"]["n"] == 300
         assert peak <= 64_000, f"a subscriber's backlog grew to {peak} bytes"
@@ -311,19 +319,66 @@ def test_a_reader_that_stalls_then_reads_again_catches_up_to_the_latest_value(
 
 
 def collect_events(
-    server: Server, names: list[str], count: int, out: list[ServerSentEvent]
+    server: Server,
+    names: list[str],
+    count: int,
+    out: list[ServerSentEvent],
+    stop: threading.Event,
 ) -> None:
-    """Like read_events, appending to ``out`` as events arrive (for pacing)."""
+    """Like read_events, appending to ``out`` as events arrive (for pacing), until
+    ``count`` events or until ``stop`` is set (checked per chunk read)."""
     with (
-        httpx.Client(timeout=5) as client,
+        httpx.Client(timeout=5, transport=_StoppableTransport(stop)) as client,
         connect_sse(
             client, "GET", events_url(server), params={"signal": names}, headers=AUTH
         ) as source,
     ):
-        for event in data_events(source.iter_sse()):
-            out.append(event)
-            if len(out) == count:
-                return
+        try:
+            for event in data_events(source.iter_sse()):
+                out.append(event)
+                if len(out) == count:
+                    return
+        except _ReaderStopped:
+            return
+
+
+class _ReaderStopped(Exception):
+    pass
+
+
+class _StoppableTransport(httpx.HTTPTransport):
+    """httpx's own transport, whose response bodies end once ``stop`` is set.
+
+    A test that gave up on a stream must be able to end its reader thread: the read
+    timeout never fires while keep-alive comments arrive (every 0.5 s here), and a
+    stop checked per event would miss the comments before the first id, which
+    httpx-sse swallows. Checked per chunk, the reader ends within one keep-alive.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self._stop = stop
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        response.stream = _StoppableStream(response.stream, self._stop)
+        return response
+
+
+class _StoppableStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, stop: threading.Event) -> None:
+        self._inner = inner
+        self._stop = stop
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if self._stop.is_set():
+                raise _ReaderStopped
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _subscriptions(hub: Any) -> Iterator[Any]:
