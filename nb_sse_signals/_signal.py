@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from . import _codec, _default
@@ -26,7 +26,7 @@ from ._patch import copy_json, parse_pointer, select
 from ._protocol import EVENTS_PATH, check_key
 from ._publisher import Publisher
 from ._refresh import refresh
-from ._types import JSON, Op
+from ._types import JSON, NOT_COPIED, Op
 from ._undo import Undo, rollback
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["ServerSignal", "default_scope"]
 
 Listener = Callable[[JSON, int], None]
+# (the pointer's tokens, the listener, whether it wants a copy of the value now)
+_ListenerEntry = tuple[list[str], Listener, Callable[[], bool] | None]
 
 
 def default_scope() -> str | None:
@@ -105,7 +107,7 @@ class ServerSignal:
         self._lock = threading.RLock()
         self._doc: JSON = normalise(initial)
         self._closed = False
-        self._listeners: list[tuple[list[str], Listener]] = []
+        self._listeners: list[_ListenerEntry] = []
         self._close_listeners: list[Callable[[], None]] = []
         self._server = server
         if publisher is None and server is not None:
@@ -306,14 +308,19 @@ class ServerSignal:
             transport=self.transport,
             **options,
         )
-        remove_value = self.add_listener(widget._on_value, pointer)
+        # The widget follows the signal through its read-only `value` trait; while no
+        # Python code observes that trait it is copied only when read (_widget.py).
+        widget._follow_local(lambda: self._current(pointer))
+        remove_value = self.add_listener(
+            widget._on_value, pointer, wants_value=widget._value_observed
+        )
         remove_closed = self._add_close_listener(widget._on_closed)
 
         def detach() -> None:
             remove_value()
             remove_closed()
 
-        widget._follow_local(detach)
+        widget._detach_with(detach)
         if self.transport == "comm":
             widget._relay(self._relay())
         return widget
@@ -334,15 +341,26 @@ class ServerSignal:
         with self._lock:
             return select(self._doc, parse_pointer(pointer)), self._sent_rev
 
-    def add_listener(self, listener: Listener, pointer: str = "") -> Callable[[], None]:
+    def add_listener(
+        self,
+        listener: Listener,
+        pointer: str = "",
+        *,
+        wants_value: Callable[[], bool] | None = None,
+    ) -> Callable[[], None]:
         """Call ``listener(value_at_pointer, rev)`` after each send (publisher thread), and now.
+
+        ``wants_value``: asked at each send; while it says no, the listener gets
+        :data:`NOT_COPIED` for the value and can ask :meth:`_current` when it needs it.
+        A copy costs the value's size (a 500,000-point series: tens of ms per send), so
+        a widget nobody observes in Python costs the change only.
 
         Returns a function that removes the listener.
         """
-        entry = (parse_pointer(pointer), listener)
+        entry = (parse_pointer(pointer), listener, wants_value)
         with self._lock:
             self._listeners.append(entry)
-            current = select(self._doc, entry[0])
+            current = self._copy_for(entry)
             rev = self._sent_rev
         listener(current, rev)
 
@@ -379,10 +397,17 @@ class ServerSignal:
         if self._closed:
             raise SignalClosedError(f"signal {self.key!r} is closed")
 
+    def _copy_for(self, entry: _ListenerEntry) -> JSON:
+        """(lock held) What ``entry``'s listener gets: a copy of its part, if it wants one."""
+        tokens, _listener, wants_value = entry
+        if wants_value is not None and not wants_value():
+            return cast(JSON, NOT_COPIED)
+        return select(self._doc, tokens)
+
     def _observed(self) -> Callable[[int], None]:
         """(lock held, the value as it is sent) What to call with the hub's revision of it:
         kernel-side observers get it (the value copied only if there are any)."""
-        updates = [(fn, select(self._doc, tokens)) for tokens, fn in self._listeners]
+        updates = [(entry[1], self._copy_for(entry)) for entry in self._listeners]
 
         def sent(rev: int) -> None:
             self._sent_rev = rev

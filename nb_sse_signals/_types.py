@@ -7,10 +7,21 @@ each other.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 """A JSON value as the package holds it: plain Python containers and scalars."""
 
 Op: TypeAlias = dict[str, JSON]
 """One RFC 6902 operation, ``{"op": ..., "path": ..., ...}``."""
+
+
+class _NotCopied:
+    """What a kernel-side listener gets instead of a value it said it does not want now
+    (``ServerSignal.add_listener``'s ``wants_value``): it asks for the value when read."""
+
+    def __repr__(self) -> str:
+        return "NOT_COPIED"
+
+
+NOT_COPIED: Any = _NotCopied()

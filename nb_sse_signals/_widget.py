@@ -26,6 +26,7 @@ from ._comm import CommRelay
 from ._follow import Follower
 from ._patch import parse_pointer, select
 from ._protocol import ENV_SECRET, ENV_URL, SECRET_HEADER, STATUSES
+from ._types import NOT_COPIED
 
 log = logging.getLogger("nb_sse_signals")
 
@@ -56,6 +57,26 @@ def _bundle(name: str = "widget.js") -> str:
     )
 
 
+class _LazyValue(traitlets.Any):
+    """A widget's ``value``: a signal of this process hands it over uncopied while no
+    Python code observes it (a copy costs the value's size on every send, which a
+    widget only displayed never needs); a read copies the value as sent then."""
+
+    def get(self, obj: traitlets.HasTraits, cls: Any = None) -> Any:
+        if obj.__dict__.get("_value_stale"):
+            obj.__dict__["_value_stale"] = False
+            value, _rev = obj.__dict__["_current"]()
+            obj.set_trait(str(self.name), value)
+        return super().get(obj, cls)
+
+
+def _names_value(names: Any) -> bool:
+    """Whether an ``observe`` of ``names`` (one, a list, or ``All``) covers ``value``."""
+    if names is traitlets.All:
+        return True
+    return "value" in ([names] if isinstance(names, str) else list(names))
+
+
 class SignalWidget(anywidget.AnyWidget):
     """Shows a signal live. ``SignalWidget(url=..., name=...)`` follows one served elsewhere.
 
@@ -66,6 +87,9 @@ class SignalWidget(anywidget.AnyWidget):
     """
 
     _esm = traitlets.Unicode(_bundle()).tag(sync=True)
+    # (see _LazyValue) Whether ``value`` waits for a read to be copied, and from where.
+    _value_stale = False
+    _current: Callable[[], tuple[Any, int]] | None = None
 
     url = traitlets.Unicode("").tag(sync=True)
     # The subscriber token of a standalone server on another origin. Never synced as
@@ -81,7 +105,7 @@ class SignalWidget(anywidget.AnyWidget):
     # relays the same events over this widget's comm (``_comm``).
     transport = traitlets.Enum(("sse", "comm"), "sse").tag(sync=True)
 
-    value = traitlets.Any(None, read_only=True).tag(sync=True)
+    value = _LazyValue(None, read_only=True).tag(sync=True)
     rev = traitlets.Int(-1, read_only=True).tag(sync=True)
     status = traitlets.Enum(STATUSES, "connecting", read_only=True).tag(sync=True)
 
@@ -100,10 +124,45 @@ class SignalWidget(anywidget.AnyWidget):
         if follow and self.name and (self.url or os.environ.get(ENV_URL)):
             self._follow_remote()
 
-    def _follow_local(self, detach: Callable[[], None]) -> None:
-        """Follow a signal of this process: its publisher calls :meth:`_on_value`, and
-        ``detach`` ends that (``ServerSignal.widget()`` sets this up)."""
+    def _follow_local(self, current: Callable[[], tuple[Any, int]]) -> None:
+        """Follow a signal of this process: its publisher calls :meth:`_on_value`, with
+        the value, or with ``NOT_COPIED`` while :meth:`_value_observed` says no Python
+        code observes ``value``; ``current()`` is then what a read of ``value`` copies
+        (``ServerSignal.widget()`` sets this up)."""
+        self._current = current
+
+    def _detach_with(self, detach: Callable[[], None]) -> None:
+        """``detach`` ends the following (:meth:`close` calls it)."""
         self._detach = detach
+
+    def _value_observed(self) -> bool:
+        """Whether any observer of ``value`` (``observe``, ``traitlets.link``/``dlink``,
+        ``interactive``...) needs each value as it is sent."""
+        return bool(self._value_observers_set())
+
+    def _value_observers_set(self) -> set[tuple[Any, Any]]:
+        # In the instance's dict, made on first use: traitlets registers the observers
+        # a class declares (``@observe("value")``) before ``__init__`` runs.
+        observers: set[tuple[Any, Any]] = self.__dict__.setdefault("_value_observers", set())
+        return observers
+
+    def observe(self, handler: Any, names: Any = traitlets.All, type: Any = "change") -> None:
+        if _names_value(names):
+            # Counted before the handler is added, and the pending value read before it
+            # is told anything, so it never misses a change nor hears a stale one.
+            self._value_observers_set().add((handler, type))
+            self.value  # noqa: B018 -- the read brings a lazily kept value up to date
+        super().observe(handler, names=names, type=type)
+
+    def unobserve(self, handler: Any, names: Any = traitlets.All, type: Any = "change") -> None:
+        super().unobserve(handler, names=names, type=type)
+        if _names_value(names):
+            self._value_observers_set().discard((handler, type))
+
+    def unobserve_all(self, name: Any = traitlets.All) -> None:
+        super().unobserve_all(name)
+        if name is traitlets.All or name == "value":
+            self._value_observers_set().clear()
 
     def _relay(self, relay: CommRelay) -> None:
         """Send the signal's events to the browser over this widget's comm."""
@@ -167,6 +226,15 @@ class SignalWidget(anywidget.AnyWidget):
         self._detach = follower.stop
 
     def _on_value(self, value: Any, rev: int) -> None:
+        if value is NOT_COPIED:
+            if rev == self.rev:
+                return  # what the widget holds is this revision's value already
+            # Nobody observes `value`: the next read of it copies the value then.
+            with self.hold_trait_notifications():
+                self._value_stale = True
+                self.set_trait("rev", rev)
+            return
+        self._value_stale = False
         self._mirror(None, value, rev)
 
     def _on_closed(self) -> None:
@@ -206,6 +274,8 @@ class SignalWidget(anywidget.AnyWidget):
         detach, self._detach = self._detach, None
         if detach is not None:
             detach()
+        if self.__dict__.get("_value_stale"):
+            self.value  # noqa: B018 -- a closed widget keeps the value it had: copied now
         super().close()
 
 

@@ -12,6 +12,7 @@ import pytest
 import traitlets
 
 from nb_sse_signals import Publisher, ServerSignal, SignalWidget
+from nb_sse_signals import _signal as _signal_module
 from nb_sse_signals._server import Server
 
 from .conftest import TOKEN, wait_until
@@ -52,6 +53,75 @@ def test_the_value_follows_the_signal_with_no_browser(
     assert w.value == {"value": 1, "label": "a"}
     assert w.rev == 1
     assert w.status == "live"
+
+
+def test_a_widget_nobody_observes_copies_the_value_only_when_it_is_read(
+    signal: ServerSignal, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A displayed widget whose value no Python code observes must cost the change per
+    # send, not a copy of the whole value (500,000 points: tens of ms per send).
+    w = signal.widget("/label")
+    copies: list[list[str]] = []
+    real_select = _signal_module.select
+    monkeypatch.setattr(
+        _signal_module,
+        "select",
+        lambda doc, tokens: copies.append(tokens) or real_select(doc, tokens),
+    )
+    for n in range(1, 6):
+        signal.set({"value": n, "label": "x" * n})
+        publisher.flush()
+    assert copies == [], "no copy while nobody observes value"
+    assert w.rev == 5
+    assert w.value == "xxxxx"
+    assert copies == [["label"]], "one copy, at the read"
+    assert w.value == "xxxxx"
+    assert len(copies) == 1, "a second read copies nothing again"
+
+
+def test_every_observer_of_value_hears_each_sent_value_and_only_then_is_it_copied(
+    signal: ServerSignal, publisher: Publisher
+) -> None:
+    w = signal.widget("/value")
+    signal.set({"value": 1, "label": "a"})
+    publisher.flush()  # sent while nobody observed: kept lazily
+    heard: list[tuple[Any, Any]] = []
+    w.observe(lambda change: heard.append((change["old"], change["new"])), "value")
+    target = widgets.IntText()
+    traitlets.dlink((w, "value"), (target, "value"))
+    assert target.value == 1, "a link made after lazy sends starts from the current value"
+    for n in (2, 3):
+        signal.set({"value": n, "label": "a"})
+        publisher.flush()
+    assert heard == [(1, 2), (2, 3)], "no change missed, none heard from a stale value"
+    assert target.value == 3
+
+
+def test_once_its_observers_are_gone_a_widget_copies_lazily_again(
+    signal: ServerSignal, publisher: Publisher
+) -> None:
+    w = signal.widget("/value")
+    handler = lambda change: None  # noqa: E731
+    w.observe(handler, names=["rev", "value"])
+    assert w._value_observed()
+    w.unobserve(handler, names=["rev", "value"])
+    assert not w._value_observed()
+    w.observe(handler)  # every trait, value included
+    assert w._value_observed()
+    w.unobserve_all()
+    assert not w._value_observed()
+
+
+def test_a_closed_widget_keeps_the_value_it_had_when_closed(
+    signal: ServerSignal, publisher: Publisher
+) -> None:
+    w = signal.widget("/value")
+    signal.set({"value": 7, "label": "a"})
+    publisher.flush()  # kept lazily, not read yet
+    w.close()
+    signal.set({"value": 8, "label": "a"})
+    publisher.flush()
+    assert (w.value, w.rev) == (7, 1)
 
 
 def test_closing_the_signal_closes_its_own_widgets_in_this_process(
