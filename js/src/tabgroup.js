@@ -178,10 +178,12 @@ export class TabGroup {
   }
 
   /**
-   * Tell the leader (maybe ourselves) what this tab wants. (Once the tab is gone,
-   * `#post` says nothing and the leader it was has ended: a want changes nothing.)
+   * Tell the leader (maybe ourselves) what this tab wants. A frozen tab left the
+   * union (freeze()) and stays out until it resumes, whatever it hears meanwhile.
+   * (Once the tab is gone, `#post` says nothing and it has no role: nothing to do.)
    */
   #announce() {
+    if (this.#frozen) return;
     const want = this.#localWant();
     if (this.#leader) this.#leader.setWant(this.tabId, want);
     else this.#post({ t: "want", from: this.tabId, ...want });

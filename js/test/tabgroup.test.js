@@ -96,6 +96,25 @@ describe("a tab between roles", () => {
     await run();
     assert.equal(a2.values().at(-1), "three");
   });
+
+  test("a tab about to be frozen that hears a new leader stays out of the union until it resumes", async () => {
+    const { open, run, one, two } = await twoTabs();
+    const three = open();
+    three.follow("b");
+    await run(200);
+    two.pool.freeze(); // the freeze event: the page runs a little longer, and hears the tabs
+    await run();
+    one.pool.dispose(); // the lock goes to three, whose first word reaches two
+    await run(200);
+    assert.ok(three.leading());
+    assert.equal(two.group().leaderId, three.group().tabId, "two heard the new leader");
+    assert.deepEqual([...three.group().wants.keys()], [three.group().tabId], "two wants nothing while frozen");
+    assert.deepEqual(three.stream().names, ["b"]);
+    two.pool.resume();
+    await run(200);
+    assert.ok(three.group().wants.has(two.group().tabId), "back, it wants a again");
+    assert.deepEqual(three.stream().names, ["a", "b"]);
+  });
 });
 
 describe("what a tab has", () => {
