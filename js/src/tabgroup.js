@@ -336,7 +336,7 @@ export class TabGroup {
     const previous = { term: this.term, from: this.leaderId };
     this.term = Math.max(this.term + 1, this.#now());
     this.leaderId = this.tabId;
-    this.#leaveRole(); // our follower's (a leader of ours, were there one, would end too)
+    this.#leaveRole(); // the follower's, or a leader's of ours whose grant a take-over's steal crossed
     this.streamStatus = "connecting";
     this.streamNames = [];
     this.#showStale();

@@ -117,6 +117,31 @@ describe("a tab between roles", () => {
   });
 });
 
+describe("a tab's roles", () => {
+  test("a take-over whose steal crosses the lock's own grant leaves one leader in the tab: the first one's stream ends", async () => {
+    const { run, one, two } = await twoTabs();
+    // The lock manager is another process: the steal may reach it after it granted
+    // the lock to this very tab, whose queued request came first.
+    const request = two.locks.request.bind(two.locks);
+    /** @type {(() => void)[]} */
+    const late = [];
+    two.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) =>
+      options.steal ? new Promise((resolve, reject) => void late.push(() => request(name, options, callback).then(resolve, reject))) : request(name, options, callback);
+    one.freeze();
+    await run(2_000 + 2_000 + 100); // two pings, hears nothing, and steals
+    assert.equal(late.length, 1, "two is stealing the lock");
+    one.crash(); // meanwhile the frozen tab is discarded: the lock comes to two
+    await run(200);
+    assert.ok(two.leading());
+    const first = two.stream();
+    late.shift()?.(); // the steal, at last: from two itself
+    await run(200);
+    assert.ok(two.leading());
+    assert.equal(first.readyState, 2, "the first leader's stream is closed");
+    assert.equal(two.sources.live().length, 1, "one stream: one leader");
+  });
+});
+
 describe("what a tab has", () => {
   test("a signal a tab left and follows again is asked for afresh: its snapshot, not a replay from the cursor", async () => {
     const { run, one, two } = await twoTabs();
