@@ -122,11 +122,7 @@ describe("a tab's roles", () => {
     const { run, one, two } = await twoTabs();
     // The lock manager is another process: the steal may reach it after it granted
     // the lock to this very tab, whose queued request came first.
-    const request = two.locks.request.bind(two.locks);
-    /** @type {(() => void)[]} */
-    const late = [];
-    two.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) =>
-      options.steal ? new Promise((resolve, reject) => void late.push(() => request(name, options, callback).then(resolve, reject))) : request(name, options, callback);
+    const late = two.late((/** @type {string} */ _name, /** @type {{ steal?: boolean }} */ options) => Boolean(options.steal));
     one.freeze();
     await run(2_000 + 2_000 + 100); // two pings, hears nothing, and steals
     assert.equal(late.length, 1, "two is stealing the lock");
@@ -313,15 +309,13 @@ describe("a tab's own ends", () => {
     const { run, one, two } = await twoTabs();
     // The lock manager answers a request in a task of its own: the tab may go away before.
     let asked = false;
-    const request = two.locks.request.bind(two.locks);
-    two.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) =>
-      request(name, options, (lock) => {
-        if (name.endsWith(" take-over")) {
-          asked = true;
-          two.pool.dispose();
-        }
-        return callback(lock);
-      });
+    two.onGrant(
+      (/** @type {string} */ name) => name.endsWith(" take-over"),
+      () => {
+        asked = true;
+        two.pool.dispose();
+      },
+    );
     one.freeze();
     await run(2_000 + 2_000 + 100); // two pings, hears nothing, and asks for the take-over lock
     assert.ok(asked);
