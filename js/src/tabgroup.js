@@ -353,9 +353,12 @@ export class TabGroup {
     this.#follower?.watch();
   }
 
-  /** Become a follower, unless the tab is gone or frozen (it then has no role). */
+  /**
+   * Become a follower, unless the tab is gone or frozen (it then has no role). Both
+   * callers come from no role: `#stepDown` ended the leader's, a freeze ended any.
+   */
   #follow() {
-    if (this.#disposed || this.#frozen || this.#leader || this.#follower) return;
+    if (this.#disposed || this.#frozen) return;
     this.#follower = new Follower(this, this.#tab, this.#election, this.#options);
   }
 

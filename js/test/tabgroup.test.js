@@ -346,12 +346,29 @@ describe("a tab's own ends", () => {
     const { run, one, two } = await twoTabs();
     two.pool.dispose();
     await run();
-    const timers = two.timersSet();
+    let timers = two.timersSet();
     await run(10_000); // several of the follower's watches, had it any left
     assert.equal(two.timersSet(), timers);
     one.pool.dispose();
     await run();
     assert.equal(one.stream(), null);
+    timers = one.timersSet();
+    await run(10_000); // nor does the leader, once its lock has gone, become a follower
+    assert.equal(one.timersSet(), timers);
+  });
+
+  test("a leader that freezes has no role until it resumes: no stream, no follower's timers", async () => {
+    const { open, run, one } = await twoTabs();
+    const three = open();
+    three.follow("a");
+    await run(200);
+    one.pool.freeze(); // and its page runs a little longer: its timers would too
+    await run();
+    assert.equal(one.stream(), null);
+    const timers = one.timersSet();
+    await run(10_000);
+    assert.equal(one.timersSet(), timers);
+    assert.ok(!one.leading());
   });
 
   test("a resume() with no freeze before it changes nothing: the widgets stay live", async () => {
