@@ -177,9 +177,13 @@ export class TabGroup {
     return names;
   }
 
-  /** Tell the leader (maybe ourselves) what this tab wants. */
+  /**
+   * Tell the leader (maybe ourselves) what this tab wants. A frozen tab left the
+   * union (freeze()) and stays out until it resumes, whatever it hears meanwhile.
+   * (Once the tab is gone, `#post` says nothing and it has no role: nothing to do.)
+   */
   #announce() {
-    if (this.#disposed) return;
+    if (this.#frozen) return;
     const want = this.#localWant();
     if (this.#leader) this.#leader.setWant(this.tabId, want);
     else this.#post({ t: "want", from: this.tabId, ...want });
@@ -233,6 +237,8 @@ export class TabGroup {
 
   /** @param {Message} message */
   #post(message) {
+    // A tab that went away says nothing more, whatever asks it to (a widget that
+    // leaves afterwards, a second dispose()): its channel is closed.
     if (this.#disposed) return;
     try {
       this.#channel.postMessage(message);
@@ -330,8 +336,7 @@ export class TabGroup {
     const previous = { term: this.term, from: this.leaderId };
     this.term = Math.max(this.term + 1, this.#now());
     this.leaderId = this.tabId;
-    this.#follower?.close();
-    this.#follower = null;
+    this.#leaveRole(); // the follower's, or a leader's of ours whose grant a take-over's steal crossed
     this.streamStatus = "connecting";
     this.streamNames = [];
     this.#showStale();
@@ -341,32 +346,44 @@ export class TabGroup {
 
   /** The lock left us (released, or stolen by a tab that found us unresponsive). */
   #stepDown() {
-    this.#leader?.close();
-    this.#leader = null;
+    this.#leaveRole();
     this.streamStatus = "closed";
     this.#showStale();
     this.#follow();
     this.#follower?.watch();
   }
 
-  /** Become a follower, unless the tab is gone or frozen (it then has no role). */
+  /**
+   * Become a follower, unless the tab is gone or frozen (it then has no role). Both
+   * callers come from no role: `#stepDown` ended the leader's, a freeze ended any.
+   */
   #follow() {
-    if (this.#disposed || this.#frozen || this.#leader || this.#follower) return;
+    if (this.#disposed || this.#frozen) return;
     this.#follower = new Follower(this, this.#tab, this.#election, this.#options);
+  }
+
+  /**
+   * Tell the other tabs we leave: a leader's followers show stale at once (not
+   * once a new leader speaks); a follower's names leave the union.
+   */
+  #goodbye() {
+    if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
+    else this.#post({ t: "want", from: this.tabId, names: [], need: [], cursor: "" });
   }
 
   /** Whichever role we have ends: its timers, listeners and stream with it. */
   #leaveRole() {
     this.#leader?.close();
     this.#follower?.close();
-    this.#follower = null;
+    this.#leader = this.#follower = null;
   }
 
-  /** The tab goes away. */
+  /**
+   * The tab goes away. Once is enough, but twice does no harm: the second posts
+   * nothing (`#post`), and the rest ends what has ended already.
+   */
   dispose() {
-    if (this.#disposed) return;
-    if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
-    else this.#post({ t: "want", from: this.tabId, names: [], need: [], cursor: "" });
+    this.#goodbye();
     this.#disposed = true;
     this.#election.leave();
     this.#leaveRole();
@@ -380,13 +397,11 @@ export class TabGroup {
    */
   freeze() {
     if (this.#disposed || this.#frozen) return;
-    if (this.leading) this.#post({ t: "bye", from: this.tabId, term: this.term });
-    else this.#post({ t: "want", from: this.tabId, names: [], need: [], cursor: "" });
+    this.#goodbye();
     this.#frozen = true;
     this.#election.leave();
     this.#election.releaseTabLock();
-    this.#follower?.close();
-    this.#follower = null;
+    this.#leaveRole(); // a leader's stream ends now, not once the lock has gone
   }
 
   /** Back from a freeze: what we show missed changes, so ask for snapshots again. */

@@ -113,6 +113,25 @@ describe("comm transport", () => {
     leave();
   });
 
+  test("a hub-wide stale over the comm shows stale until the hub sends the signal again, even a snapshot at the same revision", () => {
+    const { model, values, statuses, leave } = setup();
+    model.receive(events(["message", snapshot("s", 0, { n: 0 })]));
+    model.receive(events(["stale", {}])); // the hub lost its backplane
+    assert.equal(statuses().at(-1), "stale");
+    model.receive(events(["closed", { name: "other", rev: 0 }]));
+    assert.equal(statuses().at(-1), "stale", "another signal's end: the hub may still be behind");
+    model.receive(events(["message", snapshot("s", 0, { n: 0 })])); // back in step, nothing changed meanwhile
+    assert.equal(statuses().at(-1), "live");
+    model.receive(events(["stale", {}]));
+    model.receive(events(["message", change(1, 1)]));
+    assert.deepEqual(statuses(), ["connecting", "live", "stale", "live", "stale", "live"]);
+    assert.deepEqual(values(), [
+      [0, { n: 0 }],
+      [1, { n: 1 }],
+    ]);
+    leave();
+  });
+
   test("leaving stops listening to the comm", () => {
     const { model, values, leave } = setup();
     leave();

@@ -43,12 +43,10 @@ describe("the election", () => {
     const two = open();
     // The grant and the freeze cross: the page is frozen before the grant's callback runs.
     let freezeOnGrant = false;
-    const request = two.locks.request.bind(two.locks);
-    two.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) =>
-      request(name, options, (lock) => {
-        if (freezeOnGrant && lock && name === two.group().name) two.pool.freeze();
-        return callback(lock);
-      });
+    two.onGrant(
+      (/** @type {string} */ name) => freezeOnGrant && name === two.group().name,
+      () => two.pool.freeze(),
+    );
     one.follow("a");
     two.follow("a");
     await run(200);
@@ -78,13 +76,7 @@ describe("the election", () => {
     one.stream().emit(snapshot("a", 0, 0), "message", "e-1");
     await run();
     // The lock manager is another process: the take-over lock may be answered late.
-    const request = two.locks.request.bind(two.locks);
-    /** @type {(() => void)[]} */
-    const late = [];
-    two.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) =>
-      name.endsWith(" take-over")
-        ? new Promise((resolve) => void late.push(() => resolve(request(name, options, callback))))
-        : request(name, options, callback);
+    const late = two.late((/** @type {string} */ name) => name.endsWith(" take-over"));
     one.freeze();
     await run(2_000 + 2_000 + 100); // two pings, hears nothing, asks for the take-over lock
     assert.equal(late.length, 1, "two asked for the take-over lock");

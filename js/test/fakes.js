@@ -386,6 +386,24 @@ export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "
     const sources = fakeEventSources();
     const log = quietLog();
     const state = { alive: true, frozen: false, timersSet: 0 };
+    /** @typedef {(name: string, options: { steal?: boolean, ifAvailable?: boolean }) => boolean} Which */
+    /** @type {{ which: Which, meanwhile: (lock: unknown) => void }[]} */
+    const grants = [];
+    /** @type {{ which: Which, held: (() => void)[] }[]} */
+    const holds = [];
+    const { request } = view.locks;
+    /** @type {typeof view.locks.request} */
+    view.locks.request = (name, options, callback) => {
+      const send = () =>
+        request(name, options, (lock) => {
+          if (lock) for (const grant of grants) if (grant.which(name, options)) grant.meanwhile(lock);
+          // A crashed tab runs nothing more (the browser has freed its locks).
+          return state.alive ? callback(lock) : new Promise(() => {});
+        });
+      const hold = holds.find((h) => h.which(name, options));
+      if (!hold) return send();
+      return new Promise((resolve, reject) => void hold.held.push(() => void send().then(resolve, reject)));
+    };
     const pool = new TabPool({
       locks: view.locks,
       BroadcastChannel: view.BroadcastChannel,
@@ -404,6 +422,30 @@ export function fakeTabs({ base = "http://host/user/a/", known = new Set(["a", "
       view: view.tab,
       /** Its Web Locks manager (a test may make one `query` miss a lock). */
       locks: view.locks,
+      /**
+       * When the lock manager grants this tab a lock `which(name, options)` picks, run
+       * `meanwhile(lock)` just before the tab's own callback: what the page may do in
+       * between (the lock manager is another process; its answer is a task of its own).
+       *
+       * @param {Which} which
+       * @param {(lock: unknown) => void} meanwhile
+       */
+      onGrant(which, meanwhile) {
+        grants.push({ which, meanwhile });
+      },
+      /**
+       * Hold back this tab's lock requests that `which(name, options)` picks, as if slow
+       * to reach the lock manager: returns the ones held so far, each a function that
+       * sends it on.
+       *
+       * @param {Which} which
+       */
+      late(which) {
+        /** @type {(() => void)[]} */
+        const held = [];
+        holds.push({ which, held });
+        return held;
+      },
       pool,
       sources,
       log,

@@ -14,15 +14,13 @@ describe("the follower's watchdog", () => {
     /** @type {any} */
     let first = null;
     for (const tab of [two, three]) {
-      const request = tab.locks.request.bind(tab.locks);
-      tab.locks.request = (/** @type {string} */ name, /** @type {any} */ options, /** @type {(lock: unknown) => unknown} */ callback) => {
-        if (!name.endsWith(" take-over") || first) return request(name, options, callback);
-        first = tab;
-        return request(name, options, (lock) => {
-          tab.crash(); // it dies holding the take-over lock: the lock goes, nothing else happens
-          return new Promise(() => {});
-        });
-      };
+      tab.onGrant(
+        (/** @type {string} */ name) => name.endsWith(" take-over"),
+        () => {
+          first ??= tab;
+          if (first === tab) tab.crash(); // it dies holding the take-over lock: the lock goes, nothing else happens
+        },
+      );
     }
     one.follow("a");
     two.follow("a");

@@ -96,6 +96,46 @@ describe("a tab between roles", () => {
     await run();
     assert.equal(a2.values().at(-1), "three");
   });
+
+  test("a tab about to be frozen that hears a new leader stays out of the union until it resumes", async () => {
+    const { open, run, one, two } = await twoTabs();
+    const three = open();
+    three.follow("b");
+    await run(200);
+    two.pool.freeze(); // the freeze event: the page runs a little longer, and hears the tabs
+    await run();
+    one.pool.dispose(); // the lock goes to three, whose first word reaches two
+    await run(200);
+    assert.ok(three.leading());
+    assert.equal(two.group().leaderId, three.group().tabId, "two heard the new leader");
+    assert.deepEqual([...three.group().wants.keys()], [three.group().tabId], "two wants nothing while frozen");
+    assert.deepEqual(three.stream().names, ["b"]);
+    two.pool.resume();
+    await run(200);
+    assert.ok(three.group().wants.has(two.group().tabId), "back, it wants a again");
+    assert.deepEqual(three.stream().names, ["a", "b"]);
+  });
+});
+
+describe("a tab's roles", () => {
+  test("a take-over whose steal crosses the lock's own grant leaves one leader in the tab: the first one's stream ends", async () => {
+    const { run, one, two } = await twoTabs();
+    // The lock manager is another process: the steal may reach it after it granted
+    // the lock to this very tab, whose queued request came first.
+    const late = two.late((/** @type {string} */ _name, /** @type {{ steal?: boolean }} */ options) => Boolean(options.steal));
+    one.freeze();
+    await run(2_000 + 2_000 + 100); // two pings, hears nothing, and steals
+    assert.equal(late.length, 1, "two is stealing the lock");
+    one.crash(); // meanwhile the frozen tab is discarded: the lock comes to two
+    await run(200);
+    assert.ok(two.leading());
+    const first = two.stream();
+    late.shift()?.(); // the steal, at last: from two itself
+    await run(200);
+    assert.ok(two.leading());
+    assert.equal(first.readyState, 2, "the first leader's stream is closed");
+    assert.equal(two.sources.live().length, 1, "one stream: one leader");
+  });
 });
 
 describe("what a tab has", () => {
@@ -129,6 +169,63 @@ describe("what a tab has", () => {
   });
 });
 
+describe("what a tab has, across a hand-over", () => {
+  // Two tabs follow a, the first leading; the first follows b too, whose snapshot the
+  // second has not: the second's want asks for it, the leader's batch has not ended.
+  async function secondJoinsB() {
+    const tabs = await twoTabs();
+    const { run, one, two } = tabs;
+    one.follow("b");
+    await run(200);
+    const stream = one.stream();
+    stream.open();
+    stream.emit(snapshot("a", 0, 0));
+    stream.emit(snapshot("b", 0, "bee"), "message", "e-1");
+    await run();
+    const b2 = two.follow("b");
+    await run(70); // the pool opened its source of a and b; the leader's batch has not ended
+    return { ...tabs, b2 };
+  }
+
+  for (const [what, type, data] of /** @type {const} */ ([
+    ["a stale event", "stale", { name: "b", rev: 0 }],
+    ["a change that is not a whole value", "message", { name: "b", rev: 1, patch: [{ op: "add", path: "/x", value: 1 }] }],
+  ])) {
+    test(`a tab that heard only ${what} of a signal when its leader went away gets its snapshot from the next leader`, async () => {
+      const { run, one, two, b2 } = await secondJoinsB();
+      one.stream().emit(data, type, type === "message" ? "e-2" : undefined);
+      await run();
+      one.pool.dispose(); // before its batch reopened the stream for two's snapshot of b
+      await run(200);
+      assert.ok(two.leading());
+      const stream = two.stream();
+      assert.deepEqual(stream.names, ["a", "b"]);
+      assert.doesNotMatch(stream.url, /lastEventId/, "snapshots: this tab has no value of b");
+      stream.open();
+      stream.emit(snapshot("a", 2, 2));
+      stream.emit(snapshot("b", 2, "bee 2"), "message", "e-3");
+      await run();
+      assert.equal(b2.values().at(-1), "bee 2");
+    });
+  }
+
+  test("a tab whose signal closed before its leader went away does not make the next leader start over from snapshots", async () => {
+    const { run, one, two, b2 } = await secondJoinsB();
+    await run(200); // the leader reopens: the hub answers for b, closed, with its closed event
+    const reopened = one.stream();
+    assert.doesNotMatch(reopened.url, /lastEventId/);
+    reopened.open();
+    reopened.emit(snapshot("a", 0, 0));
+    reopened.emit({ name: "b", rev: 0 }, "closed", "e-2");
+    await run();
+    assert.equal(b2.status(), "closed");
+    one.pool.dispose();
+    await run(200);
+    assert.ok(two.leading());
+    assert.match(two.stream().url, /lastEventId=e-2/, "both its names have had their value: resume");
+  });
+});
+
 describe("what a tab shows of its leader's stream", () => {
   test("a tab back from the back-forward cache shows its widgets stale at once, then their fresh snapshots", async () => {
     const { run, one, two, a2 } = await twoTabs();
@@ -147,16 +244,131 @@ describe("what a tab shows of its leader's stream", () => {
 });
 
 describe("a tab's own ends", () => {
+  for (const end of /** @type {const} */ (["dispose", "freeze"])) {
+    test(`a leader that goes away (${end}) says goodbye: its followers show their widgets stale at once, before a new leader speaks`, async () => {
+      const { open, run, shared, one, two } = await twoTabs();
+      const three = open();
+      const a3 = three.follow("a");
+      await run(200);
+      one.stream().emit(change("a", 1, 1), "message", "e-1");
+      await run();
+      assert.equal(a3.status(), "live");
+      shared.hold(two.view, three.view); // the next leader's word is slow to reach three
+      one.pool[end]();
+      await run();
+      assert.ok(two.leading());
+      assert.equal(a3.status(), "stale", "its leader said goodbye");
+      shared.release(two.view, three.view);
+      await run(200);
+      assert.equal(three.group().leaderId, two.group().tabId);
+      two.stream().open();
+      two.stream().emit(change("a", 2, 2), "message", "e-2");
+      await run();
+      assert.equal(a3.status(), "live");
+      assert.equal(a3.values().at(-1), 2);
+    });
+  }
+
+  test("a tab frozen twice in a row (pagehide, then the freeze event) says its goodbye once", async () => {
+    const { run, overheard, two } = await twoTabs();
+    const heard = overheard();
+    two.pool.freeze();
+    two.pool.freeze();
+    await run();
+    const from = two.group().tabId;
+    assert.deepEqual(
+      heard.filter((m) => m.from === from),
+      [{ t: "want", from, names: [], need: [], cursor: "" }],
+    );
+  });
+
+  test("a tab gone away says nothing more, and logs no fault: not when it is disposed again, nor when its widgets leave", async () => {
+    const { run, overheard, one, two, a2 } = await twoTabs();
+    const a1 = one.follow("b"); // the leader's own widgets leave too
+    await run(200);
+    const heard = overheard();
+    for (const tab of [one, two]) {
+      tab.pool.dispose();
+      tab.pool.dispose(); // pagehide, then the page's own clean-up
+    }
+    await run();
+    const count = heard.length;
+    assert.deepEqual(
+      heard.map((m) => m.t),
+      ["bye", "want"],
+      "each its one goodbye",
+    );
+    a1.leave();
+    a2.leave();
+    await run(200);
+    assert.equal(heard.length, count);
+    for (const tab of [one, two]) assert.deepEqual(tab.log.lines, []);
+  });
+
+  test("a tab going away while its take-over of a frozen leader is in flight steals nothing: the leader, once thawed, still leads", async () => {
+    const { run, one, two } = await twoTabs();
+    // The lock manager answers a request in a task of its own: the tab may go away before.
+    let asked = false;
+    two.onGrant(
+      (/** @type {string} */ name) => name.endsWith(" take-over"),
+      () => {
+        asked = true;
+        two.pool.dispose();
+      },
+    );
+    one.freeze();
+    await run(2_000 + 2_000 + 100); // two pings, hears nothing, and asks for the take-over lock
+    assert.ok(asked);
+    assert.ok(!two.log.lines.some((line) => /taking over/.test(line)), two.log.lines.join("\n"));
+    one.thaw();
+    await run();
+    assert.ok(one.leading(), "its lock was not stolen");
+    assert.equal(one.stream()?.readyState, 1, "nor its stream closed");
+  });
+
+  test("a tab back from a freeze asks at once who leads: it follows a leader that took over meanwhile before any batch of wants ends", async () => {
+    const { open, run, one, two } = await twoTabs();
+    const three = open();
+    three.follow("a");
+    await run(200);
+    three.pool.freeze();
+    three.freeze(); // frozen: it hears nothing
+    one.pool.dispose();
+    await run(200);
+    assert.ok(two.leading());
+    three.thaw();
+    three.pool.resume();
+    await run(); // no timer runs: the leader's batch of wants has not ended
+    assert.equal(three.group().leaderId, two.group().tabId);
+  });
+
   test("a tab that goes away leaves nothing running: neither its leader's stream nor its follower's timers", async () => {
     const { run, one, two } = await twoTabs();
     two.pool.dispose();
     await run();
-    const timers = two.timersSet();
+    let timers = two.timersSet();
     await run(10_000); // several of the follower's watches, had it any left
     assert.equal(two.timersSet(), timers);
     one.pool.dispose();
     await run();
     assert.equal(one.stream(), null);
+    timers = one.timersSet();
+    await run(10_000); // nor does the leader, once its lock has gone, become a follower
+    assert.equal(one.timersSet(), timers);
+  });
+
+  test("a leader that freezes has no role until it resumes: no stream, no follower's timers", async () => {
+    const { open, run, one } = await twoTabs();
+    const three = open();
+    three.follow("a");
+    await run(200);
+    one.pool.freeze(); // and its page runs a little longer: its timers would too
+    await run();
+    assert.equal(one.stream(), null);
+    const timers = one.timersSet();
+    await run(10_000);
+    assert.equal(one.timersSet(), timers);
+    assert.ok(!one.leading());
   });
 
   test("a resume() with no freeze before it changes nothing: the widgets stay live", async () => {
