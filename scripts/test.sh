@@ -7,7 +7,7 @@ bash scripts/setup.sh
 
 echo "== ruff"
 .venv/bin/ruff check nb_sse_signals tests bench
-.venv/bin/ruff format --check nb_sse_signals tests bench
+.venv/bin/ruff format --check nb_sse_signals tests bench scripts README.md docs  # the docs' Python blocks too
 echo "== import layers (import-linter)"
 .venv/bin/lint-imports --no-cache
 echo "== mypy --strict"
