@@ -944,9 +944,11 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
         keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names")]
-        fields = [b"", b"n", value_json, value_json, name.encode(), b"0", b"0"]
-        changes = b"".join(b"%d:%s" % (len(f), f) for f in fields)
-        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", changes]
+        key = name.encode()
+        entry = b"".join(b"%d:%s" % (len(f), f) for f in (key, b"0", b"n", value_json))
+        # one change (the entry's), then the signal's base ('' = new) and state after it
+        signal = [key, b"", b"0", b"0", b"0", value_json, b"0"]
+        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", 1, entry, *signal]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
@@ -1367,8 +1369,7 @@ def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
     assert hub.get("a") == (11, ["x", *range(10)])
     assert hub.get("b") == (1, 1)
     # Redis's stream has the frame's changes in its order, after the race.
-    entries = _redis_command(redis_server, "XRANGE", "nb_sse_signals:changes", "-", "+")
-    order = [(f[b"n"].decode(), int(f[b"r"])) for _, f in entries if int(f[b"r"]) > 0]
+    order = [(c.name, c.rev) for c in _stream_changes(redis_server) if c.rev > 0]
     assert order == [*(("a", r) for r in range(1, 7)), ("b", 1), *(("a", r) for r in range(7, 12))]
 
 
@@ -1457,21 +1458,32 @@ def test_after_redis_loses_data_no_viewer_goes_back_and_publishers_stay_in_step(
 # -- bounded and validated: what is read from Redis ---------------------------------------
 
 
-def _xadd(server: RedisServer, name: bytes, rev: bytes, kind: bytes, payload: bytes) -> None:
-    """Append one raw change to the stream at the next sequence number, as anyone with
-    access to Redis could: the fields as they are, checked by nobody."""
+def _xadd(server: RedisServer, *changes: tuple[bytes, bytes, bytes, bytes]) -> None:
+    """Append one raw entry to the stream, of ``(name, rev, kind, payload)`` changes at
+    the next sequence numbers, as anyone with access to Redis could: the fields as they
+    are (framed as ``_redis_entry`` says), checked by nobody."""
+    blob = b"".join(b"%d:%s" % (len(f), f) for change in changes for f in change)
+    _xadd_raw(server, {b"c": b"%d" % len(changes), b"b": blob}, len(changes))
+
+
+def _xadd_raw(server: RedisServer, fields: dict[bytes, bytes], count: int) -> None:
+    """Append an entry of ``fields`` as they are, numbered as ``count`` changes."""
     import redis
 
     client = redis.Redis.from_url(server.url)
     try:
-        seq = client.incr("nb_sse_signals:seq")
-        client.xadd(
-            "nb_sse_signals:changes",
-            {b"n": name, b"r": rev, b"k": kind, b"p": payload},
-            id=f"0-{seq}",
-        )
+        seq = client.incrby("nb_sse_signals:seq", count)
+        client.xadd("nb_sse_signals:changes", fields, id=f"0-{seq}")  # type: ignore[arg-type]
     finally:
         client.close()
+
+
+def _stream_changes(server: RedisServer) -> list[Any]:
+    """Every change the stream holds, in order, as every hub reads it."""
+    from nb_sse_signals._redis_entry import read_entry
+
+    entries = _redis_command(server, "XRANGE", "nb_sse_signals:changes", "-", "+")
+    return [c for entry_id, f in entries for c in read_entry(entry_id, f)]
 
 
 async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
@@ -1487,11 +1499,11 @@ async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
     await _events_of(sub)  # the snapshots
     # Valid JSON with line breaks between its tokens: framed as it is, the second line
     # would end the event's data and the rest would be read as other SSE fields.
-    _xadd(redis_server, b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]')
-    _xadd(redis_server, b"bad", b"one", b"c", b"[]")  # a revision that is not a number
-    _xadd(redis_server, b"no spaces", b"1", b"c", b"[]")  # a name no publisher may use
-    _xadd(redis_server, b"odd", b"1", b"q", b"[]")  # a kind there is not
-    _xadd(redis_server, b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]')
+    _xadd(redis_server, (b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]'))
+    _xadd(redis_server, (b"bad", b"one", b"c", b"[]"))  # a revision that is not a number
+    _xadd(redis_server, (b"no spaces", b"1", b"c", b"[]"))  # a name no publisher may use
+    _xadd(redis_server, (b"odd", b"1", b"q", b"[]"))  # a kind there is not
+    _xadd(redis_server, (b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]'))
     events: list[Any] = []
     while not any(e.event == "message" and '"rev":2' in e.data for e in events):
         events += await _events_of(sub)
