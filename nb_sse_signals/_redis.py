@@ -51,10 +51,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as SyncRetry
 
 from . import _protocol as proto
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
@@ -262,7 +265,8 @@ class _Keys:
 
 class _Engine:
     """redis-py's asyncio client on an event loop in a thread of its own, so that any
-    thread (a hub's loop included) can make a blocking call with a deadline."""
+    thread (a hub's loop included) can make a blocking call with a deadline; and its
+    blocking client, which commits in the caller's thread (never a hub's loop)."""
 
     def __init__(self, url: str, prefix: str, maxlen: int, ttl: int, timeout: float) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
@@ -287,7 +291,18 @@ class _Engine:
             # Redis restart closed is replaced instead of failing a change.
             health_check_interval=1,
         )
-        self.commit_script = self.client.register_script(_COMMIT)
+        # Commits go out from the caller's thread on blocking connections of their own:
+        # handing each to the loop above and back cost two thread switches per frame,
+        # more than the round trip (docs/architecture.md, "Several hubs").
+        self.blocking: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=SyncRetry(NoBackoff(), 0),
+            health_check_interval=1,
+        )
+        self.commit_script = self.blocking.register_script(_COMMIT)
+        self._stopped = False
         self.load_script = self.client.register_script(_LOAD)
         self.renew_script = self.client.register_script(_RENEW)
         self.seed_script = self.client.register_script(_SEED)
@@ -304,13 +319,22 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
-        """Commit ``changes`` in order in one round trip (``_COMMIT``): all, or none."""
+    def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
+        """Commit ``changes`` in order in one round trip (``_COMMIT``): all, or none.
+        Blocks this thread (any but a loop's) for at most the timeout."""
+        if self._stopped:
+            raise BackplaneError("the Redis backplane is stopped; the change was rejected")
         k = self.keys
         keys = [k.seq, k.stream, k.epoch, k.names]
         revs, args = _commit_args(changes)
         args[:0] = [epoch, self.maxlen, self.ttl, k.sig]
-        return _Reply(cast(list[Any], await self.commit_script(keys=keys, args=args)), revs)
+        try:
+            raw = self.commit_script(keys=keys, args=args)
+        except RedisTimeoutError:
+            raise BackplaneError("Redis did not answer in time; the change was rejected") from None
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
+        return _Reply(cast(list[Any], raw), revs)
 
     async def orphaned(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
@@ -361,6 +385,10 @@ class _Engine:
         return cast(bytes, raw or b"").decode()
 
     def stop(self) -> None:
+        self._stopped = True
+        # Commits waiting for Redis fail at once (their sockets close under them).
+        with contextlib.suppress(Exception):
+            self.blocking.connection_pool.disconnect()
         if self.loop.is_closed():
             return
         with contextlib.suppress(Exception):  # closing a client Redis already dropped
@@ -413,6 +441,11 @@ def _valid_epoch(epoch: str) -> bool:
     return True
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _entry_seq(entry_id: bytes) -> int:
     """The sequence number of an entry's last change (-1 if its id is not ours)."""
     head, _, tail = entry_id.partition(b"-")
@@ -463,14 +496,17 @@ class RedisBackplane:
         self._executor: ThreadPoolExecutor | None = None
         self._applied = threading.Condition()
         self._last_seq = 0
-        # (engine loop) The last of this hub's own changes that it applied from a
-        # commit's reply (``_commit_frame``): the feed skips them as they come back,
-        # unread (every change up to it is in the hub already). 0 after a reload.
-        self._own_upto = 0
-        # (engine loop) Frames committing now: the feed, woken by their own entries,
-        # lets their replies come first (a moment: Redis sent both together), so that
-        # the hub applies them from what it planned, not by parsing each patch again.
-        self._committing: set[asyncio.Future[None]] = set()
+        # (under _applied) The epoch and the last of this hub's own changes that it
+        # applied from a commit's reply (``_commit_frame``): the feed skips them as they
+        # come back, unread (every change up to it is in the hub already).
+        self._own: tuple[str, int] = ("", 0)
+        # (under _applied) Frames committing now, by ticket: the feed, woken by their
+        # entries, lets their replies come first (a moment: Redis sent both together),
+        # so that the hub applies them from what it planned, not by parsing each patch
+        # again; ``_feed_waiter`` is how the last of them wakes it.
+        self._committing: set[int] = set()
+        self._tickets = 0
+        self._feed_waiter: asyncio.Future[None] | None = None
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
@@ -641,7 +677,7 @@ class RedisBackplane:
             return
         epoch = batch.epoch
         try:
-            reply, here = self._engine.call(self._commit_frame(epoch, plans, values))
+            reply, here = self._commit_frame(epoch, plans, values)
         except BackplaneError as exc:
             # Unknown whether Redis has them: each of those items is refused (its
             # publisher resends the whole value), at once, not after a timeout each.
@@ -667,35 +703,54 @@ class RedisBackplane:
                 self._wait_epoch(epoch)
         self._rerun(batch, plans[len(reply.applied)][0])
 
-    async def _commit_frame(
+    def _commit_frame(
         self, epoch: str, plans: list[tuple[int, str, Plan]], values: dict[str, JSON] | None
     ) -> tuple[_Reply, bool]:
         """Commit a frame's ``plans`` (``_COMMIT``), and, once all are committed, apply
         them from what was planned (``values``: each signal's value after them) and the
         reply, instead of waiting for the feed to bring them back (a parse, a patch and
-        an encoding each, again): see ``Mirror.applied``. On the engine's loop, as the
-        feed is, which waits for the reply when the frame's entries come first (else
-        it would apply them itself, the slow way); the feed then skips them unread.
-        The reply, and whether the hub has them now."""
+        an encoding each, again): see ``Mirror.applied``. The feed, woken by the frame's
+        entry, waits for this (else it would apply them itself, the slow way), and
+        then skips it unread. The reply, and whether the hub has them now."""
         hub = self._hub
         assert hub is not None
-        done = asyncio.get_running_loop().create_future()
-        self._committing.add(done)
+        with self._applied:
+            self._tickets += 1
+            ticket = self._tickets
+            self._committing.add(ticket)
+        here = False
         try:
-            reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+            reply = self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+            if values is not None and len(reply.applied) == len(plans):
+                changes = [
+                    (name, rev, seq, plan.payload)
+                    for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
+                ]
+                here = hub.applied(epoch, changes, values)
+                if here:
+                    upto = changes[-1][2]
+                    with self._applied:
+                        if self._own[0] != epoch or self._own[1] < upto:
+                            self._own = (epoch, upto)
         finally:
-            self._committing.discard(done)
-            done.set_result(None)
-        if values is None or len(reply.applied) != len(plans):
-            return reply, False
-        changes = [
-            (name, rev, seq, plan.payload)
-            for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
-        ]
-        here = hub.applied(epoch, changes, values)
-        if here:
-            self._own_upto = changes[-1][2]
+            with self._applied:
+                self._committing.discard(ticket)
+                waiter, self._feed_waiter = self._feed_waiter, None
+            if waiter is not None:
+                with contextlib.suppress(RuntimeError):  # (the engine's loop closed)
+                    self._engine.loop.call_soon_threadsafe(_wake, waiter)
         return reply, here
+
+    async def _commits_before(self) -> None:
+        """(the feed) Until every commit running now has its reply applied (or failed)."""
+        with self._applied:
+            pending = set(self._committing)
+        while True:
+            with self._applied:
+                if pending.isdisjoint(self._committing):
+                    return
+                waiter = self._feed_waiter = asyncio.get_running_loop().create_future()
+            await waiter
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -719,29 +774,38 @@ class RedisBackplane:
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
             self._flush(batch)
 
-        def plan_on(sig: State | None) -> tuple[Plan | None, int]:
-            cached = batch.overlay.get(name)
-            state = cached if cached is not None else sig
-            return checked_plan(name, make, state, hub.limits.backplane_value_bytes), (
-                -1 if state is None else state.rev
-            )
-
+        bound = hub.limits.backplane_value_bytes
+        cached = batch.overlay.get(name)
         try:
-            (plan, rev), epoch = hub.planned(name, plan_on)
+            if cached is not None:
+                # On the batch's own value, as its plans so far left it: nothing of the
+                # hub's to read under its lock (the epoch is checked above).
+                plan, rev = checked_plan(name, make, cached, bound), cached.rev
+            else:
+
+                def plan_on(sig: State | None) -> tuple[Plan | None, int]:
+                    plan = checked_plan(name, make, sig, bound)
+                    return plan, -1 if sig is None else sig.rev
+
+                (plan, rev), epoch = hub.planned(name, plan_on)
+                if not batch.plans:
+                    batch.epoch = epoch
         except LimitError:
-            if name in batch.overlay:
+            if cached is not None:
                 # Refused by its size once made, on the batch's own value, changed in
                 # place: commit what came before, so that what comes after is planned
                 # on the value those left (from the feed), not on the refused one.
                 self._flush(batch, keep=False)
             raise
-        if not batch.plans:
-            batch.epoch = epoch
         if plan is None:
             return rev
         batch.plans.append((batch.item, name, plan))
-        batch.overlay[name] = Cached(plan.rev, False, plan.doc)
-        return plan.rev
+        rev = plan.rev
+        if cached is None:
+            batch.overlay[name] = Cached(rev, False, plan.doc)
+        else:
+            cached.rev, cached.value = rev, plan.doc
+        return rev
 
     def _commit(
         self, name: str, make: Callable[[State | None], Plan | None], *, batchable: bool = False
@@ -771,7 +835,7 @@ class RedisBackplane:
             (plan, planned_on), epoch = hub.planned(name, plan_on)
             if plan is None:  # nothing to change (or a conditional close that is not)
                 return planned_on
-            reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
+            reply = self._engine.commit(epoch, [(name, plan)])
             if reply.status == b"ok":
                 # Committed: a hub slow to apply it delays the reply, never rejects it.
                 with contextlib.suppress(BackplaneError):
@@ -873,7 +937,6 @@ class RedisBackplane:
                 )
             epoch, seq, states = await engine.load()
         hub.load(epoch, seq, states)
-        self._own_upto = 0  # (a new epoch may number its changes from 1 again)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -889,8 +952,9 @@ class RedisBackplane:
         # their commit's reply): each is one entry, skipped unread (its changes are
         # numbered up to its id). Other writers' are read many entries at a time.
         while True:
-            if self._own_upto > last:  # (every change up to it is in the hub: skip them)
-                last = self._own_upto
+            own_epoch, own_upto = self._own
+            if own_epoch == self._epoch and own_upto > last:
+                last = own_upto  # (every change up to it is in the hub: skip them)
                 self._caught_up(last)
             start: dict[Any, Any] = {k.stream: f"0-{last}"}
             found: Any = await client.xread(start, count=_FEED_ENTRIES, block=1000)
@@ -908,9 +972,12 @@ class RedisBackplane:
                     raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
                 continue
             if self._committing:
-                await asyncio.wait(list(self._committing))
+                await self._commits_before()
+            own_epoch, own_upto = self._own
+            if own_epoch != self._epoch:
+                own_upto = 0
             for entry_id, fields in found[0][1]:
-                if 0 < _entry_seq(entry_id) <= self._own_upto:
+                if 0 < _entry_seq(entry_id) <= own_upto:
                     break  # applied from its commit's reply (and so is all before it)
                 try:
                     changes = read_entry(entry_id, fields)
@@ -1035,7 +1102,7 @@ class RedisPublisher:
                     )
                 if lost and state is not None:
                     plan = recreate(plan, state, theirs)
-                reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
+                reply = engine.commit(self._epoch, [(name, plan)])
                 if reply.status == b"ok":
                     rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)
