@@ -1258,8 +1258,21 @@ def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
         # A bad one in the middle is refused alone, as without Redis; the rest commit.
         frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
         before = _script_calls(redis_server)
+        entries = _redis_command(redis_server, "XLEN", "nb_sse_signals:changes")
         replies = httpx.post(url, json=frame, headers=headers, timeout=30).json()
         assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
+        # ... one stream entry for it, its changes in order, and the signal's hash
+        # written with its state after the last of them.
+        assert _redis_command(redis_server, "XLEN", "nb_sse_signals:changes") == entries + 1
+        [(entry_id, _)] = _redis_command(
+            redis_server, "XREVRANGE", "nb_sse_signals:changes", "+", "-", "COUNT", "1"
+        )
+        assert [(c.name, c.rev) for c in _stream_changes(redis_server)[-99:]] == [
+            ("log", rev) for rev in range(1, 100)
+        ]
+        stored = _redis_command(redis_server, "HGETALL", "nb_sse_signals:sig:log")
+        assert stored[b"rev"] == b"99"
+        assert b"0-" + stored[b"seq"] == entry_id
         assert not replies[50]["ok"]
         assert "999" in replies[50]["error"]
         oks = [r for i, r in enumerate(replies) if i != 50]
@@ -1297,6 +1310,33 @@ def test_changes_by_another_writer_right_after_this_hubs_frames_follow_without_a
             wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's change {n}")
     assert hub.get("a")[0] == 30
     assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+
+
+def test_a_frame_leaves_each_signal_in_redis_as_its_last_change_did(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", {"n": 0})
+    frame: list[dict[str, Any]] = []
+    for i in range(1, 6):
+        frame.append(
+            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+        )
+        frame.append({"op": "set", "name": "b", "value": {"n": i}})
+    assert all(r["ok"] for r in handle_payload(hub, frame))
+    first = _stream_changes(redis_server)[-10].seq
+    # What a hub that starts now loads, and a publisher without a hub reads: the state
+    # after each signal's last change of the frame, at that change's sequence number.
+    for name, value, last in (("a", b"[1,2,3,4,5]", 8), ("b", b'{"n":5}', 9)):
+        stored = _redis_command(redis_server, "HGETALL", f"nb_sse_signals:sig:{name}")
+        assert (stored[b"rev"], stored[b"value"]) == (b"5", value)
+        assert int(stored[b"seq"]) == first + last
+    late, _ = local_hubs()
+    assert late.get("a") == (5, [1, 2, 3, 4, 5])
+    assert late.get("b") == (5, {"n": 5})
 
 
 def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
@@ -1523,6 +1563,67 @@ async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
     assert hub.declare("bad", {"a": 5}) >= 1
     assert hub.get("bad")[1] == {"a": 5}
     sub.close()
+
+
+async def test_an_entry_of_many_changes_from_another_writer_applies_them_in_its_order(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", "nb_sse_signals")
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", [])
+    hub.declare("odd", 0)
+    sub = hub.subscribe(["a", "b", "odd"])
+    await _events_of(sub)  # the snapshots
+
+    def add(name: bytes, rev: int, value: int) -> tuple[bytes, bytes, bytes, bytes]:
+        patch = b'[{"op":"add","path":"/-","value":%d}]' % value
+        return (name, b"%d" % rev, b"c", patch)
+
+    # One frame of another writer: two signals interleaved, and in the middle a change
+    # of a kind there is not, refused for its signal only.
+    _xadd(
+        redis_server,
+        add(b"a", 1, 1),
+        add(b"b", 1, 10),
+        add(b"a", 2, 2),
+        (b"odd", b"1", b"q", b"[]"),
+        add(b"b", 2, 20),
+        add(b"a", 3, 3),
+    )
+    events: list[Any] = []
+    while len([e for e in events if e.event in ("message", "refused")]) < 6:
+        events += await _events_of(sub)
+    changes = [orjson.loads(e.data) for e in events if e.event in ("message", "refused")]
+    assert [(c["name"], c.get("rev")) for c in changes] == [
+        ("a", 1), ("b", 1), ("a", 2), ("odd", 0), ("b", 2), ("a", 3)
+    ], "each change as a change, in the entry's order"  # fmt: skip
+    assert [e.id.rsplit("-", 1)[1] for e in events if e.event == "message"] == [
+        str(s) for s in (4, 5, 6, 8, 9)
+    ], "numbered by their places in the entry"  # (a declare each before: 1, 2, 3)
+    assert hub.get("a") == (3, [1, 2, 3])
+    assert hub.get("b") == (2, [10, 20])
+    assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+    sub.close()
+
+
+def test_an_entry_that_cannot_be_cut_into_changes_reloads_every_signal(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub, _ = local_hubs()
+    hub.declare("a", 0)
+    with RedisPublisher(redis_server.url) as other:
+        _xadd_raw(redis_server, {b"c": b"2", b"b": b"1:a1:11:c"}, 2)  # cut short
+        other.set("a", 5)  # written after it: the hub reloads, and follows on
+        wait_until(lambda: hub.get("a") == (1, 5), 10, "the change after the bad entry")
+        other.set("a", 6)
+        wait_until(lambda: hub.get("a") == (2, 6), 10, "the next change")
+    assert "a stream entry in Redis is refused" in caplog.text
+    assert "cannot be cut into 2 changes" in caplog.text
 
 
 def test_bad_fields_in_redis_hashes_refuse_their_signal_only_and_a_bad_epoch_is_renewed(
