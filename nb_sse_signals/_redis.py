@@ -441,11 +441,6 @@ def _valid_epoch(epoch: str) -> bool:
     return True
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
 def _entry_seq(entry_id: bytes) -> int:
     """The sequence number of an entry's last change (-1 if its id is not ours)."""
     head, _, tail = entry_id.partition(b"-")
@@ -500,13 +495,12 @@ class RedisBackplane:
         # applied from a commit's reply (``_commit_frame``): the feed skips them as they
         # come back, unread (every change up to it is in the hub already).
         self._own: tuple[str, int] = ("", 0)
-        # (under _applied) Frames committing now, by ticket: the feed, woken by their
-        # entries, lets their replies come first (a moment: Redis sent both together),
-        # so that the hub applies them from what it planned, not by parsing each patch
-        # again; ``_feed_waiter`` is how the last of them wakes it.
+        # (under _applied) Frames committing now, by ticket (counted up): the feed holds
+        # back their entries until their replies are applied (a moment: Redis sent both
+        # together), so that the hub applies them from what it planned, not by parsing
+        # each patch again (see ``_follow``).
         self._committing: set[int] = set()
         self._tickets = 0
-        self._feed_waiter: asyncio.Future[None] | None = None
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
@@ -735,22 +729,7 @@ class RedisBackplane:
         finally:
             with self._applied:
                 self._committing.discard(ticket)
-                waiter, self._feed_waiter = self._feed_waiter, None
-            if waiter is not None:
-                with contextlib.suppress(RuntimeError):  # (the engine's loop closed)
-                    self._engine.loop.call_soon_threadsafe(_wake, waiter)
         return reply, here
-
-    async def _commits_before(self) -> None:
-        """(the feed) Until every commit running now has its reply applied (or failed)."""
-        with self._applied:
-            pending = set(self._committing)
-        while True:
-            with self._applied:
-                if pending.isdisjoint(self._committing):
-                    return
-                waiter = self._feed_waiter = asyncio.get_running_loop().create_future()
-            await waiter
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -948,55 +927,81 @@ class RedisBackplane:
         assert hub is not None
         client, k = self._engine.client, self._engine.keys
         epoch = self._epoch.encode()
-        # This hub's own frames come back in the stream too, applied already (from
-        # their commit's reply): each is one entry, skipped unread (its changes are
-        # numbered up to its id). Other writers' are read many entries at a time.
+        # This hub's own frames come back in the stream too, applied from their
+        # commit's reply: each is one entry, skipped unread (its changes are numbered up
+        # to its id). Entries read while commits of this hub were running are held
+        # until those commits are done (``mark``: the last ticket then): the feed reads
+        # on meanwhile, never waking a committing thread nor being woken by one, and
+        # then skips the entries those commits applied and applies the rest in order.
+        held: list[tuple[bytes, dict[bytes, bytes]]] = []
+        mark = 0
         while True:
+            if held and not self._committing_upto(mark):
+                last = self._take(held, last)
+                held = []
+                self._caught_up(last)
             own_epoch, own_upto = self._own
-            if own_epoch == self._epoch and own_upto > last:
+            if not held and own_epoch == self._epoch and own_upto > last:
                 last = own_upto  # (every change up to it is in the hub: skip them)
                 self._caught_up(last)
-            start: dict[Any, Any] = {k.stream: f"0-{last}"}
-            found: Any = await client.xread(start, count=_FEED_ENTRIES, block=1000)
-            if not found:
-                # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
-                # to a replica that lagged: its sequence is behind what we applied)?
-                # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
-                pipe = client.pipeline(transaction=False)
-                pipe.get(k.epoch)
-                pipe.get(k.seq)
-                now_epoch, now_seq = await pipe.execute()
-                if now_epoch != epoch:
-                    raise _OutOfStep("the epoch changed")
-                if int(now_seq or 0) < last:
-                    raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
+            start: dict[Any, Any] = {k.stream: held[-1][0] if held else f"0-{last}"}
+            # (holding: back soon, to apply them once their commits are done)
+            block = 5 if held else 1000
+            found: Any = await client.xread(start, count=_FEED_ENTRIES, block=block)
+            if found:
+                held += found[0][1]
+                mark = self._tickets
                 continue
-            if self._committing:
-                await self._commits_before()
-            own_epoch, own_upto = self._own
-            if own_epoch != self._epoch:
-                own_upto = 0
-            for entry_id, fields in found[0][1]:
-                if 0 < _entry_seq(entry_id) <= own_upto:
-                    break  # applied from its commit's reply (and so is all before it)
-                try:
-                    changes = read_entry(entry_id, fields)
-                except ValueError as exc:
-                    # Not cut into changes: which signals it changed is unknown, so
-                    # every one is reloaded (from the hashes, checked one by one).
-                    log.warning("nb_sse_signals: a stream entry in Redis is refused: %s", exc)
-                    raise _OutOfStep(f"entry {entry_id[:40]!r} cannot be read") from None
-                if changes[0].seq != last + 1:
-                    raise _OutOfStep(f"the stream jumps from {last} to {changes[0].seq} (trimmed)")
-                for change in changes:
-                    if isinstance(change, Refused):
-                        # Not one of ours: skipped, and the signal it names (if it names
-                        # one) refused until its next whole value; every other goes on.
-                        hub.skip(change.seq, change.name, change.reason)
-                    elif not hub.apply(*change):
-                        raise _OutOfStep(f"change {change.seq} of {change.name!r} does not follow")
-                last = changes[-1].seq
-            self._caught_up(last)
+            if held:
+                continue
+            # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
+            # to a replica that lagged: its sequence is behind what we applied)?
+            # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
+            pipe = client.pipeline(transaction=False)
+            pipe.get(k.epoch)
+            pipe.get(k.seq)
+            now_epoch, now_seq = await pipe.execute()
+            if now_epoch != epoch:
+                raise _OutOfStep("the epoch changed")
+            if int(now_seq or 0) < last:
+                raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
+
+    def _committing_upto(self, ticket: int) -> bool:
+        """Whether a commit of ticket ``ticket`` or before is still running."""
+        with self._applied:
+            return any(t <= ticket for t in self._committing)
+
+    def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]], last: int) -> int:
+        """(the feed) Apply ``entries``, in order, after change ``last``: skip those this
+        hub applied from their commits' replies, check and apply the others. The last
+        change applied; ``_OutOfStep`` if they do not follow from ``last``."""
+        hub = self._hub
+        assert hub is not None
+        own_epoch, own_upto = self._own
+        if own_epoch != self._epoch:
+            own_upto = 0
+        for entry_id, fields in entries:
+            if 0 < _entry_seq(entry_id) <= own_upto:
+                last = max(last, own_upto)  # (and so is every change before it)
+                continue
+            try:
+                changes = read_entry(entry_id, fields)
+            except ValueError as exc:
+                # Not cut into changes: which signals it changed is unknown, so every
+                # one is reloaded (from the hashes, checked one by one).
+                log.warning("nb_sse_signals: a stream entry in Redis is refused: %s", exc)
+                raise _OutOfStep(f"entry {entry_id[:40]!r} cannot be read") from None
+            if changes[0].seq != last + 1:
+                raise _OutOfStep(f"the stream jumps from {last} to {changes[0].seq} (trimmed)")
+            for change in changes:
+                if isinstance(change, Refused):
+                    # Not one of ours: skipped, and the signal it names (if it names one)
+                    # refused until its next whole value; every other signal goes on.
+                    hub.skip(change.seq, change.name, change.reason)
+                elif not hub.apply(*change):
+                    raise _OutOfStep(f"change {change.seq} of {change.name!r} does not follow")
+            last = changes[-1].seq
+        return last
 
     def _caught_up(self, seq: int) -> None:
         """The hub has applied every change up to ``seq``: wake who waits for one."""
