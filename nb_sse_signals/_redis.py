@@ -319,6 +319,12 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
+    def warm(self) -> None:
+        """Connect the blocking client and load the commit script now, so that the first
+        commit is one round trip like the others (best effort: a commit loads it too)."""
+        with contextlib.suppress(RedisError, OSError):
+            self.blocking.script_load(_COMMIT)
+
     def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
         """Commit ``changes`` in order in one round trip (``_COMMIT``): all, or none.
         Blocks this thread (any but a loop's) for at most the timeout."""
@@ -537,6 +543,7 @@ class RedisBackplane:
                 self.stop()
                 why = f": {self._last_error}" if self._last_error is not None else ""
                 raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}{why}")
+        self._engine.warm()
         return self
 
     def stop(self) -> None:
