@@ -603,6 +603,10 @@ class RedisBackplane:
             # A batch's own value (its overlay) is changed in place, never copied.
             return plan_patch(name, state, ops, base, in_place=isinstance(state, Cached))
 
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and name in batch.overlay:
+            # (the hot path: a frame's next patch of a signal it changed already)
+            return self._plan_in(batch, name, make)
         return self._commit(name, make, batchable=True)
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:

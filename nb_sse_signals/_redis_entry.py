@@ -49,13 +49,16 @@ class Refused(NamedTuple):
 def pack_changes(changes: Iterable[tuple[str, int, str, bytes]]) -> bytes:
     """The ``b`` field of an entry: ``(name, rev, kind, payload)`` of each change, in order."""
     out = []
+    heads: dict[str, bytes] = {}  # each name's field, made once (a frame repeats names)
     for name, rev, kind, payload in changes:
-        key = name.encode()
+        head = heads.get(name)
+        if head is None:
+            key = name.encode()
+            head = heads[name] = b"%d:%s" % (len(key), key)
         number = b"%d" % rev
         # (one format per change, not one per field: a frame packs hundreds of them)
         out.append(
-            b"%d:%s%d:%s1:%s%d:%s"
-            % (len(key), key, len(number), number, kind.encode(), len(payload), payload)
+            b"%s%d:%s1:%s%d:%s" % (head, len(number), number, kind.encode(), len(payload), payload)
         )
     return b"".join(out)
 
