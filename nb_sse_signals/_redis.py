@@ -941,7 +941,7 @@ class RedisBackplane:
         # This hub's own frames come back in the stream too, applied from their
         # commit's reply: each is one entry, skipped unread (its changes are numbered up
         # to its id). Entries read while commits of this hub were running are held
-        # until those commits are done (``mark``: the last ticket then): the feed reads
+        # until those commits are done (``mark``: the last ticket at the first): it reads
         # on meanwhile, never waking a committing thread nor being woken by one, and
         # then skips the entries those commits applied and applies the rest in order.
         held: list[tuple[bytes, dict[bytes, bytes]]] = []
@@ -960,8 +960,12 @@ class RedisBackplane:
             block = 5 if held else 1000
             found: Any = await client.xread(start, count=_FEED_ENTRIES, block=block)
             if found:
+                if not held:
+                    # (the commits running now: those that came later may own some of
+                    # what comes next, which is then applied here, the slow way, rather
+                    # than held for as long as commits keep overlapping)
+                    mark = self._tickets
                 held += found[0][1]
-                mark = self._tickets
                 continue
             if held:
                 continue
