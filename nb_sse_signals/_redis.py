@@ -940,32 +940,28 @@ class RedisBackplane:
         epoch = self._epoch.encode()
         # This hub's own frames come back in the stream too, applied from their
         # commit's reply: each is one entry, skipped unread (its changes are numbered up
-        # to its id). Entries read while commits of this hub were running are held
-        # until those commits are done (``mark``: the last ticket at the first): it reads
-        # on meanwhile, never waking a committing thread nor being woken by one, and
-        # then skips the entries those commits applied and applies the rest in order.
-        held: list[tuple[bytes, dict[bytes, bytes]]] = []
-        mark = 0
+        # to its id). What one read brings while commits of this hub run is held until
+        # those commits (up to ticket ``mark`` then) are done: the feed reads on
+        # meanwhile, never waking a committing thread nor being woken by one, and then
+        # skips the entries those commits applied and applies the rest, in order.
+        held: list[tuple[int, list[tuple[bytes, dict[bytes, bytes]]]]] = []
         while True:
-            if held and not self._committing_upto(mark):
-                last = self._take(held, last)
-                held = []
+            taken = False
+            while held and not self._committing_upto(held[0][0]):
+                last = self._take(held.pop(0)[1], last)
+                taken = True
+            if taken:
                 self._caught_up(last)
             own_epoch, own_upto = self._own
             if not held and own_epoch == self._epoch and own_upto > last:
                 last = own_upto  # (every change up to it is in the hub: skip them)
                 self._caught_up(last)
-            start: dict[Any, Any] = {k.stream: held[-1][0] if held else f"0-{last}"}
+            start: dict[Any, Any] = {k.stream: held[-1][1][-1][0] if held else f"0-{last}"}
             # (holding: back soon, to apply them once their commits are done)
             block = 5 if held else 1000
             found: Any = await client.xread(start, count=_FEED_ENTRIES, block=block)
             if found:
-                if not held:
-                    # (the commits running now: those that came later may own some of
-                    # what comes next, which is then applied here, the slow way, rather
-                    # than held for as long as commits keep overlapping)
-                    mark = self._tickets
-                held += found[0][1]
+                held.append((self._tickets, found[0][1]))
                 continue
             if held:
                 continue
