@@ -1339,6 +1339,43 @@ def test_a_frame_leaves_each_signal_in_redis_as_its_last_change_did(
     assert late.get("b") == (5, {"n": 5})
 
 
+def test_another_writers_changes_apply_while_this_hub_commits_frames_without_pause(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    # The feed holds what it reads while this hub commits, until those commits are done:
+    # never until no commit runs at all, which frames from six threads keep from coming.
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    names = [f"s{i}" for i in range(6)]
+    for name in names:
+        hub.declare(name, 0)
+    hub.declare("x", 0)
+    stop = threading.Event()
+
+    def publish(name: str) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            assert all(
+                r["ok"] for r in handle_payload(hub, [{"op": "set", "name": name, "value": n}])
+            )
+
+    threads = [threading.Thread(target=publish, args=(n,)) for n in names]
+    for thread in threads:
+        thread.start()
+    try:
+        with RedisPublisher(redis_server.url) as other:
+            for n in range(1, 6):
+                other.set("x", n)
+                wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's {n}")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert all(hub.get(name)[0] >= 5 for name in names), "every thread committed meanwhile"
+
+
 def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
 ) -> None:
