@@ -11,6 +11,9 @@ span from the first to the last receipt), p50/p99 publish → receipt, each hub'
 time (``/proc/<pid>/stat``) per delivered event, and Redis's own cost per change
 (``INFO commandstats`` and the network byte counters, read before and after).
 Skips with a row saying why when ``redis-server`` or the ``redis`` package is missing.
+
+``NB_SSE_SIGNALS_BENCH_BACKPLANE=commit`` (or ``fanout``) runs only the commit-rate rows
+(or only the fan-out rows); both by default.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from ._timing import Row, Section, fmt_ratio, median, percentile
 SECTION = "8. Backplane"
 SIGNAL = "bench/bp"
 TICKS = os.sysconf("SC_CLK_TCK")
+ALL_PARTS = ("commit", "fanout")
+PARTS = os.environ.get("NB_SSE_SIGNALS_BENCH_BACKPLANE", ",".join(ALL_PARTS)).split(",")
 
 
 def _cpu(pid: int) -> float:
@@ -204,6 +209,8 @@ def run(quick: bool = False) -> Section:
     # (clients, updates, rate): 10,000 clients take ~0.3 s per update on one hub here.
     # (clients, updates, rate, rounds)
     sizes = [(20, 10, 20.0, 1)] if quick else [(1_000, 100, 20.0, 3), (10_000, 20, 2.0, 1)]
+    if "fanout" not in PARTS:
+        sizes = []
     rows: list[Row] = []
     facts: dict[str, float | int | bool] = {}
     with tempfile.TemporaryDirectory(prefix="nb-sse-bench-redis-") as tmp:
@@ -230,9 +237,10 @@ def run(quick: bool = False) -> Section:
                     f"script_calls_{tag}": two["redis"].get("evalsha", 0),
                     f"updates_{tag}": updates,
                 }
-            commit_rows, commit_facts = _commit_rows(server.url, quick)
-            rows = commit_rows + rows
-            facts |= commit_facts
+            if "commit" in PARTS:
+                commit_rows, commit_facts = _commit_rows(server.url, quick)
+                rows = commit_rows + rows
+                facts |= commit_facts
         finally:
             server.stop()
     return Section(SECTION, rows, facts)

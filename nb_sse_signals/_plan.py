@@ -74,10 +74,13 @@ class Plan(NamedTuple):
 
     @property
     def rev(self) -> int:
-        """The revision it commits at (as the script computes it)."""
+        """The revision it commits at, if its base holds in Redis."""
         if self.base is None:
             return self.start_rev
-        return self.base if self.kind == "x" else self.base + 1
+        rev = self.base if self.kind == "x" else self.base + 1
+        # A whole value or close put back over an older state (Redis went back, see
+        # :func:`recreate`) takes the revision after what its viewers saw.
+        return rev if self.kind == "c" else max(rev, self.start_rev)
 
 
 def _whole(value_json: bytes, base: int | None, seen_closed: bool, rev: int) -> Plan:

@@ -10,21 +10,24 @@ Layout in Redis, every key under ``prefix`` (default ``nb_sse_signals:``):
   publisher is gone: above the last change's while that holds),
   so that a hub starting late serves snapshots at once; ``names``: the set of those
   names;
-- ``changes``: one Redis Stream of every change, entry id ``0-<seq>``, fields
-  ``n`` (name), ``r`` (rev), ``k`` (kind) and ``p`` (the patch's JSON, framed by
-  every hub as it is, so all send the same bytes). Kind ``s`` is no change: the
-  hub whose publisher of that signal dropped tells the others (``_ORPHANED``), so
-  that every hub's viewers show it stale until its next change.
+- ``changes``: one Redis Stream of every committed frame, one entry each, entry id
+  ``0-<seq of its last change>``, fields ``c`` (how many changes) and ``b`` (each
+  change's name, rev, kind and payload, in order: ``_redis_entry``). Every hub
+  re-encodes what it reads (the patch's JSON), so all send the same bytes. Kind ``s``
+  is no change: the hub whose publisher of that signal dropped tells the others
+  (``_ORPHANED``), so that every hub's viewers show it stale until its next change.
 
-One Lua script per change (``_COMMIT``) checks the publisher's base revision, bumps
-it and the sequence, writes the hash and appends to the stream, so two publishers
-racing on one signal never get one revision twice: the loser is told, re-bases on
-the winner and tries again. Hashes and the stream carry a TTL (refreshed by every
-change) and the stream a ``MAXLEN``: what Redis keeps is bounded.
+One Lua script per frame (``_COMMIT``) checks that every signal the frame changes is
+still at the base revision its first change was planned on, bumps the sequence by
+the frame's count, appends the frame as one entry and writes each signal's hash once
+(its state after its last change), all or nothing, so two publishers racing on one
+signal never get one revision twice: the loser is told, re-bases on the winner and
+tries again. Hashes and the stream carry a TTL (refreshed by every change) and the
+stream a ``MAXLEN``: what Redis keeps is bounded.
 
 Each hub reads the stream with a blocking ``XREAD`` from the last sequence it
 applied (the feed), in a thread of its own with its own asyncio loop (redis-py's
-asyncio client), and applies each change in order (``_remote.Mirror.apply``).
+asyncio client), and applies each entry's changes in order (``_remote.Mirror.apply``).
 A gap (the stream was trimmed past it), a new epoch or a reconnect reloads every
 signal at once (``_LOAD``, atomic) and sends subscribers snapshots. While Redis is
 unreachable the hub keeps serving what it has, tells subscribers (``stale`` of ``{}``) and
@@ -48,10 +51,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry as SyncRetry
 
 from . import _protocol as proto
 from ._backplane import DEFAULT_MAXLEN, DEFAULT_PREFIX, DEFAULT_TTL, BackplaneEvents
@@ -74,6 +80,7 @@ from ._plan import (
     recreate,
 )
 from ._protocol import redact_url
+from ._redis_entry import Refused, pack_changes, read_entry, revision
 from ._remote import Loaded, Mirror, Unreadable
 from ._types import JSON
 
@@ -83,94 +90,54 @@ log = logging.getLogger("nb_sse_signals")
 
 _ATTEMPTS = 100  # commits re-based on a racing winner before giving up
 
-# Many changes in one round trip (a publisher's frame: docs/protocol.md), applied in
-# order, each as if alone; the first that does not follow stops the rest (none of
-# them is applied), so a caller re-plans from there and the order stays the frame's.
+# A frame of changes in one round trip (a publisher's frame: docs/protocol.md), all or
+# nothing: every signal it changes must still be at the revision its first change was
+# planned on; then one entry holds them all (``_redis_entry``: the writer packs it, the
+# script appends it as it is), and each signal's hash gets its state after its last
+# change, once. Nothing per change runs here: the caller planned each on the one before.
 # KEYS: seq, stream, epoch, names.  ARGV: 1 epoch of the caller's view, 2 maxlen, 3 ttl,
-# 4 the prefix of signal hashes, 5 the changes, 7 fields each, every field written
-# `<length>:<bytes>` (one argument, not 7 per change: redis-py encodes each argument in
-# Python): base rev ('' = the signal must not exist), kind (c change, n whole value,
-# x close), stream payload, value JSON ('' when closed), name, '1' if the caller saw
-# it closed else '0', the rev to create it at (base ''). Reply: status (ok, conflict,
-# epoch), how many were applied, rev and seq of each applied, then for a conflict the
-# rev ('' = none) and seq Redis has of the one that stopped, for epoch the epoch Redis
-# has. (Hash keys are made here from the prefix, as _LOAD does: not for Cluster.)
+# 4 the prefix of signal hashes, 5 how many changes, 6 the entry's changes (field b),
+# then 7 per signal changed: name, base rev ('' = it must not exist), '1' if the caller
+# saw it closed else '0', then after its last change: rev, closed ('1'/'0'), value JSON
+# ('' when closed), and that change's index in the frame (0 = the first). Reply: {'ok',
+# the sequence number of the first change}, {'conflict', the index of the signal whose
+# base does not hold, the rev ('' = none) and seq Redis has of it}, or {'epoch', the
+# epoch Redis has}. (Hash keys are made here from the prefix, as _LOAD does: not for
+# Cluster.)
 _COMMIT = """
 local epoch = redis.call('GET', KEYS[3])
-if epoch ~= ARGV[1] then return {'epoch', 0, epoch or ''} end
-local out = {'ok', 0}
-local applied = 0
-local blob, pos = ARGV[5], 1
-local function field()
-  local colon = string.find(blob, ':', pos, true)
-  local stop = colon + tonumber(string.sub(blob, pos, colon - 1))
-  pos = stop + 1
-  return string.sub(blob, colon + 1, stop)
-end
--- Each signal's hash is read once and written once, after its last change; the
--- sequence is INCR'd once (which checks it is a number) and counted on from there; a
--- frame's many changes of one signal cost one XADD each, and little more.
-local seen = {}  -- key -> {rev, closed, seq} as strings, as HMGET gives them
-local last = {}  -- key -> {rev, closed, seq, value, name} to write at the end
-local order = {}
-local seq = nil
-while pos <= #blob do
-  local base = field()
-  local kind = field()
-  local payload = field()
-  local value = field()
-  local name = field()
-  local seen_closed = field()
-  local start_rev = field()
-  local key = ARGV[4] .. name
-  local cur = seen[key]
-  if not cur then
-    cur = redis.call('HMGET', key, 'rev', 'closed', 'seq')
-    -- A revision that is not a number (not written by us) is no state: put over it.
-    if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
+if epoch ~= ARGV[1] then return {'epoch', epoch or ''} end
+local signals = (#ARGV - 6) / 7
+for i = 0, signals - 1 do
+  local a = 7 + 7 * i
+  local cur = redis.call('HMGET', ARGV[4] .. ARGV[a], 'rev', 'closed', 'seq')
+  -- A revision that is not a number (not written by us) is no state: put over it.
+  if cur[1] and not string.match(cur[1], '^%d+$') then cur = {false, false, false} end
+  local base = ARGV[a + 1]
+  if (base == '' and cur[1]) or (base ~= '' and (cur[1] ~= base or cur[2] ~= ARGV[a + 2])) then
+    return {'conflict', i, cur[1] or '', cur[3] or '0'}
   end
-  local rev
-  if base == '' then
-    if cur[1] then
-      out[1] = 'conflict'; table.insert(out, cur[1]); table.insert(out, cur[3] or '0')
-      break
-    end
-    rev = tonumber(start_rev)
-  else
-    if cur[1] ~= base or cur[2] ~= seen_closed then
-      out[1] = 'conflict'; table.insert(out, cur[1] or ''); table.insert(out, cur[3] or '0')
-      break
-    end
-    rev = tonumber(cur[1])
-    if kind ~= 'x' then rev = rev + 1 end
-    -- A whole value put back over an older state (Redis went back) takes the
-    -- revision after what its viewers saw: revisions never go back.
-    if kind ~= 'c' and tonumber(start_rev) > rev then rev = tonumber(start_rev) end
-  end
-  if seq then seq = seq + 1 else seq = redis.call('INCR', KEYS[1]) end
-  local closed = '0'
-  if kind == 'x' then closed = '1' end
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq,
-    'n', name, 'r', rev, 'k', kind, 'p', payload)
-  if not last[key] then table.insert(order, key) end
-  last[key] = {rev, closed, seq, value, name}
-  seen[key] = {tostring(rev), closed, tostring(seq)}
-  applied = applied + 1
-  table.insert(out, tostring(rev)); table.insert(out, tostring(seq))
 end
-out[2] = applied
-if applied > 0 then
-  if applied > 1 then redis.call('SET', KEYS[1], seq) end
-  for _, key in ipairs(order) do
-    local s = last[key]
-    redis.call('HSET', key, 'rev', s[1], 'closed', s[2], 'seq', s[3], 'value', s[4])
-    redis.call('EXPIRE', key, ARGV[3])
-    redis.call('SADD', KEYS[4], s[5])
-  end
-  redis.call('EXPIRE', KEYS[4], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
+local count = tonumber(ARGV[5])
+-- (INCR checks the sequence is a number; then SET, not INCRBY: the ACL recipe of
+-- docs/security.md, which deployments have, allows INCR and SET)
+local first = redis.call('INCR', KEYS[1])
+local last = first + count - 1
+if count > 1 then redis.call('SET', KEYS[1], last) end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. last, 'c', count, 'b', ARGV[6])
+local names = {}
+for i = 0, signals - 1 do
+  local a = 7 + 7 * i
+  local key = ARGV[4] .. ARGV[a]
+  redis.call('HSET', key, 'rev', ARGV[a + 3], 'closed', ARGV[a + 4],
+    'seq', first + tonumber(ARGV[a + 6]), 'value', ARGV[a + 5])
+  redis.call('EXPIRE', key, ARGV[3])
+  names[i + 1] = ARGV[a]
 end
-return out
+redis.call('SADD', KEYS[4], unpack(names))
+redis.call('EXPIRE', KEYS[4], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return {'ok', first}
 """
 
 # KEYS: epoch, seq, names.  ARGV: the hash prefix. Everything at one sequence number.
@@ -192,10 +159,11 @@ return out
 
 # KEYS: sig hash, seq, stream, epoch.  ARGV: 1 epoch, 2 rev, 3 name, 4 maxlen, 5 ttl.
 # The publisher of ``name`` at ``rev`` is gone: every hub's viewers show it stale. A
-# stream entry of kind s, at a sequence number of its own but no new revision, and that
-# number as the hash's ``stale``: the mark holds while it is above the ``seq`` of the
-# last change, which any later commit (of any version) raises past it. Nothing if the
-# signal changed or closed since, or is marked already.
+# stream entry of one change of kind s (``_redis_entry``), at a sequence number of its
+# own but no new revision, and that number as the hash's ``stale``: the mark holds
+# while it is above the ``seq`` of the last change, which any later commit (of any
+# version) raises past it. Nothing if the signal changed or closed since, or is marked
+# already.
 _ORPHANED = """
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
 local cur = redis.call('HMGET', KEYS[1], 'rev', 'closed', 'stale', 'seq')
@@ -203,8 +171,8 @@ if cur[1] ~= ARGV[2] or cur[2] ~= '0' then return 0 end
 if (tonumber(cur[3]) or 0) > (tonumber(cur[4]) or 0) then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'stale', seq)
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq,
-  'n', ARGV[3], 'r', ARGV[2], 'k', 's', 'p', '')
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '0-' .. seq, 'c', 1,
+  'b', #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[2] .. ':' .. ARGV[2] .. '1:s0:')
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 return seq
 """
@@ -249,7 +217,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
-_FEED_COUNT = 1000  # entries per read of the feed while other writers' changes come
+_FEED_ENTRIES = 100  # stream entries (frames) per read of the feed
 
 
 @dataclass
@@ -268,16 +236,21 @@ class _Batch:
 
 class _Reply:
     """What ``_COMMIT`` answered: ``status`` (b"ok", b"conflict", b"epoch"), the rev and
-    seq of each change ``applied``, and, for a conflict, what Redis has of the change
-    that stopped the rest (``their_rev``: None if it has nothing, ``their_seq``)."""
+    seq of each change ``applied`` (all of the frame's, or none), and, for a conflict,
+    which signal's base did not hold (``signal``: its index among the frame's signals)
+    and what Redis has of it (``their_rev``: None if it has nothing, ``their_seq``)."""
 
-    def __init__(self, raw: list[bytes]) -> None:
-        self.status = raw[0]
-        count = int(raw[1])
-        self.applied = [(int(raw[2 + 2 * i]), int(raw[3 + 2 * i])) for i in range(count)]
-        rest = raw[2 + 2 * count :]
-        self.their_rev = int(rest[0]) if self.status == b"conflict" and rest[0] else None
-        self.their_seq = int(rest[1]) if self.status == b"conflict" else 0
+    def __init__(self, raw: list[Any], revs: Sequence[int]) -> None:
+        self.status: bytes = raw[0]
+        self.applied: list[tuple[int, int]] = []
+        self.signal, self.their_rev, self.their_seq = 0, None, 0
+        if self.status == b"ok":
+            first = int(raw[1])
+            self.applied = [(rev, first + i) for i, rev in enumerate(revs)]
+        elif self.status == b"conflict":
+            self.signal = int(raw[1])
+            self.their_rev = int(raw[2]) if raw[2] else None
+            self.their_seq = int(raw[3])
 
 
 class _Keys:
@@ -292,7 +265,8 @@ class _Keys:
 
 class _Engine:
     """redis-py's asyncio client on an event loop in a thread of its own, so that any
-    thread (a hub's loop included) can make a blocking call with a deadline."""
+    thread (a hub's loop included) can make a blocking call with a deadline; and its
+    blocking client, which commits in the caller's thread (never a hub's loop)."""
 
     def __init__(self, url: str, prefix: str, maxlen: int, ttl: int, timeout: float) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
@@ -317,7 +291,18 @@ class _Engine:
             # Redis restart closed is replaced instead of failing a change.
             health_check_interval=1,
         )
-        self.commit_script = self.client.register_script(_COMMIT)
+        # Commits go out from the caller's thread on blocking connections of their own:
+        # handing each to the loop above and back cost two thread switches per frame,
+        # more than the round trip (docs/architecture.md, "Several hubs").
+        self.blocking: redis.Redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=SyncRetry(NoBackoff(), 0),
+            health_check_interval=1,
+        )
+        self.commit_script = self.blocking.register_script(_COMMIT)
+        self._stopped = False
         self.load_script = self.client.register_script(_LOAD)
         self.renew_script = self.client.register_script(_RENEW)
         self.seed_script = self.client.register_script(_SEED)
@@ -334,12 +319,28 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
-    async def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
-        """Commit ``changes`` in order in one round trip (``_COMMIT``)."""
+    def warm(self) -> None:
+        """Connect the blocking client and load the commit script now, so that the first
+        commit is one round trip like the others (best effort: a commit loads it too)."""
+        with contextlib.suppress(RedisError, OSError):
+            self.blocking.script_load(_COMMIT)
+
+    def commit(self, epoch: str, changes: Sequence[tuple[str, Plan]]) -> _Reply:
+        """Commit ``changes`` in order in one round trip (``_COMMIT``): all, or none.
+        Blocks this thread (any but a loop's) for at most the timeout."""
+        if self._stopped:
+            raise BackplaneError("the Redis backplane is stopped; the change was rejected")
         k = self.keys
         keys = [k.seq, k.stream, k.epoch, k.names]
-        args: list[Any] = [epoch, self.maxlen, self.ttl, k.sig, _pack_changes(changes)]
-        return _Reply(cast(list[bytes], await self.commit_script(keys=keys, args=args)))
+        revs, args = _commit_args(changes)
+        args[:0] = [epoch, self.maxlen, self.ttl, k.sig]
+        try:
+            raw = self.commit_script(keys=keys, args=args)
+        except RedisTimeoutError:
+            raise BackplaneError("Redis did not answer in time; the change was rejected") from None
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
+        return _Reply(cast(list[Any], raw), revs)
 
     async def orphaned(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
@@ -365,7 +366,7 @@ class _Engine:
             closed = raw[i + 2] == b"1"
             value: JSON | Unreadable = None
             try:
-                rev = _revision(raw[i + 1])
+                rev = revision(raw[i + 1])
             except ValueError as exc:
                 rev, closed, value = 0, False, Unreadable(str(exc))  # refused, never shown
             if not closed and value is None:
@@ -377,7 +378,7 @@ class _Engine:
             orphaned = raw[i + 4] == b"1" and not closed
             states.append((name, rev, closed, value, orphaned))
         try:
-            seq = _revision(raw[1])
+            seq = revision(raw[1])
         except ValueError:
             seq = -1  # not a sequence: as lost data (_resync renews the epoch)
         return raw[0].decode(errors="replace"), seq, states
@@ -390,6 +391,10 @@ class _Engine:
         return cast(bytes, raw or b"").decode()
 
     def stop(self) -> None:
+        self._stopped = True
+        # Commits waiting for Redis fail at once (their sockets close under them).
+        with contextlib.suppress(Exception):
+            self.blocking.connection_pool.disconnect()
         if self.loop.is_closed():
             return
         with contextlib.suppress(Exception):  # closing a client Redis already dropped
@@ -400,60 +405,34 @@ class _Engine:
             self.loop.close()
 
 
-def _pack_changes(changes: Sequence[tuple[str, Plan]]) -> bytes:
-    """``_COMMIT``'s changes argument: 7 fields per change, each ``<length>:<bytes>``."""
-    out = []
-    for name, plan in changes:
-        base = b"" if plan.base is None else b"%d" % plan.base
-        kind = plan.kind.encode()
-        key = name.encode()
-        start = b"%d" % plan.start_rev
-        payload, value = plan.payload, plan.value_json
-        # (one format per change, not one per field: a frame packs hundreds of them)
-        out.append(
-            b"%d:%s%d:%s%d:%s%d:%s%d:%s1:%s%d:%s"
-            % (
-                len(base),
-                base,
-                len(kind),
-                kind,
-                len(payload),
-                payload,
-                len(value),
-                value,
-                len(key),
-                key,
-                b"1" if plan.seen_closed else b"0",
-                len(start),
-                start,
-            )
-        )
-    return b"".join(out)
-
-
-def _revision(raw: bytes) -> int:
-    """A revision or sequence number read from Redis; ValueError if it is not one."""
-    if not raw.isdigit() or len(raw) > 18:  # (18 digits: far from 64 bits' end)
-        shown = raw[:40].decode(errors="replace")
-        raise ValueError(f"expected a revision (a non-negative integer), got {shown!r}")
-    return int(raw)
-
-
-def _entry(fields: dict[bytes, bytes]) -> tuple[str, int, str, bytes]:
-    """A stream entry's name, rev, kind and payload, checked as a publisher's would be;
-    ValueError (naming what is wrong) if it is not one this hub can apply."""
-    try:
-        name = proto.check_key(fields[b"n"].decode())
-        rev = _revision(fields[b"r"])
-        kind = fields[b"k"].decode()
-        payload = fields[b"p"]
-    except KeyError as exc:
-        raise ValueError(f"expected fields n, r, k and p, got none for {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"expected UTF-8 text: {exc}") from None
-    if kind not in ("c", "n", "x", "s"):
-        raise ValueError(f"expected a kind of c, n, x or s, got {kind[:20]!r}")
-    return name, rev, kind, payload
+def _commit_args(changes: Sequence[tuple[str, Plan]]) -> tuple[list[int], list[Any]]:
+    """The revision of each change, and ``_COMMIT``'s arguments from its fifth on: the
+    count, the entry's changes, then each signal's base (its first change's) and state
+    after its last change. A signal's changes must follow each other (each planned on
+    the one before: a batch's overlay)."""
+    revs: list[int] = []
+    signals: dict[str, list[Any]] = {}
+    for i, (name, plan) in enumerate(changes):
+        rev = plan.rev
+        revs.append(rev)
+        closed = b"1" if plan.kind == "x" else b"0"
+        state = signals.get(name)
+        if state is None:
+            base = b"" if plan.base is None else b"%d" % plan.base
+            seen = b"1" if plan.seen_closed else b"0"
+            signals[name] = [name, base, seen, rev, closed, plan.value_json, i]
+            continue
+        if plan.base != state[3] or plan.seen_closed != (state[4] == b"1"):
+            raise ValueError(f"expected changes of {name!r} that follow each other in a frame")
+        state[3:] = rev, closed, plan.value_json, i
+    entry = pack_changes(
+        (name, rev, plan.kind, plan.payload)
+        for (name, plan), rev in zip(changes, revs, strict=True)
+    )
+    args: list[Any] = [len(changes), entry]
+    for state in signals.values():
+        args += state
+    return revs, args
 
 
 def _new_epoch() -> str:
@@ -466,6 +445,15 @@ def _valid_epoch(epoch: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _entry_seq(entry_id: bytes) -> int:
+    """The sequence number of an entry's last change (-1 if its id is not ours)."""
+    head, _, tail = entry_id.partition(b"-")
+    try:
+        return revision(tail) if head == b"0" else -1
+    except ValueError:
+        return -1
 
 
 class _OutOfStep(Exception):
@@ -509,14 +497,16 @@ class RedisBackplane:
         self._executor: ThreadPoolExecutor | None = None
         self._applied = threading.Condition()
         self._last_seq = 0
-        # (engine loop) The last of this hub's own changes that it applied from a
-        # commit's reply (``_commit_frame``): the feed skips them as they come back,
-        # unread (every change up to it is in the hub already). 0 after a reload.
-        self._own_upto = 0
-        # (engine loop) Frames committing now: the feed, woken by their own entries,
-        # lets their replies come first (a moment: Redis sent both together), so that
-        # the hub applies them from what it planned, not by parsing each patch again.
-        self._committing: set[asyncio.Future[None]] = set()
+        # (under _applied) The epoch and the last of this hub's own changes that it
+        # applied from a commit's reply (``_commit_frame``): the feed skips them as they
+        # come back, unread (every change up to it is in the hub already).
+        self._own: tuple[str, int] = ("", 0)
+        # (under _applied) Frames committing now, by ticket (counted up): the feed holds
+        # back their entries until their replies are applied (a moment: Redis sent both
+        # together), so that the hub applies them from what it planned, not by parsing
+        # each patch again (see ``_follow``).
+        self._committing: set[int] = set()
+        self._tickets = 0
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
@@ -553,6 +543,7 @@ class RedisBackplane:
                 self.stop()
                 why = f": {self._last_error}" if self._last_error is not None else ""
                 raise BackplaneError(f"cannot reach Redis at {_shown(self.url)}{why}")
+        self._engine.warm()
         return self
 
     def stop(self) -> None:
@@ -612,6 +603,10 @@ class RedisBackplane:
             # A batch's own value (its overlay) is changed in place, never copied.
             return plan_patch(name, state, ops, base, in_place=isinstance(state, Cached))
 
+        batch: _Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and name in batch.overlay:
+            # (the hot path: a frame's next patch of a signal it changed already)
+            return self._plan_in(batch, name, make)
         return self._commit(name, make, batchable=True)
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:
@@ -654,9 +649,11 @@ class RedisBackplane:
         ``patch``) committed together: planned one after the other (each on the value
         the ones before it leave), and sent in one ``_COMMIT`` when the items are done,
         or before a ``declare`` or ``close`` (which go alone, after them). Replies say
-        the revisions the script gives. If the script stops at a change that does not
-        follow (a racing publisher, lost data), the items from that one on are run
-        again alone, in order, and their replies replaced: the outcome is what running
+        the revisions they commit at. If a signal's base does not hold when the script
+        runs (a racing publisher, lost data), it commits none of them, and the items
+        from the first planned one on are run again alone, in order, their replies
+        replaced (those before the signal's first change plan the same again: nothing
+        else changed what they planned on): the outcome is what running
         them one by one gives, in the same order (docs/protocol.md).
         """
         batch = _Batch(cast(Callable[[Any], Any], run), list(items))
@@ -672,9 +669,10 @@ class RedisBackplane:
         return cast(list[R], batch.out)
 
     def _flush(self, batch: _Batch, keep: bool = True) -> None:
-        """Commit what ``batch`` planned (items before ``batch.item``); on a change that
-        did not follow, run the items from it on again, alone. ``keep``: the batch's
-        values are as planned (apply them here, see ``Mirror.applied``)."""
+        """Commit what ``batch`` planned (items before ``batch.item``), all or nothing;
+        if a signal's base did not hold (a racing writer, lost data), run the items
+        from the first planned one on again, alone. ``keep``: the batch's values are as
+        planned (apply them here, see ``Mirror.applied``)."""
         plans, batch.plans = batch.plans, []
         # Each signal's value after its last planned change: the batch's own objects,
         # changed by nothing once the batch is done (None: a refused plan changed them).
@@ -684,7 +682,7 @@ class RedisBackplane:
             return
         epoch = batch.epoch
         try:
-            reply, here = self._engine.call(self._commit_frame(epoch, plans, values))
+            reply, here = self._commit_frame(epoch, plans, values)
         except BackplaneError as exc:
             # Unknown whether Redis has them: each of those items is refused (its
             # publisher resends the whole value), at once, not after a timeout each.
@@ -710,34 +708,38 @@ class RedisBackplane:
                 self._wait_epoch(epoch)
         self._rerun(batch, plans[len(reply.applied)][0])
 
-    async def _commit_frame(
+    def _commit_frame(
         self, epoch: str, plans: list[tuple[int, str, Plan]], values: dict[str, JSON] | None
     ) -> tuple[_Reply, bool]:
         """Commit a frame's ``plans`` (``_COMMIT``), and, once all are committed, apply
         them from what was planned (``values``: each signal's value after them) and the
         reply, instead of waiting for the feed to bring them back (a parse, a patch and
-        an encoding each, again): see ``Mirror.applied``. On the engine's loop, as the
-        feed is, which waits for the reply when the frame's entries come first (else
-        it would apply them itself, the slow way); the feed then skips them unread.
-        The reply, and whether the hub has them now."""
+        an encoding each, again): see ``Mirror.applied``. The feed, woken by the frame's
+        entry, waits for this (else it would apply them itself, the slow way), and
+        then skips it unread. The reply, and whether the hub has them now."""
         hub = self._hub
         assert hub is not None
-        done = asyncio.get_running_loop().create_future()
-        self._committing.add(done)
+        with self._applied:
+            self._tickets += 1
+            ticket = self._tickets
+            self._committing.add(ticket)
+        here = False
         try:
-            reply = await self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+            reply = self._engine.commit(epoch, [(n, p) for _, n, p in plans])
+            if values is not None and len(reply.applied) == len(plans):
+                changes = [
+                    (name, rev, seq, plan.payload)
+                    for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
+                ]
+                here = hub.applied(epoch, changes, values)
+                if here:
+                    upto = changes[-1][2]
+                    with self._applied:
+                        if self._own[0] != epoch or self._own[1] < upto:
+                            self._own = (epoch, upto)
         finally:
-            self._committing.discard(done)
-            done.set_result(None)
-        if values is None or len(reply.applied) != len(plans):
-            return reply, False
-        changes = [
-            (name, rev, seq, plan.payload)
-            for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
-        ]
-        here = hub.applied(epoch, changes, values)
-        if here:
-            self._own_upto = changes[-1][2]
+            with self._applied:
+                self._committing.discard(ticket)
         return reply, here
 
     def _rerun(self, batch: _Batch, first: int) -> None:
@@ -762,29 +764,38 @@ class RedisBackplane:
         if len(batch.plans) >= _BATCH_CHANGES or (batch.plans and batch.epoch != hub.epoch):
             self._flush(batch)
 
-        def plan_on(sig: State | None) -> tuple[Plan | None, int]:
-            cached = batch.overlay.get(name)
-            state = cached if cached is not None else sig
-            return checked_plan(name, make, state, hub.limits.backplane_value_bytes), (
-                -1 if state is None else state.rev
-            )
-
+        bound = hub.limits.backplane_value_bytes
+        cached = batch.overlay.get(name)
         try:
-            (plan, rev), epoch = hub.planned(name, plan_on)
+            if cached is not None:
+                # On the batch's own value, as its plans so far left it: nothing of the
+                # hub's to read under its lock (the epoch is checked above).
+                plan, rev = checked_plan(name, make, cached, bound), cached.rev
+            else:
+
+                def plan_on(sig: State | None) -> tuple[Plan | None, int]:
+                    plan = checked_plan(name, make, sig, bound)
+                    return plan, -1 if sig is None else sig.rev
+
+                (plan, rev), epoch = hub.planned(name, plan_on)
+                if not batch.plans:
+                    batch.epoch = epoch
         except LimitError:
-            if name in batch.overlay:
+            if cached is not None:
                 # Refused by its size once made, on the batch's own value, changed in
                 # place: commit what came before, so that what comes after is planned
                 # on the value those left (from the feed), not on the refused one.
                 self._flush(batch, keep=False)
             raise
-        if not batch.plans:
-            batch.epoch = epoch
         if plan is None:
             return rev
         batch.plans.append((batch.item, name, plan))
-        batch.overlay[name] = Cached(plan.rev, False, plan.doc)
-        return plan.rev
+        rev = plan.rev
+        if cached is None:
+            batch.overlay[name] = Cached(rev, False, plan.doc)
+        else:
+            cached.rev, cached.value = rev, plan.doc
+        return rev
 
     def _commit(
         self, name: str, make: Callable[[State | None], Plan | None], *, batchable: bool = False
@@ -814,7 +825,7 @@ class RedisBackplane:
             (plan, planned_on), epoch = hub.planned(name, plan_on)
             if plan is None:  # nothing to change (or a conditional close that is not)
                 return planned_on
-            reply = self._engine.call(self._engine.commit(epoch, [(name, plan)]))
+            reply = self._engine.commit(epoch, [(name, plan)])
             if reply.status == b"ok":
                 # Committed: a hub slow to apply it delays the reply, never rejects it.
                 with contextlib.suppress(BackplaneError):
@@ -916,7 +927,6 @@ class RedisBackplane:
                 )
             epoch, seq, states = await engine.load()
         hub.load(epoch, seq, states)
-        self._own_upto = 0  # (a new epoch may number its changes from 1 again)
         with self._applied:
             self._epoch, self._last_seq = epoch, seq
             self._live = True
@@ -928,53 +938,81 @@ class RedisBackplane:
         assert hub is not None
         client, k = self._engine.client, self._engine.keys
         epoch = self._epoch.encode()
-        # Entries per read. This hub's own changes come back in the stream too, applied
-        # already (from their commit's reply): a read of one entry tells the feed that
-        # a frame committed, and the next read starts after the frame, instead of
-        # parsing each of its changes again (redis-py builds a dict of every entry).
-        # Other writers' changes are read many at a time.
-        count = 1
+        # This hub's own frames come back in the stream too, applied from their
+        # commit's reply: each is one entry, skipped unread (its changes are numbered up
+        # to its id). What one read brings while commits of this hub run is held until
+        # those commits (up to ticket ``mark`` then) are done: the feed reads on
+        # meanwhile, never waking a committing thread nor being woken by one, and then
+        # skips the entries those commits applied and applies the rest, in order.
+        held: list[tuple[int, list[tuple[bytes, dict[bytes, bytes]]]]] = []
         while True:
-            if self._own_upto > last:  # (every change up to it is in the hub: skip them)
-                last = self._own_upto
+            taken = False
+            while held and not self._committing_upto(held[0][0]):
+                last = self._take(held.pop(0)[1], last)
+                taken = True
+            if taken:
                 self._caught_up(last)
-            found: Any = await client.xread({k.stream: f"0-{last}"}, count=count, block=1000)
-            count = 1
-            if not found:
-                # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
-                # to a replica that lagged: its sequence is behind what we applied)?
-                # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
-                pipe = client.pipeline(transaction=False)
-                pipe.get(k.epoch)
-                pipe.get(k.seq)
-                now_epoch, now_seq = await pipe.execute()
-                if now_epoch != epoch:
-                    raise _OutOfStep("the epoch changed")
-                if int(now_seq or 0) < last:
-                    raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
+            own_epoch, own_upto = self._own
+            if not held and own_epoch == self._epoch and own_upto > last:
+                last = own_upto  # (every change up to it is in the hub: skip them)
+                self._caught_up(last)
+            start: dict[Any, Any] = {k.stream: held[-1][1][-1][0] if held else f"0-{last}"}
+            # (holding: back soon, to apply them once their commits are done)
+            block = 5 if held else 1000
+            found: Any = await client.xread(start, count=_FEED_ENTRIES, block=block)
+            if found:
+                held.append((self._tickets, found[0][1]))
                 continue
-            if self._committing:
-                await asyncio.wait(list(self._committing))
-            for entry_id, fields in found[0][1]:
-                seq = int(entry_id.split(b"-")[1])
-                if seq <= self._own_upto:  # applied from its commit's reply already
-                    break  # (and so is every change up to it: the next read skips them)
-                if seq != last + 1:
-                    raise _OutOfStep(f"the stream jumps from {last} to {seq} (trimmed)")
-                count = _FEED_COUNT
-                try:
-                    name, rev, kind, payload = _entry(fields)
-                except ValueError as exc:
+            if held:
+                continue
+            # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
+            # to a replica that lagged: its sequence is behind what we applied)?
+            # (Two GETs in one round trip: the ACL recipe of docs/security.md.)
+            pipe = client.pipeline(transaction=False)
+            pipe.get(k.epoch)
+            pipe.get(k.seq)
+            now_epoch, now_seq = await pipe.execute()
+            if now_epoch != epoch:
+                raise _OutOfStep("the epoch changed")
+            if int(now_seq or 0) < last:
+                raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
+
+    def _committing_upto(self, ticket: int) -> bool:
+        """Whether a commit of ticket ``ticket`` or before is still running."""
+        with self._applied:
+            return any(t <= ticket for t in self._committing)
+
+    def _take(self, entries: list[tuple[bytes, dict[bytes, bytes]]], last: int) -> int:
+        """(the feed) Apply ``entries``, in order, after change ``last``: skip those this
+        hub applied from their commits' replies, check and apply the others. The last
+        change applied; ``_OutOfStep`` if they do not follow from ``last``."""
+        hub = self._hub
+        assert hub is not None
+        own_epoch, own_upto = self._own
+        if own_epoch != self._epoch:
+            own_upto = 0
+        for entry_id, fields in entries:
+            if 0 < _entry_seq(entry_id) <= own_upto:
+                last = max(last, own_upto)  # (and so is every change before it)
+                continue
+            try:
+                changes = read_entry(entry_id, fields)
+            except ValueError as exc:
+                # Not cut into changes: which signals it changed is unknown, so every
+                # one is reloaded (from the hashes, checked one by one).
+                log.warning("nb_sse_signals: a stream entry in Redis is refused: %s", exc)
+                raise _OutOfStep(f"entry {entry_id[:40]!r} cannot be read") from None
+            if changes[0].seq != last + 1:
+                raise _OutOfStep(f"the stream jumps from {last} to {changes[0].seq} (trimmed)")
+            for change in changes:
+                if isinstance(change, Refused):
                     # Not one of ours: skipped, and the signal it names (if it names one)
                     # refused until its next whole value; every other signal goes on.
-                    raw_name = fields.get(b"n", b"")[:200].decode(errors="replace")
-                    hub.skip(seq, raw_name, f"change {seq} in Redis is refused: {exc}")
-                    last = seq
-                    continue
-                if not hub.apply(seq, name, rev, kind, payload):
-                    raise _OutOfStep(f"change {seq} of {name!r} does not follow")
-                last = seq
-            self._caught_up(last)
+                    hub.skip(change.seq, change.name, change.reason)
+                elif not hub.apply(*change):
+                    raise _OutOfStep(f"change {change.seq} of {change.name!r} does not follow")
+            last = changes[-1].seq
+        return last
 
     def _caught_up(self, seq: int) -> None:
         """The hub has applied every change up to ``seq``: wake who waits for one."""
@@ -1080,7 +1118,7 @@ class RedisPublisher:
                     )
                 if lost and state is not None:
                     plan = recreate(plan, state, theirs)
-                reply = engine.call(engine.commit(self._epoch, [(name, plan)]))
+                reply = engine.commit(self._epoch, [(name, plan)])
                 if reply.status == b"ok":
                     rev = reply.applied[0][0]
                     value = None if plan.kind == "x" else orjson.loads(plan.value_json)

@@ -944,9 +944,11 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     try:
         epoch = client.get("nb_sse_signals:epoch") or b""
         keys = [f"nb_sse_signals:{k}" for k in ("seq", "changes", "epoch", "names")]
-        fields = [b"", b"n", value_json, value_json, name.encode(), b"0", b"0"]
-        changes = b"".join(b"%d:%s" % (len(f), f) for f in fields)
-        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", changes]
+        key = name.encode()
+        entry = b"".join(b"%d:%s" % (len(f), f) for f in (key, b"0", b"n", value_json))
+        # one change (the entry's), then the signal's base ('' = new) and state after it
+        signal = [key, b"", b"0", b"0", b"0", value_json, b"0"]
+        args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", 1, entry, *signal]
         reply = client.eval(_COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
@@ -1256,8 +1258,21 @@ def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
         # A bad one in the middle is refused alone, as without Redis; the rest commit.
         frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
         before = _script_calls(redis_server)
+        entries = _redis_command(redis_server, "XLEN", "nb_sse_signals:changes")
         replies = httpx.post(url, json=frame, headers=headers, timeout=30).json()
         assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
+        # ... one stream entry for it, its changes in order, and the signal's hash
+        # written with its state after the last of them.
+        assert _redis_command(redis_server, "XLEN", "nb_sse_signals:changes") == entries + 1
+        [(entry_id, _)] = _redis_command(
+            redis_server, "XREVRANGE", "nb_sse_signals:changes", "+", "-", "COUNT", "1"
+        )
+        assert [(c.name, c.rev) for c in _stream_changes(redis_server)[-99:]] == [
+            ("log", rev) for rev in range(1, 100)
+        ]
+        stored = _redis_command(redis_server, "HGETALL", "nb_sse_signals:sig:log")
+        assert stored[b"rev"] == b"99"
+        assert b"0-" + stored[b"seq"] == entry_id
         assert not replies[50]["ok"]
         assert "999" in replies[50]["error"]
         oks = [r for i, r in enumerate(replies) if i != 50]
@@ -1295,6 +1310,70 @@ def test_changes_by_another_writer_right_after_this_hubs_frames_follow_without_a
             wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's change {n}")
     assert hub.get("a")[0] == 30
     assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+
+
+def test_a_frame_leaves_each_signal_in_redis_as_its_last_change_did(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", {"n": 0})
+    frame: list[dict[str, Any]] = []
+    for i in range(1, 6):
+        frame.append(
+            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+        )
+        frame.append({"op": "set", "name": "b", "value": {"n": i}})
+    assert all(r["ok"] for r in handle_payload(hub, frame))
+    first = _stream_changes(redis_server)[-10].seq
+    # What a hub that starts now loads, and a publisher without a hub reads: the state
+    # after each signal's last change of the frame, at that change's sequence number.
+    for name, value, last in (("a", b"[1,2,3,4,5]", 8), ("b", b'{"n":5}', 9)):
+        stored = _redis_command(redis_server, "HGETALL", f"nb_sse_signals:sig:{name}")
+        assert (stored[b"rev"], stored[b"value"]) == (b"5", value)
+        assert int(stored[b"seq"]) == first + last
+    late, _ = local_hubs()
+    assert late.get("a") == (5, [1, 2, 3, 4, 5])
+    assert late.get("b") == (5, {"n": 5})
+
+
+def test_another_writers_changes_apply_while_this_hub_commits_frames_without_pause(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    # The feed holds what it reads while this hub commits, until those commits are done:
+    # never until no commit runs at all, which frames from six threads keep from coming.
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    names = [f"s{i}" for i in range(6)]
+    for name in names:
+        hub.declare(name, 0)
+    hub.declare("x", 0)
+    stop = threading.Event()
+
+    def publish(name: str) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            assert all(
+                r["ok"] for r in handle_payload(hub, [{"op": "set", "name": name, "value": n}])
+            )
+
+    threads = [threading.Thread(target=publish, args=(n,)) for n in names]
+    for thread in threads:
+        thread.start()
+    try:
+        with RedisPublisher(redis_server.url) as other:
+            for n in range(1, 6):
+                other.set("x", n)
+                wait_until(lambda n=n: hub.get("x") == (n, n), 10, f"the other writer's {n}")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert all(hub.get(name)[0] >= 5 for name in names), "every thread committed meanwhile"
 
 
 def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
@@ -1367,8 +1446,7 @@ def test_a_frame_that_meets_a_racing_change_ends_as_if_sent_one_by_one(
     assert hub.get("a") == (11, ["x", *range(10)])
     assert hub.get("b") == (1, 1)
     # Redis's stream has the frame's changes in its order, after the race.
-    entries = _redis_command(redis_server, "XRANGE", "nb_sse_signals:changes", "-", "+")
-    order = [(f[b"n"].decode(), int(f[b"r"])) for _, f in entries if int(f[b"r"]) > 0]
+    order = [(c.name, c.rev) for c in _stream_changes(redis_server) if c.rev > 0]
     assert order == [*(("a", r) for r in range(1, 7)), ("b", 1), *(("a", r) for r in range(7, 12))]
 
 
@@ -1457,21 +1535,32 @@ def test_after_redis_loses_data_no_viewer_goes_back_and_publishers_stay_in_step(
 # -- bounded and validated: what is read from Redis ---------------------------------------
 
 
-def _xadd(server: RedisServer, name: bytes, rev: bytes, kind: bytes, payload: bytes) -> None:
-    """Append one raw change to the stream at the next sequence number, as anyone with
-    access to Redis could: the fields as they are, checked by nobody."""
+def _xadd(server: RedisServer, *changes: tuple[bytes, bytes, bytes, bytes]) -> None:
+    """Append one raw entry to the stream, of ``(name, rev, kind, payload)`` changes at
+    the next sequence numbers, as anyone with access to Redis could: the fields as they
+    are (framed as ``_redis_entry`` says), checked by nobody."""
+    blob = b"".join(b"%d:%s" % (len(f), f) for change in changes for f in change)
+    _xadd_raw(server, {b"c": b"%d" % len(changes), b"b": blob}, len(changes))
+
+
+def _xadd_raw(server: RedisServer, fields: dict[bytes, bytes], count: int) -> None:
+    """Append an entry of ``fields`` as they are, numbered as ``count`` changes."""
     import redis
 
     client = redis.Redis.from_url(server.url)
     try:
-        seq = client.incr("nb_sse_signals:seq")
-        client.xadd(
-            "nb_sse_signals:changes",
-            {b"n": name, b"r": rev, b"k": kind, b"p": payload},
-            id=f"0-{seq}",
-        )
+        seq = client.incrby("nb_sse_signals:seq", count)
+        client.xadd("nb_sse_signals:changes", fields, id=f"0-{seq}")  # type: ignore[arg-type]
     finally:
         client.close()
+
+
+def _stream_changes(server: RedisServer) -> list[Any]:
+    """Every change the stream holds, in order, as every hub reads it."""
+    from nb_sse_signals._redis_entry import read_entry
+
+    entries = _redis_command(server, "XRANGE", "nb_sse_signals:changes", "-", "+")
+    return [c for entry_id, f in entries for c in read_entry(entry_id, f)]
 
 
 async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
@@ -1487,11 +1576,11 @@ async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
     await _events_of(sub)  # the snapshots
     # Valid JSON with line breaks between its tokens: framed as it is, the second line
     # would end the event's data and the rest would be read as other SSE fields.
-    _xadd(redis_server, b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]')
-    _xadd(redis_server, b"bad", b"one", b"c", b"[]")  # a revision that is not a number
-    _xadd(redis_server, b"no spaces", b"1", b"c", b"[]")  # a name no publisher may use
-    _xadd(redis_server, b"odd", b"1", b"q", b"[]")  # a kind there is not
-    _xadd(redis_server, b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]')
+    _xadd(redis_server, (b"good", b"1", b"c", b'[{"op":"replace",\n"path":"/a",\r\n"value":1}]'))
+    _xadd(redis_server, (b"bad", b"one", b"c", b"[]"))  # a revision that is not a number
+    _xadd(redis_server, (b"no spaces", b"1", b"c", b"[]"))  # a name no publisher may use
+    _xadd(redis_server, (b"odd", b"1", b"q", b"[]"))  # a kind there is not
+    _xadd(redis_server, (b"good", b"2", b"c", b'[{"op":"replace","path":"/a","value":2}]'))
     events: list[Any] = []
     while not any(e.event == "message" and '"rev":2' in e.data for e in events):
         events += await _events_of(sub)
@@ -1511,6 +1600,67 @@ async def test_a_malformed_change_in_redis_is_refused_for_its_signal_only(
     assert hub.declare("bad", {"a": 5}) >= 1
     assert hub.get("bad")[1] == {"a": 5}
     sub.close()
+
+
+async def test_an_entry_of_many_changes_from_another_writer_applies_them_in_its_order(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO", "nb_sse_signals")
+    hub, _ = local_hubs()
+    hub.declare("a", [])
+    hub.declare("b", [])
+    hub.declare("odd", 0)
+    sub = hub.subscribe(["a", "b", "odd"])
+    await _events_of(sub)  # the snapshots
+
+    def add(name: bytes, rev: int, value: int) -> tuple[bytes, bytes, bytes, bytes]:
+        patch = b'[{"op":"add","path":"/-","value":%d}]' % value
+        return (name, b"%d" % rev, b"c", patch)
+
+    # One frame of another writer: two signals interleaved, and in the middle a change
+    # of a kind there is not, refused for its signal only.
+    _xadd(
+        redis_server,
+        add(b"a", 1, 1),
+        add(b"b", 1, 10),
+        add(b"a", 2, 2),
+        (b"odd", b"1", b"q", b"[]"),
+        add(b"b", 2, 20),
+        add(b"a", 3, 3),
+    )
+    events: list[Any] = []
+    while len([e for e in events if e.event in ("message", "refused")]) < 6:
+        events += await _events_of(sub)
+    changes = [orjson.loads(e.data) for e in events if e.event in ("message", "refused")]
+    assert [(c["name"], c.get("rev")) for c in changes] == [
+        ("a", 1), ("b", 1), ("a", 2), ("odd", 0), ("b", 2), ("a", 3)
+    ], "each change as a change, in the entry's order"  # fmt: skip
+    assert [e.id.rsplit("-", 1)[1] for e in events if e.event == "message"] == [
+        str(s) for s in (4, 5, 6, 8, 9)
+    ], "numbered by their places in the entry"  # (a declare each before: 1, 2, 3)
+    assert hub.get("a") == (3, [1, 2, 3])
+    assert hub.get("b") == (2, [10, 20])
+    assert "reloading" not in caplog.text, "followed change by change, never reloaded"
+    sub.close()
+
+
+def test_an_entry_that_cannot_be_cut_into_changes_reloads_every_signal(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub, _ = local_hubs()
+    hub.declare("a", 0)
+    with RedisPublisher(redis_server.url) as other:
+        _xadd_raw(redis_server, {b"c": b"2", b"b": b"1:a1:11:c"}, 2)  # cut short
+        other.set("a", 5)  # written after it: the hub reloads, and follows on
+        wait_until(lambda: hub.get("a") == (1, 5), 10, "the change after the bad entry")
+        other.set("a", 6)
+        wait_until(lambda: hub.get("a") == (2, 6), 10, "the next change")
+    assert "a stream entry in Redis is refused" in caplog.text
+    assert "cannot be cut into 2 changes" in caplog.text
 
 
 def test_bad_fields_in_redis_hashes_refuse_their_signal_only_and_a_bad_epoch_is_renewed(
