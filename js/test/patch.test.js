@@ -325,6 +325,84 @@ describe("applyPatch on containers the caller owns", () => {
   });
 });
 
+describe("runs of appends", () => {
+  /**
+   * Apply `ops` to a copy of `doc`, counting the reads of each op's path: a run of
+   * appends reads each path about twice (is it a scalar add, is it the next index);
+   * an op applied alone reads it seven times or more (the validator, the pointer, the walk).
+   * @param {unknown} doc
+   * @param {Record<string, unknown>[]} ops
+   */
+  function counted(doc, ops) {
+    let reads = 0;
+    const patch = ops.map((op) => {
+      const { path: where, ...rest } = op;
+      return Object.defineProperty({ ...rest }, "path", {
+        enumerable: true,
+        get() {
+          reads += 1;
+          return where;
+        },
+      });
+    });
+    /** @type {unknown} */
+    let result;
+    try {
+      result = applyPatch(structuredClone(doc), /** @type {any} */ (patch));
+    } catch (error) {
+      result = error;
+    }
+    return { result, perOp: reads / ops.length };
+  }
+
+  /** What fast-json-patch makes of `ops` on `doc`: the value, or PatchError. */
+  function expected(/** @type {unknown} */ doc, /** @type {any[]} */ ops) {
+    try {
+      return reference.applyPatch(structuredClone(doc), structuredClone(ops), true, false).newDocument;
+    } catch {
+      return PatchError;
+    }
+  }
+
+  const n = 40;
+  const appends = (/** @type {(k: number) => unknown} */ value, at = (/** @type {number} */ _k) => "/ys/-") =>
+    Array.from({ length: n }, (_, k) => ({ op: "add", path: at(k), value: value(k) }));
+  /** @type {[string, boolean, Record<string, unknown>[]][]} */
+  const cases = [
+    ["numbers at '-'", true, appends((k) => k)],
+    ["strings at '-'", true, appends((k) => `s${k}`)],
+    ["booleans at '-'", true, appends((k) => k % 2 === 0)],
+    ["nulls at '-'", true, appends(() => null)],
+    ["numbers at the next indexes", true, appends((k) => k, (k) => `/ys/${k + 1}`)],
+    ["objects (each checked alone)", false, appends((k) => ({ k }))],
+    ["arrays (each checked alone)", false, appends((k) => [k])],
+    ["inserts at the front", false, appends((k) => k, (k) => `/ys/${k}`)],
+    ["replaces from the array's length", false, appends((k) => k, (k) => `/ys/${k + 1}`).map((op) => ({ ...op, op: "replace" }))],
+    ["members of an object named by numbers", false, appends((k) => k, (k) => `/o/${k}`)],
+  ];
+  for (const [name, run, ops] of cases) {
+    test(`${name}: ${run ? "applied as one run" : "applied op by op"}, with fast-json-patch's result`, () => {
+      const doc = { ys: [0.5], o: {} };
+      const { result, perOp } = counted(doc, ops);
+      const reference = expected(doc, ops);
+      if (reference === PatchError) {
+        // (refused at its first op: how it is read says nothing)
+        assert.ok(result instanceof PatchError, `expected a PatchError, got ${JSON.stringify(result)}`);
+        return;
+      }
+      assert.deepEqual(result, reference);
+      if (run) assert.ok(perOp < 3, `${perOp} reads of each op's path: not one run`);
+      else assert.ok(perOp >= 5, `${perOp} reads of each op's path: taken as a run`);
+    });
+  }
+
+  test("a run of values with an undefined inside is refused, as fast-json-patch refuses it", () => {
+    const ops = appends(() => ({ x: undefined }));
+    assert.equal(expected({ ys: [] }, ops), PatchError);
+    assert.throws(() => applyPatch({ ys: [] }, /** @type {any} */ (ops)), PatchError);
+  });
+});
+
 describe("applyPatch", () => {
   test("leaves a half-applied patch invisible: the input is untouched when a later op fails", () => {
     const doc = { a: { b: [1, 2] }, c: 1 };
