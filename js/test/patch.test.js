@@ -186,6 +186,39 @@ describe("applyPatch on containers the caller owns", () => {
     return doc;
   }
 
+  /**
+   * `patch` on `doc`, owned and not: fast-json-patch's result, or a PatchError that
+   * changed nothing (the same text, the very same containers).
+   * @param {unknown} doc
+   * @param {any[]} patch
+   */
+  function agreesWithReference(doc, patch) {
+    /** @type {unknown} */
+    let expected;
+    try {
+      expected = referenceApply(structuredClone(doc), structuredClone(patch));
+    } catch {
+      expected = PatchError;
+    }
+    for (const own of [false, true]) {
+      const mine = structuredClone(doc);
+      const text = JSON.stringify(mine);
+      const containers = containersOf(mine);
+      try {
+        const result = applyPatch(mine, structuredClone(patch), own ? ownedAll(mine) : null);
+        assert.notEqual(expected, PatchError, `${JSON.stringify(patch)} must fail`);
+        assert.deepEqual(result, expected);
+        if (!own) assert.equal(JSON.stringify(mine), text, "the input must not change");
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        assert.ok(error instanceof PatchError, String(error));
+        assert.equal(expected, PatchError, `${JSON.stringify(patch)} must not fail: ${error.message}`);
+        assert.equal(JSON.stringify(mine), text, "a failed patch must change nothing");
+        assert.deepEqual(containersOf(mine), containers, "the very same containers");
+      }
+    }
+  }
+
   /** JSON documents and patches of every op, some of which fail. */
   const scalar = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom("a", "b", true, null));
   const value = fc.letrec((tie) => ({
@@ -203,28 +236,7 @@ describe("applyPatch on containers the caller owns", () => {
   test("gives what fast-json-patch gives, owned or not, and a failed patch changes nothing", () => {
     fc.assert(
       fc.property(fc.oneof(fc.array(value, { maxLength: 4 }), fc.dictionary(fc.constantFrom("a", "b", "c"), value)), fc.array(op, { maxLength: 5 }), (doc, patch) => {
-        /** @type {unknown} */
-        let expected;
-        try {
-          expected = referenceApply(structuredClone(doc), structuredClone(/** @type {any} */ (patch)));
-        } catch {
-          expected = PatchError;
-        }
-        for (const own of [false, true]) {
-          const mine = structuredClone(doc);
-          const text = JSON.stringify(mine);
-          try {
-            const result = applyPatch(mine, structuredClone(/** @type {any} */ (patch)), own ? ownedAll(mine) : null);
-            assert.notEqual(expected, PatchError, `${JSON.stringify(patch)} must fail`);
-            assert.deepEqual(result, expected);
-            if (!own) assert.equal(JSON.stringify(mine), text, "the input must not change");
-          } catch (error) {
-            if (error instanceof assert.AssertionError) throw error;
-            assert.ok(error instanceof PatchError, String(error));
-            assert.equal(expected, PatchError, `${JSON.stringify(patch)} must not fail: ${error.message}`);
-            assert.equal(JSON.stringify(mine), text, "a failed patch must change nothing");
-          }
-        }
+        agreesWithReference(doc, /** @type {any} */ (patch));
       }),
       { numRuns: 3000 },
     );
@@ -268,30 +280,7 @@ describe("applyPatch on containers the caller owns", () => {
               // a failing part: the rest is built against the value before it
             }
           }
-          /** @type {unknown} */
-          let expected;
-          try {
-            expected = referenceApply(structuredClone(doc), structuredClone(patch));
-          } catch {
-            expected = PatchError;
-          }
-          for (const own of [false, true]) {
-            const mine = structuredClone(doc);
-            const text = JSON.stringify(mine);
-            const containers = containersOf(mine);
-            try {
-              const result = applyPatch(mine, structuredClone(patch), own ? ownedAll(mine) : null);
-              assert.notEqual(expected, PatchError, `${JSON.stringify(patch)} must fail`);
-              assert.deepEqual(result, expected);
-              if (!own) assert.equal(JSON.stringify(mine), text, "the input must not change");
-            } catch (error) {
-              if (error instanceof assert.AssertionError) throw error;
-              assert.ok(error instanceof PatchError, String(error));
-              assert.equal(expected, PatchError, `${JSON.stringify(patch)} must not fail: ${error.message}`);
-              assert.equal(JSON.stringify(mine), text, "a failed patch must change nothing");
-              assert.deepEqual(containersOf(mine), containers, "the very same containers");
-            }
-          }
+          agreesWithReference(doc, patch);
         },
       ),
       { numRuns: 3000 },
