@@ -280,26 +280,24 @@ class _Engine:
             target=self.loop.run_forever, name="nb_sse_signals-redis", daemon=True
         )
         self._thread.start()
-        # No retries inside redis-py: a script retried after a lost reply could apply a
-        # change twice. Our callers decide (the feed reconnects; a commit is rejected).
+        # Both clients below, alike: no retries inside redis-py (a script retried after a
+        # lost reply could apply a change twice; our callers decide: the feed
+        # reconnects, a commit is rejected), and a pooled connection idle for a second
+        # is PINGed before use, so one that a Redis restart closed is replaced instead
+        # of failing a change.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "health_check_interval": 1,
+        }
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            # A pooled connection idle for a second is PINGed before use, so one that a
-            # Redis restart closed is replaced instead of failing a change.
-            health_check_interval=1,
+            url, retry=Retry(NoBackoff(), 0), **options
         )
         # Commits go out from the caller's thread on blocking connections of their own:
         # handing each to the loop above and back cost two thread switches per frame,
         # more than the round trip (docs/architecture.md, "Several hubs").
         self.blocking: redis.Redis = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=SyncRetry(NoBackoff(), 0),
-            health_check_interval=1,
+            url, retry=SyncRetry(NoBackoff(), 0), **options
         )
         self.commit_script = self.blocking.register_script(_COMMIT)
         self._stopped = False
