@@ -132,7 +132,7 @@ def _commit_rate(redis_url: str | None, count: int, timeout: float) -> float:
 
 
 def _commit_rows(url: str, quick: bool) -> tuple[list[Row], dict[str, float | int | bool]]:
-    count, rounds = (400, 1) if quick else (4_000, 5)
+    count, rounds = (400, 1) if quick else (4_000, 9)
     alone, shared = [], []
     for _ in range(rounds):  # interleaved: the machine's load falls on both alike
         alone.append(_commit_rate(None, count, 60))

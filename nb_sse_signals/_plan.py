@@ -34,7 +34,9 @@ __all__ = [
     "Cached",
     "Plan",
     "State",
+    "check_size",
     "checked_plan",
+    "not_json",
     "older",
     "open_state",
     "plan_close",
@@ -198,12 +200,23 @@ def checked_plan(
     try:
         plan = make(state)
     except orjson.JSONEncodeError as exc:
-        raise NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}") from None
+        raise not_json(name, exc) from None
     if plan is not None:
-        size = max(len(plan.value_json), len(plan.payload))
-        if size > value_bytes:
-            raise LimitError(
-                f"expected a value of {name!r} of at most {value_bytes:,} bytes as JSON"
-                f" (the backplane_value_bytes limit), got a change that makes it {size:,}"
-            )
+        check_size(name, plan, value_bytes)
     return plan
+
+
+def not_json(name: str, exc: orjson.JSONEncodeError) -> NotJSONError:
+    """What a change of ``name`` no JSON encoder can write is (not orjson's own error)."""
+    return NotJSONError(f"expected a value of {name!r} JSON encoders can write: {exc}")
+
+
+def check_size(name: str, plan: Plan, value_bytes: int) -> None:
+    """:class:`LimitError` if ``plan`` makes a value (or patch) bigger than ``value_bytes``
+    as JSON (see :func:`checked_plan`)."""
+    size = max(len(plan.value_json), len(plan.payload))
+    if size > value_bytes:
+        raise LimitError(
+            f"expected a value of {name!r} of at most {value_bytes:,} bytes as JSON"
+            f" (the backplane_value_bytes limit), got a change that makes it {size:,}"
+        )

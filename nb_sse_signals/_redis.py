@@ -70,7 +70,9 @@ from ._plan import (
     Cached,
     Plan,
     State,
+    check_size,
     checked_plan,
+    not_json,
     older,
     open_state,
     plan_close,
@@ -218,6 +220,13 @@ R = TypeVar("R")
 
 _BATCH_CHANGES = 1000  # changes per round trip at most (a frame's, usually fewer)
 _FEED_ENTRIES = 100  # stream entries (frames) per read of the feed
+# While this hub commits (one ended less than _BUSY_S ago), its feed reads every
+# _DEFER_S at most (``RedisBackplane._quiet``), unless a commit waits for it: the most
+# a change of another hub waits then. Entries read while commits of this hub ran wait
+# for those commits to end (each pokes the feed), checked every _HOLD_S at most.
+_BUSY_S = 0.005
+_DEFER_S = 0.010
+_HOLD_S = 0.005
 
 
 @dataclass
@@ -515,6 +524,13 @@ class RedisBackplane:
         # each patch again (see ``_follow``).
         self._committing: set[int] = set()
         self._tickets = 0
+        # (under _applied) When this hub's last commit ended (the feed reads less often
+        # while it commits: ``_quiet``), whether the feed naps until commits end, and
+        # how many threads wait for the feed; and what wakes it from a nap.
+        self._last_commit = 0.0
+        self._holding = False
+        self._waiters = 0
+        self._poked: asyncio.Event | None = None
         self._epoch = ""
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
@@ -569,6 +585,7 @@ class RedisBackplane:
             executor.shutdown(wait=True, cancel_futures=True)
 
     async def _spawn(self) -> None:
+        self._poked = asyncio.Event()
         self._task = asyncio.create_task(self._feed())
 
     async def _cancel_feed(self) -> None:
@@ -612,10 +629,44 @@ class RedisBackplane:
             return plan_patch(name, state, ops, base, in_place=isinstance(state, Cached))
 
         batch: _Batch | None = getattr(self._local, "batch", None)
-        if batch is not None and name in batch.overlay:
-            # (the hot path: a frame's next patch of a signal it changed already)
-            return self._plan_in(batch, name, make)
+        if batch is not None:
+            cached = batch.overlay.get(name)
+            if cached is not None:
+                return self._patch_in(batch, name, cached, ops, base, make)
         return self._commit(name, make, batchable=True)
+
+    def _patch_in(
+        self,
+        batch: _Batch,
+        name: str,
+        cached: Cached,
+        ops: Sequence[dict[str, Any]],
+        base: int | None,
+        make: Callable[[State | None], Plan | None],
+    ) -> int:
+        """(the hot path: a frame's next patch of a signal it changed already) What
+        :meth:`_plan_in` does, without its layers: a frame of 100 small patches spends
+        more time in them than in applying the patches."""
+        hub = self._hub
+        assert hub is not None
+        if not self._live or len(batch.plans) >= _BATCH_CHANGES or batch.epoch != hub.epoch:
+            return self._plan_in(batch, name, make)  # (rejects, or commits what came first)
+        try:
+            plan = plan_patch(name, cached, ops, base, in_place=True)
+            if plan is None:
+                return cached.rev
+            check_size(name, plan, hub.limits.backplane_value_bytes)
+        except orjson.JSONEncodeError as exc:
+            raise not_json(name, exc) from None
+        except LimitError:
+            # Refused by its size once made, on the batch's own value, changed in place:
+            # see _plan_in.
+            self._flush(batch, keep=False)
+            raise
+        batch.plans.append((batch.item, name, plan))
+        cached.rev = rev = cached.rev + 1  # (plan.rev of a patch)
+        cached.value = plan.doc
+        return rev
 
     def close(self, name: str, when: Callable[[], bool] | None = None) -> int | None:
         planned = False
@@ -748,6 +799,10 @@ class RedisBackplane:
         finally:
             with self._applied:
                 self._committing.discard(ticket)
+                self._last_commit = time.monotonic()
+                holding = self._holding
+            if holding:
+                self._poke()
         return reply, here
 
     def _rerun(self, batch: _Batch, first: int) -> None:
@@ -863,8 +918,17 @@ class RedisBackplane:
 
     def _wait(self, done: Callable[[], bool]) -> None:
         with self._applied:
-            if not self._applied.wait_for(done, self._engine.timeout):
-                raise BackplaneError("the hub did not catch up with Redis in time")
+            if done():
+                return
+            self._waiters += 1
+        self._poke()  # (a feed that naps while this hub commits reads now)
+        try:
+            with self._applied:
+                if not self._applied.wait_for(done, self._engine.timeout):
+                    raise BackplaneError("the hub did not catch up with Redis in time")
+        finally:
+            with self._applied:
+                self._waiters -= 1
 
     # -- the feed (the engine's loop) ------------------------------------------------
 
@@ -949,9 +1013,10 @@ class RedisBackplane:
         # This hub's own frames come back in the stream too, applied from their
         # commit's reply: each is one entry, skipped unread (its changes are numbered up
         # to its id). What one read brings while commits of this hub run is held until
-        # those commits (up to ticket ``mark`` then) are done: the feed reads on
-        # meanwhile, never waking a committing thread nor being woken by one, and then
-        # skips the entries those commits applied and applies the rest, in order.
+        # those commits (up to the ticket then) are done, and then the feed skips the
+        # entries those commits applied and applies the rest, in order. It does not
+        # read meanwhile, nor block in a read while its hub commits (``_quiet``): its
+        # hub's next entry would wake it just as that commit's reply comes.
         held: list[tuple[int, list[tuple[bytes, dict[bytes, bytes]]]]] = []
         while True:
             taken = False
@@ -960,18 +1025,20 @@ class RedisBackplane:
                 taken = True
             if taken:
                 self._caught_up(last)
+            if held:
+                # Until those commits are done (each pokes us as it ends): no read
+                # meanwhile, which the next commit's entry would wake.
+                await self._nap(_HOLD_S, until=held[0][0])
+                continue
             own_epoch, own_upto = self._own
-            if not held and own_epoch == self._epoch and own_upto > last:
+            if own_epoch == self._epoch and own_upto > last:
                 last = own_upto  # (every change up to it is in the hub: skip them)
                 self._caught_up(last)
-            start: dict[Any, Any] = {k.stream: held[-1][1][-1][0] if held else f"0-{last}"}
-            # (holding: back soon, to apply them once their commits are done)
-            block = 5 if held else 1000
-            found: Any = await client.xread(start, count=_FEED_ENTRIES, block=block)
+            await self._quiet()
+            start: dict[Any, Any] = {k.stream: f"0-{last}"}
+            found: Any = await client.xread(start, count=_FEED_ENTRIES, block=1000)
             if found:
                 held.append((self._tickets, found[0][1]))
-                continue
-            if held:
                 continue
             # Idle: did Redis lose its data without dropping us (FLUSHALL, a failover
             # to a replica that lagged: its sequence is behind what we applied)?
@@ -984,6 +1051,46 @@ class RedisBackplane:
                 raise _OutOfStep("the epoch changed")
             if int(now_seq or 0) < last:
                 raise _OutOfStep(f"Redis went back from change {last} to {now_seq!r}")
+
+    async def _quiet(self) -> None:
+        """(the feed) While this hub commits (one ended less than ``_BUSY_S`` ago), read
+        every ``_DEFER_S`` at most, not at once: a blocking read would be woken by each
+        of its own frames' entries, just as the commit's reply comes, and the two
+        threads would take turns at the GIL in the middle of every commit. A commit
+        that waits for the feed (a race, a declare) pokes it awake."""
+        with self._applied:
+            busy = bool(self._committing) or time.monotonic() - self._last_commit < _BUSY_S
+            if not busy or self._waiters:
+                return
+        await self._nap(_DEFER_S)
+
+    async def _nap(self, seconds: float, until: int | None = None) -> None:
+        """(the feed) Sleep ``seconds``, or until poked (:meth:`_poke`); with ``until``
+        (a ticket), not at all if no commit up to it runs, else until a commit ends
+        (which pokes us)."""
+        poked = self._poked
+        assert poked is not None
+        # (A poke is a callback on this loop: one made after the checks below runs
+        # after this clear, so none is lost.)
+        poked.clear()
+        with self._applied:  # (a commit ends under this lock: it sees _holding, or we it)
+            if until is not None and not self._committing_upto(until):
+                return
+            self._holding = until is not None
+        try:
+            await asyncio.wait_for(poked.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            with self._applied:
+                self._holding = False
+
+    def _poke(self) -> None:
+        """(any thread) Wake the feed if it naps."""
+        poked = self._poked
+        if poked is not None:
+            with contextlib.suppress(RuntimeError):  # the engine's loop closed meanwhile
+                self._engine.loop.call_soon_threadsafe(poked.set)
 
     def _committing_upto(self, ticket: int) -> bool:
         """Whether a commit of ticket ``ticket`` or before is still running."""

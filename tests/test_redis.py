@@ -1376,6 +1376,41 @@ def test_another_writers_changes_apply_while_this_hub_commits_frames_without_pau
     assert all(hub.get(name)[0] >= 5 for name in names), "every thread committed meanwhile"
 
 
+def _xread_calls(server: RedisServer) -> int:
+    """How many XREADs Redis served so far (every feed's): its own count."""
+    stats = _redis_command(server, "INFO", "commandstats")
+    return int(stats.get("cmdstat_xread", {}).get("calls", 0))
+
+
+def test_a_hub_committing_frames_back_to_back_reads_its_own_entries_in_few_reads(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
+) -> None:
+    # A feed blocked in XREAD is woken by each of its hub's own entries, just as that
+    # commit's reply comes: two threads then take turns at the interpreter lock in the
+    # middle of every commit. While its hub commits, the feed reads every few ms
+    # instead, and skips what its hub applied. (Small frames: their gaps stay far
+    # below the feed's "busy" window even on a loaded machine.)
+    from nb_sse_signals._messages import handle_payload
+
+    hub, _ = local_hubs()
+    hub.declare("n", {"n": 0})
+    frames = 200
+    before = _xread_calls(redis_server)
+    for i in range(frames):
+        frame = [
+            {"op": "patch", "name": "n", "patch": [{"op": "replace", "path": "/n", "value": k}]}
+            for k in range(10 * i, 10 * i + 10)
+        ]
+        assert all(r["ok"] for r in handle_payload(hub, frame))
+    reads = _xread_calls(redis_server) - before
+    assert hub.get("n") == (10 * frames, {"n": 10 * frames - 1})
+    assert reads < frames / 4, f"{reads} reads of the stream for {frames} frames"
+    # ... and it still follows every other writer once its hub stops committing.
+    with RedisPublisher(redis_server.url) as other:
+        other.set("n", {"n": -1})
+    wait_until(lambda: hub.get("n") == (10 * frames + 1, {"n": -1}), 10, "the other writer's")
+
+
 def test_a_frame_with_declares_and_closes_ends_as_on_a_hub_alone_in_few_round_trips(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]], redis_server: RedisServer
 ) -> None:
