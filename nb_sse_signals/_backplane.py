@@ -109,6 +109,12 @@ class Backplane(Protocol):
         and order of running them one by one."""
         ...
 
+    async def batched_on_loop(self, run: Callable[[T], R], items: Sequence[T]) -> list[R] | None:
+        """:meth:`batched` on the calling event loop, never blocking it; None if this
+        frame must go through :meth:`batched` in :attr:`executor` instead (nothing
+        was changed)."""
+        ...
+
     def stop(self) -> None:
         """Stop committing (idempotent); the hub keeps what it has."""
         ...

@@ -14,7 +14,7 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -22,7 +22,7 @@ from . import _protocol as proto
 from ._errors import CursorError, LimitError, ProtocolError, UnknownSignalError
 from ._hub import SignalHub
 from ._limits import Limits
-from ._messages import handle_payload, http_status
+from ._messages import handle_message, handle_payload, http_status
 from ._protocol import SECRET_HEADER
 from ._subscription import Subscription
 
@@ -246,7 +246,7 @@ async def publish_post(hub: SignalHub, body: bytes) -> tuple[int, bytes]:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return 400, Rejection(400, f"expected a JSON body, got invalid JSON: {exc}").body()
-    replies = await off_loop(hub, len(body), lambda: handle_payload(hub, payload))
+    replies = await payload_replies(hub, payload, len(body))
     return http_status(replies), orjson.dumps(replies)
 
 
@@ -255,17 +255,40 @@ def handle_frame(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
     try:
         payload = orjson.loads(message)
     except orjson.JSONDecodeError as exc:
-        return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
+        return _not_json(exc)
     return orjson.dumps(handle_payload(hub, payload, owner))
+
+
+def _not_json(exc: orjson.JSONDecodeError) -> bytes:
+    return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
 
 
 async def reply_to_frame(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
     """:func:`handle_frame`, off the loop as :func:`off_loop` says (a big message, or
-    any behind a backplane: the loop serves on).
+    any behind a backplane: the loop serves on), but for a frame that
+    :func:`payload_replies` commits from the loop.
 
     ``owner`` is the connection: it owns what it declares (see :func:`reap_when_gone`).
     """
+    if hub.commit_executor is not None and len(message) <= OFF_LOOP_BYTES:
+        try:
+            payload = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            return _not_json(exc)
+        return orjson.dumps(await payload_replies(hub, payload, len(message), owner))
     return await off_loop(hub, len(message), lambda: handle_frame(hub, message, owner))
+
+
+async def payload_replies(hub: SignalHub, payload: object, size: int, owner: object = None) -> Any:
+    """:func:`handle_payload`'s replies, off the loop as :func:`off_loop` says; but a
+    frame (an array) of ``size`` bytes at most ``OFF_LOOP_BYTES`` behind a backplane
+    that waits is committed from the loop, its one round trip awaited
+    (``SignalHub.batched_on_loop``), unless that frame needs the commit threads."""
+    if isinstance(payload, list) and hub.commit_executor is not None and size <= OFF_LOOP_BYTES:
+        replies = await hub.batched_on_loop(lambda m: handle_message(hub, m, owner), payload)
+        if replies is not None:
+            return replies
+    return await off_loop(hub, size, lambda: handle_payload(hub, payload, owner))
 
 
 def reap_when_gone(

@@ -197,6 +197,14 @@ class SignalHub:
         the same outcome and order as one by one."""
         return self._backplane.batched(run, items)
 
+    async def batched_on_loop(
+        self, run: Callable[[_T], _R], items: Sequence[_T]
+    ) -> list[_R] | None:
+        """:meth:`batched` on the calling event loop, which it never blocks (a frame's one
+        round trip to Redis is awaited); None if the backplane needs :meth:`batched` in
+        :attr:`commit_executor` for this frame (nothing was changed)."""
+        return await self._backplane.batched_on_loop(run, items)
+
     # -- owners: publishers that come and go (any thread) -------------------------------
 
     def mark_orphaned(self, owner: object) -> list[str]:

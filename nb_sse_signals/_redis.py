@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import secrets
 import threading
@@ -241,6 +242,13 @@ class _Batch:
     plans: list[tuple[int, str, Plan]] = field(default_factory=list)
     overlay: dict[str, Cached] = field(default_factory=dict)
     epoch: str = ""
+    # Planned on an event loop (``batched_on_loop``): anything that would commit or
+    # wait before the end (a declare, a close, a full frame) gives the frame up instead.
+    on_loop: bool = False
+
+
+class _Unplannable(Exception):
+    """(``batched_on_loop``) This frame needs the commit threads; nothing was changed."""
 
 
 class _Reply:
@@ -299,9 +307,15 @@ class _Engine:
             "socket_connect_timeout": timeout,
             "health_check_interval": 1,
         }
+        self._url, self._options = url, options
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             url, retry=Retry(NoBackoff(), 0), **options
         )
+        # The asyncio client of the one event loop that commits frames itself (a
+        # server's: ``RedisBackplane.batched_on_loop``), made there on first use.
+        self._on: tuple[asyncio.AbstractEventLoop, aioredis.Redis, Any, asyncio.Semaphore] | None
+        self._on = None
+        self._closing: set[asyncio.Task[None]] = set()
         # Commits go out from the caller's thread on blocking connections of their own:
         # handing each to the loop above and back cost two thread switches per frame,
         # more than the round trip (docs/architecture.md, "Several hubs").
@@ -326,6 +340,74 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
 
+    def loop_commit(
+        self, loop: asyncio.AbstractEventLoop, slots: int
+    ) -> tuple[Any, asyncio.Semaphore] | None:
+        """(on ``loop``) The commit script on ``loop``'s own client, and the slots that
+        bound how many of its commits wait for Redis at once; None if another loop has
+        it (one hub, one server loop: the other goes through the commit threads) or the
+        engine is stopped."""
+        on = self._on
+        if on is None:
+            if self._stopped:
+                return None
+            client = aioredis.Redis.from_url(
+                self._url, retry=Retry(NoBackoff(), 0), **self._options
+            )
+            on = self._on = (
+                loop,
+                client,
+                client.register_script(_COMMIT),
+                asyncio.Semaphore(slots),
+            )
+        return (on[2], on[3]) if on[0] is loop else None
+
+    async def commit_on_loop(
+        self, script: Any, epoch: str, changes: Sequence[tuple[str, Plan]]
+    ) -> _Reply:
+        """:meth:`commit`, awaited on the loop of :meth:`loop_commit`."""
+        if self._stopped:
+            raise BackplaneError("the Redis backplane is stopped; the change was rejected")
+        keys, revs, args = self._commit_call(epoch, changes)
+        try:
+            raw = await asyncio.wait_for(script(keys=keys, args=args), self.timeout)
+        except TimeoutError:
+            raise BackplaneError("Redis did not answer in time; the change was rejected") from None
+        except (RedisError, OSError) as exc:
+            raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
+        return _Reply(cast(list[Any], raw), revs)
+
+    def detach_loop_client(self, loop: asyncio.AbstractEventLoop) -> aioredis.Redis | None:
+        """The client of :meth:`loop_commit`, if ``loop`` has it, for the caller to close
+        there; the engine forgets it (and makes no other)."""
+        on = self._on
+        if on is None or on[0] is not loop:
+            return None
+        self._stopped = True  # (no new one)
+        self._on = None
+        return on[1]
+
+    def _close_loop_client(self) -> None:
+        """Close the loop's client on its loop (its connections belong to it): now if
+        that loop runs in another thread, as a task if this is that loop (a server
+        stopping: its last tasks are awaited before its loop closes)."""
+        on, self._on = self._on, None
+        if on is None or on[0].is_closed():
+            return
+        loop, client = on[0], on[1]
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(client.aclose())
+            self._closing.add(task)  # (asyncio keeps only weak references to tasks)
+            task.add_done_callback(self._closing.discard)
+        elif loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+            with contextlib.suppress(Exception):
+                future.result(2.0)
+
     def warm(self) -> None:
         """Connect the blocking client and load the commit script now, so that the first
         commit is one round trip like the others (best effort: a commit loads it too)."""
@@ -337,10 +419,7 @@ class _Engine:
         Blocks this thread (any but a loop's) for at most the timeout."""
         if self._stopped:
             raise BackplaneError("the Redis backplane is stopped; the change was rejected")
-        k = self.keys
-        keys = [k.seq, k.stream, k.epoch, k.names]
-        revs, args = _commit_args(changes)
-        args[:0] = [epoch, self.maxlen, self.ttl, k.sig]
+        keys, revs, args = self._commit_call(epoch, changes)
         try:
             raw = self.commit_script(keys=keys, args=args)
         except RedisTimeoutError:
@@ -348,6 +427,15 @@ class _Engine:
         except (RedisError, OSError) as exc:
             raise BackplaneError(f"Redis cannot take the change now: {exc}") from None
         return _Reply(cast(list[Any], raw), revs)
+
+    def _commit_call(
+        self, epoch: str, changes: Sequence[tuple[str, Plan]]
+    ) -> tuple[list[str], list[int], list[Any]]:
+        """``_COMMIT``'s keys and arguments for ``changes``, and their revisions."""
+        k = self.keys
+        revs, args = _commit_args(changes)
+        args[:0] = [epoch, self.maxlen, self.ttl, k.sig]
+        return [k.seq, k.stream, k.epoch, k.names], revs, args
 
     async def orphaned(self, epoch: str, name: str, rev: int) -> None:
         k = self.keys
@@ -412,6 +500,7 @@ class _Engine:
         # Commits waiting for Redis fail at once (their sockets close under them).
         with contextlib.suppress(Exception):
             self.blocking.connection_pool.disconnect()
+        self._close_loop_client()
         if self.loop.is_closed():
             return
         with contextlib.suppress(Exception):  # closing a client Redis already dropped
@@ -486,10 +575,14 @@ class RedisBackplane:
     several deployments. ``maxlen``: stream entries kept (a hub that falls further
     behind reloads snapshots); ``ttl``: seconds a signal stays in Redis after its last
     change. ``timeout``: the deadline of one Redis call. ``commit_threads``: how many
-    commits from the hub's event loop may wait for Redis at once (the rest queue).
+    commits from the hub's event loop may wait for Redis at once (the rest queue),
+    in threads of the backplane's own or, for a publisher's frame of changes, awaited
+    on that loop itself (``batched_on_loop``). A server that serves this backplane's
+    hub on its event loop stops it there with ``await backplane.stop_async()`` (as
+    ``Server`` does), so that the loop's own connection closes before the loop.
     """
 
-    waits = True  # every commit is a round trip to Redis: never on an event loop
+    waits = True  # every commit is a round trip to Redis: never blocking an event loop
 
     def __init__(
         self,
@@ -583,6 +676,15 @@ class RedisBackplane:
         if executor is not None:
             # Commits still running fail at once (the engine is stopped); none is left.
             executor.shutdown(wait=True, cancel_futures=True)
+
+    async def stop_async(self) -> None:
+        """:meth:`stop`, on the event loop that commits frames here (a server's, as it
+        stops): that loop's connections are closed before it is."""
+        client = self._engine.detach_loop_client(asyncio.get_running_loop())
+        self.stop()
+        if client is not None:
+            with contextlib.suppress(Exception):  # (Redis may have dropped them first)
+                await client.aclose()
 
     async def _spawn(self) -> None:
         self._poked = asyncio.Event()
@@ -727,11 +829,83 @@ class RedisBackplane:
             self._local.batch = None
         return cast(list[R], batch.out)
 
+    async def batched_on_loop(self, run: Callable[[T], R], items: Sequence[T]) -> list[R] | None:
+        """:meth:`batched`, on the calling event loop, which never blocks: the frame is
+        planned there (as a hub alone applies it there) and its one round trip awaited
+        on that loop's own connection. Handing it to a commit thread and back cost two
+        thread switches, more than the round trip (docs/architecture.md, "Several
+        hubs").
+
+        None if the frame needs :meth:`batched` in a commit thread instead, with
+        nothing changed: a declare or close in it (they commit alone, mid-frame), more
+        changes than one round trip takes, a racing writer or a new epoch (its script
+        committed nothing), Redis away, or another loop that commits here already.
+        """
+        engine, hub = self._engine, self._hub
+        assert hub is not None
+        on = engine.loop_commit(asyncio.get_running_loop(), self._commit_threads)
+        if on is None or not self._live:
+            return None
+        script, slots = on
+        batch = _Batch(cast(Callable[[Any], Any], run), list(items), on_loop=True)
+        self._local.batch = batch
+        try:  # (no await in here: nothing else runs on this thread meanwhile)
+            for i, item in enumerate(batch.items):
+                batch.item = i
+                batch.out.append(run(item))
+        except _Unplannable:
+            return None
+        finally:
+            self._local.batch = None
+        batch.item = len(batch.items)
+        plans = batch.plans
+        if not plans:
+            return cast(list[R], batch.out)
+        epoch = batch.epoch
+        values = {n: c.value for n, c in batch.overlay.items()}
+        async with slots:
+            ticket = self._committing_now()
+            try:
+                reply = await engine.commit_on_loop(script, epoch, [(n, p) for _, n, p in plans])
+                here = self._apply_own(epoch, plans, values, reply)
+            except BackplaneError as exc:
+                # Unknown whether Redis has them: each is refused, as batched() does.
+                try:
+                    self._refuse(batch, plans[0][0], exc)
+                finally:
+                    self._local.batch = None  # (_rerun puts the batch back)
+                return cast(list[R], batch.out)
+            finally:
+                self._committed(ticket)
+        if here:
+            return cast(list[R], batch.out)
+        if len(reply.applied) != len(plans):
+            return None  # nothing committed: the threads run it again, one by one if need be
+        # Committed, but this hub has not applied what came before it: the feed will,
+        # and these with it. Its reply waits for that, in a thread (a wait).
+        executor = self._executor
+        if executor is not None:
+            with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
+                wait = functools.partial(self._wait_applied, reply.applied[-1][1], epoch)
+                await asyncio.get_running_loop().run_in_executor(executor, wait)
+        return cast(list[R], batch.out)
+
+    def _refuse(self, batch: _Batch, first: int, exc: BackplaneError) -> None:
+        """Run ``batch``'s items from ``first`` on again, each change refused with ``exc``
+        at once (not after a timeout each): a round trip failed with them unknown."""
+        self._local.failed = exc
+        try:
+            self._rerun(batch, first)
+        finally:
+            self._local.failed = None
+
     def _flush(self, batch: _Batch, keep: bool = True) -> None:
         """Commit what ``batch`` planned (items before ``batch.item``), all or nothing;
         if a signal's base did not hold (a racing writer, lost data), run the items
         from the first planned one on again, alone. ``keep``: the batch's values are as
         planned (apply them here, see ``Mirror.applied``)."""
+        if batch.on_loop and batch.plans:
+            raise _Unplannable  # (a round trip before the frame's end: the threads')
         plans, batch.plans = batch.plans, []
         # Each signal's value after its last planned change: the batch's own objects,
         # changed by nothing once the batch is done (None: a refused plan changed them).
@@ -745,11 +919,7 @@ class RedisBackplane:
         except BackplaneError as exc:
             # Unknown whether Redis has them: each of those items is refused (its
             # publisher resends the whole value), at once, not after a timeout each.
-            self._local.failed = exc
-            try:
-                self._rerun(batch, plans[0][0])
-            finally:
-                self._local.failed = None
+            self._refuse(batch, plans[0][0], exc)
             return
         if here:
             return
@@ -776,34 +946,53 @@ class RedisBackplane:
         an encoding each, again): see ``Mirror.applied``. The feed, woken by the frame's
         entry, waits for this (else it would apply them itself, the slow way), and
         then skips it unread. The reply, and whether the hub has them now."""
-        hub = self._hub
-        assert hub is not None
-        with self._applied:
-            self._tickets += 1
-            ticket = self._tickets
-            self._committing.add(ticket)
-        here = False
+        ticket = self._committing_now()
         try:
             reply = self._engine.commit(epoch, [(n, p) for _, n, p in plans])
-            if values is not None and len(reply.applied) == len(plans):
-                changes = [
-                    (name, rev, seq, plan.payload)
-                    for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
-                ]
-                here = hub.applied(epoch, changes, values)
-                if here:
-                    upto = changes[-1][2]
-                    with self._applied:
-                        if self._own[0] != epoch or self._own[1] < upto:
-                            self._own = (epoch, upto)
+            return reply, self._apply_own(epoch, plans, values, reply)
         finally:
-            with self._applied:
-                self._committing.discard(ticket)
-                self._last_commit = time.monotonic()
-                holding = self._holding
-            if holding:
-                self._poke()
-        return reply, here
+            self._committed(ticket)
+
+    def _committing_now(self) -> int:
+        """A commit of this hub starts: its ticket (the feed holds what it reads meanwhile)."""
+        with self._applied:
+            self._tickets += 1
+            self._committing.add(self._tickets)
+            return self._tickets
+
+    def _committed(self, ticket: int) -> None:
+        """The commit of ``ticket`` is done (and applied, if it was): tell the feed."""
+        with self._applied:
+            self._committing.discard(ticket)
+            self._last_commit = time.monotonic()
+            holding = self._holding
+        if holding:
+            self._poke()
+
+    def _apply_own(
+        self,
+        epoch: str,
+        plans: list[tuple[int, str, Plan]],
+        values: dict[str, JSON] | None,
+        reply: _Reply,
+    ) -> bool:
+        """Apply a frame's ``plans`` that ``reply`` says are committed, from what was
+        planned (see :meth:`_commit_frame`); whether the hub has them now."""
+        hub = self._hub
+        assert hub is not None
+        if values is None or len(reply.applied) != len(plans):
+            return False
+        changes = [
+            (name, rev, seq, plan.payload)
+            for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
+        ]
+        if not hub.applied(epoch, changes, values):
+            return False
+        upto = changes[-1][2]
+        with self._applied:
+            if self._own[0] != epoch or self._own[1] < upto:
+                self._own = (epoch, upto)
+        return True
 
     def _rerun(self, batch: _Batch, first: int) -> None:
         """Run the items ``first`` .. ``batch.item`` (excluded) again, alone."""
@@ -872,6 +1061,8 @@ class RedisBackplane:
         if batch is not None:
             if batchable:
                 return self._plan_in(batch, name, make)
+            if batch.on_loop:
+                raise _Unplannable  # (a declare or close commits alone: the threads')
             self._flush(batch)  # what came before goes first
         if not self._live:
             # Reject at once rather than wait for a Redis that is away.

@@ -239,7 +239,8 @@ class Server:
             self._end_detached()
             self._http = None
         if self.backplane is not None:
-            self.backplane.stop()
+            # (on this loop: its connection of this loop closes before the loop does)
+            await self.backplane.stop_async()
 
     def _end_detached(self) -> None:
         # Publish WebSockets and event streams are detached from Tornado's HTTP

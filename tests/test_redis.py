@@ -9,7 +9,10 @@ the tests can assert revisions and cursors, not only final values.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
+import os
 import queue
 import re
 import signal
@@ -1283,6 +1286,145 @@ def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
         with RedisPublisher(redis_server.url) as publisher:
             assert publisher.get("log") == (99, expected)
     finally:
+        server.stop()
+
+
+def _commit_threads() -> int:
+    """How many commit threads of backplanes run in this process now."""
+    return sum(t.name.startswith("nb_sse_signals-commit") for t in threading.enumerate())
+
+
+def test_frames_behind_redis_commit_from_the_servers_loop_and_use_threads_only_when_they_must(
+    redis_server: RedisServer,
+) -> None:
+    # Handing a frame to a commit thread and back cost two thread switches, more than
+    # its round trip: a frame of changes commits from the server's loop, its round trip
+    # awaited there. One with a declare or close (each commits alone, mid-frame) goes
+    # to a commit thread, and ends as on a hub alone.
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        post = functools.partial(httpx.post, url, headers=headers, timeout=30)
+        before = _commit_threads()
+        assert post(json=[{"op": "declare", "name": "a", "value": []}]).json()[0]["ok"]
+        threads = _commit_threads()  # (a declare goes to one)
+        assert threads == before + 1
+        frame = [
+            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+            for i in range(50)
+        ] + [{"op": "set", "name": "a", "value": [0]}]
+        for _ in range(3):
+            assert all(r["ok"] for r in post(json=frame).json())
+        assert _commit_threads() == threads, "no frame of changes went to a thread"
+        assert server.hub.get("a") == (153, [0])
+        mixed = [
+            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 1}]},
+            {"op": "declare", "name": "b", "value": 1},
+            {"op": "set", "name": "b", "value": 2},
+            {"op": "close", "name": "b"},
+            {"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/9"}]},
+            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 2}]},
+        ]
+        alone = SignalHub()
+        alone.declare("a", [0])
+        from nb_sse_signals._messages import handle_payload
+
+        expected = handle_payload(alone, mixed)
+        got = post(json=mixed).json()
+        assert [r["ok"] for r in got] == [r["ok"] for r in expected] == [
+            True, True, True, True, False, True,
+        ]  # fmt: skip
+        assert [r.get("rev") for r in got] == [154, 0, 1, 1, None, 155]
+        assert server.hub.get("a") == (155, [0, 1, 2])
+        assert server.hub.info("b")[0].closed
+    finally:
+        server.stop()
+
+
+def test_a_frame_planned_on_the_loop_that_meets_a_racing_writer_ends_as_if_sent_one_by_one(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        post = functools.partial(httpx.post, url, headers=headers, timeout=30)
+        assert post(json=[{"op": "declare", "name": "n", "value": {"a": 0}}]).json()[0]["ok"]
+        assert server.backplane is not None
+        engine = server.backplane._engine
+        commit = engine.commit_on_loop
+        raced: list[int] = []
+
+        async def racing(*args: Any) -> Any:
+            # Another writer changes the signal between this frame's plan and its
+            # round trip (made here, where the race is certain): its script then
+            # commits nothing.
+            if not raced:
+                with RedisPublisher(redis_server.url) as other:
+                    raced.append(other.set("n", {"a": 100, "b": 1}))
+            return await commit(*args)
+
+        monkeypatch.setattr(engine, "commit_on_loop", racing)
+        frame = [
+            {"op": "patch", "name": "n", "patch": [{"op": "replace", "path": "/a", "value": v}]}
+            for v in (1, 2)
+        ]
+        replies = post(json=frame).json()
+        assert raced == [1]
+        assert replies == [{"ok": True, "rev": 2}, {"ok": True, "rev": 3}]
+        assert server.hub.get("n") == (3, {"a": 2, "b": 1})
+        with RedisPublisher(redis_server.url) as reader:
+            assert reader.get("n") == (3, {"a": 2, "b": 1})
+    finally:
+        server.stop()
+
+
+def test_a_frame_on_the_loop_whose_round_trip_fails_is_refused_and_the_loop_serves_on(
+    redis_server: RedisServer,
+) -> None:
+    # Redis stops answering (SIGSTOP) while a frame awaits its round trip: after the
+    # backplane's deadline every change of that frame is refused, saying why (whether
+    # Redis has it is unknown: a publisher sends the whole value again), and the
+    # server's loop answered others all along. Once Redis is back, all converge.
+    assert redis_server.proc is not None
+    pid = redis_server.proc.pid  # the redis-server this test started, and only it
+    backplane = RedisBackplane(redis_server.url, timeout=1.0)
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, backplane=backplane)
+    server.start()
+    stopped = False
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        headers = {"X-Signals-Publish-Secret": SECRET}
+        post = functools.partial(httpx.post, url, headers=headers, timeout=30)
+        assert post(json=[{"op": "declare", "name": "n", "value": 0}]).json()[0]["ok"]
+        frame = [{"op": "set", "name": "n", "value": v} for v in (1, 2)]
+        os.kill(pid, signal.SIGSTOP)
+        stopped = True
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(post, json=frame)
+            time.sleep(0.3)  # (the frame awaits Redis now)
+            answered = httpx.get(
+                server.url + "nb-sse-signals/snapshot?signal=n",
+                headers={"Authorization": f"token {TOKEN}"},
+                timeout=5,
+            )
+            assert answered.status_code == 200, "the loop serves while the frame waits"
+            replies = pending.result(30).json()
+        os.kill(pid, signal.SIGCONT)
+        stopped = False
+        assert [r["ok"] for r in replies] == [False, False], replies
+        assert all("Redis did not answer in time" in r["error"] for r in replies), replies
+        wait_until(lambda: backplane.live, 30, "the backplane back in step")
+        assert post(json=[{"op": "set", "name": "n", "value": 3}]).json()[0]["ok"]
+        with RedisPublisher(redis_server.url) as reader:
+            wait_until(lambda: server.hub.get("n") == reader.get("n"), 10, "one value")
+            assert reader.get("n")[1] == 3
+    finally:
+        if stopped:
+            os.kill(pid, signal.SIGCONT)
         server.stop()
 
 
