@@ -241,6 +241,7 @@ class SignalsApp:
                     break
                 # This connection owns what it declares (ep.reap_when_gone).
                 reply = await ep.reply_to_frame(self.hub, frame, socket)
+                assert reply is not None  # (given no early send, it returns the reply)
                 if text is not None:
                     await socket.send({"type": "websocket.send", "text": reply.decode()})
                 else:

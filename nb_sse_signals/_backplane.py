@@ -109,10 +109,16 @@ class Backplane(Protocol):
         and order of running them one by one."""
         ...
 
-    async def batched_on_loop(self, run: Callable[[T], R], items: Sequence[T]) -> list[R] | None:
+    async def batched_on_loop(
+        self,
+        run: Callable[[T], R],
+        items: Sequence[T],
+        early: Callable[[list[R]], None] | None = None,
+    ) -> list[R] | None:
         """:meth:`batched` on the calling event loop, never blocking it; None if this
         frame must go through :meth:`batched` in :attr:`executor` instead (nothing
-        was changed)."""
+        was changed). ``early(replies)`` may be called once the changes are committed,
+        just before this hub applies them in the same turn of the loop."""
         ...
 
     def stop(self) -> None:

@@ -263,10 +263,16 @@ def _not_json(exc: orjson.JSONDecodeError) -> bytes:
     return orjson.dumps({"ok": False, "error": f"expected JSON: {exc}"})
 
 
-async def reply_to_frame(hub: SignalHub, message: str | bytes, owner: object) -> bytes:
+async def reply_to_frame(
+    hub: SignalHub,
+    message: str | bytes,
+    owner: object,
+    send: Callable[[bytes], None] | None = None,
+) -> bytes | None:
     """:func:`handle_frame`, off the loop as :func:`off_loop` says (a big message, or
     any behind a backplane: the loop serves on), but for a frame that
-    :func:`payload_replies` commits from the loop.
+    :func:`payload_replies` commits from the loop. Its reply, or None if it went to
+    ``send`` already (from the loop, as soon as Redis committed the frame).
 
     ``owner`` is the connection: it owns what it declares (see :func:`reap_when_gone`).
     """
@@ -275,17 +281,35 @@ async def reply_to_frame(hub: SignalHub, message: str | bytes, owner: object) ->
             payload = orjson.loads(message)
         except orjson.JSONDecodeError as exc:
             return _not_json(exc)
-        return orjson.dumps(await payload_replies(hub, payload, len(message), owner))
+        sent = False
+
+        def early(replies: Any) -> None:
+            nonlocal sent
+            assert send is not None
+            sent = True
+            send(orjson.dumps(replies))
+
+        replies = await payload_replies(
+            hub, payload, len(message), owner, early if send is not None else None
+        )
+        return None if sent else orjson.dumps(replies)
     return await off_loop(hub, len(message), lambda: handle_frame(hub, message, owner))
 
 
-async def payload_replies(hub: SignalHub, payload: object, size: int, owner: object = None) -> Any:
+async def payload_replies(
+    hub: SignalHub,
+    payload: object,
+    size: int,
+    owner: object = None,
+    early: Callable[[Any], None] | None = None,
+) -> Any:
     """:func:`handle_payload`'s replies, off the loop as :func:`off_loop` says; but a
     frame (an array) of ``size`` bytes at most ``OFF_LOOP_BYTES`` behind a backplane
     that waits is committed from the loop, its one round trip awaited
-    (``SignalHub.batched_on_loop``), unless that frame needs the commit threads."""
+    (``SignalHub.batched_on_loop``, which may hand its replies to ``early`` first),
+    unless that frame needs the commit threads."""
     if isinstance(payload, list) and hub.commit_executor is not None and size <= OFF_LOOP_BYTES:
-        replies = await hub.batched_on_loop(lambda m: handle_message(hub, m, owner), payload)
+        replies = await hub.batched_on_loop(lambda m: handle_message(hub, m, owner), payload, early)
         if replies is not None:
             return replies
     return await off_loop(hub, size, lambda: handle_payload(hub, payload, owner))

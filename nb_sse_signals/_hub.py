@@ -198,12 +198,17 @@ class SignalHub:
         return self._backplane.batched(run, items)
 
     async def batched_on_loop(
-        self, run: Callable[[_T], _R], items: Sequence[_T]
+        self,
+        run: Callable[[_T], _R],
+        items: Sequence[_T],
+        early: Callable[[list[_R]], None] | None = None,
     ) -> list[_R] | None:
         """:meth:`batched` on the calling event loop, which it never blocks (a frame's one
         round trip to Redis is awaited); None if the backplane needs :meth:`batched` in
-        :attr:`commit_executor` for this frame (nothing was changed)."""
-        return await self._backplane.batched_on_loop(run, items)
+        :attr:`commit_executor` for this frame (nothing was changed). ``early(replies)``
+        may be called once they are committed, just before this hub applies them in
+        the same turn of the loop (so the reply travels meanwhile)."""
+        return await self._backplane.batched_on_loop(run, items, early)
 
     # -- owners: publishers that come and go (any thread) -------------------------------
 

@@ -103,7 +103,12 @@ class MemoryBackplane:
     def batched(self, run: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return [run(item) for item in items]
 
-    async def batched_on_loop(self, run: Callable[[T], R], items: Sequence[T]) -> list[R] | None:
+    async def batched_on_loop(
+        self,
+        run: Callable[[T], R],
+        items: Sequence[T],
+        early: Callable[[list[R]], None] | None = None,
+    ) -> list[R] | None:
         return self.batched(run, items)
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ rejected request is answered and its connection closed with the body unread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -126,10 +127,17 @@ class PublishHandler(websocket.WebSocketHandler):
         # once, and if no publisher takes them over within orphan_grace seconds (a
         # publisher that reconnects re-declares at once) they are closed, unless
         # keep_orphan says to keep them (a restarted kernel that has not run its cell).
-        reply = await ep.reply_to_frame(self.hub, message, self)
-        if not self.ws_connection:
-            return  # the publisher left while we worked
-        self.write_message(reply, binary=isinstance(message, bytes))
+        binary = isinstance(message, bytes)
+
+        def send(reply: bytes) -> None:
+            # (no one to tell if the publisher left while we worked)
+            with contextlib.suppress(websocket.WebSocketClosedError):
+                self.write_message(reply, binary=binary)
+
+        # (sent as soon as Redis committed the frame, while this hub applies it)
+        reply = await ep.reply_to_frame(self.hub, message, self, send)
+        if reply is not None:
+            send(reply)
         # Let the SSE writers run before the next frame (tornado waits for this
         # coroutine), so a fast publisher cannot fill a fast subscriber's buffer.
         await asyncio.sleep(0)

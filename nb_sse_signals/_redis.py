@@ -370,7 +370,9 @@ class _Engine:
             raise BackplaneError("the Redis backplane is stopped; the change was rejected")
         keys, revs, args = self._commit_call(epoch, changes)
         try:
-            raw = await asyncio.wait_for(script(keys=keys, args=args), self.timeout)
+            # (a deadline with no task of its own, unlike wait_for: one less loop turn)
+            async with asyncio.timeout(self.timeout):
+                raw = await script(keys=keys, args=args)
         except TimeoutError:
             raise BackplaneError("Redis did not answer in time; the change was rejected") from None
         except (RedisError, OSError) as exc:
@@ -829,7 +831,12 @@ class RedisBackplane:
             self._local.batch = None
         return cast(list[R], batch.out)
 
-    async def batched_on_loop(self, run: Callable[[T], R], items: Sequence[T]) -> list[R] | None:
+    async def batched_on_loop(
+        self,
+        run: Callable[[T], R],
+        items: Sequence[T],
+        early: Callable[[list[R]], None] | None = None,
+    ) -> list[R] | None:
         """:meth:`batched`, on the calling event loop, which never blocks: the frame is
         planned there (as a hub alone applies it there) and its one round trip awaited
         on that loop's own connection. Handing it to a commit thread and back cost two
@@ -840,6 +847,11 @@ class RedisBackplane:
         nothing changed: a declare or close in it (they commit alone, mid-frame), more
         changes than one round trip takes, a racing writer or a new epoch (its script
         committed nothing), Redis away, or another loop that commits here already.
+
+        ``early(replies)``, if given, is called once Redis has committed the frame and
+        before this hub applies it, in the same turn of the loop (nothing else runs
+        on the loop in between): the publisher's reply then travels while the hub
+        records the changes (a third of a frame's time on the loop), instead of after.
         """
         engine, hub = self._engine, self._hub
         assert hub is not None
@@ -867,7 +879,11 @@ class RedisBackplane:
             ticket = self._committing_now()
             try:
                 reply = await engine.commit_on_loop(script, epoch, [(n, p) for _, n, p in plans])
-                here = self._apply_own(epoch, plans, values, reply)
+                try:
+                    if early is not None and len(reply.applied) == len(plans):
+                        early(cast(list[R], batch.out))
+                finally:
+                    here = self._apply_own(epoch, plans, values, reply)
             except BackplaneError as exc:
                 # Unknown whether Redis has them: each is refused, as batched() does.
                 try:

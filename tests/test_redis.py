@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -179,6 +179,25 @@ def local_hubs(
     finally:
         for backplane in started:
             backplane.stop()
+
+
+Post = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def served(redis_server: RedisServer) -> Iterator[tuple[Server, Post]]:
+    """A standalone server in this process on the ``redis_server``, and a function
+    that POSTs to its publish endpoint (``post(json=...)``); stopped after."""
+    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
+    server.start()
+    try:
+        url = server.url + "nb-sse-signals/publish"
+        yield (
+            server,
+            functools.partial(httpx.post, url, headers={SECRET_HEADER: SECRET}, timeout=30),
+        )
+    finally:
+        server.stop()
 
 
 def shows_stale(hub: SignalHub, name: str) -> bool:
@@ -1216,8 +1235,9 @@ def test_a_servers_commits_wait_in_its_backplanes_own_threads_which_stop_with_it
         assert httpx.post(url, json=declare, headers=headers, timeout=30).json()["ok"]
 
         def post(i: int) -> None:
-            frame = [{"op": "set", "name": f"n{i}", "value": i}]  # (unknown: refused, fine)
-            httpx.post(url, json=frame, headers=headers, timeout=30).raise_for_status()
+            # (a declare: a frame of changes would commit from the loop, no thread)
+            declare = {"op": "declare", "name": f"n{i}", "value": i}
+            httpx.post(url, json=declare, headers=headers, timeout=30).raise_for_status()
 
         posters = [threading.Thread(target=post, args=(i,)) for i in range(8)]
         for t in posters:
@@ -1245,141 +1265,155 @@ def _script_calls(server: RedisServer) -> int:
 
 
 def test_one_frame_of_patches_is_one_round_trip_with_contiguous_revisions(
-    redis_server: RedisServer,
+    redis_server: RedisServer, served: tuple[Server, Post]
 ) -> None:
-    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
-    server.start()
-    try:
-        url = server.url + "nb-sse-signals/publish"
-        headers = {"X-Signals-Publish-Secret": SECRET}
-        declare = [{"op": "declare", "name": "log", "value": []}]
-        assert httpx.post(url, json=declare, headers=headers, timeout=10).json()[0]["ok"]
-        frame: list[dict[str, Any]] = [
-            {"op": "patch", "name": "log", "patch": [{"op": "add", "path": "/-", "value": i}]}
-            for i in range(100)
-        ]
-        # A bad one in the middle is refused alone, as without Redis; the rest commit.
-        frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
-        before = _script_calls(redis_server)
-        entries = _redis_command(redis_server, "XLEN", "nb_sse_signals:changes")
-        replies = httpx.post(url, json=frame, headers=headers, timeout=30).json()
-        assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
-        # ... one stream entry for it, its changes in order, and the signal's hash
-        # written with its state after the last of them.
-        assert _redis_command(redis_server, "XLEN", "nb_sse_signals:changes") == entries + 1
-        [(entry_id, _)] = _redis_command(
-            redis_server, "XREVRANGE", "nb_sse_signals:changes", "+", "-", "COUNT", "1"
-        )
-        assert [(c.name, c.rev) for c in _stream_changes(redis_server)[-99:]] == [
-            ("log", rev) for rev in range(1, 100)
-        ]
-        stored = _redis_command(redis_server, "HGETALL", "nb_sse_signals:sig:log")
-        assert stored[b"rev"] == b"99"
-        assert b"0-" + stored[b"seq"] == entry_id
-        assert not replies[50]["ok"]
-        assert "999" in replies[50]["error"]
-        oks = [r for i, r in enumerate(replies) if i != 50]
-        assert all(r["ok"] for r in oks)
-        assert [r["rev"] for r in oks] == list(range(1, 100))
-        expected = [i for i in range(100) if i != 50]
-        assert server.hub.get("log") == (99, expected)
-        with RedisPublisher(redis_server.url) as publisher:
-            assert publisher.get("log") == (99, expected)
-    finally:
-        server.stop()
-
-
-def _commit_threads() -> int:
-    """How many commit threads of backplanes run in this process now."""
-    return sum(t.name.startswith("nb_sse_signals-commit") for t in threading.enumerate())
+    server, post = served
+    declare = [{"op": "declare", "name": "log", "value": []}]
+    assert post(json=declare).json()[0]["ok"]
+    frame: list[dict[str, Any]] = [
+        {"op": "patch", "name": "log", "patch": [{"op": "add", "path": "/-", "value": i}]}
+        for i in range(100)
+    ]
+    # A bad one in the middle is refused alone, as without Redis; the rest commit.
+    frame[50] = {"op": "patch", "name": "log", "patch": [{"op": "remove", "path": "/999"}]}
+    before = _script_calls(redis_server)
+    entries = _redis_command(redis_server, "XLEN", "nb_sse_signals:changes")
+    replies = post(json=frame).json()
+    assert _script_calls(redis_server) - before == 1, "one script for the whole frame"
+    # ... one stream entry for it, its changes in order, and the signal's hash
+    # written with its state after the last of them.
+    assert _redis_command(redis_server, "XLEN", "nb_sse_signals:changes") == entries + 1
+    [(entry_id, _)] = _redis_command(
+        redis_server, "XREVRANGE", "nb_sse_signals:changes", "+", "-", "COUNT", "1"
+    )
+    assert [(c.name, c.rev) for c in _stream_changes(redis_server)[-99:]] == [
+        ("log", rev) for rev in range(1, 100)
+    ]
+    stored = _redis_command(redis_server, "HGETALL", "nb_sse_signals:sig:log")
+    assert stored[b"rev"] == b"99"
+    assert b"0-" + stored[b"seq"] == entry_id
+    assert not replies[50]["ok"]
+    assert "999" in replies[50]["error"]
+    oks = [r for i, r in enumerate(replies) if i != 50]
+    assert all(r["ok"] for r in oks)
+    assert [r["rev"] for r in oks] == list(range(1, 100))
+    expected = [i for i in range(100) if i != 50]
+    assert server.hub.get("log") == (99, expected)
+    with RedisPublisher(redis_server.url) as publisher:
+        assert publisher.get("log") == (99, expected)
 
 
 def test_frames_behind_redis_commit_from_the_servers_loop_and_use_threads_only_when_they_must(
-    redis_server: RedisServer,
+    served: tuple[Server, Post],
 ) -> None:
     # Handing a frame to a commit thread and back cost two thread switches, more than
     # its round trip: a frame of changes commits from the server's loop, its round trip
     # awaited there. One with a declare or close (each commits alone, mid-frame) goes
     # to a commit thread, and ends as on a hub alone.
+    server, post = served
+    before = _commit_threads()
+    assert post(json=[{"op": "declare", "name": "a", "value": []}]).json()[0]["ok"]
+    threads = _commit_threads() - before  # (a declare goes to one)
+    assert len(threads) == 1
+    frame = [
+        {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
+        for i in range(50)
+    ] + [{"op": "set", "name": "a", "value": [0]}]
+    for _ in range(3):
+        assert all(r["ok"] for r in post(json=frame).json())
+    assert _commit_threads() - before == threads, "no frame of changes went to a thread"
+    assert server.hub.get("a") == (153, [0])
+    mixed = [
+        {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 1}]},
+        {"op": "declare", "name": "b", "value": 1},
+        {"op": "set", "name": "b", "value": 2},
+        {"op": "close", "name": "b"},
+        {"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/9"}]},
+        {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 2}]},
+    ]
+    alone = SignalHub()
+    alone.declare("a", [0])
+    from nb_sse_signals._messages import handle_payload
+
+    expected = handle_payload(alone, mixed)
+    got = post(json=mixed).json()
+    assert [r["ok"] for r in got] == [r["ok"] for r in expected] == [
+        True, True, True, True, False, True,
+    ]  # fmt: skip
+    assert [r.get("rev") for r in got] == [154, 0, 1, 1, None, 155]
+    assert server.hub.get("a") == (155, [0, 1, 2])
+    assert server.hub.info("b")[0].closed
+
+
+async def test_a_publisher_told_its_frame_is_committed_reads_it_back_through_this_hub(
+    redis_server: RedisServer,
+) -> None:
+    # The reply leaves as soon as Redis committed the frame, and the hub records the
+    # frame in the same turn of its loop: whatever this hub serves after the reply
+    # shows the change.
     server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
     server.start()
     try:
-        url = server.url + "nb-sse-signals/publish"
-        headers = {"X-Signals-Publish-Secret": SECRET}
-        post = functools.partial(httpx.post, url, headers=headers, timeout=30)
-        before = _commit_threads()
-        assert post(json=[{"op": "declare", "name": "a", "value": []}]).json()[0]["ok"]
-        threads = _commit_threads()  # (a declare goes to one)
-        assert threads == before + 1
-        frame = [
-            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": i}]}
-            for i in range(50)
-        ] + [{"op": "set", "name": "a", "value": [0]}]
-        for _ in range(3):
-            assert all(r["ok"] for r in post(json=frame).json())
-        assert _commit_threads() == threads, "no frame of changes went to a thread"
-        assert server.hub.get("a") == (153, [0])
-        mixed = [
-            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 1}]},
-            {"op": "declare", "name": "b", "value": 1},
-            {"op": "set", "name": "b", "value": 2},
-            {"op": "close", "name": "b"},
-            {"op": "patch", "name": "a", "patch": [{"op": "remove", "path": "/9"}]},
-            {"op": "patch", "name": "a", "patch": [{"op": "add", "path": "/-", "value": 2}]},
-        ]
-        alone = SignalHub()
-        alone.declare("a", [0])
-        from nb_sse_signals._messages import handle_payload
+        request = httpclient.HTTPRequest(
+            f"ws://127.0.0.1:{server.port}/{PUBLISH_PATH}",
+            headers={SECRET_HEADER: SECRET},
+            request_timeout=10,
+        )
+        conn = await asyncio.wait_for(websocket.websocket_connect(request), 10)
+        try:
 
-        expected = handle_payload(alone, mixed)
-        got = post(json=mixed).json()
-        assert [r["ok"] for r in got] == [r["ok"] for r in expected] == [
-            True, True, True, True, False, True,
-        ]  # fmt: skip
-        assert [r.get("rev") for r in got] == [154, 0, 1, 1, None, 155]
-        assert server.hub.get("a") == (155, [0, 1, 2])
-        assert server.hub.info("b")[0].closed
+            async def publish(frame: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                conn.write_message(orjson.dumps(frame), binary=True)
+                reply = await asyncio.wait_for(conn.read_message(), 10)
+                assert reply is not None
+                return cast(list[dict[str, Any]], orjson.loads(reply))
+
+            assert (await publish([{"op": "declare", "name": "n", "value": [0]}]))[0]["ok"]
+            snapshot = f"{server.url}nb-sse-signals/snapshot?signal=n"
+            headers = {"Authorization": f"token {TOKEN}"}
+            async with httpx.AsyncClient(timeout=10) as client:
+                for i in range(1, 21):
+                    add = {"op": "add", "path": "/-", "value": i}
+                    replies = await publish([{"op": "patch", "name": "n", "patch": [add]}] * 3)
+                    assert [r["rev"] for r in replies] == [3 * i - 2, 3 * i - 1, 3 * i]
+                    shown = (await client.get(snapshot, headers=headers)).json()[0]
+                    assert shown["patch"][0]["value"][-3:] == [i, i, i], shown
+        finally:
+            await close_websocket(conn)
     finally:
         server.stop()
 
 
 def test_a_frame_planned_on_the_loop_that_meets_a_racing_writer_ends_as_if_sent_one_by_one(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+    redis_server: RedisServer, served: tuple[Server, Post], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = Server(port=0, token=TOKEN, publish_secret=SECRET, redis=redis_server.url)
-    server.start()
-    try:
-        url = server.url + "nb-sse-signals/publish"
-        headers = {"X-Signals-Publish-Secret": SECRET}
-        post = functools.partial(httpx.post, url, headers=headers, timeout=30)
-        assert post(json=[{"op": "declare", "name": "n", "value": {"a": 0}}]).json()[0]["ok"]
-        assert server.backplane is not None
-        engine = server.backplane._engine
-        commit = engine.commit_on_loop
-        raced: list[int] = []
+    server, post = served
+    assert post(json=[{"op": "declare", "name": "n", "value": {"a": 0}}]).json()[0]["ok"]
+    assert server.backplane is not None
+    engine = server.backplane._engine
+    commit = engine.commit_on_loop
+    raced: list[int] = []
 
-        async def racing(*args: Any) -> Any:
-            # Another writer changes the signal between this frame's plan and its
-            # round trip (made here, where the race is certain): its script then
-            # commits nothing.
-            if not raced:
-                with RedisPublisher(redis_server.url) as other:
-                    raced.append(other.set("n", {"a": 100, "b": 1}))
-            return await commit(*args)
+    async def racing(*args: Any) -> Any:
+        # Another writer changes the signal between this frame's plan and its
+        # round trip (made here, where the race is certain): its script then
+        # commits nothing.
+        if not raced:
+            with RedisPublisher(redis_server.url) as other:
+                raced.append(other.set("n", {"a": 100, "b": 1}))
+        return await commit(*args)
 
-        monkeypatch.setattr(engine, "commit_on_loop", racing)
-        frame = [
-            {"op": "patch", "name": "n", "patch": [{"op": "replace", "path": "/a", "value": v}]}
-            for v in (1, 2)
-        ]
-        replies = post(json=frame).json()
-        assert raced == [1]
-        assert replies == [{"ok": True, "rev": 2}, {"ok": True, "rev": 3}]
-        assert server.hub.get("n") == (3, {"a": 2, "b": 1})
-        with RedisPublisher(redis_server.url) as reader:
-            assert reader.get("n") == (3, {"a": 2, "b": 1})
-    finally:
-        server.stop()
+    monkeypatch.setattr(engine, "commit_on_loop", racing)
+    frame = [
+        {"op": "patch", "name": "n", "patch": [{"op": "replace", "path": "/a", "value": v}]}
+        for v in (1, 2)
+    ]
+    replies = post(json=frame).json()
+    assert raced == [1]
+    assert replies == [{"ok": True, "rev": 2}, {"ok": True, "rev": 3}]
+    assert server.hub.get("n") == (3, {"a": 2, "b": 1})
+    with RedisPublisher(redis_server.url) as reader:
+        assert reader.get("n") == (3, {"a": 2, "b": 1})
 
 
 def test_a_frame_on_the_loop_whose_round_trip_fails_is_refused_and_the_loop_serves_on(
