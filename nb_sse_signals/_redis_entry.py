@@ -1,6 +1,6 @@
 """One entry of the Redis backplane's stream: a committed frame of changes, pure code.
 
-An entry is one frame, committed by one script (``_redis._COMMIT``): its id is
+An entry is one frame, committed by one script (``_redis_engine.COMMIT``): its id is
 ``0-<the sequence number of its last change>`` and its fields are
 
 - ``c``: how many changes it holds (decimal), numbered ``id - c + 1`` .. ``id``;

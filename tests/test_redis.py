@@ -960,7 +960,7 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
     older version, or anyone with access to Redis could."""
     import redis
 
-    from nb_sse_signals._redis import _COMMIT
+    from nb_sse_signals._redis_engine import COMMIT
 
     client = redis.Redis.from_url(server.url)
     try:
@@ -971,7 +971,7 @@ def _write_raw(server: RedisServer, name: str, value_json: bytes) -> None:
         # one change (the entry's), then the signal's base ('' = new) and state after it
         signal = [key, b"", b"0", b"0", b"0", value_json, b"0"]
         args: list[Any] = [epoch, 1000, 3600, "nb_sse_signals:sig:", 1, entry, *signal]
-        reply = client.eval(_COMMIT, len(keys), *keys, *args)
+        reply = client.eval(COMMIT, len(keys), *keys, *args)
         assert reply[0] == b"ok", reply
     finally:
         client.close()
