@@ -120,6 +120,10 @@ class _OutOfStep(Exception):
     """The stream does not follow from what the hub has: reload everything."""
 
 
+class _Foreign(Exception):
+    """The stream holds an entry no hub wrote: start a new epoch (which drops it)."""
+
+
 class RedisBackplane:
     """Connects a :class:`SignalHub` to Redis: its changes go through Redis, and it
     serves every change that any hub or :class:`RedisPublisher` made there.
@@ -182,6 +186,7 @@ class RedisBackplane:
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
         self._last_error: BaseException | None = None  # why the feed last failed
+        self._renew = False  # (the feed) the stream cannot be followed: a new epoch
         # .batch: the thread's batch, if any; .failed: its round trip failed, and its
         # items are being refused.
         self._local = threading.local()
@@ -703,6 +708,13 @@ class RedisBackplane:
                 await self._follow(last)
             except _OutOfStep as exc:
                 log.info("nb_sse_signals: reloading from Redis: %s", exc)
+            except _Foreign as exc:
+                log.warning(
+                    "nb_sse_signals: the stream in Redis holds an entry no hub wrote (%s);"
+                    " starting a new epoch",
+                    exc,
+                )
+                self._renew = True
             except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
                 self._last_error = exc
                 if not down_since:
@@ -737,7 +749,8 @@ class RedisBackplane:
         # state of each signal wins), so that no viewer is sent an older value.
         older = epoch == self._epoch and seq < self._last_seq
         # An epoch or sequence that is not one (written by someone else) is lost data.
-        lost = not _valid_epoch(epoch) or seq < 0
+        lost = not _valid_epoch(epoch) or seq < 0 or self._renew
+        self._renew = False
         if lost or older or (self._epoch and epoch != self._epoch):
             renewed = (lost or older) and await engine.renew_script(
                 keys=[k.epoch, k.stream, k.seq], args=[epoch, new_epoch()]
@@ -869,6 +882,11 @@ class RedisBackplane:
             if 0 < _entry_seq(entry_id) <= own_upto:
                 last = max(last, own_upto)  # (and so is every change before it)
                 continue
+            if _entry_seq(entry_id) < 0:
+                # Not numbered as ours (an id of Redis's own making, ``*``): past every
+                # one of ours, so reloading would read it again and again, and no
+                # hub's commit could append after it (see _resync).
+                raise _Foreign(f"entry {entry_id[:40]!r}")
             try:
                 changes = read_entry(entry_id, fields)
             except ValueError as exc:

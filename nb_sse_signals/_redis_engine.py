@@ -96,8 +96,16 @@ local count = tonumber(ARGV[5])
 -- docs/security.md, which deployments have, allows INCR and SET)
 local first = redis.call('INCR', KEYS[1])
 local last = first + count - 1
+-- An entry no hub wrote, past ours (an id of Redis's making), refuses the append:
+-- nothing is changed (the sequence put back), and the caller waits for the new epoch
+-- that the hubs' feeds then start.
+local added = redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. last, 'c', count,
+  'b', ARGV[6])
+if type(added) == 'table' and added.err then
+  redis.call('SET', KEYS[1], first - 1)
+  return {'epoch', epoch}
+end
 if count > 1 then redis.call('SET', KEYS[1], last) end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. last, 'c', count, 'b', ARGV[6])
 local names = {}
 for i = 0, signals - 1 do
   local a = 7 + 7 * i

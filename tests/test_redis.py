@@ -1874,6 +1874,59 @@ def test_an_entry_that_cannot_be_cut_into_changes_reloads_every_signal(
     assert "cannot be cut into 2 changes" in caplog.text
 
 
+def test_an_entry_with_an_id_no_hub_writes_starts_a_new_epoch_once_and_hubs_go_on(
+    local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Someone with access to Redis appends an entry with an id of Redis's own making
+    # (``*``: far past every ``0-<seq>`` of ours). Reloading would read it again and
+    # again, and no hub could append after it: every hub starts a new epoch (the
+    # stream is dropped, each puts back what it has), once, and all go on.
+    a, _ = local_hubs()
+    b, _ = local_hubs()
+    a.declare("x", 1)
+    wait_until(lambda: b.info("x") and b.get("x") == (0, 1), 10, "x on b")
+    epoch = a.epoch
+    _redis_command(redis_server, "XADD", "nb_sse_signals:changes", "*", "c", "1", "b", "?")
+    wait_until(lambda: a.epoch != epoch and b.epoch == a.epoch, 10, "one new epoch on both")
+    assert a.get("x") == b.get("x") == (0, 1), "nothing lost"
+    assert a.set("x", 2) == 1
+    wait_until(lambda: b.get("x") == (1, 2), 10, "a change after it, on b")
+    assert b.set("x", 3) == 2
+    wait_until(lambda: a.get("x") == (2, 3), 10, "and back")
+    time.sleep(1.0)  # (a hub that reloaded again and again would log each time)
+    reloads = caplog.text.count("reloading from Redis") + caplog.text.count("new epoch")
+    assert reloads <= 4, caplog.text
+    assert "an entry no hub wrote" in caplog.text
+
+
+def test_the_commit_script_changes_nothing_while_an_entry_no_hub_wrote_tops_the_stream(
+    redis_server: RedisServer,
+) -> None:
+    import redis
+
+    from nb_sse_signals._redis_engine import COMMIT
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        p = "foreign-top:"
+        client.set(p + "epoch", "r0123456789")
+        client.set(p + "seq", 5)
+        client.xadd(p + "changes", {"c": "1", "b": "?"}, id="*")
+        keys = [p + k for k in ("seq", "changes", "epoch", "names")]
+        entry = b"1:n1:11:n1:1"
+        signal = [b"n", b"", b"0", b"1", b"0", b"1", b"0"]
+        args: list[Any] = ["r0123456789", 1000, 3600, p + "sig:", 1, entry, *signal]
+        reply = client.eval(COMMIT, len(keys), *keys, *args)
+        assert reply == [b"epoch", b"r0123456789"], "told to wait for a new epoch"
+        assert client.get(p + "seq") == b"5", "the sequence as it was"
+        assert not client.exists(p + "sig:n") and not client.exists(p + "names")
+        assert client.xlen(p + "changes") == 1
+    finally:
+        client.close()
+
+
 def test_bad_fields_in_redis_hashes_refuse_their_signal_only_and_a_bad_epoch_is_renewed(
     local_hubs: Callable[..., tuple[SignalHub, RedisBackplane]],
     redis_server: RedisServer,
