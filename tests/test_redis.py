@@ -1921,7 +1921,8 @@ def test_the_commit_script_changes_nothing_while_an_entry_no_hub_wrote_tops_the_
         reply = client.eval(COMMIT, len(keys), *keys, *args)
         assert reply == [b"epoch", b"r0123456789"], "told to wait for a new epoch"
         assert client.get(p + "seq") == b"5", "the sequence as it was"
-        assert not client.exists(p + "sig:n") and not client.exists(p + "names")
+        assert not client.exists(p + "sig:n")
+        assert not client.exists(p + "names")
         assert client.xlen(p + "changes") == 1
     finally:
         client.close()
