@@ -151,8 +151,10 @@ class BackplaneEvents(Protocol):
         epoch: str,
         changes: Sequence[tuple[str, int, int, bytes]],
         values: Mapping[str, JSON],
+        ready: Callable[[], None] | None = None,
     ) -> bool:
-        """The hub's own committed changes, applied as planned if they follow at once."""
+        """The hub's own committed changes, applied as planned if they follow at once
+        (``ready()`` first, once that is sure)."""
         ...
 
     def kept(self) -> list[tuple[str, int, bool, JSON, bool]]:

@@ -60,6 +60,9 @@ class Cached:
     rev: int
     closed: bool
     value: JSON
+    # ``value`` is a publisher's message's own (a parsed set's): copied before the
+    # first change in place, so that a frame run again reads its messages as sent.
+    borrowed: bool = False
 
 
 class Plan(NamedTuple):
@@ -73,6 +76,7 @@ class Plan(NamedTuple):
     payload: bytes
     value_json: bytes
     doc: JSON = None  # the value after a change ("c"), for the next plan of a batch
+    borrowed: bool = False  # doc is the caller's own (a parsed value): not to change
 
     @property
     def rev(self) -> int:
@@ -131,7 +135,7 @@ def plan_set(name: str, state: State | None, value: object, parsed: bool) -> Pla
     # ops may share containers with doc (see _diff): serialise both at once.
     if not ops:
         return None
-    return Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc)
+    return Plan("c", sig.rev, False, 0, orjson.dumps(ops), orjson.dumps(doc), doc, parsed)
 
 
 def plan_patch(

@@ -107,6 +107,15 @@ def _valid_epoch(epoch: str) -> bool:
     return True
 
 
+def _own_value(cached: Cached) -> None:
+    """Make a batch's value its own before it is changed in place: a parsed set's is
+    the publisher's message, which a frame run again (on a thread, after a race)
+    must read as it was sent."""
+    if cached.borrowed:
+        cached.value = copy_json(cached.value)
+        cached.borrowed = False
+
+
 def _entry_seq(entry_id: bytes) -> int:
     """The sequence number of an entry's last change (-1 if its id is not ours)."""
     head, _, tail = entry_id.partition(b"-")
@@ -186,7 +195,12 @@ class RedisBackplane:
         self._live = False
         self._task: asyncio.Task[None] | None = None  # the feed, on the engine's loop
         self._last_error: BaseException | None = None  # why the feed last failed
-        self._renew = False  # (the feed) the stream cannot be followed: a new epoch
+        # (the feed) The epoch whose stream cannot be followed (an entry no hub wrote):
+        # renewed once, by the first hub to reload; "" if none.
+        self._renew = ""
+        # (the feed) No entry taken since the last reload: one that does not follow is
+        # none of ours (entries after a load's sequence can only be the next ones).
+        self._fresh = False
         # .batch: the thread's batch, if any; .failed: its round trip failed, and its
         # items are being refused.
         self._local = threading.local()
@@ -312,6 +326,7 @@ class RedisBackplane:
         assert hub is not None
         if not self._live or len(batch.plans) >= _BATCH_CHANGES or batch.epoch != hub.epoch:
             return self._plan_in(batch, name, make)  # (rejects, or commits what came first)
+        _own_value(cached)
         try:
             plan = plan_patch(name, cached, ops, base, in_place=True)
             if plan is None:
@@ -406,9 +421,11 @@ class RedisBackplane:
         committed nothing), Redis away, or another loop that commits here already.
 
         ``early(replies)``, if given, is called once Redis has committed the frame and
-        before this hub applies it, in the same turn of the loop (nothing else runs
-        on the loop in between): the publisher's reply then travels while the hub
-        records the changes (a third of a frame's time on the loop), instead of after.
+        this hub is sure to apply it now, just before it does, in the same turn of the
+        loop (nothing else runs on the loop in between): the publisher's reply then
+        travels while the hub records the changes (a third of a frame's time on the
+        loop), instead of after. A frame this hub cannot apply yet (a change of
+        another writer came first) is replied to once the feed applied it, as ever.
         """
         engine, hub = self._engine, self._hub
         assert hub is not None
@@ -436,11 +453,17 @@ class RedisBackplane:
             ticket = self._committing_now()
             try:
                 reply = await engine.commit_on_loop(script, epoch, [(n, p) for _, n, p in plans])
-                try:
-                    if early is not None and len(reply.applied) == len(plans):
-                        early(cast(list[R], batch.out))
-                finally:
-                    here = self._apply_own(epoch, plans, values, reply)
+                ready = None
+                if early is not None:
+                    send = early
+
+                    def ready() -> None:  # (only once this hub is sure to apply them now)
+                        try:
+                            send(cast(list[R], batch.out))
+                        except Exception:  # the changes apply all the same
+                            log.exception("nb_sse_signals: could not send a publisher its reply")
+
+                here = self._apply_own(epoch, plans, values, reply, ready)
             except BackplaneError as exc:
                 # Unknown whether Redis has them: each is refused, as batched() does.
                 try:
@@ -458,7 +481,8 @@ class RedisBackplane:
         # and these with it. Its reply waits for that, in a thread (a wait).
         executor = self._executor
         if executor is not None:
-            with contextlib.suppress(BackplaneError):  # committed: a slow feed only delays
+            # (committed: a slow feed only delays; a backplane stopping meanwhile too)
+            with contextlib.suppress(BackplaneError, RuntimeError):
                 wait = functools.partial(self._wait_applied, reply.applied[-1][1], epoch)
                 await asyncio.get_running_loop().run_in_executor(executor, wait)
         return cast(list[R], batch.out)
@@ -548,6 +572,7 @@ class RedisBackplane:
         plans: list[tuple[int, str, Plan]],
         values: dict[str, JSON] | None,
         reply: Reply,
+        ready: Callable[[], None] | None = None,
     ) -> bool:
         """Apply a frame's ``plans`` that ``reply`` says are committed, from what was
         planned (see :meth:`_commit_frame`); whether the hub has them now."""
@@ -559,7 +584,7 @@ class RedisBackplane:
             (name, rev, seq, plan.payload)
             for (_, name, plan), (rev, seq) in zip(plans, reply.applied, strict=True)
         ]
-        if not hub.applied(epoch, changes, values):
+        if not hub.applied(epoch, changes, values, ready):
             return False
         upto = changes[-1][2]
         with self._applied:
@@ -595,6 +620,7 @@ class RedisBackplane:
             if cached is not None:
                 # On the batch's own value, as its plans so far left it: nothing of the
                 # hub's to read under its lock (the epoch is checked above).
+                _own_value(cached)
                 plan, rev = checked_plan(name, make, cached, bound), cached.rev
             else:
 
@@ -617,9 +643,9 @@ class RedisBackplane:
         batch.plans.append((batch.item, name, plan))
         rev = plan.rev
         if cached is None:
-            batch.overlay[name] = Cached(rev, False, plan.doc)
+            batch.overlay[name] = Cached(rev, False, plan.doc, plan.borrowed)
         else:
-            cached.rev, cached.value = rev, plan.doc
+            cached.rev, cached.value, cached.borrowed = rev, plan.doc, plan.borrowed
         return rev
 
     def _commit(
@@ -714,7 +740,7 @@ class RedisBackplane:
                     " starting a new epoch",
                     exc,
                 )
-                self._renew = True
+                self._renew = self._epoch
             except Exception as exc:  # Redis away (RedisError, OSError), or what it holds is bad
                 self._last_error = exc
                 if not down_since:
@@ -749,8 +775,10 @@ class RedisBackplane:
         # state of each signal wins), so that no viewer is sent an older value.
         older = epoch == self._epoch and seq < self._last_seq
         # An epoch or sequence that is not one (written by someone else) is lost data.
-        lost = not _valid_epoch(epoch) or seq < 0 or self._renew
-        self._renew = False
+        # (only the epoch the bad entry was seen in: another hub may have renewed it)
+        lost = not _valid_epoch(epoch) or seq < 0 or epoch == self._renew
+        self._renew = ""
+        self._fresh = True
         if lost or older or (self._epoch and epoch != self._epoch):
             renewed = (lost or older) and await engine.renew_script(
                 keys=[k.epoch, k.stream, k.seq], args=[epoch, new_epoch()]
@@ -895,7 +923,10 @@ class RedisBackplane:
                 log.warning("nb_sse_signals: a stream entry in Redis is refused: %s", exc)
                 raise _OutOfStep(f"entry {entry_id[:40]!r} cannot be read") from None
             if changes[0].seq != last + 1:
+                if self._fresh:  # (numbered past the sequence we loaded: not ours)
+                    raise _Foreign(f"entry {entry_id[:40]!r} after change {last}")
                 raise _OutOfStep(f"the stream jumps from {last} to {changes[0].seq} (trimmed)")
+            self._fresh = False
             for change in changes:
                 if isinstance(change, Refused):
                     # Not one of ours: skipped, and the signal it names (if it names one)

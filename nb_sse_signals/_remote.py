@@ -115,6 +115,7 @@ class Mirror:
         epoch: str,
         changes: Sequence[tuple[str, int, int, bytes]],
         values: Mapping[str, JSON],
+        ready: Callable[[], None] | None = None,
     ) -> bool:
         """This hub's own changes, just committed in ``epoch`` (``(name, rev, seq,
         patch JSON)`` each, in order, sequence numbers contiguous), applied as planned
@@ -136,6 +137,9 @@ class Mirror:
                 if rev != revs.get(name, sig.rev) + 1:
                     return False
                 revs[name] = rev
+            if ready is not None:
+                # (sure to apply now; nothing reads the store before the lock is free)
+                ready()
             for name, _, seq, payload in todo:
                 store.seq = seq - 1
                 store.record(store.entries[name], payload)  # (encoded by the planner)
