@@ -907,10 +907,11 @@ class RedisBackplane:
         if own_epoch != self._epoch:
             own_upto = 0
         for entry_id, fields in entries:
-            if 0 < _entry_seq(entry_id) <= own_upto:
+            numbered = _entry_seq(entry_id)
+            if 0 < numbered <= own_upto:
                 last = max(last, own_upto)  # (and so is every change before it)
                 continue
-            if _entry_seq(entry_id) < 0:
+            if numbered < 0:
                 # Not numbered as ours (an id of Redis's own making, ``*``): past every
                 # one of ours, so reloading would read it again and again, and no
                 # hub's commit could append after it (see _resync).
